@@ -1,0 +1,57 @@
+#pragma once
+// The fast path's counters. One writer (the fast-path thread), any number of readers (the
+// control plane builds the ring's status payload and sashactl output from them).
+//
+// Contract: fields are std::atomic only so that concurrent reads are defined behaviour. The
+// writer never uses a locked instruction: bump() is a relaxed load + relaxed store, which
+// compiles to a plain increment. Readers use relaxed loads and may see counters from slightly
+// different instants; every counter is monotonic.
+
+#include "fastpath/frameparser.h"
+#include "fastpath/servertable.h"
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+namespace sasha {
+
+using Counter = std::atomic<std::uint64_t>;
+
+inline void bump(Counter &c, std::uint64_t n = 1) noexcept
+{
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+inline std::uint64_t read(const Counter &c) noexcept
+{
+    return c.load(std::memory_order_relaxed);
+}
+
+struct FastPathCounters {
+    Counter framesIn{0};
+    Counter forwarded{0};      // sent to a server over the wire
+    Counter deliveredLocal{0}; // the chosen server is this node
+    // Frames the parser refused, by ParseVerdict (index 0, Ok, stays 0).
+    std::array<Counter, kParseVerdictCount> malformed{};
+    // Drops after parsing, one counter per reason (see DropReason in fastpath.h).
+    Counter noTable{0};            // no ServerTable published yet
+    Counter notForVip{0};          // destination is not the VIP
+    Counter serverToClient{0};     // source is the VIP: a reply; never expected in L4/2
+    Counter unknownFlowDropped{0}; // non-SYN of an unknown flow after reconstruction completed
+    Counter serverGone{0};         // the flow's server is no longer in the table
+    Counter noServer{0};           // nobody may take new flows
+    Counter tableFull{0};          // new flow refused: flow table at maxFlows
+    Counter outputTooSmall{0};     // caller's buffer shorter than the frame
+    // Flow events.
+    Counter newFlows{0};           // scheduled by the scheduler (SYN, first UDP datagram)
+    Counter hashedFlows{0};        // adopted by the continuity Maglev table before reconstruction ended
+    Counter expiredFlows{0};
+    Counter reconstructedInserted{0};
+    Counter reconstructedCorrected{0}; // agent said another server than the hash had guessed
+    Counter reconstructedFull{0};
+    // Per server slot.
+    std::array<Counter, kMaxServers> serverPackets{};
+    std::array<Counter, kMaxServers> serverNewFlows{};
+};
+
+} // namespace sasha

@@ -1,0 +1,159 @@
+#include "fastpath/fastpath.h"
+
+#include "fastpath/rewriter.h"
+
+namespace sasha {
+
+const char *dropReasonName(DropReason r) noexcept
+{
+    switch (r) {
+    case DropReason::None: return "none";
+    case DropReason::Malformed: return "malformed";
+    case DropReason::NoTable: return "no-table";
+    case DropReason::NotForVip: return "not-for-vip";
+    case DropReason::ServerToClient: return "server-to-client";
+    case DropReason::UnknownFlow: return "unknown-flow";
+    case DropReason::ServerGone: return "server-gone";
+    case DropReason::NoServer: return "no-server";
+    case DropReason::TableFull: return "table-full";
+    case DropReason::OutputTooSmall: return "output-too-small";
+    }
+    return "unknown";
+}
+
+FastPath::FastPath(const FastPathConfig &config, ServerTableHandoff &tables)
+    : m_config(config)
+    , m_tables(tables)
+    , m_flows(config.maxFlows, config.timeouts)
+    , m_reconstruction(config.reconstructionQueueCapacity)
+    , m_counters(std::make_unique<FastPathCounters>())
+{
+}
+
+ProcessResult FastPath::drop(DropReason reason, Counter &counter) noexcept
+{
+    bump(counter);
+    ProcessResult r;
+    r.verdict = Verdict::Drop;
+    r.reason = reason;
+    return r;
+}
+
+ProcessResult FastPath::deliver(const FrameView &frame, std::span<std::uint8_t> out, const ServerInfo &server,
+                                const DispatchPolicy &policy) noexcept
+{
+    const std::size_t n = Rewriter::rewriteToServer(frame, out, server, policy);
+    if (n == 0)
+        return drop(DropReason::OutputTooSmall, m_counters->outputTooSmall);
+    bump(m_counters->serverPackets[server.slot]);
+    ProcessResult r;
+    r.slot = server.slot;
+    r.outLength = std::uint32_t(n);
+    if (server.isSelf) {
+        r.verdict = Verdict::DeliverLocal;
+        bump(m_counters->deliveredLocal);
+    } else {
+        r.verdict = Verdict::Forward;
+        bump(m_counters->forwarded);
+    }
+    return r;
+}
+
+ProcessResult FastPath::process(std::span<const std::uint8_t> in, std::span<std::uint8_t> out, FastTime now) noexcept
+{
+    FastPathCounters &c = *m_counters;
+    bump(c.framesIn);
+    const ParseResult parsed = parseFrame(in);
+    if (parsed.verdict != ParseVerdict::Ok) {
+        ProcessResult r = drop(DropReason::Malformed, c.malformed[std::size_t(parsed.verdict)]);
+        r.parse = parsed.verdict;
+        return r;
+    }
+    const FrameView &f = parsed.view;
+
+    const ServerTable *table = m_tables.acquire();
+    if (!table)
+        return drop(DropReason::NoTable, c.noTable);
+    const DispatchPolicy &policy = table->policy();
+    if (f.key.dstIp != policy.vip) {
+        // In L4/2 replies leave the servers from the VIP straight to the client; seeing one
+        // here means the switch or the capture filter is wrong.
+        if (f.key.srcIp == policy.vip)
+            return drop(DropReason::ServerToClient, c.serverToClient);
+        return drop(DropReason::NotForVip, c.notForVip);
+    }
+
+    const std::uint64_t hash = flowHash(f.key);
+    if (FlowEntry *e = m_flows.find(f.key, hash)) {
+        const ServerInfo *server = table->bySlot(e->slot);
+        // A SYN on a closing flow (port reuse), or on a flow whose server is gone, opens a new
+        // connection: forget the old one and schedule afresh below.
+        if (f.isSyn() && (e->state() == FlowState::Closing || !server)) {
+            m_flows.erase(f.key);
+        } else {
+            if (!server) {
+                // Kept until idle expiry (not refreshed), so if the server rejoins under the
+                // same slot its connections resume; see docs/fastpath.md.
+                return drop(DropReason::ServerGone, c.serverGone);
+            }
+            m_flows.touch(*e, f.tcpFlags, now);
+            return deliver(f, out, *server, policy);
+        }
+    }
+
+    // Unknown flow.
+    const bool opener = f.isTcp() ? f.isSyn() : policy.reconstructionComplete;
+    std::uint16_t slot;
+    FlowState state;
+    FlowOrigin origin;
+    if (opener) {
+        slot = m_scheduler.pick(*table, m_flows, hash);
+        state = f.isTcp() ? FlowState::SynSeen : FlowState::Udp;
+        origin = FlowOrigin::Scheduled;
+    } else {
+        if (policy.reconstructionComplete)
+            return drop(DropReason::UnknownFlow, c.unknownFlowDropped);
+        // Probably a flow the previous dispatcher placed: follow the consistent hash.
+        slot = table->continuityMaglev().lookup(hash);
+        state = !f.isTcp() ? FlowState::Udp
+            : (f.tcpFlags & kTcpFin) ? FlowState::Closing
+                                     : FlowState::Established;
+        origin = FlowOrigin::Hashed;
+    }
+    const ServerInfo *server = slot == kNoServerSlot ? nullptr : table->bySlot(slot);
+    if (!server)
+        return drop(DropReason::NoServer, c.noServer);
+    // A reset of an unknown flow is passed on without creating state.
+    if (!(f.isTcp() && (f.tcpFlags & kTcpRst) && !opener)) {
+        if (!m_flows.insert(f.key, hash, slot, state, origin, now))
+            return drop(DropReason::TableFull, c.tableFull);
+        if (opener) {
+            bump(c.newFlows);
+            bump(c.serverNewFlows[slot]);
+        } else {
+            bump(c.hashedFlows);
+        }
+    }
+    return deliver(f, out, *server, policy);
+}
+
+FastPath::Housekeeping FastPath::housekeeping(FastTime now) noexcept
+{
+    Housekeeping h;
+    FastPathCounters &c = *m_counters;
+    ReconstructedFlow rf;
+    while (h.reconstructed < m_config.reconstructedPerCall && m_reconstruction.pop(rf)) {
+        ++h.reconstructed;
+        switch (m_flows.insertReconstructed(rf.key, rf.slot, now)) {
+        case FlowTable::ReconstructResult::Inserted: bump(c.reconstructedInserted); break;
+        case FlowTable::ReconstructResult::Corrected: bump(c.reconstructedCorrected); break;
+        case FlowTable::ReconstructResult::AlreadyKnown: break;
+        case FlowTable::ReconstructResult::Full: bump(c.reconstructedFull); break;
+        }
+    }
+    h.expired = m_flows.sweep(now, m_config.sweepSlotsPerCall);
+    bump(c.expiredFlows, h.expired);
+    return h;
+}
+
+} // namespace sasha

@@ -1,0 +1,104 @@
+#pragma once
+// The dispatcher's packet engine (issue 3, "The dispatcher (L4/2)"): frame in -> parse ->
+// flow lookup (new SYN: scheduler) -> rewrite -> frame out, plus the between-batches
+// housekeeping (expiry sweep, merging reconstructed flows). Capture and injection are not
+// here: the daemon's pcap adapter feeds process() and injects what it returns.
+//
+// Threads and ownership:
+//  - One FastPath per fast-path thread; process() and housekeeping() only on that thread.
+//  - The ServerTableHandoff is shared with the control plane (see servertable.h).
+//  - reconstructionQueue().push() is for exactly one control-plane thread.
+//  - counters() may be read from any thread (relaxed atomics, see counters.h).
+// No allocation, lock or clock read after construction.
+
+#include "fastpath/counters.h"
+#include "fastpath/flowtable.h"
+#include "fastpath/frameparser.h"
+#include "fastpath/scheduler.h"
+#include "fastpath/servertable.h"
+#include "fastpath/spscring.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+namespace sasha {
+
+enum class Verdict : std::uint8_t {
+    Forward,      // inject the output frame
+    DeliverLocal, // the chosen server is this node: hand the output frame to the local stack
+    Drop,
+};
+
+enum class DropReason : std::uint8_t {
+    None,
+    Malformed, // see ProcessResult::parse
+    NoTable,
+    NotForVip,
+    ServerToClient,
+    UnknownFlow,
+    ServerGone,
+    NoServer,
+    TableFull,
+    OutputTooSmall,
+};
+const char *dropReasonName(DropReason r) noexcept;
+
+struct ProcessResult {
+    Verdict verdict = Verdict::Drop;
+    DropReason reason = DropReason::None;
+    ParseVerdict parse = ParseVerdict::Ok;
+    std::uint16_t slot = kNoServerSlot; // the server it went to
+    std::uint32_t outLength = 0;        // bytes of the output frame
+};
+
+// A connection an agent reported (paper §3.4), already mapped to its server's slot by the
+// control plane (ServerSlotAllocator).
+struct ReconstructedFlow {
+    FlowKey key;
+    std::uint16_t slot = kNoServerSlot;
+};
+
+struct FastPathConfig {
+    std::size_t maxFlows = std::size_t(1) << 20;
+    FlowTimeouts timeouts;
+    std::size_t sweepSlotsPerCall = 4096;          // bounds housekeeping's expiry work
+    std::size_t reconstructedPerCall = 4096;       // bounds housekeeping's merge work
+    std::size_t reconstructionQueueCapacity = std::size_t(1) << 16;
+};
+
+class FastPath {
+public:
+    FastPath(const FastPathConfig &config, ServerTableHandoff &tables);
+    FastPath(const FastPath &) = delete;
+    FastPath &operator=(const FastPath &) = delete;
+
+    // One client frame. `out` receives the rewritten frame and may alias `in` (in place).
+    ProcessResult process(std::span<const std::uint8_t> in, std::span<std::uint8_t> out, FastTime now) noexcept;
+
+    struct Housekeeping {
+        std::size_t expired = 0;
+        std::size_t reconstructed = 0;
+    };
+    // Call between capture batches (and when idle, e.g. every few ms).
+    Housekeeping housekeeping(FastTime now) noexcept;
+
+    SpscRing<ReconstructedFlow> &reconstructionQueue() noexcept { return m_reconstruction; }
+    const FastPathCounters &counters() const noexcept { return *m_counters; }
+    const FlowTable &flows() const noexcept { return m_flows; }
+
+private:
+    ProcessResult drop(DropReason reason, Counter &counter) noexcept;
+    ProcessResult deliver(const FrameView &frame, std::span<std::uint8_t> out, const ServerInfo &server,
+                          const DispatchPolicy &policy) noexcept;
+
+    FastPathConfig m_config;
+    ServerTableHandoff &m_tables;
+    FlowTable m_flows;
+    Scheduler m_scheduler;
+    SpscRing<ReconstructedFlow> m_reconstruction;
+    std::unique_ptr<FastPathCounters> m_counters;
+};
+
+} // namespace sasha

@@ -1,0 +1,180 @@
+#include "fastpath/flowtable.h"
+
+#include "fastpath/frameparser.h"
+
+#include <bit>
+#include <cstring>
+
+namespace sasha {
+
+FlowTable::FlowTable(std::size_t maxFlows, const FlowTimeouts &timeouts)
+    : m_maxFlows(maxFlows < 1 ? 1 : maxFlows)
+{
+    const std::size_t capacity = std::bit_ceil(m_maxFlows * 2);
+    m_mask = capacity - 1;
+    m_entries.reset(new FlowEntry[capacity]);
+    std::memset(static_cast<void *>(m_entries.get()), 0, capacity * sizeof(FlowEntry));
+    m_active.reset(new std::atomic<std::uint32_t>[kMaxServers]);
+    for (std::size_t i = 0; i < kMaxServers; ++i)
+        m_active[i].store(0, std::memory_order_relaxed);
+    auto ms = [](FastTime t) {
+        const auto v = std::chrono::duration_cast<std::chrono::milliseconds>(t).count();
+        // Keep wrap-safe comparisons valid: cap at ~12 days.
+        return std::uint32_t(v < 1 ? 1 : (v > (1LL << 30) ? (1LL << 30) : v));
+    };
+    m_timeoutMs[std::size_t(FlowState::SynSeen)] = ms(timeouts.synSeen);
+    m_timeoutMs[std::size_t(FlowState::Established)] = ms(timeouts.established);
+    m_timeoutMs[std::size_t(FlowState::Closing)] = ms(timeouts.closing);
+    m_timeoutMs[std::size_t(FlowState::Udp)] = ms(timeouts.udp);
+}
+
+std::size_t FlowTable::memoryBytes() const noexcept
+{
+    return capacity() * sizeof(FlowEntry) + kMaxServers * sizeof(std::atomic<std::uint32_t>) + sizeof(*this);
+}
+
+FlowEntry *FlowTable::find(const FlowKey &key, std::uint64_t hash) noexcept
+{
+    // Load <= 0.5 guarantees an empty slot, so the probe ends.
+    for (std::size_t i = hash & m_mask;; i = (i + 1) & m_mask) {
+        FlowEntry &e = m_entries[i];
+        if (e.state() == FlowState::Empty)
+            return nullptr;
+        if (e.srcIp == key.srcIp && e.dstIp == key.dstIp && e.srcPort == key.srcPort && e.dstPort == key.dstPort
+            && e.proto == key.proto)
+            return &e;
+    }
+}
+
+FlowEntry *FlowTable::insert(const FlowKey &key, std::uint64_t hash, std::uint16_t slot, FlowState state,
+                             FlowOrigin origin, FastTime now) noexcept
+{
+    if (m_size >= m_maxFlows || state == FlowState::Empty)
+        return nullptr;
+    std::size_t i = hash & m_mask;
+    while (m_entries[i].state() != FlowState::Empty)
+        i = (i + 1) & m_mask;
+    FlowEntry &e = m_entries[i];
+    e.srcIp = key.srcIp;
+    e.dstIp = key.dstIp;
+    e.srcPort = key.srcPort;
+    e.dstPort = key.dstPort;
+    e.proto = key.proto;
+    e.stateBits = std::uint8_t(std::uint8_t(state) | (std::uint8_t(origin) << 4));
+    e.slot = slot;
+    e.lastSeenMs = toMs(now);
+    ++m_size;
+    if (countsAsActive(state))
+        adjustActive(slot, +1);
+    return &e;
+}
+
+void FlowTable::adjustActive(std::uint16_t slot, int delta) noexcept
+{
+    if (slot >= kMaxServers)
+        return;
+    std::atomic<std::uint32_t> &c = m_active[slot];
+    // Single writer: a plain read-modify-write, no locked instruction.
+    c.store(c.load(std::memory_order_relaxed) + std::uint32_t(delta), std::memory_order_relaxed);
+}
+
+void FlowTable::setState(FlowEntry &e, FlowState s) noexcept
+{
+    const bool was = countsAsActive(e.state());
+    const bool is = countsAsActive(s);
+    e.stateBits = std::uint8_t((e.stateBits & 0xF0) | std::uint8_t(s));
+    if (was != is)
+        adjustActive(e.slot, is ? +1 : -1);
+}
+
+void FlowTable::touch(FlowEntry &e, std::uint8_t tcpFlags, FastTime now) noexcept
+{
+    e.lastSeenMs = toMs(now);
+    if (e.proto != kIpProtoTcp)
+        return;
+    if (tcpFlags & (kTcpFin | kTcpRst))
+        setState(e, FlowState::Closing);
+    else if (e.state() == FlowState::SynSeen && (tcpFlags & kTcpAck))
+        setState(e, FlowState::Established);
+}
+
+FlowTable::ReconstructResult FlowTable::insertReconstructed(const FlowKey &key, std::uint16_t slot,
+                                                            FastTime now) noexcept
+{
+    const std::uint64_t h = flowHash(key);
+    if (FlowEntry *e = find(key, h)) {
+        e->lastSeenMs = toMs(now);
+        if (e->slot == slot)
+            return ReconstructResult::AlreadyKnown;
+        // The agent holds the socket, so it is right. Move the flow's count with it.
+        const bool active = countsAsActive(e->state());
+        if (active)
+            adjustActive(e->slot, -1);
+        e->slot = slot;
+        if (active)
+            adjustActive(slot, +1);
+        e->stateBits = std::uint8_t((e->stateBits & 0x0F) | (std::uint8_t(FlowOrigin::Reconstructed) << 4));
+        return ReconstructResult::Corrected;
+    }
+    const FlowState s = key.proto == kIpProtoTcp ? FlowState::Established : FlowState::Udp;
+    return insert(key, h, slot, s, FlowOrigin::Reconstructed, now) ? ReconstructResult::Inserted
+                                                                    : ReconstructResult::Full;
+}
+
+bool FlowTable::erase(const FlowKey &key) noexcept
+{
+    FlowEntry *e = find(key);
+    if (!e)
+        return false;
+    eraseAt(std::size_t(e - m_entries.get()));
+    return true;
+}
+
+void FlowTable::eraseAt(std::size_t hole) noexcept
+{
+    FlowEntry &gone = m_entries[hole];
+    if (countsAsActive(gone.state()))
+        adjustActive(gone.slot, -1);
+    --m_size;
+    // Backward-shift deletion (Knuth 6.4, algorithm R): pull later entries of the probe chain
+    // into the hole when the hole lies cyclically between their home slot and where they are.
+    std::size_t j = hole;
+    for (;;) {
+        j = (j + 1) & m_mask;
+        FlowEntry &e = m_entries[j];
+        if (e.state() == FlowState::Empty)
+            break;
+        const std::size_t home = flowHash(e.key()) & m_mask;
+        const bool stays = (hole <= j) ? (hole < home && home <= j) : (hole < home || home <= j);
+        if (stays)
+            continue;
+        m_entries[hole] = e;
+        hole = j;
+    }
+    m_entries[hole].stateBits = 0;
+}
+
+bool FlowTable::expired(const FlowEntry &e, std::uint32_t nowMs) const noexcept
+{
+    const std::int32_t idle = std::int32_t(nowMs - e.lastSeenMs);
+    return idle >= std::int32_t(m_timeoutMs[e.stateBits & 0x0F]);
+}
+
+std::size_t FlowTable::sweep(FastTime now, std::size_t maxSlots) noexcept
+{
+    const std::uint32_t nowMs = toMs(now);
+    std::size_t retired = 0;
+    for (std::size_t examined = 0; examined < maxSlots; ++examined) {
+        const FlowEntry &e = m_entries[m_sweepCursor];
+        if (e.state() != FlowState::Empty && expired(e, nowMs)) {
+            // The shift may pull another entry into this slot: look at it again next turn.
+            eraseAt(m_sweepCursor);
+            ++retired;
+            continue;
+        }
+        m_sweepCursor = (m_sweepCursor + 1) & m_mask;
+    }
+    return retired;
+}
+
+} // namespace sasha

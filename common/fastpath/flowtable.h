@@ -1,0 +1,126 @@
+#pragma once
+// The dispatcher's flow table: 5-tuple -> server slot, with TCP state and idle expiry.
+//
+// Layout: one preallocated array of 20-byte entries, open addressing with linear probing and
+// backward-shift deletion (no tombstones, so probe chains never rot). The capacity is fixed at
+// construction: the next power of two >= 2 x maxFlows, so the load factor stays <= 0.5 and
+// probes stay short. At maxFlows = 1M that is 2^21 entries = 40 MiB, ~42 bytes per flow
+// (tst_flowtable prints and checks it; goal <= 64). Nothing allocates after construction.
+//
+// Time: passed in by the caller, stored per entry as a 32-bit millisecond tick that wraps
+// every ~49 days; comparisons are wrap-safe because every timeout is far below 2^31 ms.
+//
+// Thread: owned by the fast-path thread. activeFlows() may be read from any thread (relaxed).
+
+#include "fastpath/flowkey.h"
+#include "fastpath/servertable.h"
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace sasha {
+
+enum class FlowState : std::uint8_t {
+    Empty = 0,
+    SynSeen = 1,     // SYN forwarded, handshake's ACK not yet seen
+    Established = 2, // data flowing (or reconstructed from an agent, or adopted by hash)
+    Closing = 3,     // FIN or RST seen from the client: kept for the grace period, then retired
+    Udp = 4,         // UDP has no handshake: live until idle
+};
+
+// How the flow got its server (diagnostics; and reconstruction may correct Hashed ones).
+enum class FlowOrigin : std::uint8_t {
+    Scheduled = 0,     // a SYN (or first UDP datagram) scheduled by the policy's scheduler
+    Hashed = 1,        // a packet of an unknown flow placed by the continuity Maglev table
+    Reconstructed = 2, // reported by the server's agent (paper §3.4)
+};
+
+struct FlowEntry {
+    std::uint32_t srcIp;
+    std::uint32_t dstIp;
+    std::uint16_t srcPort;
+    std::uint16_t dstPort;
+    std::uint8_t proto;
+    std::uint8_t stateBits; // bits 0-3 FlowState, bits 4-5 FlowOrigin
+    std::uint16_t slot;     // server slot (ServerInfo::slot)
+    std::uint32_t lastSeenMs;
+
+    FlowState state() const noexcept { return FlowState(stateBits & 0x0F); }
+    FlowOrigin origin() const noexcept { return FlowOrigin((stateBits >> 4) & 0x03); }
+    FlowKey key() const noexcept { return {srcIp, dstIp, srcPort, dstPort, proto}; }
+};
+static_assert(sizeof(FlowEntry) == 20, "flow entry layout changed: re-measure bytes per flow");
+
+// Idle limits per state. Defaults follow LVS's spirit, shortened for a LAN cluster: we only see
+// the client's half of the conversation, so "idle" means "the client sent nothing".
+struct FlowTimeouts {
+    FastTime synSeen = std::chrono::seconds(30);
+    FastTime established = std::chrono::seconds(300);
+    FastTime closing = std::chrono::seconds(30); // grace after FIN/RST: late ACKs still reach the server
+    FastTime udp = std::chrono::seconds(60);
+};
+
+class FlowTable {
+public:
+    // Allocates everything. maxFlows >= 1.
+    FlowTable(std::size_t maxFlows, const FlowTimeouts &timeouts);
+    FlowTable(const FlowTable &) = delete;
+    FlowTable &operator=(const FlowTable &) = delete;
+
+    // Pointers returned stay valid until the next insert/erase/sweep (deletion shifts entries).
+    FlowEntry *find(const FlowKey &key, std::uint64_t hash) noexcept;
+    FlowEntry *find(const FlowKey &key) noexcept { return find(key, flowHash(key)); }
+    // Inserts a key that is not present. nullptr when the table already holds maxFlows flows.
+    FlowEntry *insert(const FlowKey &key, std::uint64_t hash, std::uint16_t slot, FlowState state,
+                      FlowOrigin origin, FastTime now) noexcept;
+    bool erase(const FlowKey &key) noexcept;
+
+    // A client packet of this flow: refreshes it and applies the TCP transition
+    // (SynSeen + ACK -> Established; FIN or RST -> Closing).
+    void touch(FlowEntry &e, std::uint8_t tcpFlags, FastTime now) noexcept;
+
+    enum class ReconstructResult : std::uint8_t {
+        Inserted,     // new flow from the agent's report
+        Corrected,    // known (e.g. adopted by hash) but on another server: the agent wins
+        AlreadyKnown, // same server already
+        Full,
+    };
+    // An established connection an agent reported (paper §3.4).
+    ReconstructResult insertReconstructed(const FlowKey &key, std::uint16_t slot, FastTime now) noexcept;
+
+    // Examines at most maxSlots slots from where the previous call stopped and retires expired
+    // flows; a full pass over the table takes capacity()/maxSlots calls. Returns flows retired.
+    std::size_t sweep(FastTime now, std::size_t maxSlots) noexcept;
+
+    std::size_t size() const noexcept { return m_size; }
+    std::size_t maxFlows() const noexcept { return m_maxFlows; }
+    std::size_t capacity() const noexcept { return m_mask + 1; }
+    // Bytes owned by the table: entries plus the per-server counters.
+    std::size_t memoryBytes() const noexcept;
+    // Flows on this server that are not Closing (what weighted least-connections compares).
+    std::uint32_t activeFlows(std::uint16_t slot) const noexcept
+    {
+        return slot < kMaxServers ? m_active[slot].load(std::memory_order_relaxed) : 0;
+    }
+
+private:
+    static bool countsAsActive(FlowState s) noexcept { return s != FlowState::Empty && s != FlowState::Closing; }
+    void adjustActive(std::uint16_t slot, int delta) noexcept;
+    void setState(FlowEntry &e, FlowState s) noexcept;
+    void eraseAt(std::size_t index) noexcept;
+    bool expired(const FlowEntry &e, std::uint32_t nowMs) const noexcept;
+    static std::uint32_t toMs(FastTime t) noexcept { return std::uint32_t(std::uint64_t(t.count()) / 1000); }
+
+    std::unique_ptr<FlowEntry[]> m_entries;
+    std::size_t m_mask = 0;
+    std::size_t m_maxFlows = 0;
+    std::size_t m_size = 0;
+    std::size_t m_sweepCursor = 0;
+    std::uint32_t m_timeoutMs[5] = {}; // indexed by FlowState
+    // Written by the fast-path thread only; atomics so other threads may read them relaxed.
+    std::unique_ptr<std::atomic<std::uint32_t>[]> m_active;
+};
+
+} // namespace sasha

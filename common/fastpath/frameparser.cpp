@@ -1,0 +1,104 @@
+#include "fastpath/frameparser.h"
+
+namespace sasha {
+
+const char *parseVerdictName(ParseVerdict v) noexcept
+{
+    switch (v) {
+    case ParseVerdict::Ok: return "ok";
+    case ParseVerdict::TruncatedEthernet: return "truncated-ethernet";
+    case ParseVerdict::Arp: return "arp";
+    case ParseVerdict::NotIpv4: return "not-ipv4";
+    case ParseVerdict::TruncatedIpv4: return "truncated-ipv4";
+    case ParseVerdict::BadIpVersion: return "bad-ip-version";
+    case ParseVerdict::BadIhl: return "bad-ihl";
+    case ParseVerdict::IpOptions: return "ip-options";
+    case ParseVerdict::BadTotalLength: return "bad-total-length";
+    case ParseVerdict::Fragment: return "fragment";
+    case ParseVerdict::UnsupportedL4: return "unsupported-l4";
+    case ParseVerdict::TruncatedL4: return "truncated-l4";
+    case ParseVerdict::BadL4Header: return "bad-l4-header";
+    }
+    return "unknown";
+}
+
+ParseResult parseFrame(std::span<const std::uint8_t> frame) noexcept
+{
+    ParseResult r;
+    const std::uint8_t *p = frame.data();
+    const std::size_t n = frame.size();
+    auto fail = [&r](ParseVerdict v) {
+        r.verdict = v;
+        return r;
+    };
+
+    if (n < kEthernetHeaderBytes)
+        return fail(ParseVerdict::TruncatedEthernet);
+    std::size_t l3 = kEthernetHeaderBytes;
+    std::uint16_t etherType = loadBe16(p + 12);
+    if (etherType == kEtherTypeVlan) {
+        if (n < kEthernetHeaderBytes + kVlanTagBytes)
+            return fail(ParseVerdict::TruncatedEthernet);
+        r.view.hasVlan = true;
+        r.view.vlanId = loadBe16(p + 14) & 0x0FFF;
+        etherType = loadBe16(p + 16);
+        l3 += kVlanTagBytes;
+    }
+    if (etherType == kEtherTypeArp)
+        return fail(ParseVerdict::Arp);
+    if (etherType != kEtherTypeIpv4)
+        return fail(ParseVerdict::NotIpv4);
+
+    if (n - l3 < kIpv4HeaderBytes)
+        return fail(ParseVerdict::TruncatedIpv4);
+    const std::uint8_t *ip = p + l3;
+    if ((ip[0] >> 4) != 4)
+        return fail(ParseVerdict::BadIpVersion);
+    const std::size_t ihl = ip[0] & 0x0F;
+    if (ihl < 5)
+        return fail(ParseVerdict::BadIhl);
+    const std::size_t totalLength = loadBe16(ip + 2);
+    if (totalLength < ihl * 4 || totalLength > n - l3)
+        return fail(ParseVerdict::BadTotalLength);
+    if (ihl > 5)
+        return fail(ParseVerdict::IpOptions);
+    const std::uint16_t fragField = loadBe16(ip + 6);
+    if ((fragField & 0x2000) != 0 || (fragField & 0x1FFF) != 0)
+        return fail(ParseVerdict::Fragment);
+
+    const std::uint8_t proto = ip[9];
+    const std::size_t l4 = l3 + kIpv4HeaderBytes;
+    const std::size_t l4Bytes = totalLength - kIpv4HeaderBytes; // bytes of IP payload
+    const std::uint8_t *t = p + l4;
+    if (proto == kIpProtoTcp) {
+        if (l4Bytes < 20)
+            return fail(ParseVerdict::TruncatedL4);
+        const std::size_t dataOffset = std::size_t(t[12] >> 4) * 4;
+        if (dataOffset < 20 || dataOffset > l4Bytes)
+            return fail(ParseVerdict::BadL4Header);
+        r.view.tcpFlags = t[13];
+    } else if (proto == kIpProtoUdp) {
+        if (l4Bytes < 8)
+            return fail(ParseVerdict::TruncatedL4);
+        const std::size_t udpLength = loadBe16(t + 4);
+        if (udpLength < 8 || udpLength > l4Bytes)
+            return fail(ParseVerdict::BadL4Header);
+    } else {
+        return fail(ParseVerdict::UnsupportedL4);
+    }
+
+    r.view.data = p;
+    r.view.size = std::uint32_t(n);
+    r.view.l3Offset = std::uint16_t(l3);
+    r.view.l4Offset = std::uint16_t(l4);
+    r.view.ipTotalLength = std::uint16_t(totalLength);
+    r.view.key.srcIp = loadBe32(ip + 12);
+    r.view.key.dstIp = loadBe32(ip + 16);
+    r.view.key.srcPort = loadBe16(t);
+    r.view.key.dstPort = loadBe16(t + 2);
+    r.view.key.proto = proto;
+    r.verdict = ParseVerdict::Ok;
+    return r;
+}
+
+} // namespace sasha

@@ -1,0 +1,62 @@
+#include "fastpath/rewriter.h"
+
+#include "fastpath/checksum.h"
+
+#include <cstring>
+
+namespace sasha {
+
+namespace {
+constexpr std::size_t kIpChecksumOffset = 10;
+constexpr std::size_t kIpSrcOffset = 12;
+constexpr std::size_t kIpDstOffset = 16;
+constexpr std::size_t kTcpChecksumOffset = 16;
+constexpr std::size_t kUdpChecksumOffset = 6;
+} // namespace
+
+std::size_t Rewriter::rewriteToServer(const FrameView &frame, std::span<std::uint8_t> out, const ServerInfo &server,
+                                      const DispatchPolicy &policy) noexcept
+{
+    if (out.size() < frame.size)
+        return 0;
+    std::uint8_t *o = out.data();
+    if (o != frame.data)
+        std::memmove(o, frame.data, frame.size);
+    std::memcpy(o, server.mac.data(), 6);
+    std::memcpy(o + 6, policy.dispatcherMac.data(), 6);
+    if (policy.mode == ForwardMode::Nat)
+        rewriteAddress(frame, o, kIpDstOffset, server.ipv4);
+    return frame.size;
+}
+
+void Rewriter::rewriteReplyToClient(const FrameView &frame, std::span<std::uint8_t> bytes, std::uint32_t vip) noexcept
+{
+    if (bytes.size() < frame.size)
+        return;
+    rewriteAddress(frame, bytes.data(), kIpSrcOffset, vip);
+}
+
+void Rewriter::rewriteAddress(const FrameView &frame, std::uint8_t *bytes, std::size_t ipFieldOffset,
+                              std::uint32_t newAddress) noexcept
+{
+    std::uint8_t *ip = bytes + frame.l3Offset;
+    const std::uint32_t oldAddress = loadBe32(ip + ipFieldOffset);
+    if (oldAddress == newAddress)
+        return;
+    storeBe32(ip + ipFieldOffset, newAddress);
+    storeBe16(ip + kIpChecksumOffset, checksumUpdate32(loadBe16(ip + kIpChecksumOffset), oldAddress, newAddress));
+    std::uint8_t *l4 = bytes + frame.l4Offset;
+    if (frame.key.proto == kIpProtoTcp) {
+        storeBe16(l4 + kTcpChecksumOffset, checksumUpdate32(loadBe16(l4 + kTcpChecksumOffset), oldAddress, newAddress));
+    } else if (frame.key.proto == kIpProtoUdp) {
+        // A zero UDP checksum means "none" (RFC 768) and stays zero; a computed zero is sent
+        // as 0xFFFF.
+        const std::uint16_t old = loadBe16(l4 + kUdpChecksumOffset);
+        if (old != 0) {
+            const std::uint16_t updated = checksumUpdate32(old, oldAddress, newAddress);
+            storeBe16(l4 + kUdpChecksumOffset, updated == 0 ? 0xFFFF : updated);
+        }
+    }
+}
+
+} // namespace sasha

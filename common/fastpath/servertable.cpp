@@ -1,0 +1,110 @@
+#include "fastpath/servertable.h"
+
+#include <algorithm>
+
+namespace sasha {
+
+std::unique_ptr<const ServerTable> ServerTable::build(std::vector<ServerInfo> servers, const DispatchPolicy &policy,
+                                                      std::uint64_t generation)
+{
+    std::unique_ptr<ServerTable> t(new ServerTable);
+    t->m_generation = generation;
+    t->m_policy = policy;
+    t->m_indexBySlot.fill(-1);
+    std::sort(servers.begin(), servers.end(),
+              [](const ServerInfo &a, const ServerInfo &b) { return a.id < b.id; });
+    for (std::size_t i = 0; i < servers.size(); ++i) {
+        const std::uint16_t slot = servers[i].slot;
+        if (slot >= kMaxServers || t->m_indexBySlot[slot] >= 0)
+            return nullptr;
+        t->m_indexBySlot[slot] = std::int16_t(i);
+    }
+    t->m_servers = std::move(servers);
+
+    std::vector<MaglevBackend> all;
+    std::vector<MaglevBackend> eligible;
+    for (const ServerInfo &s : t->m_servers) {
+        if (!s.healthy || s.weight == 0)
+            continue;
+        all.push_back({s.id, s.slot, s.weight});
+        if (!s.isSelf || policy.selfTakesNewFlows)
+            eligible.push_back({s.id, s.slot, s.weight});
+    }
+    // The last node alive serves alone (DESIGN: "when it is the last node alive it serves alone").
+    if (eligible.empty())
+        eligible = all;
+    for (const MaglevBackend &b : eligible)
+        t->m_eligible.push_back(b.slot);
+    t->m_newFlowMaglev = MaglevTable(eligible);
+    t->m_continuityMaglev = MaglevTable(all);
+    return t;
+}
+
+std::uint16_t ServerSlotAllocator::slotFor(std::uint32_t id)
+{
+    for (std::size_t i = 0; i < m_slots.size(); ++i) {
+        if (m_slots[i].id == id) {
+            m_slots[i].live = true;
+            return std::uint16_t(i);
+        }
+    }
+    if (m_slots.size() < kMaxServers) {
+        m_slots.push_back({id, true, 0});
+        return std::uint16_t(m_slots.size() - 1);
+    }
+    std::size_t best = kMaxServers;
+    for (std::size_t i = 0; i < m_slots.size(); ++i) {
+        if (!m_slots[i].live && (best == kMaxServers || m_slots[i].releasedAt < m_slots[best].releasedAt))
+            best = i;
+    }
+    if (best == kMaxServers)
+        return kNoServerSlot;
+    m_slots[best] = {id, true, 0};
+    return std::uint16_t(best);
+}
+
+void ServerSlotAllocator::release(std::uint32_t id)
+{
+    for (Assignment &a : m_slots) {
+        if (a.id == id && a.live) {
+            a.live = false;
+            a.releasedAt = ++m_releaseSeq;
+        }
+    }
+}
+
+bool ServerTableHandoff::publish(std::unique_ptr<const ServerTable> table)
+{
+    if (!table)
+        return false;
+    const ServerTable *current = m_current.load(std::memory_order_relaxed);
+    if (current && table->generation() <= current->generation())
+        return false;
+    m_owned.push_back(std::move(table));
+    m_current.store(m_owned.back().get(), std::memory_order_release);
+    return true;
+}
+
+std::size_t ServerTableHandoff::reclaim()
+{
+    const std::uint64_t acked = m_ackedGeneration.load(std::memory_order_acquire);
+    const ServerTable *current = m_current.load(std::memory_order_relaxed);
+    const auto before = m_owned.size();
+    std::erase_if(m_owned, [&](const std::unique_ptr<const ServerTable> &t) {
+        return t.get() != current && t->generation() < acked;
+    });
+    return before - m_owned.size();
+}
+
+std::size_t ServerTableHandoff::reclaimStopped()
+{
+    const ServerTable *current = m_current.load(std::memory_order_relaxed);
+    const auto before = m_owned.size();
+    std::erase_if(m_owned, [&](const std::unique_ptr<const ServerTable> &t) { return t.get() != current; });
+    // The fast path is stopped, so this is not a race; without it a freed table's address
+    // reused by a later publish() would look already acknowledged.
+    m_seenByFastPath = nullptr;
+    return before - m_owned.size();
+}
+
+} // namespace sasha

@@ -1,0 +1,159 @@
+#pragma once
+// What the control plane tells the fast path: the servers, the scheduling policy and whether
+// state reconstruction has completed. A ServerTable is immutable once built; the control plane
+// builds a new one for every change and hands it over through ServerTableHandoff.
+//
+// Threads: ServerTable::build() and everything in ServerTableHandoff marked "control plane"
+// run on the control-plane (Qt) thread; acquire() runs on the fast-path thread only.
+
+#include "fastpath/flowkey.h"
+#include "fastpath/maglev.h"
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace sasha {
+
+// Server slots are small stable indices (per-server counters and flow entries use them). The
+// control plane keeps a server's slot for as long as it knows the server, so flows survive a
+// server leaving and rejoining (ServerSlotAllocator).
+constexpr std::size_t kMaxServers = 1024;
+
+struct ServerInfo {
+    std::uint32_t id = 0;      // the node's ring address (tb::NodeAddr); Maglev hashes it
+    std::uint16_t slot = 0;    // < kMaxServers, unique within a table
+    MacAddress mac{};          // L4/2 rewrites the destination MAC to this
+    std::uint32_t ipv4 = 0;    // host order; L4/3 rewrites the destination address to this
+    std::uint32_t weight = 1;  // relative; 0 takes no new flows
+    bool healthy = true;       // the agent's health check (paper §3.3); unhealthy takes no new flows
+    bool isSelf = false;       // this node: frames for it are delivered locally
+};
+
+enum class SchedulerKind : std::uint8_t {
+    Maglev = 0,                   // default: consistent across dispatchers
+    WeightedLeastConnections = 1,
+    RoundRobin = 2,               // smooth weighted round-robin
+};
+
+enum class ForwardMode : std::uint8_t {
+    Direct = 0, // L4/2: rewrite MACs only; replies bypass the dispatcher
+    Nat = 1,    // L4/3 (RFC 2391): rewrite the destination address too
+};
+
+struct DispatchPolicy {
+    std::uint32_t vip = 0;            // host order; frames to other addresses are not ours
+    MacAddress dispatcherMac{};       // source MAC of forwarded frames
+    SchedulerKind scheduler = SchedulerKind::Maglev;
+    ForwardMode mode = ForwardMode::Direct;
+    // Until true, non-SYN packets of unknown flows follow the continuity Maglev table (they are
+    // probably flows the previous dispatcher placed); afterwards they are dropped and counted.
+    bool reconstructionComplete = false;
+    // The dispatcher's own node stops taking new connections (DESIGN: "the node that becomes
+    // dispatcher stops taking new connections as a server") unless it is the only one left.
+    bool selfTakesNewFlows = false;
+};
+
+class ServerTable {
+public:
+    // Control plane. Servers with duplicate or out-of-range slots are rejected (nullptr).
+    static std::unique_ptr<const ServerTable> build(std::vector<ServerInfo> servers, const DispatchPolicy &policy,
+                                                    std::uint64_t generation);
+
+    std::uint64_t generation() const noexcept { return m_generation; }
+    const DispatchPolicy &policy() const noexcept { return m_policy; }
+    std::span<const ServerInfo> servers() const noexcept { return m_servers; }
+
+    // nullptr when no server holds this slot in this generation.
+    const ServerInfo *bySlot(std::uint16_t slot) const noexcept
+    {
+        if (slot >= kMaxServers || m_indexBySlot[slot] < 0)
+            return nullptr;
+        return &m_servers[std::size_t(m_indexBySlot[slot])];
+    }
+    // Slots that may receive new flows (healthy, weight > 0, self only if allowed or alone).
+    std::span<const std::uint16_t> eligibleForNew() const noexcept { return m_eligible; }
+    // Maglev over the eligible servers: schedules new flows under SchedulerKind::Maglev.
+    const MaglevTable &newFlowMaglev() const noexcept { return m_newFlowMaglev; }
+    // Maglev over every healthy server including this node: where a packet of an unknown,
+    // already-established flow most likely belongs. When this node was a server under the old
+    // dispatcher, this is exactly the old dispatcher's new-flow table (see docs/fastpath.md).
+    const MaglevTable &continuityMaglev() const noexcept { return m_continuityMaglev; }
+
+private:
+    ServerTable() = default;
+    std::uint64_t m_generation = 0;
+    DispatchPolicy m_policy;
+    std::vector<ServerInfo> m_servers;
+    std::array<std::int16_t, kMaxServers> m_indexBySlot{};
+    std::vector<std::uint16_t> m_eligible;
+    MaglevTable m_newFlowMaglev;
+    MaglevTable m_continuityMaglev;
+};
+
+// Gives each server id a slot and keeps it while the id is known, so a server that leaves and
+// rejoins finds its flows again. Reuses the longest-unused slot only when all are taken.
+// Control plane only.
+class ServerSlotAllocator {
+public:
+    // The slot for id (assigning one if new); kNoServerSlot if all kMaxServers are in use by
+    // ids marked live in this call sequence (see release()).
+    std::uint16_t slotFor(std::uint32_t id);
+    // The id no longer belongs to the cluster; its slot may be reused after every other free one.
+    void release(std::uint32_t id);
+
+private:
+    struct Assignment {
+        std::uint32_t id = 0;
+        bool live = false;
+        std::uint64_t releasedAt = 0; // release() sequence number, for least-recently-used reuse
+    };
+    std::vector<Assignment> m_slots; // index = slot
+    std::uint64_t m_releaseSeq = 0;
+};
+
+// The handoff of ServerTables from the control plane to the fast path, without a lock:
+//  1. control plane: publish(table) stores the pointer (release) and keeps ownership of every
+//     table it ever published in m_owned;
+//  2. fast path: acquire() loads the pointer (acquire); when it differs from the last one it
+//     saw, it stores that table's generation in m_ackedGeneration (release). From then on it
+//     never touches an older table;
+//  3. control plane: reclaim() frees every owned table whose generation is below the acked one
+//     (never the current one). After the fast-path thread has been joined, reclaimStopped()
+//     frees everything but the current table.
+// Generations must increase strictly from one publish() to the next.
+class ServerTableHandoff {
+public:
+    ServerTableHandoff() = default;
+    ServerTableHandoff(const ServerTableHandoff &) = delete;
+    ServerTableHandoff &operator=(const ServerTableHandoff &) = delete;
+
+    // Control plane. Returns false (and drops nothing) if the generation does not increase.
+    bool publish(std::unique_ptr<const ServerTable> table);
+    std::size_t reclaim();
+    std::size_t reclaimStopped();
+    std::size_t ownedCount() const noexcept { return m_owned.size(); }
+    std::uint64_t ackedGeneration() const noexcept { return m_ackedGeneration.load(std::memory_order_acquire); }
+
+    // Fast path. nullptr until the first publish().
+    const ServerTable *acquire() noexcept
+    {
+        const ServerTable *t = m_current.load(std::memory_order_acquire);
+        if (t != m_seenByFastPath) {
+            m_seenByFastPath = t;
+            m_ackedGeneration.store(t->generation(), std::memory_order_release);
+        }
+        return t;
+    }
+
+private:
+    std::atomic<const ServerTable *> m_current{nullptr};
+    std::atomic<std::uint64_t> m_ackedGeneration{0};
+    const ServerTable *m_seenByFastPath = nullptr;              // fast-path thread only
+    std::vector<std::unique_ptr<const ServerTable>> m_owned;   // control-plane thread only
+};
+
+} // namespace sasha
