@@ -137,11 +137,11 @@ Time retransmitSpan(const Timers &t)
     return span;
 }
 
-// Long enough that a live sender, whose longest gap between two retransmissions is the last
-// backoff, keeps its reception alive.
+// Long enough that a live sender keeps its reception alive: its longest silence between two
+// transmissions of a chunk is the backoff before its last retry (2.56 s with the defaults).
 Time incomingTimeout(const Timers &t)
 {
-    return std::max(kIncomingTimeout, 2 * backoff(t, t.maxRetransmits));
+    return std::max(kIncomingTimeout, 2 * backoff(t, std::max(0, t.maxRetransmits - 1)));
 }
 
 // Longer than a sender can keep retransmitting a chunk we already acknowledged, so a
