@@ -1,0 +1,99 @@
+#include "config/nodesettings.h"
+
+#include "tokenbeat/envelope.h" // kMinKeySize
+
+#include <QHostAddress>
+#include <QStringList>
+
+#include <algorithm>
+
+namespace sasha {
+
+QString ConfigError::toString() const
+{
+    QString out = file;
+    if (line > 0)
+        out += QLatin1Char(':') + QString::number(line);
+    out += QStringLiteral(": ");
+    if (!key.isEmpty())
+        out += key + QStringLiteral(": ");
+    out += message;
+    return out;
+}
+
+tb::NodeConfig NodeSettings::toNodeConfig(quint64 bootEpoch) const
+{
+    tb::NodeConfig c;
+    c.self = address;
+    c.endpoint = endpoint();
+    c.caps = caps;
+    c.seeds = seeds;
+    c.broadcast = broadcast;
+    c.key = key;
+    c.bootEpoch = bootEpoch;
+    c.timers = timers;
+    return c;
+}
+
+QByteArray decodeClusterKey(const QByteArray &content, QString *why)
+{
+    const QByteArray trimmed = content.trimmed();
+    const bool isHex = trimmed.size() == 64
+        && std::all_of(trimmed.begin(), trimmed.end(), [](char ch) {
+               return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+           });
+    const QByteArray key = isHex ? QByteArray::fromHex(trimmed) : content;
+    if (key.size() < tb::kMinKeySize) {
+        if (why)
+            *why = QStringLiteral("key is %1 bytes; at least %2 are needed (generate one with: "
+                                  "sashactl keygen --output FILE)")
+                       .arg(key.size())
+                       .arg(tb::kMinKeySize);
+        return {};
+    }
+    return key;
+}
+
+std::optional<quint32> parseIpv4(const QString &text)
+{
+    // QHostAddress accepts shorthand like "10.1" and "0x7f.1"; a config file should not.
+    const QStringList parts = text.split(QLatin1Char('.'));
+    if (parts.size() != 4)
+        return std::nullopt;
+    quint32 ip = 0;
+    for (const QString &p : parts) {
+        if (p.isEmpty() || p.size() > 3
+            || !std::all_of(p.begin(), p.end(), [](QChar c) { return c.isDigit(); }))
+            return std::nullopt;
+        const int v = p.toInt();
+        if (v > 255)
+            return std::nullopt;
+        ip = (ip << 8) | quint32(v);
+    }
+    return ip;
+}
+
+QString ipv4ToString(quint32 ip)
+{
+    return QHostAddress(ip).toString();
+}
+
+std::optional<tb::Endpoint> parseHostPort(const QString &text, quint16 defaultPort)
+{
+    const qsizetype colon = text.indexOf(QLatin1Char(':'));
+    const QString host = colon < 0 ? text : text.left(colon);
+    const auto ip = parseIpv4(host);
+    if (!ip || *ip == 0)
+        return std::nullopt;
+    quint16 port = defaultPort;
+    if (colon >= 0) {
+        bool ok = false;
+        const uint p = text.mid(colon + 1).toUInt(&ok);
+        if (!ok || p < 1 || p > 65535)
+            return std::nullopt;
+        port = quint16(p);
+    }
+    return tb::Endpoint{*ip, port};
+}
+
+} // namespace sasha

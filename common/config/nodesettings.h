@@ -1,0 +1,84 @@
+#pragma once
+// NodeSettings: everything sashad reads from its TOML file (docs/config.md is the reference),
+// and the loader that validates it. Errors are values naming file, line, key and what is
+// accepted, so an operator can fix a file without reading code.
+
+#include "tokenbeat/node.h"
+#include "tokenbeat/types.h"
+
+#include <QByteArray>
+#include <QString>
+
+#include <optional>
+#include <vector>
+
+namespace sasha {
+
+// One problem found in a config file. line/column are 1-based; 0 when the problem is not tied
+// to a place in the file (e.g. the file cannot be read).
+struct ConfigError {
+    QString file;
+    int line = 0;
+    int column = 0;
+    QString key;     // "[timers] token_timeout_ms", "[bogus]" or empty for syntax errors
+    QString message; // what is wrong and what is accepted
+    // "/etc/sasha/sashad.toml:12: [timers] token_timeout_ms: must be greater than ..."
+    QString toString() const;
+};
+
+struct NodeSettings {
+    QString configFile; // absolute path of the file the settings came from
+
+    // [node]
+    quint32 address = 0;  // IPv4, host byte order; resolved from `interface` when not given
+    QString interfaceName;
+    quint16 port = 7400;
+    quint8 caps = tb::kCanDispatch | tb::kCanServe;
+    QString controlSocket = QStringLiteral("/run/sasha/sashad.sock");
+    QString name;
+
+    // [cluster]
+    QString keyFile;                     // absolute path
+    QByteArray key;                      // decoded key bytes (>= tb::kMinKeySize)
+    std::vector<tb::Endpoint> seeds;
+    std::optional<tb::Endpoint> broadcast;
+
+    // [timers]
+    QString preset = QStringLiteral("lan");
+    tb::Timers timers;
+
+    // [log]
+    QString logRules; // QLoggingCategory::setFilterRules syntax, ';' or newline separated
+
+    // [faults]
+    bool faultsEnabled = false;
+
+    tb::Endpoint endpoint() const { return {address, port}; }
+    // The core's configuration; bootEpoch is the caller's (sashad: wall ms at start).
+    tb::NodeConfig toNodeConfig(quint64 bootEpoch) const;
+};
+
+struct ConfigResult {
+    std::optional<NodeSettings> settings; // set iff error is not
+    std::optional<ConfigError> error;
+    bool ok() const { return settings.has_value(); }
+};
+
+// Reads and validates a config file, including the key file it names.
+ConfigResult loadNodeSettings(const QString &path);
+// Same, from text already in memory; `path` is used in messages and to resolve a relative
+// key_file against the config file's directory.
+ConfigResult parseNodeSettings(const QByteArray &text, const QString &path);
+
+// Decodes key file content: 64 hex characters (sashactl keygen, optional trailing newline) or
+// any other content taken as raw bytes. Returns an empty array with *why set when unusable.
+QByteArray decodeClusterKey(const QByteArray &content, QString *why);
+
+// "a.b.c.d" or "a.b.c.d:port" -> Endpoint; defaultPort when no port is given.
+std::optional<tb::Endpoint> parseHostPort(const QString &text, quint16 defaultPort);
+
+// "a.b.c.d" -> host-order IPv4; std::nullopt if not a dotted IPv4 literal.
+std::optional<quint32> parseIpv4(const QString &text);
+QString ipv4ToString(quint32 ip);
+
+} // namespace sasha

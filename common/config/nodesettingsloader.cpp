@@ -1,0 +1,430 @@
+// The TOML side of NodeSettings: one SectionSpec per table, each listing its accepted keys and
+// the function that reads them. A later section ([dispatcher], [agent]) is one more row in
+// sectionSpecs() and one more parse function; nothing else changes.
+
+#include "config/nodesettings.h"
+
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QNetworkInterface>
+#include <QStringList>
+
+#include <toml++/toml.h>
+
+#include <sys/stat.h>
+
+#include <functional>
+#include <string_view>
+
+namespace sasha {
+namespace {
+
+QString typeName(const toml::node &n)
+{
+    switch (n.type()) {
+    case toml::node_type::table: return QStringLiteral("a table");
+    case toml::node_type::array: return QStringLiteral("an array");
+    case toml::node_type::string: return QStringLiteral("a string");
+    case toml::node_type::integer: return QStringLiteral("an integer");
+    case toml::node_type::floating_point: return QStringLiteral("a float");
+    case toml::node_type::boolean: return QStringLiteral("a boolean");
+    case toml::node_type::date:
+    case toml::node_type::time:
+    case toml::node_type::date_time: return QStringLiteral("a date/time");
+    case toml::node_type::none: break;
+    }
+    return QStringLiteral("nothing");
+}
+
+QString quoted(const QString &s) { return QLatin1Char('"') + s + QLatin1Char('"'); }
+
+// Reads typed values out of one table, remembering the first error. Every getter returns
+// nullopt both when the key is absent and on error; ok() tells them apart.
+class SectionReader {
+public:
+    SectionReader(const toml::table &table, QString section, QString file,
+                  std::optional<ConfigError> &error)
+        : m_table(table), m_section(std::move(section)), m_file(std::move(file)), m_error(error)
+    {
+    }
+
+    bool ok() const { return !m_error.has_value(); }
+    const QString &file() const { return m_file; }
+    bool has(std::string_view key) const { return m_table.contains(key); }
+
+    void fail(std::string_view key, const QString &message)
+    {
+        if (m_error)
+            return;
+        ConfigError e;
+        e.file = m_file;
+        e.key = QStringLiteral("[%1]").arg(m_section);
+        if (!key.empty())
+            e.key += QLatin1Char(' ') + QString::fromUtf8(key.data(), qsizetype(key.size()));
+        const toml::node *n = key.empty() ? nullptr : m_table.get(key);
+        const toml::source_region &src = n ? n->source() : m_table.source();
+        e.line = int(src.begin.line);
+        e.column = int(src.begin.column);
+        e.message = message;
+        m_error = e;
+    }
+
+    std::optional<qint64> integer(std::string_view key, qint64 min, qint64 max)
+    {
+        const toml::node *n = m_table.get(key);
+        if (!n || !ok())
+            return std::nullopt;
+        const auto v = n->value_exact<int64_t>();
+        if (!v) {
+            fail(key, QStringLiteral("must be an integer in %1..%2; got %3").arg(min).arg(max).arg(typeName(*n)));
+            return std::nullopt;
+        }
+        if (*v < min || *v > max) {
+            fail(key, QStringLiteral("must be in %1..%2; got %3").arg(min).arg(max).arg(*v));
+            return std::nullopt;
+        }
+        return *v;
+    }
+
+    std::optional<bool> boolean(std::string_view key)
+    {
+        const toml::node *n = m_table.get(key);
+        if (!n || !ok())
+            return std::nullopt;
+        const auto v = n->value_exact<bool>();
+        if (!v)
+            fail(key, QStringLiteral("must be true or false; got %1").arg(typeName(*n)));
+        return v;
+    }
+
+    std::optional<QString> string(std::string_view key, bool allowEmpty = false)
+    {
+        const toml::node *n = m_table.get(key);
+        if (!n || !ok())
+            return std::nullopt;
+        const auto v = n->value_exact<std::string>();
+        if (!v) {
+            fail(key, QStringLiteral("must be a string; got %1").arg(typeName(*n)));
+            return std::nullopt;
+        }
+        const QString s = QString::fromStdString(*v);
+        if (!allowEmpty && s.isEmpty()) {
+            fail(key, QStringLiteral("must not be empty"));
+            return std::nullopt;
+        }
+        return s;
+    }
+
+    std::optional<QStringList> stringArray(std::string_view key)
+    {
+        const toml::node *n = m_table.get(key);
+        if (!n || !ok())
+            return std::nullopt;
+        const toml::array *arr = n->as_array();
+        if (!arr) {
+            fail(key, QStringLiteral("must be an array of strings; got %1").arg(typeName(*n)));
+            return std::nullopt;
+        }
+        QStringList out;
+        for (const toml::node &item : *arr) {
+            const auto v = item.value_exact<std::string>();
+            if (!v) {
+                fail(key, QStringLiteral("must be an array of strings; has %1").arg(typeName(item)));
+                return std::nullopt;
+            }
+            out << QString::fromStdString(*v);
+        }
+        return out;
+    }
+
+private:
+    const toml::table &m_table;
+    QString m_section;
+    QString m_file;
+    std::optional<ConfigError> &m_error;
+};
+
+void parseNode(SectionReader &r, NodeSettings &s)
+{
+    if (const auto a = r.string("address")) {
+        const auto ip = parseIpv4(*a);
+        if (!ip || *ip == 0 || *ip == 0xffffffffu)
+            r.fail("address", QStringLiteral("must be an IPv4 address like \"10.0.0.2\"; got %1").arg(quoted(*a)));
+        else
+            s.address = *ip;
+    }
+    if (const auto i = r.string("interface"))
+        s.interfaceName = *i;
+    if (const auto p = r.integer("port", 1, 65535))
+        s.port = quint16(*p);
+    if (const auto caps = r.stringArray("capabilities")) {
+        quint8 bits = 0;
+        for (const QString &c : *caps) {
+            if (c == QLatin1String("dispatch"))
+                bits |= tb::kCanDispatch;
+            else if (c == QLatin1String("serve"))
+                bits |= tb::kCanServe;
+            else if (c == QLatin1String("observer"))
+                bits |= tb::kObserver;
+            else
+                r.fail("capabilities", QStringLiteral("unknown capability %1; accepted: \"dispatch\", "
+                                                      "\"serve\", \"observer\"").arg(quoted(c)));
+        }
+        if ((bits & tb::kObserver) && (bits & (tb::kCanDispatch | tb::kCanServe)))
+            r.fail("capabilities", QStringLiteral("\"observer\" cannot be combined with \"dispatch\" or \"serve\""));
+        s.caps = bits;
+    }
+    if (const auto c = r.string("control_socket")) {
+        if (!c->startsWith(QLatin1Char('/')))
+            r.fail("control_socket", QStringLiteral("must be an absolute path; got %1").arg(quoted(*c)));
+        s.controlSocket = *c;
+    }
+    if (const auto n = r.string("name", true))
+        s.name = *n;
+    if (!r.ok() || s.address != 0)
+        return;
+    // No address: take the interface's first IPv4 address.
+    if (s.interfaceName.isEmpty()) {
+        r.fail("address", QStringLiteral("is required unless [node] interface names the cluster interface"));
+        return;
+    }
+    const QNetworkInterface iface = QNetworkInterface::interfaceFromName(s.interfaceName);
+    if (!iface.isValid()) {
+        QStringList names;
+        for (const QNetworkInterface &i : QNetworkInterface::allInterfaces())
+            names << i.name();
+        r.fail("interface", QStringLiteral("no interface %1 on this host; present: %2")
+                                .arg(quoted(s.interfaceName), names.join(QStringLiteral(", "))));
+        return;
+    }
+    for (const QNetworkAddressEntry &e : iface.addressEntries()) {
+        if (e.ip().protocol() == QAbstractSocket::IPv4Protocol) {
+            s.address = e.ip().toIPv4Address();
+            return;
+        }
+    }
+    r.fail("interface", QStringLiteral("interface %1 has no IPv4 address; set [node] address").arg(quoted(s.interfaceName)));
+}
+
+void parseCluster(SectionReader &r, NodeSettings &s)
+{
+    if (!r.has("key_file")) {
+        r.fail("key_file", QStringLiteral("is required (generate a key with: sashactl keygen --output /etc/sasha/cluster.key)"));
+        return;
+    }
+    if (const auto k = r.string("key_file")) {
+        const QDir base = QFileInfo(r.file()).absoluteDir();
+        s.keyFile = QDir::cleanPath(base.absoluteFilePath(*k));
+        struct stat st {};
+        const QByteArray native = QFile::encodeName(s.keyFile);
+        if (::stat(native.constData(), &st) != 0) {
+            r.fail("key_file", QStringLiteral("key file %1 does not exist or cannot be read (create one with: "
+                                              "sashactl keygen --output %1)").arg(s.keyFile));
+        } else if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+            r.fail("key_file", QStringLiteral("key file %1 is accessible by group or others: chmod 600 %1").arg(s.keyFile));
+        } else {
+            QFile f(s.keyFile);
+            if (!f.open(QIODevice::ReadOnly)) {
+                r.fail("key_file", QStringLiteral("cannot read key file %1: %2").arg(s.keyFile, f.errorString()));
+            } else {
+                QString why;
+                s.key = decodeClusterKey(f.read(4096), &why);
+                if (s.key.isEmpty())
+                    r.fail("key_file", QStringLiteral("%1: %2").arg(s.keyFile, why));
+            }
+        }
+    }
+    if (const auto seeds = r.stringArray("seeds")) {
+        for (const QString &seed : *seeds) {
+            const auto ep = parseHostPort(seed, s.port);
+            if (!ep) {
+                r.fail("seeds", QStringLiteral("bad seed %1; expected \"IPv4\" or \"IPv4:port\" (port 1..65535), "
+                                               "e.g. \"10.0.0.1:7400\"").arg(quoted(seed)));
+                return;
+            }
+            s.seeds.push_back(*ep);
+        }
+    }
+    if (const auto b = r.string("broadcast")) {
+        if (*b == QLatin1String("auto")) {
+            const QNetworkInterface iface = QNetworkInterface::interfaceFromName(s.interfaceName);
+            for (const QNetworkAddressEntry &e : iface.addressEntries()) {
+                if (e.ip().protocol() == QAbstractSocket::IPv4Protocol && !e.broadcast().isNull()) {
+                    s.broadcast = tb::Endpoint{e.broadcast().toIPv4Address(), s.port};
+                    break;
+                }
+            }
+            if (!s.broadcast)
+                r.fail("broadcast", QStringLiteral("\"auto\" needs [node] interface with an IPv4 broadcast "
+                                                   "address; interface is %1").arg(quoted(s.interfaceName)));
+        } else if (const auto ep = parseHostPort(*b, s.port)) {
+            s.broadcast = *ep;
+        } else {
+            r.fail("broadcast", QStringLiteral("expected \"auto\", \"IPv4\" or \"IPv4:port\"; got %1").arg(quoted(*b)));
+        }
+    }
+}
+
+void parseTimers(SectionReader &r, NodeSettings &s)
+{
+    using std::chrono::milliseconds;
+    if (const auto p = r.string("preset")) {
+        if (*p == QLatin1String("paper")) {
+            // The paper's evaluated timers (§4): slow, but what its failover figures used.
+            s.timers.tokenTimeout = milliseconds(2000);
+            s.timers.reformInterval = milliseconds(2500);
+            s.timers.rotationInterval = milliseconds(500);
+        } else if (*p != QLatin1String("lan")) {
+            r.fail("preset", QStringLiteral("unknown preset %1; accepted: \"lan\", \"paper\"").arg(quoted(*p)));
+            return;
+        }
+        s.preset = *p;
+    }
+    constexpr qint64 kMin = 1, kMax = 600000;
+    const struct {
+        std::string_view key;
+        tb::Time tb::Timers::*field;
+    } keys[] = {
+        {"rotation_ms", &tb::Timers::rotationInterval},
+        {"token_timeout_ms", &tb::Timers::tokenTimeout},
+        {"reform_ms", &tb::Timers::reformInterval},
+        {"join_repeat_ms", &tb::Timers::joinRepeat},
+        {"beacon_ms", &tb::Timers::beaconInterval},
+        {"observer_timeout_ms", &tb::Timers::observerTimeout},
+    };
+    for (const auto &k : keys) {
+        if (const auto v = r.integer(k.key, kMin, kMax))
+            s.timers.*k.field = milliseconds(*v);
+    }
+    if (!r.ok())
+        return;
+    const auto ms = [](tb::Time t) { return qint64(std::chrono::duration_cast<milliseconds>(t).count()); };
+    if (s.timers.tokenTimeout <= s.timers.rotationInterval) {
+        const std::string_view at = r.has("token_timeout_ms") ? "token_timeout_ms"
+                                  : r.has("rotation_ms")      ? "rotation_ms"
+                                                              : std::string_view{};
+        r.fail(at.empty() ? "token_timeout_ms" : at,
+               QStringLiteral("token_timeout_ms must be greater than rotation_ms (%1); got %2")
+                   .arg(ms(s.timers.rotationInterval))
+                   .arg(ms(s.timers.tokenTimeout)));
+    }
+}
+
+void parseLog(SectionReader &r, NodeSettings &s)
+{
+    if (const auto rules = r.string("rules", true))
+        s.logRules = *rules;
+}
+
+void parseFaults(SectionReader &r, NodeSettings &s)
+{
+    if (const auto e = r.boolean("enabled"))
+        s.faultsEnabled = *e;
+}
+
+struct SectionSpec {
+    std::string_view name;
+    std::vector<std::string_view> keys;
+    std::function<void(SectionReader &, NodeSettings &)> parse;
+};
+
+// Parsed in this order whatever the file's order, so later sections may use earlier values
+// (seeds default to [node] port).
+const std::vector<SectionSpec> &sectionSpecs()
+{
+    static const std::vector<SectionSpec> specs = {
+        {"node", {"address", "interface", "port", "capabilities", "control_socket", "name"}, parseNode},
+        {"cluster", {"key_file", "seeds", "broadcast"}, parseCluster},
+        {"timers", {"rotation_ms", "token_timeout_ms", "reform_ms", "join_repeat_ms", "beacon_ms",
+                    "observer_timeout_ms", "preset"}, parseTimers},
+        {"log", {"rules"}, parseLog},
+        {"faults", {"enabled"}, parseFaults},
+    };
+    return specs;
+}
+
+template <typename Names>
+QString joinNames(const Names &names)
+{
+    QStringList out;
+    for (std::string_view n : names)
+        out << QString::fromUtf8(n.data(), qsizetype(n.size()));
+    return out.join(QStringLiteral(", "));
+}
+
+ConfigError errorAt(const QString &file, const toml::source_region &src, QString key, QString message)
+{
+    ConfigError e;
+    e.file = file;
+    e.line = int(src.begin.line);
+    e.column = int(src.begin.column);
+    e.key = std::move(key);
+    e.message = std::move(message);
+    return e;
+}
+
+} // namespace
+
+ConfigResult parseNodeSettings(const QByteArray &text, const QString &path)
+{
+    const QString file = QFileInfo(path).absoluteFilePath();
+    toml::table root;
+    try {
+        root = toml::parse(std::string_view(text.constData(), size_t(text.size())), file.toStdString());
+    } catch (const toml::parse_error &err) {
+        return {std::nullopt, errorAt(file, err.source(), {},
+                                      QStringLiteral("syntax error at column %1: %2")
+                                          .arg(err.source().begin.column)
+                                          .arg(QString::fromUtf8(err.description().data(),
+                                                                 qsizetype(err.description().size()))))};
+    }
+
+    const auto &specs = sectionSpecs();
+    std::vector<std::string_view> sectionNames;
+    for (const auto &s : specs)
+        sectionNames.push_back(s.name);
+
+    // Unknown tables and keys first: a typo is the likeliest mistake and the clearest message.
+    for (const auto &[k, node] : root) {
+        const auto it = std::find_if(specs.begin(), specs.end(), [&](const SectionSpec &s) { return s.name == k.str(); });
+        const QString name = QString::fromStdString(std::string(k.str()));
+        if (it == specs.end())
+            return {std::nullopt, errorAt(file, k.source(), QStringLiteral("[%1]").arg(name),
+                                          QStringLiteral("unknown table; accepted tables: %1").arg(joinNames(sectionNames)))};
+        const toml::table *t = node.as_table();
+        if (!t)
+            return {std::nullopt, errorAt(file, k.source(), name,
+                                          QStringLiteral("must be a table [%1]; got %2").arg(name, typeName(node)))};
+        for (const auto &[key, value] : *t) {
+            if (std::find(it->keys.begin(), it->keys.end(), key.str()) == it->keys.end())
+                return {std::nullopt, errorAt(file, key.source(),
+                                              QStringLiteral("[%1] %2").arg(name, QString::fromStdString(std::string(key.str()))),
+                                              QStringLiteral("unknown key; accepted keys of [%1]: %2").arg(name, joinNames(it->keys)))};
+        }
+    }
+
+    NodeSettings s;
+    s.configFile = file;
+    std::optional<ConfigError> error;
+    const toml::table empty;
+    for (const auto &spec : specs) {
+        const toml::table *t = root[spec.name].as_table();
+        const QString name = QString::fromUtf8(spec.name.data(), qsizetype(spec.name.size()));
+        SectionReader reader(t ? *t : empty, name, file, error);
+        spec.parse(reader, s);
+        if (error)
+            return {std::nullopt, error};
+    }
+    return {std::move(s), std::nullopt};
+}
+
+ConfigResult loadNodeSettings(const QString &path)
+{
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly))
+        return {std::nullopt, ConfigError{path, 0, 0, {}, QStringLiteral("cannot read config file: %1").arg(f.errorString())}};
+    return parseNodeSettings(f.readAll(), path);
+}
+
+} // namespace sasha

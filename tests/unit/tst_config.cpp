@@ -1,0 +1,319 @@
+// Specification of the sashad config loader: every error class names file, line, key and what
+// is accepted; valid files, defaults and presets produce the expected settings.
+
+#include "config/nodesettings.h"
+
+#include <QFile>
+#include <QTemporaryDir>
+#include <QTest>
+
+using namespace sasha;
+using namespace std::chrono_literals;
+
+namespace {
+enum class KeyFile { Good, Missing, WorldReadable, GroupReadable, RawBytes };
+}
+Q_DECLARE_METATYPE(KeyFile)
+
+class TestConfig : public QObject {
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+
+    // Writes the key file as asked and the config with KEY replaced by its path.
+    QString writeFiles(const QString &name, const QString &toml, KeyFile kind)
+    {
+        const QString keyPath = m_dir.filePath(name + QStringLiteral(".key"));
+        QFile::remove(keyPath);
+        if (kind != KeyFile::Missing) {
+            QFile key(keyPath);
+            if (!key.open(QIODevice::WriteOnly))
+                return {};
+            if (kind == KeyFile::RawBytes)
+                key.write(QByteArray(24, '\x5a'));
+            else
+                key.write(QByteArray(32, '\x01').toHex() + '\n');
+            key.close();
+            QFile::Permissions p = QFile::ReadOwner | QFile::WriteOwner;
+            if (kind == KeyFile::WorldReadable)
+                p |= QFile::ReadOther;
+            if (kind == KeyFile::GroupReadable)
+                p |= QFile::ReadGroup;
+            QFile::setPermissions(keyPath, p);
+        }
+        QString text = toml;
+        text.replace(QStringLiteral("KEY"), keyPath);
+        const QString cfgPath = m_dir.filePath(name + QStringLiteral(".toml"));
+        QFile cfg(cfgPath);
+        if (!cfg.open(QIODevice::WriteOnly | QIODevice::Truncate))
+            return {};
+        cfg.write(text.toUtf8());
+        return cfgPath;
+    }
+
+private Q_SLOTS:
+    void initTestCase() { QVERIFY(m_dir.isValid()); }
+
+    void errors_data()
+    {
+        QTest::addColumn<QString>("toml");
+        QTest::addColumn<KeyFile>("keyFile");
+        QTest::addColumn<int>("line");
+        QTest::addColumn<QStringList>("mustContain");
+
+        const QString head = QStringLiteral("[node]\naddress = \"127.0.0.2\"\n[cluster]\nkey_file = \"KEY\"\n");
+        QTest::newRow("syntax error reports line and column")
+            << QStringLiteral("[node]\naddress = \"127.0.0.2\"\nport = = 3\n") << KeyFile::Good << 3
+            << QStringList{QStringLiteral("syntax error"), QStringLiteral("column")};
+        QTest::newRow("unknown table lists accepted tables")
+            << head + QStringLiteral("[bogus]\nx = 1\n") << KeyFile::Good << 5
+            << QStringList{QStringLiteral("[bogus]"), QStringLiteral("node, cluster, timers, log, faults")};
+        QTest::newRow("unknown key lists the table's keys")
+            << head + QStringLiteral("[timers]\nrotation = 40\n") << KeyFile::Good << 6
+            << QStringList{QStringLiteral("[timers] rotation"), QStringLiteral("rotation_ms"), QStringLiteral("token_timeout_ms")};
+        QTest::newRow("port of wrong type")
+            << QStringLiteral("[node]\naddress = \"127.0.0.2\"\nport = \"7400\"\n[cluster]\nkey_file = \"KEY\"\n")
+            << KeyFile::Good << 3 << QStringList{QStringLiteral("[node] port"), QStringLiteral("integer"), QStringLiteral("1..65535")};
+        QTest::newRow("port out of range")
+            << QStringLiteral("[node]\naddress = \"127.0.0.2\"\nport = 70000\n[cluster]\nkey_file = \"KEY\"\n")
+            << KeyFile::Good << 3 << QStringList{QStringLiteral("[node] port"), QStringLiteral("1..65535"), QStringLiteral("70000")};
+        QTest::newRow("timer out of range")
+            << head + QStringLiteral("[timers]\nbeacon_ms = 0\n") << KeyFile::Good << 6
+            << QStringList{QStringLiteral("[timers] beacon_ms"), QStringLiteral("1..600000")};
+        QTest::newRow("token timeout not above rotation")
+            << head + QStringLiteral("[timers]\nrotation_ms = 40\ntoken_timeout_ms = 30\n") << KeyFile::Good << 7
+            << QStringList{QStringLiteral("[timers] token_timeout_ms"), QStringLiteral("greater than rotation_ms (40); got 30")};
+        QTest::newRow("paper preset with too small token timeout")
+            << head + QStringLiteral("[timers]\npreset = \"paper\"\ntoken_timeout_ms = 400\n") << KeyFile::Good << 7
+            << QStringList{QStringLiteral("token_timeout_ms"), QStringLiteral("rotation_ms (500); got 400")};
+        QTest::newRow("unknown preset")
+            << head + QStringLiteral("[timers]\npreset = \"wan\"\n") << KeyFile::Good << 6
+            << QStringList{QStringLiteral("[timers] preset"), QStringLiteral("\"lan\", \"paper\"")};
+        QTest::newRow("missing key file")
+            << head << KeyFile::Missing << 4
+            << QStringList{QStringLiteral("[cluster] key_file"), QStringLiteral("does not exist"), QStringLiteral("sashactl keygen")};
+        QTest::newRow("world-readable key file")
+            << head << KeyFile::WorldReadable << 4
+            << QStringList{QStringLiteral("[cluster] key_file"), QStringLiteral("chmod 600")};
+        QTest::newRow("group-readable key file")
+            << head << KeyFile::GroupReadable << 4
+            << QStringList{QStringLiteral("[cluster] key_file"), QStringLiteral("chmod 600")};
+        QTest::newRow("missing key_file key")
+            << QStringLiteral("[node]\naddress = \"127.0.0.2\"\n[cluster]\nseeds = []\n") << KeyFile::Good << 3
+            << QStringList{QStringLiteral("[cluster] key_file"), QStringLiteral("required")};
+        QTest::newRow("bad seed syntax")
+            << head + QStringLiteral("seeds = [\"127.0.0.1:7400\", \"127.0.0:99999\"]\n") << KeyFile::Good << 5
+            << QStringList{QStringLiteral("[cluster] seeds"), QStringLiteral("127.0.0:99999"), QStringLiteral("IPv4:port")};
+        QTest::newRow("seed port out of range")
+            << head + QStringLiteral("seeds = [\"127.0.0.1:0\"]\n") << KeyFile::Good << 5
+            << QStringList{QStringLiteral("[cluster] seeds"), QStringLiteral("port 1..65535")};
+        QTest::newRow("bad capability word")
+            << QStringLiteral("[node]\naddress = \"127.0.0.2\"\ncapabilities = [\"dispatch\", \"cook\"]\n[cluster]\nkey_file = \"KEY\"\n")
+            << KeyFile::Good << 3
+            << QStringList{QStringLiteral("[node] capabilities"), QStringLiteral("\"cook\""), QStringLiteral("\"dispatch\", \"serve\", \"observer\"")};
+        QTest::newRow("observer combined with serve")
+            << QStringLiteral("[node]\naddress = \"127.0.0.2\"\ncapabilities = [\"observer\", \"serve\"]\n[cluster]\nkey_file = \"KEY\"\n")
+            << KeyFile::Good << 3 << QStringList{QStringLiteral("[node] capabilities"), QStringLiteral("cannot be combined")};
+        QTest::newRow("bad address")
+            << QStringLiteral("[node]\naddress = \"10.1\"\n[cluster]\nkey_file = \"KEY\"\n") << KeyFile::Good << 2
+            << QStringList{QStringLiteral("[node] address"), QStringLiteral("IPv4 address"), QStringLiteral("\"10.1\"")};
+        QTest::newRow("no address and no interface")
+            << QStringLiteral("[node]\nport = 7400\n[cluster]\nkey_file = \"KEY\"\n") << KeyFile::Good << 1
+            << QStringList{QStringLiteral("[node] address"), QStringLiteral("interface")};
+        QTest::newRow("unknown interface")
+            << QStringLiteral("[node]\ninterface = \"nosuchif0\"\n[cluster]\nkey_file = \"KEY\"\n") << KeyFile::Good << 2
+            << QStringList{QStringLiteral("[node] interface"), QStringLiteral("nosuchif0"), QStringLiteral("present: ")};
+        QTest::newRow("bad broadcast")
+            << head + QStringLiteral("broadcast = \"everyone\"\n") << KeyFile::Good << 5
+            << QStringList{QStringLiteral("[cluster] broadcast"), QStringLiteral("\"auto\"")};
+        QTest::newRow("faults enabled not a boolean")
+            << head + QStringLiteral("[faults]\nenabled = \"yes\"\n") << KeyFile::Good << 6
+            << QStringList{QStringLiteral("[faults] enabled"), QStringLiteral("true or false")};
+        QTest::newRow("relative control socket")
+            << QStringLiteral("[node]\naddress = \"127.0.0.2\"\ncontrol_socket = \"sashad.sock\"\n[cluster]\nkey_file = \"KEY\"\n")
+            << KeyFile::Good << 3 << QStringList{QStringLiteral("[node] control_socket"), QStringLiteral("absolute")};
+    }
+
+    void errors()
+    {
+        QFETCH(QString, toml);
+        QFETCH(KeyFile, keyFile);
+        QFETCH(int, line);
+        QFETCH(QStringList, mustContain);
+        const QString path = writeFiles(QString::fromLatin1(QTest::currentDataTag()).replace(QLatin1Char(' '), QLatin1Char('_')),
+                                        toml, keyFile);
+        QVERIFY(!path.isEmpty());
+        const ConfigResult r = loadNodeSettings(path);
+        QVERIFY(!r.ok());
+        QVERIFY(r.error.has_value());
+        const QString text = r.error->toString();
+        QCOMPARE(r.error->line, line);
+        QVERIFY2(text.startsWith(path + QLatin1Char(':') + QString::number(line) + QStringLiteral(": ")), qPrintable(text));
+        for (const QString &s : mustContain)
+            QVERIFY2(text.contains(s), qPrintable(QStringLiteral("'%1' not in: %2").arg(s, text)));
+    }
+
+    void shortKeyIsRefused()
+    {
+        const QString path = m_dir.filePath(QStringLiteral("short.toml"));
+        const QString keyPath = m_dir.filePath(QStringLiteral("short.key"));
+        QFile key(keyPath);
+        QVERIFY(key.open(QIODevice::WriteOnly));
+        key.write("tooshort");
+        key.close();
+        QFile::setPermissions(keyPath, QFile::ReadOwner | QFile::WriteOwner);
+        QFile cfg(path);
+        QVERIFY(cfg.open(QIODevice::WriteOnly));
+        cfg.write(QStringLiteral("[node]\naddress = \"127.0.0.2\"\n[cluster]\nkey_file = \"%1\"\n").arg(keyPath).toUtf8());
+        cfg.close();
+        const ConfigResult r = loadNodeSettings(path);
+        QVERIFY(!r.ok());
+        QCOMPARE(r.error->line, 4);
+        QVERIFY2(r.error->toString().contains(QStringLiteral("[cluster] key_file")), qPrintable(r.error->toString()));
+        QVERIFY2(r.error->toString().contains(QStringLiteral("8 bytes; at least 16")), qPrintable(r.error->toString()));
+    }
+
+    void unreadableConfigFile()
+    {
+        const ConfigResult r = loadNodeSettings(m_dir.filePath(QStringLiteral("absent.toml")));
+        QVERIFY(!r.ok());
+        QVERIFY(r.error->toString().contains(QStringLiteral("cannot read config file")));
+    }
+
+    void fullValidFile()
+    {
+        const QString path = writeFiles(QStringLiteral("full"), QStringLiteral(R"(
+[node]
+address = "127.0.0.2"
+port = 7411
+capabilities = ["serve"]
+control_socket = "/tmp/sasha-test/x.sock"
+name = "node2"
+[cluster]
+key_file = "KEY"
+seeds = ["127.0.0.1:7400", "127.0.0.3"]
+broadcast = "127.255.255.255"
+[timers]
+rotation_ms = 50
+token_timeout_ms = 200
+reform_ms = 60
+join_repeat_ms = 10
+beacon_ms = 900
+observer_timeout_ms = 2000
+[log]
+rules = "sasha.ring.debug=true"
+[faults]
+enabled = true
+)"), KeyFile::Good);
+        const ConfigResult r = loadNodeSettings(path);
+        QVERIFY2(r.ok(), r.error ? qPrintable(r.error->toString()) : "");
+        const NodeSettings &s = *r.settings;
+        QCOMPARE(ipv4ToString(s.address), QStringLiteral("127.0.0.2"));
+        QCOMPARE(s.port, quint16(7411));
+        QCOMPARE(s.caps, quint8(tb::kCanServe));
+        QCOMPARE(s.controlSocket, QStringLiteral("/tmp/sasha-test/x.sock"));
+        QCOMPARE(s.name, QStringLiteral("node2"));
+        QCOMPARE(s.key, QByteArray(32, '\x01'));
+        QCOMPARE(s.seeds.size(), std::size_t(2));
+        QCOMPARE(s.seeds[0], (tb::Endpoint{0x7f000001u, 7400}));
+        QCOMPARE(s.seeds[1], (tb::Endpoint{0x7f000003u, 7411})); // default port is [node] port
+        QVERIFY(s.broadcast.has_value());
+        QCOMPARE(*s.broadcast, (tb::Endpoint{0x7fffffffu, 7411}));
+        QCOMPARE(s.timers.rotationInterval, tb::Time(50ms));
+        QCOMPARE(s.timers.tokenTimeout, tb::Time(200ms));
+        QCOMPARE(s.timers.reformInterval, tb::Time(60ms));
+        QCOMPARE(s.timers.joinRepeat, tb::Time(10ms));
+        QCOMPARE(s.timers.beaconInterval, tb::Time(900ms));
+        QCOMPARE(s.timers.observerTimeout, tb::Time(2000ms));
+        QCOMPARE(s.logRules, QStringLiteral("sasha.ring.debug=true"));
+        QVERIFY(s.faultsEnabled);
+        const tb::NodeConfig nc = s.toNodeConfig(1234);
+        QCOMPARE(nc.self, 0x7f000002u);
+        QCOMPARE(nc.bootEpoch, quint64(1234));
+        QCOMPARE(nc.endpoint, (tb::Endpoint{0x7f000002u, 7411}));
+    }
+
+    void defaults()
+    {
+        const QString path = writeFiles(QStringLiteral("defaults"),
+                                        QStringLiteral("[node]\naddress = \"127.0.0.2\"\n[cluster]\nkey_file = \"KEY\"\n"),
+                                        KeyFile::RawBytes);
+        const ConfigResult r = loadNodeSettings(path);
+        QVERIFY2(r.ok(), r.error ? qPrintable(r.error->toString()) : "");
+        const NodeSettings &s = *r.settings;
+        const tb::Timers lan;
+        QCOMPARE(s.port, quint16(7400));
+        QCOMPARE(s.caps, quint8(tb::kCanDispatch | tb::kCanServe));
+        QCOMPARE(s.controlSocket, QStringLiteral("/run/sasha/sashad.sock"));
+        QCOMPARE(s.key, QByteArray(24, '\x5a')); // not hex: taken as raw bytes
+        QVERIFY(s.seeds.empty());
+        QVERIFY(!s.broadcast.has_value());
+        QCOMPARE(s.preset, QStringLiteral("lan"));
+        QCOMPARE(s.timers.rotationInterval, lan.rotationInterval);
+        QCOMPARE(s.timers.tokenTimeout, lan.tokenTimeout);
+        QCOMPARE(s.timers.reformInterval, lan.reformInterval);
+        QVERIFY(!s.faultsEnabled);
+    }
+
+    void paperPreset_data()
+    {
+        QTest::addColumn<QString>("timers");
+        QTest::addColumn<qint64>("tokenTimeoutMs");
+        QTest::addColumn<qint64>("reformMs");
+        QTest::addColumn<qint64>("rotationMs");
+        QTest::newRow("paper preset alone") << QStringLiteral("preset = \"paper\"") << 2000LL << 2500LL << 500LL;
+        QTest::newRow("explicit key overrides paper preset")
+            << QStringLiteral("token_timeout_ms = 3000\npreset = \"paper\"") << 3000LL << 2500LL << 500LL;
+        QTest::newRow("lan preset is the defaults") << QStringLiteral("preset = \"lan\"") << 140LL << 40LL << 40LL;
+    }
+
+    void paperPreset()
+    {
+        QFETCH(QString, timers);
+        QFETCH(qint64, tokenTimeoutMs);
+        QFETCH(qint64, reformMs);
+        QFETCH(qint64, rotationMs);
+        const QString path = writeFiles(QStringLiteral("preset"),
+                                        QStringLiteral("[node]\naddress = \"127.0.0.2\"\n[cluster]\nkey_file = \"KEY\"\n[timers]\n")
+                                            + timers + QLatin1Char('\n'),
+                                        KeyFile::Good);
+        const ConfigResult r = loadNodeSettings(path);
+        QVERIFY2(r.ok(), r.error ? qPrintable(r.error->toString()) : "");
+        QCOMPARE(r.settings->timers.tokenTimeout, tb::Time(std::chrono::milliseconds(tokenTimeoutMs)));
+        QCOMPARE(r.settings->timers.reformInterval, tb::Time(std::chrono::milliseconds(reformMs)));
+        QCOMPARE(r.settings->timers.rotationInterval, tb::Time(std::chrono::milliseconds(rotationMs)));
+    }
+
+    void hostPort_data()
+    {
+        QTest::addColumn<QString>("text");
+        QTest::addColumn<bool>("valid");
+        QTest::addColumn<quint32>("ip");
+        QTest::addColumn<int>("port");
+        QTest::newRow("address only takes default port") << QStringLiteral("10.0.0.1") << true << 0x0a000001u << 7400;
+        QTest::newRow("address and port") << QStringLiteral("10.0.0.1:9") << true << 0x0a000001u << 9;
+        QTest::newRow("short form refused") << QStringLiteral("10.1") << false << 0u << 0;
+        QTest::newRow("octet above 255 refused") << QStringLiteral("10.0.0.256") << false << 0u << 0;
+        QTest::newRow("hostname refused") << QStringLiteral("node1:7400") << false << 0u << 0;
+        QTest::newRow("empty port refused") << QStringLiteral("10.0.0.1:") << false << 0u << 0;
+        QTest::newRow("port zero refused") << QStringLiteral("10.0.0.1:0") << false << 0u << 0;
+    }
+
+    void hostPort()
+    {
+        QFETCH(QString, text);
+        QFETCH(bool, valid);
+        QFETCH(quint32, ip);
+        QFETCH(int, port);
+        const auto ep = parseHostPort(text, 7400);
+        QCOMPARE(ep.has_value(), valid);
+        if (valid) {
+            QCOMPARE(ep->ip, ip);
+            QCOMPARE(int(ep->port), port);
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(TestConfig)
+#include "tst_config.moc"
