@@ -1,35 +1,541 @@
 #include "tokenbeat/node.h"
+#include "tokenbeat/nodeimpl.h"
 
-// Early stub so that the daemon, the CLI and the console can link; the state machine follows.
+#include <algorithm>
+
+// Entry points, datagram dispatch, joining, ring formation, purge and timers. The ring itself
+// (token, views, election, leave, observers, partition healing) is in nodering.cpp.
+// docs/tokenbeat.md is the specification this file implements.
 
 namespace sasha::tb {
 
-struct TokenBeatNode::Impl {
-    NodeConfig config;
-    NodeState state = NodeState::Stopped;
-    Role role = Role::None;
-    RingView view;
-    Counters counters;
-};
+namespace {
 
-TokenBeatNode::TokenBeatNode(NodeConfig config) : d(std::make_unique<Impl>())
+constexpr std::size_t kMaxPeers = 4096;
+// OobData header (reliable.h): transferId 8 | channel 1 | flags 1 | index 2 | count 2 | total 4.
+constexpr std::size_t kOobDataHeader = 18;
+
+bool isDispatchRole(Role r) { return r == Role::Dispatcher || r == Role::Standalone; }
+
+} // namespace
+
+TokenBeatNode::Impl::Impl(NodeConfig c)
+    : cfg(std::move(c)),
+      sealer(cfg.key, cfg.self, cfg.bootEpoch),
+      opener(cfg.key, cfg.maxDatagram),
+      oob(cfg.timers, cfg.maxDatagram - kEnvelopeOverhead - kOobDataHeader,
+          quint8(MessageType::OobData), quint8(MessageType::OobAck))
 {
-    d->config = std::move(config);
 }
+
+void TokenBeatNode::Impl::send(const Endpoint &to, MessageType type, const QByteArray &body)
+{
+    if (to.isNull())
+        return;
+    QByteArray datagram = sealer.seal(quint8(type), body);
+    if (datagram.isEmpty())
+        return; // key too short: nothing we could authenticate (reported at start)
+    Q_ASSERT(std::size_t(datagram.size()) <= cfg.maxDatagram);
+    if (std::size_t(datagram.size()) > cfg.maxDatagram)
+        return;
+    ++counters.datagramsOut;
+    counters.bytesOut += datagram.size();
+    out->send.push_back(Outgoing{to, std::move(datagram)});
+}
+
+void TokenBeatNode::Impl::emitEvent(Event::Kind kind, NodeAddr node, const QString &detail)
+{
+    Event e{kind};
+    e.at = now;
+    e.node = node;
+    e.role = role;
+    e.detail = detail;
+    out->events.push_back(std::move(e));
+}
+
+void TokenBeatNode::Impl::drop(DropReason reason, const Endpoint &from, const QString &detail)
+{
+    ++counters.dropped[int(reason)];
+    Event e{Event::Kind::DatagramDropped};
+    e.at = now;
+    e.dropReason = reason;
+    e.from = from;
+    e.detail = detail.isEmpty() ? dropReasonToString(reason) : detail;
+    out->events.push_back(std::move(e));
+}
+
+void TokenBeatNode::Impl::setState(NodeState s)
+{
+    if (s == state)
+        return;
+    const QString detail = nodeStateToString(state) + QStringLiteral(" -> ") + nodeStateToString(s);
+    state = s;
+    emitEvent(Event::Kind::StateChanged, cfg.self, detail);
+}
+
+void TokenBeatNode::Impl::setRole(Role r)
+{
+    if (r == role)
+        return;
+    role = r;
+    emitEvent(Event::Kind::RoleChanged, cfg.self, roleToString(r));
+}
+
+void TokenBeatNode::Impl::rememberPeer(NodeAddr addr, const Endpoint &e)
+{
+    if (addr == kNoNode || e.isNull())
+        return;
+    if (peers.size() >= kMaxPeers && !peers.contains(addr))
+        peers.erase(peers.begin());
+    peers[addr] = e;
+}
+
+std::optional<Endpoint> TokenBeatNode::Impl::endpointOf(NodeAddr addr) const
+{
+    if (const Member *m = view.find(addr))
+        return m->endpoint;
+    if (auto it = observers.find(addr); it != observers.end())
+        return it->second.member.endpoint;
+    if (auto it = heard.find(addr); it != heard.end())
+        return it->second.endpoint;
+    if (auto it = peers.find(addr); it != peers.end())
+        return it->second;
+    return std::nullopt;
+}
+
+bool TokenBeatNode::Impl::isMaster() const
+{
+    return state == NodeState::Member && !view.members.empty() && view.members.front().addr == cfg.self;
+}
+
+void TokenBeatNode::Impl::handleDatagram(const Endpoint &from, QByteArrayView datagram)
+{
+    ++counters.datagramsIn;
+    counters.bytesIn += datagram.size();
+    Opener::Result opened = opener.open(datagram);
+    if (!opened.envelope) {
+        drop(opened.reason, from);
+        return;
+    }
+    const Envelope &env = *opened.envelope;
+    if (env.sender == cfg.self)
+        return; // our own broadcast looping back
+    if (state == NodeState::Stopped) {
+        drop(DropReason::NotForUs, from, QStringLiteral("node stopped"));
+        return;
+    }
+    rememberPeer(env.sender, from);
+    const auto malformed = [&] {
+        drop(DropReason::Malformed, from,
+             QStringLiteral("malformed %1 body (%2 bytes)").arg(messageTypeToString(env.type)).arg(env.body.size()));
+    };
+    switch (MessageType(env.type)) {
+    case MessageType::Join: {
+        JoinMsg m;
+        decodeBody(env.body, m) ? handleJoin(env, m) : malformed();
+        return;
+    }
+    case MessageType::View: {
+        ViewMsg m;
+        (decodeBody(env.body, m) && !m.view.members.empty()) ? handleView(env, from, m) : malformed();
+        return;
+    }
+    case MessageType::ViewAck: {
+        ViewAckMsg m;
+        decodeBody(env.body, m) ? handleViewAck(env, m) : malformed();
+        return;
+    }
+    case MessageType::Token: {
+        TokenMsg m;
+        decodeBody(env.body, m) ? handleToken(env, from, m) : malformed();
+        return;
+    }
+    case MessageType::Purge: {
+        EpochMsg m;
+        decodeBody(env.body, m) ? handlePurge(env, m) : malformed();
+        return;
+    }
+    case MessageType::Leave: {
+        EpochMsg m;
+        decodeBody(env.body, m) ? handleLeave(env, m) : malformed();
+        return;
+    }
+    case MessageType::ObserverHello: {
+        ObserverHelloMsg m;
+        decodeBody(env.body, m) ? handleObserverHello(m) : malformed();
+        return;
+    }
+    case MessageType::Beacon: {
+        BeaconMsg m;
+        decodeBody(env.body, m) ? handleBeacon(m) : malformed();
+        return;
+    }
+    case MessageType::ViewRequest: {
+        EpochMsg m;
+        decodeBody(env.body, m) ? handleViewRequest(from, m) : malformed();
+        return;
+    }
+    case MessageType::OobData:
+    case MessageType::OobAck:
+        handleOob(env, from);
+        return;
+    }
+    drop(DropReason::UnknownType, from, QStringLiteral("unknown message type %1").arg(env.type));
+}
+
+JoinMsg TokenBeatNode::Impl::ownJoin() const
+{
+    JoinMsg j;
+    j.addr = cfg.self;
+    j.endpoint = cfg.endpoint;
+    j.caps = cfg.caps;
+    j.claim = role;
+    j.lastRingEpoch = std::max(abandonedEpoch, view.ringEpoch);
+    return j;
+}
+
+void TokenBeatNode::Impl::handleJoin(const Envelope &env, const JoinMsg &j)
+{
+    if (j.addr == cfg.self || (j.caps & kObserver))
+        return;
+    maxEpochSeen = std::max(maxEpochSeen, j.lastRingEpoch);
+    rememberPeer(j.addr, j.endpoint);
+    const bool forwarded = j.flags & kJoinForwarded;
+    switch (state) {
+    case NodeState::Joining:
+    case NodeState::AwaitingRing: {
+        const bool fresh = !heard.contains(j.addr);
+        heard[j.addr] = Heard{j.endpoint, j.caps, j.claim, j.lastRingEpoch};
+        if (forwarded || !fresh)
+            return;
+        // Tell the joiner about us (it may only know seeds), and pass its Join to the lowest
+        // node we know of, which is the one that will form the ring (or a lower ring's master).
+        send(j.endpoint, MessageType::Join, encodeBody(ownJoin()));
+        NodeAddr lowest = heard.begin()->first;
+        Endpoint lowestEp = heard.begin()->second.endpoint;
+        if (!foreignMasters.empty() && foreignMasters.begin()->first < lowest) {
+            lowest = foreignMasters.begin()->first;
+            lowestEp = foreignMasters.begin()->second;
+        }
+        if (lowest != cfg.self && lowest != j.addr && lowest != env.sender) {
+            JoinMsg fwd = j;
+            fwd.flags |= kJoinForwarded;
+            send(lowestEp, MessageType::Join, encodeBody(fwd));
+        }
+        return;
+    }
+    case NodeState::Member:
+        if (isMaster()) {
+            admit(j);
+        } else if (!forwarded) {
+            JoinMsg fwd = j;
+            fwd.flags |= kJoinForwarded;
+            send(view.members.front().endpoint, MessageType::Join, encodeBody(fwd));
+        }
+        return;
+    case NodeState::Leaving:
+        if (!forwarded && !handingOver && !view.members.empty())
+            send(view.members.front().endpoint, MessageType::Join,
+                 encodeBody(JoinMsg{j.addr, j.endpoint, j.caps, j.claim, j.lastRingEpoch, kJoinForwarded}));
+        return;
+    case NodeState::Stopped:
+    case NodeState::Observing:
+        return;
+    }
+}
+
+void TokenBeatNode::Impl::handlePurge(const Envelope &env, const EpochMsg &p)
+{
+    if (state != NodeState::Member && state != NodeState::Leaving)
+        return; // already re-forming (or not in a ring): nothing to purge
+    if (p.ringEpoch != view.ringEpoch) {
+        if (p.ringEpoch < view.ringEpoch)
+            drop(DropReason::StaleRing, endpointOf(env.sender).value_or(Endpoint{}),
+                 QStringLiteral("purge of old ring %1").arg(p.ringEpoch));
+        return;
+    }
+    const Member *m = view.find(env.sender);
+    if (!m || m->caps & kObserver || std::none_of(view.members.begin(), view.members.end(),
+                                                  [&](const Member &x) { return x.addr == env.sender; })) {
+        drop(DropReason::NotForUs, endpointOf(env.sender).value_or(Endpoint{}),
+             QStringLiteral("purge from non-member %1 ignored").arg(env.sender));
+        return;
+    }
+    ++counters.purges;
+    emitEvent(Event::Kind::PurgeStarted, env.sender,
+              QStringLiteral("ring %1 purged by %2").arg(view.ringEpoch).arg(env.sender));
+    if (state == NodeState::Leaving) {
+        stop();
+        return;
+    }
+    enterJoining();
+}
+
+void TokenBeatNode::Impl::declarePurge(const QString &why)
+{
+    ++counters.purges;
+    const EpochMsg p{view.ringEpoch};
+    const QByteArray body = encodeBody(p);
+    std::set<Endpoint> sent;
+    for (const Member &m : view.members)
+        if (m.addr != cfg.self && sent.insert(m.endpoint).second)
+            send(m.endpoint, MessageType::Purge, body);
+    if (cfg.broadcast && sent.insert(*cfg.broadcast).second)
+        send(*cfg.broadcast, MessageType::Purge, body);
+    emitEvent(Event::Kind::PurgeStarted, cfg.self, why);
+    enterJoining();
+}
+
+void TokenBeatNode::Impl::enterJoining()
+{
+    if (state == NodeState::Member || state == NodeState::Leaving) {
+        abandonedEpoch = std::max(abandonedEpoch, view.ringEpoch);
+        abandonedVersion = view.viewVersion;
+        lastViewEndpoints.clear();
+        for (const Member &m : view.members)
+            if (m.addr != cfg.self)
+                lastViewEndpoints.push_back(m.endpoint);
+    }
+    maxEpochSeen = std::max(maxEpochSeen, view.ringEpoch);
+    setState(NodeState::Joining);
+    heard.clear();
+    heard[cfg.self] = Heard{cfg.endpoint, cfg.caps, role, abandonedEpoch};
+    reformDeadline = now + cfg.timers.reformInterval;
+    awaitDeadline = kNever;
+    tokenDeadline = kNever;
+    rotationInFlight = false;
+    nextRotationAt = kNever;
+    nextBeaconAt = kNever;
+    pendingAcks.clear();
+    finalViewTo.clear();
+    heldToken.reset();
+    holdDeadline = nextViewRequestAt = kNever;
+    sendJoins();
+}
+
+void TokenBeatNode::Impl::sendJoins()
+{
+    std::set<Endpoint> targets(cfg.seeds.begin(), cfg.seeds.end());
+    if (cfg.broadcast)
+        targets.insert(*cfg.broadcast);
+    targets.insert(lastViewEndpoints.begin(), lastViewEndpoints.end());
+    for (const auto &[addr, ep] : foreignMasters)
+        targets.insert(ep);
+    for (const auto &[addr, h] : heard)
+        if (addr != cfg.self)
+            targets.insert(h.endpoint);
+    targets.erase(cfg.endpoint);
+    const QByteArray body = encodeBody(ownJoin());
+    for (const Endpoint &t : targets)
+        send(t, MessageType::Join, body);
+    nextJoinAt = now + cfg.timers.joinRepeat;
+}
+
+void TokenBeatNode::Impl::formRing()
+{
+    RingView v;
+    v.ringEpoch = std::max({maxEpochSeen, abandonedEpoch, view.ringEpoch}) + 1;
+    v.viewVersion = 0; // publishView makes it 1
+    claims.clear();
+    for (const auto &[addr, h] : heard) {
+        if (v.members.size() >= std::size_t(kMaxMembers))
+            break; // heard is sorted: the lowest kMaxMembers form the ring, the rest rejoin
+        Member m;
+        m.addr = addr;
+        m.endpoint = h.endpoint;
+        m.caps = addr == cfg.self ? cfg.caps : h.caps;
+        v.members.push_back(m);
+        if (isDispatchRole(h.claim))
+            claims[addr] = h.claim;
+    }
+    v.master = cfg.self;
+    v.dispatcher = role == Role::Dispatcher || role == Role::Standalone ? cfg.self : kNoNode;
+    ++counters.ringsFormed;
+    enterRing(v);
+    becomeMaster();
+    publishView(QStringLiteral("ring %1 formed with %2 members").arg(v.ringEpoch).arg(v.members.size()));
+}
+
+void TokenBeatNode::Impl::stop()
+{
+    setState(NodeState::Stopped);
+    setRole(Role::None);
+    tokenDeadline = reformDeadline = nextJoinAt = awaitDeadline = kNever;
+    nextRotationAt = nextBeaconAt = leaveDeadline = nextLeaveAt = nextHelloAt = kNever;
+    holdDeadline = nextViewRequestAt = kNever;
+    rotationInFlight = false;
+    handingOver = false;
+    pendingAcks.clear();
+    finalViewTo.clear();
+    heldToken.reset();
+}
+
+void TokenBeatNode::Impl::tick()
+{
+    switch (state) {
+    case NodeState::Stopped:
+        break;
+    case NodeState::Joining:
+        if (now >= reformDeadline) {
+            reformDeadline = kNever;
+            NodeAddr lowest = kNoNode;
+            for (const auto &[addr, h] : heard)
+                if (!(h.caps & kObserver)) {
+                    lowest = addr;
+                    break;
+                }
+            if (lowest == cfg.self) {
+                formRing();
+                break;
+            }
+            setState(NodeState::AwaitingRing);
+            awaitDeadline = now + cfg.timers.tokenTimeout;
+        }
+        if (now >= nextJoinAt)
+            sendJoins();
+        break;
+    case NodeState::AwaitingRing:
+        if (now >= awaitDeadline) {
+            // The node we expected to form the ring did not include us: start over.
+            awaitDeadline = kNever;
+            enterJoining();
+            break;
+        }
+        if (now >= nextJoinAt)
+            sendJoins();
+        break;
+    case NodeState::Member:
+    case NodeState::Leaving:
+    case NodeState::Observing:
+        tickRing();
+        break;
+    }
+    if (state == NodeState::Joining || state == NodeState::AwaitingRing) {
+        // A token held for a ring we have not been told about yet expires.
+        if (heldToken && now >= holdDeadline) {
+            heldToken.reset();
+            holdDeadline = nextViewRequestAt = kNever;
+        } else if (heldToken && now >= nextViewRequestAt) {
+            send(heldAsk, MessageType::ViewRequest, encodeBody(EpochMsg{heldToken->ringEpoch}));
+            nextViewRequestAt = now + cfg.timers.retransmit;
+        }
+    }
+    ReliableExchange::Result r;
+    oob.onTick(now, r);
+    applyOobResult(r);
+}
+
+Time TokenBeatNode::Impl::nextDeadline() const
+{
+    Time t = oob.nextDeadline();
+    for (Time x : {reformDeadline, nextJoinAt, awaitDeadline, tokenDeadline, holdDeadline,
+                   nextViewRequestAt, nextRotationAt, nextBeaconAt, leaveDeadline, nextLeaveAt,
+                   nextHelloAt})
+        t = std::min(t, x);
+    if (isMaster() || (state == NodeState::Leaving && handingOver)) {
+        for (const auto &[addr, p] : pendingAcks)
+            t = std::min(t, p.next);
+    }
+    if (isMaster()) {
+        for (const auto &[addr, o] : observers)
+            t = std::min(t, o.lastSeen + cfg.timers.observerTimeout);
+        if (observersDirty && !observers.empty())
+            t = std::min(t, lastObserverViewAt + cfg.timers.viewToObservers);
+    }
+    return t;
+}
+
+TokenBeatNode::TokenBeatNode(NodeConfig config) : d(std::make_unique<Impl>(std::move(config))) {}
+
 TokenBeatNode::~TokenBeatNode() = default;
-Actions TokenBeatNode::start(Time) { return {}; }
-Actions TokenBeatNode::onDatagram(Time, const Endpoint &, QByteArrayView) { return {}; }
-Actions TokenBeatNode::onTick(Time) { return {}; }
-Time TokenBeatNode::nextDeadline() const { return Time::max(); }
-Actions TokenBeatNode::leave(Time) { return {}; }
-Actions TokenBeatNode::sendOob(Time, NodeAddr, quint8, const QByteArray &, bool, quint64 *) { return {}; }
-void TokenBeatNode::setLocalStatus(const NodeStatus &) {}
-void TokenBeatNode::setCapabilities(quint8 caps) { d->config.caps = caps; }
-NodeAddr TokenBeatNode::self() const { return d->config.self; }
+
+Actions TokenBeatNode::start(Time now)
+{
+    Actions acts;
+    d->out = &acts;
+    d->now = now;
+    if (d->cfg.key.size() < kMinKeySize) {
+        d->emitEvent(Event::Kind::StateChanged, d->cfg.self,
+                     QStringLiteral("cluster key shorter than %1 bytes: not starting (generate one with "
+                                    "'sashactl keygen')").arg(kMinKeySize));
+    } else if (d->cfg.caps & kObserver) {
+        d->setState(NodeState::Observing);
+        d->setRole(Role::Observer);
+        d->nextHelloAt = now;
+        d->tickRing();
+    } else if (d->state == NodeState::Stopped) {
+        d->enterJoining();
+    }
+    d->out = nullptr;
+    return acts;
+}
+
+Actions TokenBeatNode::onDatagram(Time now, const Endpoint &from, QByteArrayView datagram)
+{
+    Actions acts;
+    d->out = &acts;
+    d->now = now;
+    d->handleDatagram(from, datagram);
+    d->out = nullptr;
+    return acts;
+}
+
+Actions TokenBeatNode::onTick(Time now)
+{
+    Actions acts;
+    d->out = &acts;
+    d->now = now;
+    d->tick();
+    d->out = nullptr;
+    return acts;
+}
+
+Time TokenBeatNode::nextDeadline() const { return d->nextDeadline(); }
+
+Actions TokenBeatNode::leave(Time now)
+{
+    Actions acts;
+    d->out = &acts;
+    d->now = now;
+    d->beginLeave();
+    d->out = nullptr;
+    return acts;
+}
+
+Actions TokenBeatNode::sendOob(Time now, NodeAddr to, quint8 channel, const QByteArray &payload,
+                               bool reliable, quint64 *transferId)
+{
+    Actions acts;
+    d->out = &acts;
+    d->now = now;
+    ReliableExchange::Result r;
+    const quint64 id = d->oob.send(now, to, channel, payload, reliable, r);
+    if (id != 0)
+        ++d->counters.oobSent;
+    if (transferId)
+        *transferId = id;
+    d->applyOobResult(r);
+    d->out = nullptr;
+    return acts;
+}
+
+void TokenBeatNode::setLocalStatus(const NodeStatus &status)
+{
+    d->localStatus = status;
+    d->localStatus.role = Role::None; // the ring decides roles; filled in when reported
+}
+
+void TokenBeatNode::setCapabilities(quint8 caps)
+{
+    // The observer bit is fixed at start: an observer is never on the token's path.
+    d->cfg.caps = quint8((caps & ~kObserver) | (d->cfg.caps & kObserver));
+}
+
+NodeAddr TokenBeatNode::self() const { return d->cfg.self; }
 NodeState TokenBeatNode::state() const { return d->state; }
 Role TokenBeatNode::role() const { return d->role; }
 const RingView &TokenBeatNode::view() const { return d->view; }
 const Counters &TokenBeatNode::counters() const { return d->counters; }
-const NodeConfig &TokenBeatNode::config() const { return d->config; }
+const NodeConfig &TokenBeatNode::config() const { return d->cfg; }
 
 } // namespace sasha::tb

@@ -1,0 +1,158 @@
+#pragma once
+// Private state of TokenBeatNode, shared by node.cpp (entry points, joining, forming, purge,
+// timers) and nodering.cpp (token, views, election, leave, observers, beacons, out-of-band).
+// Not installed, not included outside common/tokenbeat. One thread at a time, like the node.
+
+#include "tokenbeat/envelope.h"
+#include "tokenbeat/messages.h"
+#include "tokenbeat/node.h"
+#include "tokenbeat/reliable.h"
+
+#include <map>
+#include <optional>
+#include <set>
+
+namespace sasha::tb {
+
+constexpr Time kNever = Time::max();
+
+struct TokenBeatNode::Impl {
+    explicit Impl(NodeConfig c);
+
+    // A Join heard while Joining/AwaitingRing (the candidate members of the next ring).
+    struct Heard {
+        Endpoint endpoint;
+        quint8 caps = 0;
+        Role claim = Role::None;
+        quint32 lastRingEpoch = 0;
+    };
+    // A View not yet acknowledged by one member (master) or, on handover, by the new ring.
+    struct PendingAck {
+        Endpoint to;
+        int attempts = 0;
+        Time next{0};
+    };
+    struct ObserverEntry {
+        Member member;
+        Time lastSeen{0};
+    };
+
+    NodeConfig cfg;
+    Sealer sealer;
+    Opener opener;
+    ReliableExchange oob;
+
+    NodeState state = NodeState::Stopped;
+    Role role = Role::None;
+    RingView view;                 // the ring we are in, or the last one we were in
+    NodeAddr lastDispatcher = kNoNode; // for DispatcherElected: the last dispatcher we knew
+    Counters counters;
+
+    // Context of the call being handled: where actions go and what time it is.
+    Actions *out = nullptr;
+    Time now{0};
+
+    // Endpoints learned from authenticated traffic (OOB destinations, replies). Bounded.
+    std::map<NodeAddr, Endpoint> peers;
+    // Masters of other rings learned from Beacons: joined too, and Joins forwarded to them.
+    std::map<NodeAddr, Endpoint> foreignMasters;
+    // Rate limit of Beacons sent in answer to a foreign ring, per foreign master.
+    std::map<NodeAddr, Time> foreignAnswered;
+
+    // Joining / AwaitingRing.
+    std::map<NodeAddr, Heard> heard;
+    std::vector<Endpoint> lastViewEndpoints; // members of the ring we left
+    Time reformDeadline = kNever, nextJoinAt = kNever, awaitDeadline = kNever;
+    quint32 maxEpochSeen = 0;
+    // The ring we abandoned (purge, exclusion): a View of it is accepted again only with a
+    // newer viewVersion, so a dead ring's late View cannot pull us back in.
+    quint32 abandonedEpoch = 0, abandonedVersion = 0;
+
+    // Member.
+    Time tokenDeadline = kNever;
+    quint32 lastRotation = 0; // highest rotation relayed in this ring epoch (drops duplicates)
+    std::optional<TokenMsg> heldToken; // newer viewVersion than ours: waiting for the View
+    Endpoint heldAsk;
+    Time holdDeadline = kNever, nextViewRequestAt = kNever;
+    NodeStatus localStatus;
+    std::optional<StatusUpdate> lastReported;
+
+    // Master.
+    quint32 rotation = 0;
+    bool rotationInFlight = false;
+    Time rotationStartedAt{0};
+    Time nextRotationAt = kNever;
+    std::vector<StatusUpdate> tokenUpdates; // updates on the token when it last returned
+    std::map<NodeAddr, PendingAck> pendingAcks;
+    std::map<NodeAddr, Role> claims;        // dispatcher claims from Joins
+    std::map<NodeAddr, Endpoint> finalViewTo; // leavers told once the new view is acked
+    Time nextBeaconAt = kNever;
+    std::map<NodeAddr, ObserverEntry> observers;
+    bool observersDirty = false;
+    Time lastObserverViewAt{0};
+
+    // Leaving.
+    Time leaveDeadline = kNever, nextLeaveAt = kNever;
+    bool handingOver = false; // we were master: waiting for the new ring to ack
+    RingView leavingView;     // the view we relay tokens by while leaving
+
+    // Observer.
+    Time nextHelloAt = kNever;
+    Time lastViewAt{0};
+
+    // node.cpp
+    void send(const Endpoint &to, MessageType type, const QByteArray &body);
+    void emitEvent(Event::Kind kind, NodeAddr node, const QString &detail = {});
+    void drop(DropReason reason, const Endpoint &from, const QString &detail = {});
+    void setState(NodeState s);
+    void setRole(Role r);
+    void rememberPeer(NodeAddr addr, const Endpoint &e);
+    std::optional<Endpoint> endpointOf(NodeAddr addr) const;
+    bool isMaster() const;
+    void handleDatagram(const Endpoint &from, QByteArrayView datagram);
+    void handleJoin(const Envelope &env, const JoinMsg &j);
+    void handlePurge(const Envelope &env, const EpochMsg &p);
+    void enterJoining();
+    void sendJoins();
+    JoinMsg ownJoin() const;
+    void formRing();
+    void declarePurge(const QString &why);
+    void tick();
+    Time nextDeadline() const;
+    void stop();
+
+    // nodering.cpp
+    void enterRing(const RingView &v);
+    void adoptView(const RingView &v);
+    void becomeMaster();
+    void publishView(const QString &why);
+    void sendView(const Endpoint &to);
+    NodeAddr elect() const;
+    Role roleFor(NodeAddr addr, const RingView &v) const;
+    void applyDispatcher(NodeAddr dispatcher);
+    void admit(const JoinMsg &j);
+    void handleView(const Envelope &env, const Endpoint &from, const ViewMsg &m);
+    void handleViewAck(const Envelope &env, const ViewAckMsg &a);
+    void handleViewRequest(const Endpoint &from, const EpochMsg &r);
+    void handleToken(const Envelope &env, const Endpoint &from, const TokenMsg &t);
+    void processToken(TokenMsg t);
+    void startRotation();
+    void piggyback(TokenMsg &t);
+    void relay(const TokenMsg &t);
+    void holdToken(const TokenMsg &t, const Endpoint &ask);
+    void handleLeave(const Envelope &env, const EpochMsg &l);
+    void beginLeave();
+    void handleObserverHello(const ObserverHelloMsg &h);
+    void observerApplyView(const RingView &v);
+    void sendObserverViews();
+    void handleBeacon(const BeaconMsg &b);
+    BeaconMsg ownBeacon() const;
+    void answerForeign(NodeAddr master, const Endpoint &masterEndpoint);
+    void dissolveInto(NodeAddr master, const Endpoint &masterEndpoint);
+    void handleOob(const Envelope &env, const Endpoint &from);
+    void applyOobResult(ReliableExchange::Result &r);
+    void tickRing();
+    void tickMasterAcks();
+};
+
+} // namespace sasha::tb

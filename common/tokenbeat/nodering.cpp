@@ -1,0 +1,823 @@
+#include "tokenbeat/nodeimpl.h"
+
+#include <algorithm>
+
+// The formed ring: token circulation and status piggyback, views and their acknowledgement,
+// election, graceful leave, observers, partition healing and out-of-band messages.
+
+namespace sasha::tb {
+
+namespace {
+
+constexpr std::size_t kMaxForeign = 16;
+
+bool isDispatchRole(Role r) { return r == Role::Dispatcher || r == Role::Standalone; }
+
+bool hasMember(const RingView &v, NodeAddr a)
+{
+    return std::any_of(v.members.begin(), v.members.end(), [&](const Member &m) { return m.addr == a; });
+}
+
+Member *findMember(RingView &v, NodeAddr a)
+{
+    for (Member &m : v.members)
+        if (m.addr == a)
+            return &m;
+    return nullptr;
+}
+
+QString ms(Time t) { return QString::number(double(t.count()) / 1000.0, 'f', 1) + QStringLiteral(" ms"); }
+
+} // namespace
+
+void TokenBeatNode::Impl::enterRing(const RingView &v)
+{
+    const RingView prev = view;
+    const bool hadRing = !prev.members.empty();
+    view = v;
+    setState(NodeState::Member);
+    heard.clear();
+    foreignMasters.clear();
+    reformDeadline = awaitDeadline = nextJoinAt = kNever;
+    tokenDeadline = v.members.size() > 1 ? now + cfg.timers.tokenTimeout : kNever;
+    lastRotation = 0;
+    rotation = 0;
+    lastReported.reset();
+    tokenUpdates.clear();
+    emitEvent(Event::Kind::RingFormed, v.master,
+              QStringLiteral("ring %1, master %2, %3 members").arg(v.ringEpoch).arg(v.master).arg(v.members.size()));
+    for (const Member &m : prev.members)
+        if (m.addr != cfg.self && !hasMember(v, m.addr))
+            emitEvent(Event::Kind::MemberLost, m.addr, QStringLiteral("not in ring %1").arg(v.ringEpoch));
+    for (const Member &m : v.members)
+        if (m.addr != cfg.self && hadRing && !hasMember(prev, m.addr))
+            emitEvent(Event::Kind::MemberJoined, m.addr);
+}
+
+void TokenBeatNode::Impl::adoptView(const RingView &v)
+{
+    const RingView prev = view;
+    view = v;
+    for (const Member &m : v.members)
+        if (m.addr != cfg.self && !hasMember(prev, m.addr))
+            emitEvent(Event::Kind::MemberJoined, m.addr);
+    for (const Member &m : prev.members)
+        if (m.addr != cfg.self && !hasMember(v, m.addr))
+            emitEvent(Event::Kind::MemberLeft, m.addr);
+    emitEvent(Event::Kind::ViewChanged, v.master, QStringLiteral("view %1.%2").arg(v.ringEpoch).arg(v.viewVersion));
+    applyDispatcher(v.dispatcher);
+    if (v.members.size() <= 1)
+        tokenDeadline = kNever;
+    else if (tokenDeadline == kNever)
+        tokenDeadline = now + cfg.timers.tokenTimeout;
+    if (v.master == cfg.self && prev.master != cfg.self)
+        becomeMaster(); // the previous master handed the ring over (graceful leave)
+    if (heldToken && heldToken->ringEpoch == view.ringEpoch && heldToken->viewVersion <= view.viewVersion) {
+        TokenMsg t = std::move(*heldToken);
+        heldToken.reset();
+        holdDeadline = nextViewRequestAt = kNever;
+        if (t.rotation > lastRotation)
+            processToken(std::move(t));
+    }
+}
+
+void TokenBeatNode::Impl::becomeMaster()
+{
+    rotation = lastRotation;
+    rotationInFlight = false;
+    nextRotationAt = view.members.size() > 1 ? now : kNever;
+    nextBeaconAt = now;
+    pendingAcks.clear();
+    claims.clear();
+    if (view.dispatcher != kNoNode)
+        claims[view.dispatcher] = Role::Dispatcher;
+    observersDirty = true;
+}
+
+// Election (docs/tokenbeat.md "Election"): the lowest capable member that claims the role
+// (the ring's current dispatcher, or a node whose Join claimed it) keeps it; with no claim, the
+// lowest capable member gets it. So a rejoining node never takes the role from a working one.
+NodeAddr TokenBeatNode::Impl::elect() const
+{
+    for (const Member &m : view.members)
+        if ((m.caps & kCanDispatch) && (m.addr == view.dispatcher || claims.contains(m.addr)))
+            return m.addr;
+    for (const Member &m : view.members)
+        if (m.caps & kCanDispatch)
+            return m.addr;
+    return kNoNode;
+}
+
+Role TokenBeatNode::Impl::roleFor(NodeAddr addr, const RingView &v) const
+{
+    const Member *m = v.find(addr);
+    const quint8 caps = addr == cfg.self ? cfg.caps : (m ? m->caps : 0);
+    if (addr == v.dispatcher && addr != kNoNode)
+        return v.members.size() == 1 ? Role::Standalone : Role::Dispatcher;
+    return (caps & kCanServe) ? Role::Server : Role::None;
+}
+
+void TokenBeatNode::Impl::applyDispatcher(NodeAddr dispatcher)
+{
+    if (dispatcher != kNoNode && dispatcher != lastDispatcher)
+        emitEvent(Event::Kind::DispatcherElected, dispatcher);
+    if (isDispatchRole(role) && dispatcher != kNoNode && dispatcher != cfg.self)
+        emitEvent(Event::Kind::Abdicated, cfg.self,
+                  QStringLiteral("%1 is the ring's dispatcher").arg(dispatcher));
+    if (dispatcher != kNoNode)
+        lastDispatcher = dispatcher;
+    if (state == NodeState::Member)
+        setRole(roleFor(cfg.self, view));
+}
+
+void TokenBeatNode::Impl::publishView(const QString &why)
+{
+    ++view.viewVersion;
+    view.master = view.members.front().addr;
+    view.dispatcher = elect();
+    claims.clear();
+    if (view.dispatcher != kNoNode)
+        claims[view.dispatcher] = Role::Dispatcher;
+    for (Member &m : view.members) {
+        if (m.addr == cfg.self) {
+            m.caps = cfg.caps;
+            m.endpoint = cfg.endpoint;
+            const Role r = m.status.role;
+            m.status = localStatus;
+            m.status.role = r;
+        }
+        m.status.role = roleFor(m.addr, view);
+    }
+    pendingAcks.clear();
+    for (const Member &m : view.members) {
+        if (m.addr == cfg.self)
+            continue;
+        pendingAcks[m.addr] = PendingAck{m.endpoint, 1, now + cfg.timers.retransmit};
+        sendView(m.endpoint);
+    }
+    emitEvent(Event::Kind::ViewChanged, cfg.self,
+              QStringLiteral("view %1.%2: %3").arg(view.ringEpoch).arg(view.viewVersion).arg(why));
+    applyDispatcher(view.dispatcher);
+    observersDirty = true;
+    if (view.members.size() <= 1) {
+        tokenDeadline = nextRotationAt = kNever;
+        rotationInFlight = false;
+    } else {
+        if (tokenDeadline == kNever)
+            tokenDeadline = now + cfg.timers.tokenTimeout;
+        if (!rotationInFlight && nextRotationAt == kNever)
+            nextRotationAt = now;
+    }
+    if (pendingAcks.empty()) {
+        for (const auto &[addr, ep] : finalViewTo)
+            sendView(ep);
+        finalViewTo.clear();
+    }
+}
+
+void TokenBeatNode::Impl::sendView(const Endpoint &to)
+{
+    ViewMsg m{view};
+    m.view.observers.clear();
+    if (isMaster()) {
+        for (const auto &[addr, o] : observers) {
+            if (m.view.observers.size() >= std::size_t(kMaxViewObservers))
+                break;
+            m.view.observers.push_back(o.member);
+        }
+    } else if (m.view.observers.size() > std::size_t(kMaxViewObservers)) {
+        m.view.observers.resize(kMaxViewObservers);
+    }
+    send(to, MessageType::View, encodeBody(m));
+}
+
+void TokenBeatNode::Impl::admit(const JoinMsg &j)
+{
+    if (Member *m = findMember(view, j.addr)) {
+        m->endpoint = j.endpoint;
+        m->caps = j.caps;
+        const bool newClaim = isDispatchRole(j.claim) && j.addr != view.dispatcher && !claims.contains(j.addr);
+        if (pendingAcks.contains(j.addr) && !newClaim)
+            return; // the View is already being resent to it
+        if (newClaim)
+            claims[j.addr] = j.claim;
+        if (newClaim || j.lastRingEpoch == view.ringEpoch) {
+            // It abandoned this very ring (its token timer fired, or it was excluded): a newer
+            // viewVersion lets it back in.
+            publishView(QStringLiteral("%1 readmitted").arg(j.addr));
+        } else {
+            pendingAcks[j.addr] = PendingAck{j.endpoint, 1, now + cfg.timers.retransmit};
+            sendView(j.endpoint);
+        }
+        return;
+    }
+    if (view.members.size() >= std::size_t(kMaxMembers)) {
+        drop(DropReason::NotForUs, j.endpoint,
+             QStringLiteral("ring full (%1 members): join of %2 refused").arg(kMaxMembers).arg(j.addr));
+        return;
+    }
+    Member m;
+    m.addr = j.addr;
+    m.endpoint = j.endpoint;
+    m.caps = j.caps;
+    view.members.insert(std::upper_bound(view.members.begin(), view.members.end(), m,
+                                         [](const Member &a, const Member &b) { return a.addr < b.addr; }),
+                        m);
+    if (isDispatchRole(j.claim))
+        claims[j.addr] = j.claim;
+    emitEvent(Event::Kind::MemberJoined, j.addr);
+    publishView(QStringLiteral("%1 joined").arg(j.addr));
+}
+
+void TokenBeatNode::Impl::handleView(const Envelope &env, const Endpoint &from, const ViewMsg &m)
+{
+    const RingView &v = m.view;
+    maxEpochSeen = std::max(maxEpochSeen, v.ringEpoch);
+    if (state == NodeState::Observing) {
+        observerApplyView(v);
+        return;
+    }
+    const bool inView = hasMember(v, cfg.self);
+    const ViewAckMsg ack{v.ringEpoch, v.viewVersion};
+    switch (state) {
+    case NodeState::Joining:
+    case NodeState::AwaitingRing:
+        if (!inView) {
+            drop(DropReason::NotForUs, from, QStringLiteral("view of ring %1 without us").arg(v.ringEpoch));
+            return;
+        }
+        if (v.ringEpoch > abandonedEpoch || (v.ringEpoch == abandonedEpoch && v.viewVersion > abandonedVersion)) {
+            send(from, MessageType::ViewAck, encodeBody(ack));
+            enterRing(v);
+            applyDispatcher(v.dispatcher);
+            if (v.master == cfg.self)
+                becomeMaster();
+            if (heldToken && heldToken->ringEpoch == v.ringEpoch) {
+                TokenMsg t = std::move(*heldToken);
+                heldToken.reset();
+                holdDeadline = nextViewRequestAt = kNever;
+                if (t.viewVersion <= view.viewVersion)
+                    processToken(std::move(t));
+            }
+        } else {
+            drop(DropReason::StaleRing, from, QStringLiteral("view of abandoned ring %1").arg(v.ringEpoch));
+        }
+        return;
+    case NodeState::Member:
+    case NodeState::Leaving: {
+        const bool sameRing = v.ringEpoch == view.ringEpoch && (v.master == view.master || env.sender == view.master);
+        if (sameRing) {
+            send(from, MessageType::ViewAck, encodeBody(ack));
+            if (v.viewVersion <= view.viewVersion || handingOver)
+                return;
+            if (inView) {
+                adoptView(v);
+            } else if (state == NodeState::Leaving) {
+                stop(); // spliced out: the graceful leave is complete
+            } else {
+                // Excluded (e.g. missed too many retransmissions): rejoin, never purge.
+                emitEvent(Event::Kind::MemberLost, cfg.self, QStringLiteral("excluded from view %1.%2")
+                                                                 .arg(v.ringEpoch).arg(v.viewVersion));
+                enterJoining();
+                abandonedVersion = std::max(abandonedVersion, v.viewVersion);
+            }
+            return;
+        }
+        if (v.master == view.master && v.ringEpoch < view.ringEpoch) {
+            drop(DropReason::StaleRing, from, QStringLiteral("view of old ring %1").arg(v.ringEpoch));
+            return;
+        }
+        if (state == NodeState::Member)
+            answerForeign(v.master, v.members.front().endpoint);
+        drop(DropReason::NotForUs, from, QStringLiteral("view of foreign ring %1 (master %2)").arg(v.ringEpoch).arg(v.master));
+        return;
+    }
+    case NodeState::Stopped:
+    case NodeState::Observing:
+        return;
+    }
+}
+
+void TokenBeatNode::Impl::handleViewAck(const Envelope &env, const ViewAckMsg &a)
+{
+    if (!(isMaster() || (state == NodeState::Leaving && handingOver)))
+        return;
+    if (a.ringEpoch != view.ringEpoch || a.viewVersion < view.viewVersion)
+        return; // an ack of an older version: the newer View is still being resent
+    pendingAcks.erase(env.sender);
+    if (!pendingAcks.empty())
+        return;
+    if (handingOver) {
+        stop();
+        return;
+    }
+    for (const auto &[addr, ep] : finalViewTo)
+        sendView(ep);
+    finalViewTo.clear();
+}
+
+void TokenBeatNode::Impl::handleViewRequest(const Endpoint &from, const EpochMsg &r)
+{
+    if ((state == NodeState::Member || state == NodeState::Leaving) && r.ringEpoch == view.ringEpoch)
+        sendView(from);
+}
+
+void TokenBeatNode::Impl::handleToken(const Envelope &env, const Endpoint &from, const TokenMsg &t)
+{
+    Q_UNUSED(env);
+    switch (state) {
+    case NodeState::Stopped:
+    case NodeState::Observing:
+        drop(DropReason::NotForUs, from, QStringLiteral("token while %1").arg(nodeStateToString(state)));
+        return;
+    case NodeState::Joining:
+    case NodeState::AwaitingRing:
+        if (t.ringEpoch > abandonedEpoch || (t.ringEpoch == abandonedEpoch && t.viewVersion > abandonedVersion))
+            holdToken(t, from); // probably the ring we are joining; its View is on its way
+        else
+            drop(DropReason::StaleRing, from, QStringLiteral("token of abandoned ring %1").arg(t.ringEpoch));
+        return;
+    case NodeState::Member:
+    case NodeState::Leaving:
+        break;
+    }
+    const RingView &rv = handingOver ? leavingView : view;
+    if (t.ringEpoch != rv.ringEpoch || (t.master != rv.master && t.viewVersion >= rv.viewVersion)) {
+        if (t.ringEpoch < rv.ringEpoch) {
+            drop(DropReason::StaleRing, from, QStringLiteral("token of old ring %1").arg(t.ringEpoch));
+        } else {
+            drop(DropReason::NotForUs, from, QStringLiteral("token of foreign ring %1 (master %2)").arg(t.ringEpoch).arg(t.master));
+            // Tell that ring about ours; whichever master is higher dissolves into the other.
+            if (state == NodeState::Member && (foreignAnswered[t.master] + cfg.timers.rotationInterval <= now
+                                               || foreignAnswered[t.master] == Time{0})) {
+                foreignAnswered[t.master] = now;
+                send(from, MessageType::Beacon, encodeBody(ownBeacon()));
+            }
+        }
+        return;
+    }
+    if (t.rotation <= lastRotation) {
+        drop(DropReason::NotForUs, from, QStringLiteral("duplicate token rotation %1").arg(t.rotation));
+        return;
+    }
+    if (t.viewVersion > view.viewVersion && !isMaster() && !handingOver) {
+        holdToken(t, view.members.front().endpoint);
+        return;
+    }
+    processToken(t);
+}
+
+void TokenBeatNode::Impl::holdToken(const TokenMsg &t, const Endpoint &ask)
+{
+    if (heldToken && heldToken->ringEpoch == t.ringEpoch && heldToken->rotation >= t.rotation)
+        return;
+    heldToken = t;
+    heldAsk = ask;
+    holdDeadline = now + cfg.timers.tokenTimeout / 4;
+    send(ask, MessageType::ViewRequest, encodeBody(EpochMsg{t.ringEpoch}));
+    nextViewRequestAt = now + cfg.timers.retransmit;
+    if (state == NodeState::Member)
+        tokenDeadline = now + cfg.timers.tokenTimeout; // the ring is alive
+}
+
+void TokenBeatNode::Impl::piggyback(TokenMsg &t)
+{
+    std::erase_if(t.updates, [&](const StatusUpdate &u) { return u.addr == cfg.self; });
+    StatusUpdate mine{cfg.self, cfg.caps, localStatus};
+    mine.status.role = role;
+    if (Member *m = findMember(view, cfg.self)) {
+        m->caps = cfg.caps;
+        m->status = mine.status;
+    }
+    if ((!lastReported || !(*lastReported == mine)) && t.updates.size() < std::size_t(kMaxMembers)) {
+        t.updates.push_back(mine);
+        lastReported = mine;
+    }
+}
+
+void TokenBeatNode::Impl::processToken(TokenMsg t)
+{
+    lastRotation = std::max(lastRotation, t.rotation);
+    tokenDeadline = view.members.size() > 1 ? now + cfg.timers.tokenTimeout : kNever;
+    bool capsChanged = false;
+    for (const StatusUpdate &u : t.updates) {
+        if (u.addr == cfg.self)
+            continue;
+        if (Member *m = findMember(view, u.addr)) {
+            capsChanged |= m->caps != u.caps;
+            m->caps = u.caps;
+            const Role r = m->status.role;
+            m->status = u.status;
+            m->status.role = r;
+            observersDirty = true;
+        }
+    }
+    if (isMaster()) {
+        ++counters.rotations;
+        tokenUpdates = std::move(t.updates);
+        if (t.rotation == rotation) {
+            rotationInFlight = false;
+            nextRotationAt = std::max(now, rotationStartedAt + cfg.timers.rotationInterval);
+        }
+        if (capsChanged && elect() != view.dispatcher)
+            publishView(QStringLiteral("capabilities changed"));
+        return;
+    }
+    if (t.viewVersion == view.viewVersion && t.dispatcher != view.dispatcher && state == NodeState::Member) {
+        view.dispatcher = t.dispatcher;
+        applyDispatcher(t.dispatcher);
+    }
+    piggyback(t);
+    relay(t);
+}
+
+void TokenBeatNode::Impl::relay(const TokenMsg &t)
+{
+    const RingView &rv = handingOver ? leavingView : view;
+    const auto it = std::find_if(rv.members.begin(), rv.members.end(),
+                                 [&](const Member &m) { return m.addr == cfg.self; });
+    if (it == rv.members.end() || rv.members.size() < 2)
+        return;
+    const auto next = std::next(it) == rv.members.end() ? rv.members.begin() : std::next(it);
+    ++counters.tokensRelayed;
+    send(next->endpoint, MessageType::Token, encodeBody(t));
+}
+
+void TokenBeatNode::Impl::startRotation()
+{
+    rotation = std::max(rotation, lastRotation) + 1;
+    lastRotation = rotation;
+    TokenMsg t{view.ringEpoch, view.viewVersion, rotation, cfg.self, view.dispatcher, tokenUpdates};
+    piggyback(t);
+    tokenUpdates = t.updates;
+    rotationInFlight = true;
+    rotationStartedAt = now;
+    // A token lost on the way is regenerated once before anyone's token timer can fire, so a
+    // single lost datagram does not purge the ring; a dead node still does.
+    nextRotationAt = now + cfg.timers.tokenTimeout / 2;
+    relay(t);
+}
+
+void TokenBeatNode::Impl::handleLeave(const Envelope &env, const EpochMsg &l)
+{
+    if (!isMaster() || l.ringEpoch != view.ringEpoch) {
+        drop(DropReason::NotForUs, endpointOf(env.sender).value_or(Endpoint{}),
+             QStringLiteral("leave of %1 not for us").arg(env.sender));
+        return;
+    }
+    const std::optional<Endpoint> ep = endpointOf(env.sender);
+    if (!hasMember(view, env.sender)) {
+        if (ep && pendingAcks.empty())
+            sendView(*ep); // already spliced out: tell it again
+        else if (ep)
+            finalViewTo[env.sender] = *ep;
+        return;
+    }
+    std::erase_if(view.members, [&](const Member &m) { return m.addr == env.sender; });
+    claims.erase(env.sender);
+    if (ep)
+        finalViewTo[env.sender] = *ep;
+    emitEvent(Event::Kind::MemberLeft, env.sender);
+    publishView(QStringLiteral("%1 left").arg(env.sender));
+}
+
+void TokenBeatNode::Impl::beginLeave()
+{
+    switch (state) {
+    case NodeState::Stopped:
+    case NodeState::Leaving:
+        return;
+    case NodeState::Observing:
+    case NodeState::Joining:
+    case NodeState::AwaitingRing:
+        stop();
+        return;
+    case NodeState::Member:
+        break;
+    }
+    if (view.members.size() <= 1) {
+        stop();
+        return;
+    }
+    leaveDeadline = now + cfg.timers.leaveLinger;
+    if (!isMaster()) {
+        setState(NodeState::Leaving);
+        send(view.members.front().endpoint, MessageType::Leave, encodeBody(EpochMsg{view.ringEpoch}));
+        nextLeaveAt = now + cfg.timers.retransmit;
+        return;
+    }
+    // Master: hand the ring to the next member by publishing the view without us.
+    leavingView = view;
+    handingOver = true;
+    std::erase_if(view.members, [&](const Member &m) { return m.addr == cfg.self; });
+    claims.erase(cfg.self);
+    if (view.dispatcher == cfg.self)
+        view.dispatcher = kNoNode;
+    ++view.viewVersion;
+    view.master = view.members.front().addr;
+    view.dispatcher = elect();
+    for (Member &m : view.members)
+        m.status.role = roleFor(m.addr, view);
+    pendingAcks.clear();
+    for (const Member &m : view.members) {
+        pendingAcks[m.addr] = PendingAck{m.endpoint, 1, now + cfg.timers.retransmit};
+        sendView(m.endpoint);
+    }
+    rotationInFlight = false;
+    nextRotationAt = nextBeaconAt = kNever;
+    setState(NodeState::Leaving);
+    emitEvent(Event::Kind::MemberLeft, cfg.self, QStringLiteral("handing the ring to %1").arg(view.master));
+}
+
+void TokenBeatNode::Impl::handleObserverHello(const ObserverHelloMsg &h)
+{
+    if (isMaster()) {
+        auto [it, fresh] = observers.try_emplace(h.addr);
+        ObserverEntry &o = it->second;
+        const Time prevSeen = o.lastSeen;
+        o.member.addr = h.addr;
+        o.member.endpoint = h.endpoint;
+        o.member.caps = kObserver;
+        o.member.status.role = Role::Observer;
+        o.lastSeen = now;
+        if (fresh) {
+            emitEvent(Event::Kind::ObserverJoined, h.addr);
+            observersDirty = true;
+        }
+        // Non-master members forward hellos too: answer each observer at most twice a period.
+        if (fresh || now - prevSeen >= cfg.timers.observerHello / 2)
+            sendView(h.endpoint);
+    } else if (state == NodeState::Member) {
+        send(view.members.front().endpoint, MessageType::ObserverHello, encodeBody(h));
+    }
+}
+
+void TokenBeatNode::Impl::observerApplyView(const RingView &v)
+{
+    const bool stale = view.members.empty() || now - lastViewAt > cfg.timers.observerTimeout;
+    const bool newer = v.ringEpoch > view.ringEpoch
+        || (v.ringEpoch == view.ringEpoch && v.viewVersion >= view.viewVersion);
+    if (!stale && !newer)
+        return;
+    const RingView prev = view;
+    const bool newRing = v.ringEpoch != prev.ringEpoch || v.master != prev.master;
+    view = v;
+    lastViewAt = now;
+    if (newRing)
+        emitEvent(Event::Kind::RingFormed, v.master, QStringLiteral("ring %1, master %2").arg(v.ringEpoch).arg(v.master));
+    for (const Member &m : v.members)
+        if (!hasMember(prev, m.addr))
+            emitEvent(Event::Kind::MemberJoined, m.addr);
+    for (const Member &m : prev.members)
+        if (!hasMember(v, m.addr))
+            emitEvent(newRing ? Event::Kind::MemberLost : Event::Kind::MemberLeft, m.addr);
+    if (v.dispatcher != kNoNode && v.dispatcher != lastDispatcher) {
+        lastDispatcher = v.dispatcher;
+        emitEvent(Event::Kind::DispatcherElected, v.dispatcher);
+    }
+    if (newRing || v.viewVersion != prev.viewVersion)
+        emitEvent(Event::Kind::ViewChanged, v.master, QStringLiteral("view %1.%2").arg(v.ringEpoch).arg(v.viewVersion));
+}
+
+void TokenBeatNode::Impl::sendObserverViews()
+{
+    for (const auto &[addr, o] : observers)
+        sendView(o.member.endpoint);
+    lastObserverViewAt = now;
+    observersDirty = false;
+}
+
+BeaconMsg TokenBeatNode::Impl::ownBeacon() const
+{
+    BeaconMsg b;
+    b.ringEpoch = view.ringEpoch;
+    b.master = view.master;
+    b.masterEndpoint = view.members.empty() ? cfg.endpoint : view.members.front().endpoint;
+    b.dispatcher = view.dispatcher;
+    b.nMembers = quint8(std::min<std::size_t>(view.members.size(), 255));
+    return b;
+}
+
+void TokenBeatNode::Impl::handleBeacon(const BeaconMsg &b)
+{
+    if (b.master == cfg.self || b.master == kNoNode)
+        return;
+    switch (state) {
+    case NodeState::Joining:
+    case NodeState::AwaitingRing:
+        if (foreignMasters.size() < kMaxForeign || foreignMasters.contains(b.master))
+            foreignMasters[b.master] = b.masterEndpoint;
+        return;
+    case NodeState::Member:
+        if (b.master != view.master)
+            answerForeign(b.master, b.masterEndpoint);
+        return;
+    default:
+        return;
+    }
+}
+
+// Partition healing (docs/tokenbeat.md): the ring with the lower master survives. Its master
+// is told by any member that meets the other ring; the higher master dissolves its ring.
+void TokenBeatNode::Impl::answerForeign(NodeAddr master, const Endpoint &masterEndpoint)
+{
+    if (isMaster() && master < cfg.self) {
+        dissolveInto(master, masterEndpoint);
+        return;
+    }
+    if (foreignAnswered.size() > 64)
+        foreignAnswered.clear();
+    auto [it, fresh] = foreignAnswered.try_emplace(master, now);
+    if (!fresh && now - it->second < cfg.timers.rotationInterval)
+        return;
+    it->second = now;
+    if (master < view.master) {
+        BeaconMsg b = ownBeacon();
+        b.master = master;
+        b.masterEndpoint = masterEndpoint;
+        b.ringEpoch = 0;
+        send(view.members.front().endpoint, MessageType::Beacon, encodeBody(b));
+    } else {
+        send(masterEndpoint, MessageType::Beacon, encodeBody(ownBeacon()));
+    }
+}
+
+void TokenBeatNode::Impl::dissolveInto(NodeAddr master, const Endpoint &masterEndpoint)
+{
+    foreignMasters[master] = masterEndpoint;
+    declarePurge(QStringLiteral("ring %1 dissolved into the ring of lower master %2").arg(view.ringEpoch).arg(master));
+}
+
+void TokenBeatNode::Impl::handleOob(const Envelope &env, const Endpoint &from)
+{
+    ReliableExchange::Result r;
+    if (MessageType(env.type) == MessageType::OobData)
+        oob.onData(now, env.sender, env.body, r);
+    else
+        oob.onAck(now, env.sender, env.body, r);
+    if (r.malformed)
+        drop(DropReason::Malformed, from, QStringLiteral("malformed %1 body").arg(messageTypeToString(env.type)));
+    applyOobResult(r);
+}
+
+void TokenBeatNode::Impl::applyOobResult(ReliableExchange::Result &r)
+{
+    for (ReliableExchange::Out &o : r.send)
+        if (const std::optional<Endpoint> ep = endpointOf(o.to))
+            send(*ep, MessageType(o.type), o.body);
+    for (ReliableExchange::Delivered &dl : r.delivered) {
+        ++counters.oobReceived;
+        Event e{Event::Kind::OobReceived};
+        e.at = now;
+        e.node = dl.from;
+        e.channel = dl.channel;
+        e.payload = std::move(dl.payload);
+        e.role = role;
+        out->events.push_back(std::move(e));
+    }
+    for (quint64 id : r.completed) {
+        Event e{Event::Kind::OobDelivered};
+        e.at = now;
+        e.value = id;
+        out->events.push_back(std::move(e));
+    }
+    for (quint64 id : r.failed) {
+        Event e{Event::Kind::OobFailed};
+        e.at = now;
+        e.value = id;
+        out->events.push_back(std::move(e));
+    }
+    counters.retransmits += r.retransmits;
+}
+
+void TokenBeatNode::Impl::tickMasterAcks()
+{
+    std::vector<NodeAddr> gaveUp;
+    for (auto &[addr, p] : pendingAcks) {
+        if (now < p.next)
+            continue;
+        if (p.attempts >= cfg.timers.maxRetransmits) {
+            gaveUp.push_back(addr);
+            continue;
+        }
+        ++p.attempts;
+        p.next = now + cfg.timers.retransmit;
+        ++counters.retransmits;
+        sendView(p.to);
+    }
+    for (NodeAddr a : gaveUp)
+        pendingAcks.erase(a);
+    if (handingOver) {
+        if (pendingAcks.empty())
+            stop();
+        return;
+    }
+    bool removed = false;
+    for (NodeAddr a : gaveUp) {
+        if (hasMember(view, a) && a != cfg.self) {
+            std::erase_if(view.members, [&](const Member &m) { return m.addr == a; });
+            claims.erase(a);
+            emitEvent(Event::Kind::MemberLost, a, QStringLiteral("no ViewAck after %1 attempts").arg(cfg.timers.maxRetransmits));
+            removed = true;
+        }
+    }
+    if (removed)
+        publishView(QStringLiteral("non-ackers dropped"));
+    else if (pendingAcks.empty() && !finalViewTo.empty()) {
+        for (const auto &[addr, ep] : finalViewTo)
+            sendView(ep);
+        finalViewTo.clear();
+    }
+}
+
+void TokenBeatNode::Impl::tickRing()
+{
+    if (state == NodeState::Observing) {
+        if (now >= nextHelloAt) {
+            std::set<Endpoint> targets(cfg.seeds.begin(), cfg.seeds.end());
+            if (cfg.broadcast)
+                targets.insert(*cfg.broadcast);
+            if (!view.members.empty() && now - lastViewAt <= cfg.timers.observerTimeout)
+                targets.insert(view.members.front().endpoint);
+            const QByteArray body = encodeBody(ObserverHelloMsg{cfg.self, cfg.endpoint});
+            for (const Endpoint &t : targets)
+                send(t, MessageType::ObserverHello, body);
+            nextHelloAt = now + cfg.timers.observerHello;
+        }
+        return;
+    }
+    if (state == NodeState::Leaving) {
+        if (now >= leaveDeadline) {
+            stop();
+            return;
+        }
+        if (handingOver) {
+            tickMasterAcks();
+        } else if (now >= nextLeaveAt) {
+            send(view.members.front().endpoint, MessageType::Leave, encodeBody(EpochMsg{view.ringEpoch}));
+            nextLeaveAt = now + cfg.timers.retransmit;
+        }
+        if (state == NodeState::Leaving && heldToken && now >= holdDeadline) {
+            TokenMsg t = std::move(*heldToken);
+            heldToken.reset();
+            holdDeadline = nextViewRequestAt = kNever;
+            processToken(std::move(t));
+        }
+        return;
+    }
+    if (state != NodeState::Member)
+        return;
+    if (heldToken && now >= holdDeadline) {
+        // The View never came: relay by the view we have, so the ring does not break.
+        TokenMsg t = std::move(*heldToken);
+        heldToken.reset();
+        holdDeadline = nextViewRequestAt = kNever;
+        processToken(std::move(t));
+    } else if (heldToken && now >= nextViewRequestAt) {
+        send(heldAsk, MessageType::ViewRequest, encodeBody(EpochMsg{heldToken->ringEpoch}));
+        nextViewRequestAt = now + cfg.timers.retransmit;
+    }
+    if (now >= tokenDeadline) {
+
+        emitEvent(Event::Kind::TokenTimeout, cfg.self, QStringLiteral("no token of ring %1 for %2")
+                                                           .arg(view.ringEpoch).arg(ms(cfg.timers.tokenTimeout)));
+        declarePurge(QStringLiteral("token timeout in ring %1").arg(view.ringEpoch));
+        return;
+    }
+    if (!isMaster())
+        return;
+    if (now >= nextRotationAt) {
+        if (view.members.size() > 1)
+            startRotation();
+        else
+            nextRotationAt = kNever;
+    }
+    tickMasterAcks();
+    if (!isMaster())
+        return;
+    if (now >= nextBeaconAt) {
+        std::set<Endpoint> targets(cfg.seeds.begin(), cfg.seeds.end());
+        if (cfg.broadcast)
+            targets.insert(*cfg.broadcast);
+        targets.erase(cfg.endpoint);
+        const QByteArray body = encodeBody(ownBeacon());
+        for (const Endpoint &t : targets)
+            send(t, MessageType::Beacon, body);
+        nextBeaconAt = now + cfg.timers.beaconInterval;
+    }
+    for (auto it = observers.begin(); it != observers.end();) {
+        if (now >= it->second.lastSeen + cfg.timers.observerTimeout) {
+            emitEvent(Event::Kind::ObserverDropped, it->first);
+            it = observers.erase(it);
+            observersDirty = true;
+        } else {
+            ++it;
+        }
+    }
+    if (observers.empty())
+        observersDirty = false;
+    else if (observersDirty && now >= lastObserverViewAt + cfg.timers.viewToObservers)
+        sendObserverViews();
+}
+
+} // namespace sasha::tb
