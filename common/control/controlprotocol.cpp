@@ -1,0 +1,413 @@
+#include "control/controlprotocol.h"
+
+#include "config/nodesettings.h" // ipv4ToString
+
+#include <QJsonDocument>
+#include <QJsonParseError>
+#include <QStringList>
+
+namespace sasha {
+namespace {
+
+using Kind = tb::Event::Kind;
+
+QString addrName(tb::NodeAddr a) { return a == tb::kNoNode ? QString() : ipv4ToString(a); }
+
+QString endpointName(const tb::Endpoint &e)
+{
+    return QStringLiteral("%1:%2").arg(ipv4ToString(e.ip)).arg(e.port);
+}
+
+quint64 u64(const QJsonObject &o, const char *key)
+{
+    return quint64(o.value(QLatin1String(key)).toInteger());
+}
+
+ControlMember memberOf(const tb::Member &m, tb::NodeAddr self, const QString &selfName)
+{
+    ControlMember c;
+    c.addr = addrName(m.addr);
+    c.name = m.addr == self ? selfName : QString();
+    c.endpoint = endpointName(m.endpoint);
+    c.caps = controlCapsName(m.caps);
+    c.role = controlRoleName(m.status.role);
+    c.health = controlHealthName(m.status.health);
+    c.activeConnections = m.status.activeConnections;
+    c.cps = m.status.connectionsPerSecond;
+    return c;
+}
+
+QJsonArray membersJson(const QList<ControlMember> &ms)
+{
+    QJsonArray a;
+    for (const ControlMember &m : ms)
+        a.append(m.toJson());
+    return a;
+}
+
+QList<ControlMember> membersFromJson(const QJsonArray &a)
+{
+    QList<ControlMember> out;
+    for (const QJsonValue &v : a)
+        out.append(ControlMember::fromJson(v.toObject()));
+    return out;
+}
+
+} // namespace
+
+QString controlStateName(tb::NodeState s)
+{
+    switch (s) {
+    case tb::NodeState::Stopped: return QStringLiteral("stopped");
+    case tb::NodeState::Joining: return QStringLiteral("joining");
+    case tb::NodeState::AwaitingRing: return QStringLiteral("awaiting-ring");
+    case tb::NodeState::Member: return QStringLiteral("member");
+    case tb::NodeState::Leaving: return QStringLiteral("leaving");
+    case tb::NodeState::Observing: return QStringLiteral("observing");
+    }
+    return QStringLiteral("unknown");
+}
+
+QString controlRoleName(tb::Role r)
+{
+    switch (r) {
+    case tb::Role::None: return QStringLiteral("none");
+    case tb::Role::Server: return QStringLiteral("server");
+    case tb::Role::Dispatcher: return QStringLiteral("dispatcher");
+    case tb::Role::Standalone: return QStringLiteral("standalone");
+    case tb::Role::Observer: return QStringLiteral("observer");
+    }
+    return QStringLiteral("none");
+}
+
+QString controlHealthName(tb::Health h)
+{
+    switch (h) {
+    case tb::Health::Unknown: return QStringLiteral("unknown");
+    case tb::Health::Healthy: return QStringLiteral("healthy");
+    case tb::Health::Unhealthy: return QStringLiteral("unhealthy");
+    case tb::Health::Draining: return QStringLiteral("draining");
+    }
+    return QStringLiteral("unknown");
+}
+
+QString controlCapsName(quint8 caps)
+{
+    QStringList words;
+    if (caps & tb::kCanDispatch)
+        words << QStringLiteral("dispatch");
+    if (caps & tb::kCanServe)
+        words << QStringLiteral("serve");
+    if (caps & tb::kObserver)
+        words << QStringLiteral("observer");
+    return words.join(QLatin1Char(','));
+}
+
+QString controlEventKindName(Kind k)
+{
+    switch (k) {
+    case Kind::StateChanged: return QStringLiteral("state-changed");
+    case Kind::RingFormed: return QStringLiteral("ring-formed");
+    case Kind::MemberJoined: return QStringLiteral("member-joined");
+    case Kind::MemberLeft: return QStringLiteral("member-left");
+    case Kind::MemberLost: return QStringLiteral("member-lost");
+    case Kind::PurgeStarted: return QStringLiteral("purge-started");
+    case Kind::TokenTimeout: return QStringLiteral("token-timeout");
+    case Kind::DispatcherElected: return QStringLiteral("dispatcher-elected");
+    case Kind::Abdicated: return QStringLiteral("abdicated");
+    case Kind::RoleChanged: return QStringLiteral("role-changed");
+    case Kind::ObserverJoined: return QStringLiteral("observer-joined");
+    case Kind::ObserverDropped: return QStringLiteral("observer-dropped");
+    case Kind::OobReceived: return QStringLiteral("oob-received");
+    case Kind::OobDelivered: return QStringLiteral("oob-delivered");
+    case Kind::OobFailed: return QStringLiteral("oob-failed");
+    case Kind::DatagramDropped: return QStringLiteral("datagram-dropped");
+    case Kind::ViewChanged: return QStringLiteral("view-changed");
+    }
+    return QStringLiteral("unknown");
+}
+
+QString controlDropReasonName(tb::DropReason r)
+{
+    using R = tb::DropReason;
+    switch (r) {
+    case R::Truncated: return QStringLiteral("truncated");
+    case R::Oversized: return QStringLiteral("oversized");
+    case R::BadMagic: return QStringLiteral("bad-magic");
+    case R::UnknownVersion: return QStringLiteral("unknown-version");
+    case R::BadMac: return QStringLiteral("bad-mac");
+    case R::Replay: return QStringLiteral("replay");
+    case R::StaleEpoch: return QStringLiteral("stale-epoch");
+    case R::Malformed: return QStringLiteral("malformed");
+    case R::UnknownType: return QStringLiteral("unknown-type");
+    case R::StaleRing: return QStringLiteral("stale-ring");
+    case R::NotForUs: return QStringLiteral("not-for-us");
+    case R::Count_: break;
+    }
+    return QStringLiteral("unknown");
+}
+
+QJsonObject ControlMember::toJson() const
+{
+    return QJsonObject{
+        {QStringLiteral("addr"), addr},
+        {QStringLiteral("name"), name},
+        {QStringLiteral("endpoint"), endpoint},
+        {QStringLiteral("caps"), caps},
+        {QStringLiteral("role"), role},
+        {QStringLiteral("health"), health},
+        {QStringLiteral("activeConnections"), qint64(activeConnections)},
+        {QStringLiteral("cps"), qint64(cps)},
+    };
+}
+
+ControlMember ControlMember::fromJson(const QJsonObject &o)
+{
+    ControlMember m;
+    m.addr = o.value(QLatin1String("addr")).toString();
+    m.name = o.value(QLatin1String("name")).toString();
+    m.endpoint = o.value(QLatin1String("endpoint")).toString();
+    m.caps = o.value(QLatin1String("caps")).toString();
+    m.role = o.value(QLatin1String("role")).toString();
+    m.health = o.value(QLatin1String("health")).toString();
+    m.activeConnections = quint32(u64(o, "activeConnections"));
+    m.cps = quint32(u64(o, "cps"));
+    return m;
+}
+
+ControlCounters ControlCounters::fromCore(const tb::Counters &c)
+{
+    ControlCounters out;
+    out.datagramsIn = c.datagramsIn;
+    out.datagramsOut = c.datagramsOut;
+    out.bytesIn = c.bytesIn;
+    out.bytesOut = c.bytesOut;
+    for (int i = 0; i < int(tb::DropReason::Count_); ++i)
+        out.dropped.emplace_back(controlDropReasonName(tb::DropReason(i)), c.dropped[i]);
+    out.purges = c.purges;
+    out.ringsFormed = c.ringsFormed;
+    out.rotations = c.rotations;
+    out.tokensRelayed = c.tokensRelayed;
+    out.oobSent = c.oobSent;
+    out.oobReceived = c.oobReceived;
+    out.retransmits = c.retransmits;
+    return out;
+}
+
+quint64 ControlCounters::droppedTotal() const
+{
+    quint64 sum = 0;
+    for (const auto &d : dropped)
+        sum += d.second;
+    return sum;
+}
+
+QJsonObject ControlCounters::toJson() const
+{
+    QJsonObject drops;
+    for (const auto &[reason, n] : dropped)
+        drops.insert(reason, qint64(n));
+    return QJsonObject{
+        {QStringLiteral("datagramsIn"), qint64(datagramsIn)},
+        {QStringLiteral("datagramsOut"), qint64(datagramsOut)},
+        {QStringLiteral("bytesIn"), qint64(bytesIn)},
+        {QStringLiteral("bytesOut"), qint64(bytesOut)},
+        {QStringLiteral("dropped"), drops},
+        {QStringLiteral("purges"), qint64(purges)},
+        {QStringLiteral("ringsFormed"), qint64(ringsFormed)},
+        {QStringLiteral("rotations"), qint64(rotations)},
+        {QStringLiteral("tokensRelayed"), qint64(tokensRelayed)},
+        {QStringLiteral("oobSent"), qint64(oobSent)},
+        {QStringLiteral("oobReceived"), qint64(oobReceived)},
+        {QStringLiteral("retransmits"), qint64(retransmits)},
+    };
+}
+
+ControlCounters ControlCounters::fromJson(const QJsonObject &o)
+{
+    ControlCounters c;
+    c.datagramsIn = u64(o, "datagramsIn");
+    c.datagramsOut = u64(o, "datagramsOut");
+    c.bytesIn = u64(o, "bytesIn");
+    c.bytesOut = u64(o, "bytesOut");
+    // Keep the daemon's reason order where it is known, then anything newer in key order.
+    const QJsonObject drops = o.value(QLatin1String("dropped")).toObject();
+    for (int i = 0; i < int(tb::DropReason::Count_); ++i) {
+        const QString name = controlDropReasonName(tb::DropReason(i));
+        if (drops.contains(name))
+            c.dropped.emplace_back(name, quint64(drops.value(name).toInteger()));
+    }
+    for (auto it = drops.begin(); it != drops.end(); ++it) {
+        if (std::none_of(c.dropped.begin(), c.dropped.end(), [&](const auto &d) { return d.first == it.key(); }))
+            c.dropped.emplace_back(it.key(), quint64(it.value().toInteger()));
+    }
+    c.purges = u64(o, "purges");
+    c.ringsFormed = u64(o, "ringsFormed");
+    c.rotations = u64(o, "rotations");
+    c.tokensRelayed = u64(o, "tokensRelayed");
+    c.oobSent = u64(o, "oobSent");
+    c.oobReceived = u64(o, "oobReceived");
+    c.retransmits = u64(o, "retransmits");
+    return c;
+}
+
+ControlStatus ControlStatus::fromNode(const tb::TokenBeatNode &node, const QString &name, qint64 uptimeMs, qint64 pid)
+{
+    ControlStatus s;
+    const tb::RingView &v = node.view();
+    s.node = addrName(node.self());
+    s.name = name;
+    s.state = controlStateName(node.state());
+    s.role = controlRoleName(node.role());
+    s.ringEpoch = v.ringEpoch;
+    s.viewVersion = v.viewVersion;
+    s.master = addrName(v.master);
+    s.dispatcher = addrName(v.dispatcher);
+    s.uptimeMs = uptimeMs;
+    s.pid = pid;
+    for (const tb::Member &m : v.members)
+        s.members.append(memberOf(m, node.self(), name));
+    for (const tb::Member &m : v.observers)
+        s.observers.append(memberOf(m, node.self(), name));
+    s.counters = ControlCounters::fromCore(node.counters());
+    return s;
+}
+
+QJsonObject ControlStatus::toJson() const
+{
+    return QJsonObject{
+        {QStringLiteral("node"), node},
+        {QStringLiteral("name"), name},
+        {QStringLiteral("state"), state},
+        {QStringLiteral("role"), role},
+        {QStringLiteral("ringEpoch"), qint64(ringEpoch)},
+        {QStringLiteral("viewVersion"), qint64(viewVersion)},
+        {QStringLiteral("master"), master},
+        {QStringLiteral("dispatcher"), dispatcher},
+        {QStringLiteral("uptimeMs"), uptimeMs},
+        {QStringLiteral("pid"), pid},
+        {QStringLiteral("members"), membersJson(members)},
+        {QStringLiteral("observers"), membersJson(observers)},
+        {QStringLiteral("counters"), counters.toJson()},
+    };
+}
+
+ControlStatus ControlStatus::fromJson(const QJsonObject &o)
+{
+    ControlStatus s;
+    s.node = o.value(QLatin1String("node")).toString();
+    s.name = o.value(QLatin1String("name")).toString();
+    s.state = o.value(QLatin1String("state")).toString();
+    s.role = o.value(QLatin1String("role")).toString();
+    s.ringEpoch = quint32(u64(o, "ringEpoch"));
+    s.viewVersion = quint32(u64(o, "viewVersion"));
+    s.master = o.value(QLatin1String("master")).toString();
+    s.dispatcher = o.value(QLatin1String("dispatcher")).toString();
+    s.uptimeMs = o.value(QLatin1String("uptimeMs")).toInteger();
+    s.pid = o.value(QLatin1String("pid")).toInteger();
+    s.members = membersFromJson(o.value(QLatin1String("members")).toArray());
+    s.observers = membersFromJson(o.value(QLatin1String("observers")).toArray());
+    s.counters = ControlCounters::fromJson(o.value(QLatin1String("counters")).toObject());
+    return s;
+}
+
+ControlEvent ControlEvent::fromCore(const tb::Event &e, qint64 wallMs)
+{
+    ControlEvent c;
+    c.monoUs = e.at.count();
+    c.wallMs = wallMs;
+    c.kind = controlEventKindName(e.kind);
+    c.node = addrName(e.node);
+    c.role = controlRoleName(e.role);
+    c.detail = e.detail;
+    if (c.detail.isEmpty() && e.kind == Kind::DatagramDropped)
+        c.detail = QStringLiteral("%1 from %2").arg(controlDropReasonName(e.dropReason), endpointName(e.from));
+    return c;
+}
+
+QJsonObject ControlEvent::toJson() const
+{
+    return QJsonObject{
+        {QStringLiteral("monoUs"), monoUs},
+        {QStringLiteral("wallMs"), wallMs},
+        {QStringLiteral("kind"), kind},
+        {QStringLiteral("node"), node},
+        {QStringLiteral("role"), role},
+        {QStringLiteral("detail"), detail},
+    };
+}
+
+ControlEvent ControlEvent::fromJson(const QJsonObject &o)
+{
+    ControlEvent e;
+    e.monoUs = o.value(QLatin1String("monoUs")).toInteger();
+    e.wallMs = o.value(QLatin1String("wallMs")).toInteger();
+    e.kind = o.value(QLatin1String("kind")).toString();
+    e.node = o.value(QLatin1String("node")).toString();
+    e.role = o.value(QLatin1String("role")).toString();
+    e.detail = o.value(QLatin1String("detail")).toString();
+    return e;
+}
+
+QJsonObject ControlRequest::toJson() const
+{
+    static const char *const names[] = {"status", "members", "events", "watch", "counters"};
+    QJsonObject o{{QStringLiteral("cmd"), QLatin1String(names[int(command)])}};
+    if (command == Command::Events)
+        o.insert(QStringLiteral("limit"), limit);
+    return o;
+}
+
+std::optional<ControlRequest> parseControlRequest(const QByteArray &line, QString *error)
+{
+    const auto fail = [error](const QString &m) {
+        if (error)
+            *error = m;
+        return std::nullopt;
+    };
+    if (line.size() > kMaxRequestLine)
+        return fail(QStringLiteral("request longer than %1 bytes").arg(kMaxRequestLine));
+    QJsonParseError pe;
+    const QJsonDocument doc = QJsonDocument::fromJson(line, &pe);
+    if (pe.error != QJsonParseError::NoError)
+        return fail(QStringLiteral("bad JSON at offset %1: %2").arg(pe.offset).arg(pe.errorString()));
+    if (!doc.isObject())
+        return fail(QStringLiteral("request must be a JSON object like {\"cmd\":\"status\"}"));
+    const QJsonObject o = doc.object();
+    const QString cmd = o.value(QLatin1String("cmd")).toString();
+    static const std::pair<const char *, ControlRequest::Command> commands[] = {
+        {"status", ControlRequest::Command::Status},   {"members", ControlRequest::Command::Members},
+        {"events", ControlRequest::Command::Events},   {"watch", ControlRequest::Command::Watch},
+        {"counters", ControlRequest::Command::Counters},
+    };
+    ControlRequest r;
+    bool found = false;
+    for (const auto &[name, c] : commands) {
+        if (cmd == QLatin1String(name)) {
+            r.command = c;
+            found = true;
+        }
+    }
+    if (!found)
+        return fail(QStringLiteral("unknown command \"%1\"; accepted: status, members, events, watch, counters").arg(cmd));
+    if (o.contains(QLatin1String("limit"))) {
+        const QJsonValue v = o.value(QLatin1String("limit"));
+        const qint64 n = v.toInteger(-1);
+        if (!v.isDouble() || n < 1 || n > kMaxEventLimit)
+            return fail(QStringLiteral("limit must be an integer in 1..%1").arg(kMaxEventLimit));
+        r.limit = int(n);
+    }
+    return r;
+}
+
+QByteArray controlLine(const QJsonObject &o)
+{
+    return QJsonDocument(o).toJson(QJsonDocument::Compact) + '\n';
+}
+
+QJsonObject controlError(const QString &message)
+{
+    return QJsonObject{{QStringLiteral("error"), message}};
+}
+
+} // namespace sasha

@@ -1,0 +1,117 @@
+#pragma once
+// The control protocol between sashad and its clients (sashactl, the console, tests): JSON lines
+// over a Unix socket. docs/sashactl.md lists every command and key; scripts rely on the keys, so
+// a key is never renamed, only added.
+//
+// Request:  one JSON object per line, {"cmd": "<command>", ...arguments}
+// Response: one JSON object per line; failures are {"error": "<message>"}.
+//   "status"   -> the status object (ControlStatus::toJson, keys below)
+//   "members"  -> {"members": [member...], "observers": [member...]}
+//   "events"   -> {"events": [event...]} oldest first; argument "limit" (1..2000, default 100)
+//   "counters" -> {"counters": {...}}
+//   "watch"    -> a stream: {"event": {...}} per event and {"status": {...}} every second,
+//                 until the client disconnects
+//
+// The wire words (states, roles, event kinds, drop reasons) are defined here, not borrowed from
+// the core's human-readable strings, so that log wording can change without breaking scripts.
+
+#include "tokenbeat/node.h"
+#include "tokenbeat/types.h"
+
+#include <QByteArray>
+#include <QJsonArray>
+#include <QJsonObject>
+#include <QList>
+#include <QString>
+
+#include <optional>
+#include <utility>
+#include <vector>
+
+namespace sasha {
+
+QString controlStateName(tb::NodeState s);       // member, joining, awaiting-ring, leaving, observing, stopped
+QString controlRoleName(tb::Role r);             // dispatcher, server, standalone, observer, none
+QString controlHealthName(tb::Health h);         // unknown, healthy, unhealthy, draining
+QString controlCapsName(quint8 caps);            // "dispatch,serve", "observer", "" for none
+QString controlEventKindName(tb::Event::Kind k); // kebab-case of the enumerator: purge-started
+QString controlDropReasonName(tb::DropReason r); // kebab-case of the enumerator: bad-mac
+
+struct ControlMember {
+    QString addr;     // "127.0.0.1"
+    QString name;     // display name where known (the local node), else empty
+    QString endpoint; // "127.0.0.1:7400"
+    QString caps;
+    QString role;
+    QString health;
+    quint32 activeConnections = 0;
+    quint32 cps = 0;
+    QJsonObject toJson() const;
+    static ControlMember fromJson(const QJsonObject &o);
+    friend bool operator==(const ControlMember &, const ControlMember &) = default;
+};
+
+struct ControlCounters {
+    quint64 datagramsIn = 0, datagramsOut = 0, bytesIn = 0, bytesOut = 0;
+    std::vector<std::pair<QString, quint64>> dropped; // every reason, in DropReason order
+    quint64 purges = 0, ringsFormed = 0, rotations = 0, tokensRelayed = 0;
+    quint64 oobSent = 0, oobReceived = 0, retransmits = 0;
+    static ControlCounters fromCore(const tb::Counters &c);
+    QJsonObject toJson() const;
+    static ControlCounters fromJson(const QJsonObject &o);
+    quint64 droppedTotal() const;
+    friend bool operator==(const ControlCounters &, const ControlCounters &) = default;
+};
+
+struct ControlStatus {
+    QString node;
+    QString name;
+    QString state;
+    QString role;
+    quint32 ringEpoch = 0;
+    quint32 viewVersion = 0;
+    QString master;     // "" when no ring
+    QString dispatcher; // "" when none
+    qint64 uptimeMs = 0;
+    qint64 pid = 0;
+    QList<ControlMember> members;
+    QList<ControlMember> observers;
+    ControlCounters counters;
+
+    // Snapshot of a running node; name is the local display name.
+    static ControlStatus fromNode(const tb::TokenBeatNode &node, const QString &name, qint64 uptimeMs, qint64 pid);
+    QJsonObject toJson() const;
+    static ControlStatus fromJson(const QJsonObject &o);
+    friend bool operator==(const ControlStatus &, const ControlStatus &) = default;
+};
+
+struct ControlEvent {
+    qint64 monoUs = 0; // steady clock µs: the same clock the core runs on, across processes
+    qint64 wallMs = 0; // wall clock ms since the epoch, for humans
+    QString kind;
+    QString node;
+    QString role;
+    QString detail;
+    static ControlEvent fromCore(const tb::Event &e, qint64 wallMs);
+    QJsonObject toJson() const;
+    static ControlEvent fromJson(const QJsonObject &o);
+    friend bool operator==(const ControlEvent &, const ControlEvent &) = default;
+};
+
+struct ControlRequest {
+    enum class Command { Status, Members, Events, Watch, Counters };
+    Command command = Command::Status;
+    int limit = 100; // events only
+    QJsonObject toJson() const;
+};
+
+constexpr int kMaxEventLimit = 2000;
+constexpr qsizetype kMaxRequestLine = 64 * 1024; // longer request lines are refused
+
+// Parses one request line; on failure returns nullopt and a message for {"error": ...}.
+std::optional<ControlRequest> parseControlRequest(const QByteArray &line, QString *error);
+// One object as a compact JSON line with its trailing '\n'.
+QByteArray controlLine(const QJsonObject &o);
+QJsonObject controlError(const QString &message);
+
+} // namespace sasha

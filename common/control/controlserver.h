@@ -1,0 +1,61 @@
+#pragma once
+// ControlServer: the daemon's end of the control protocol (controlprotocol.h) on a Unix socket.
+// The socket is created 0600 in a 0700 directory: only its owner (root for the packaged daemon)
+// may talk to it. Lives in the daemon's main thread; everything it serves comes from callbacks
+// run in that thread.
+
+#include "control/controlprotocol.h"
+#include "control/eventlog.h"
+
+#include <QObject>
+#include <QPointer>
+#include <QTimer>
+
+#include <functional>
+#include <optional>
+
+class QLocalServer;
+class QLocalSocket;
+
+namespace sasha {
+
+class ControlServer : public QObject {
+    Q_OBJECT
+public:
+    using StatusFn = std::function<ControlStatus()>;
+
+    // status is called for every status/members/counters request and every watch tick; log is
+    // not owned and must outlive the server.
+    ControlServer(StatusFn status, const EventLog *log, QObject *parent = nullptr);
+    ~ControlServer() override;
+
+    // Creates the parent directory (0700) if missing, removes a stale socket left by a crashed
+    // daemon (only if nobody answers on it) and listens. Returns an error message on failure.
+    std::optional<QString> listen(const QString &path);
+    void close();
+    QString path() const { return m_path; }
+
+    // Streams an event to every "watch" client.
+    void publish(const ControlEvent &e);
+
+    quint64 requestsServed() const { return m_served; }
+    quint64 badRequests() const { return m_bad; }
+    int watcherCount() const;
+
+private:
+    void onNewConnection();
+    void onReadyRead(QLocalSocket *s);
+    void answer(QLocalSocket *s, const ControlRequest &r);
+    void sendWatchStatus();
+
+    StatusFn m_status;
+    const EventLog *m_log;
+    QLocalServer *m_server = nullptr;
+    QString m_path;
+    QList<QPointer<QLocalSocket>> m_watchers;
+    QTimer m_watchTimer;
+    quint64 m_served = 0;
+    quint64 m_bad = 0;
+};
+
+} // namespace sasha

@@ -1,0 +1,319 @@
+// Specification of the control protocol: the exact status/event keys scripts rely on, JSON
+// round trips, request parsing and errors, and a server/client exchange on a real Unix socket.
+
+#include "control/controlclient.h"
+#include "control/controlprotocol.h"
+#include "control/controlserver.h"
+#include "control/eventlog.h"
+
+#include <QFile>
+#include <QJsonDocument>
+#include <QLocalSocket>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+using namespace sasha;
+
+namespace {
+
+ControlStatus sampleStatus()
+{
+    ControlStatus s;
+    s.node = QStringLiteral("127.0.0.2");
+    s.name = QStringLiteral("node2");
+    s.state = QStringLiteral("member");
+    s.role = QStringLiteral("server");
+    s.ringEpoch = 3;
+    s.viewVersion = 2;
+    s.master = QStringLiteral("127.0.0.1");
+    s.dispatcher = QStringLiteral("127.0.0.1");
+    s.uptimeMs = 1234;
+    s.pid = 123;
+    ControlMember m;
+    m.addr = QStringLiteral("127.0.0.1");
+    m.endpoint = QStringLiteral("127.0.0.1:7400");
+    m.caps = QStringLiteral("dispatch,serve");
+    m.role = QStringLiteral("dispatcher");
+    m.health = QStringLiteral("unknown");
+    s.members << m;
+    m.addr = QStringLiteral("127.0.0.2");
+    m.name = QStringLiteral("node2");
+    m.endpoint = QStringLiteral("127.0.0.2:7400");
+    m.role = QStringLiteral("server");
+    m.activeConnections = 17;
+    m.cps = 250;
+    s.members << m;
+    ControlMember o;
+    o.addr = QStringLiteral("127.0.0.9");
+    o.endpoint = QStringLiteral("127.0.0.9:7400");
+    o.caps = QStringLiteral("observer");
+    o.role = QStringLiteral("observer");
+    o.health = QStringLiteral("unknown");
+    s.observers << o;
+    tb::Counters c;
+    c.datagramsIn = 10;
+    c.datagramsOut = 11;
+    c.bytesIn = 1000;
+    c.bytesOut = 1100;
+    c.dropped[int(tb::DropReason::BadMac)] = 4;
+    c.purges = 1;
+    c.ringsFormed = 2;
+    c.rotations = 300;
+    c.tokensRelayed = 299;
+    s.counters = ControlCounters::fromCore(c);
+    return s;
+}
+
+} // namespace
+
+class TestControlProtocol : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void statusHasTheDocumentedKeys()
+    {
+        const QJsonObject o = sampleStatus().toJson();
+        const QStringList keys{"node", "name", "state", "role", "ringEpoch", "viewVersion", "master", "dispatcher",
+                               "uptimeMs", "pid", "members", "observers", "counters"};
+        for (const QString &k : keys)
+            QVERIFY2(o.contains(k), qPrintable(k));
+        QCOMPARE(o.value("ringEpoch").toInteger(), 3);
+        const QJsonObject m = o.value("members").toArray().at(0).toObject();
+        for (const char *k : {"addr", "endpoint", "caps", "role", "health", "activeConnections", "cps"})
+            QVERIFY2(m.contains(QLatin1String(k)), k);
+        QCOMPARE(m.value("caps").toString(), QStringLiteral("dispatch,serve"));
+        const QJsonObject c = o.value("counters").toObject();
+        for (const char *k : {"datagramsIn", "datagramsOut", "bytesIn", "bytesOut", "dropped", "purges",
+                                 "ringsFormed", "rotations", "tokensRelayed"})
+            QVERIFY2(c.contains(QLatin1String(k)), k);
+        QCOMPARE(c.value("dropped").toObject().value("bad-mac").toInteger(), 4);
+        QCOMPARE(c.value("dropped").toObject().size(), int(tb::DropReason::Count_));
+    }
+
+    void statusRoundTrip()
+    {
+        const ControlStatus s = sampleStatus();
+        const QByteArray line = controlLine(s.toJson());
+        QVERIFY(line.endsWith('\n'));
+        QCOMPARE(line.count('\n'), 1);
+        const ControlStatus back = ControlStatus::fromJson(QJsonDocument::fromJson(line).object());
+        QCOMPARE(back.toJson(), s.toJson());
+        QVERIFY(back == s);
+        QCOMPARE(back.counters.droppedTotal(), quint64(4));
+    }
+
+    void eventRoundTrip_data()
+    {
+        QTest::addColumn<int>("kind");
+        QTest::addColumn<QString>("kindName");
+        QTest::addColumn<QString>("detail");
+        QTest::newRow("purge started") << int(tb::Event::Kind::PurgeStarted) << "purge-started" << "token timeout";
+        QTest::newRow("dispatcher elected") << int(tb::Event::Kind::DispatcherElected) << "dispatcher-elected" << "";
+        QTest::newRow("ring formed") << int(tb::Event::Kind::RingFormed) << "ring-formed" << "epoch 4, 3 members";
+        QTest::newRow("dropped datagram gets a reason detail")
+            << int(tb::Event::Kind::DatagramDropped) << "datagram-dropped" << "bad-mac from 127.0.0.7:9";
+    }
+
+    void eventRoundTrip()
+    {
+        QFETCH(int, kind);
+        QFETCH(QString, kindName);
+        QFETCH(QString, detail);
+        tb::Event e{tb::Event::Kind(kind)};
+        e.at = tb::Time(123456789);
+        e.node = 0x7f000001u;
+        e.role = tb::Role::Dispatcher;
+        e.dropReason = tb::DropReason::BadMac;
+        e.from = {0x7f000007u, 9};
+        if (e.kind != tb::Event::Kind::DatagramDropped)
+            e.detail = detail;
+        const ControlEvent c = ControlEvent::fromCore(e, 1700000000000);
+        const QJsonObject o = c.toJson();
+        QCOMPARE(o.value("monoUs").toInteger(), 123456789);
+        QCOMPARE(o.value("wallMs").toInteger(), 1700000000000);
+        QCOMPARE(o.value("kind").toString(), kindName);
+        QCOMPARE(o.value("node").toString(), QStringLiteral("127.0.0.1"));
+        QCOMPARE(o.value("role").toString(), QStringLiteral("dispatcher"));
+        QCOMPARE(o.value("detail").toString(), detail);
+        QVERIFY(ControlEvent::fromJson(QJsonDocument::fromJson(controlLine(o)).object()) == c);
+    }
+
+    void wireWords()
+    {
+        QCOMPARE(controlStateName(tb::NodeState::AwaitingRing), QStringLiteral("awaiting-ring"));
+        QCOMPARE(controlStateName(tb::NodeState::Member), QStringLiteral("member"));
+        QCOMPARE(controlRoleName(tb::Role::Standalone), QStringLiteral("standalone"));
+        QCOMPARE(controlRoleName(tb::Role::None), QStringLiteral("none"));
+        QCOMPARE(controlCapsName(tb::kCanDispatch | tb::kCanServe), QStringLiteral("dispatch,serve"));
+        QCOMPARE(controlDropReasonName(tb::DropReason::NotForUs), QStringLiteral("not-for-us"));
+        QCOMPARE(controlEventKindName(tb::Event::Kind::ViewChanged), QStringLiteral("view-changed"));
+    }
+
+    void requests_data()
+    {
+        QTest::addColumn<QByteArray>("line");
+        QTest::addColumn<bool>("valid");
+        QTest::addColumn<int>("command");
+        QTest::addColumn<int>("limit");
+        QTest::addColumn<QString>("errorPart");
+        QTest::newRow("status") << QByteArray(R"({"cmd":"status"})") << true << int(ControlRequest::Command::Status) << 100 << "";
+        QTest::newRow("events with limit") << QByteArray(R"({"cmd":"events","limit":5})") << true
+                                           << int(ControlRequest::Command::Events) << 5 << "";
+        QTest::newRow("watch") << QByteArray(R"({"cmd":"watch"})") << true << int(ControlRequest::Command::Watch) << 100 << "";
+        QTest::newRow("unknown command") << QByteArray(R"({"cmd":"reboot"})") << false << 0 << 0
+                                         << "unknown command \"reboot\"; accepted: status, members, events, watch, counters";
+        QTest::newRow("missing cmd") << QByteArray(R"({"limit":3})") << false << 0 << 0 << "unknown command";
+        QTest::newRow("not JSON") << QByteArray("status") << false << 0 << 0 << "bad JSON";
+        QTest::newRow("array instead of object") << QByteArray("[1,2]") << false << 0 << 0 << "JSON object";
+        QTest::newRow("limit zero") << QByteArray(R"({"cmd":"events","limit":0})") << false << 0 << 0 << "1..2000";
+        QTest::newRow("limit too large") << QByteArray(R"({"cmd":"events","limit":2001})") << false << 0 << 0 << "1..2000";
+        QTest::newRow("limit as string") << QByteArray(R"({"cmd":"events","limit":"5"})") << false << 0 << 0 << "1..2000";
+        QTest::newRow("over-long line") << QByteArray(kMaxRequestLine + 1, ' ') << false << 0 << 0 << "longer than";
+    }
+
+    void requests()
+    {
+        QFETCH(QByteArray, line);
+        QFETCH(bool, valid);
+        QFETCH(int, command);
+        QFETCH(int, limit);
+        QFETCH(QString, errorPart);
+        QString error;
+        const auto r = parseControlRequest(line, &error);
+        QCOMPARE(r.has_value(), valid);
+        if (valid) {
+            QCOMPARE(int(r->command), command);
+            QCOMPARE(r->limit, limit);
+            QCOMPARE(parseControlRequest(QJsonDocument(r->toJson()).toJson(), &error)->limit, limit);
+        } else {
+            QVERIFY2(error.contains(errorPart), qPrintable(error));
+        }
+    }
+
+    void eventLogKeepsTheNewest()
+    {
+        EventLog log(3);
+        for (int i = 0; i < 5; ++i) {
+            ControlEvent e;
+            e.monoUs = i;
+            log.add(e);
+        }
+        log.countDroppedDatagram();
+        QCOMPARE(log.size(), std::size_t(3));
+        QCOMPARE(log.totalAdded(), quint64(5));
+        QCOMPARE(log.droppedDatagrams(), quint64(1));
+        const auto last2 = log.last(2);
+        QCOMPARE(last2.size(), 2);
+        QCOMPARE(last2.at(0).monoUs, 3);
+        QCOMPARE(last2.at(1).monoUs, 4);
+        QCOMPARE(log.last(100).size(), 3);
+    }
+
+    void serverAnswersOnARealSocket()
+    {
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        const QString path = dir.filePath(QStringLiteral("sub/ctl.sock"));
+        EventLog log;
+        ControlEvent e;
+        e.kind = QStringLiteral("ring-formed");
+        log.add(e);
+        ControlServer server([] { return sampleStatus(); }, &log);
+        QCOMPARE(server.listen(path), std::optional<QString>());
+        QCOMPARE(QFile::permissions(dir.filePath(QStringLiteral("sub"))) & 0x0077, QFile::Permissions());
+        struct stat st {};
+        QCOMPARE(::stat(QFile::encodeName(path).constData(), &st), 0);
+        QCOMPARE(st.st_mode & 0077, 0u);
+
+        // A second server on the same path refuses: someone answers there.
+        ControlServer second([] { return sampleStatus(); }, &log);
+        const auto err = second.listen(path);
+        QVERIFY(err.has_value());
+        QVERIFY2(err->contains(QStringLiteral("another sashad is running on")), qPrintable(*err));
+
+        // The server runs in this thread: the client must not block, so it polls the event loop.
+        QLocalSocket sock;
+        sock.connectToServer(path);
+        QVERIFY(sock.waitForConnected(1000));
+        auto ask = [&](const QByteArray &req) {
+            sock.write(req + '\n');
+            for (int i = 0; i < 200 && !sock.canReadLine(); ++i)
+                QTest::qWait(10);
+            return QJsonDocument::fromJson(sock.readLine()).object(); // empty on timeout: fails below
+        };
+        QCOMPARE(ask(R"({"cmd":"status"})").value("node").toString(), QStringLiteral("127.0.0.2"));
+        QCOMPARE(ask(R"({"cmd":"members"})").value("members").toArray().size(), 2);
+        QCOMPARE(ask(R"({"cmd":"events","limit":10})").value("events").toArray().size(), 1);
+        QCOMPARE(ask(R"({"cmd":"counters"})").value("counters").toObject().value("purges").toInteger(), 1);
+        QVERIFY(ask(R"({"cmd":"nope"})").value("error").toString().contains(QStringLiteral("unknown command")));
+        QCOMPARE(server.badRequests(), quint64(1));
+        const QJsonObject first = ask(R"({"cmd":"watch"})");
+        QVERIFY(first.contains("status"));
+        e.kind = QStringLiteral("purge-started");
+        server.publish(e);
+        QTRY_VERIFY_WITH_TIMEOUT(sock.canReadLine(), 2000);
+        QCOMPARE(QJsonDocument::fromJson(sock.readLine()).object().value("event").toObject().value("kind").toString(),
+                 QStringLiteral("purge-started"));
+        QTRY_VERIFY_WITH_TIMEOUT(sock.canReadLine(), 3000); // the 1 s status tick
+        QVERIFY(QJsonDocument::fromJson(sock.readLine()).object().contains("status"));
+
+        server.close();
+        QVERIFY(!QFile::exists(path));
+    }
+
+    void staleSocketIsReplaced()
+    {
+        QTemporaryDir dir;
+        const QString path = dir.filePath(QStringLiteral("ctl.sock"));
+        // What a crashed daemon leaves: a socket file that nobody listens on.
+        const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+        QVERIFY(fd >= 0);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        const QByteArray native = QFile::encodeName(path);
+        QVERIFY(size_t(native.size()) < sizeof(addr.sun_path));
+        std::memcpy(addr.sun_path, native.constData(), size_t(native.size()));
+        QCOMPARE(::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)), 0);
+        ::close(fd);
+        QVERIFY(QFile::exists(path));
+        ControlServer fresh([] { return sampleStatus(); }, nullptr);
+        QCOMPARE(fresh.listen(path), std::optional<QString>());
+        QLocalSocket sock;
+        sock.connectToServer(path);
+        QVERIFY(sock.waitForConnected(1000));
+    }
+
+    void pathThatIsNotASocketIsRefused()
+    {
+        QTemporaryDir dir;
+        const QString path = dir.filePath(QStringLiteral("file"));
+        QFile f(path);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.close();
+        ControlServer server([] { return sampleStatus(); }, nullptr);
+        const auto err = server.listen(path);
+        QVERIFY(err.has_value());
+        QVERIFY2(err->contains(QStringLiteral("is not a socket")), qPrintable(*err));
+        QVERIFY(QFile::exists(path)); // never deleted
+    }
+
+    void clientNamesTheFix()
+    {
+        QTemporaryDir dir;
+        ControlClient c(dir.filePath(QStringLiteral("absent.sock")));
+        const auto err = c.connectToDaemon(500);
+        QVERIFY(err.has_value());
+        QVERIFY2(err->contains(QStringLiteral("is sashad running? no socket at")), qPrintable(*err));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestControlProtocol)
+#include "tst_controlprotocol.moc"
