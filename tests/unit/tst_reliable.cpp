@@ -222,7 +222,8 @@ void TestReliable::transferCompletes_data()
     const struct {
         const char *name;
         int size;
-    } sizes[] = {{"1 byte", 1},
+    } sizes[] = {{"empty payload", 0},
+                 {"1 byte", 1},
                  {"exactly one chunk", int(kChunk)},
                  {"many chunks", int(kChunk) * 10 + 17},
                  {"1 MiB", int(kMaxOobPayload)}};
