@@ -72,6 +72,10 @@ public:
     // Pointers returned stay valid until the next insert/erase/sweep (deletion shifts entries).
     FlowEntry *find(const FlowKey &key, std::uint64_t hash) noexcept;
     FlowEntry *find(const FlowKey &key) noexcept { return find(key, flowHash(key)); }
+    const FlowEntry *find(const FlowKey &key) const noexcept
+    {
+        return const_cast<FlowTable *>(this)->find(key, flowHash(key));
+    }
     // Inserts a key that is not present. nullptr when the table already holds maxFlows flows.
     FlowEntry *insert(const FlowKey &key, std::uint64_t hash, std::uint16_t slot, FlowState state,
                       FlowOrigin origin, FastTime now) noexcept;
