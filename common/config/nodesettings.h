@@ -70,6 +70,10 @@ ConfigResult loadNodeSettings(const QString &path);
 // key_file against the config file's directory.
 ConfigResult parseNodeSettings(const QByteArray &text, const QString &path);
 
+// Only [node] control_socket (or its default) from a config file, without validating the rest
+// or reading the key file: for sashactl --config, which may run as a user who cannot read the key.
+std::optional<QString> readControlSocketPath(const QString &configPath, ConfigError *error);
+
 // Decodes key file content: 64 hex characters (sashactl keygen, optional trailing newline) or
 // any other content taken as raw bytes. Returns an empty array with *why set when unusable.
 QByteArray decodeClusterKey(const QByteArray &content, QString *why);

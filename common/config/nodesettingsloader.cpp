@@ -419,6 +419,29 @@ ConfigResult parseNodeSettings(const QByteArray &text, const QString &path)
     return {std::move(s), std::nullopt};
 }
 
+std::optional<QString> readControlSocketPath(const QString &configPath, ConfigError *error)
+{
+    QFile f(configPath);
+    if (!f.open(QIODevice::ReadOnly)) {
+        *error = ConfigError{configPath, 0, 0, {}, QStringLiteral("cannot read config file: %1").arg(f.errorString())};
+        return std::nullopt;
+    }
+    const QByteArray text = f.readAll();
+    try {
+        const toml::table root = toml::parse(std::string_view(text.constData(), size_t(text.size())), configPath.toStdString());
+        const toml::node *n = root.at_path("node.control_socket").node();
+        if (!n)
+            return NodeSettings().controlSocket;
+        if (const auto v = n->value_exact<std::string>())
+            return QString::fromStdString(*v);
+        *error = errorAt(configPath, n->source(), QStringLiteral("[node] control_socket"), QStringLiteral("must be a string"));
+    } catch (const toml::parse_error &err) {
+        *error = errorAt(configPath, err.source(), {},
+                         QStringLiteral("syntax error: %1").arg(QString::fromUtf8(err.description().data(), qsizetype(err.description().size()))));
+    }
+    return std::nullopt;
+}
+
 ConfigResult loadNodeSettings(const QString &path)
 {
     QFile f(path);

@@ -59,6 +59,8 @@ std::optional<QString> ControlServer::listen(const QString &path)
         m_server = nullptr;
         return QStringLiteral("control socket %1 unusable: %2").arg(path, why);
     }
+    // Qt's UserAccessOption gives 0700; execute means nothing on a socket, so match the docs.
+    QFile::setPermissions(path, QFile::ReadOwner | QFile::WriteOwner);
     m_path = path;
     connect(m_server, &QLocalServer::newConnection, this, &ControlServer::onNewConnection);
     qCInfo(lcControl, "control socket listening on %s", qPrintable(path));

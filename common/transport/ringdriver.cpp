@@ -1,0 +1,130 @@
+#include "transport/ringdriver.h"
+
+#include "config/logcategories.h"
+
+#include <ctime>
+
+namespace sasha {
+
+tb::Time RingDriver::steadyNow()
+{
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return tb::Time(qint64(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000);
+}
+
+RingDriver::RingDriver(tb::NodeConfig config, Clock clock, QObject *parent)
+    : QObject(parent), m_config(std::move(config)), m_clock(clock ? std::move(clock) : Clock(&RingDriver::steadyNow))
+{
+    qRegisterMetaType<sasha::tb::Event>();
+    qRegisterMetaType<sasha::tb::Endpoint>();
+    qRegisterMetaType<sasha::tb::NodeAddr>("sasha::tb::NodeAddr");
+    m_timer.setSingleShot(true);
+    m_timer.setTimerType(Qt::PreciseTimer);
+    connect(&m_timer, &QTimer::timeout, this, &RingDriver::onTimer);
+    connect(&m_transport, &UdpTransport::datagramReceived, this, &RingDriver::onDatagram);
+}
+
+RingDriver::~RingDriver() = default;
+
+std::optional<TransportError> RingDriver::bind()
+{
+    if (m_transport.isBound())
+        return std::nullopt;
+    if (auto err = m_transport.bind(m_config.endpoint))
+        return err;
+    m_config.endpoint = m_transport.localEndpoint();
+    return std::nullopt;
+}
+
+std::optional<TransportError> RingDriver::start()
+{
+    if (m_node)
+        return std::nullopt;
+    if (auto err = bind())
+        return err;
+    // The core must not announce itself to itself.
+    std::erase(m_config.seeds, m_config.endpoint);
+    m_node = std::make_unique<tb::TokenBeatNode>(m_config);
+    m_stoppedEmitted = false;
+    apply(m_node->start(m_clock()));
+    return std::nullopt;
+}
+
+void RingDriver::leave()
+{
+    if (!m_node)
+        return;
+    apply(m_node->leave(m_clock()));
+}
+
+quint64 RingDriver::sendOob(tb::NodeAddr to, quint8 channel, const QByteArray &payload, bool reliable)
+{
+    if (!m_node)
+        return 0;
+    quint64 id = 0;
+    apply(m_node->sendOob(m_clock(), to, channel, payload, reliable, &id));
+    return id;
+}
+
+void RingDriver::setLocalStatus(const tb::NodeStatus &status)
+{
+    if (m_node)
+        m_node->setLocalStatus(status);
+}
+
+void RingDriver::onDatagram(const tb::Endpoint &from, const QByteArray &datagram)
+{
+    if (m_node)
+        apply(m_node->onDatagram(m_clock(), from, datagram));
+}
+
+void RingDriver::onTimer()
+{
+    if (m_node)
+        apply(m_node->onTick(m_clock()));
+}
+
+void RingDriver::apply(tb::Actions actions)
+{
+    for (const tb::Outgoing &out : actions.send)
+        m_transport.send(out.to, out.datagram);
+    for (const tb::Event &e : actions.events) {
+        if (e.kind == tb::Event::Kind::OobReceived)
+            Q_EMIT oobReceived(e.node, e.channel, e.payload);
+        Q_EMIT eventOccurred(e);
+    }
+    const tb::RingView &v = m_node->view();
+    if (v.ringEpoch != m_lastEpoch || v.viewVersion != m_lastVersion
+        || std::any_of(actions.events.begin(), actions.events.end(),
+                       [](const tb::Event &e) { return e.kind == tb::Event::Kind::ViewChanged; })) {
+        m_lastEpoch = v.ringEpoch;
+        m_lastVersion = v.viewVersion;
+        Q_EMIT viewChanged();
+    }
+    const tb::NodeState state = m_node->state();
+    if (state != m_lastState) {
+        m_lastState = state;
+        Q_EMIT stateChanged();
+    }
+    if (state == tb::NodeState::Stopped) {
+        m_timer.stop();
+        if (!m_stoppedEmitted) {
+            m_stoppedEmitted = true;
+            Q_EMIT stopped();
+        }
+        return;
+    }
+    rearm();
+}
+
+void RingDriver::rearm()
+{
+    using namespace std::chrono;
+    const tb::Time delta = m_node->nextDeadline() - m_clock();
+    // Round up: firing early is harmless but wastes a wake-up; late by < 1 ms is within budget.
+    const qint64 ms = std::clamp<qint64>((delta.count() + 999) / 1000, 0, 60000);
+    m_timer.start(int(ms));
+}
+
+} // namespace sasha

@@ -1,0 +1,18 @@
+#pragma once
+// Human-readable renderings of control-protocol answers for sashactl (scripts use --json).
+
+#include "control/controlprotocol.h"
+
+#include <QString>
+
+namespace sasha {
+
+QString formatMembersTable(const QList<ControlMember> &members);
+QString formatStatus(const ControlStatus &s);
+QString formatEventLine(const ControlEvent &e); // "13:02:11.482  purge-started  127.0.0.1  ..."
+QString formatEvents(const QList<ControlEvent> &events);
+QString formatCounters(const QJsonObject &counters);
+// One line when a watched status differs from the previous one in state, role, ring or members.
+QString formatStatusChange(const ControlStatus &before, const ControlStatus &now);
+
+} // namespace sasha

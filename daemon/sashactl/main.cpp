@@ -1,0 +1,216 @@
+// sashactl: the operators' and scripts' command line for a running sashad (docs/sashactl.md).
+// Exit codes: 0 ok, 1 the daemon failed or could not be reached, 2 usage.
+
+#include "config/nodesettings.h"
+#include "control/controlclient.h"
+#include "humanformat.h"
+#include "keygen.h"
+
+#include <QCommandLineParser>
+#include <QCoreApplication>
+#include <QJsonDocument>
+#include <QTextStream>
+
+#include <cstdio>
+
+using namespace sasha;
+
+namespace {
+constexpr int kExitOk = 0;
+constexpr int kExitDaemon = 1;
+constexpr int kExitUsage = 2;
+
+int usage(const QString &message)
+{
+    std::fprintf(stderr, "sashactl: %s (see sashactl --help)\n", qPrintable(message));
+    return kExitUsage;
+}
+
+int daemonError(const QString &message)
+{
+    std::fprintf(stderr, "sashactl: %s\n", qPrintable(message));
+    return kExitDaemon;
+}
+
+void print(const QString &text)
+{
+    QTextStream(stdout) << text << Qt::flush;
+}
+
+void printJson(const QJsonObject &o, bool pretty)
+{
+    const QByteArray doc = QJsonDocument(o).toJson(pretty ? QJsonDocument::Indented : QJsonDocument::Compact);
+    std::fwrite(doc.constData(), 1, size_t(doc.size()), stdout);
+    if (!pretty)
+        std::fputc('\n', stdout);
+    std::fflush(stdout);
+}
+
+int keygen(const QString &output, bool force)
+{
+    if (output.isEmpty()) {
+        const QByteArray key = generateClusterKeyText();
+        std::fwrite(key.constData(), 1, size_t(key.size()), stdout);
+        return kExitOk;
+    }
+    if (const auto err = writeClusterKeyFile(output, force))
+        return daemonError(*err);
+    std::fprintf(stderr, "sashactl: wrote a new cluster key to %s (mode 0600); copy it to every node\n",
+                 qPrintable(output));
+    return kExitOk;
+}
+
+int watch(ControlClient &client, bool json)
+{
+    client.sendRequest(ControlRequest{ControlRequest::Command::Watch});
+    ControlStatus last;
+    bool haveStatus = false;
+    // Runs until the daemon goes away or the user presses Ctrl-C (default SIGINT action).
+    // The daemon sends a status line every second, so a 5 s silence means it is stuck or gone.
+    for (;;) {
+        QString error;
+        const auto o = client.readObject(&error, 5000);
+        if (!o)
+            return daemonError(error);
+        if (o->contains(QLatin1String("error")))
+            return daemonError(o->value(QLatin1String("error")).toString());
+        if (json) {
+            printJson(*o, false);
+            continue;
+        }
+        if (o->contains(QLatin1String("event"))) {
+            print(formatEventLine(ControlEvent::fromJson(o->value(QLatin1String("event")).toObject())) + QLatin1Char('\n'));
+        } else if (o->contains(QLatin1String("status"))) {
+            const ControlStatus s = ControlStatus::fromJson(o->value(QLatin1String("status")).toObject());
+            const QString change = haveStatus ? formatStatusChange(last, s) : formatStatusChange(ControlStatus{}, s);
+            if (!change.isEmpty())
+                print(change + QLatin1Char('\n'));
+            last = s;
+            haveStatus = true;
+        }
+    }
+}
+} // namespace
+
+int main(int argc, char *argv[])
+{
+    QCoreApplication app(argc, argv);
+    QCoreApplication::setApplicationName(QStringLiteral("sashactl"));
+    QCoreApplication::setApplicationVersion(QStringLiteral(SASHA_VERSION));
+
+    QCommandLineParser parser;
+    parser.setApplicationDescription(QStringLiteral(
+        "Control a running sashad.\n\nCommands:\n"
+        "  status             node, state, role, ring and members\n"
+        "  members            the ring's members (and observers)\n"
+        "  events [--limit N] recent ring events, oldest first (default 100, max 2000)\n"
+        "  watch              stream events as they happen (Ctrl-C ends)\n"
+        "  counters           datagram, drop and ring counters\n"
+        "  keygen [--output FILE] [--force]  new cluster key (stdout without --output)"));
+    parser.addHelpOption();
+    parser.addVersionOption();
+    const QCommandLineOption socketOpt({QStringLiteral("s"), QStringLiteral("socket")},
+                                       QStringLiteral("sashad's control socket (default /run/sasha/sashad.sock)."),
+                                       QStringLiteral("PATH"));
+    const QCommandLineOption configOpt({QStringLiteral("c"), QStringLiteral("config")},
+                                       QStringLiteral("Take the control socket from this sashad config file."),
+                                       QStringLiteral("FILE"));
+    const QCommandLineOption jsonOpt(QStringLiteral("json"), QStringLiteral("Print the daemon's JSON instead of tables."));
+    const QCommandLineOption limitOpt(QStringLiteral("limit"), QStringLiteral("events: how many (1..2000)."),
+                                      QStringLiteral("N"), QStringLiteral("100"));
+    const QCommandLineOption outputOpt({QStringLiteral("o"), QStringLiteral("output")},
+                                       QStringLiteral("keygen: write the key to FILE (mode 0600)."), QStringLiteral("FILE"));
+    const QCommandLineOption forceOpt(QStringLiteral("force"), QStringLiteral("keygen: replace an existing key file."));
+    parser.addOptions({socketOpt, configOpt, jsonOpt, limitOpt, outputOpt, forceOpt});
+    parser.addPositionalArgument(QStringLiteral("command"), QStringLiteral("status | members | events | watch | counters | keygen"));
+    if (!parser.parse(app.arguments()))
+        return usage(parser.errorText());
+    if (parser.isSet(QStringLiteral("help")))
+        parser.showHelp(0);
+    if (parser.isSet(QStringLiteral("version")))
+        parser.showVersion();
+
+    const QStringList args = parser.positionalArguments();
+    if (args.size() != 1)
+        return usage(args.isEmpty() ? QStringLiteral("no command given") : QStringLiteral("one command at a time"));
+    const QString command = args.first();
+    if (command == QLatin1String("keygen"))
+        return keygen(parser.value(outputOpt), parser.isSet(forceOpt));
+
+    ControlRequest req;
+    if (command == QLatin1String("status"))
+        req.command = ControlRequest::Command::Status;
+    else if (command == QLatin1String("members"))
+        req.command = ControlRequest::Command::Members;
+    else if (command == QLatin1String("events"))
+        req.command = ControlRequest::Command::Events;
+    else if (command == QLatin1String("watch"))
+        req.command = ControlRequest::Command::Watch;
+    else if (command == QLatin1String("counters"))
+        req.command = ControlRequest::Command::Counters;
+    else
+        return usage(QStringLiteral("unknown command \"%1\"").arg(command));
+    if (req.command == ControlRequest::Command::Events) {
+        bool ok = false;
+        req.limit = parser.value(limitOpt).toInt(&ok);
+        if (!ok || req.limit < 1 || req.limit > kMaxEventLimit)
+            return usage(QStringLiteral("--limit must be an integer in 1..%1").arg(kMaxEventLimit));
+    }
+    if (parser.isSet(socketOpt) && parser.isSet(configOpt))
+        return usage(QStringLiteral("give --socket or --config, not both"));
+
+    QString socketPath = QStringLiteral("/run/sasha/sashad.sock");
+    if (parser.isSet(socketOpt)) {
+        socketPath = parser.value(socketOpt);
+    } else if (parser.isSet(configOpt)) {
+        ConfigError err;
+        const auto p = readControlSocketPath(parser.value(configOpt), &err);
+        if (!p)
+            return usage(err.toString());
+        socketPath = *p;
+    }
+
+    ControlClient client(socketPath);
+    if (const auto err = client.connectToDaemon())
+        return daemonError(*err);
+    const bool json = parser.isSet(jsonOpt);
+    if (req.command == ControlRequest::Command::Watch)
+        return watch(client, json);
+
+    QString error;
+    const auto answer = client.request(req, &error);
+    if (!answer)
+        return daemonError(error);
+    if (answer->contains(QLatin1String("error")))
+        return daemonError(QStringLiteral("sashad: %1").arg(answer->value(QLatin1String("error")).toString()));
+    if (json) {
+        printJson(*answer, true);
+        return kExitOk;
+    }
+    switch (req.command) {
+    case ControlRequest::Command::Status:
+        print(formatStatus(ControlStatus::fromJson(*answer)));
+        break;
+    case ControlRequest::Command::Members: {
+        ControlStatus s;
+        s = ControlStatus::fromJson(*answer); // same member/observer keys
+        print(formatMembersTable(s.members));
+        if (!s.observers.isEmpty())
+            print(QStringLiteral("\nobservers:\n") + formatMembersTable(s.observers));
+        break;
+    }
+    case ControlRequest::Command::Events: {
+        QList<ControlEvent> events;
+        for (const QJsonValue &v : answer->value(QLatin1String("events")).toArray())
+            events.append(ControlEvent::fromJson(v.toObject()));
+        print(formatEvents(events));
+        break;
+    }
+    case ControlRequest::Command::Counters:
+        print(formatCounters(answer->value(QLatin1String("counters")).toObject()));
+        break;
+    case ControlRequest::Command::Watch:
+        break;
+    }
+    return kExitOk;
+}

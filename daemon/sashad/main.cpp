@@ -1,0 +1,89 @@
+// sashad: the daemon every SASHA node runs. Exit codes: 0 after a clean stop (or a config that
+// passes --check), 2 for anything that prevents starting, with one line saying what to fix.
+
+#include "config/logcategories.h"
+#include "config/nodesettings.h"
+#include "sashadaemon.h"
+#include "signalwatcher.h"
+
+#include <QCommandLineParser>
+#include <QCoreApplication>
+#include <QDateTime>
+#include <QLoggingCategory>
+
+#include <csignal>
+#include <cstdio>
+
+using namespace sasha;
+
+namespace {
+constexpr int kExitStartFailure = 2;
+
+int fail(const QString &message)
+{
+    std::fprintf(stderr, "sashad: %s\n", qPrintable(message));
+    return kExitStartFailure;
+}
+} // namespace
+
+int main(int argc, char *argv[])
+{
+    QCoreApplication app(argc, argv);
+    QCoreApplication::setApplicationName(QStringLiteral("sashad"));
+    QCoreApplication::setApplicationVersion(QStringLiteral(SASHA_VERSION));
+    qSetMessagePattern(QStringLiteral("%{time yyyy-MM-ddThh:mm:ss.zzz} %{category} "
+                                      "%{if-debug}debug%{endif}%{if-info}info%{endif}%{if-warning}warning%{endif}"
+                                      "%{if-critical}critical%{endif}%{if-fatal}fatal%{endif}: %{message}"));
+
+    QCommandLineParser parser;
+    parser.setApplicationDescription(QStringLiteral("SASHA node daemon: TokenBeat ring member (docs/config.md)."));
+    parser.addHelpOption();
+    parser.addVersionOption();
+    const QCommandLineOption configOpt({QStringLiteral("c"), QStringLiteral("config")},
+                                       QStringLiteral("Configuration file (TOML)."), QStringLiteral("FILE"),
+                                       QStringLiteral("/etc/sasha/sashad.toml"));
+    const QCommandLineOption checkOpt(QStringLiteral("check"),
+                                      QStringLiteral("Validate the configuration and key file, then exit (0 valid, 2 not)."));
+    parser.addOptions({configOpt, checkOpt});
+    if (!parser.parse(app.arguments()))
+        return fail(parser.errorText());
+    if (parser.isSet(QStringLiteral("help")))
+        parser.showHelp(0);
+    if (parser.isSet(QStringLiteral("version")))
+        parser.showVersion();
+    if (!parser.positionalArguments().isEmpty())
+        return fail(QStringLiteral("unexpected argument %1 (see --help)").arg(parser.positionalArguments().first()));
+
+    const ConfigResult cfg = loadNodeSettings(parser.value(configOpt));
+    if (!cfg.ok())
+        return fail(cfg.error->toString());
+    const NodeSettings &settings = *cfg.settings;
+    if (parser.isSet(checkOpt)) {
+        std::printf("%s: OK (node %s:%u, %zu seeds, control socket %s)\n", qPrintable(settings.configFile),
+                    qPrintable(ipv4ToString(settings.address)), unsigned(settings.port), settings.seeds.size(),
+                    qPrintable(settings.controlSocket));
+        return 0;
+    }
+    if (!settings.logRules.isEmpty()) {
+        QString rules = settings.logRules;
+        QLoggingCategory::setFilterRules(rules.replace(QLatin1Char(';'), QLatin1Char('\n')));
+    }
+
+    // A client closing the control socket mid-write must not kill the daemon.
+    std::signal(SIGPIPE, SIG_IGN);
+
+    SashaDaemon daemon(settings, quint64(QDateTime::currentMSecsSinceEpoch()));
+    SignalWatcher signals({SIGTERM, SIGINT});
+    if (!signals.ok())
+        qCWarning(lcConfig, "cannot install SIGTERM/SIGINT handlers; a stop will not leave the ring gracefully");
+    QObject::connect(&signals, &SignalWatcher::received, &daemon, [&daemon](int sig) {
+        qCInfo(lcConfig, "received %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        daemon.shutdown();
+    });
+    QObject::connect(&daemon, &SashaDaemon::finished, &app, [](int code) { QCoreApplication::exit(code); });
+    if (const auto err = daemon.start())
+        return fail(*err);
+    qCInfo(lcConfig, "sashad %s running, config %s, control socket %s", SASHA_VERSION,
+           qPrintable(settings.configFile), qPrintable(settings.controlSocket));
+    return app.exec();
+}

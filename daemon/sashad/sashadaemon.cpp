@@ -1,0 +1,135 @@
+#include "sashadaemon.h"
+
+#include "config/logcategories.h"
+
+#include <QCoreApplication>
+#include <QDateTime>
+
+namespace sasha {
+namespace {
+constexpr int kLeaveBudgetMs = 1000;
+constexpr qint64 kDropLogEveryMs = 5000;
+} // namespace
+
+SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *parent)
+    : QObject(parent),
+      m_settings(std::move(settings)),
+      m_driver(m_settings.toNodeConfig(bootEpoch)),
+      m_control([this] { return status(); }, &m_log)
+{
+    m_uptime.start();
+    m_leaveDeadline.setSingleShot(true);
+    connect(&m_leaveDeadline, &QTimer::timeout, this, [this] {
+        qCWarning(lcRing, "leave did not complete within %d ms; exiting anyway", kLeaveBudgetMs);
+        Q_EMIT finished(0);
+    });
+    connect(&m_driver, &RingDriver::eventOccurred, this, &SashaDaemon::onEvent);
+    connect(&m_driver, &RingDriver::stopped, this, [this] {
+        if (m_shuttingDown) {
+            qCInfo(lcRing, "left the ring");
+            m_leaveDeadline.stop();
+            Q_EMIT finished(0);
+        }
+    });
+}
+
+std::optional<QString> SashaDaemon::start()
+{
+    if (auto err = m_driver.bind())
+        return err->message;
+    if (auto err = m_control.listen(m_settings.controlSocket))
+        return *err;
+    if (auto err = m_driver.start())
+        return err->message;
+    qCInfo(lcRing, "node %s%s started on %s, caps %s, %zu seeds",
+           qPrintable(ipv4ToString(m_settings.address)),
+           m_settings.name.isEmpty() ? "" : qPrintable(QStringLiteral(" (%1)").arg(m_settings.name)),
+           qPrintable(QStringLiteral("%1:%2").arg(ipv4ToString(m_driver.localEndpoint().ip)).arg(m_driver.localEndpoint().port)),
+           qPrintable(controlCapsName(m_settings.caps)), m_settings.seeds.size());
+    return std::nullopt;
+}
+
+void SashaDaemon::shutdown()
+{
+    if (m_shuttingDown) {
+        qCInfo(lcRing, "second stop request: exiting without waiting for the leave");
+        Q_EMIT finished(0);
+        return;
+    }
+    m_shuttingDown = true;
+    if (!m_driver.isRunning() || m_driver.node().state() == tb::NodeState::Stopped) {
+        Q_EMIT finished(0);
+        return;
+    }
+    qCInfo(lcRing, "leaving the ring");
+    m_leaveDeadline.start(kLeaveBudgetMs);
+    m_driver.leave();
+}
+
+ControlStatus SashaDaemon::status() const
+{
+    if (!m_driver.isRunning()) {
+        ControlStatus s;
+        s.node = ipv4ToString(m_settings.address);
+        s.name = m_settings.name;
+        s.state = controlStateName(tb::NodeState::Stopped);
+        s.role = controlRoleName(tb::Role::None);
+        s.pid = QCoreApplication::applicationPid();
+        s.uptimeMs = m_uptime.elapsed();
+        return s;
+    }
+    return ControlStatus::fromNode(m_driver.node(), m_settings.name, m_uptime.elapsed(),
+                                   QCoreApplication::applicationPid());
+}
+
+void SashaDaemon::onEvent(const tb::Event &e)
+{
+    if (e.kind == tb::Event::Kind::DatagramDropped) {
+        m_log.countDroppedDatagram();
+        logDrop(e);
+        return;
+    }
+    const ControlEvent c = ControlEvent::fromCore(e, QDateTime::currentMSecsSinceEpoch());
+    m_log.add(c);
+    m_control.publish(c);
+    const QString line = QStringLiteral("%1 %2%3%4")
+                             .arg(c.kind, c.node.isEmpty() ? QString() : c.node,
+                                  c.role == QLatin1String("none") ? QString() : QStringLiteral(" (%1)").arg(c.role),
+                                  c.detail.isEmpty() ? QString() : QStringLiteral(": ") + c.detail);
+    switch (e.kind) {
+    case tb::Event::Kind::ViewChanged:
+    case tb::Event::Kind::OobReceived:
+    case tb::Event::Kind::OobDelivered:
+        qCDebug(lcRing, "%s", qPrintable(line));
+        break;
+    case tb::Event::Kind::PurgeStarted:
+    case tb::Event::Kind::TokenTimeout:
+    case tb::Event::Kind::MemberLost:
+    case tb::Event::Kind::OobFailed:
+        qCWarning(lcRing, "%s", qPrintable(line));
+        break;
+    default:
+        qCInfo(lcRing, "%s", qPrintable(line));
+        break;
+    }
+}
+
+void SashaDaemon::logDrop(const tb::Event &e)
+{
+    const int idx = int(e.dropReason);
+    if (idx < 0 || idx >= int(m_drops.size()))
+        return;
+    DropLog &d = m_drops[size_t(idx)];
+    ++d.count;
+    const qint64 now = m_uptime.elapsed();
+    if (d.lastLogMs >= 0 && now - d.lastLogMs < kDropLogEveryMs)
+        return;
+    qCWarning(lcTransport, "dropped %llu datagram(s) (%s) since %s, latest from %s:%u",
+              static_cast<unsigned long long>(d.count), qPrintable(controlDropReasonName(e.dropReason)),
+              d.lastLogMs < 0 ? "start" : qPrintable(QStringLiteral("%1 s ago").arg((now - d.lastLogMs) / 1000)),
+              qPrintable(ipv4ToString(e.from.ip)), unsigned(e.from.port));
+    d.count = 0;
+    d.lastLogMs = now;
+}
+
+} // namespace sasha

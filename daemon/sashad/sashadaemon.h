@@ -1,0 +1,56 @@
+#pragma once
+// SashaDaemon: what one sashad process is. It wires the ring (RingDriver), the control socket
+// (ControlServer) and the event log together, logs ring events, and leaves the ring gracefully
+// on SIGTERM/SIGINT. Later issues add the agent and the dispatcher here.
+
+#include "config/nodesettings.h"
+#include "control/controlserver.h"
+#include "control/eventlog.h"
+#include "transport/ringdriver.h"
+
+#include <QElapsedTimer>
+#include <QObject>
+#include <QTimer>
+
+#include <array>
+#include <optional>
+
+namespace sasha {
+
+class SashaDaemon : public QObject {
+    Q_OBJECT
+public:
+    SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *parent = nullptr);
+
+    // Binds the ring socket, opens the control socket and joins the ring. On failure returns
+    // the one-line error sashad prints before exiting with code 2.
+    std::optional<QString> start();
+    // Graceful leave, then finished(0); at most kLeaveBudget. A second call exits at once.
+    void shutdown();
+
+    ControlStatus status() const;
+
+Q_SIGNALS:
+    void finished(int exitCode);
+
+private:
+    void onEvent(const tb::Event &e);
+    void logDrop(const tb::Event &e);
+
+    NodeSettings m_settings;
+    RingDriver m_driver;
+    EventLog m_log;
+    ControlServer m_control;
+    QElapsedTimer m_uptime;
+    QTimer m_leaveDeadline;
+    bool m_shuttingDown = false;
+
+    // Rate-limited drop log: per reason, one line per kDropLogEveryMs with the count since.
+    struct DropLog {
+        quint64 count = 0;
+        qint64 lastLogMs = -1;
+    };
+    std::array<DropLog, size_t(tb::DropReason::Count_)> m_drops{};
+};
+
+} // namespace sasha
