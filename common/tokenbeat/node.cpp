@@ -43,6 +43,22 @@ void TokenBeatNode::Impl::send(const Endpoint &to, MessageType type, const QByte
     out->send.push_back(Outgoing{to, std::move(datagram)});
 }
 
+void TokenBeatNode::Impl::sendMany(const std::set<Endpoint> &to, MessageType type, const QByteArray &body)
+{
+    if (to.empty())
+        return;
+    QByteArray datagram = sealer.seal(quint8(type), body);
+    if (datagram.isEmpty() || std::size_t(datagram.size()) > cfg.maxDatagram)
+        return;
+    for (const Endpoint &e : to) {
+        if (e.isNull())
+            continue;
+        ++counters.datagramsOut;
+        counters.bytesOut += datagram.size();
+        out->send.push_back(Outgoing{e, datagram});
+    }
+}
+
 void TokenBeatNode::Impl::emitEvent(Event::Kind kind, NodeAddr node, const QString &detail)
 {
     Event e{kind};
@@ -274,14 +290,11 @@ void TokenBeatNode::Impl::handlePurge(const Envelope &env, const EpochMsg &p)
 void TokenBeatNode::Impl::declarePurge(const QString &why)
 {
     ++counters.purges;
-    const EpochMsg p{view.ringEpoch};
-    const QByteArray body = encodeBody(p);
-    std::set<Endpoint> sent;
+    std::set<Endpoint> targets;
     for (const Member &m : view.members)
-        if (m.addr != cfg.self && sent.insert(m.endpoint).second)
-            send(m.endpoint, MessageType::Purge, body);
-    if (cfg.broadcast && sent.insert(*cfg.broadcast).second)
-        send(*cfg.broadcast, MessageType::Purge, body);
+        if (m.addr != cfg.self)
+            targets.insert(m.endpoint);
+    sendMany(targets, MessageType::Purge, encodeBody(EpochMsg{view.ringEpoch}));
     emitEvent(Event::Kind::PurgeStarted, cfg.self, why);
     enterJoining();
 }
@@ -315,19 +328,21 @@ void TokenBeatNode::Impl::enterJoining()
 
 void TokenBeatNode::Impl::sendJoins()
 {
+    // With a broadcast endpoint the members of the last view and the nodes heard are reached
+    // by it; without one they are told one by one.
     std::set<Endpoint> targets(cfg.seeds.begin(), cfg.seeds.end());
-    if (cfg.broadcast)
+    if (cfg.broadcast) {
         targets.insert(*cfg.broadcast);
-    targets.insert(lastViewEndpoints.begin(), lastViewEndpoints.end());
+    } else {
+        targets.insert(lastViewEndpoints.begin(), lastViewEndpoints.end());
+        for (const auto &[addr, h] : heard)
+            if (addr != cfg.self)
+                targets.insert(h.endpoint);
+    }
     for (const auto &[addr, ep] : foreignMasters)
         targets.insert(ep);
-    for (const auto &[addr, h] : heard)
-        if (addr != cfg.self)
-            targets.insert(h.endpoint);
     targets.erase(cfg.endpoint);
-    const QByteArray body = encodeBody(ownJoin());
-    for (const Endpoint &t : targets)
-        send(t, MessageType::Join, body);
+    sendMany(targets, MessageType::Join, encodeBody(ownJoin()));
     nextJoinAt = now + cfg.timers.joinRepeat;
 }
 
@@ -427,20 +442,54 @@ void TokenBeatNode::Impl::tick()
 
 Time TokenBeatNode::Impl::nextDeadline() const
 {
+    // Mirrors tick(): only the timers the current state acts on, so a stale timer of another
+    // state can never make the caller spin.
     Time t = oob.nextDeadline();
-    for (Time x : {reformDeadline, nextJoinAt, awaitDeadline, tokenDeadline, holdDeadline,
-                   nextViewRequestAt, nextRotationAt, nextBeaconAt, leaveDeadline, nextLeaveAt,
-                   nextHelloAt})
-        t = std::min(t, x);
-    if (isMaster() || (state == NodeState::Leaving && handingOver)) {
+    const auto at = [&t](Time x) { t = std::min(t, x); };
+    switch (state) {
+    case NodeState::Stopped:
+        break;
+    case NodeState::Joining:
+        at(reformDeadline);
+        at(nextJoinAt);
+        at(holdDeadline);
+        at(nextViewRequestAt);
+        break;
+    case NodeState::AwaitingRing:
+        at(awaitDeadline);
+        at(nextJoinAt);
+        at(holdDeadline);
+        at(nextViewRequestAt);
+        break;
+    case NodeState::Member:
+        at(tokenDeadline);
+        at(holdDeadline);
+        at(nextViewRequestAt);
         for (const auto &[addr, p] : pendingAcks)
-            t = std::min(t, p.next);
-    }
-    if (isMaster()) {
-        for (const auto &[addr, o] : observers)
-            t = std::min(t, o.lastSeen + cfg.timers.observerTimeout);
-        if (observersDirty && !observers.empty())
-            t = std::min(t, lastObserverViewAt + cfg.timers.viewToObservers);
+            at(p.next);
+        if (isMaster()) {
+            if (view.members.size() > 1)
+                at(nextRotationAt);
+            at(nextBeaconAt);
+            for (const auto &[addr, o] : observers)
+                at(o.lastSeen + cfg.timers.observerTimeout);
+            if (observersDirty && !observers.empty())
+                at(lastObserverViewAt + cfg.timers.viewToObservers);
+        }
+        break;
+    case NodeState::Leaving:
+        at(leaveDeadline);
+        at(holdDeadline);
+        if (handingOver) {
+            for (const auto &[addr, p] : pendingAcks)
+                at(p.next);
+        } else {
+            at(nextLeaveAt);
+        }
+        break;
+    case NodeState::Observing:
+        at(nextHelloAt);
+        break;
     }
     return t;
 }

@@ -46,6 +46,7 @@ struct TokenBeatNode::Impl {
     Role role = Role::None;
     RingView view;                 // the ring we are in, or the last one we were in
     NodeAddr lastDispatcher = kNoNode; // for DispatcherElected: the last dispatcher we knew
+    NodeAddr prevMaster = kNoNode;     // master before the last handover in this ring epoch
     Counters counters;
 
     // Context of the call being handled: where actions go and what time it is.
@@ -102,6 +103,8 @@ struct TokenBeatNode::Impl {
 
     // node.cpp
     void send(const Endpoint &to, MessageType type, const QByteArray &body);
+    // One sealed datagram to several endpoints (one sequence number: each receiver sees it once).
+    void sendMany(const std::set<Endpoint> &to, MessageType type, const QByteArray &body);
     void emitEvent(Event::Kind kind, NodeAddr node, const QString &detail = {});
     void drop(DropReason reason, const Endpoint &from, const QString &detail = {});
     void setState(NodeState s);
@@ -127,6 +130,7 @@ struct TokenBeatNode::Impl {
     void becomeMaster();
     void publishView(const QString &why);
     void sendView(const Endpoint &to);
+    QByteArray viewBody() const;
     NodeAddr elect() const;
     Role roleFor(NodeAddr addr, const RingView &v) const;
     void applyDispatcher(NodeAddr dispatcher);
@@ -147,7 +151,7 @@ struct TokenBeatNode::Impl {
     void sendObserverViews();
     void handleBeacon(const BeaconMsg &b);
     BeaconMsg ownBeacon() const;
-    void answerForeign(NodeAddr master, const Endpoint &masterEndpoint);
+    void answerForeign(NodeAddr master, const Endpoint &masterEndpoint, quint32 epoch);
     void dissolveInto(NodeAddr master, const Endpoint &masterEndpoint);
     void handleOob(const Envelope &env, const Endpoint &from);
     void applyOobResult(ReliableExchange::Result &r);

@@ -42,6 +42,7 @@ void TokenBeatNode::Impl::enterRing(const RingView &v)
     tokenDeadline = v.members.size() > 1 ? now + cfg.timers.tokenTimeout : kNever;
     lastRotation = 0;
     rotation = 0;
+    prevMaster = kNoNode;
     lastReported.reset();
     tokenUpdates.clear();
     emitEvent(Event::Kind::RingFormed, v.master,
@@ -70,6 +71,8 @@ void TokenBeatNode::Impl::adoptView(const RingView &v)
         tokenDeadline = kNever;
     else if (tokenDeadline == kNever)
         tokenDeadline = now + cfg.timers.tokenTimeout;
+    if (v.master != prev.master)
+        prevMaster = prev.master;
     if (v.master == cfg.self && prev.master != cfg.self)
         becomeMaster(); // the previous master handed the ring over (graceful leave)
     if (heldToken && heldToken->ringEpoch == view.ringEpoch && heldToken->viewVersion <= view.viewVersion) {
@@ -149,12 +152,14 @@ void TokenBeatNode::Impl::publishView(const QString &why)
         m.status.role = roleFor(m.addr, view);
     }
     pendingAcks.clear();
+    std::set<Endpoint> targets;
     for (const Member &m : view.members) {
         if (m.addr == cfg.self)
             continue;
         pendingAcks[m.addr] = PendingAck{m.endpoint, 1, now + cfg.timers.retransmit};
-        sendView(m.endpoint);
+        targets.insert(m.endpoint);
     }
+    sendMany(targets, MessageType::View, viewBody());
     emitEvent(Event::Kind::ViewChanged, cfg.self,
               QStringLiteral("view %1.%2: %3").arg(view.ringEpoch).arg(view.viewVersion).arg(why));
     applyDispatcher(view.dispatcher);
@@ -177,6 +182,11 @@ void TokenBeatNode::Impl::publishView(const QString &why)
 
 void TokenBeatNode::Impl::sendView(const Endpoint &to)
 {
+    send(to, MessageType::View, viewBody());
+}
+
+QByteArray TokenBeatNode::Impl::viewBody() const
+{
     ViewMsg m{view};
     m.view.observers.clear();
     if (isMaster()) {
@@ -188,7 +198,7 @@ void TokenBeatNode::Impl::sendView(const Endpoint &to)
     } else if (m.view.observers.size() > std::size_t(kMaxViewObservers)) {
         m.view.observers.resize(kMaxViewObservers);
     }
-    send(to, MessageType::View, encodeBody(m));
+    return encodeBody(m);
 }
 
 void TokenBeatNode::Impl::admit(const JoinMsg &j)
@@ -283,12 +293,13 @@ void TokenBeatNode::Impl::handleView(const Envelope &env, const Endpoint &from, 
             }
             return;
         }
-        if (v.master == view.master && v.ringEpoch < view.ringEpoch) {
+        if ((v.master == view.master && v.ringEpoch < view.ringEpoch)
+            || (v.ringEpoch == view.ringEpoch && v.master == prevMaster && v.viewVersion < view.viewVersion)) {
             drop(DropReason::StaleRing, from, QStringLiteral("view of old ring %1").arg(v.ringEpoch));
             return;
         }
         if (state == NodeState::Member)
-            answerForeign(v.master, v.members.front().endpoint);
+            answerForeign(v.master, v.members.front().endpoint, v.ringEpoch);
         drop(DropReason::NotForUs, from, QStringLiteral("view of foreign ring %1 (master %2)").arg(v.ringEpoch).arg(v.master));
         return;
     }
@@ -300,7 +311,7 @@ void TokenBeatNode::Impl::handleView(const Envelope &env, const Endpoint &from, 
 
 void TokenBeatNode::Impl::handleViewAck(const Envelope &env, const ViewAckMsg &a)
 {
-    if (!(isMaster() || (state == NodeState::Leaving && handingOver)))
+    if (!isMaster() && pendingAcks.empty())
         return;
     if (a.ringEpoch != view.ringEpoch || a.viewVersion < view.viewVersion)
         return; // an ack of an older version: the newer View is still being resent
@@ -342,7 +353,12 @@ void TokenBeatNode::Impl::handleToken(const Envelope &env, const Endpoint &from,
         break;
     }
     const RingView &rv = handingOver ? leavingView : view;
-    if (t.ringEpoch != rv.ringEpoch || (t.master != rv.master && t.viewVersion >= rv.viewVersion)) {
+    // Same ring: our master's token; a newer view's master (we have not seen that View yet);
+    // or an older token of the master that handed the ring over.
+    const bool sameRing = t.ringEpoch == rv.ringEpoch
+        && (t.master == rv.master || (t.viewVersion > rv.viewVersion && hasMember(rv, t.master))
+            || (t.viewVersion < rv.viewVersion && (hasMember(rv, t.master) || t.master == prevMaster)));
+    if (!sameRing) {
         if (t.ringEpoch < rv.ringEpoch) {
             drop(DropReason::StaleRing, from, QStringLiteral("token of old ring %1").arg(t.ringEpoch));
         } else {
@@ -356,7 +372,8 @@ void TokenBeatNode::Impl::handleToken(const Envelope &env, const Endpoint &from,
         }
         return;
     }
-    if (t.rotation <= lastRotation) {
+    const bool ownReturn = isMaster() && t.master == cfg.self && t.rotation == rotation && rotationInFlight;
+    if (t.rotation <= lastRotation && !ownReturn) {
         drop(DropReason::NotForUs, from, QStringLiteral("duplicate token rotation %1").arg(t.rotation));
         return;
     }
@@ -519,10 +536,12 @@ void TokenBeatNode::Impl::beginLeave()
     for (Member &m : view.members)
         m.status.role = roleFor(m.addr, view);
     pendingAcks.clear();
+    std::set<Endpoint> targets;
     for (const Member &m : view.members) {
         pendingAcks[m.addr] = PendingAck{m.endpoint, 1, now + cfg.timers.retransmit};
-        sendView(m.endpoint);
+        targets.insert(m.endpoint);
     }
+    sendMany(targets, MessageType::View, viewBody());
     rotationInFlight = false;
     nextRotationAt = nextBeaconAt = kNever;
     setState(NodeState::Leaving);
@@ -581,8 +600,10 @@ void TokenBeatNode::Impl::observerApplyView(const RingView &v)
 
 void TokenBeatNode::Impl::sendObserverViews()
 {
+    std::set<Endpoint> targets;
     for (const auto &[addr, o] : observers)
-        sendView(o.member.endpoint);
+        targets.insert(o.member.endpoint);
+    sendMany(targets, MessageType::View, viewBody());
     lastObserverViewAt = now;
     observersDirty = false;
 }
@@ -609,8 +630,9 @@ void TokenBeatNode::Impl::handleBeacon(const BeaconMsg &b)
             foreignMasters[b.master] = b.masterEndpoint;
         return;
     case NodeState::Member:
-        if (b.master != view.master)
-            answerForeign(b.master, b.masterEndpoint);
+        // (A beacon of the master that handed this ring over is stale, not foreign.)
+        if (b.master != view.master && !(b.master == prevMaster && b.ringEpoch == view.ringEpoch))
+            answerForeign(b.master, b.masterEndpoint, b.ringEpoch);
         return;
     default:
         return;
@@ -619,7 +641,7 @@ void TokenBeatNode::Impl::handleBeacon(const BeaconMsg &b)
 
 // Partition healing (docs/tokenbeat.md): the ring with the lower master survives. Its master
 // is told by any member that meets the other ring; the higher master dissolves its ring.
-void TokenBeatNode::Impl::answerForeign(NodeAddr master, const Endpoint &masterEndpoint)
+void TokenBeatNode::Impl::answerForeign(NodeAddr master, const Endpoint &masterEndpoint, quint32 epoch)
 {
     if (isMaster() && master < cfg.self) {
         dissolveInto(master, masterEndpoint);
@@ -635,7 +657,7 @@ void TokenBeatNode::Impl::answerForeign(NodeAddr master, const Endpoint &masterE
         BeaconMsg b = ownBeacon();
         b.master = master;
         b.masterEndpoint = masterEndpoint;
-        b.ringEpoch = 0;
+        b.ringEpoch = epoch;
         send(view.members.front().endpoint, MessageType::Beacon, encodeBody(b));
     } else {
         send(masterEndpoint, MessageType::Beacon, encodeBody(ownBeacon()));
@@ -712,6 +734,8 @@ void TokenBeatNode::Impl::tickMasterAcks()
             stop();
         return;
     }
+    if (!isMaster())
+        return; // a lower node was admitted and became master: it owns the view now
     bool removed = false;
     for (NodeAddr a : gaveUp) {
         if (hasMember(view, a) && a != cfg.self) {
@@ -739,9 +763,7 @@ void TokenBeatNode::Impl::tickRing()
                 targets.insert(*cfg.broadcast);
             if (!view.members.empty() && now - lastViewAt <= cfg.timers.observerTimeout)
                 targets.insert(view.members.front().endpoint);
-            const QByteArray body = encodeBody(ObserverHelloMsg{cfg.self, cfg.endpoint});
-            for (const Endpoint &t : targets)
-                send(t, MessageType::ObserverHello, body);
+            sendMany(targets, MessageType::ObserverHello, encodeBody(ObserverHelloMsg{cfg.self, cfg.endpoint}));
             nextHelloAt = now + cfg.timers.observerHello;
         }
         return;
@@ -784,8 +806,11 @@ void TokenBeatNode::Impl::tickRing()
         declarePurge(QStringLiteral("token timeout in ring %1").arg(view.ringEpoch));
         return;
     }
-    if (!isMaster())
+    if (!isMaster()) {
+        if (!pendingAcks.empty())
+            tickMasterAcks(); // finish delivering the View that made a lower node master
         return;
+    }
     if (now >= nextRotationAt) {
         if (view.members.size() > 1)
             startRotation();
@@ -800,9 +825,7 @@ void TokenBeatNode::Impl::tickRing()
         if (cfg.broadcast)
             targets.insert(*cfg.broadcast);
         targets.erase(cfg.endpoint);
-        const QByteArray body = encodeBody(ownBeacon());
-        for (const Endpoint &t : targets)
-            send(t, MessageType::Beacon, body);
+        sendMany(targets, MessageType::Beacon, encodeBody(ownBeacon()));
         nextBeaconAt = now + cfg.timers.beaconInterval;
     }
     for (auto it = observers.begin(); it != observers.end();) {

@@ -1,0 +1,419 @@
+// Seeded simulation of TokenBeat rings (ringsim.h): many seeds per scenario, invariants checked
+// after every simulated step. A failure prints its scenario and seed; reproduce it with
+//   SASHA_SIM_SEED=<seed> ./tst_ringsim <scenario-function>
+// (SASHA_SIM_SEEDS=<n> changes how many seeds each scenario runs.)
+
+#include "ringsim.h"
+
+#include <QTest>
+
+#include <algorithm>
+#include <numeric>
+
+using namespace sasha::tb;
+using namespace sasha::tb::sim;
+
+namespace {
+
+Timers defaultTimers() { return Timers{}; }
+
+// Seeds to run: SASHA_SIM_SEED pins one; otherwise `count` seeds from base.
+std::vector<quint64> seedsFor(quint64 base, int count)
+{
+    bool ok = false;
+    const quint64 pinned = qEnvironmentVariable("SASHA_SIM_SEED").toULongLong(&ok);
+    if (ok)
+        return {pinned};
+    const int n = qEnvironmentVariableIntValue("SASHA_SIM_SEEDS", &ok);
+    if (ok && n > 0)
+        count = n;
+    std::vector<quint64> s(count);
+    std::iota(s.begin(), s.end(), base);
+    return s;
+}
+
+// Starts n ring nodes at random times in [0, spread) and runs until they converge.
+struct Cluster {
+    RingSim sim;
+    std::mt19937_64 rng;
+    explicit Cluster(quint64 seed, SimOptions opt = {}) : sim(seed, opt), rng(seed * 7919 + 1) {}
+    int pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); }
+    Time pickTime(Time lo, Time hi) { return Time(std::uniform_int_distribution<qint64>(lo.count(), hi.count())(rng)); }
+
+    void startNodes(int n, Time spread)
+    {
+        for (int i = 0; i < n; ++i) {
+            // Every fifth node cannot dispatch, to exercise "lowest capable".
+            const quint8 caps = (i % 5 == 3) ? quint8(kCanServe) : quint8(kCanDispatch | kCanServe);
+            const int idx = sim.addNode(caps);
+            sim.at(pickTime(0us, spread), [this, idx] { sim.start(idx); });
+        }
+    }
+
+    // Runs in 5 ms steps until converged(); returns how long that took, or nullopt.
+    std::optional<Time> settle(Time limit, QString *why = nullptr)
+    {
+        const Time from = sim.now();
+        while (sim.now() - from <= limit) {
+            if (!sim.runUntil(sim.now() + 5ms))
+                return std::nullopt;
+            if (sim.converged(why))
+                return sim.now() - from;
+        }
+        return std::nullopt;
+    }
+
+    std::vector<int> liveRingNodes()
+    {
+        std::vector<int> out;
+        for (auto &n : sim.nodes())
+            if (sim.isRingNode(n) && !n.hung)
+                out.push_back(n.index);
+        return out;
+    }
+};
+
+QString where(const char *scenario, quint64 seed, const QString &what)
+{
+    return QStringLiteral("scenario %1 seed %2: %3 (reproduce: SASHA_SIM_SEED=%2 ./tst_ringsim %1)")
+        .arg(QLatin1String(scenario)).arg(seed).arg(what);
+}
+
+#define SIM_VERIFY(cond, what)                                                          \
+    do {                                                                                \
+        if (!(cond))                                                                    \
+            QFAIL(qPrintable(where(scenario, seed, QString(what) + QStringLiteral(" | sim: ") + c.sim.failure()))); \
+    } while (false)
+
+struct Stats {
+    std::vector<double> ms;
+    void add(Time t) { ms.push_back(double(t.count()) / 1000.0); }
+    QString summary() const
+    {
+        if (ms.empty())
+            return QStringLiteral("no samples");
+        std::vector<double> s = ms;
+        std::sort(s.begin(), s.end());
+        const double mean = std::accumulate(s.begin(), s.end(), 0.0) / double(s.size());
+        return QStringLiteral("n=%1 min=%2 median=%3 mean=%4 p95=%5 max=%6 ms")
+            .arg(s.size()).arg(s.front(), 0, 'f', 1).arg(s[s.size() / 2], 0, 'f', 1).arg(mean, 0, 'f', 1)
+            .arg(s[std::min(s.size() - 1, s.size() * 95 / 100)], 0, 'f', 1).arg(s.back(), 0, 'f', 1);
+    }
+};
+
+} // namespace
+
+class TestRingSim : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void formation();
+    void formationSeedsOnly();
+    void dispatcherCrashFailover();
+    void randomCrashAndRestart();
+    void hangAndResume();
+    void lossAndDuplication();
+    void healthyChurnNeverPurges();
+    void partitionHealsToOneDispatcher();
+    void largeRing();
+};
+
+// N = 3..50 nodes starting within 60 ms form exactly one ring with one dispatcher, and no
+// datagram exceeds 1,400 bytes.
+void TestRingSim::formation()
+{
+    const char *scenario = "formation";
+    Stats st;
+    for (quint64 seed : seedsFor(1000, 40)) {
+        Cluster c(seed);
+        c.sim.setQuietWindow(600ms);
+        const int n = c.pick(3, seed % 4 == 0 ? 50 : 12);
+        c.startNodes(n, 60ms);
+        c.sim.runUntil(60ms);
+        QString why;
+        const auto t = c.settle(1500ms, &why);
+        SIM_VERIFY(t.has_value(), QStringLiteral("%1 nodes did not converge: %2").arg(n).arg(why));
+        st.add(c.sim.now());
+        SIM_VERIFY(c.sim.runUntil(c.sim.now() + 500ms), QStringLiteral("after settling"));
+        SIM_VERIFY(c.sim.converged(&why), QStringLiteral("diverged after settling: ") + why);
+        SIM_VERIFY(c.sim.maxDatagramSeen() <= 1400, QStringLiteral("datagram too large"));
+        // The master is the lowest address. (The dispatcher is the lowest capable node only
+        // when all start within one reform interval; a later, lower node never takes it over.)
+        const RingView &v = c.sim.nodes()[0].node->view();
+        SIM_VERIFY(v.master == c.sim.nodes()[0].addr, QStringLiteral("master is not the lowest"));
+        SIM_VERIFY(v.find(v.dispatcher) && (v.find(v.dispatcher)->caps & kCanDispatch),
+                   QStringLiteral("dispatcher cannot dispatch"));
+    }
+    qInfo("formation: time to one ring from first start: %s", qPrintable(st.summary()));
+}
+
+// Without broadcast, nodes only know two seeds: they still end in one ring.
+void TestRingSim::formationSeedsOnly()
+{
+    const char *scenario = "formationSeedsOnly";
+    for (quint64 seed : seedsFor(2000, 25)) {
+        SimOptions opt;
+        opt.broadcast = false;
+        opt.seedsOnly = true;
+        Cluster c(seed, opt);
+        c.sim.setQuietWindow(1500ms);
+        const int n = c.pick(3, 15);
+        c.startNodes(n, 100ms);
+        c.sim.runUntil(100ms);
+        QString why;
+        SIM_VERIFY(c.settle(3s, &why).has_value(), QStringLiteral("%1 nodes did not converge: %2").arg(n).arg(why));
+        // Then the dispatcher crashes; the rest re-form through the seeds and the last view.
+        const int d = c.sim.dispatchers().front();
+        c.sim.crash(d);
+        SIM_VERIFY(c.settle(3s, &why).has_value(), QStringLiteral("no re-form after crash: ") + why);
+    }
+}
+
+// The dispatcher crashes at a random phase of the rotation: a new one is elected within
+// tokenTimeout + reformInterval + slack of simulated time; the ring then holds every live node.
+void TestRingSim::dispatcherCrashFailover()
+{
+    const char *scenario = "dispatcherCrashFailover";
+    const Timers tm = defaultTimers();
+    const Time bound = tm.tokenTimeout + tm.reformInterval + 40ms;
+    Stats st;
+    for (quint64 seed : seedsFor(3000, 40)) {
+        Cluster c(seed);
+        c.sim.setQuietWindow(700ms);
+        const int n = c.pick(3, seed % 5 == 0 ? 40 : 10);
+        c.startNodes(n, 30ms);
+        c.sim.runUntil(30ms);
+        QString why;
+        SIM_VERIFY(c.settle(1500ms, &why).has_value(), QStringLiteral("no initial ring: ") + why);
+        c.sim.runUntil(c.sim.now() + c.pickTime(0ms, 200ms));
+        const std::vector<int> disp = c.sim.dispatchers();
+        SIM_VERIFY(disp.size() == 1, QStringLiteral("%1 dispatchers before the crash").arg(disp.size()));
+        const Time crashAt = c.sim.now();
+        c.sim.crash(disp.front());
+        SIM_VERIFY(c.sim.runUntil(crashAt + 1s), QStringLiteral("after crash"));
+        std::optional<Time> elected;
+        for (const EventRecord &r : c.sim.events())
+            if (r.event.at >= crashAt && r.event.kind == Event::Kind::RoleChanged
+                && RingSim::dispatches(r.event.role) && c.sim.nodes()[r.node].alive) {
+                elected = r.event.at - crashAt;
+                break;
+            }
+        SIM_VERIFY(elected.has_value(), QStringLiteral("no new dispatcher"));
+        st.add(*elected);
+        SIM_VERIFY(*elected <= bound, QStringLiteral("failover took %1 > %2").arg(fmtMs(*elected), fmtMs(bound)));
+        SIM_VERIFY(c.settle(1s, &why).has_value(), QStringLiteral("no single ring after failover: ") + why);
+    }
+    qInfo("dispatcher failover (crash -> new dispatcher), default timers: %s", qPrintable(st.summary()));
+}
+
+// Random nodes crash and some restart (with a new boot epoch); the ring always settles back to
+// all live nodes with one dispatcher.
+void TestRingSim::randomCrashAndRestart()
+{
+    const char *scenario = "randomCrashAndRestart";
+    for (quint64 seed : seedsFor(4000, 35)) {
+        Cluster c(seed);
+        c.sim.setQuietWindow(800ms);
+        const int n = c.pick(3, 12);
+        c.startNodes(n, 30ms);
+        c.sim.runUntil(30ms);
+        QString why;
+        SIM_VERIFY(c.settle(1500ms, &why).has_value(), QStringLiteral("no initial ring: ") + why);
+        const int faults = c.pick(1, 3);
+        for (int f = 0; f < faults; ++f) {
+            std::vector<int> live = c.liveRingNodes();
+            if (live.size() <= 2)
+                break;
+            const int victim = live[c.pick(0, int(live.size()) - 1)];
+            c.sim.crash(victim);
+            if (c.pick(0, 1)) {
+                const Time back = c.sim.now() + c.pickTime(1ms, 400ms);
+                c.sim.at(back, [&c, victim] { c.sim.start(victim); });
+            }
+            c.sim.runUntil(c.sim.now() + c.pickTime(0ms, 300ms));
+        }
+        c.sim.runUntil(c.sim.now() + 450ms);
+        SIM_VERIFY(c.settle(2s, &why).has_value(), QStringLiteral("did not settle after faults: ") + why);
+        SIM_VERIFY(c.sim.runUntil(c.sim.now() + 1s), QStringLiteral("quiet period"));
+        SIM_VERIFY(c.sim.converged(&why), QStringLiteral("diverged in quiet period: ") + why);
+    }
+}
+
+// A node stalls (e.g. SIGSTOP) past the token timeout and resumes: the ring purges once,
+// re-forms, and the resumed node rejoins.
+void TestRingSim::hangAndResume()
+{
+    const char *scenario = "hangAndResume";
+    for (quint64 seed : seedsFor(5000, 25)) {
+        Cluster c(seed);
+        c.sim.setQuietWindow(800ms);
+        const int n = c.pick(3, 10);
+        c.startNodes(n, 30ms);
+        c.sim.runUntil(30ms);
+        QString why;
+        SIM_VERIFY(c.settle(1500ms, &why).has_value(), QStringLiteral("no initial ring: ") + why);
+        const int victim = c.pick(0, n - 1);
+        c.sim.hang(victim);
+        c.sim.runUntil(c.sim.now() + c.pickTime(50ms, 500ms));
+        c.sim.unhang(victim);
+        SIM_VERIFY(c.settle(2s, &why).has_value(), QStringLiteral("did not settle after resume: ") + why);
+        SIM_VERIFY(c.sim.runUntil(c.sim.now() + 1s), QStringLiteral("quiet period"));
+    }
+}
+
+// 1-5 % loss and duplication for a while: purges may happen, but afterwards the ring settles and
+// stays quiet; duplicates never create a second token or dispatcher.
+void TestRingSim::lossAndDuplication()
+{
+    const char *scenario = "lossAndDuplication";
+    for (quint64 seed : seedsFor(6000, 30)) {
+        Cluster c(seed);
+        c.sim.setQuietWindow(800ms);
+        const int n = c.pick(3, 12);
+        c.startNodes(n, 30ms);
+        c.sim.runUntil(30ms);
+        QString why;
+        SIM_VERIFY(c.settle(1500ms, &why).has_value(), QStringLiteral("no initial ring: ") + why);
+        c.sim.setLoss(double(c.pick(1, 5)) / 100.0, double(c.pick(0, 5)) / 100.0);
+        SIM_VERIFY(c.sim.runUntil(c.sim.now() + 2s), QStringLiteral("during loss"));
+        c.sim.setLoss(0, 0);
+        SIM_VERIFY(c.settle(2s, &why).has_value(), QStringLiteral("did not settle after loss: ") + why);
+        SIM_VERIFY(c.sim.runUntil(c.sim.now() + 1s), QStringLiteral("quiet period"));
+    }
+}
+
+// On a healthy network, nodes joining late, leaving gracefully and observers coming and going
+// (closing or crashing) never cause a purge, and the ring always holds exactly the live nodes.
+void TestRingSim::healthyChurnNeverPurges()
+{
+    const char *scenario = "healthyChurnNeverPurges";
+    for (quint64 seed : seedsFor(7000, 35)) {
+        Cluster c(seed);
+        c.sim.setQuietWindow(300ms);
+        const int n = c.pick(3, 10);
+        c.startNodes(n, 20ms);
+        c.sim.runUntil(20ms);
+        QString why;
+        SIM_VERIFY(c.settle(1s, &why).has_value(), QStringLiteral("no initial ring: ") + why);
+        c.sim.runUntil(c.sim.now() + 300ms);
+        const Time churnFrom = c.sim.now();
+        int observers = 0;
+        for (int step = 0; step < 8; ++step) {
+            const int what = c.pick(0, 4);
+            std::vector<int> live = c.liveRingNodes();
+            if (what == 0) { // a new node joins
+                const int idx = c.sim.addNode();
+                c.sim.start(idx);
+            } else if (what == 1 && live.size() > 2) { // graceful leave (maybe the master)
+                const int victim = live[c.pick(0, int(live.size()) - 1)];
+                c.sim.leave(victim);
+                c.sim.at(c.sim.now() + Timers{}.leaveLinger + 1ms, [&c, victim] {
+                    if (c.sim.nodes()[victim].alive && c.sim.nodes()[victim].node->state() == NodeState::Stopped)
+                        c.sim.nodes()[victim].alive = false;
+                });
+            } else if (what == 2) { // an observer arrives
+                const int idx = c.sim.addNode(kObserver);
+                c.sim.start(idx);
+                ++observers;
+            } else { // an observer closes or crashes
+                for (auto &node : c.sim.nodes())
+                    if (node.alive && (node.caps & kObserver)) {
+                        if (what == 3)
+                            c.sim.leave(node.index);
+                        node.alive = false;
+                        node.node.reset();
+                        break;
+                    }
+            }
+            SIM_VERIFY(c.sim.runUntil(c.sim.now() + c.pickTime(100ms, 2500ms)), QStringLiteral("during churn"));
+        }
+        SIM_VERIFY(c.settle(1s, &why).has_value(), QStringLiteral("did not settle after churn: ") + why);
+        SIM_VERIFY(c.sim.purgesSince(churnFrom) == 0, QStringLiteral("purge during healthy churn"));
+        // Leavers must have stopped on their own, within leaveLinger.
+        for (auto &node : c.sim.nodes())
+            SIM_VERIFY(!node.node || node.alive || node.node->state() == NodeState::Stopped,
+                       QStringLiteral("leaver %1 did not stop").arg(node.index));
+    }
+}
+
+// The network splits in two; each side re-forms with its own dispatcher; after healing the
+// lower master's ring absorbs the other (via Beacons) and exactly one dispatcher remains. The
+// two dispatchers, once in one ring, resolve within 3 rotations.
+void TestRingSim::partitionHealsToOneDispatcher()
+{
+    const char *scenario = "partitionHealsToOneDispatcher";
+    const Timers tm = defaultTimers();
+    Stats heal, meet;
+    for (quint64 seed : seedsFor(8000, 30)) {
+        Cluster c(seed);
+        c.sim.setQuietWindow(tm.beaconInterval * 2 + 500ms);
+        const int n = c.pick(4, 12);
+        c.startNodes(n, 20ms);
+        c.sim.runUntil(20ms);
+        QString why;
+        SIM_VERIFY(c.settle(1500ms, &why).has_value(), QStringLiteral("no initial ring: ") + why);
+        std::vector<int> groups(n);
+        for (int i = 0; i < n; ++i)
+            groups[i] = i == 0 ? 0 : (i == 1 ? 1 : c.pick(0, 1));
+        c.sim.partition(groups);
+        SIM_VERIFY(c.sim.runUntil(c.sim.now() + 1500ms), QStringLiteral("during partition"));
+        const std::vector<int> before = c.sim.dispatchers();
+        const Time healedAt = c.sim.now();
+        c.sim.heal();
+        std::optional<Time> meetAt;
+        std::optional<Time> resolvedAfterMeet;
+        const NodeAddr lowMaster = c.sim.nodes()[0].addr;
+        while (c.sim.now() - healedAt < 3s && !resolvedAfterMeet) {
+            SIM_VERIFY(c.sim.runUntil(c.sim.now() + 500us), QStringLiteral("while healing"));
+            if (before.size() == 2 && !meetAt) {
+                const RingView &v = c.sim.nodes()[0].node->view();
+                if (v.master == lowMaster && v.find(c.sim.nodes()[before[0]].addr)
+                    && v.find(c.sim.nodes()[before[1]].addr))
+                    meetAt = c.sim.now();
+            }
+            if (meetAt && c.sim.dispatchers().size() == 1)
+                resolvedAfterMeet = c.sim.now() - *meetAt;
+        }
+        SIM_VERIFY(c.settle(3s, &why).has_value(), QStringLiteral("did not settle after heal: ") + why);
+        heal.add(c.sim.now() - healedAt);
+        if (before.size() == 2) {
+            SIM_VERIFY(resolvedAfterMeet.has_value(), QStringLiteral("two dispatchers never resolved"));
+            meet.add(*resolvedAfterMeet);
+            SIM_VERIFY(*resolvedAfterMeet <= 3 * tm.rotationInterval,
+                       QStringLiteral("dispatchers resolved in %1").arg(fmtMs(*resolvedAfterMeet)));
+        }
+        SIM_VERIFY(c.sim.runUntil(c.sim.now() + 1s), QStringLiteral("quiet period"));
+    }
+    qInfo("partition heal -> one ring: %s", qPrintable(heal.summary()));
+    qInfo("two dispatchers in one ring -> one: %s", qPrintable(meet.summary()));
+}
+
+// 50 nodes (the design's largest tested ring) with observers: token circulation, a crash and
+// graceful leaves, every datagram within 1,400 bytes.
+void TestRingSim::largeRing()
+{
+    const char *scenario = "largeRing";
+    for (quint64 seed : seedsFor(9000, 6)) {
+        Cluster c(seed);
+        c.sim.setQuietWindow(800ms);
+        c.startNodes(50, 50ms);
+        for (int o = 0; o < 3; ++o) {
+            const int idx = c.sim.addNode(kObserver);
+            c.sim.at(10ms, [&c, idx] { c.sim.start(idx); });
+        }
+        c.sim.runUntil(50ms);
+        QString why;
+        SIM_VERIFY(c.settle(2s, &why).has_value(), QStringLiteral("50 nodes did not converge: ") + why);
+        c.sim.crash(c.pick(0, 49));
+        SIM_VERIFY(c.settle(2s, &why).has_value(), QStringLiteral("no re-form after crash: ") + why);
+        SIM_VERIFY(c.sim.runUntil(c.sim.now() + 1s), QStringLiteral("quiet period"));
+        SIM_VERIFY(c.sim.maxDatagramSeen() <= 1400, QStringLiteral("datagram too large"));
+        // Observers see the ring.
+        for (auto &node : c.sim.nodes())
+            if (node.caps & kObserver)
+                SIM_VERIFY(node.node->view().members.size() == c.liveRingNodes().size(),
+                           QStringLiteral("observer %1 sees %2 members").arg(node.index).arg(node.node->view().members.size()));
+    }
+}
+
+QTEST_GUILESS_MAIN(TestRingSim)
+#include "tst_ringsim.moc"
