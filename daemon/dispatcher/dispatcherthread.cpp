@@ -1,0 +1,145 @@
+#include "dispatcherthread.h"
+
+#include "vmacannouncer.h"
+
+namespace sasha {
+
+namespace {
+std::chrono::microseconds steadyNow() noexcept
+{
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch());
+}
+} // namespace
+
+class DispatcherThread::Receiver final : public FrameReceiver {
+public:
+    explicit Receiver(DispatcherThread &owner) : m_owner(owner) {}
+    void onFrame(std::span<const std::uint8_t> frame) noexcept override { m_owner.processFrame(frame); }
+
+private:
+    DispatcherThread &m_owner;
+};
+
+DispatcherThread::DispatcherThread(PacketSource &source, FrameProcessor &processor, PacketSink &networkSink,
+                                   PacketSink *localSink, VmacAnnouncer *announcer, DispatcherThreadConfig config)
+    : m_source(source), m_processor(processor), m_network(networkSink), m_local(localSink), m_announcer(announcer),
+      m_config(config)
+{
+}
+
+DispatcherThread::~DispatcherThread()
+{
+    stop();
+}
+
+void DispatcherThread::start()
+{
+    if (m_thread.joinable())
+        return;
+    m_stop.store(false, std::memory_order_relaxed);
+    m_finished.store(false, std::memory_order_relaxed);
+    m_running.store(true, std::memory_order_release);
+    m_thread = std::thread(&DispatcherThread::run, this);
+}
+
+void DispatcherThread::stop()
+{
+    m_stop.store(true, std::memory_order_relaxed);
+    if (m_thread.joinable())
+        m_thread.join();
+    m_running.store(false, std::memory_order_release);
+}
+
+std::string DispatcherThread::error() const
+{
+    std::lock_guard lock(m_errorMutex);
+    return m_error;
+}
+
+void DispatcherThread::processFrame(std::span<const std::uint8_t> frame) noexcept
+{
+    bump(m_counters.captured);
+    // The processor writes straight into the network sink's buffer (a TX ring slot): no copy on
+    // the common path. A buffer that is not committed is lent again by the next acquire().
+    const auto out = m_network.acquire();
+    if (out.empty()) {
+        bump(m_counters.injectErrors);
+        return;
+    }
+    const FrameDisposition d = m_processor.process(frame, out, m_now);
+    if (d.action != FrameDisposition::Action::Drop && (d.length == 0 || d.length > out.size())) {
+        bump(m_counters.injectErrors); // a processor bug; never send past the buffer
+        return;
+    }
+    switch (d.action) {
+    case FrameDisposition::Action::Forward:
+        m_network.commit(d.length);
+        break;
+    case FrameDisposition::Action::DeliverLocal:
+        // Rare (only flows this node still serves): one copy into the local sink.
+        if (!m_local || !m_local->enqueue(out.first(d.length)))
+            bump(m_counters.localErrors);
+        else
+            bump(m_counters.deliveredLocal);
+        break;
+    case FrameDisposition::Action::Drop:
+        bump(m_counters.dropped);
+        break;
+    }
+}
+
+void DispatcherThread::flushSinks() noexcept
+{
+    const SinkResult network = m_network.flush();
+    bump(m_counters.injected, network.sent);
+    bump(m_counters.injectErrors, network.failed);
+    if (m_local) {
+        const SinkResult local = m_local->flush();
+        // deliveredLocal was counted at enqueue; move the failures over.
+        if (local.failed > 0) {
+            m_counters.deliveredLocal.store(read(m_counters.deliveredLocal) - local.failed, std::memory_order_relaxed);
+            bump(m_counters.localErrors, local.failed);
+        }
+    }
+}
+
+void DispatcherThread::run()
+{
+    Receiver receiver(*this);
+    auto lastStats = steadyNow();
+    std::string failure;
+    while (!m_stop.load(std::memory_order_relaxed)) {
+        m_now = steadyNow();
+        if (m_announcer && m_announcer->tick(m_network, m_now))
+            bump(m_counters.announcements);
+        const PacketSource::Batch batch = m_source.receive(receiver, m_config.batchFrames, m_config.pollTimeout);
+        flushSinks();
+        if (batch.frames > 0)
+            bump(m_counters.batches);
+        m_processor.idle(m_now);
+        if (m_now - lastStats >= m_config.statsInterval) {
+            lastStats = m_now;
+            const SourceStats s = m_source.stats();
+            m_counters.kernelDropped.store(s.kernelDropped, std::memory_order_relaxed);
+            m_counters.interfaceDropped.store(s.interfaceDropped, std::memory_order_relaxed);
+        }
+        if (batch.status == PacketSource::Status::Failed) {
+            failure = m_source.lastError();
+            break;
+        }
+        if (batch.status == PacketSource::Status::Exhausted) {
+            failure = "the capture ended";
+            break;
+        }
+    }
+    const SourceStats s = m_source.stats();
+    m_counters.kernelDropped.store(s.kernelDropped, std::memory_order_relaxed);
+    m_counters.interfaceDropped.store(s.interfaceDropped, std::memory_order_relaxed);
+    {
+        std::lock_guard lock(m_errorMutex);
+        m_error = failure;
+    }
+    m_finished.store(true, std::memory_order_release);
+}
+
+} // namespace sasha

@@ -1,0 +1,106 @@
+#pragma once
+// The dispatcher's packet thread (issue 3): poll the source, hand each frame to the owner's
+// FrameProcessor (the FastPath, through FastPathProcessor), inject what it returns on the
+// network sink or the local-delivery sink, and keep the VMAC announced. A plain std::thread:
+// no QObject, no Qt, no allocation, no lock per packet.
+//
+// Ownership: the owner (sashad's dispatcher role) owns the source, processor, sinks and
+// announcer, and keeps them alive until stop() returned. While the thread runs they belong to
+// it; the owner only reads counters() (relaxed atomics, from any thread) and error().
+
+#include "fastpath/counters.h"
+#include "packetsink.h"
+#include "packetsource.h"
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+
+namespace sasha {
+
+class VmacAnnouncer;
+
+struct FrameDisposition {
+    enum class Action : std::uint8_t { Forward, DeliverLocal, Drop };
+    Action action = Action::Drop;
+    std::uint32_t length = 0; // bytes written to `out`
+};
+
+// What the thread does with each frame. Runs on the dispatcher thread only.
+class FrameProcessor {
+public:
+    virtual ~FrameProcessor() = default;
+    // Writes the output frame into `out` (at least kMaxFrameBytes) and says where it goes.
+    // `now` is read once per batch from the steady clock.
+    virtual FrameDisposition process(std::span<const std::uint8_t> in, std::span<std::uint8_t> out,
+                                     std::chrono::microseconds now) noexcept = 0;
+    // Between batches and when idle (at least every poll timeout): expiry sweeps and the like.
+    virtual void idle(std::chrono::microseconds) noexcept {}
+};
+
+// One writer (the dispatcher thread), any readers; see fastpath/counters.h for the contract.
+struct DispatcherCounters {
+    Counter captured{0};         // frames the source delivered
+    Counter injected{0};         // sent on the network sink
+    Counter injectErrors{0};     // the network sink refused or failed them
+    Counter deliveredLocal{0};   // sent on the local-delivery sink
+    Counter localErrors{0};      // local delivery failed, or no local sink configured
+    Counter dropped{0};          // the processor said Drop
+    Counter kernelDropped{0};    // pcap_stats: no room in the capture buffer (refreshed periodically)
+    Counter interfaceDropped{0}; // pcap_stats: dropped by the interface
+    Counter batches{0};          // non-empty batches read
+    Counter announcements{0};    // VMAC announcements queued
+};
+
+struct DispatcherThreadConfig {
+    int batchFrames = 256;                             // frames per pcap_dispatch
+    std::chrono::milliseconds pollTimeout{20};         // bounds how late stop() is noticed
+    std::chrono::milliseconds statsInterval{250};      // pcap_stats refresh
+};
+
+class DispatcherThread {
+public:
+    // localSink and announcer may be null (no local delivery, no announcements).
+    DispatcherThread(PacketSource &source, FrameProcessor &processor, PacketSink &networkSink,
+                     PacketSink *localSink, VmacAnnouncer *announcer, DispatcherThreadConfig config = {});
+    ~DispatcherThread();
+    DispatcherThread(const DispatcherThread &) = delete;
+    DispatcherThread &operator=(const DispatcherThread &) = delete;
+
+    void start();
+    // Returns within about pollTimeout plus one batch. Idempotent.
+    void stop();
+    bool running() const noexcept { return m_running.load(std::memory_order_acquire); }
+    // True once the source failed or a recorded capture ended; error() says which.
+    bool finished() const noexcept { return m_finished.load(std::memory_order_acquire); }
+    std::string error() const;
+
+    const DispatcherCounters &counters() const noexcept { return m_counters; }
+
+private:
+    class Receiver;
+    void run();
+    void processFrame(std::span<const std::uint8_t> frame) noexcept;
+    void flushSinks() noexcept;
+
+    PacketSource &m_source;
+    FrameProcessor &m_processor;
+    PacketSink &m_network;
+    PacketSink *m_local;
+    VmacAnnouncer *m_announcer;
+    DispatcherThreadConfig m_config;
+    DispatcherCounters m_counters;
+    std::chrono::microseconds m_now{0};
+
+    std::thread m_thread;
+    std::atomic<bool> m_stop{false};
+    std::atomic<bool> m_running{false};
+    std::atomic<bool> m_finished{false};
+    mutable std::mutex m_errorMutex; // guards m_error only; taken when the thread ends, never per packet
+    std::string m_error;
+};
+
+} // namespace sasha

@@ -1,0 +1,73 @@
+#pragma once
+// libpcap packet sources: a live interface (the dispatcher's NIC) and a recorded capture.
+//
+// Live capture settings, each from a measurement in DESIGN.md ("The lab"):
+//  - immediate mode: without it a request waits ~180 ms for the buffer timeout instead of ~0.6 ms;
+//  - 32 MB kernel buffer: 4 MB dropped 46k frames under overload, 32 MB none;
+//  - non-blocking, poll() on pcap_get_selectable_fd with a timeout: a blocking pcap_next_ex
+//    never returns when idle, so the thread could not stop;
+//  - promiscuous, with a kernel BPF filter `ether dst <VMAC>`: the VMAC is no address of the
+//    NIC, and nothing else may reach the fast path;
+//  - direction "in": our own injected frames are never captured back.
+
+#include "packetsource.h"
+
+#include "fastpath/flowkey.h"
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+struct pcap;
+
+namespace sasha {
+
+// "ether dst 02:5a:5a:00:00:01": the BPF filter for frames addressed to the VMAC.
+std::string vmacFilter(const MacAddress &vmac);
+
+struct LiveCaptureOptions {
+    std::string interface;
+    std::string filter;              // BPF expression; empty = everything (use vmacFilter())
+    bool promiscuous = true;
+    int bufferBytes = 32 << 20;
+    int snapLength = 9216;           // jumbo frames are seen whole, so they are dropped as too long, not truncated
+};
+
+class PcapLiveSource final : public PacketSource {
+public:
+    // Null on failure, with `error` naming the cause (and the capability if one is missing).
+    static std::unique_ptr<PcapLiveSource> open(const LiveCaptureOptions &options, std::string &error);
+    ~PcapLiveSource() override;
+
+    Batch receive(FrameReceiver &receiver, int maxFrames, std::chrono::milliseconds timeout) override;
+    SourceStats stats() override;
+    std::string lastError() const override { return m_error; }
+
+private:
+    PcapLiveSource(pcap *handle, int fd, std::string interface);
+    pcap *m_handle;
+    int m_fd;
+    std::string m_interface;
+    std::string m_error;
+    SourceStats m_lastStats;
+};
+
+// A pcap savefile (Ethernet link type), replayed frame by frame as fast as asked; an optional
+// BPF filter is applied as on a live interface, so filters are testable without privileges.
+class PcapFileSource final : public PacketSource {
+public:
+    static std::unique_ptr<PcapFileSource> open(const std::string &path, const std::string &filter, std::string &error);
+    ~PcapFileSource() override;
+
+    Batch receive(FrameReceiver &receiver, int maxFrames, std::chrono::milliseconds timeout) override;
+    SourceStats stats() override { return {}; }
+    std::string lastError() const override { return m_error; }
+
+private:
+    explicit PcapFileSource(pcap *handle);
+    pcap *m_handle;
+    std::string m_error;
+};
+
+} // namespace sasha

@@ -1,0 +1,57 @@
+#include "vmacannouncer.h"
+
+#include <libnet.h>
+
+namespace sasha {
+
+VmacAnnouncer::VmacAnnouncer(const MacAddress &vmac, std::uint32_t vip, std::chrono::milliseconds interval)
+    : m_frame(buildGratuitousArp(vmac, vip, m_error)), m_interval(interval)
+{
+}
+
+std::vector<std::uint8_t> VmacAnnouncer::buildGratuitousArp(const MacAddress &vmac, std::uint32_t vip,
+                                                            std::string &error)
+{
+    char errbuf[LIBNET_ERRBUF_SIZE] = {};
+    libnet_t *l = libnet_init(LIBNET_NONE, nullptr, errbuf);
+    if (!l) {
+        error = std::string("libnet_init: ") + errbuf;
+        return {};
+    }
+    std::vector<std::uint8_t> frame;
+    const std::uint8_t broadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    const std::uint8_t unknown[6] = {0, 0, 0, 0, 0, 0};
+    // libnet takes protocol addresses as raw bytes in network order.
+    const std::uint8_t vipBytes[4] = {std::uint8_t(vip >> 24), std::uint8_t(vip >> 16), std::uint8_t(vip >> 8),
+                                      std::uint8_t(vip)};
+    std::uint8_t *packet = nullptr;
+    std::uint32_t size = 0;
+    if (libnet_build_arp(ARPHRD_ETHER, ETHERTYPE_IP, 6, 4, ARPOP_REQUEST, vmac.data(), vipBytes, unknown, vipBytes,
+                         nullptr, 0, l, 0) == -1 ||
+        libnet_build_ethernet(broadcast, vmac.data(), ETHERTYPE_ARP, nullptr, 0, l, 0) == -1 ||
+        libnet_adv_cull_packet(l, &packet, &size) == -1) {
+        error = std::string("building the gratuitous ARP: ") + libnet_geterror(l);
+    } else {
+        frame.assign(packet, packet + size);
+        libnet_adv_free_packet(l, packet);
+    }
+    libnet_destroy(l);
+    return frame;
+}
+
+bool VmacAnnouncer::tick(PacketSink &sink, std::chrono::microseconds now) noexcept
+{
+    if (m_frame.empty())
+        return false;
+    const bool periodic = m_interval.count() > 0 && now - m_last >= m_interval;
+    if (!m_due && !periodic)
+        return false;
+    if (!sink.enqueue(m_frame))
+        return false; // no room: tried again at the next tick
+    m_due = false;
+    m_last = now;
+    ++m_sent;
+    return true;
+}
+
+} // namespace sasha
