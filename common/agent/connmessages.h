@@ -1,0 +1,105 @@
+#pragma once
+// State reconstruction messages (paper §3.4, issue 3 "State reconstruction"): a new dispatcher
+// asks every server's agent which connections to the VIP it holds (ConnQuery), each agent
+// answers with one or more ConnReports. They travel as TokenBeat out-of-band payloads, reliable
+// (chunked, acknowledged: tokenbeat/reliable.h), so they are authenticated and replay-protected
+// by the envelope. This codec is pure: bytes in, values out. docs/agent.md has the protocol.
+//
+// Channels: kConnQueryChannel (0x10) carries queries, kConnReportChannel (0x11) reports.
+//
+// Wire layout, all integers big-endian.
+//   ConnQuery (14 + 2n bytes):
+//     version 1 (=1) | type 1 (=1 query) | reserved 2 (=0) | queryId 4 | vip 4 |
+//     portCount 2 (n, 1..kMaxServicePorts) | port 2 × n
+//   ConnReport (38 + 2p + 8e bytes):
+//     version 1 (=1) | type 1 (=2 report) | flags 1 (=0) | portCount 1 (p, 0..kMaxServicePorts) |
+//     queryId 4 (echoed) | server 4 (the reporter's ring address) | vip 4 |
+//     mac 6 (the server's MAC on the cluster link, all zero when unknown) |
+//     part 2 | partCount 2 (part < partCount) | totalEntries 4 (over all parts) |
+//     skippedDead 4 (connections the dead-client filter left out; same in every part) |
+//     entryCount 4 (e) | port 2 × p (the report's port table) | entry 8 × e
+//   entry (8 bytes): clientIp 4 | clientPort 2 | portIndex 1 (into the report's port table) |
+//     idleCode 1 (how long the connection has been silent, log2 scale: see idleCodeFromMs)
+//   The idle code lets the dispatcher decide when two servers claim one flow (the fresher claim
+//   wins, docs/agent.md) without growing the entry past 8 bytes: 100k connections = 800 KB,
+//   under the reliable exchange's 1 MiB cap; more are split into parts of at most
+//   kMaxEntriesPerReport entries.
+// Decoding: shorter than the fixed part, an unknown version/type, a query without ports or with
+// more than kMaxServicePorts, part >= partCount, an entry whose portIndex is outside the port
+// table, or fewer bytes than the counts announce is malformed. Bytes after the last entry (or
+// port, for a query) are ignored so a later version may append fields; any other change bumps
+// the version.
+
+#include "tokenbeat/reliable.h"
+#include "tokenbeat/types.h"
+
+#include <QByteArray>
+#include <QByteArrayView>
+#include <QString>
+
+#include <array>
+#include <optional>
+#include <span>
+#include <vector>
+
+namespace sasha {
+
+// Out-of-band channels below 0x80 belong to the cluster's own services (faultcommand.h).
+constexpr quint8 kConnQueryChannel = 0x10;
+constexpr quint8 kConnReportChannel = 0x11;
+constexpr quint8 kConnMessageVersion = 1;
+constexpr int kConnQueryFixedSize = 14;
+constexpr int kConnReportFixedSize = 38;
+constexpr int kConnEntrySize = 8;
+constexpr int kMaxServicePorts = 64;
+// Entries per report so that the largest report (all ports listed) fits one reliable transfer.
+constexpr int kMaxEntriesPerReport =
+    int((tb::kMaxOobPayload - kConnReportFixedSize - 2 * kMaxServicePorts) / kConnEntrySize);
+
+struct ConnQuery {
+    quint32 queryId = 0;
+    quint32 vip = 0;              // IPv4, host byte order
+    std::vector<quint16> ports;   // service ports on the VIP
+    friend bool operator==(const ConnQuery &, const ConnQuery &) = default;
+};
+
+// One connection as it travels: the client's address, the service port, and its idle code.
+struct ConnEntry {
+    quint32 clientIp = 0;   // host byte order
+    quint16 clientPort = 0;
+    quint16 vport = 0;
+    quint8 idleCode = 0;
+    friend bool operator==(const ConnEntry &, const ConnEntry &) = default;
+};
+
+struct ConnReport {
+    quint32 queryId = 0;
+    tb::NodeAddr server = tb::kNoNode;
+    quint32 vip = 0;
+    std::array<quint8, 6> mac{};
+    quint16 part = 0;
+    quint16 partCount = 1;
+    quint32 totalEntries = 0;
+    quint32 skippedDead = 0;
+    std::vector<ConnEntry> entries;
+    friend bool operator==(const ConnReport &, const ConnReport &) = default;
+};
+
+// Idle time -> code: 0 for under 1 ms, else 1 + floor(log2(ms)), so code c means
+// [2^(c-1), 2^c) ms. Monotonic: a smaller code is never a longer silence.
+quint8 idleCodeFromMs(quint32 idleMs);
+
+QByteArray encodeConnQuery(const ConnQuery &q);
+// nullopt with *error set when malformed (error may be null).
+std::optional<ConnQuery> decodeConnQuery(QByteArrayView payload, QString *error = nullptr);
+
+// An agent's whole answer, cut into parts of at most maxEntriesPerPart entries (clamped to
+// 1..kMaxEntriesPerReport); at least one part, even for no connections. Entries whose vport is
+// not in query.ports are left out (the agent only reports what was asked).
+std::vector<QByteArray> encodeConnReports(const ConnQuery &query, tb::NodeAddr server,
+                                          const std::array<quint8, 6> &mac,
+                                          std::span<const ConnEntry> entries, quint32 skippedDead,
+                                          int maxEntriesPerPart = kMaxEntriesPerReport);
+std::optional<ConnReport> decodeConnReport(QByteArrayView payload, QString *error = nullptr);
+
+} // namespace sasha

@@ -1,0 +1,307 @@
+#include "agent/reconstructioncoordinator.h"
+
+#include <QHostAddress>
+
+#include <algorithm>
+
+namespace sasha {
+
+namespace {
+
+QString addr(tb::NodeAddr a) { return QHostAddress(a).toString(); }
+
+qint64 ms(tb::Time t) { return std::chrono::duration_cast<std::chrono::milliseconds>(t).count(); }
+
+} // namespace
+
+QString reconstructionEventKindName(ReconstructionCoordinator::Event::Kind k)
+{
+    using K = ReconstructionCoordinator::Event::Kind;
+    switch (k) {
+    case K::Started: return QStringLiteral("reconstruction-started");
+    case K::QueryRetried: return QStringLiteral("reconstruction-query-retried");
+    case K::ServerAnswered: return QStringLiteral("reconstruction-server-answered");
+    case K::ServerGaveUp: return QStringLiteral("reconstruction-server-gave-up");
+    case K::ServerLeft: return QStringLiteral("reconstruction-server-left");
+    case K::Completed: return QStringLiteral("reconstruction-completed");
+    case K::LateServerQueried: return QStringLiteral("reconstruction-late-server-queried");
+    }
+    return QStringLiteral("reconstruction-event(%1)").arg(int(k));
+}
+
+ReconstructionCoordinator::ReconstructionCoordinator(ReconstructionConfig config) : m_config(config)
+{
+    m_config.maxAttempts = std::max(1, m_config.maxAttempts);
+}
+
+quint64 ReconstructionCoordinator::flowKey(quint32 clientIp, quint16 clientPort, quint16 vport)
+{
+    return (quint64(clientIp) << 32) | (quint64(clientPort) << 16) | vport;
+}
+
+ReconstructionCoordinator::Output ReconstructionCoordinator::start(tb::Time now, quint32 vip,
+                                                                   std::vector<quint16> ports,
+                                                                   const std::vector<tb::NodeAddr> &servers)
+{
+    Output out;
+    m_started = true;
+    m_running = true;
+    m_startedAt = now;
+    m_vip = vip;
+    m_ports = std::move(ports);
+    m_servers.clear();
+    m_claims.clear();
+    m_runConflicts = 0;
+    for (tb::NodeAddr s : servers)
+        if (s != tb::kNoNode)
+            m_servers.try_emplace(s);
+    Event e;
+    e.kind = Event::Kind::Started;
+    e.at = now;
+    e.count = m_servers.size();
+    e.detail = QStringLiteral("reconstruction started: querying %1 server(s) for %2")
+                   .arg(m_servers.size()).arg(addr(vip));
+    out.events.push_back(std::move(e));
+    for (auto &[server, run] : m_servers)
+        query(now, server, run, out);
+    checkCompletion(now, out); // no servers: complete at once
+    return out;
+}
+
+void ReconstructionCoordinator::query(tb::Time now, tb::NodeAddr server, ServerRun &run, Output &out)
+{
+    ConnQuery q;
+    q.queryId = m_nextQueryId++;
+    if (m_nextQueryId == 0)
+        m_nextQueryId = 1;
+    q.vip = m_vip;
+    q.ports = m_ports;
+    if (run.attempts == 0)
+        run.firstQueryAt = now;
+    ++run.attempts;
+    run.queryIds.push_back(q.queryId);
+    run.nextRetryAt = now + m_config.queryRetry;
+    out.send.push_back({server, encodeConnQuery(q)});
+    ++m_stats.queriesSent;
+}
+
+bool ReconstructionCoordinator::reject(Output &out, quint64 &counter, const QString &why)
+{
+    ++counter;
+    out.malformed = true;
+    out.error = why;
+    return false;
+}
+
+ReconstructionCoordinator::Output ReconstructionCoordinator::onReport(tb::Time now, tb::NodeAddr from,
+                                                                      QByteArrayView payload)
+{
+    Output out;
+    QString error;
+    std::optional<ConnReport> report = decodeConnReport(payload, &error);
+    if (!report) {
+        reject(out, m_stats.reportsMalformed, error);
+        return out;
+    }
+    if (report->server != from) {
+        reject(out, m_stats.reportsUnexpected, QStringLiteral("connection report from %1 names server %2")
+                                                   .arg(addr(from), addr(report->server)));
+        return out;
+    }
+    const auto it = m_servers.find(from);
+    if (!m_started || it == m_servers.end()) {
+        reject(out, m_stats.reportsUnexpected, QStringLiteral("connection report from %1, which was not queried").arg(addr(from)));
+        return out;
+    }
+    ServerRun &run = it->second;
+    if (std::find(run.queryIds.begin(), run.queryIds.end(), report->queryId) == run.queryIds.end()) {
+        reject(out, m_stats.reportsUnexpected, QStringLiteral("connection report from %1 answers query %2, not one of ours")
+                                                   .arg(addr(from)).arg(report->queryId));
+        return out;
+    }
+    if (report->vip != m_vip) {
+        reject(out, m_stats.reportsUnexpected, QStringLiteral("connection report from %1 is for %2, not %3")
+                                                   .arg(addr(from), addr(report->vip), addr(m_vip)));
+        return out;
+    }
+    if (run.state == ServerState::Answered || run.state == ServerState::Left) {
+        ++m_stats.reportsDuplicate; // a retried query's second answer: already merged
+        return out;
+    }
+    if (run.answeringQuery != report->queryId) {
+        // The first part of an answer (to any of our queries to it): collect this one's parts.
+        run.answeringQuery = report->queryId;
+        run.partsSeen.assign(report->partCount, false);
+        m_claims.reserve(m_claims.size() + report->totalEntries);
+    }
+    if (report->partCount != run.partsSeen.size()) {
+        reject(out, m_stats.reportsMalformed, QStringLiteral("connection report from %1: part count changed from %2 to %3")
+                                                  .arg(addr(from)).arg(run.partsSeen.size()).arg(report->partCount));
+        return out;
+    }
+    if (run.partsSeen[report->part]) {
+        ++m_stats.reportsDuplicate;
+        return out;
+    }
+    run.partsSeen[report->part] = true;
+    ++m_stats.reportsAccepted;
+    run.skippedDead = report->skippedDead;
+
+    out.flows.reserve(report->entries.size());
+    for (const ConnEntry &e : report->entries) {
+        const auto [claim, inserted] = m_claims.try_emplace(flowKey(e.clientIp, e.clientPort, e.vport),
+                                                            Claim{from, e.idleCode});
+        if (!inserted) {
+            Claim &c = claim->second;
+            if (c.server == from)
+                continue; // the same server twice (two answers mixed): nothing to decide
+            ++m_runConflicts;
+            ++m_stats.conflicts;
+            const bool wins = e.idleCode < c.idleCode || (e.idleCode == c.idleCode && from < c.server);
+            if (!wins)
+                continue;
+            c = Claim{from, e.idleCode};
+        }
+        out.flows.push_back({e.clientIp, e.clientPort, m_vip, e.vport, from});
+    }
+    run.flowsReported += report->entries.size();
+
+    if (std::all_of(run.partsSeen.begin(), run.partsSeen.end(), [](bool b) { return b; })) {
+        run.state = ServerState::Answered;
+        Event e;
+        e.kind = Event::Kind::ServerAnswered;
+        e.at = now;
+        e.server = from;
+        e.count = run.flowsReported;
+        e.skipped = run.skippedDead;
+        e.elapsed = now - run.firstQueryAt;
+        e.detail = QStringLiteral("%1 reported %2 connection(s) (%3 dead left out) in %4 ms")
+                       .arg(addr(from)).arg(run.flowsReported).arg(run.skippedDead).arg(ms(e.elapsed));
+        out.events.push_back(std::move(e));
+        checkCompletion(now, out);
+    }
+    return out;
+}
+
+ReconstructionCoordinator::Output ReconstructionCoordinator::onServerJoined(tb::Time now, tb::NodeAddr server)
+{
+    Output out;
+    if (!m_started || server == tb::kNoNode)
+        return out;
+    ServerRun &run = m_servers[server];
+    if (run.state == ServerState::Waiting && run.attempts > 0)
+        return out; // already being asked
+    run = ServerRun{};
+    run.late = !m_running;
+    Event e;
+    e.kind = Event::Kind::LateServerQueried;
+    e.at = now;
+    e.server = server;
+    e.count = 1;
+    e.detail = QStringLiteral("%1 joined: querying its connections").arg(addr(server));
+    out.events.push_back(std::move(e));
+    query(now, server, run, out);
+    return out;
+}
+
+ReconstructionCoordinator::Output ReconstructionCoordinator::onServerLeft(tb::Time now, tb::NodeAddr server)
+{
+    Output out;
+    const auto it = m_servers.find(server);
+    if (it == m_servers.end() || it->second.state != ServerState::Waiting)
+        return out;
+    it->second.state = ServerState::Left;
+    Event e;
+    e.kind = Event::Kind::ServerLeft;
+    e.at = now;
+    e.server = server;
+    e.detail = QStringLiteral("%1 left before answering").arg(addr(server));
+    out.events.push_back(std::move(e));
+    checkCompletion(now, out);
+    return out;
+}
+
+ReconstructionCoordinator::Output ReconstructionCoordinator::onTick(tb::Time now)
+{
+    Output out;
+    for (auto &[server, run] : m_servers) {
+        if (run.state != ServerState::Waiting || now < run.nextRetryAt)
+            continue;
+        if (run.attempts >= m_config.maxAttempts) {
+            run.state = ServerState::GaveUp;
+            Event e;
+            e.kind = Event::Kind::ServerGaveUp;
+            e.at = now;
+            e.server = server;
+            e.count = run.attempts;
+            e.detail = QStringLiteral("%1 did not answer %2 queries").arg(addr(server)).arg(run.attempts);
+            out.events.push_back(std::move(e));
+            continue;
+        }
+        query(now, server, run, out);
+        Event e;
+        e.kind = Event::Kind::QueryRetried;
+        e.at = now;
+        e.server = server;
+        e.count = run.attempts;
+        e.detail = QStringLiteral("%1 silent: query %2 of %3").arg(addr(server)).arg(run.attempts).arg(m_config.maxAttempts);
+        out.events.push_back(std::move(e));
+    }
+    checkCompletion(now, out);
+    return out;
+}
+
+void ReconstructionCoordinator::checkCompletion(tb::Time now, Output &out)
+{
+    if (!m_running)
+        return;
+    quint32 answered = 0, missing = 0;
+    bool waiting = false;
+    for (const auto &[server, run] : m_servers) {
+        if (run.late)
+            continue;
+        if (run.state == ServerState::Answered)
+            ++answered;
+        else
+            ++missing;
+        waiting = waiting || run.state == ServerState::Waiting;
+    }
+    const bool timedOut = now - m_startedAt >= m_config.overallTimeout;
+    if (waiting && !timedOut)
+        return;
+    m_running = false;
+    Event e;
+    e.kind = Event::Kind::Completed;
+    e.at = now;
+    e.count = m_claims.size();
+    e.conflicts = m_runConflicts;
+    e.answered = answered;
+    e.missing = missing;
+    e.elapsed = now - m_startedAt;
+    e.detail = QStringLiteral("reconstruction %1 in %2 ms: %3 flow(s) from %4 server(s), %5 missing, %6 conflict(s)")
+                   .arg(timedOut && waiting ? QStringLiteral("timed out") : QStringLiteral("completed"))
+                   .arg(ms(e.elapsed)).arg(e.count).arg(answered).arg(missing).arg(m_runConflicts);
+    out.events.push_back(std::move(e));
+}
+
+tb::Time ReconstructionCoordinator::nextDeadline() const
+{
+    tb::Time next = tb::Time::max();
+    for (const auto &[server, run] : m_servers)
+        if (run.state == ServerState::Waiting)
+            next = std::min(next, run.nextRetryAt);
+    if (m_running)
+        next = std::min(next, m_startedAt + m_config.overallTimeout);
+    return next;
+}
+
+std::vector<ReconstructionCoordinator::Flow> ReconstructionCoordinator::mergedFlows() const
+{
+    std::vector<Flow> out;
+    out.reserve(m_claims.size());
+    for (const auto &[key, claim] : m_claims)
+        out.push_back({quint32(key >> 32), quint16(key >> 16), m_vip, quint16(key), claim.server});
+    return out;
+}
+
+} // namespace sasha

@@ -1,0 +1,182 @@
+#include "agent/connectiondumper.h"
+
+#include <QHostAddress>
+
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <tuple>
+
+namespace sasha {
+
+namespace {
+
+// include/net/tcp_states.h (kernel-internal): TCP_ESTABLISHED = 1; the dump filter is a bit mask.
+constexpr std::uint32_t kTcpEstablished = 1;
+
+// 32 KiB receive buffer: the kernel packs as many inet_diag_msg records as fit per recv.
+constexpr std::size_t kRecvBuffer = 32 * 1024;
+// A bound on recv() calls per dump (each returns dozens of sockets): 1M sockets fit easily.
+constexpr int kMaxRecvCalls = 1 << 20;
+
+class Fd {
+public:
+    explicit Fd(int fd) : m_fd(fd) {}
+    ~Fd()
+    {
+        if (m_fd >= 0)
+            ::close(m_fd);
+    }
+    Fd(const Fd &) = delete;
+    Fd &operator=(const Fd &) = delete;
+    int get() const { return m_fd; }
+
+private:
+    int m_fd;
+};
+
+QString errnoText(const char *what)
+{
+    return QStringLiteral("%1: %2").arg(QLatin1String(what), QString::fromLocal8Bit(std::strerror(errno)));
+}
+
+} // namespace
+
+std::optional<QString> clientGoneReason(const TcpSocketState &s, const DeadClientFilter &f)
+{
+    if (f.unackedSilenceMs && s.unacked > 0 && s.lastAckRecvMs >= f.unackedSilenceMs)
+        return QStringLiteral("%1 segment(s) unacknowledged for %2 ms (limit %3)")
+            .arg(s.unacked).arg(s.lastAckRecvMs).arg(f.unackedSilenceMs);
+    if (f.maxBackoff && s.backoff >= f.maxBackoff)
+        return QStringLiteral("retransmission backoff %1 (limit %2)").arg(s.backoff).arg(f.maxBackoff);
+    if (f.maxProbes && s.probes >= f.maxProbes)
+        return QStringLiteral("%1 unanswered probe(s) (limit %2)").arg(s.probes).arg(f.maxProbes);
+    if (f.maxIdleMs && std::min(s.lastDataRecvMs, s.lastAckRecvMs) >= f.maxIdleMs)
+        return QStringLiteral("nothing received for %1 ms (limit %2)")
+            .arg(std::min(s.lastDataRecvMs, s.lastAckRecvMs)).arg(f.maxIdleMs);
+    return std::nullopt;
+}
+
+ConnectionDump ConnectionDumper::dump(std::uint32_t vip, const std::vector<std::uint16_t> &ports) const
+{
+    ConnectionDump result;
+    Fd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+    if (fd.get() < 0) {
+        result.error = errnoText("socket(AF_NETLINK, NETLINK_SOCK_DIAG) failed (kernel without sock_diag?)");
+        return result;
+    }
+
+    struct {
+        nlmsghdr header;
+        inet_diag_req_v2 request;
+    } msg{};
+    msg.header.nlmsg_len = sizeof(msg);
+    msg.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    msg.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    msg.header.nlmsg_seq = 1;
+    msg.request.sdiag_family = AF_INET;
+    msg.request.sdiag_protocol = IPPROTO_TCP;
+    msg.request.idiag_states = 1u << kTcpEstablished;
+    msg.request.idiag_ext = 1u << (INET_DIAG_INFO - 1);
+    sockaddr_nl kernel{};
+    kernel.nl_family = AF_NETLINK;
+    if (::sendto(fd.get(), &msg, sizeof(msg), 0, reinterpret_cast<sockaddr *>(&kernel), sizeof(kernel)) < 0) {
+        result.error = errnoText("sock_diag request failed");
+        return result;
+    }
+
+    std::vector<char> buffer(kRecvBuffer);
+    bool done = false;
+    for (int calls = 0; !done && calls < kMaxRecvCalls; ++calls) {
+        const ssize_t n = ::recv(fd.get(), buffer.data(), buffer.size(), 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            result.error = errnoText("sock_diag dump read failed");
+            result.live.clear();
+            return result;
+        }
+        if (n == 0)
+            break;
+        int left = int(n);
+        for (auto *h = reinterpret_cast<nlmsghdr *>(buffer.data()); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+            if (h->nlmsg_type == NLMSG_DONE) {
+                done = true;
+                break;
+            }
+            if (h->nlmsg_type == NLMSG_ERROR) {
+                const auto *err = static_cast<const nlmsgerr *>(NLMSG_DATA(h));
+                errno = h->nlmsg_len >= NLMSG_LENGTH(sizeof(nlmsgerr)) ? -err->error : EPROTO;
+                result.error = errnoText("sock_diag dump refused");
+                result.live.clear();
+                return result;
+            }
+            if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg)))
+                continue;
+            const auto *d = static_cast<const inet_diag_msg *>(NLMSG_DATA(h));
+            if (d->idiag_family != AF_INET || d->idiag_state != kTcpEstablished)
+                continue;
+            ++result.scanned;
+            const std::uint32_t local = ntohl(d->id.idiag_src[0]);
+            const std::uint16_t localPort = ntohs(d->id.idiag_sport);
+            if (local != vip || std::find(ports.begin(), ports.end(), localPort) == ports.end())
+                continue;
+
+            ConnectionInfo c;
+            c.clientIp = ntohl(d->id.idiag_dst[0]);
+            c.clientPort = ntohs(d->id.idiag_dport);
+            c.vip = local;
+            c.vport = localPort;
+            // Attributes follow the message; tcp_info may be shorter on older kernels.
+            int attrLen = int(h->nlmsg_len) - int(NLMSG_LENGTH(sizeof(inet_diag_msg)));
+            for (auto *a = reinterpret_cast<rtattr *>(const_cast<inet_diag_msg *>(d) + 1); RTA_OK(a, attrLen);
+                 a = RTA_NEXT(a, attrLen)) {
+                if (a->rta_type != INET_DIAG_INFO)
+                    continue;
+                tcp_info info{};
+                std::memcpy(&info, RTA_DATA(a), std::min<std::size_t>(RTA_PAYLOAD(a), sizeof(info)));
+                c.tcp.lastDataRecvMs = info.tcpi_last_data_recv;
+                c.tcp.lastAckRecvMs = info.tcpi_last_ack_recv;
+                c.tcp.unacked = info.tcpi_unacked;
+                c.tcp.retransmits = info.tcpi_retransmits;
+                c.tcp.backoff = info.tcpi_backoff;
+                c.tcp.probes = info.tcpi_probes;
+            }
+            c.idleMs = std::min(c.tcp.lastDataRecvMs, c.tcp.lastAckRecvMs);
+            if (clientGoneReason(c.tcp, m_filter)) {
+                ++result.skippedDead;
+                continue;
+            }
+            result.live.push_back(c);
+        }
+    }
+    if (!done) {
+        result.error = QStringLiteral("sock_diag dump ended without NLMSG_DONE");
+        result.live.clear();
+        return result;
+    }
+    std::sort(result.live.begin(), result.live.end(), [](const ConnectionInfo &a, const ConnectionInfo &b) {
+        return std::tie(a.vport, a.clientIp, a.clientPort) < std::tie(b.vport, b.clientIp, b.clientPort);
+    });
+    return result;
+}
+
+std::vector<ConnEntry> ConnectionDumper::toEntries(const std::vector<ConnectionInfo> &live)
+{
+    std::vector<ConnEntry> out;
+    out.reserve(live.size());
+    for (const ConnectionInfo &c : live)
+        out.push_back({c.clientIp, c.clientPort, c.vport, idleCodeFromMs(c.idleMs)});
+    return out;
+}
+
+} // namespace sasha

@@ -1,0 +1,86 @@
+#pragma once
+// The agent's view of its node's connections (paper §3.4: "each server knows its clients"):
+// the established TCP connections whose local address is the VIP and whose local port is a
+// service port, read from the kernel through NETLINK_SOCK_DIAG (inet_diag_req_v2, the interface
+// `ss` uses), never by parsing /proc. Connections whose client is gone (the kernel keeps them
+// ESTABLISHED while it retransmits into the void) are left out by a configurable rule, so a
+// new dispatcher does not pin flows to a server for clients that no longer exist.
+//
+// Sockets: one netlink socket per dump(), opened in the network namespace of the calling
+// thread (the daemon runs inside its node's namespace). Listing works without privileges.
+// Thread: any; no shared state. Cost: one kernel dump of all established IPv4 TCP sockets of
+// the namespace; filtering by address and port happens here.
+
+#include "agent/connmessages.h"
+
+#include <QString>
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace sasha {
+
+// The part of struct tcp_info the dead-client rule reads (times in ms since the event).
+struct TcpSocketState {
+    std::uint32_t lastDataRecvMs = 0; // tcpi_last_data_recv
+    std::uint32_t lastAckRecvMs = 0;  // tcpi_last_ack_recv
+    std::uint32_t unacked = 0;        // tcpi_unacked: segments sent, not acknowledged
+    std::uint8_t retransmits = 0;     // tcpi_retransmits: RTO retransmissions of the current one
+    std::uint8_t backoff = 0;         // tcpi_backoff: RTO doublings without an ACK
+    std::uint8_t probes = 0;          // tcpi_probes: unanswered zero-window/keepalive probes
+};
+
+// When is a client gone? Any one rule that is on and holds is enough. docs/agent.md explains
+// the defaults; a value of 0 turns that rule off.
+struct DeadClientFilter {
+    // The client has not acknowledged our outstanding data for this long (a download whose
+    // client vanished: the kernel retransmits, no ACK comes). Needs unacked > 0.
+    std::uint32_t unackedSilenceMs = 3000;
+    // RTO has doubled this many times without any ACK (about 0.2+0.4+0.8 s of silence at 3).
+    std::uint8_t maxBackoff = 3;
+    // This many zero-window or keepalive probes unanswered.
+    std::uint8_t maxProbes = 2;
+    // Nothing received (no data, no ACK) for this long, whatever the state: the catch-all for an
+    // idle keep-alive connection whose client vanished without a FIN. Off by default: nginx's
+    // keepalive_timeout closes those; set it above that timeout to be safe.
+    std::uint32_t maxIdleMs = 0;
+};
+
+// The first rule that holds, or nullopt when the client looks alive.
+std::optional<QString> clientGoneReason(const TcpSocketState &s, const DeadClientFilter &f);
+
+struct ConnectionInfo {
+    std::uint32_t clientIp = 0; // host byte order
+    std::uint16_t clientPort = 0;
+    std::uint32_t vip = 0;
+    std::uint16_t vport = 0;
+    std::uint32_t idleMs = 0;   // min(last data, last ACK received): the client's last sign of life
+    TcpSocketState tcp;
+    friend bool operator==(const ConnectionInfo &, const ConnectionInfo &) = default;
+};
+
+struct ConnectionDump {
+    std::vector<ConnectionInfo> live; // sorted by (vport, clientIp, clientPort)
+    std::uint32_t skippedDead = 0;
+    std::uint32_t scanned = 0;        // established IPv4 TCP sockets the kernel listed
+    std::optional<QString> error;     // netlink failure: live is empty, the message names the cause
+};
+
+class ConnectionDumper {
+public:
+    explicit ConnectionDumper(DeadClientFilter filter = {}) : m_filter(filter) {}
+    void setFilter(const DeadClientFilter &f) { m_filter = f; }
+    const DeadClientFilter &filter() const { return m_filter; }
+
+    // Established connections to vip (host byte order) on any of ports.
+    ConnectionDump dump(std::uint32_t vip, const std::vector<std::uint16_t> &ports) const;
+
+    // The reconstruction wire entries of a dump (idle code from idleMs).
+    static std::vector<ConnEntry> toEntries(const std::vector<ConnectionInfo> &live);
+
+private:
+    DeadClientFilter m_filter;
+};
+
+} // namespace sasha
