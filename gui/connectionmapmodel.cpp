@@ -1,0 +1,242 @@
+#include "connectionmapmodel.h"
+
+#include <QColor>
+
+#include <algorithm>
+
+namespace sasha::console {
+
+ConnectionMapModel::ConnectionMapModel(Clock clock, QObject *parent)
+    : QAbstractTableModel(parent), m_clock(std::move(clock))
+{
+    m_timer.setTimerType(Qt::CoarseTimer);
+    connect(&m_timer, &QTimer::timeout, this, &ConnectionMapModel::applyPending);
+    setRefreshInterval(200);
+}
+
+void ConnectionMapModel::setRefreshInterval(int ms)
+{
+    if (ms <= 0) {
+        m_timer.stop();
+        return;
+    }
+    m_timer.start(ms);
+}
+
+void ConnectionMapModel::enqueue(const QList<FlowRecord> &flows) { m_pending += flows; }
+
+void ConnectionMapModel::resetMap(tb::NodeAddr dispatcher)
+{
+    if (dispatcher == m_dispatcher)
+        return;
+    applyPending(); // what the old dispatcher said stays attributed to it
+    m_dispatcher = dispatcher;
+    ++m_generation;
+    m_reconfirmDeadlineUs = m_clock() + kReconfirmUs;
+}
+
+void ConnectionMapModel::count(const FlowRecord &f, int delta)
+{
+    if (f.state == FlowRecord::State::Closed)
+        return;
+    m_active += delta;
+    int &n = m_perServer[f.server];
+    n += delta;
+    if (n <= 0)
+        m_perServer.remove(f.server);
+}
+
+void ConnectionMapModel::setFlow(Row &row, const FlowRecord &f, qint64 now)
+{
+    count(row.flow, -1);
+    if (f.state == FlowRecord::State::Closed && row.closedUs == 0) {
+        row.closedUs = now;
+        ++m_closedRows;
+    } else if (f.state != FlowRecord::State::Closed && row.closedUs != 0) {
+        row.closedUs = 0;
+        --m_closedRows;
+    }
+    const qint64 start = row.flow.startUs && row.flow.key() == f.key() ? std::min(row.flow.startUs, f.startUs) : f.startUs;
+    row.flow = f;
+    if (start)
+        row.flow.startUs = start;
+    row.generation = m_generation;
+    row.text = QStringLiteral("%1:%2 %3 %4").arg(ipToString(f.clientIp)).arg(f.clientPort)
+                   .arg(ipToString(f.server), flowStateName(f.state));
+    count(row.flow, +1);
+}
+
+int ConnectionMapModel::applyPending()
+{
+    const qint64 now = m_clock();
+    const int applied = int(m_pending.size());
+    std::vector<int> changed;
+    std::vector<Row> added;
+    const int base = int(m_rows.size());
+    for (const FlowRecord &f : std::as_const(m_pending)) {
+        const auto it = m_index.constFind(f.key());
+        if (it != m_index.cend()) {
+            const int r = *it;
+            if (r < base) {
+                setFlow(m_rows[std::size_t(r)], f, now);
+                changed.push_back(r);
+            } else {
+                setFlow(added[std::size_t(r - base)], f, now);
+            }
+            continue;
+        }
+        if (f.state == FlowRecord::State::Closed)
+            continue; // the end of a flow we never saw
+        if (int(m_rows.size() + added.size()) >= kMaxFlows) {
+            ++m_dropped;
+            continue;
+        }
+        m_index.insert(f.key(), base + int(added.size()));
+        added.emplace_back();
+        added.back().flow.state = FlowRecord::State::Closed; // not counted yet
+        setFlow(added.back(), f, now);
+    }
+    m_pending.clear();
+
+    if (!changed.empty()) {
+        std::sort(changed.begin(), changed.end());
+        changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
+        std::size_t i = 0;
+        while (i < changed.size()) {
+            std::size_t j = i;
+            while (j + 1 < changed.size() && changed[j + 1] == changed[j] + 1)
+                ++j;
+            Q_EMIT dataChanged(index(changed[i], 0), index(changed[j], ColumnCount - 1));
+            i = j + 1;
+        }
+    }
+    if (!added.empty()) {
+        beginInsertRows({}, base, base + int(added.size()) - 1);
+        std::move(added.begin(), added.end(), std::back_inserter(m_rows));
+        endInsertRows();
+    }
+    if (m_reconfirmDeadlineUs && now >= m_reconfirmDeadlineUs)
+        closeUnconfirmed(now);
+    if (m_closedRows > 0 && now - m_lastCompactUs >= kCompactIntervalUs)
+        compact(now);
+    Q_EMIT refreshed();
+    return applied;
+}
+
+void ConnectionMapModel::closeUnconfirmed(qint64 now)
+{
+    m_reconfirmDeadlineUs = 0;
+    for (int r = 0; r < int(m_rows.size()); ++r) {
+        Row &row = m_rows[std::size_t(r)];
+        if (row.generation < m_generation && row.closedUs == 0) {
+            FlowRecord f = row.flow;
+            f.state = FlowRecord::State::Closed;
+            setFlow(row, f, now);
+            Q_EMIT dataChanged(index(r, 0), index(r, ColumnCount - 1));
+        }
+    }
+}
+
+void ConnectionMapModel::compact(qint64 now)
+{
+    m_lastCompactUs = now;
+    const auto expired = [now](const Row &r) { return r.closedUs != 0 && now - r.closedUs >= kClosedLingerUs; };
+    if (std::none_of(m_rows.begin(), m_rows.end(), expired))
+        return;
+    Q_EMIT layoutAboutToBeChanged();
+    std::vector<int> newRow(m_rows.size(), -1);
+    std::size_t out = 0;
+    for (std::size_t in = 0; in < m_rows.size(); ++in) {
+        Row &r = m_rows[in];
+        if (expired(r)) {
+            m_index.remove(r.flow.key());
+            --m_closedRows;
+            continue;
+        }
+        newRow[in] = int(out);
+        if (out != in) {
+            m_index[r.flow.key()] = int(out);
+            m_rows[out] = std::move(r);
+        }
+        ++out;
+    }
+    m_rows.resize(out);
+    const QModelIndexList from = persistentIndexList();
+    QModelIndexList to;
+    to.reserve(from.size());
+    for (const QModelIndex &i : from) {
+        const int r = newRow[std::size_t(i.row())];
+        to.append(r < 0 ? QModelIndex() : index(r, i.column()));
+    }
+    changePersistentIndexList(from, to);
+    Q_EMIT layoutChanged();
+}
+
+int ConnectionMapModel::rowCount(const QModelIndex &parent) const { return parent.isValid() ? 0 : int(m_rows.size()); }
+
+int ConnectionMapModel::columnCount(const QModelIndex &parent) const { return parent.isValid() ? 0 : ColumnCount; }
+
+QVariant ConnectionMapModel::data(const QModelIndex &index, int role) const
+{
+    if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
+        return {};
+    const Row &row = m_rows[std::size_t(index.row())];
+    const FlowRecord &f = row.flow;
+    if (role == SearchTextRole)
+        return row.text;
+    if (role == Qt::ForegroundRole)
+        return row.closedUs ? QVariant(QColor(Qt::gray)) : QVariant();
+    if (role == Qt::TextAlignmentRole && index.column() == Age)
+        return int(Qt::AlignRight | Qt::AlignVCenter);
+    if (role != Qt::DisplayRole && role != SortRole)
+        return {};
+    const bool sort = role == SortRole;
+    switch (Column(index.column())) {
+    case Client:
+        return sort ? QVariant(f.key())
+                    : QVariant(QStringLiteral("%1:%2").arg(ipToString(f.clientIp)).arg(f.clientPort));
+    case Server: {
+        if (sort)
+            return f.server;
+        QString &name = m_serverNames[f.server];
+        if (name.isEmpty())
+            name = ipToString(f.server);
+        return name;
+    }
+    case State: return sort ? QVariant(int(f.state)) : QVariant(flowStateName(f.state));
+    case Age: {
+        const qint64 end = row.closedUs ? row.closedUs : m_clock();
+        const qint64 ageUs = std::max<qint64>(0, end - f.startUs);
+        return sort ? QVariant(ageUs) : QVariant(QString::number(double(ageUs) / 1e6, 'f', 1) + QStringLiteral(" s"));
+    }
+    case ColumnCount: break;
+    }
+    return {};
+}
+
+QVariant ConnectionMapModel::headerData(int section, Qt::Orientation o, int role) const
+{
+    if (o != Qt::Horizontal || role != Qt::DisplayRole)
+        return {};
+    static const char *const names[] = {"Client", "Server", "State", "Age"};
+    return section >= 0 && section < ColumnCount ? QString::fromLatin1(names[section]) : QVariant();
+}
+
+void FlowFilterProxy::setSearch(const QString &text)
+{
+    const QString t = text.trimmed();
+    if (t == m_search)
+        return;
+    m_search = t;
+    invalidateRowsFilter();
+}
+
+bool FlowFilterProxy::filterAcceptsRow(int sourceRow, const QModelIndex &sourceParent) const
+{
+    if (m_search.isEmpty())
+        return true;
+    const QModelIndex i = sourceModel()->index(sourceRow, 0, sourceParent);
+    return sourceModel()->data(i, ConnectionMapModel::SearchTextRole).toString().contains(m_search, Qt::CaseInsensitive);
+}
+
+} // namespace sasha::console

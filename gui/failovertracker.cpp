@@ -1,0 +1,81 @@
+#include "failovertracker.h"
+
+#include "clusterfeed.h"
+
+namespace sasha::console {
+
+qint64 Failover::totalUs() const
+{
+    const qint64 end = std::max({detectedUs, formedUs, electedUs, reconstructedUs, firstPacketUs});
+    return span(startUs(), end);
+}
+
+QString formatPhase(qint64 us)
+{
+    if (us < 0)
+        return QStringLiteral("—");
+    if (us < 10'000'000)
+        return QStringLiteral("%1 ms").arg(double(us) / 1000.0, 0, 'f', us < 10'000 ? 1 : 0);
+    return QStringLiteral("%1 s").arg(double(us) / 1e6, 0, 'f', 2);
+}
+
+bool FailoverTracker::closeStale(qint64 nowUs)
+{
+    if (!isOpen() || nowUs - m_failovers.back().detectedUs < kCloseAfterUs)
+        return false;
+    m_failovers.back().closed = true;
+    return true;
+}
+
+QString FailoverTracker::onEvent(const ControlEvent &e)
+{
+    const QString &k = e.kind;
+    const qint64 t = e.monoUs;
+    if (k == kKindFaultInjected) {
+        m_lastFault = e;
+        return {};
+    }
+    closeStale(t);
+    if (k == QLatin1String("token-timeout") || k == QLatin1String("purge-started")) {
+        if (isOpen() && !m_failovers.back().formedUs)
+            return {}; // the same failover, seen by another node
+        if (isOpen())
+            m_failovers.back().closed = true; // a new purge during recovery starts a new record
+        Failover f;
+        f.detectedUs = t;
+        if (m_lastFault && t - m_lastFault->monoUs >= 0 && t - m_lastFault->monoUs < kFaultRelevanceUs) {
+            f.faultUs = m_lastFault->monoUs;
+            f.cause = m_lastFault->detail.isEmpty() ? m_lastFault->node : m_lastFault->detail;
+            m_lastFault.reset();
+        } else {
+            f.cause = QStringLiteral("%1 (%2)").arg(k, e.node);
+        }
+        m_failovers.push_back(f);
+        return f.faultUs ? QStringLiteral("detection %1").arg(formatPhase(f.detectionUs())) : QString();
+    }
+    if (!isOpen())
+        return {};
+    Failover &f = m_failovers.back();
+    if (k == QLatin1String("ring-formed") && !f.formedUs) {
+        f.formedUs = t;
+        return QStringLiteral("re-formation %1").arg(formatPhase(f.reformationUs()));
+    }
+    if (k == QLatin1String("dispatcher-elected") && !f.electedUs) {
+        f.electedUs = t;
+        f.newDispatcher = e.node;
+        return QStringLiteral("election %1").arg(formatPhase(f.electionUs()));
+    }
+    if (k == kKindReconstructionDone && f.electedUs && !f.reconstructedUs) {
+        f.reconstructedUs = t;
+        return QStringLiteral("reconstruction %1").arg(formatPhase(f.reconstructionUs()));
+    }
+    if (k == kKindFirstPacket && f.electedUs && !f.firstPacketUs) {
+        f.firstPacketUs = t;
+        f.closed = true;
+        return QStringLiteral("first packet %1 after election; total %2")
+            .arg(formatPhase(f.firstPacketAfterUs()), formatPhase(f.totalUs()));
+    }
+    return {};
+}
+
+} // namespace sasha::console
