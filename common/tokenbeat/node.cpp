@@ -351,7 +351,7 @@ void TokenBeatNode::Impl::formRing()
     RingView v;
     v.ringEpoch = std::max({maxEpochSeen, abandonedEpoch, view.ringEpoch}) + 1;
     v.viewVersion = 0; // publishView makes it 1
-    claims.clear();
+    std::map<NodeAddr, Role> heardClaims;
     for (const auto &[addr, h] : heard) {
         if (v.members.size() >= std::size_t(kMaxMembers))
             break; // heard is sorted: the lowest kMaxMembers form the ring, the rest rejoin
@@ -361,13 +361,14 @@ void TokenBeatNode::Impl::formRing()
         m.caps = addr == cfg.self ? cfg.caps : h.caps;
         v.members.push_back(m);
         if (isDispatchRole(h.claim))
-            claims[addr] = h.claim;
+            heardClaims[addr] = h.claim;
     }
     v.master = cfg.self;
     v.dispatcher = role == Role::Dispatcher || role == Role::Standalone ? cfg.self : kNoNode;
     ++counters.ringsFormed;
     enterRing(v);
     becomeMaster();
+    claims.insert(heardClaims.begin(), heardClaims.end());
     publishView(QStringLiteral("ring %1 formed with %2 members").arg(v.ringEpoch).arg(v.members.size()));
 }
 

@@ -71,8 +71,10 @@ void TokenBeatNode::Impl::adoptView(const RingView &v)
         tokenDeadline = kNever;
     else if (tokenDeadline == kNever)
         tokenDeadline = now + cfg.timers.tokenTimeout;
-    if (v.master != prev.master)
+    if (v.master != prev.master) {
         prevMaster = prev.master;
+        lastRotation = 0; // the new master numbers its rotations afresh
+    }
     if (v.master == cfg.self && prev.master != cfg.self)
         becomeMaster(); // the previous master handed the ring over (graceful leave)
     if (heldToken && heldToken->ringEpoch == view.ringEpoch && heldToken->viewVersion <= view.viewVersion) {
@@ -136,7 +138,14 @@ void TokenBeatNode::Impl::applyDispatcher(NodeAddr dispatcher)
 void TokenBeatNode::Impl::publishView(const QString &why)
 {
     ++view.viewVersion;
+    const NodeAddr oldMaster = view.master;
     view.master = view.members.front().addr;
+    if (view.master != oldMaster && oldMaster != kNoNode) {
+        // A lower node was admitted and is the master now; it numbers rotations afresh.
+        prevMaster = oldMaster;
+        lastRotation = 0;
+        rotationInFlight = false;
+    }
     view.dispatcher = elect();
     claims.clear();
     if (view.dispatcher != kNoNode)
@@ -353,22 +362,25 @@ void TokenBeatNode::Impl::handleToken(const Envelope &env, const Endpoint &from,
         break;
     }
     const RingView &rv = handingOver ? leavingView : view;
-    // Same ring: our master's token; a newer view's master (we have not seen that View yet);
-    // or an older token of the master that handed the ring over.
-    const bool sameRing = t.ringEpoch == rv.ringEpoch
-        && (t.master == rv.master || (t.viewVersion > rv.viewVersion && hasMember(rv, t.master))
-            || (t.viewVersion < rv.viewVersion && (hasMember(rv, t.master) || t.master == prevMaster)));
+    // Same ring: our master's token, or that of a newer view's master (whose View we have not
+    // seen yet). A token of a previous master (hand-over, or a lower node admitted as master)
+    // is stale: the new master started its own rotations at once.
+    const bool sameEpoch = t.ringEpoch == rv.ringEpoch;
+    const bool sameRing = sameEpoch
+        && (t.master == rv.master || (t.viewVersion > rv.viewVersion && hasMember(rv, t.master)));
+    if (t.ringEpoch < rv.ringEpoch
+        || (sameEpoch && !sameRing && t.viewVersion <= rv.viewVersion
+            && (hasMember(rv, t.master) || t.master == prevMaster))) {
+        drop(DropReason::StaleRing, from, QStringLiteral("stale token of ring %1 master %2").arg(t.ringEpoch).arg(t.master));
+        return;
+    }
     if (!sameRing) {
-        if (t.ringEpoch < rv.ringEpoch) {
-            drop(DropReason::StaleRing, from, QStringLiteral("token of old ring %1").arg(t.ringEpoch));
-        } else {
-            drop(DropReason::NotForUs, from, QStringLiteral("token of foreign ring %1 (master %2)").arg(t.ringEpoch).arg(t.master));
-            // Tell that ring about ours; whichever master is higher dissolves into the other.
-            if (state == NodeState::Member && (foreignAnswered[t.master] + cfg.timers.rotationInterval <= now
-                                               || foreignAnswered[t.master] == Time{0})) {
-                foreignAnswered[t.master] = now;
-                send(from, MessageType::Beacon, encodeBody(ownBeacon()));
-            }
+        drop(DropReason::NotForUs, from, QStringLiteral("token of foreign ring %1 (master %2)").arg(t.ringEpoch).arg(t.master));
+        // Tell that ring about ours; whichever master is higher dissolves into the other.
+        if (state == NodeState::Member && (foreignAnswered[t.master] + cfg.timers.rotationInterval <= now
+                                           || foreignAnswered[t.master] == Time{0})) {
+            foreignAnswered[t.master] = now;
+            send(from, MessageType::Beacon, encodeBody(ownBeacon()));
         }
         return;
     }
@@ -526,12 +538,20 @@ void TokenBeatNode::Impl::beginLeave()
     // Master: hand the ring to the next member by publishing the view without us.
     leavingView = view;
     handingOver = true;
+    lastRotation = 0; // the next master numbers its rotations afresh
     std::erase_if(view.members, [&](const Member &m) { return m.addr == cfg.self; });
     claims.erase(cfg.self);
     if (view.dispatcher == cfg.self)
         view.dispatcher = kNoNode;
     ++view.viewVersion;
+    const NodeAddr oldMaster = view.master;
     view.master = view.members.front().addr;
+    if (view.master != oldMaster && oldMaster != kNoNode) {
+        // A lower node was admitted and is the master now; it numbers rotations afresh.
+        prevMaster = oldMaster;
+        lastRotation = 0;
+        rotationInFlight = false;
+    }
     view.dispatcher = elect();
     for (Member &m : view.members)
         m.status.role = roleFor(m.addr, view);

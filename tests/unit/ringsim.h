@@ -122,6 +122,15 @@ public:
         markFault();
     }
 
+    // Feeds the actions returned by a direct call on node i (sendOob, setLocalStatus...) into
+    // the simulated network.
+    void act(int i, Actions acts) { apply(i, std::move(acts)); }
+    // Hands node i a datagram as if it came from `from` (forged or crafted by a test).
+    void inject(int i, const Endpoint &from, const QByteArray &datagram)
+    {
+        apply(i, m_nodes[i].node->onDatagram(m_now, from, datagram));
+    }
+
     // Schedules fn at simulated time t (runs before datagrams and ticks due at the same time).
     void at(Time t, std::function<void()> fn) { m_actions.emplace(std::make_pair(t, m_seq++), std::move(fn)); }
 

@@ -1,0 +1,323 @@
+// Focused TokenBeatNode scenarios on 1..5 nodes: formation, election, purge rules, joins,
+// merges, graceful leave, observers, timers, drops, status piggyback and out-of-band messages.
+// The network is ringsim.h with fixed delays and no loss, so every scenario is deterministic.
+
+#include "ringsim.h"
+#include "tokenbeat/envelope.h"
+
+#include <QTest>
+
+using namespace sasha::tb;
+using namespace sasha::tb::sim;
+
+namespace {
+
+SimOptions fixedNet(Timers t = Timers{})
+{
+    SimOptions o;
+    o.timers = t;
+    o.minDelay = o.maxDelay = 200us;
+    return o;
+}
+
+// n nodes started together; runs `for` of simulated time.
+void startAll(RingSim &sim, int n, Time runFor = 300ms, quint8 caps = kCanDispatch | kCanServe)
+{
+    for (int i = 0; i < n; ++i)
+        sim.start(sim.addNode(caps));
+    sim.runUntil(sim.now() + runFor);
+}
+
+int count(const RingSim &sim, Event::Kind k, Time since = Time{0})
+{
+    int n = 0;
+    for (const EventRecord &r : sim.events())
+        n += r.event.kind == k && r.event.at >= since;
+    return n;
+}
+
+QByteArray sealed(NodeAddr from, MessageType type, const QByteArray &body, quint64 boot = 1)
+{
+    Sealer s(QByteArray(32, 'k'), from, boot);
+    return s.seal(quint8(type), body);
+}
+
+} // namespace
+
+class TestTokenBeatNode : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void singleNodeFormsStandaloneAfterReform();
+    void threeNodesFormOneRingLowestIsMasterAndDispatcher();
+    void nodeThatCannotDispatchIsNeverElected();
+    void purgeFromNonMemberIsIgnored();
+    void purgeOfOtherEpochIsIgnored();
+    void lowerNodeJoiningDoesNotTakeDispatcher();
+    void twoRingsMeetingLeaveOneDispatcher();
+    void gracefulLeaveCausesNoPurge_data();
+    void gracefulLeaveCausesNoPurge();
+    void observerDroppedAfterTimeoutWithoutPurge();
+    void paperTimersAreSettable();
+    void badDatagramsAreDroppedAndCounted_data();
+    void badDatagramsAreDroppedAndCounted();
+    void statusReachesEveryMemberWithinOneRotation();
+    void outOfBandReliableMessageIsDelivered();
+    void idleTokenCarriesNoUpdates();
+};
+
+void TestTokenBeatNode::singleNodeFormsStandaloneAfterReform()
+{
+    RingSim sim(1, fixedNet());
+    const int i = sim.addNode();
+    sim.start(i);
+    TokenBeatNode &n = *sim.nodes()[i].node;
+    QCOMPARE(n.state(), NodeState::Joining);
+    sim.runUntil(Timers{}.reformInterval - 1ms);
+    QCOMPARE(n.state(), NodeState::Joining);
+    sim.runUntil(Timers{}.reformInterval);
+    QCOMPARE(n.state(), NodeState::Member);
+    QCOMPARE(n.role(), Role::Standalone);
+    QCOMPARE(n.view().members.size(), std::size_t(1));
+    QCOMPARE(n.view().master, n.self());
+    sim.runUntil(2s);
+    QCOMPARE(n.counters().purges, quint64(0)); // a lone node's token timer never fires
+    QCOMPARE(n.counters().tokensRelayed, quint64(0));
+}
+
+void TestTokenBeatNode::threeNodesFormOneRingLowestIsMasterAndDispatcher()
+{
+    RingSim sim(2, fixedNet());
+    startAll(sim, 3);
+    QVERIFY2(sim.converged(), qPrintable(sim.failure()));
+    const RingView &v = sim.nodes()[2].node->view();
+    QCOMPARE(v.master, sim.nodes()[0].addr);
+    QCOMPARE(v.dispatcher, sim.nodes()[0].addr);
+    QCOMPARE(sim.nodes()[0].node->role(), Role::Dispatcher);
+    QCOMPARE(sim.nodes()[1].node->role(), Role::Server);
+    QVERIFY(sim.nodes()[0].node->counters().rotations >= 5);
+    QCOMPARE(count(sim, Event::Kind::PurgeStarted), 0);
+}
+
+void TestTokenBeatNode::nodeThatCannotDispatchIsNeverElected()
+{
+    RingSim sim(3, fixedNet());
+    sim.start(sim.addNode(kCanServe)); // lowest, cannot dispatch
+    sim.start(sim.addNode());
+    sim.start(sim.addNode());
+    sim.runUntil(300ms);
+    QVERIFY(sim.converged());
+    QCOMPARE(sim.nodes()[0].node->view().master, sim.nodes()[0].addr);
+    QCOMPARE(sim.nodes()[0].node->view().dispatcher, sim.nodes()[1].addr);
+    QCOMPARE(sim.nodes()[0].node->role(), Role::Server);
+}
+
+void TestTokenBeatNode::purgeFromNonMemberIsIgnored()
+{
+    RingSim sim(4, fixedNet());
+    startAll(sim, 3);
+    TokenBeatNode &n = *sim.nodes()[1].node;
+    const quint32 epoch = n.view().ringEpoch;
+    const NodeAddr outsider = 0x0A0000C8;
+    const quint64 before = n.counters().dropped[int(DropReason::NotForUs)];
+    sim.inject(1, Endpoint{outsider, kPort}, sealed(outsider, MessageType::Purge, encodeBody(EpochMsg{epoch})));
+    QCOMPARE(n.state(), NodeState::Member);
+    QCOMPARE(n.counters().dropped[int(DropReason::NotForUs)], before + 1);
+    sim.runUntil(sim.now() + 500ms);
+    QCOMPARE(count(sim, Event::Kind::PurgeStarted), 0);
+}
+
+void TestTokenBeatNode::purgeOfOtherEpochIsIgnored()
+{
+    RingSim sim(5, fixedNet());
+    startAll(sim, 3);
+    TokenBeatNode &n = *sim.nodes()[1].node;
+    const NodeAddr member = sim.nodes()[2].addr;
+    sim.inject(1, Endpoint{member, kPort}, sealed(member, MessageType::Purge, encodeBody(EpochMsg{n.view().ringEpoch - 1}), 99));
+    QCOMPARE(n.state(), NodeState::Member);
+    QCOMPARE(n.counters().dropped[int(DropReason::StaleRing)], quint64(1));
+}
+
+void TestTokenBeatNode::lowerNodeJoiningDoesNotTakeDispatcher()
+{
+    RingSim sim(6, fixedNet());
+    const int low = sim.addNode(); // lowest address, started last
+    for (int i = 0; i < 3; ++i)
+        sim.start(sim.addNode());
+    sim.runUntil(300ms);
+    const NodeAddr dispatcher = sim.nodes()[1].addr;
+    QCOMPARE(sim.nodes()[1].node->role(), Role::Dispatcher);
+    sim.start(low);
+    sim.runUntil(sim.now() + 500ms);
+    QVERIFY(sim.converged());
+    QCOMPARE(sim.nodes()[low].node->view().master, sim.nodes()[low].addr); // master: lowest
+    QCOMPARE(sim.nodes()[low].node->view().dispatcher, dispatcher);       // dispatcher kept
+    QCOMPARE(sim.nodes()[low].node->role(), Role::Server);
+    QCOMPARE(count(sim, Event::Kind::PurgeStarted), 0);
+}
+
+void TestTokenBeatNode::twoRingsMeetingLeaveOneDispatcher()
+{
+    RingSim sim(7, fixedNet());
+    for (int i = 0; i < 5; ++i)
+        sim.addNode();
+    sim.partition({0, 0, 1, 1, 1});
+    for (int i = 0; i < 5; ++i)
+        sim.start(i);
+    sim.runUntil(300ms);
+    QCOMPARE(sim.dispatchers().size(), std::size_t(2));
+    sim.heal();
+    sim.runUntil(sim.now() + Timers{}.beaconInterval + 300ms);
+    QVERIFY(sim.converged());
+    QCOMPARE(sim.dispatchers().size(), std::size_t(1));
+    QCOMPARE(sim.dispatchers().front(), 0);
+    QVERIFY(count(sim, Event::Kind::Abdicated) >= 1);
+}
+
+void TestTokenBeatNode::gracefulLeaveCausesNoPurge_data()
+{
+    QTest::addColumn<int>("leaver");
+    QTest::newRow("master and dispatcher leaves (hand-over)") << 0;
+    QTest::newRow("middle member leaves") << 2;
+    QTest::newRow("last member leaves") << 4;
+}
+
+void TestTokenBeatNode::gracefulLeaveCausesNoPurge()
+{
+    QFETCH(int, leaver);
+    RingSim sim(8, fixedNet());
+    startAll(sim, 5);
+    const Time t0 = sim.now();
+    sim.leave(leaver);
+    sim.runUntil(sim.now() + Timers{}.leaveLinger);
+    QCOMPARE(sim.nodes()[leaver].node->state(), NodeState::Stopped);
+    sim.nodes()[leaver].alive = false;
+    sim.runUntil(sim.now() + 1s);
+    QVERIFY(sim.converged());
+    QCOMPARE(count(sim, Event::Kind::PurgeStarted, t0), 0);
+    const int other = leaver == 0 ? 1 : 0;
+    QCOMPARE(sim.nodes()[other].node->view().members.size(), std::size_t(4));
+    QCOMPARE(sim.dispatchers().size(), std::size_t(1));
+}
+
+void TestTokenBeatNode::observerDroppedAfterTimeoutWithoutPurge()
+{
+    RingSim sim(9, fixedNet());
+    startAll(sim, 3);
+    const int obs = sim.addNode(kObserver);
+    sim.start(obs);
+    sim.runUntil(sim.now() + 500ms);
+    QCOMPARE(sim.nodes()[obs].node->state(), NodeState::Observing);
+    QCOMPARE(sim.nodes()[obs].node->view().members.size(), std::size_t(3));
+    QCOMPARE(count(sim, Event::Kind::ObserverJoined), 1);
+    const Time t0 = sim.now();
+    sim.crash(obs);
+    // The timeout runs from the last hello heard, at most one hello period before the crash.
+    sim.runUntil(t0 + Timers{}.observerTimeout - Timers{}.observerHello - 10ms);
+    QCOMPARE(count(sim, Event::Kind::ObserverDropped), 0);
+    sim.runUntil(t0 + Timers{}.observerTimeout + 10ms);
+    QCOMPARE(count(sim, Event::Kind::ObserverDropped), 1);
+    QCOMPARE(count(sim, Event::Kind::PurgeStarted), 0);
+    QCOMPARE(sim.nodes()[0].node->view().viewVersion, quint32(1)); // members never re-viewed
+}
+
+void TestTokenBeatNode::paperTimersAreSettable()
+{
+    Timers paper;
+    paper.tokenTimeout = 2000ms;
+    paper.reformInterval = 2500ms;
+    paper.rotationInterval = 500ms;
+    RingSim sim(10, fixedNet(paper));
+    sim.setQuietWindow(10s);
+    startAll(sim, 3, 3s);
+    QVERIFY(sim.converged());
+    const Time crashAt = sim.now();
+    sim.crash(0);
+    sim.runUntil(crashAt + 1400ms);
+    QCOMPARE(count(sim, Event::Kind::TokenTimeout, crashAt), 0);
+    sim.runUntil(crashAt + paper.tokenTimeout + paper.reformInterval + 100ms);
+    QVERIFY(count(sim, Event::Kind::TokenTimeout, crashAt) >= 1);
+    QVERIFY(sim.converged());
+    QCOMPARE(sim.dispatchers().size(), std::size_t(1));
+}
+
+void TestTokenBeatNode::badDatagramsAreDroppedAndCounted_data()
+{
+    QTest::addColumn<QByteArray>("datagram");
+    QTest::addColumn<int>("reason");
+    const NodeAddr member = 0x0A000003;
+    QByteArray badMac = sealed(member, MessageType::Beacon, encodeBody(BeaconMsg{}), 50);
+    badMac[badMac.size() - 1] = char(badMac[badMac.size() - 1] ^ 1);
+    Sealer other(QByteArray(32, 'x'), member, 51);
+    QTest::newRow("flipped MAC bit") << badMac << int(DropReason::BadMac);
+    QTest::newRow("wrong cluster key") << other.seal(quint8(MessageType::Beacon), encodeBody(BeaconMsg{})) << int(DropReason::BadMac);
+    QTest::newRow("three bytes") << QByteArray("SB\x01") << int(DropReason::Truncated);
+    QTest::newRow("token body cut short") << sealed(member, MessageType::Token, QByteArray(10, '\0'), 52) << int(DropReason::Malformed);
+    QTest::newRow("view body cut short") << sealed(member, MessageType::View, QByteArray(13, '\0'), 53) << int(DropReason::Malformed);
+    QTest::newRow("unknown type 200") << sealed(member, MessageType(200), QByteArray(4, '\0'), 54) << int(DropReason::UnknownType);
+}
+
+void TestTokenBeatNode::badDatagramsAreDroppedAndCounted()
+{
+    QFETCH(QByteArray, datagram);
+    QFETCH(int, reason);
+    RingSim sim(11, fixedNet());
+    startAll(sim, 3);
+    TokenBeatNode &n = *sim.nodes()[1].node;
+    const quint64 before = n.counters().dropped[reason];
+    const std::size_t events = sim.events().size();
+    sim.inject(1, Endpoint{0x0A000003, kPort}, datagram);
+    QCOMPARE(n.counters().dropped[reason], before + 1);
+    QVERIFY(sim.events().size() > events);
+    QCOMPARE(sim.events().back().event.kind, Event::Kind::DatagramDropped);
+    QCOMPARE(int(sim.events().back().event.dropReason), reason);
+    QCOMPARE(n.state(), NodeState::Member);
+}
+
+void TestTokenBeatNode::statusReachesEveryMemberWithinOneRotation()
+{
+    RingSim sim(12, fixedNet());
+    startAll(sim, 4);
+    sim.nodes()[2].node->setLocalStatus(NodeStatus{Role::None, Health::Draining, 42, 7});
+    sim.runUntil(sim.now() + 2 * Timers{}.rotationInterval + 5ms);
+    for (int i = 0; i < 4; ++i) {
+        const Member *m = sim.nodes()[i].node->view().find(sim.nodes()[2].addr);
+        QVERIFY(m);
+        QCOMPARE(m->status.activeConnections, quint32(42));
+        QCOMPARE(m->status.health, Health::Draining);
+    }
+}
+
+void TestTokenBeatNode::outOfBandReliableMessageIsDelivered()
+{
+    RingSim sim(13, fixedNet());
+    startAll(sim, 3);
+    const QByteArray payload(5000, 'p'); // several chunks
+    quint64 id = 0;
+    sim.act(1, sim.nodes()[1].node->sendOob(sim.now(), sim.nodes()[2].addr, 3, payload, true, &id));
+    QVERIFY(id != 0);
+    sim.runUntil(sim.now() + 200ms);
+    bool received = false, delivered = false;
+    for (const EventRecord &r : sim.events()) {
+        if (r.node == 2 && r.event.kind == Event::Kind::OobReceived) {
+            received = r.event.payload == payload && r.event.channel == 3 && r.event.node == sim.nodes()[1].addr;
+        }
+        if (r.node == 1 && r.event.kind == Event::Kind::OobDelivered)
+            delivered = r.event.value == id;
+    }
+    QVERIFY(received);
+    QVERIFY(delivered);
+}
+
+void TestTokenBeatNode::idleTokenCarriesNoUpdates()
+{
+    RingSim sim(14, fixedNet());
+    startAll(sim, 3, 1s);
+    // At idle, traffic is one token hop per member per rotation plus nothing else.
+    const quint64 sent0 = sim.datagramsSent();
+    sim.runUntil(sim.now() + 400ms);
+    const quint64 perRotation = (sim.datagramsSent() - sent0) / 10;
+    QCOMPARE(perRotation, quint64(3));
+}
+
+QTEST_GUILESS_MAIN(TestTokenBeatNode)
+#include "tst_tokenbeatnode.moc"
