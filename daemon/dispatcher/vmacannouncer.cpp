@@ -5,8 +5,9 @@
 namespace sasha {
 
 VmacAnnouncer::VmacAnnouncer(const MacAddress &vmac, std::uint32_t vip, std::chrono::milliseconds interval)
-    : m_frame(buildGratuitousArp(vmac, vip, m_error)), m_interval(interval)
+    : m_interval(interval)
 {
+    m_frame = buildGratuitousArp(vmac, vip, m_error);
 }
 
 std::vector<std::uint8_t> VmacAnnouncer::buildGratuitousArp(const MacAddress &vmac, std::uint32_t vip,
@@ -24,16 +25,21 @@ std::vector<std::uint8_t> VmacAnnouncer::buildGratuitousArp(const MacAddress &vm
     // libnet takes protocol addresses as raw bytes in network order.
     const std::uint8_t vipBytes[4] = {std::uint8_t(vip >> 24), std::uint8_t(vip >> 16), std::uint8_t(vip >> 8),
                                       std::uint8_t(vip)};
-    std::uint8_t *packet = nullptr;
-    std::uint32_t size = 0;
-    if (libnet_build_arp(ARPHRD_ETHER, ETHERTYPE_IP, 6, 4, ARPOP_REQUEST, vmac.data(), vipBytes, unknown, vipBytes,
-                         nullptr, 0, l, 0) == -1 ||
-        libnet_build_ethernet(broadcast, vmac.data(), ETHERTYPE_ARP, nullptr, 0, l, 0) == -1 ||
-        libnet_adv_cull_packet(l, &packet, &size) == -1) {
+    // libnet 1.1.6 assembles a whole frame only in its "advanced" injection modes, which open a
+    // link socket (and need CAP_NET_RAW). Without injection (LIBNET_NONE) each protocol block
+    // is still built in wire order: Ethernet header then ARP, concatenated here as
+    // libnet_adv_cull_packet would (neither carries a checksum to fill in).
+    const libnet_ptag_t arp = libnet_build_arp(ARPHRD_ETHER, ETHERTYPE_IP, 6, 4, ARPOP_REQUEST, vmac.data(), vipBytes,
+                                               unknown, vipBytes, nullptr, 0, l, 0);
+    const libnet_ptag_t ethernet =
+        arp == -1 ? -1 : libnet_build_ethernet(broadcast, vmac.data(), ETHERTYPE_ARP, nullptr, 0, l, 0);
+    if (arp == -1 || ethernet == -1) {
         error = std::string("building the gratuitous ARP: ") + libnet_geterror(l);
     } else {
-        frame.assign(packet, packet + size);
-        libnet_adv_free_packet(l, packet);
+        for (const libnet_ptag_t tag : {ethernet, arp}) {
+            const std::uint8_t *bytes = libnet_getpbuf(l, tag);
+            frame.insert(frame.end(), bytes, bytes + libnet_getpbuf_size(l, tag));
+        }
     }
     libnet_destroy(l);
     return frame;
