@@ -1,0 +1,652 @@
+// State reconstruction (paper §3.4): the ConnQuery/ConnReport codec (round trips, splitting,
+// size bounds, every kind of malformed input) and the ReconstructionCoordinator state machine
+// (answers, retries, give-up, timeout, late and leaving servers, conflicts, rejected reports,
+// and a seeded lossy simulation with invariants checked after every step).
+
+#include "agent/connmessages.h"
+#include "agent/reconstructioncoordinator.h"
+
+#include <QHostAddress>
+#include <QTest>
+#include <QtEndian>
+
+#include <map>
+#include <random>
+#include <set>
+
+using namespace sasha;
+using namespace std::chrono_literals;
+using Coordinator = ReconstructionCoordinator;
+using Kind = Coordinator::Event::Kind;
+
+namespace {
+
+constexpr quint32 kVip = 0x0a4d00c8; // 10.77.0.200
+const std::array<quint8, 6> kMac{0x02, 0x5a, 0x5a, 0, 0, 1};
+
+ConnQuery query(quint32 id = 7, std::vector<quint16> ports = {80})
+{
+    return ConnQuery{id, kVip, std::move(ports)};
+}
+
+std::vector<ConnEntry> entries(int n, quint16 vport = 80, quint32 base = 0xc0a80000)
+{
+    std::vector<ConnEntry> out;
+    for (int i = 0; i < n; ++i)
+        out.push_back({base + quint32(i / 1000), quint16(10000 + i % 1000), vport, quint8(i % 33)});
+    return out;
+}
+
+// A simulated agent: answers a query with its connections.
+std::vector<QByteArray> answer(tb::NodeAddr server, QByteArrayView queryPayload, const std::vector<ConnEntry> &conns,
+                               int perPart = kMaxEntriesPerReport)
+{
+    const std::optional<ConnQuery> q = decodeConnQuery(queryPayload);
+    if (!q)
+        return {};
+    return encodeConnReports(*q, server, kMac, conns, 0, perPart);
+}
+
+std::vector<Kind> kinds(const Coordinator::Output &o)
+{
+    std::vector<Kind> out;
+    for (const auto &e : o.events)
+        out.push_back(e.kind);
+    return out;
+}
+
+int count(const Coordinator::Output &o, Kind k)
+{
+    return int(std::count_if(o.events.begin(), o.events.end(), [k](const auto &e) { return e.kind == k; }));
+}
+
+// Feeds every report of `server` answering the query in `q`.
+Coordinator::Output feed(Coordinator &c, tb::Time now, tb::NodeAddr server, const QByteArray &q,
+                         const std::vector<ConnEntry> &conns)
+{
+    Coordinator::Output all;
+    for (const QByteArray &r : answer(server, q, conns)) {
+        Coordinator::Output o = c.onReport(now, server, r);
+        all.flows.insert(all.flows.end(), o.flows.begin(), o.flows.end());
+        all.events.insert(all.events.end(), o.events.begin(), o.events.end());
+        all.malformed = all.malformed || o.malformed;
+    }
+    return all;
+}
+
+const QByteArray *queryFor(const Coordinator::Output &o, tb::NodeAddr to)
+{
+    for (const auto &q : o.send)
+        if (q.to == to)
+            return &q.payload;
+    return nullptr;
+}
+
+} // namespace
+
+class TestReconstruction : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void idleCode_data();
+    void idleCode();
+    void queryRoundTrip_data();
+    void queryRoundTrip();
+    void reportRoundTrip_data();
+    void reportRoundTrip();
+    void reportWireLayout();
+    void hundredThousandFitOneTransfer();
+    void queryMalformed_data();
+    void queryMalformed();
+    void reportMalformed_data();
+    void reportMalformed();
+    void everyTruncationIsMalformed();
+    void trailingBytesIgnored();
+
+    void allServersAnswer();
+    void noServersCompletesAtOnce();
+    void silentServerRetriedThenGivenUp();
+    void answerToEarlierQueryCounts();
+    void overallTimeoutCompletes();
+    void multiPartOutOfOrder();
+    void conflict_data();
+    void conflict();
+    void lateServerQueriedAfterCompletion();
+    void serverLeavingStopsTheWait();
+    void rejected_data();
+    void rejected();
+    void seededLossySimulation_data();
+    void seededLossySimulation();
+};
+
+void TestReconstruction::idleCode_data()
+{
+    QTest::addColumn<quint32>("ms");
+    QTest::addColumn<int>("code");
+    QTest::newRow("0 ms") << 0u << 0;
+    QTest::newRow("1 ms") << 1u << 1;
+    QTest::newRow("3 ms") << 3u << 2;
+    QTest::newRow("4 ms") << 4u << 3;
+    QTest::newRow("1000 ms") << 1000u << 10;
+    QTest::newRow("max") << 0xffffffffu << 32;
+}
+
+void TestReconstruction::idleCode()
+{
+    QFETCH(quint32, ms);
+    QFETCH(int, code);
+    QCOMPARE(int(idleCodeFromMs(ms)), code);
+}
+
+void TestReconstruction::queryRoundTrip_data()
+{
+    QTest::addColumn<std::vector<quint16>>("ports");
+    QTest::addColumn<std::vector<quint16>>("decoded");
+    QTest::newRow("one port") << std::vector<quint16>{80} << std::vector<quint16>{80};
+    QTest::newRow("two ports in order") << std::vector<quint16>{443, 80} << std::vector<quint16>{443, 80};
+    QTest::newRow("duplicates removed") << std::vector<quint16>{80, 80, 443} << std::vector<quint16>{80, 443};
+}
+
+void TestReconstruction::queryRoundTrip()
+{
+    QFETCH(std::vector<quint16>, ports);
+    QFETCH(std::vector<quint16>, decoded);
+    const QByteArray wire = encodeConnQuery(query(0xdeadbeef, ports));
+    QCOMPARE(wire.size(), kConnQueryFixedSize + 2 * qsizetype(decoded.size()));
+    QString error;
+    const std::optional<ConnQuery> q = decodeConnQuery(wire, &error);
+    QVERIFY2(q, qPrintable(error));
+    QCOMPARE(q->queryId, 0xdeadbeefu);
+    QCOMPARE(q->vip, kVip);
+    QCOMPARE(q->ports, decoded);
+}
+
+void TestReconstruction::reportRoundTrip_data()
+{
+    QTest::addColumn<int>("n");
+    QTest::addColumn<int>("perPart");
+    QTest::addColumn<int>("parts");
+    QTest::newRow("no connections is one empty part") << 0 << 100 << 1;
+    QTest::newRow("one connection") << 1 << 100 << 1;
+    QTest::newRow("exactly one full part") << 100 << 100 << 1;
+    QTest::newRow("one over a part") << 101 << 100 << 2;
+    QTest::newRow("seven in parts of three") << 7 << 3 << 3;
+}
+
+void TestReconstruction::reportRoundTrip()
+{
+    QFETCH(int, n);
+    QFETCH(int, perPart);
+    QFETCH(int, parts);
+    std::vector<ConnEntry> conns = entries(n, 80);
+    std::vector<ConnEntry> withOther = conns;
+    withOther.push_back({1, 2, 8080, 0}); // not asked: left out
+    const std::vector<QByteArray> wire =
+        encodeConnReports(query(9, {443, 80}), 0x0a000002, kMac, withOther, 5, perPart);
+    QCOMPARE(int(wire.size()), parts);
+    std::vector<ConnEntry> back;
+    for (int i = 0; i < parts; ++i) {
+        QString error;
+        const std::optional<ConnReport> r = decodeConnReport(wire[std::size_t(i)], &error);
+        QVERIFY2(r, qPrintable(error));
+        QCOMPARE(r->queryId, 9u);
+        QCOMPARE(r->server, 0x0a000002u);
+        QCOMPARE(r->vip, kVip);
+        QCOMPARE(r->mac, kMac);
+        QCOMPARE(int(r->part), i);
+        QCOMPARE(int(r->partCount), parts);
+        QCOMPARE(int(r->totalEntries), n);
+        QCOMPARE(r->skippedDead, 5u);
+        QVERIFY(int(r->entries.size()) <= perPart);
+        back.insert(back.end(), r->entries.begin(), r->entries.end());
+    }
+    QCOMPARE(back, conns);
+}
+
+void TestReconstruction::reportWireLayout()
+{
+    const std::vector<ConnEntry> one{{0xc0a80001, 0x1234, 80, 10}};
+    const QByteArray w = encodeConnReports(query(0x01020304, {80}), 0x0a000005, kMac, one, 0)[0];
+    QCOMPARE(w.size(), kConnReportFixedSize + 2 + kConnEntrySize);
+    QCOMPARE(w.left(4).toHex(), QByteArray("01020001"));                  // version, type, flags, ports
+    QCOMPARE(w.mid(4, 4).toHex(), QByteArray("01020304"));                // query id
+    QCOMPARE(w.mid(8, 4).toHex(), QByteArray("0a000005"));                // server
+    QCOMPARE(w.mid(12, 4).toHex(), QByteArray("0a4d00c8"));               // vip
+    QCOMPARE(w.mid(38, 2).toHex(), QByteArray("0050"));                   // port table: 80
+    QCOMPARE(w.mid(40, 8).toHex(), QByteArray("c0a80001" "1234" "00" "0a")); // entry
+}
+
+void TestReconstruction::hundredThousandFitOneTransfer()
+{
+    const std::vector<QByteArray> one = encodeConnReports(query(), 1, kMac, entries(100000), 0);
+    QCOMPARE(one.size(), std::size_t(1));
+    QVERIFY(std::size_t(one[0].size()) <= tb::kMaxOobPayload);
+    QCOMPARE(one[0].size(), kConnReportFixedSize + 2 + 800000);
+    const std::vector<QByteArray> two =
+        encodeConnReports(query(7, {80}), 1, kMac, entries(kMaxEntriesPerReport + 1), 0);
+    QCOMPARE(two.size(), std::size_t(2));
+    for (const QByteArray &w : two)
+        QVERIFY(std::size_t(w.size()) <= tb::kMaxOobPayload);
+    // Even a query with the maximum port table keeps a full part under the cap.
+    std::vector<quint16> manyPorts;
+    for (int i = 0; i < kMaxServicePorts; ++i)
+        manyPorts.push_back(quint16(1000 + i));
+    const std::vector<QByteArray> full =
+        encodeConnReports(query(7, manyPorts), 1, kMac, entries(kMaxEntriesPerReport, 1000), 0);
+    QCOMPARE(full.size(), std::size_t(1));
+    QVERIFY(std::size_t(full[0].size()) <= tb::kMaxOobPayload);
+}
+
+void TestReconstruction::queryMalformed_data()
+{
+    QTest::addColumn<QByteArray>("wire");
+    const QByteArray good = encodeConnQuery(query(1, {80, 443}));
+    QTest::newRow("empty") << QByteArray();
+    QTest::newRow("header cut") << good.left(kConnQueryFixedSize - 1);
+    QTest::newRow("ports cut") << good.left(good.size() - 1);
+    QByteArray v = good;
+    v[0] = 2;
+    QTest::newRow("unknown version") << v;
+    QByteArray t = good;
+    t[1] = 2;
+    QTest::newRow("report type") << t;
+    QByteArray zero = good.left(kConnQueryFixedSize);
+    zero[12] = 0;
+    zero[13] = 0;
+    QTest::newRow("no ports") << zero;
+    QByteArray many = good;
+    qToBigEndian<quint16>(kMaxServicePorts + 1, many.data() + 12);
+    many.append(QByteArray(2 * (kMaxServicePorts + 1), '\1'));
+    QTest::newRow("too many ports") << many;
+}
+
+void TestReconstruction::queryMalformed()
+{
+    QFETCH(QByteArray, wire);
+    QString error;
+    QVERIFY(!decodeConnQuery(wire, &error));
+    QVERIFY(!error.isEmpty());
+    QVERIFY(!decodeConnReport(wire)); // nor is it a report
+}
+
+void TestReconstruction::reportMalformed_data()
+{
+    QTest::addColumn<QByteArray>("wire");
+    const QByteArray good = encodeConnReports(query(1, {80, 443}), 1, kMac, entries(3), 0)[0];
+    auto with = [&](int at, QByteArray bytes) {
+        QByteArray w = good;
+        w.replace(at, bytes.size(), bytes);
+        return w;
+    };
+    QTest::newRow("empty") << QByteArray();
+    QTest::newRow("header cut") << good.left(kConnReportFixedSize - 1);
+    QTest::newRow("unknown version") << with(0, QByteArray::fromHex("09"));
+    QTest::newRow("query type") << with(1, QByteArray::fromHex("01"));
+    QTest::newRow("port table beyond the bytes") << with(3, QByteArray::fromHex("40"));
+    QTest::newRow("port count above the limit") << with(3, QByteArray::fromHex("41"));
+    QTest::newRow("part count zero") << with(22, QByteArray::fromHex("00000000"));
+    QTest::newRow("part beyond part count") << with(22, QByteArray::fromHex("00020002"));
+    QTest::newRow("entries beyond the bytes") << with(34, QByteArray::fromHex("00000004"));
+    QTest::newRow("entry count overflowing 32 bits") << with(26, QByteArray::fromHex("ffffffff00000000ffffffff"));
+    QTest::newRow("more entries than the total") << with(26, QByteArray::fromHex("00000002"));
+    QTest::newRow("entry names a port outside the table")
+        << with(kConnReportFixedSize + 4 + 6, QByteArray::fromHex("02"));
+}
+
+void TestReconstruction::reportMalformed()
+{
+    QFETCH(QByteArray, wire);
+    QString error;
+    QVERIFY(!decodeConnReport(wire, &error));
+    QVERIFY(!error.isEmpty());
+    // The coordinator counts it and hands nothing out.
+    Coordinator c;
+    c.start(0us, kVip, {80}, {1});
+    const Coordinator::Output o = c.onReport(1ms, 1, wire);
+    QVERIFY(o.malformed);
+    QVERIFY(o.flows.empty());
+    QCOMPARE(c.stats().reportsMalformed, 1u);
+}
+
+void TestReconstruction::everyTruncationIsMalformed()
+{
+    const QByteArray good = encodeConnReports(query(1, {80}), 1, kMac, entries(4), 0)[0];
+    for (qsizetype n = 0; n < good.size(); ++n)
+        QVERIFY2(!decodeConnReport(good.left(n)), qPrintable(QStringLiteral("prefix of %1 bytes decoded").arg(n)));
+    const QByteArray q = encodeConnQuery(query(1, {80, 81}));
+    for (qsizetype n = 0; n < q.size(); ++n)
+        QVERIFY(!decodeConnQuery(q.left(n)));
+}
+
+void TestReconstruction::trailingBytesIgnored()
+{
+    const QByteArray r = encodeConnReports(query(1, {80}), 1, kMac, entries(2), 0)[0] + QByteArray("future");
+    QCOMPARE(decodeConnReport(r)->entries, entries(2));
+    const QByteArray q = encodeConnQuery(query(1, {80})) + QByteArray("future");
+    QCOMPARE(decodeConnQuery(q)->ports, std::vector<quint16>{80});
+}
+
+void TestReconstruction::allServersAnswer()
+{
+    Coordinator c;
+    const Coordinator::Output s = c.start(10ms, kVip, {80}, {1, 2, 3});
+    QCOMPARE(s.send.size(), std::size_t(3));
+    QCOMPARE(kinds(s), std::vector<Kind>{Kind::Started});
+    QVERIFY(c.isRunning());
+    Coordinator::Output a = feed(c, 12ms, 1, *queryFor(s, 1), entries(10, 80, 0x01000000));
+    QCOMPARE(a.flows.size(), std::size_t(10));
+    QCOMPARE(a.flows[0].server, 1u);
+    QCOMPARE(a.flows[0].vip, kVip);
+    QCOMPARE(kinds(a), std::vector<Kind>{Kind::ServerAnswered});
+    QCOMPARE(a.events[0].count, 10u);
+    QCOMPARE(a.events[0].elapsed, tb::Time(2ms));
+    feed(c, 13ms, 2, *queryFor(s, 2), entries(20, 80, 0x02000000));
+    QVERIFY(c.isRunning());
+    const Coordinator::Output last = feed(c, 15ms, 3, *queryFor(s, 3), {});
+    QCOMPARE(kinds(last), (std::vector<Kind>{Kind::ServerAnswered, Kind::Completed}));
+    const auto &done = last.events.back();
+    QCOMPARE(done.count, 30u);
+    QCOMPARE(done.answered, 3u);
+    QCOMPARE(done.missing, 0u);
+    QCOMPARE(done.elapsed, tb::Time(5ms));
+    QVERIFY(c.isComplete());
+    QCOMPARE(c.mergedFlows().size(), std::size_t(30));
+    QCOMPARE(c.nextDeadline(), tb::Time::max());
+}
+
+void TestReconstruction::noServersCompletesAtOnce()
+{
+    Coordinator c;
+    const Coordinator::Output s = c.start(0us, kVip, {80}, {});
+    QCOMPARE(kinds(s), (std::vector<Kind>{Kind::Started, Kind::Completed}));
+    QVERIFY(c.isComplete());
+}
+
+void TestReconstruction::silentServerRetriedThenGivenUp()
+{
+    Coordinator c({100ms, 3, 10s});
+    const Coordinator::Output s = c.start(0us, kVip, {80}, {1, 2});
+    feed(c, 5ms, 1, *queryFor(s, 1), entries(3));
+    QCOMPARE(c.nextDeadline(), tb::Time(100ms));
+    QVERIFY(c.onTick(99ms).send.empty());
+    Coordinator::Output r1 = c.onTick(100ms);
+    QCOMPARE(r1.send.size(), std::size_t(1));
+    QCOMPARE(r1.send[0].to, 2u);
+    QVERIFY(decodeConnQuery(r1.send[0].payload)->queryId != decodeConnQuery(*queryFor(s, 2))->queryId);
+    QCOMPARE(kinds(r1), std::vector<Kind>{Kind::QueryRetried});
+    QCOMPARE(r1.events[0].count, 2u);
+    QCOMPARE(c.onTick(200ms).send.size(), std::size_t(1));
+    const Coordinator::Output end = c.onTick(300ms);
+    QVERIFY(end.send.empty());
+    QCOMPARE(kinds(end), (std::vector<Kind>{Kind::ServerGaveUp, Kind::Completed}));
+    QCOMPARE(end.events.back().answered, 1u);
+    QCOMPARE(end.events.back().missing, 1u);
+    QCOMPARE(c.stats().queriesSent, 4u);
+}
+
+void TestReconstruction::answerToEarlierQueryCounts()
+{
+    Coordinator c({100ms, 3, 10s});
+    const Coordinator::Output s = c.start(0us, kVip, {80}, {1});
+    c.onTick(100ms); // retried
+    const Coordinator::Output a = feed(c, 150ms, 1, *queryFor(s, 1), entries(2));
+    QCOMPARE(kinds(a), (std::vector<Kind>{Kind::ServerAnswered, Kind::Completed}));
+    QCOMPARE(a.events[0].elapsed, tb::Time(150ms));
+}
+
+void TestReconstruction::overallTimeoutCompletes()
+{
+    Coordinator c({100ms, 100, 500ms});
+    const Coordinator::Output s = c.start(0us, kVip, {80}, {1, 2});
+    feed(c, 1ms, 1, *queryFor(s, 1), entries(1));
+    Coordinator::Output o;
+    for (tb::Time t = 100ms; t <= 500ms && !c.isComplete(); t += 100ms)
+        o = c.onTick(t);
+    QVERIFY(c.isComplete());
+    QCOMPARE(count(o, Kind::Completed), 1);
+    QCOMPARE(o.events.back().elapsed, tb::Time(500ms));
+    QVERIFY(o.events.back().detail.contains(QStringLiteral("timed out")));
+    // A late answer still reaches the flow table, without a second completion.
+    const Coordinator::Output late = feed(c, 700ms, 2, *queryFor(s, 2), entries(4, 80, 0x09000000));
+    QCOMPARE(late.flows.size(), std::size_t(4));
+    QCOMPARE(kinds(late), std::vector<Kind>{Kind::ServerAnswered});
+}
+
+void TestReconstruction::multiPartOutOfOrder()
+{
+    Coordinator c;
+    const Coordinator::Output s = c.start(0us, kVip, {80}, {1});
+    std::vector<QByteArray> parts = answer(1, *queryFor(s, 1), entries(10), 3);
+    QCOMPARE(parts.size(), std::size_t(4));
+    std::reverse(parts.begin(), parts.end());
+    std::size_t flows = 0;
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+        const Coordinator::Output o = c.onReport(1ms, 1, parts[i]);
+        flows += o.flows.size();
+        QCOMPARE(c.isComplete(), i + 1 == parts.size());
+        // A duplicate part is ignored.
+        QVERIFY(c.onReport(1ms, 1, parts[i]).flows.empty());
+    }
+    QCOMPARE(flows, std::size_t(10));
+    QCOMPARE(c.stats().reportsDuplicate, 4u);
+}
+
+void TestReconstruction::conflict_data()
+{
+    QTest::addColumn<int>("idleA"); // server 1
+    QTest::addColumn<int>("idleB"); // server 2
+    QTest::addColumn<bool>("bFirst");
+    QTest::addColumn<quint32>("winner");
+    QTest::newRow("fresher second claim wins") << 12 << 3 << false << 2u;
+    QTest::newRow("fresher first claim stays") << 3 << 12 << false << 1u;
+    QTest::newRow("fresher wins in the other order") << 3 << 12 << true << 1u;
+    QTest::newRow("tie goes to the lower address") << 5 << 5 << false << 1u;
+    QTest::newRow("tie goes to the lower address in the other order") << 5 << 5 << true << 1u;
+}
+
+void TestReconstruction::conflict()
+{
+    QFETCH(int, idleA);
+    QFETCH(int, idleB);
+    QFETCH(bool, bFirst);
+    QFETCH(quint32, winner);
+    Coordinator c;
+    const Coordinator::Output s = c.start(0us, kVip, {80}, {1, 2});
+    const std::vector<ConnEntry> a{{0xc0a80001, 5000, 80, quint8(idleA)}, {0xc0a80001, 5001, 80, 0}};
+    const std::vector<ConnEntry> b{{0xc0a80001, 5000, 80, quint8(idleB)}};
+    std::vector<Coordinator::Flow> handedOut;
+    auto run = [&](tb::NodeAddr who, const std::vector<ConnEntry> &conns) {
+        const Coordinator::Output o = feed(c, 1ms, who, *queryFor(s, who), conns);
+        handedOut.insert(handedOut.end(), o.flows.begin(), o.flows.end());
+        return o;
+    };
+    const Coordinator::Output last = bFirst ? (run(2, b), run(1, a)) : (run(1, a), run(2, b));
+    QCOMPARE(last.events.back().kind, Kind::Completed);
+    QCOMPARE(last.events.back().conflicts, 1u);
+    QCOMPARE(last.events.back().count, 2u);
+    // The last flow handed out for the contested key is the winner (the flow table applies them
+    // in order: a later one corrects an earlier one).
+    quint32 lastServer = 0;
+    for (const auto &f : handedOut)
+        if (f.clientPort == 5000)
+            lastServer = f.server;
+    QCOMPARE(lastServer, winner);
+    for (const auto &f : c.mergedFlows())
+        if (f.clientPort == 5000)
+            QCOMPARE(f.server, winner);
+    QCOMPARE(c.stats().conflicts, 1u);
+}
+
+void TestReconstruction::lateServerQueriedAfterCompletion()
+{
+    Coordinator c;
+    const Coordinator::Output s = c.start(0us, kVip, {80}, {1});
+    feed(c, 1ms, 1, *queryFor(s, 1), entries(1));
+    QVERIFY(c.isComplete());
+    const Coordinator::Output j = c.onServerJoined(2s, 4);
+    QCOMPARE(kinds(j), std::vector<Kind>{Kind::LateServerQueried});
+    QCOMPARE(j.send.size(), std::size_t(1));
+    QCOMPARE(j.send[0].to, 4u);
+    QVERIFY(c.onServerJoined(2s, 4).send.empty()); // already being asked
+    const Coordinator::Output a = feed(c, 2s + 3ms, 4, j.send[0].payload, entries(6, 80, 0x04000000));
+    QCOMPARE(a.flows.size(), std::size_t(6));
+    QCOMPARE(kinds(a), std::vector<Kind>{Kind::ServerAnswered});
+    QCOMPARE(a.events[0].elapsed, tb::Time(3ms));
+    QCOMPARE(c.mergedCount(), std::size_t(7));
+    // A rejoining server that answered before is asked again.
+    QCOMPARE(c.onServerJoined(3s, 1).send.size(), std::size_t(1));
+}
+
+void TestReconstruction::serverLeavingStopsTheWait()
+{
+    Coordinator c;
+    const Coordinator::Output s = c.start(0us, kVip, {80}, {1, 2});
+    feed(c, 1ms, 1, *queryFor(s, 1), entries(1));
+    const Coordinator::Output l = c.onServerLeft(2ms, 2);
+    QCOMPARE(kinds(l), (std::vector<Kind>{Kind::ServerLeft, Kind::Completed}));
+    QCOMPARE(l.events.back().missing, 1u);
+    QVERIFY(c.onServerLeft(3ms, 2).events.empty());
+    // Its report arriving after it left is ignored.
+    QVERIFY(feed(c, 4ms, 2, *queryFor(s, 2), entries(3)).flows.empty());
+}
+
+void TestReconstruction::rejected_data()
+{
+    QTest::addColumn<int>("which");
+    QTest::newRow("from a node that was not queried") << 0;
+    QTest::newRow("naming another server than its sender") << 1;
+    QTest::newRow("answering a query we never sent") << 2;
+    QTest::newRow("for another vip") << 3;
+    QTest::newRow("answering the previous run") << 4;
+}
+
+void TestReconstruction::rejected()
+{
+    QFETCH(int, which);
+    Coordinator c;
+    Coordinator::Output s = c.start(0us, kVip, {80}, {1, 2});
+    const ConnQuery q = *decodeConnQuery(*queryFor(s, 1));
+    QByteArray wire;
+    tb::NodeAddr from = 1;
+    switch (which) {
+    case 0:
+        from = 9;
+        wire = encodeConnReports(q, 9, kMac, entries(1), 0)[0];
+        break;
+    case 1:
+        wire = encodeConnReports(q, 2, kMac, entries(1), 0)[0];
+        break;
+    case 2:
+        wire = encodeConnReports(ConnQuery{q.queryId + 100, kVip, {80}}, 1, kMac, entries(1), 0)[0];
+        break;
+    case 3:
+        wire = encodeConnReports(ConnQuery{q.queryId, kVip + 1, {80}}, 1, kMac, entries(1), 0)[0];
+        break;
+    case 4:
+        s = c.start(1s, kVip, {80}, {1, 2}); // the old query id is no longer ours
+        wire = encodeConnReports(q, 1, kMac, entries(1), 0)[0];
+        break;
+    }
+    const Coordinator::Output o = c.onReport(1s + 1ms, from, wire);
+    QVERIFY(o.malformed);
+    QVERIFY(!o.error.isEmpty());
+    QVERIFY(o.flows.empty());
+    QVERIFY(o.events.empty());
+    QCOMPARE(c.stats().reportsUnexpected, 1u);
+    QCOMPARE(c.mergedCount(), std::size_t(0));
+}
+
+void TestReconstruction::seededLossySimulation_data()
+{
+    QTest::addColumn<quint32>("seed");
+    for (quint32 seed : {1u, 2u, 3u, 42u, 1234u, 99991u})
+        QTest::newRow(qPrintable(QStringLiteral("seed %1").arg(seed))) << seed;
+}
+
+// Five agents, overlapping flows, queries and reports lost or delayed at random. After every
+// step: the merge holds exactly the winners (by the documented rule) over the reports accepted
+// so far; the run completes by the overall timeout and exactly once.
+void TestReconstruction::seededLossySimulation()
+{
+    QFETCH(quint32, seed);
+    std::mt19937 rng(seed);
+    const ReconstructionConfig cfg{50ms, 4, 400ms};
+    Coordinator c(cfg);
+    const std::vector<tb::NodeAddr> servers{1, 2, 3, 4, 5};
+    std::map<tb::NodeAddr, std::vector<ConnEntry>> held;
+    for (tb::NodeAddr s : servers)
+        for (int i = 0; i < 200; ++i) { // client ports overlap across servers now and then
+            const ConnEntry e{quint32(0xc0a80000 + rng() % 8), quint16(1000 + rng() % 400), 80, quint8(rng() % 20)};
+            auto &mine = held[s];
+            // One host never holds the same 4-tuple twice.
+            if (std::none_of(mine.begin(), mine.end(), [&](const ConnEntry &x) {
+                    return x.clientIp == e.clientIp && x.clientPort == e.clientPort;
+                }))
+                mine.push_back(e);
+        }
+
+    struct InFlight {
+        tb::Time at;
+        tb::NodeAddr from;
+        QByteArray payload;
+    };
+    std::vector<InFlight> reports;
+    std::set<tb::NodeAddr> answered;
+    std::map<quint64, std::pair<tb::NodeAddr, quint8>> expected;
+    int completions = 0;
+    auto deliverQueries = [&](const Coordinator::Output &o, tb::Time now) {
+        for (const auto &q : o.send) {
+            if (rng() % 100 < 40)
+                continue; // lost (the reliable exchange failed, or the agent was busy)
+            for (QByteArray &r : answer(q.to, q.payload, held[q.to]))
+                reports.push_back({now + tb::Time(std::chrono::milliseconds(rng() % 120)), q.to, std::move(r)});
+        }
+        completions += count(o, Kind::Completed);
+    };
+    auto accept = [&](tb::NodeAddr s) {
+        if (!answered.insert(s).second)
+            return;
+        for (const ConnEntry &e : held[s]) {
+            const quint64 k = (quint64(e.clientIp) << 32) | (quint64(e.clientPort) << 16) | e.vport;
+            auto it = expected.find(k);
+            if (it == expected.end() || e.idleCode < it->second.second
+                || (e.idleCode == it->second.second && s < it->second.first))
+                expected[k] = {s, e.idleCode};
+        }
+    };
+
+    deliverQueries(c.start(0us, kVip, {80}, servers), 0us);
+    for (tb::Time now = 1ms; now <= 1s; now += 1ms) {
+        for (auto it = reports.begin(); it != reports.end();) {
+            if (it->at > now) {
+                ++it;
+                continue;
+            }
+            const Coordinator::Output o = c.onReport(now, it->from, it->payload);
+            QVERIFY(!o.malformed);
+            if (count(o, Kind::ServerAnswered))
+                accept(it->from);
+            completions += count(o, Kind::Completed);
+            it = reports.erase(it);
+        }
+        if (now >= c.nextDeadline())
+            deliverQueries(c.onTick(now), now);
+        // Invariants.
+        if (now >= cfg.overallTimeout)
+            QVERIFY2(c.isComplete(), "not complete at the overall timeout");
+        QVERIFY(completions <= 1);
+    }
+    QCOMPARE(completions, 1);
+    std::map<quint64, tb::NodeAddr> merged;
+    for (const auto &f : c.mergedFlows())
+        merged[(quint64(f.clientIp) << 32) | (quint64(f.clientPort) << 16) | f.vport] = f.server;
+    std::map<quint64, tb::NodeAddr> want;
+    for (const auto &[k, v] : expected)
+        want[k] = v.first;
+    QCOMPARE(merged.size(), want.size());
+    QVERIFY(merged == want);
+    QVERIFY(!merged.empty());
+    QVERIFY(c.stats().conflicts > 0); // the rule was exercised
+}
+
+QTEST_GUILESS_MAIN(TestReconstruction)
+#include "tst_reconstruction.moc"
