@@ -8,6 +8,7 @@
 
 #include <QCommandLineParser>
 #include <QCoreApplication>
+#include <QFileInfo>
 #include <QJsonDocument>
 #include <QTextStream>
 
@@ -161,7 +162,8 @@ int main(int argc, char *argv[])
 
     QString socketPath = QStringLiteral("/run/sasha/sashad.sock");
     if (parser.isSet(socketOpt)) {
-        socketPath = parser.value(socketOpt);
+        // QLocalSocket would look a bare relative name up in the temp folder; mean the file here.
+        socketPath = QFileInfo(parser.value(socketOpt)).absoluteFilePath();
     } else if (parser.isSet(configOpt)) {
         ConfigError err;
         const auto p = readControlSocketPath(parser.value(configOpt), &err);

@@ -124,10 +124,10 @@ void SashaDaemon::logDrop(const tb::Event &e)
     const qint64 now = m_uptime.elapsed();
     if (d.lastLogMs >= 0 && now - d.lastLogMs < kDropLogEveryMs)
         return;
-    qCWarning(lcTransport, "dropped %llu datagram(s) (%s) since %s, latest from %s:%u",
+    qCWarning(lcTransport, "dropped %llu datagram(s) (%s) since %s, latest from %s:%u: %s",
               static_cast<unsigned long long>(d.count), qPrintable(controlDropReasonName(e.dropReason)),
               d.lastLogMs < 0 ? "start" : qPrintable(QStringLiteral("%1 s ago").arg((now - d.lastLogMs) / 1000)),
-              qPrintable(ipv4ToString(e.from.ip)), unsigned(e.from.port));
+              qPrintable(ipv4ToString(e.from.ip)), unsigned(e.from.port), qPrintable(e.detail));
     d.count = 0;
     d.lastLogMs = now;
 }

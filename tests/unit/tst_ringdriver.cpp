@@ -78,9 +78,16 @@ private Q_SLOTS:
         QCOMPARE(v.dispatcher, addrOf(0));
         QCOMPARE(m_drivers[0]->node().role(), tb::Role::Dispatcher);
         QCOMPARE(m_drivers[1]->node().role(), tb::Role::Server);
-        // The token actually circulates: relays keep being counted.
-        const quint64 before = m_drivers[2]->node().counters().tokensRelayed;
-        QTRY_VERIFY_WITH_TIMEOUT(m_drivers[2]->node().counters().tokensRelayed > before + 2, 3000);
+        // The token actually circulates: the master completes rotations and the ring stays
+        // whole while it does (no purge, same epoch).
+        const quint32 epoch = v.ringEpoch;
+        const quint64 purges = m_drivers[0]->node().counters().purges;
+        const quint64 rotations = m_drivers[0]->node().counters().rotations;
+        const quint64 relayed = m_drivers[2]->node().counters().tokensRelayed;
+        QTRY_VERIFY_WITH_TIMEOUT(m_drivers[0]->node().counters().rotations > rotations + 5, 3000);
+        QVERIFY(m_drivers[2]->node().counters().tokensRelayed > relayed);
+        QCOMPARE(m_drivers[0]->node().counters().purges, purges);
+        QCOMPARE(m_drivers[0]->node().view().ringEpoch, epoch);
         // Honest peers sharing a key never fail authentication or replay checks.
         for (const auto &d : m_drivers) {
             const tb::Counters &c = d->node().counters();
