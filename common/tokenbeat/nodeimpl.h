@@ -1,6 +1,7 @@
 #pragma once
 // Private state of TokenBeatNode, shared by node.cpp (entry points, joining, forming, purge,
-// timers) and nodering.cpp (token, views, election, leave, observers, beacons, out-of-band).
+// timers), nodering.cpp (token, views, election, leave) and nodeoutside.cpp (observers,
+// beacons and partition healing, out-of-band).
 // Not installed, not included outside common/tokenbeat. One thread at a time, like the node.
 
 #include "tokenbeat/envelope.h"
@@ -124,7 +125,7 @@ struct TokenBeatNode::Impl {
     Time nextDeadline() const;
     void stop();
 
-    // nodering.cpp
+    // nodering.cpp, nodeoutside.cpp
     void enterRing(const RingView &v);
     void adoptView(const RingView &v);
     void becomeMaster();
