@@ -1,0 +1,58 @@
+#pragma once
+// The agent's answer to state reconstruction queries (paper §3.4): a ConnQuery arriving on
+// kConnQueryChannel is answered, at once, with this node's established connections to the
+// asked VIP and ports (ConnectionDumper: sock_diag, dead clients left out), encoded as one or
+// more ConnReports sent reliable on kConnReportChannel to the node that asked.
+//
+// Wiring (sashad): connect RingDriver::oobReceived to onOob, and give a SendFn that calls
+// RingDriver::sendOob(to, channel, payload, true). Other channels are ignored, so one
+// oobReceived connection can feed every OOB service.
+// Thread: the daemon's main thread. A dump of 100k sockets takes tens of ms and runs inline.
+
+#include "agent/connectiondumper.h"
+#include "agent/connmessages.h"
+#include "tokenbeat/types.h"
+
+#include <QObject>
+
+#include <array>
+#include <functional>
+
+namespace sasha {
+
+class ConnectionReporter : public QObject {
+    Q_OBJECT
+public:
+    using SendFn = std::function<void(tb::NodeAddr to, quint8 channel, const QByteArray &payload)>;
+
+    ConnectionReporter(ConnectionDumper dumper, SendFn send, QObject *parent = nullptr);
+
+    // This node's ring address (reports carry it; the dispatcher checks it against the sender).
+    // The ring assigns it at join time, so it may be set after construction.
+    void setSelf(tb::NodeAddr self) { m_self = self; }
+    // This node's MAC on the cluster link, sent in reports (zero = unknown).
+    void setMac(const std::array<quint8, 6> &mac) { m_mac = mac; }
+    void setFilter(const DeadClientFilter &f) { m_dumper.setFilter(f); }
+
+    quint64 queriesAnswered() const { return m_answered; }
+    quint64 queriesRejected() const { return m_rejected; }
+
+public Q_SLOTS:
+    void onOob(sasha::tb::NodeAddr from, quint8 channel, const QByteArray &payload);
+
+Q_SIGNALS:
+    // One answer sent: connections reported, dead ones left out, parts, dump time in µs.
+    void answered(sasha::tb::NodeAddr to, quint32 queryId, int connections, int skippedDead, int parts,
+                  qint64 dumpMicros);
+    // A query that did not decode, or a dump that failed; error names the cause.
+    void queryFailed(sasha::tb::NodeAddr from, const QString &error);
+
+private:
+    ConnectionDumper m_dumper;
+    SendFn m_send;
+    tb::NodeAddr m_self = tb::kNoNode;
+    std::array<quint8, 6> m_mac{};
+    quint64 m_answered = 0, m_rejected = 0;
+};
+
+} // namespace sasha
