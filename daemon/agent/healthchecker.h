@@ -26,7 +26,7 @@ class QNetworkAccessManager;
 namespace sasha {
 
 struct HealthCheckConfig {
-    QUrl url{QStringLiteral("http://127.0.0.1:80/")};
+    QUrl url{QStringLiteral("http://127.0.0.1:80/health")}; // the lab's nginx answers 200 "ok" there
     int intervalMs = 500; // between check starts
     int timeoutMs = 400;  // one check's budget (connect + answer)
     int rise = 2;         // consecutive successes to become Healthy
