@@ -156,15 +156,19 @@ void ControlServer::answer(QLocalSocket *s, const ControlRequest &r)
 
 void ControlServer::publish(const ControlEvent &e)
 {
-    if (m_watchers.isEmpty())
-        return;
-    const QByteArray line = controlLine(QJsonObject{{QStringLiteral("event"), e.toJson()}});
+    if (!m_watchers.isEmpty())
+        sendToWatchers(controlLine(QJsonObject{{QStringLiteral("event"), e.toJson()}}));
+}
+
+void ControlServer::sendToWatchers(const QByteArray &line)
+{
+    m_watchers.removeIf([](const QPointer<QLocalSocket> &w) {
+        return w.isNull() || w->state() != QLocalSocket::ConnectedState;
+    });
     for (const auto &w : std::as_const(m_watchers)) {
-        if (w.isNull())
-            continue;
         if (w->bytesToWrite() > kMaxPendingBytes) {
             qCWarning(lcControl, "watch client is not reading; disconnecting it");
-            w->abort();
+            w->abort(); // removed from m_watchers on the next send
             continue;
         }
         w->write(line);
@@ -173,14 +177,9 @@ void ControlServer::publish(const ControlEvent &e)
 
 void ControlServer::sendWatchStatus()
 {
-    m_watchers.removeIf([](const QPointer<QLocalSocket> &w) { return w.isNull() || w->state() != QLocalSocket::ConnectedState; });
-    if (m_watchers.isEmpty()) {
+    sendToWatchers(controlLine(QJsonObject{{QStringLiteral("status"), m_status().toJson()}}));
+    if (m_watchers.isEmpty())
         m_watchTimer.stop();
-        return;
-    }
-    const QByteArray line = controlLine(QJsonObject{{QStringLiteral("status"), m_status().toJson()}});
-    for (const auto &w : std::as_const(m_watchers))
-        w->write(line);
 }
 
 } // namespace sasha

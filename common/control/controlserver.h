@@ -47,6 +47,7 @@ private:
     void onReadyRead(QLocalSocket *s);
     void answer(QLocalSocket *s, const ControlRequest &r);
     void sendWatchStatus();
+    void sendToWatchers(const QByteArray &line);
 
     StatusFn m_status;
     const EventLog *m_log;
