@@ -2,6 +2,9 @@
 
 #include "vmacannouncer.h"
 
+#include <pthread.h>
+#include <time.h>
+
 namespace sasha {
 
 namespace {
@@ -54,6 +57,18 @@ std::string DispatcherThread::error() const
 {
     std::lock_guard lock(m_errorMutex);
     return m_error;
+}
+
+std::chrono::nanoseconds DispatcherThread::cpuTime() const noexcept
+{
+    // const_cast: native_handle() is not const, it does not modify the thread.
+    auto &thread = const_cast<std::thread &>(m_thread);
+    clockid_t clock;
+    timespec t{};
+    if (!thread.joinable() || pthread_getcpuclockid(thread.native_handle(), &clock) != 0 ||
+        clock_gettime(clock, &t) != 0)
+        return std::chrono::nanoseconds(0);
+    return std::chrono::seconds(t.tv_sec) + std::chrono::nanoseconds(t.tv_nsec);
 }
 
 void DispatcherThread::processFrame(std::span<const std::uint8_t> frame) noexcept
@@ -122,6 +137,7 @@ void DispatcherThread::run()
             const SourceStats s = m_source.stats();
             m_counters.kernelDropped.store(s.kernelDropped, std::memory_order_relaxed);
             m_counters.interfaceDropped.store(s.interfaceDropped, std::memory_order_relaxed);
+            m_counters.oversized.store(s.oversized, std::memory_order_relaxed);
         }
         if (batch.status == PacketSource::Status::Failed) {
             failure = m_source.lastError();
@@ -135,6 +151,7 @@ void DispatcherThread::run()
     const SourceStats s = m_source.stats();
     m_counters.kernelDropped.store(s.kernelDropped, std::memory_order_relaxed);
     m_counters.interfaceDropped.store(s.interfaceDropped, std::memory_order_relaxed);
+    m_counters.oversized.store(s.oversized, std::memory_order_relaxed);
     {
         std::lock_guard lock(m_errorMutex);
         m_error = failure;

@@ -51,6 +51,7 @@ struct DispatcherCounters {
     Counter dropped{0};          // the processor said Drop
     Counter kernelDropped{0};    // pcap_stats: no room in the capture buffer (refreshed periodically)
     Counter interfaceDropped{0}; // pcap_stats: dropped by the interface
+    Counter oversized{0};        // longer than the capture's snapshot length, dropped (refreshed periodically)
     Counter batches{0};          // non-empty batches read
     Counter announcements{0};    // VMAC announcements queued
 };
@@ -79,6 +80,9 @@ public:
     std::string error() const;
 
     const DispatcherCounters &counters() const noexcept { return m_counters; }
+    // CPU time the thread has used (user + system, including the kernel work its system calls
+    // do), for cost-per-packet figures. Zero when not started.
+    std::chrono::nanoseconds cpuTime() const noexcept;
 
 private:
     class Receiver;

@@ -24,6 +24,7 @@ public:
 struct SourceStats {
     std::uint64_t kernelDropped = 0;    // pcap_stats ps_drop: no room in the capture buffer
     std::uint64_t interfaceDropped = 0; // pcap_stats ps_ifdrop: dropped by the interface/driver
+    std::uint64_t oversized = 0;        // longer than the snapshot length: dropped, never passed on cut
 };
 
 class PacketSource {

@@ -19,13 +19,19 @@ std::string vmacFilter(const MacAddress &vmac)
     return text;
 }
 
-namespace {
+struct PcapCallbacks {
+    static void deliverWhole(u_char *user, const pcap_pkthdr *header, const u_char *bytes)
+    {
+        auto *source = reinterpret_cast<PcapLiveSource *>(user);
+        if (header->caplen < header->len) {
+            ++source->m_oversized; // a cut frame must never be forwarded
+            return;
+        }
+        source->m_receiver->onFrame({bytes, header->caplen});
+    }
+};
 
-void deliverFrame(u_char *user, const pcap_pkthdr *header, const u_char *bytes)
-{
-    auto *receiver = reinterpret_cast<FrameReceiver *>(user);
-    receiver->onFrame({bytes, header->caplen});
-}
+namespace {
 
 bool applyFilter(pcap *handle, const std::string &filter, const std::string &where, std::string &error)
 {
@@ -117,7 +123,9 @@ PacketSource::Batch PcapLiveSource::receive(FrameReceiver &receiver, int maxFram
 {
     // Under load the ring already holds frames: read first, poll only when it was empty.
     for (int attempt = 0; attempt < 2; ++attempt) {
-        const int n = pcap_dispatch(m_handle, maxFrames, deliverFrame, reinterpret_cast<u_char *>(&receiver));
+        m_receiver = &receiver;
+        const int n = pcap_dispatch(m_handle, maxFrames, PcapCallbacks::deliverWhole, reinterpret_cast<u_char *>(this));
+        m_receiver = nullptr;
         if (n < 0) {
             m_error = "capture on " + m_interface + ": " + pcap_geterr(m_handle);
             return {Status::Failed, 0};
@@ -144,7 +152,8 @@ SourceStats PcapLiveSource::stats()
 {
     pcap_stat s{};
     if (pcap_stats(m_handle, &s) == 0)
-        m_lastStats = {s.ps_drop, s.ps_ifdrop};
+        m_lastStats = {s.ps_drop, s.ps_ifdrop, 0};
+    m_lastStats.oversized = m_oversized;
     return m_lastStats;
 }
 
@@ -188,6 +197,10 @@ PacketSource::Batch PcapFileSource::receive(FrameReceiver &receiver, int maxFram
         const u_char *bytes = nullptr;
         const int rc = pcap_next_ex(m_handle, &header, &bytes);
         if (rc == 1) {
+            if (header->caplen < header->len) {
+                ++m_oversized;
+                continue;
+            }
             receiver.onFrame({bytes, header->caplen});
             ++delivered;
             continue;

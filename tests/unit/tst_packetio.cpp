@@ -52,7 +52,8 @@ Bytes udpFrame(const MacAddress &dst, std::uint16_t sequence, std::uint32_t dstI
     return buildFrame(s);
 }
 
-bool writeCapture(const QString &path, const std::vector<Bytes> &frames)
+// cutIndex: that frame is recorded as if the capture had cut it (len > caplen).
+bool writeCapture(const QString &path, const std::vector<Bytes> &frames, std::size_t cutIndex = SIZE_MAX)
 {
     pcap_t *dead = pcap_open_dead(DLT_EN10MB, 65535);
     pcap_dumper_t *dumper = pcap_dump_open(dead, path.toLocal8Bit().constData());
@@ -65,6 +66,8 @@ bool writeCapture(const QString &path, const std::vector<Bytes> &frames)
         h.ts.tv_sec = 1700000000;
         h.ts.tv_usec = long(i);
         h.caplen = h.len = bpf_u_int32(frames[i].size());
+        if (i == cutIndex)
+            h.len += 100;
         pcap_dump(reinterpret_cast<u_char *>(dumper), &h, frames[i].data());
     }
     pcap_dump_close(dumper);
@@ -188,6 +191,7 @@ private Q_SLOTS:
     void fileSourceReplay_data();
     void fileSourceReplay();
     void fileSourceRejectsBadInput();
+    void cutFramesAreDroppedAndCounted();
     void dispatcherThreadReplay();
     void dispatcherThreadCountsSinkFailures();
     void dispatcherThreadStopsPromptly();
@@ -268,6 +272,28 @@ void TestPacketIo::fileSourceRejectsBadInput()
     error.clear();
     QVERIFY(!PcapFileSource::open(garbage.fileName().toStdString(), {}, error));
     QVERIFY(!error.empty());
+}
+
+void TestPacketIo::cutFramesAreDroppedAndCounted()
+{
+    // A frame longer than the snapshot length reaches us cut short; forwarding it would send a
+    // frame whose IP length lies. It is dropped and counted as oversized.
+    const std::vector<Bytes> recorded = {udpFrame(kVmac, 0), udpFrame(kVmac, 1), udpFrame(kVmac, 2)};
+    const QString path = m_dir.filePath(QStringLiteral("cut.pcap"));
+    QVERIFY(writeCapture(path, recorded, 1));
+    std::string error;
+    auto source = PcapFileSource::open(path.toStdString(), {}, error);
+    QVERIFY2(source, error.c_str());
+    MacRewriteProcessor processor(kServerMac);
+    RecordingSink network;
+    DispatcherThread thread(*source, processor, network, nullptr, nullptr);
+    thread.start();
+    QVERIFY(waitUntil([&] { return thread.finished(); }, 5000));
+    thread.stop();
+    QCOMPARE(read(thread.counters().captured), std::uint64_t(2));
+    QCOMPARE(read(thread.counters().oversized), std::uint64_t(1));
+    QCOMPARE(network.frames.size(), std::size_t(2));
+    QCOMPARE(hex(network.frames[1]), hex(withMacs(recorded[2], kServerMac, kClientMac)));
 }
 
 void TestPacketIo::dispatcherThreadReplay()
