@@ -49,6 +49,58 @@ QString errnoText(const char *what)
     return QStringLiteral("%1: %2").arg(QLatin1String(what), QString::fromLocal8Bit(std::strerror(errno)));
 }
 
+// The kernel-side filter (INET_DIAG_REQ_BYTECODE, the language behind `ss ... sport = :80`):
+// accept a socket whose local port is one of ports, so the kernel neither fills tcp_info for
+// nor sends the node's other sockets. Per port a 20-byte block:
+//   S_GE port (8 B: op + op carrying the port) | S_LE port (8 B) | JMP to the end (accept)
+// A failed comparison jumps to the next block; after the last block, to end + 4 (reject).
+// Every op start lies on the chain of `yes` jumps, as the kernel's audit requires.
+std::vector<char> portFilter(const std::vector<std::uint16_t> &ports)
+{
+    constexpr int kBlock = 20;
+    const int total = kBlock * int(ports.size());
+    std::vector<inet_diag_bc_op> ops;
+    for (int i = 0; i < int(ports.size()); ++i) {
+        const int at = kBlock * i;
+        const bool last = i + 1 == int(ports.size());
+        const auto miss = [&](int opAt) { return std::uint16_t((last ? total + 4 : at + kBlock) - opAt); };
+        ops.push_back({INET_DIAG_BC_S_GE, 8, miss(at)});
+        ops.push_back({0, 0, ports[std::size_t(i)]});
+        ops.push_back({INET_DIAG_BC_S_LE, 8, miss(at + 8)});
+        ops.push_back({0, 0, ports[std::size_t(i)]});
+        ops.push_back({INET_DIAG_BC_JMP, 4, std::uint16_t(total - (at + 16))});
+    }
+    std::vector<char> out(ops.size() * sizeof(inet_diag_bc_op));
+    std::memcpy(out.data(), ops.data(), out.size());
+    return out;
+}
+
+// nlmsghdr | inet_diag_req_v2 | rtattr INET_DIAG_REQ_BYTECODE (the port filter).
+std::vector<char> buildRequest(const std::vector<std::uint16_t> &ports)
+{
+    const std::vector<char> bytecode = portFilter(ports);
+    const std::size_t attrLen = bytecode.empty() ? 0 : RTA_LENGTH(bytecode.size());
+    const std::size_t total = NLMSG_LENGTH(sizeof(inet_diag_req_v2)) + RTA_ALIGN(attrLen);
+    std::vector<char> msg(total, 0);
+    auto *h = reinterpret_cast<nlmsghdr *>(msg.data());
+    h->nlmsg_len = std::uint32_t(total);
+    h->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    h->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    h->nlmsg_seq = 1;
+    auto *req = static_cast<inet_diag_req_v2 *>(NLMSG_DATA(h));
+    req->sdiag_family = AF_INET;
+    req->sdiag_protocol = IPPROTO_TCP;
+    req->idiag_states = 1u << kTcpEstablished;
+    req->idiag_ext = 1u << (INET_DIAG_INFO - 1);
+    if (attrLen) {
+        auto *a = reinterpret_cast<rtattr *>(msg.data() + NLMSG_LENGTH(sizeof(inet_diag_req_v2)));
+        a->rta_type = INET_DIAG_REQ_BYTECODE;
+        a->rta_len = std::uint16_t(attrLen);
+        std::memcpy(RTA_DATA(a), bytecode.data(), bytecode.size());
+    }
+    return msg;
+}
+
 } // namespace
 
 std::optional<QString> clientGoneReason(const TcpSocketState &s, const DeadClientFilter &f)
@@ -69,27 +121,18 @@ std::optional<QString> clientGoneReason(const TcpSocketState &s, const DeadClien
 ConnectionDump ConnectionDumper::dump(std::uint32_t vip, const std::vector<std::uint16_t> &ports) const
 {
     ConnectionDump result;
+    if (ports.empty())
+        return result;
     Fd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
     if (fd.get() < 0) {
         result.error = errnoText("socket(AF_NETLINK, NETLINK_SOCK_DIAG) failed (kernel without sock_diag?)");
         return result;
     }
 
-    struct {
-        nlmsghdr header;
-        inet_diag_req_v2 request;
-    } msg{};
-    msg.header.nlmsg_len = sizeof(msg);
-    msg.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-    msg.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    msg.header.nlmsg_seq = 1;
-    msg.request.sdiag_family = AF_INET;
-    msg.request.sdiag_protocol = IPPROTO_TCP;
-    msg.request.idiag_states = 1u << kTcpEstablished;
-    msg.request.idiag_ext = 1u << (INET_DIAG_INFO - 1);
+    const std::vector<char> msg = buildRequest(ports);
     sockaddr_nl kernel{};
     kernel.nl_family = AF_NETLINK;
-    if (::sendto(fd.get(), &msg, sizeof(msg), 0, reinterpret_cast<sockaddr *>(&kernel), sizeof(kernel)) < 0) {
+    if (::sendto(fd.get(), msg.data(), msg.size(), 0, reinterpret_cast<sockaddr *>(&kernel), sizeof(kernel)) < 0) {
         result.error = errnoText("sock_diag request failed");
         return result;
     }

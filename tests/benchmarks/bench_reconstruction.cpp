@@ -5,9 +5,12 @@
 //  2. the whole exchange over TokenBeat's reliable out-of-band channel on a simulated lossless,
 //     zero-latency link: queries and reports chunked into 1400-byte datagrams, each sealed and
 //     opened with the HMAC envelope and acknowledged (what the protocol adds on top).
+//  3. the agent's sock_diag dump: N real connections on 127.0.0.1 (default 15,000, bounded by
+//     the fd limit; the kernel lists both ends, so 2N sockets are scanned), extrapolated to 100k.
 // Baseline from the same run: inserting the same 100k keys into a plain hash map (the least any
-// merge has to do). Usage: bench_reconstruction [connections] [agents] [runs]
+// merge has to do). Usage: bench_reconstruction [connections] [agents] [runs] [dumpConnections]
 
+#include "agent/connectiondumper.h"
 #include "agent/connmessages.h"
 #include "agent/reconstructioncoordinator.h"
 #include "tokenbeat/envelope.h"
@@ -16,6 +19,12 @@
 
 #include <QCoreApplication>
 #include <QStringList>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -193,6 +202,65 @@ Exchange runExchange(const std::vector<std::vector<ConnEntry>> &conns)
     return r;
 }
 
+struct DumpFigure {
+    double ms = 0;
+    std::size_t found = 0, opened = 0;
+};
+
+// Opens up to n loopback connections to 4 listeners (each backlog holds them unaccepted) and
+// times ConnectionDumper::dump over them.
+DumpFigure runDump(int n, int runs)
+{
+    DumpFigure f;
+    rlimit lim{};
+    getrlimit(RLIMIT_NOFILE, &lim);
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+    n = std::min<int>(n, int(lim.rlim_cur) - 64);
+    const quint32 lo = 0x7f000001;
+    std::vector<int> fds;
+    std::vector<quint16> ports;
+    for (int l = 0; l < 4; ++l) {
+        const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(lo);
+        socklen_t len = sizeof(a);
+        if (s < 0 || ::bind(s, reinterpret_cast<sockaddr *>(&a), len) != 0 || ::listen(s, 65535) != 0)
+            break;
+        ::getsockname(s, reinterpret_cast<sockaddr *>(&a), &len);
+        ports.push_back(ntohs(a.sin_port));
+        fds.push_back(s);
+    }
+    for (int i = 0; i < n && !ports.empty(); ++i) {
+        const int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(lo);
+        a.sin_port = htons(ports[std::size_t(i) % ports.size()]);
+        if (c < 0)
+            break;
+        if (::connect(c, reinterpret_cast<sockaddr *>(&a), sizeof(a)) != 0) { // backlog full
+            ::close(c);
+            break;
+        }
+        fds.push_back(c);
+        ++f.opened;
+    }
+    std::vector<double> times;
+    const ConnectionDumper dumper;
+    for (int r = 0; r < runs; ++r) {
+        const auto t0 = Clock::now();
+        const ConnectionDump d = dumper.dump(lo, ports);
+        times.push_back(msSince(t0));
+        f.found = d.live.size();
+    }
+    f.ms = median(times);
+    for (int fd : fds)
+        ::close(fd);
+    return f;
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -202,6 +270,7 @@ int main(int argc, char **argv)
     const int total = args.size() > 1 ? std::max(1, args[1].toInt()) : 100000;
     const int agents = args.size() > 2 ? std::max(1, args[2].toInt()) : 5;
     const int runs = args.size() > 3 ? std::max(1, args[3].toInt()) : 5;
+    const int dumpConnections = args.size() > 4 ? std::max(1, args[4].toInt()) : 15000;
     const auto conns = makeConnections(total, agents);
 
     std::vector<double> enc, merge, all, base, exch;
@@ -227,6 +296,9 @@ int main(int argc, char **argv)
     std::printf("  reliable exchange, lossless link    %8.2f ms  goal <= %.0f ms: %s (%zu datagrams, %.1f MB, %zu flows, %s)\n",
                 median(exch), kGoalMs, median(exch) <= kGoalMs ? "met" : "MISSED", lastEx.datagrams,
                 double(lastEx.bytes) / 1e6, lastEx.flows, lastEx.complete ? "complete" : "INCOMPLETE");
+    const DumpFigure dump = runDump(dumpConnections, runs);
+    std::printf("  agent sock_diag dump, %zu connections %8.2f ms  (%zu found; ~%.0f ms per 100k, linear)\n",
+                dump.opened, dump.ms, dump.found, dump.opened ? dump.ms * 100000.0 / double(dump.opened) : 0.0);
     std::printf("  (the exchange figure is CPU only: one process does the work of 6 nodes, serially;\n"
                 "   a real LAN adds about (chunks / 32-chunk window) round trips per agent)\n");
     return lastEx.complete && last.flows == std::size_t(total) ? 0 : 1;
