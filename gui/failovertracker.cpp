@@ -19,6 +19,13 @@ QString formatPhase(qint64 us)
     return QStringLiteral("%1 s").arg(double(us) / 1e6, 0, 'f', 2);
 }
 
+namespace {
+QString totalIfClosed(const Failover &f)
+{
+    return f.closed ? QStringLiteral("; total %1").arg(formatPhase(f.totalUs())) : QString();
+}
+} // namespace
+
 bool FailoverTracker::closeStale(qint64 nowUs)
 {
     if (!isOpen() || nowUs - m_failovers.back().detectedUs < kCloseAfterUs)
@@ -67,13 +74,13 @@ QString FailoverTracker::onEvent(const ControlEvent &e)
     }
     if (k == kKindReconstructionDone && f.electedUs && !f.reconstructedUs) {
         f.reconstructedUs = t;
-        return QStringLiteral("reconstruction %1").arg(formatPhase(f.reconstructionUs()));
+        f.closed = f.firstPacketUs != 0;
+        return QStringLiteral("reconstruction %1").arg(formatPhase(f.reconstructionUs())) + totalIfClosed(f);
     }
     if (k == kKindFirstPacket && f.electedUs && !f.firstPacketUs) {
         f.firstPacketUs = t;
-        f.closed = true;
-        return QStringLiteral("first packet %1 after election; total %2")
-            .arg(formatPhase(f.firstPacketAfterUs()), formatPhase(f.totalUs()));
+        f.closed = f.reconstructedUs != 0;
+        return QStringLiteral("first packet %1 after election").arg(formatPhase(f.firstPacketAfterUs())) + totalIfClosed(f);
     }
     return {};
 }

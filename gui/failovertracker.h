@@ -7,7 +7,8 @@
 //   election        ring-formed -> dispatcher-elected (only when the dispatcher changed)
 //   reconstruction  dispatcher-elected -> reconstruction-done (reported by the dispatcher)
 //   first packet    dispatcher-elected -> first-packet-forwarded (reported by the dispatcher)
-// A failover opens at the first detection event and closes at first-packet-forwarded, or
+// A failover opens at the first detection event and closes once both reconstruction-done and
+// first-packet-forwarded were seen, or
 // kCloseAfterUs after detection with the phases that were seen ("—" for the rest).
 
 #include "control/controlprotocol.h"

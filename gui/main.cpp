@@ -1,6 +1,56 @@
+// sasha-console: parses the command line, picks a feed (the real ring through ClusterObserver,
+// or the simulated cluster for --demo) and shows the main window. Everything else is in sasha_gui.
+
+#include "clusterobserver.h"
+#include "consolecommandline.h"
+#include "mainwindow.h"
+#include "syntheticfeed.h"
+
 #include <QApplication>
+
+#include <cstdio>
+
+using namespace sasha::console;
+
 int main(int argc, char **argv)
 {
+    // The command line is checked before QApplication exists, so --help and a bad --key answer
+    // without a display. (Qt's own -platform etc. are not accepted; use QT_QPA_PLATFORM.)
+    QStringList args;
+    for (int i = 0; i < argc; ++i)
+        args << QString::fromLocal8Bit(argv[i]);
+    QString message;
+    bool exitNow = false;
+    const auto cl = parseCommandLine(args, &message, &exitNow);
+    if (!cl) {
+        std::fprintf(exitNow ? stdout : stderr, "%s%s\n", exitNow ? "" : "sasha-console: ", qPrintable(message));
+        return exitNow ? 0 : 2;
+    }
     QApplication app(argc, argv);
-    return 0;
+    QApplication::setApplicationName(QStringLiteral("sasha-console"));
+    QApplication::setApplicationVersion(QStringLiteral(SASHA_VERSION_STRING));
+    if (cl->ui.presentation) {
+        QFont f = QApplication::font();
+        f.setPointSizeF(std::max(16.0, f.pointSizeF() * 1.6));
+        QApplication::setFont(f);
+    }
+
+    std::unique_ptr<ClusterFeed> feed;
+    if (cl->demo) {
+        auto demo = std::make_unique<SyntheticFeed>(SyntheticFeed::Options{5, 0x0a000001, 2000, 20, 1, 200'000});
+        demo->prefill(40'000);
+        demo->startLive();
+        feed = std::move(demo);
+    } else {
+        auto observer = std::make_unique<ClusterObserver>(cl->observer);
+        if (auto err = observer->start()) {
+            std::fprintf(stderr, "sasha-console: cannot observe from %s: %s (choose another --bind)\n",
+                         qPrintable(ipToString(cl->observer.bind.ip)), qPrintable(*err));
+            return 2;
+        }
+        feed = std::move(observer);
+    }
+    MainWindow window(feed.get(), cl->ui);
+    window.show();
+    return app.exec();
 }

@@ -1,0 +1,194 @@
+#include "clusterobserver.h"
+
+#include "control/controlprotocol.h"
+
+#include <QDateTime>
+
+#include <algorithm>
+
+namespace sasha::console {
+
+namespace {
+
+tb::NodeConfig observerConfig(const ClusterObserver::Options &o)
+{
+    tb::NodeConfig c;
+    c.self = o.self;
+    c.endpoint = o.bind;
+    c.caps = tb::kObserver;
+    c.seeds = o.seeds;
+    c.broadcast = o.broadcast;
+    c.key = o.key;
+    c.bootEpoch = quint64(QDateTime::currentMSecsSinceEpoch());
+    c.timers = o.timers;
+    return c;
+}
+
+bool hasMember(const tb::RingView &v, tb::NodeAddr a)
+{
+    return std::any_of(v.members.begin(), v.members.end(), [a](const tb::Member &m) { return m.addr == a; });
+}
+
+} // namespace
+
+ClusterObserver::ClusterObserver(Options options, RingDriver::Clock clock, QObject *parent)
+    : ClusterFeed(parent), m_options(std::move(options)),
+      m_driver(std::make_unique<RingDriver>(observerConfig(m_options), std::move(clock)))
+{
+    connect(m_driver.get(), &RingDriver::eventOccurred, this, &ClusterObserver::onCoreEvent);
+    connect(m_driver.get(), &RingDriver::viewChanged, this, &ClusterObserver::onView);
+    connect(m_driver.get(), &RingDriver::oobReceived, this, &ClusterObserver::onOob);
+    m_noRing.setSingleShot(true);
+    connect(&m_noRing, &QTimer::timeout, this, [this] {
+        if (m_haveView)
+            return;
+        QStringList where;
+        for (const auto &s : m_options.seeds)
+            where << s.toString();
+        if (m_options.broadcast)
+            where << QStringLiteral("broadcast %1").arg(m_options.broadcast->toString());
+        if (m_badMac == 0)
+            setProblem(QStringLiteral("No ring answered within %1 s (asked: %2). Is sashad running there, on that port, "
+                                      "and reachable from %3?")
+                           .arg(m_options.noRingTimeoutMs / 1000.0)
+                           .arg(where.isEmpty() ? QStringLiteral("nobody: give --seed or --broadcast") : where.join(QStringLiteral(", ")))
+                           .arg(m_driver->localEndpoint().toString()));
+    });
+}
+
+ClusterObserver::~ClusterObserver()
+{
+    if (m_driver && m_driver->isRunning())
+        m_driver->leave();
+}
+
+std::optional<QString> ClusterObserver::start()
+{
+    if (auto err = m_driver->start())
+        return err->message;
+    m_noRing.start(m_options.noRingTimeoutMs);
+    return std::nullopt;
+}
+
+void ClusterObserver::stop()
+{
+    if (m_driver->isRunning())
+        m_driver->leave();
+}
+
+qint64 ClusterObserver::nowUs() const { return m_driver->now().count(); }
+
+double ClusterObserver::rotationsPerSecond() const
+{
+    const auto r = m_options.timers.rotationInterval.count();
+    return r > 0 ? 1e6 / double(r) : 0;
+}
+
+QString ClusterObserver::describe() const
+{
+    return QStringLiteral("observer %1 at %2").arg(ipToString(m_options.self), m_driver->localEndpoint().toString());
+}
+
+bool ClusterObserver::sendFault(const FaultCommand &cmd, QString *error)
+{
+    auto fail = [error](const QString &why) {
+        if (error)
+            *error = why;
+        return false;
+    };
+    if (m_options.readOnly)
+        return fail(QStringLiteral("read-only console"));
+    if (!m_driver->isRunning() || !m_haveView)
+        return fail(QStringLiteral("not observing a ring yet"));
+    if (!hasMember(m_last, cmd.target))
+        return fail(QStringLiteral("%1 is not a member of the ring").arg(ipToString(cmd.target)));
+    m_driver->sendOob(cmd.target, kFaultChannel, encodeFaultCommand(cmd), true);
+    return true;
+}
+
+void ClusterObserver::setProblem(const QString &message)
+{
+    if (message == m_problem)
+        return;
+    m_problem = message;
+    if (!message.isEmpty())
+        qWarning("sasha-console: %s", qPrintable(message));
+    Q_EMIT problemChanged(message);
+}
+
+void ClusterObserver::emitDerived(const QString &kind, tb::NodeAddr node, const QString &detail)
+{
+    ControlEvent e;
+    e.monoUs = nowUs();
+    e.wallMs = QDateTime::currentMSecsSinceEpoch();
+    e.kind = kind;
+    e.node = ipToString(node);
+    e.detail = detail;
+    Q_EMIT eventOccurred(e);
+}
+
+void ClusterObserver::onView()
+{
+    const tb::RingView &v = m_driver->node().view();
+    if (v.members.empty())
+        return;
+    if (!m_haveView) {
+        setProblem({});
+        emitDerived(QStringLiteral("ring-formed"), v.master,
+                    QStringLiteral("observing: epoch %1, %2 members").arg(v.ringEpoch).arg(v.members.size()));
+    } else {
+        if (v.ringEpoch != m_last.ringEpoch)
+            emitDerived(QStringLiteral("ring-formed"), v.master, QStringLiteral("epoch %1").arg(v.ringEpoch));
+        for (const auto &m : v.members)
+            if (!hasMember(m_last, m.addr))
+                emitDerived(QStringLiteral("member-joined"), m.addr);
+        for (const auto &m : m_last.members)
+            if (!hasMember(v, m.addr))
+                emitDerived(QStringLiteral("member-lost"), m.addr);
+    }
+    if (v.dispatcher != tb::kNoNode && (!m_haveView || v.dispatcher != m_last.dispatcher)) {
+        emitDerived(QStringLiteral("dispatcher-elected"), v.dispatcher);
+        Q_EMIT flowMapReset(v.dispatcher);
+    }
+    m_last = v;
+    m_haveView = true;
+    Q_EMIT viewChanged(v);
+}
+
+void ClusterObserver::onCoreEvent(const tb::Event &e)
+{
+    using K = tb::Event::Kind;
+    switch (e.kind) {
+    case K::PurgeStarted:
+    case K::TokenTimeout:
+    case K::Abdicated:
+    case K::MemberLeft:
+        Q_EMIT eventOccurred(ControlEvent::fromCore(e, QDateTime::currentMSecsSinceEpoch()));
+        break;
+    case K::DatagramDropped:
+        if (e.dropReason == tb::DropReason::BadMac) {
+            ++m_badMac;
+            m_badMacFrom = e.from;
+            if (!m_haveView || m_badMac % 100 == 1)
+                setProblem(QStringLiteral("Wrong cluster key? %1 datagram(s) from %2 dropped as bad-mac: they were not "
+                                          "signed with the key in --key. Use the cluster's key file.")
+                               .arg(m_badMac).arg(e.from.toString()));
+        }
+        break;
+    default:
+        break; // derived from views (onView) or not shown
+    }
+}
+
+void ClusterObserver::onOob(tb::NodeAddr from, quint8 channel, const QByteArray &payload)
+{
+    if (channel != kFaultChannel)
+        return; // later: the dispatcher's flow stream (docs/console.md)
+    QString error;
+    if (auto reply = decodeFaultReply(payload, &error))
+        Q_EMIT faultReplied(from, *reply);
+    else
+        qWarning("sasha-console: bad fault reply from %s: %s", qPrintable(ipToString(from)), qPrintable(error));
+}
+
+} // namespace sasha::console

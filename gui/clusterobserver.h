@@ -1,0 +1,70 @@
+#pragma once
+// ClusterObserver: the real ring as a ClusterFeed. It joins as a TokenBeat observer through
+// RingDriver (caps = kObserver: it receives views, never the token, and leaving never disturbs
+// the ring), and turns what it sees into the console's signals:
+//   - every view -> viewChanged; view-to-view differences -> ring-formed, dispatcher-elected,
+//     member-joined, member-lost events (derived here, so the timeline does not depend on which
+//     events the core reports to observers);
+//   - the core's own purge-started, token-timeout, abdicated, member-left -> eventOccurred;
+//   - fault replies on kFaultChannel -> faultReplied;
+//   - datagrams dropped as bad-mac, or no view within noRingTimeoutMs -> problemChanged.
+// GUI thread only. Time: RingDriver's clock (CLOCK_MONOTONIC µs, the daemons' monoUs clock).
+
+#include "clusterfeed.h"
+
+#include "transport/ringdriver.h"
+
+#include <QTimer>
+
+#include <memory>
+#include <optional>
+
+namespace sasha::console {
+
+class ClusterObserver : public ClusterFeed {
+    Q_OBJECT
+public:
+    struct Options {
+        QByteArray key;
+        tb::NodeAddr self = tb::kNoNode; // ring address of this observer (unique in the ring)
+        tb::Endpoint bind;                // concrete address; port 0 = the OS chooses
+        std::vector<tb::Endpoint> seeds;
+        std::optional<tb::Endpoint> broadcast;
+        bool readOnly = false;
+        int noRingTimeoutMs = 3000;
+        tb::Timers timers; // the ring's timers, for the rotation rate shown
+    };
+
+    explicit ClusterObserver(Options options, RingDriver::Clock clock = {}, QObject *parent = nullptr);
+    ~ClusterObserver() override;
+
+    // Binds and starts observing; an error message (bind failure) otherwise.
+    std::optional<QString> start();
+    void stop();
+
+    qint64 nowUs() const override;
+    double rotationsPerSecond() const override;
+    bool sendFault(const FaultCommand &cmd, QString *error) override;
+    QString describe() const override;
+
+    const RingDriver &driver() const { return *m_driver; }
+    quint64 badMacDrops() const { return m_badMac; }
+
+private:
+    void onCoreEvent(const tb::Event &e);
+    void onView();
+    void onOob(tb::NodeAddr from, quint8 channel, const QByteArray &payload);
+    void emitDerived(const QString &kind, tb::NodeAddr node, const QString &detail = {});
+    void setProblem(const QString &message);
+
+    Options m_options;
+    std::unique_ptr<RingDriver> m_driver;
+    tb::RingView m_last;
+    bool m_haveView = false;
+    quint64 m_badMac = 0;
+    tb::Endpoint m_badMacFrom;
+    QString m_problem;
+    QTimer m_noRing;
+};
+
+} // namespace sasha::console

@@ -1,0 +1,123 @@
+#include "consolecommandline.h"
+
+#include "config/nodesettings.h"
+
+#include <QCommandLineParser>
+#include <QFile>
+#include <QNetworkInterface>
+
+namespace sasha::console {
+
+quint32 defaultObserverAddress(const std::vector<tb::Endpoint> &seeds, qint64 pid)
+{
+    const bool loopback = seeds.empty() || std::all_of(seeds.begin(), seeds.end(), [](const tb::Endpoint &e) { return (e.ip >> 24) == 127; });
+    if (loopback)
+        return 0x7fff0000u | quint32(pid & 0xffff) | (pid % 0xffff == 0 ? 1u : 0u);
+    for (const QHostAddress &a : QNetworkInterface::allAddresses())
+        if (a.protocol() == QAbstractSocket::IPv4Protocol && !a.isLoopback())
+            return a.toIPv4Address();
+    return 0x7fff0001u;
+}
+
+std::optional<CommandLine> parseCommandLine(const QStringList &arguments, QString *error, bool *exitNow)
+{
+    *exitNow = false;
+    QCommandLineParser p;
+    p.setApplicationDescription(QStringLiteral("SASHA console: watch a SASHA cluster live as a TokenBeat observer, and inject faults."));
+    const QCommandLineOption help = p.addHelpOption();
+    const QCommandLineOption version = p.addVersionOption();
+    const QCommandLineOption key({QStringLiteral("k"), QStringLiteral("key")}, QStringLiteral("Cluster key file (as written by `sashactl keygen`)."), QStringLiteral("FILE"));
+    const QCommandLineOption seed({QStringLiteral("s"), QStringLiteral("seed")}, QStringLiteral("A ring node to contact, ADDR[:PORT]; repeatable."), QStringLiteral("ADDR[:PORT]"));
+    const QCommandLineOption broadcast(QStringLiteral("broadcast"), QStringLiteral("Find the ring by broadcast, e.g. 10.0.0.255."), QStringLiteral("ADDR[:PORT]"));
+    const QCommandLineOption port(QStringLiteral("port"), QStringLiteral("The ring's TokenBeat port (default 7400)."), QStringLiteral("P"), QStringLiteral("7400"));
+    const QCommandLineOption bind(QStringLiteral("bind"), QStringLiteral("Local IPv4 address to observe from; also this observer's ring address."), QStringLiteral("ADDR"));
+    const QCommandLineOption readOnly(QStringLiteral("read-only"), QStringLiteral("Watch only: no fault injection."));
+    const QCommandLineOption lab(QStringLiteral("lab"), QStringLiteral("The cluster is a lab (sasha-lab): no confirmation before destructive faults."));
+    const QCommandLineOption presentation(QStringLiteral("presentation"), QStringLiteral("Large fonts for a projector."));
+    const QCommandLineOption demo(QStringLiteral("demo"), QStringLiteral("Show a simulated 5-node cluster instead of a real ring."));
+    const QCommandLineOption noRing(QStringLiteral("no-ring-timeout"), QStringLiteral("Seconds before saying no ring answered (default 3)."), QStringLiteral("S"), QStringLiteral("3"));
+    p.addOptions({key, seed, broadcast, port, bind, readOnly, lab, presentation, demo, noRing});
+    if (!p.parse(arguments)) {
+        *error = p.errorText();
+        return std::nullopt;
+    }
+    if (p.isSet(help) || p.isSet(version)) {
+        *exitNow = true;
+        *error = p.isSet(help) ? p.helpText().replace(QStringLiteral("<executable_name>"), QStringLiteral("sasha-console")) : QStringLiteral("sasha-console ") + QStringLiteral(SASHA_VERSION_STRING);
+        return std::nullopt;
+    }
+    CommandLine c;
+    c.ui.readOnly = p.isSet(readOnly);
+    c.ui.lab = p.isSet(lab);
+    c.ui.presentation = p.isSet(presentation);
+    c.demo = p.isSet(demo);
+    if (!p.positionalArguments().isEmpty()) {
+        *error = QStringLiteral("unexpected argument %1 (see --help)").arg(p.positionalArguments().first());
+        return std::nullopt;
+    }
+    if (c.demo)
+        return c;
+
+    bool ok = false;
+    const uint ringPort = p.value(port).toUInt(&ok);
+    if (!ok || ringPort == 0 || ringPort > 65535) {
+        *error = QStringLiteral("--port: expected 1..65535; got %1").arg(p.value(port));
+        return std::nullopt;
+    }
+    const double timeout = p.value(noRing).toDouble(&ok);
+    if (!ok || timeout < 0.5 || timeout > 600) {
+        *error = QStringLiteral("--no-ring-timeout: expected 0.5..600 seconds; got %1").arg(p.value(noRing));
+        return std::nullopt;
+    }
+    c.observer.noRingTimeoutMs = int(timeout * 1000);
+    if (!p.isSet(key)) {
+        *error = QStringLiteral("--key FILE is required: the cluster key file (or --demo for a simulated cluster)");
+        return std::nullopt;
+    }
+    QFile f(p.value(key));
+    if (!f.open(QIODevice::ReadOnly)) {
+        *error = QStringLiteral("--key %1: cannot read: %2").arg(p.value(key), f.errorString());
+        return std::nullopt;
+    }
+    QString why;
+    c.observer.key = decodeClusterKey(f.read(4096), &why);
+    if (c.observer.key.isEmpty()) {
+        *error = QStringLiteral("--key %1: %2").arg(p.value(key), why);
+        return std::nullopt;
+    }
+    for (const QString &s : p.values(seed)) {
+        const auto e = parseHostPort(s, quint16(ringPort));
+        if (!e) {
+            *error = QStringLiteral("--seed %1: expected an IPv4 address with an optional :port, e.g. 10.0.0.1:7400").arg(s);
+            return std::nullopt;
+        }
+        c.observer.seeds.push_back(*e);
+    }
+    if (p.isSet(broadcast)) {
+        const auto e = parseHostPort(p.value(broadcast), quint16(ringPort));
+        if (!e) {
+            *error = QStringLiteral("--broadcast %1: expected an IPv4 address with an optional :port").arg(p.value(broadcast));
+            return std::nullopt;
+        }
+        c.observer.broadcast = *e;
+    }
+    if (c.observer.seeds.empty() && !c.observer.broadcast) {
+        *error = QStringLiteral("give --seed ADDR[:PORT] (a ring node) or --broadcast ADDR so the console can find the ring");
+        return std::nullopt;
+    }
+    if (p.isSet(bind)) {
+        const auto ip = parseIpv4(p.value(bind));
+        if (!ip || *ip == 0) {
+            *error = QStringLiteral("--bind %1: expected a local IPv4 address").arg(p.value(bind));
+            return std::nullopt;
+        }
+        c.observer.bind = {*ip, 0};
+    } else {
+        c.observer.bind = {defaultObserverAddress(c.observer.seeds, QCoreApplication::applicationPid()), 0};
+    }
+    c.observer.self = c.observer.bind.ip;
+    c.observer.readOnly = c.ui.readOnly;
+    return c;
+}
+
+} // namespace sasha::console

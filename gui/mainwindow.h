@@ -1,0 +1,127 @@
+#pragma once
+// MainWindow: the console. Wires one ClusterFeed (not owned) to the models and widgets:
+// ring picture and cps chart on top; membership table, event timeline and failover table at the
+// bottom left; the connection map with its filter and per-server counts at the bottom right; a
+// Faults toolbar unless read-only. Destructive fault commands ask for confirmation unless the
+// cluster is a lab (--lab). GUI thread only.
+
+#include "control/faultcommand.h"
+#include "tokenbeat/types.h"
+
+#include <QMainWindow>
+#include <QTimer>
+
+#include <functional>
+
+QT_BEGIN_NAMESPACE
+class QLabel;
+class QLineEdit;
+class QSpinBox;
+class QTableView;
+class QTabWidget;
+QT_END_NAMESPACE
+
+namespace sasha {
+struct ControlEvent;
+}
+
+namespace sasha::console {
+
+class ClusterFeed;
+class ConnectionMapModel;
+class CpsChartView;
+class CpsHistory;
+class EventModel;
+class FailoverModel;
+class FlowFilterProxy;
+class MembershipModel;
+class RingWidget;
+
+struct ConsoleOptions {
+    bool presentation = false; // large fonts for a projector
+    bool readOnly = false;     // no fault injection at all
+    bool lab = false;          // the cluster is a lab: no confirmation for destructive actions
+    int scenarioSpacingMs = 1000; // between the faults of a multi-fault scenario
+    int flowRefreshMs = 200;      // connection map batch interval; 0 = manual (tests, benchmark)
+};
+
+class MainWindow : public QMainWindow {
+    Q_OBJECT
+public:
+    MainWindow(ClusterFeed *feed, ConsoleOptions options, QWidget *parent = nullptr);
+    ~MainWindow() override;
+
+    MembershipModel *membership() const { return m_membership; }
+    ConnectionMapModel *connectionMap() const { return m_flows; }
+    FlowFilterProxy *connectionFilter() const { return m_flowProxy; }
+    EventModel *events() const { return m_events; }
+    FailoverModel *failovers() const { return m_failovers; }
+    CpsHistory *history() const { return m_history; }
+    RingWidget *ring() const { return m_ring; }
+    CpsChartView *chart() const { return m_chart; }
+    QTableView *membershipView() const { return m_memberView; }
+    QTableView *connectionView() const { return m_flowView; }
+    QTableView *eventView() const { return m_eventView; }
+    QString problem() const;
+
+    // Replaces the confirmation dialog (tests); returns whether to go ahead.
+    void setConfirmHandler(std::function<bool(const QString &question)> handler) { m_confirm = std::move(handler); }
+
+    // Fault injection; false when refused (read-only, not confirmed, feed error in *error).
+    bool injectFault(tb::NodeAddr target, FaultAction action, quint32 durationMs = 0, quint8 flags = 0,
+                     QString *error = nullptr);
+    bool killDispatcher(QString *error = nullptr);
+    // 1..4 server faults one after another, scenarioSpacingMs apart (paper §4).
+    bool runScenario(int serverFaults, QString *error = nullptr);
+
+    // Takes one cps sample from the membership (the 1 s timer calls it).
+    void sampleNow();
+
+    bool exportChartPng(const QString &path, QString *error);
+    bool exportEventsCsv(const QString &path, QString *error);
+    bool exportSamplesCsv(const QString &path, QString *error);
+
+private:
+    void buildUi();
+    void buildMenus();
+    void buildFaultToolbar();
+    void onView(const tb::RingView &view);
+    void onEvent(const ControlEvent &e);
+    void onFaultReply(tb::NodeAddr from, const FaultReply &reply);
+    void setProblem(const QString &message);
+    void updateStatus();
+    void updateServerCounts();
+    void updateFailoverSummary();
+    tb::NodeAddr selectedNode() const;
+    bool confirm(const QString &question);
+    // Sends without asking (the caller confirmed); records the fault on the timeline and chart.
+    bool sendFault(tb::NodeAddr target, FaultAction action, quint32 durationMs, quint8 flags, QString *error);
+    void fromSelection(FaultAction action);
+
+    ClusterFeed *m_feed;
+    ConsoleOptions m_options;
+    MembershipModel *m_membership;
+    ConnectionMapModel *m_flows;
+    FlowFilterProxy *m_flowProxy;
+    EventModel *m_events;
+    FailoverModel *m_failovers;
+    CpsHistory *m_history;
+    RingWidget *m_ring = nullptr;
+    CpsChartView *m_chart = nullptr;
+    QTableView *m_memberView = nullptr;
+    QTableView *m_flowView = nullptr;
+    QTableView *m_eventView = nullptr;
+    QTableView *m_failoverView = nullptr;
+    QLabel *m_banner = nullptr;
+    QLabel *m_serverCounts = nullptr;
+    QLabel *m_failoverSummary = nullptr;
+    QLabel *m_statusLabel = nullptr;
+    QLineEdit *m_filter = nullptr;
+    QSpinBox *m_duration = nullptr;
+    QTimer m_sampleTimer;
+    QTimer m_secondTimer;
+    quint32 m_nextCommandId = 1;
+    std::function<bool(const QString &)> m_confirm;
+};
+
+} // namespace sasha::console
