@@ -30,6 +30,9 @@ LoopbackCluster::LoopbackCluster(Options options)
     auto *rng = QRandomGenerator::global();
     m_prefix = QStringLiteral("127.%1.%2.").arg(rng->bounded(100, 250)).arg(rng->bounded(1, 250));
     m_procs.resize(std::size_t(m_options.nodes));
+    // SASHA_KEEP_LOGS=1 keeps the folder (configs, logs) for a post-mortem.
+    if (qEnvironmentVariableIntValue("SASHA_KEEP_LOGS") == 1)
+        m_dir.setAutoRemove(false);
 }
 
 LoopbackCluster::~LoopbackCluster()
