@@ -25,7 +25,7 @@ public:
     enum class Mode : std::uint8_t { Sendmmsg, TxRing };
     struct Options {
         std::string interface;
-        Mode mode = Mode::TxRing;
+        Mode mode = Mode::Sendmmsg;
         bool qdiscBypass = true;
         unsigned ringFrames = 4096; // TxRing: slots of 2 KiB
     };

@@ -11,6 +11,7 @@
 
 #include "dispatcher/afpacketsink.h"
 #include "dispatcher/dispatcherthread.h"
+#include "dispatcher/injectionmethod.h"
 #include "dispatcher/pcapinjectsink.h"
 #include "dispatcher/pcapsource.h"
 #include "../unit/netnslab.h"
@@ -35,7 +36,8 @@ namespace {
 
 constexpr MacAddress kServerMac{0x02, 0x5e, 0x00, 0x00, 0x00, 0x07}; // nobody's: dropped on arrival
 constexpr double kNaivePcapInjectPps = 140000; // DESIGN.md, "The lab": a naive pcap_inject loop
-constexpr std::uint64_t kDrainFrames = 8000;   // well inside the 32 MB capture buffer
+constexpr std::uint64_t kDrainFrames = 12000;  // inside the ~16k slots of the 32 MB capture buffer
+constexpr int kDrainRuns = 5;                 // best of: other processes share the cores
 
 class RewriteProcessor final : public FrameProcessor {
 public:
@@ -179,14 +181,6 @@ private:
     std::vector<std::vector<std::uint8_t>> m_frames;
 };
 
-std::unique_ptr<PacketSink> openSink(const std::string &kind, const std::string &interface, std::string &error)
-{
-    if (kind == "pcap")
-        return PcapInjectSink::open(interface, error);
-    const auto mode = kind == "tx-ring" ? AfPacketSink::Mode::TxRing : AfPacketSink::Mode::Sendmmsg;
-    return AfPacketSink::open({interface, mode, true, 4096}, error);
-}
-
 } // namespace
 
 int main(int argc, char **argv)
@@ -229,7 +223,7 @@ int main(int argc, char **argv)
     std::printf("Zero-drop: highest offered rate at which every frame came back. When it equals the offered\n"
                 "maximum, the blaster (not the dispatcher) was the limit: then pps/core, from the dispatcher\n"
                 "thread's CPU time per delivered packet at saturation, is the dispatcher's capacity on one core.\n"
-                "Drain: 8000 frames parked in the capture buffer, then injected by the dispatcher alone (best of 3).\n"
+                "Drain: 12000 frames parked in the capture buffer, then injected by the dispatcher alone (best of 5).\n"
                 "Baseline: DESIGN.md's naive pcap_inject loop, ~140k pps on this kind of machine.\n");
     std::printf("bench_inject: 64-byte UDP frames, veth between two namespaces, %.1f s per step, %u CPUs\n", seconds,
                 std::thread::hardware_concurrency());
@@ -246,8 +240,11 @@ int main(int argc, char **argv)
             options.interface = lab.ifB;
             options.filter = vmacFilter(kVmac);
             source = PcapLiveSource::open(options, error);
-            if (source)
-                sink = openSink(kind, lab.ifB, error);
+            const auto method = parseInjectionMethod(kind);
+            if (!method)
+                error = "unknown sink; accepted: " + std::string(kInjectionMethodsAccepted);
+            else if (source)
+                sink = openInjectionSink(*method, lab.ifB, error);
         }
         if (!source || !sink) {
             std::fprintf(stderr, "bench_inject: %s: %s\n", kind.c_str(), error.c_str());
@@ -256,7 +253,7 @@ int main(int argc, char **argv)
         RewriteProcessor processor;
         DispatcherThread thread(*source, processor, *sink, nullptr, nullptr);
         double drained = 0;
-        for (int i = 0; i < 3; ++i)
+        for (int i = 0; i < kDrainRuns; ++i)
             drained = std::max(drained, bench.drain(thread, kDrainFrames));
         thread.start();
         const Step saturated = bench.run(thread, 0);

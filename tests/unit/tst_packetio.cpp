@@ -4,6 +4,7 @@
 
 #include "dispatcher/afpacketsink.h"
 #include "dispatcher/dispatcherthread.h"
+#include "dispatcher/injectionmethod.h"
 #include "dispatcher/localdeliverysink.h"
 #include "dispatcher/pcapinjectsink.h"
 #include "dispatcher/pcapsource.h"
@@ -198,6 +199,8 @@ private Q_SLOTS:
     void vmacAnnouncementBytes();
     void vmacAnnouncementSchedule();
     void privilegeErrorsNameTheCapability();
+    void injectionMethodNames_data();
+    void injectionMethodNames();
     void liveCaptureAndInject_data();
     void liveCaptureAndInject();
     void localDelivery_data();
@@ -460,20 +463,35 @@ void TestPacketIo::privilegeErrorsNameTheCapability()
         QVERIFY2(e->find("needs CAP_NET_RAW") != std::string::npos, e->c_str());
 }
 
+void TestPacketIo::injectionMethodNames_data()
+{
+    QTest::addColumn<QString>("name");
+    QTest::addColumn<bool>("valid");
+    QTest::newRow("pcap") << QStringLiteral("pcap") << true;
+    QTest::newRow("sendmmsg") << QStringLiteral("sendmmsg") << true;
+    QTest::newRow("tx-ring") << QStringLiteral("tx-ring") << true;
+    QTest::newRow("wrong case refused") << QStringLiteral("TX-RING") << false;
+    QTest::newRow("libnet refused (measured slow, not offered)") << QStringLiteral("libnet") << false;
+    QTest::newRow("empty refused") << QString() << false;
+}
+
+void TestPacketIo::injectionMethodNames()
+{
+    QFETCH(QString, name);
+    QFETCH(bool, valid);
+    const auto method = parseInjectionMethod(name.toStdString());
+    QCOMPARE(method.has_value(), valid);
+    if (valid)
+        QCOMPARE(QString::fromLatin1(injectionMethodName(*method)), name);
+    QCOMPARE(QString::fromLatin1(injectionMethodName(kDefaultInjection)), QStringLiteral("sendmmsg"));
+}
+
 void TestPacketIo::liveCaptureAndInject_data()
 {
     QTest::addColumn<QString>("sink");
     QTest::newRow("pcap_inject") << QStringLiteral("pcap");
-    QTest::newRow("AF_PACKET sendmmsg") << QStringLiteral("sendmmsg");
+    QTest::newRow("AF_PACKET sendmmsg (default)") << QStringLiteral("sendmmsg");
     QTest::newRow("AF_PACKET TX ring") << QStringLiteral("tx-ring");
-}
-
-std::unique_ptr<PacketSink> openSink(const QString &kind, const std::string &interface, std::string &error)
-{
-    if (kind == QLatin1String("pcap"))
-        return PcapInjectSink::open(interface, error);
-    const auto mode = kind == QLatin1String("tx-ring") ? AfPacketSink::Mode::TxRing : AfPacketSink::Mode::Sendmmsg;
-    return AfPacketSink::open({interface, mode, true, 256}, error);
 }
 
 void TestPacketIo::liveCaptureAndInject()
@@ -496,7 +514,9 @@ void TestPacketIo::liveCaptureAndInject()
         options.filter = vmacFilter(kVmac);
         source = PcapLiveSource::open(options, error);
         QVERIFY2(source, error.c_str());
-        network = openSink(sink, lab.ifB, error);
+        const auto method = parseInjectionMethod(sink.toStdString());
+        QVERIFY(method);
+        network = openInjectionSink(*method, lab.ifB, error);
         QVERIFY2(network, error.c_str());
     }
     // A is client and server: sends, and records what comes back to its MAC or is broadcast.
