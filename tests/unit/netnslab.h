@@ -1,18 +1,22 @@
 #pragma once
-// A private two-namespace lab for the packet I/O tests and bench_inject: namespaces <prefix>a and
-// <prefix>b joined by one veth pair, subnet 10.254.<n>.0/24, IPv6 off. Names carry the process
+// A private two-namespace lab for the packet I/O tests and bench_inject: namespaces
+// sasha-pio-<pid><tag>a and ...b joined by one veth pair, subnet 10.254.<n>.0/24, IPv6 off. Names carry the process
 // id, so concurrent runs never collide; the destructor removes both namespaces (and with them
 // the veth pair) whatever happened. Needs root. No Qt: the benchmark uses it too.
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sched.h>
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 
 namespace sasha::testlab {
 
@@ -31,7 +35,8 @@ struct NetnsLab {
     // `tag` keeps several labs of one process apart (one letter or digit).
     explicit NetnsLab(char tag)
     {
-        const std::string id = std::to_string(::getpid() % 100000) + tag;
+        removeOrphans();
+        const std::string id = std::to_string(::getpid()) + tag;
         nsA = "sasha-pio-" + id + "a";
         nsB = "sasha-pio-" + id + "b";
         ifA = "pio" + id + "a"; // <= 15 characters
@@ -71,6 +76,23 @@ struct NetnsLab {
     bool execIn(const std::string &ns, const std::string &command) const
     {
         return runQuiet("ip netns exec " + ns + " " + command);
+    }
+    // Namespaces of earlier runs that crashed before their destructor (their pid is gone).
+    static void removeOrphans()
+    {
+        DIR *dir = ::opendir("/run/netns");
+        if (!dir)
+            return;
+        constexpr std::string_view kPrefix = "sasha-pio-";
+        for (dirent *e; (e = ::readdir(dir));) {
+            const std::string_view name = e->d_name;
+            if (name.substr(0, kPrefix.size()) != kPrefix)
+                continue;
+            const long pid = std::atol(std::string(name.substr(kPrefix.size())).c_str());
+            if (pid > 0 && ::kill(pid_t(pid), 0) != 0 && errno == ESRCH)
+                runQuiet("ip netns del " + std::string(name));
+        }
+        ::closedir(dir);
     }
     void remove() const
     {
