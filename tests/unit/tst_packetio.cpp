@@ -4,6 +4,7 @@
 
 #include "dispatcher/afpacketsink.h"
 #include "dispatcher/dispatcherthread.h"
+#include "dispatcher/fastpathprocessor.h"
 #include "dispatcher/injectionmethod.h"
 #include "dispatcher/localdeliverysink.h"
 #include "dispatcher/pcapinjectsink.h"
@@ -194,8 +195,11 @@ private Q_SLOTS:
     void fileSourceRejectsBadInput();
     void cutFramesAreDroppedAndCounted();
     void dispatcherThreadReplay();
+    void fastPathThroughTheThread_data();
+    void fastPathThroughTheThread();
     void dispatcherThreadCountsSinkFailures();
     void dispatcherThreadStopsPromptly();
+    void localDeliverySinkAddressesLo();
     void vmacAnnouncementBytes();
     void vmacAnnouncementSchedule();
     void privilegeErrorsNameTheCapability();
@@ -348,6 +352,62 @@ void TestPacketIo::dispatcherThreadReplay()
     QCOMPARE(hex(local.frames[1]), hex(withMacs(recorded[8], kServerMac, kClientMac)));
 }
 
+void TestPacketIo::fastPathThroughTheThread_data()
+{
+    QTest::addColumn<bool>("selfOnly");
+    QTest::addColumn<bool>("toVip");
+    QTest::addColumn<QString>("expected"); // network, local or dropped
+    QTest::newRow("remote server: forwarded with its MAC") << false << true << QStringLiteral("network");
+    QTest::newRow("this node alone: delivered locally") << true << true << QStringLiteral("local");
+    QTest::newRow("not for the VIP: dropped") << false << false << QStringLiteral("dropped");
+}
+
+void TestPacketIo::fastPathThroughTheThread()
+{
+    // The real FastPath behind FastPathProcessor, fed by a recorded capture: its verdicts reach
+    // the right sink, and its rewrite is what leaves.
+    QFETCH(bool, selfOnly);
+    QFETCH(bool, toVip);
+    QFETCH(QString, expected);
+    ServerTableHandoff tables;
+    FastPath fastPath(FastPathConfig{}, tables);
+    ServerInfo server;
+    server.id = 7;
+    server.slot = 0;
+    server.mac = kServerMac;
+    server.isSelf = selfOnly;
+    DispatchPolicy policy;
+    policy.vip = kVip;
+    policy.dispatcherMac = kDispatcherMac;
+    QVERIFY(tables.publish(ServerTable::build({server}, policy, 1)));
+
+    FrameSpec syn; // TCP SYN from the client to the VIP
+    syn.dstIp = toVip ? kVip : ip4(10, 0, 0, 99);
+    const Bytes frame = buildFrame(syn);
+    const QString path = m_dir.filePath(QStringLiteral("fastpath.pcap"));
+    QVERIFY(writeCapture(path, {frame}));
+    std::string error;
+    auto source = PcapFileSource::open(path.toStdString(), vmacFilter(kVmac), error);
+    QVERIFY2(source, error.c_str());
+    FastPathProcessor processor(fastPath);
+    RecordingSink network, local;
+    DispatcherThread thread(*source, processor, network, &local, nullptr);
+    thread.start();
+    QVERIFY(waitUntil([&] { return thread.finished(); }, 5000));
+    thread.stop();
+
+    QCOMPARE(read(thread.counters().captured), std::uint64_t(1));
+    QCOMPARE(network.frames.size(), std::size_t(expected == QLatin1String("network")));
+    QCOMPARE(local.frames.size(), std::size_t(expected == QLatin1String("local")));
+    QCOMPARE(read(thread.counters().dropped), std::uint64_t(expected == QLatin1String("dropped")));
+    const Bytes rewritten = withMacs(frame, kServerMac, kDispatcherMac);
+    if (!network.frames.empty())
+        QCOMPARE(hex(network.frames[0]), hex(rewritten));
+    if (!local.frames.empty())
+        QCOMPARE(hex(local.frames[0]), hex(rewritten)); // LocalDeliverySink would zero the MAC
+    QCOMPARE(read(fastPath.counters().framesIn), std::uint64_t(1));
+}
+
 void TestPacketIo::dispatcherThreadCountsSinkFailures()
 {
     std::vector<Bytes> recorded;
@@ -393,6 +453,19 @@ void TestPacketIo::dispatcherThreadStopsPromptly()
                  std::chrono::duration_cast<std::chrono::milliseconds>(took).count())));
     QVERIFY(processor.idleCalls.load() >= 1);
     thread.stop(); // idempotent
+}
+
+void TestPacketIo::localDeliverySinkAddressesLo()
+{
+    // lo's address is 00:00:00:00:00:00; any other destination is an "other host" frame.
+    auto recorder = std::make_unique<RecordingSink>();
+    RecordingSink &inner = *recorder;
+    LocalDeliverySink sink(std::move(recorder));
+    const Bytes frame = udpFrame(kServerMac, 1);
+    QVERIFY(sink.enqueue(frame));
+    QCOMPARE(sink.flush().sent, std::uint64_t(1));
+    QCOMPARE(inner.frames.size(), std::size_t(1));
+    QCOMPARE(hex(inner.frames[0]), hex(withMacs(frame, MacAddress{}, kClientMac)));
 }
 
 void TestPacketIo::vmacAnnouncementBytes()
