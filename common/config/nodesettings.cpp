@@ -3,6 +3,7 @@
 #include "tokenbeat/envelope.h" // kMinKeySize
 
 #include <QHostAddress>
+#include <QRegularExpression>
 #include <QStringList>
 
 #include <algorithm>
@@ -76,6 +77,27 @@ std::optional<quint32> parseIpv4(const QString &text)
 QString ipv4ToString(quint32 ip)
 {
     return QHostAddress(ip).toString();
+}
+
+std::optional<std::array<quint8, 6>> parseMac(const QString &text)
+{
+    const QStringList parts = text.split(QRegularExpression(QStringLiteral("[:-]")));
+    if (parts.size() != 6)
+        return std::nullopt;
+    std::array<quint8, 6> mac{};
+    for (int i = 0; i < 6; ++i) {
+        bool ok = false;
+        const uint v = parts[i].toUInt(&ok, 16);
+        if (!ok || parts[i].size() != 2 || v > 0xff)
+            return std::nullopt;
+        mac[size_t(i)] = quint8(v);
+    }
+    return mac;
+}
+
+QString macToString(const std::array<quint8, 6> &mac)
+{
+    return QByteArray(reinterpret_cast<const char *>(mac.data()), 6).toHex(':');
 }
 
 std::optional<tb::Endpoint> parseHostPort(const QString &text, quint16 defaultPort)

@@ -3,12 +3,15 @@
 // and the loader that validates it. Errors are values naming file, line, key and what is
 // accepted, so an operator can fix a file without reading code.
 
+#include "fastpath/servertable.h"
 #include "tokenbeat/node.h"
 #include "tokenbeat/types.h"
 
 #include <QByteArray>
 #include <QString>
 
+#include <array>
+#include <map>
 #include <optional>
 #include <vector>
 
@@ -24,6 +27,42 @@ struct ConfigError {
     QString message; // what is wrong and what is accepted
     // "/etc/sasha/sashad.toml:12: [timers] token_timeout_ms: must be greater than ..."
     QString toString() const;
+};
+
+// [dispatcher]: what this node does when the ring elects it (docs/dispatcher.md). The table is
+// optional; without it (or without vip and vmac) the node never runs a dispatcher.
+struct DispatcherSettings {
+    enum class Injector { AfPacket, Pcap };
+    bool configured = false;          // vip and vmac given: the node can run the dispatcher
+    QString interfaceName;            // capture and inject here; defaults to [node] interface
+    quint32 vip = 0;                  // host byte order
+    std::array<quint8, 6> vmac{};
+    std::vector<quint16> ports{80};   // service ports (reconstruction queries, connection reports)
+    SchedulerKind scheduler = SchedulerKind::Maglev;
+    Injector injector = Injector::AfPacket;
+    std::map<quint32, quint32> weights; // server address -> weight; absent servers weigh 1
+    int announceMs = 1000;            // VMAC re-announcement period; 0 = only at takeover
+    int captureBufferMb = 32;
+    bool serveWhileDispatching = false; // paper: the dispatcher takes no new connections as a server
+    int maxFlows = 1 << 20;
+};
+
+// [health]: the agent's HTTP check of the local service (docs/agent.md).
+struct HealthSettings {
+    bool enabled = true;
+    QString url = QStringLiteral("http://127.0.0.1:80/health");
+    int intervalMs = 500;
+    int timeoutMs = 400;
+    int rise = 2;
+    int fall = 3;
+};
+
+// [agent]: the dead-client filter of connection reports (docs/agent.md); 0 turns a rule off.
+struct AgentSettings {
+    quint32 deadUnackedSilenceMs = 3000;
+    int deadMaxBackoff = 3;
+    int deadMaxProbes = 2;
+    quint32 deadMaxIdleMs = 0;
 };
 
 struct NodeSettings {
@@ -52,6 +91,10 @@ struct NodeSettings {
 
     // [faults]
     bool faultsEnabled = false;
+
+    DispatcherSettings dispatcher;
+    HealthSettings health;
+    AgentSettings agent;
 
     tb::Endpoint endpoint() const { return {address, port}; }
     // The core's configuration; bootEpoch is the caller's (sashad: wall ms at start).
@@ -84,5 +127,9 @@ std::optional<tb::Endpoint> parseHostPort(const QString &text, quint16 defaultPo
 // "a.b.c.d" -> host-order IPv4; std::nullopt if not a dotted IPv4 literal.
 std::optional<quint32> parseIpv4(const QString &text);
 QString ipv4ToString(quint32 ip);
+
+// "02:5a:5a:00:00:01" (or with '-') -> bytes; std::nullopt if not six hex pairs.
+std::optional<std::array<quint8, 6>> parseMac(const QString &text);
+QString macToString(const std::array<quint8, 6> &mac);
 
 } // namespace sasha

@@ -14,6 +14,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <functional>
 #include <string_view>
 
@@ -136,6 +137,59 @@ public:
             out << QString::fromStdString(*v);
         }
         return out;
+    }
+
+    // An array of integers, each in min..max; at least one element.
+    std::optional<std::vector<qint64>> integerArray(std::string_view key, qint64 min, qint64 max)
+    {
+        const toml::node *n = m_table.get(key);
+        if (!n || !ok())
+            return std::nullopt;
+        const toml::array *arr = n->as_array();
+        const QString expected = QStringLiteral("must be a non-empty array of integers in %1..%2").arg(min).arg(max);
+        if (!arr || arr->empty()) {
+            fail(key, QStringLiteral("%1; got %2").arg(expected, arr ? QStringLiteral("an empty array") : typeName(*n)));
+            return std::nullopt;
+        }
+        std::vector<qint64> out;
+        for (const toml::node &item : *arr) {
+            const auto v = item.value_exact<int64_t>();
+            if (!v || *v < min || *v > max) {
+                fail(key, QStringLiteral("%1; has %2").arg(expected, v ? QString::number(*v) : typeName(item)));
+                return std::nullopt;
+            }
+            out.push_back(*v);
+        }
+        return out;
+    }
+
+    // A table nested in this one (e.g. weights = { "10.0.0.2" = 3 }).
+    const toml::table *subTable(std::string_view key)
+    {
+        const toml::node *n = m_table.get(key);
+        if (!n || !ok())
+            return nullptr;
+        if (const toml::table *t = n->as_table())
+            return t;
+        fail(key, QStringLiteral("must be a table like { \"10.0.0.2\" = 2 }; got %1").arg(typeName(*n)));
+        return nullptr;
+    }
+
+    // One of the accepted words; the error lists them.
+    std::optional<int> choice(std::string_view key, const QStringList &accepted)
+    {
+        const auto v = string(key);
+        if (!v)
+            return std::nullopt;
+        const int i = int(accepted.indexOf(*v));
+        if (i < 0) {
+            QStringList q;
+            for (const QString &a : accepted)
+                q << quoted(a);
+            fail(key, QStringLiteral("unknown value %1; accepted: %2").arg(quoted(*v), q.join(QStringLiteral(", "))));
+            return std::nullopt;
+        }
+        return i;
     }
 
 private:
@@ -323,6 +377,112 @@ void parseFaults(SectionReader &r, NodeSettings &s)
         s.faultsEnabled = *e;
 }
 
+void parseDispatcher(SectionReader &r, NodeSettings &s)
+{
+    DispatcherSettings &d = s.dispatcher;
+    d.interfaceName = s.interfaceName;
+    if (const auto i = r.string("interface"))
+        d.interfaceName = *i;
+    if (const auto v = r.string("vip")) {
+        const auto ip = parseIpv4(*v);
+        if (!ip || *ip == 0 || *ip == 0xffffffffu)
+            r.fail("vip", QStringLiteral("must be an IPv4 address like \"10.0.0.200\"; got %1").arg(quoted(*v)));
+        else
+            d.vip = *ip;
+    }
+    if (const auto m = r.string("vmac")) {
+        const auto mac = parseMac(*m);
+        if (!mac)
+            r.fail("vmac", QStringLiteral("must be a MAC address like \"02:5a:5a:00:00:01\"; got %1").arg(quoted(*m)));
+        else if ((*mac)[0] & 0x01)
+            r.fail("vmac", QStringLiteral("must be a unicast MAC (lowest bit of the first byte clear); got %1").arg(quoted(*m)));
+        else
+            d.vmac = *mac;
+    }
+    if (const auto ports = r.integerArray("ports", 1, 65535)) {
+        if (ports->size() > 64) {
+            r.fail("ports", QStringLiteral("at most 64 ports; got %1").arg(ports->size()));
+        } else {
+            d.ports.clear();
+            for (qint64 p : *ports) {
+                if (std::find(d.ports.begin(), d.ports.end(), quint16(p)) == d.ports.end())
+                    d.ports.push_back(quint16(p));
+            }
+        }
+    }
+    if (const auto k = r.choice("scheduler", {QStringLiteral("maglev"), QStringLiteral("wlc"), QStringLiteral("rr")}))
+        d.scheduler = *k == 0 ? SchedulerKind::Maglev : *k == 1 ? SchedulerKind::WeightedLeastConnections
+                                                               : SchedulerKind::RoundRobin;
+    if (const auto k = r.choice("injector", {QStringLiteral("afpacket"), QStringLiteral("pcap")}))
+        d.injector = *k == 0 ? DispatcherSettings::Injector::AfPacket : DispatcherSettings::Injector::Pcap;
+    if (const toml::table *w = r.subTable("weights")) {
+        for (const auto &[k, v] : *w) {
+            const QString addr = QString::fromStdString(std::string(k.str()));
+            const auto ip = parseIpv4(addr);
+            const auto weight = v.value_exact<int64_t>();
+            if (!ip || !weight || *weight < 0 || *weight > 65535) {
+                r.fail("weights", QStringLiteral("entries are \"IPv4\" = weight 0..65535; got %1").arg(quoted(addr)));
+                return;
+            }
+            d.weights[*ip] = quint32(*weight);
+        }
+    }
+    if (const auto v = r.integer("announce_ms", 0, 600000))
+        d.announceMs = int(*v);
+    if (const auto v = r.integer("capture_buffer_mb", 1, 1024))
+        d.captureBufferMb = int(*v);
+    if (const auto v = r.boolean("serve_while_dispatching"))
+        d.serveWhileDispatching = *v;
+    if (const auto v = r.integer("max_flows", 1, 1 << 24))
+        d.maxFlows = int(*v);
+    if (!r.ok() || (d.vip == 0 && !r.has("vmac")))
+        return; // no VIP: this node never dispatches (a valid choice, e.g. a serve-only node)
+    if (d.vip == 0)
+        r.fail("vip", QStringLiteral("is required when vmac is set (the address clients connect to)"));
+    else if (!r.has("vmac"))
+        r.fail("vmac", QStringLiteral("is required when vip is set (the MAC the VIP resolves to, e.g. \"02:5a:5a:00:00:01\")"));
+    else if (d.interfaceName.isEmpty())
+        r.fail("interface", QStringLiteral("is required unless [node] interface names the cluster interface"));
+    else
+        d.configured = true;
+}
+
+void parseHealth(SectionReader &r, NodeSettings &s)
+{
+    HealthSettings &h = s.health;
+    if (const auto v = r.boolean("enabled"))
+        h.enabled = *v;
+    if (const auto u = r.string("url")) {
+        if (!u->startsWith(QLatin1String("http://")))
+            r.fail("url", QStringLiteral("must be an http:// URL like \"http://127.0.0.1:80/health\"; got %1").arg(quoted(*u)));
+        h.url = *u;
+    }
+    if (const auto v = r.integer("interval_ms", 10, 600000))
+        h.intervalMs = int(*v);
+    if (const auto v = r.integer("timeout_ms", 10, 600000))
+        h.timeoutMs = int(*v);
+    if (const auto v = r.integer("rise", 1, 100))
+        h.rise = int(*v);
+    if (const auto v = r.integer("fall", 1, 100))
+        h.fall = int(*v);
+    if (r.ok() && h.timeoutMs > h.intervalMs)
+        r.fail(r.has("timeout_ms") ? "timeout_ms" : "interval_ms",
+               QStringLiteral("timeout_ms (%1) must not exceed interval_ms (%2)").arg(h.timeoutMs).arg(h.intervalMs));
+}
+
+void parseAgent(SectionReader &r, NodeSettings &s)
+{
+    AgentSettings &a = s.agent;
+    if (const auto v = r.integer("dead_unacked_silence_ms", 0, 3600000))
+        a.deadUnackedSilenceMs = quint32(*v);
+    if (const auto v = r.integer("dead_max_backoff", 0, 255))
+        a.deadMaxBackoff = int(*v);
+    if (const auto v = r.integer("dead_max_probes", 0, 255))
+        a.deadMaxProbes = int(*v);
+    if (const auto v = r.integer("dead_max_idle_ms", 0, 3600000))
+        a.deadMaxIdleMs = quint32(*v);
+}
+
 struct SectionSpec {
     std::string_view name;
     std::vector<std::string_view> keys;
@@ -340,6 +500,10 @@ const std::vector<SectionSpec> &sectionSpecs()
                     "observer_timeout_ms", "preset"}, parseTimers},
         {"log", {"rules"}, parseLog},
         {"faults", {"enabled"}, parseFaults},
+        {"dispatcher", {"interface", "vip", "vmac", "ports", "scheduler", "injector", "weights", "announce_ms",
+                        "capture_buffer_mb", "serve_while_dispatching", "max_flows"}, parseDispatcher},
+        {"health", {"enabled", "url", "interval_ms", "timeout_ms", "rise", "fall"}, parseHealth},
+        {"agent", {"dead_unacked_silence_ms", "dead_max_backoff", "dead_max_probes", "dead_max_idle_ms"}, parseAgent},
     };
     return specs;
 }

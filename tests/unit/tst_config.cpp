@@ -133,6 +133,62 @@ private Q_SLOTS:
         QTest::newRow("relative control socket")
             << QStringLiteral("[node]\naddress = \"127.0.0.2\"\ncontrol_socket = \"sashad.sock\"\n[cluster]\nkey_file = \"KEY\"\n")
             << KeyFile::Good << 3 << QStringList{QStringLiteral("[node] control_socket"), QStringLiteral("absolute")};
+
+        const QString disp = head + QStringLiteral("[dispatcher]\ninterface = \"eth0\"\n");
+        QTest::newRow("dispatcher vip not an address")
+            << disp + QStringLiteral("vip = \"10.77.0\"\nvmac = \"02:5a:5a:00:00:01\"\n") << KeyFile::Good << 7
+            << QStringList{QStringLiteral("[dispatcher] vip"), QStringLiteral("IPv4 address")};
+        QTest::newRow("dispatcher vmac malformed")
+            << disp + QStringLiteral("vip = \"10.77.0.200\"\nvmac = \"02:5a:5a:00:01\"\n") << KeyFile::Good << 8
+            << QStringList{QStringLiteral("[dispatcher] vmac"), QStringLiteral("02:5a:5a:00:00:01")};
+        QTest::newRow("dispatcher vmac multicast")
+            << disp + QStringLiteral("vip = \"10.77.0.200\"\nvmac = \"01:00:5e:00:00:01\"\n") << KeyFile::Good << 8
+            << QStringList{QStringLiteral("[dispatcher] vmac"), QStringLiteral("unicast")};
+        QTest::newRow("dispatcher vip without vmac")
+            << disp + QStringLiteral("vip = \"10.77.0.200\"\n") << KeyFile::Good << 5
+            << QStringList{QStringLiteral("[dispatcher] vmac"), QStringLiteral("required when vip is set")};
+        QTest::newRow("dispatcher vmac without vip")
+            << disp + QStringLiteral("vmac = \"02:5a:5a:00:00:01\"\n") << KeyFile::Good << 5
+            << QStringList{QStringLiteral("[dispatcher] vip"), QStringLiteral("required when vmac is set")};
+        QTest::newRow("dispatcher unknown scheduler lists the accepted ones")
+            << disp + QStringLiteral("scheduler = \"random\"\n") << KeyFile::Good << 7
+            << QStringList{QStringLiteral("[dispatcher] scheduler"), QStringLiteral("\"maglev\", \"wlc\", \"rr\"")};
+        QTest::newRow("dispatcher unknown injector lists the accepted ones")
+            << disp + QStringLiteral("injector = \"libnet\"\n") << KeyFile::Good << 7
+            << QStringList{QStringLiteral("[dispatcher] injector"), QStringLiteral("\"afpacket\", \"pcap\"")};
+        QTest::newRow("dispatcher port out of range")
+            << disp + QStringLiteral("ports = [80, 70000]\n") << KeyFile::Good << 7
+            << QStringList{QStringLiteral("[dispatcher] ports"), QStringLiteral("1..65535"), QStringLiteral("70000")};
+        QTest::newRow("dispatcher empty ports")
+            << disp + QStringLiteral("ports = []\n") << KeyFile::Good << 7
+            << QStringList{QStringLiteral("[dispatcher] ports"), QStringLiteral("empty array")};
+        QTest::newRow("dispatcher weight of a non-address")
+            << disp + QStringLiteral("weights = { node2 = 3 }\n") << KeyFile::Good << 7
+            << QStringList{QStringLiteral("[dispatcher] weights"), QStringLiteral("node2")};
+        QTest::newRow("dispatcher serve_while_dispatching not a boolean")
+            << disp + QStringLiteral("serve_while_dispatching = 1\n") << KeyFile::Good << 7
+            << QStringList{QStringLiteral("[dispatcher] serve_while_dispatching"), QStringLiteral("true or false")};
+        QTest::newRow("dispatcher capture buffer too large")
+            << disp + QStringLiteral("capture_buffer_mb = 4096\n") << KeyFile::Good << 7
+            << QStringList{QStringLiteral("[dispatcher] capture_buffer_mb"), QStringLiteral("1..1024")};
+        QTest::newRow("dispatcher without any interface")
+            << head + QStringLiteral("[dispatcher]\nvip = \"10.77.0.200\"\nvmac = \"02:5a:5a:00:00:01\"\n") << KeyFile::Good << 5
+            << QStringList{QStringLiteral("[dispatcher] interface"), QStringLiteral("[node] interface")};
+        QTest::newRow("dispatcher unknown key")
+            << disp + QStringLiteral("announce = 5\n") << KeyFile::Good << 7
+            << QStringList{QStringLiteral("[dispatcher] announce"), QStringLiteral("announce_ms")};
+        QTest::newRow("health url not http")
+            << head + QStringLiteral("[health]\nurl = \"ftp://x\"\n") << KeyFile::Good << 6
+            << QStringList{QStringLiteral("[health] url"), QStringLiteral("http://")};
+        QTest::newRow("health timeout above interval")
+            << head + QStringLiteral("[health]\ninterval_ms = 100\ntimeout_ms = 200\n") << KeyFile::Good << 7
+            << QStringList{QStringLiteral("[health] timeout_ms"), QStringLiteral("must not exceed interval_ms")};
+        QTest::newRow("health rise zero")
+            << head + QStringLiteral("[health]\nrise = 0\n") << KeyFile::Good << 6
+            << QStringList{QStringLiteral("[health] rise"), QStringLiteral("1..100")};
+        QTest::newRow("agent backoff out of range")
+            << head + QStringLiteral("[agent]\ndead_max_backoff = 300\n") << KeyFile::Good << 6
+            << QStringList{QStringLiteral("[agent] dead_max_backoff"), QStringLiteral("0..255")};
     }
 
     void errors()
@@ -254,6 +310,81 @@ enabled = true
         QCOMPARE(s.timers.tokenTimeout, lan.tokenTimeout);
         QCOMPARE(s.timers.reformInterval, lan.reformInterval);
         QVERIFY(!s.faultsEnabled);
+        QVERIFY(!s.dispatcher.configured);
+        QCOMPARE(s.dispatcher.ports, std::vector<quint16>{80});
+        QCOMPARE(int(s.dispatcher.scheduler), int(SchedulerKind::Maglev));
+        QVERIFY(!s.dispatcher.serveWhileDispatching);
+        QCOMPARE(s.dispatcher.announceMs, 1000);
+        QCOMPARE(s.dispatcher.captureBufferMb, 32);
+        QVERIFY(s.health.enabled);
+        QCOMPARE(s.health.url, QStringLiteral("http://127.0.0.1:80/health"));
+        QCOMPARE(s.health.rise, 2);
+        QCOMPARE(s.health.fall, 3);
+        QCOMPARE(s.agent.deadUnackedSilenceMs, 3000u);
+        QCOMPARE(s.agent.deadMaxIdleMs, 0u);
+    }
+
+    void dispatcherSections()
+    {
+        // Plain literals: moc cannot parse braces inside a raw string.
+        const QString path = writeFiles(QStringLiteral("dispatcher"), QStringLiteral(
+            "[node]\n"
+            "address = \"127.0.0.2\"\n"
+            "interface = \"lo\"\n"
+            "[cluster]\n"
+            "key_file = \"KEY\"\n"
+            "[dispatcher]\n"
+            "vip = \"10.77.0.200\"\n"
+            "vmac = \"02-5A-5a-00-00-01\"\n"
+            "ports = [80, 443, 80]\n"
+            "scheduler = \"wlc\"\n"
+            "injector = \"pcap\"\n"
+            "weights = { \"10.77.0.2\" = 3, \"10.77.0.3\" = 0 }\n"
+            "announce_ms = 250\n"
+            "capture_buffer_mb = 64\n"
+            "serve_while_dispatching = true\n"
+            "max_flows = 1000\n"
+            "[health]\n"
+            "enabled = false\n"
+            "url = \"http://127.0.0.1:8080/ok\"\n"
+            "interval_ms = 1000\n"
+            "timeout_ms = 900\n"
+            "rise = 1\n"
+            "fall = 5\n"
+            "[agent]\n"
+            "dead_unacked_silence_ms = 0\n"
+            "dead_max_backoff = 4\n"
+            "dead_max_probes = 0\n"
+            "dead_max_idle_ms = 60000\n"), KeyFile::Good);
+        const ConfigResult r = loadNodeSettings(path);
+        QVERIFY2(r.ok(), r.error ? qPrintable(r.error->toString()) : "");
+        const DispatcherSettings &d = r.settings->dispatcher;
+        QVERIFY(d.configured);
+        QCOMPARE(d.interfaceName, QStringLiteral("lo")); // from [node] interface
+        QCOMPARE(ipv4ToString(d.vip), QStringLiteral("10.77.0.200"));
+        QCOMPARE(macToString(d.vmac), QStringLiteral("02:5a:5a:00:00:01"));
+        QCOMPARE(d.ports, (std::vector<quint16>{80, 443})); // duplicates removed
+        QCOMPARE(int(d.scheduler), int(SchedulerKind::WeightedLeastConnections));
+        QCOMPARE(int(d.injector), int(DispatcherSettings::Injector::Pcap));
+        QCOMPARE(d.weights.size(), std::size_t(2));
+        QCOMPARE(d.weights.at(*parseIpv4(QStringLiteral("10.77.0.2"))), 3u);
+        QCOMPARE(d.weights.at(*parseIpv4(QStringLiteral("10.77.0.3"))), 0u);
+        QCOMPARE(d.announceMs, 250);
+        QCOMPARE(d.captureBufferMb, 64);
+        QVERIFY(d.serveWhileDispatching);
+        QCOMPARE(d.maxFlows, 1000);
+        const HealthSettings &h = r.settings->health;
+        QVERIFY(!h.enabled);
+        QCOMPARE(h.url, QStringLiteral("http://127.0.0.1:8080/ok"));
+        QCOMPARE(h.intervalMs, 1000);
+        QCOMPARE(h.timeoutMs, 900);
+        QCOMPARE(h.rise, 1);
+        QCOMPARE(h.fall, 5);
+        const AgentSettings &a = r.settings->agent;
+        QCOMPARE(a.deadUnackedSilenceMs, 0u);
+        QCOMPARE(a.deadMaxBackoff, 4);
+        QCOMPARE(a.deadMaxProbes, 0);
+        QCOMPARE(a.deadMaxIdleMs, 60000u);
     }
 
     void paperPreset_data()
