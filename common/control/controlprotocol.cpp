@@ -275,7 +275,7 @@ ControlStatus ControlStatus::fromNode(const tb::TokenBeatNode &node, const QStri
 
 QJsonObject ControlStatus::toJson() const
 {
-    return QJsonObject{
+    QJsonObject o{
         {QStringLiteral("node"), node},
         {QStringLiteral("name"), name},
         {QStringLiteral("state"), state},
@@ -290,6 +290,9 @@ QJsonObject ControlStatus::toJson() const
         {QStringLiteral("observers"), membersJson(observers)},
         {QStringLiteral("counters"), counters.toJson()},
     };
+    if (!dispatcherStats.isEmpty())
+        o.insert(QStringLiteral("dispatcher"), dispatcherStats);
+    return o;
 }
 
 ControlStatus ControlStatus::fromJson(const QJsonObject &o)
@@ -308,6 +311,7 @@ ControlStatus ControlStatus::fromJson(const QJsonObject &o)
     s.members = membersFromJson(o.value(QLatin1String("members")).toArray());
     s.observers = membersFromJson(o.value(QLatin1String("observers")).toArray());
     s.counters = ControlCounters::fromJson(o.value(QLatin1String("counters")).toObject());
+    s.dispatcherStats = o.value(QLatin1String("dispatcher")).toObject();
     return s;
 }
 
@@ -351,9 +355,9 @@ ControlEvent ControlEvent::fromJson(const QJsonObject &o)
 
 QJsonObject ControlRequest::toJson() const
 {
-    static const char *const names[] = {"status", "members", "events", "watch", "counters"};
+    static const char *const names[] = {"status", "members", "events", "watch", "counters", "connections"};
     QJsonObject o{{QStringLiteral("cmd"), QLatin1String(names[int(command)])}};
-    if (command == Command::Events)
+    if (command == Command::Events || command == Command::Connections)
         o.insert(QStringLiteral("limit"), limit);
     return o;
 }
@@ -378,7 +382,7 @@ std::optional<ControlRequest> parseControlRequest(const QByteArray &line, QStrin
     static const std::pair<const char *, ControlRequest::Command> commands[] = {
         {"status", ControlRequest::Command::Status},   {"members", ControlRequest::Command::Members},
         {"events", ControlRequest::Command::Events},   {"watch", ControlRequest::Command::Watch},
-        {"counters", ControlRequest::Command::Counters},
+        {"counters", ControlRequest::Command::Counters}, {"connections", ControlRequest::Command::Connections},
     };
     ControlRequest r;
     bool found = false;
@@ -389,12 +393,13 @@ std::optional<ControlRequest> parseControlRequest(const QByteArray &line, QStrin
         }
     }
     if (!found)
-        return fail(QStringLiteral("unknown command \"%1\"; accepted: status, members, events, watch, counters").arg(cmd));
+        return fail(QStringLiteral("unknown command \"%1\"; accepted: status, members, events, watch, counters, connections").arg(cmd));
     if (o.contains(QLatin1String("limit"))) {
         const QJsonValue v = o.value(QLatin1String("limit"));
         const qint64 n = v.toInteger(-1);
-        if (!v.isDouble() || n < 1 || n > kMaxEventLimit)
-            return fail(QStringLiteral("limit must be an integer in 1..%1").arg(kMaxEventLimit));
+        const int max = r.command == ControlRequest::Command::Connections ? kMaxConnectionLimit : kMaxEventLimit;
+        if (!v.isDouble() || n < 1 || n > max)
+            return fail(QStringLiteral("limit must be an integer in 1..%1").arg(max));
         r.limit = int(n);
     }
     return r;

@@ -77,6 +77,9 @@ struct ControlStatus {
     QList<ControlMember> members;
     QList<ControlMember> observers;
     ControlCounters counters;
+    // The dispatcher's figures while this node dispatches (docs/sashactl.md, "dispatcher"):
+    // empty otherwise, and then left out of the JSON.
+    QJsonObject dispatcherStats;
 
     // Snapshot of a running node; name is the local display name.
     static ControlStatus fromNode(const tb::TokenBeatNode &node, const QString &name, qint64 uptimeMs, qint64 pid);
@@ -99,13 +102,14 @@ struct ControlEvent {
 };
 
 struct ControlRequest {
-    enum class Command { Status, Members, Events, Watch, Counters };
+    enum class Command { Status, Members, Events, Watch, Counters, Connections };
     Command command = Command::Status;
-    int limit = 100; // events only
+    int limit = 100; // events (1..kMaxEventLimit) and connections (1..kMaxConnectionLimit)
     QJsonObject toJson() const;
 };
 
 constexpr int kMaxEventLimit = 2000;
+constexpr int kMaxConnectionLimit = 100000;
 constexpr qsizetype kMaxRequestLine = 64 * 1024; // longer request lines are refused
 
 // Parses one request line; on failure returns nullopt and a message for {"error": ...}.

@@ -145,6 +145,10 @@ void ControlServer::answer(QLocalSocket *s, const ControlRequest &r)
         s->write(controlLine(QJsonObject{{QStringLiteral("events"), a}}));
         break;
     }
+    case C::Connections:
+        s->write(controlLine(m_connections ? m_connections(r.limit)
+                                           : controlError(QStringLiteral("this daemon keeps no connection map"))));
+        break;
     case C::Watch:
         m_watchers.append(QPointer<QLocalSocket>(s));
         s->write(controlLine(QJsonObject{{QStringLiteral("status"), m_status().toJson()}}));

@@ -23,6 +23,8 @@ class ControlServer : public QObject {
     Q_OBJECT
 public:
     using StatusFn = std::function<ControlStatus()>;
+    // The answer to {"cmd":"connections","limit":N}: {"connections":[...], ...}.
+    using ConnectionsFn = std::function<QJsonObject(int limit)>;
 
     // status is called for every status/members/counters request and every watch tick; log is
     // not owned and must outlive the server.
@@ -33,6 +35,8 @@ public:
     // daemon (only if nobody answers on it) and listens. Returns an error message on failure.
     std::optional<QString> listen(const QString &path);
     void close();
+    // Without one, "connections" answers with an error.
+    void setConnectionsFn(ConnectionsFn fn) { m_connections = std::move(fn); }
     QString path() const { return m_path; }
 
     // Streams an event to every "watch" client.
@@ -50,6 +54,7 @@ private:
     void sendToWatchers(const QByteArray &line);
 
     StatusFn m_status;
+    ConnectionsFn m_connections;
     const EventLog *m_log;
     QLocalServer *m_server = nullptr;
     QString m_path;
