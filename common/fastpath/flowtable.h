@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 
 namespace sasha {
 
@@ -97,6 +98,19 @@ public:
     // Examines at most maxSlots slots from where the previous call stopped and retires expired
     // flows; a full pass over the table takes capacity()/maxSlots calls. Returns flows retired.
     std::size_t sweep(FastTime now, std::size_t maxSlots) noexcept;
+
+    // Copies occupied entries, in slot order, until `out` is full or the table is scanned
+    // (diagnostics: the control plane's connection map). Owner thread only; it reads the whole
+    // array (40 MiB at 1M flows, a few ms), so never per packet. Returns entries copied.
+    std::size_t copyFlows(std::span<FlowEntry> out) const noexcept
+    {
+        std::size_t n = 0;
+        for (std::size_t i = 0; i <= m_mask && n < out.size(); ++i) {
+            if (m_entries[i].state() != FlowState::Empty)
+                out[n++] = m_entries[i];
+        }
+        return n;
+    }
 
     std::size_t size() const noexcept { return m_size; }
     std::size_t maxFlows() const noexcept { return m_maxFlows; }

@@ -45,6 +45,11 @@ public:
     }
 
     std::size_t capacity() const noexcept { return m_mask + 1; }
+    // Producer thread only: true when the consumer has popped everything pushed so far.
+    bool drainedForProducer() const noexcept
+    {
+        return m_head.load(std::memory_order_acquire) == m_tail.load(std::memory_order_relaxed);
+    }
 
 private:
     const std::size_t m_mask;
