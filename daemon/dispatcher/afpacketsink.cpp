@@ -42,6 +42,10 @@ std::unique_ptr<AfPacketSink> AfPacketSink::open(const Options &options, std::st
         return nullptr;
     }
     std::unique_ptr<AfPacketSink> sink(new AfPacketSink(fd, int(ifindex), options));
+    // Sends block when the device queue or the TX ring is full (back-pressure instead of loss),
+    // but never for long: the dispatcher thread must stay able to stop within ~100 ms.
+    const timeval sendTimeout{0, 50 * 1000};
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, sizeof sendTimeout);
     if (options.qdiscBypass) {
         const int one = 1;
         if (::setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) != 0) {
@@ -180,12 +184,13 @@ void AfPacketSink::sendBatch() noexcept
 
 void AfPacketSink::kickRing(bool wait) noexcept
 {
-    if (m_ringQueued == 0)
+    // Waiting with nothing queued still makes sense: it waits for slots already being sent.
+    if (m_ringQueued == 0 && !wait)
         return;
     // One send() transmits every slot marked SEND_REQUEST. Without MSG_DONTWAIT it also waits
     // until they are all sent, which frees their slots.
     const ssize_t rc = ::send(m_fd, nullptr, 0, wait ? 0 : MSG_DONTWAIT);
-    if (rc < 0 && errno != EAGAIN) {
+    if (rc < 0 && errno != EAGAIN && errno != EINTR) {
         noteError("send (TX ring)", errno);
         m_pending.failed += m_ringQueued;
     } else {

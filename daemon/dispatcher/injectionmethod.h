@@ -1,9 +1,8 @@
 #pragma once
 // Selecting how the dispatcher injects (config key, e.g. `[dispatcher] injection = "sendmmsg"`).
-// The default is the fastest measured by bench_inject on the lab (docs/dispatcher.md):
-// sendmmsg and the TX ring are within noise of each other (~0.45 Mpps drained by one thread,
-// ~1.6 us of CPU per packet), pcap_inject is ~35% slower (~0.3 Mpps, ~2.2 us); sendmmsg won
-// the median and needs no ring memory, so it is the default.
+// The default is the fastest measured by bench_inject (docs/dispatcher.md, 64-byte frames, one
+// thread): sendmmsg drained 0.42-0.79 Mpps at ~1.6 us of CPU per packet, the TX ring 0.32-0.71
+// Mpps (sendmmsg ahead in 5 of 7 runs), pcap_inject 0.20-0.45 Mpps at ~2.2 us.
 
 #include "packetsink.h"
 
