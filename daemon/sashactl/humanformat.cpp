@@ -3,6 +3,7 @@
 #include "tableprinter.h"
 
 #include <QDateTime>
+#include <QJsonArray>
 #include <QJsonObject>
 
 namespace sasha {
@@ -40,7 +41,74 @@ QString formatStatus(const ControlStatus &s)
         out += QLatin1Char('\n') + formatMembersTable(s.members);
     if (!s.observers.isEmpty())
         out += QStringLiteral("\nobservers:\n") + formatMembersTable(s.observers);
+    if (!s.dispatcherStats.isEmpty())
+        out += QStringLiteral("\ndispatcher:\n") + formatDispatcher(s.dispatcherStats);
     return out;
+}
+
+QString formatDispatcher(const QJsonObject &d)
+{
+    const auto n = [](const QJsonObject &o, const char *key) { return QString::number(o.value(QLatin1String(key)).toInteger()); };
+    const QJsonObject fp = d.value(QLatin1String("fastPath")).toObject();
+    const QJsonObject th = d.value(QLatin1String("thread")).toObject();
+    TablePrinter t({"interface", QStringLiteral("%1 (VIP %2, VMAC %3)").arg(d.value(QLatin1String("interface")).toString(),
+                                                                         d.value(QLatin1String("vip")).toString(),
+                                                                         d.value(QLatin1String("vmac")).toString())});
+    t.addRow({"scheduler", QStringLiteral("%1, injector %2, table generation %3")
+                               .arg(d.value(QLatin1String("scheduler")).toString(), d.value(QLatin1String("injector")).toString(),
+                                    n(d, "tableGeneration"))});
+    QString recon = d.value(QLatin1String("reconstruction")).toString();
+    const QString summary = d.value(QLatin1String("reconstructionSummary")).toString();
+    if (!summary.isEmpty())
+        recon += QStringLiteral(" (%1)").arg(summary);
+    t.addRow({"reconstruction", recon});
+    t.addRow({"flows", QStringLiteral("%1 active, %2 new/s, %3 packets/s").arg(n(d, "activeFlows"), n(d, "cps"), n(d, "packetsPerSecond"))});
+    t.addRow({"frames", QStringLiteral("%1 in, %2 forwarded, %3 local; %4 captured, %5 injected (%6 errors), %7 kernel drops")
+                            .arg(n(fp, "framesIn"), n(fp, "forwarded"), n(fp, "deliveredLocal"), n(th, "captured"),
+                                 n(th, "injected"), n(th, "injectErrors"), n(th, "kernelDropped"))});
+    t.addRow({"flow events", QStringLiteral("%1 scheduled, %2 hashed, %3 reconstructed (%4 corrected), %5 expired")
+                                 .arg(n(fp, "newFlows"), n(fp, "hashedFlows"), n(fp, "reconstructedInserted"),
+                                      n(fp, "reconstructedCorrected"), n(fp, "expiredFlows"))});
+    QStringList drops;
+    const QJsonObject dropped = fp.value(QLatin1String("dropped")).toObject();
+    for (auto it = dropped.begin(); it != dropped.end(); ++it) {
+        if (it.value().isObject()) {
+            const QJsonObject m = it.value().toObject();
+            for (auto jt = m.begin(); jt != m.end(); ++jt) {
+                if (jt.value().toInteger() > 0)
+                    drops << QStringLiteral("%1 %2").arg(jt.key()).arg(jt.value().toInteger());
+            }
+        } else if (it.value().toInteger() > 0) {
+            drops << QStringLiteral("%1 %2").arg(it.key()).arg(it.value().toInteger());
+        }
+    }
+    t.addRow({"drops", drops.isEmpty() ? QStringLiteral("none") : drops.join(QStringLiteral(", "))});
+    QString out = t.toString();
+    TablePrinter servers({"SERVER", "SLOT", "MAC", "WEIGHT", "HEALTHY", "PACKETS", "NEW", "CPS", "ACTIVE"});
+    for (const QJsonValue &v : d.value(QLatin1String("servers")).toArray()) {
+        const QJsonObject o = v.toObject();
+        QString addr = o.value(QLatin1String("addr")).toString();
+        if (o.value(QLatin1String("self")).toBool())
+            addr += QStringLiteral(" (self)");
+        servers.addRow({addr, n(o, "slot"), o.value(QLatin1String("mac")).toString(), n(o, "weight"),
+                        o.value(QLatin1String("healthy")).toBool() ? QStringLiteral("yes") : QStringLiteral("no"),
+                        n(o, "packets"), n(o, "newFlows"), n(o, "cps"), n(o, "activeFlows")});
+    }
+    return out + QLatin1Char('\n') + servers.toString();
+}
+
+QString formatConnections(const QJsonObject &answer)
+{
+    TablePrinter t({"CLIENT", "SERVICE", "PROTO", "SERVER", "STATE", "ORIGIN", "IDLE"});
+    const QJsonArray list = answer.value(QLatin1String("connections")).toArray();
+    for (const QJsonValue &v : list) {
+        const QJsonObject o = v.toObject();
+        t.addRow({o.value(QLatin1String("client")).toString(), o.value(QLatin1String("service")).toString(),
+                  o.value(QLatin1String("proto")).toString(), o.value(QLatin1String("server")).toString(),
+                  o.value(QLatin1String("state")).toString(), o.value(QLatin1String("origin")).toString(),
+                  QStringLiteral("%1 ms").arg(o.value(QLatin1String("idleMs")).toInteger())});
+    }
+    return t.toString() + QStringLiteral("%1 of %2 flows\n").arg(list.size()).arg(answer.value(QLatin1String("total")).toInteger());
 }
 
 QString formatEventLine(const ControlEvent &e)

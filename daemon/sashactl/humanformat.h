@@ -12,6 +12,10 @@ QString formatStatus(const ControlStatus &s);
 QString formatEventLine(const ControlEvent &e); // "13:02:11.482  purge-started  127.0.0.1  ..."
 QString formatEvents(const QList<ControlEvent> &events);
 QString formatCounters(const QJsonObject &counters);
+// The "dispatcher" object of status: summary, per-server table, fast-path drops by reason.
+QString formatDispatcher(const QJsonObject &d);
+// The answer to "connections": one row per flow, then "N of M flows".
+QString formatConnections(const QJsonObject &answer);
 // One line when a watched status differs from the previous one in state, role, ring or members.
 QString formatStatusChange(const ControlStatus &before, const ControlStatus &now);
 

@@ -107,6 +107,8 @@ int main(int argc, char *argv[])
         "  events [--limit N] recent ring events, oldest first (default 100, max 2000)\n"
         "  watch              stream events as they happen (Ctrl-C ends)\n"
         "  counters           datagram, drop and ring counters\n"
+        "  connections [--limit N]  the dispatcher's connection map: client, server, state, idle\n"
+        "                     (default 1000, max 100000; only on the dispatching node)\n"
         "  keygen [--output FILE] [--force]  new cluster key (stdout without --output)"));
     parser.addHelpOption();
     parser.addVersionOption();
@@ -117,13 +119,13 @@ int main(int argc, char *argv[])
                                        QStringLiteral("Take the control socket from this sashad config file."),
                                        QStringLiteral("FILE"));
     const QCommandLineOption jsonOpt(QStringLiteral("json"), QStringLiteral("Print the daemon's JSON instead of tables."));
-    const QCommandLineOption limitOpt(QStringLiteral("limit"), QStringLiteral("events: how many (1..2000)."),
-                                      QStringLiteral("N"), QStringLiteral("100"));
+    const QCommandLineOption limitOpt(QStringLiteral("limit"), QStringLiteral("events: how many (1..2000, default 100); connections: 1..100000, default 1000."),
+                                      QStringLiteral("N"));
     const QCommandLineOption outputOpt({QStringLiteral("o"), QStringLiteral("output")},
                                        QStringLiteral("keygen: write the key to FILE (mode 0600)."), QStringLiteral("FILE"));
     const QCommandLineOption forceOpt(QStringLiteral("force"), QStringLiteral("keygen: replace an existing key file."));
     parser.addOptions({socketOpt, configOpt, jsonOpt, limitOpt, outputOpt, forceOpt});
-    parser.addPositionalArgument(QStringLiteral("command"), QStringLiteral("status | members | events | watch | counters | keygen"));
+    parser.addPositionalArgument(QStringLiteral("command"), QStringLiteral("status | members | events | watch | counters | connections | keygen"));
     if (!parser.parse(app.arguments()))
         return usage(parser.errorText());
     if (parser.isSet(QStringLiteral("help")))
@@ -149,13 +151,20 @@ int main(int argc, char *argv[])
         req.command = ControlRequest::Command::Watch;
     else if (command == QLatin1String("counters"))
         req.command = ControlRequest::Command::Counters;
+    else if (command == QLatin1String("connections"))
+        req.command = ControlRequest::Command::Connections;
     else
         return usage(QStringLiteral("unknown command \"%1\"").arg(command));
-    if (req.command == ControlRequest::Command::Events) {
-        bool ok = false;
-        req.limit = parser.value(limitOpt).toInt(&ok);
-        if (!ok || req.limit < 1 || req.limit > kMaxEventLimit)
-            return usage(QStringLiteral("--limit must be an integer in 1..%1").arg(kMaxEventLimit));
+    if (req.command == ControlRequest::Command::Events || req.command == ControlRequest::Command::Connections) {
+        const bool events = req.command == ControlRequest::Command::Events;
+        const int max = events ? kMaxEventLimit : kMaxConnectionLimit;
+        req.limit = events ? 100 : 1000;
+        if (parser.isSet(limitOpt)) {
+            bool ok = false;
+            req.limit = parser.value(limitOpt).toInt(&ok);
+            if (!ok || req.limit < 1 || req.limit > max)
+                return usage(QStringLiteral("--limit must be an integer in 1..%1").arg(max));
+        }
     }
     if (parser.isSet(socketOpt) && parser.isSet(configOpt))
         return usage(QStringLiteral("give --socket or --config, not both"));
@@ -210,6 +219,9 @@ int main(int argc, char *argv[])
     }
     case ControlRequest::Command::Counters:
         print(formatCounters(answer->value(QLatin1String("counters")).toObject()));
+        break;
+    case ControlRequest::Command::Connections:
+        print(formatConnections(*answer));
         break;
     case ControlRequest::Command::Watch:
         break;

@@ -15,8 +15,17 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
     : QObject(parent),
       m_settings(std::move(settings)),
       m_driver(m_settings.toNodeConfig(bootEpoch)),
-      m_control([this] { return status(); }, &m_log)
+      m_control([this] { return status(); }, &m_log),
+      m_oob(m_driver, m_settings.address),
+      m_agent(m_settings, m_driver, m_oob),
+      m_dispatcher(m_settings, m_driver, m_oob)
 {
+    m_control.setConnectionsFn([this](int limit) { return m_dispatcher.connections(limit); });
+    connect(&m_driver, &RingDriver::viewChanged, &m_dispatcher, &DispatcherService::onViewChanged);
+    connect(&m_driver, &RingDriver::stateChanged, &m_dispatcher, &DispatcherService::onViewChanged);
+    connect(&m_agent, &AgentService::logEvent, this,
+            [this](const QString &kind, const QString &detail) { logLocal(kind, QString(), detail); });
+    connect(&m_dispatcher, &DispatcherService::logEvent, this, &SashaDaemon::logLocal);
     m_uptime.start();
     m_leaveDeadline.setSingleShot(true);
     connect(&m_leaveDeadline, &QTimer::timeout, this, [this] {
@@ -41,6 +50,9 @@ std::optional<QString> SashaDaemon::start()
         return *err;
     if (auto err = m_driver.start())
         return err->message;
+    m_agent.start();
+    if (!m_settings.dispatcher.configured && (m_settings.caps & tb::kCanDispatch))
+        qCWarning(lcRing, "no [dispatcher] vip/vmac configured: this node will not dispatch if elected");
     qCInfo(lcRing, "node %s%s started on %s, caps %s, %zu seeds",
            qPrintable(ipv4ToString(m_settings.address)),
            m_settings.name.isEmpty() ? "" : qPrintable(QStringLiteral(" (%1)").arg(m_settings.name)),
@@ -57,6 +69,8 @@ void SashaDaemon::shutdown()
         return;
     }
     m_shuttingDown = true;
+    m_dispatcher.stop(QStringLiteral("shutting down"));
+    m_agent.stop();
     if (!m_driver.isRunning() || m_driver.node().state() == tb::NodeState::Stopped) {
         Q_EMIT finished(0);
         return;
@@ -78,8 +92,23 @@ ControlStatus SashaDaemon::status() const
         s.uptimeMs = m_uptime.elapsed();
         return s;
     }
-    return ControlStatus::fromNode(m_driver.node(), m_settings.name, m_uptime.elapsed(),
-                                   QCoreApplication::applicationPid());
+    ControlStatus s = ControlStatus::fromNode(m_driver.node(), m_settings.name, m_uptime.elapsed(),
+                                              QCoreApplication::applicationPid());
+    s.dispatcherStats = m_dispatcher.stats();
+    return s;
+}
+
+void SashaDaemon::logLocal(const QString &kind, const QString &node, const QString &detail)
+{
+    ControlEvent c;
+    c.monoUs = RingDriver::steadyNow().count();
+    c.wallMs = QDateTime::currentMSecsSinceEpoch();
+    c.kind = kind;
+    c.node = node;
+    c.role = m_driver.isRunning() ? controlRoleName(m_driver.node().role()) : controlRoleName(tb::Role::None);
+    c.detail = detail;
+    m_log.add(c);
+    m_control.publish(c);
 }
 
 void SashaDaemon::onEvent(const tb::Event &e)

@@ -1,11 +1,15 @@
 #pragma once
 // SashaDaemon: what one sashad process is. It wires the ring (RingDriver), the control socket
 // (ControlServer) and the event log together, logs ring events, and leaves the ring gracefully
-// on SIGTERM/SIGINT. Later issues add the agent and the dispatcher here.
+// on SIGTERM/SIGINT. Every node runs the agent (AgentService); the dispatcher role
+// (DispatcherService) runs while the ring elects this node.
 
+#include "agentservice.h"
 #include "config/nodesettings.h"
 #include "control/controlserver.h"
 #include "control/eventlog.h"
+#include "dispatcherservice.h"
+#include "oobrouter.h"
 #include "transport/ringdriver.h"
 
 #include <QElapsedTimer>
@@ -36,11 +40,16 @@ Q_SIGNALS:
 private:
     void onEvent(const tb::Event &e);
     void logDrop(const tb::Event &e);
+    // An event of the daemon's own services (agent, dispatcher) for the log and watchers.
+    void logLocal(const QString &kind, const QString &node, const QString &detail);
 
     NodeSettings m_settings;
     RingDriver m_driver;
     EventLog m_log;
     ControlServer m_control;
+    OobRouter m_oob;
+    AgentService m_agent;
+    DispatcherService m_dispatcher;
     QElapsedTimer m_uptime;
     QTimer m_leaveDeadline;
     bool m_shuttingDown = false;

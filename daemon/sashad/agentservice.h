@@ -1,0 +1,52 @@
+#pragma once
+// What every sashad runs as a server (paper §3.3–3.4): the ConnectionReporter answering a new
+// dispatcher's reconstruction queries, the HealthChecker whose verdict goes into this node's
+// token status, and the per-server figures the dispatcher sends (serverstats.h), which go into
+// the same status so that every member and observer sees them.
+// Thread: the daemon's main thread.
+
+#include "agent/connectionreporter.h"
+#include "agent/healthchecker.h"
+#include "config/nodesettings.h"
+#include "tokenbeat/types.h"
+
+#include <QElapsedTimer>
+#include <QObject>
+#include <QTimer>
+
+#include <memory>
+
+namespace sasha {
+
+class OobRouter;
+class RingDriver;
+
+class AgentService : public QObject {
+    Q_OBJECT
+public:
+    AgentService(const NodeSettings &settings, RingDriver &driver, OobRouter &oob, QObject *parent = nullptr);
+
+    // Starts the health checks (if enabled and this node serves).
+    void start();
+    void stop();
+
+    tb::Health health() const { return m_status.health; }
+    const ConnectionReporter &reporter() const { return m_reporter; }
+
+Q_SIGNALS:
+    // For the event log: kind is kebab-case ("health-changed", "connections-reported", ...).
+    void logEvent(const QString &kind, const QString &detail);
+
+private:
+    void onOob(tb::NodeAddr from, quint8 channel, const QByteArray &payload);
+    void pushStatus();
+
+    const NodeSettings &m_settings;
+    RingDriver &m_driver;
+    ConnectionReporter m_reporter;
+    std::unique_ptr<HealthChecker> m_health;
+    tb::NodeStatus m_status;
+    QTimer m_statsExpiry; // the dispatcher's figures go stale when it stops sending them
+};
+
+} // namespace sasha

@@ -1,0 +1,554 @@
+#include "dispatcherservice.h"
+
+#include "config/logcategories.h"
+#include "control/controlprotocol.h"
+#include "dispatcher/afpacketsink.h"
+#include "dispatcher/dispatcherthread.h"
+#include "dispatcher/localdeliverysink.h"
+#include "dispatcher/pcapinjectsink.h"
+#include "dispatcher/pcapsource.h"
+#include "dispatcher/vmacannouncer.h"
+#include "fastpath/fastpath.h"
+#include "flowmapprocessor.h"
+#include "oobrouter.h"
+#include "serverstats.h"
+#include "transport/ringdriver.h"
+
+#include <QJsonArray>
+#include <QNetworkInterface>
+
+namespace sasha {
+namespace {
+constexpr int kStatsIntervalMs = 1000;
+constexpr int kBacklogDrainMs = 5;
+constexpr int kResolveRetryMs = 100;
+constexpr int kStartRetryMs = 2000;
+constexpr std::chrono::milliseconds kSnapshotWait{200};
+
+// The cluster subnet of the node's address, for the neighbour table's solicitations.
+std::pair<quint32, int> clusterSubnet(const NodeSettings &s)
+{
+    for (const QNetworkInterface &i : QNetworkInterface::allInterfaces()) {
+        for (const QNetworkAddressEntry &e : i.addressEntries()) {
+            if (e.ip().protocol() == QAbstractSocket::IPv4Protocol && e.ip().toIPv4Address() == s.address)
+                return {s.address & (e.prefixLength() == 0 ? 0u : ~0u << (32 - e.prefixLength())), e.prefixLength()};
+        }
+    }
+    return {s.address, 32};
+}
+
+const char *stateName(FlowState s)
+{
+    switch (s) {
+    case FlowState::SynSeen: return "syn-seen";
+    case FlowState::Established: return "established";
+    case FlowState::Closing: return "closing";
+    case FlowState::Udp: return "udp";
+    case FlowState::Empty: break;
+    }
+    return "empty";
+}
+
+const char *originName(FlowOrigin o)
+{
+    switch (o) {
+    case FlowOrigin::Scheduled: return "scheduled";
+    case FlowOrigin::Hashed: return "hashed";
+    case FlowOrigin::Reconstructed: return "reconstructed";
+    }
+    return "?";
+}
+
+const char *schedulerName(SchedulerKind k)
+{
+    switch (k) {
+    case SchedulerKind::Maglev: return "maglev";
+    case SchedulerKind::WeightedLeastConnections: return "wlc";
+    case SchedulerKind::RoundRobin: return "rr";
+    }
+    return "?";
+}
+
+qint64 u(const Counter &c) { return qint64(read(c)); }
+} // namespace
+
+// Everything that exists only while this node dispatches. Members are declared in dependency
+// order: the thread (declared last) is destroyed first, and it is stopped before anything else.
+struct DispatcherService::Running {
+    ServerTableHandoff tables;
+    std::unique_ptr<FastPath> fastPath;
+    std::unique_ptr<FlowMapProcessor> processor;
+    std::unique_ptr<PacketSource> source;
+    std::unique_ptr<PacketSink> sink;
+    std::unique_ptr<LocalDeliverySink> local;
+    std::unique_ptr<VmacAnnouncer> announcer;
+    std::unique_ptr<DispatcherThread> thread;
+    qint64 startedMonoUs = 0;
+
+    ~Running()
+    {
+        if (thread)
+            thread->stop();
+    }
+};
+
+DispatcherService::DispatcherService(const NodeSettings &settings, RingDriver &driver, OobRouter &oob, QObject *parent)
+    : QObject(parent),
+      m_settings(settings),
+      m_driver(driver),
+      m_oob(oob),
+      m_neighbours(clusterSubnet(settings).first, clusterSubnet(settings).second,
+                   settings.dispatcher.interfaceName.toStdString()),
+      m_runner(ReconstructionConfig{},
+               [&oob](tb::NodeAddr to, quint8 channel, const QByteArray &payload) { oob.send(to, channel, payload, true); },
+               [this](const std::vector<ReconstructionCoordinator::Flow> &flows) { onFlows(flows); },
+               &RingDriver::steadyNow)
+{
+    if (const auto m = parseMac(QNetworkInterface::interfaceFromName(settings.dispatcher.interfaceName).hardwareAddress()))
+        m_ownMac = *m;
+    connect(&oob, &OobRouter::received, &m_runner, &ReconstructionRunner::onOob);
+    connect(&m_runner, &ReconstructionRunner::eventOccurred, this, [this](const ReconstructionCoordinator::Event &e) {
+        Q_EMIT logEvent(QStringLiteral("reconstruction"), e.server ? ipv4ToString(e.server) : QString(), e.detail);
+    });
+    connect(&m_runner, &ReconstructionRunner::completed, this,
+            [this](quint64 flows, quint32 answered, quint32 missing, qint64 elapsedMs) {
+                m_reconstructionSummary = QStringLiteral("%1 flow(s) from %2 server(s), %3 missing, %4 ms")
+                                              .arg(flows).arg(answered).arg(missing).arg(elapsedMs);
+                qCInfo(lcRing, "reconstruction completed: %s", qPrintable(m_reconstructionSummary));
+                m_reconstructionDone = true;
+                maybePublishCompletion();
+            });
+    connect(&m_runner, &ReconstructionRunner::reportRejected, this, [](tb::NodeAddr from, const QString &error) {
+        qCWarning(lcRing, "connection report from %s rejected: %s", qPrintable(ipv4ToString(from)), qPrintable(error));
+    });
+    m_statsTimer.setInterval(kStatsIntervalMs);
+    connect(&m_statsTimer, &QTimer::timeout, this, &DispatcherService::tickStats);
+    m_backlogTimer.setInterval(kBacklogDrainMs);
+    connect(&m_backlogTimer, &QTimer::timeout, this, &DispatcherService::drainBacklog);
+    m_resolveTimer.setSingleShot(true);
+    m_resolveTimer.setInterval(kResolveRetryMs);
+    connect(&m_resolveTimer, &QTimer::timeout, this, [this] {
+        if (m_run)
+            publish();
+    });
+    m_retryTimer.setSingleShot(true);
+    m_retryTimer.setInterval(kStartRetryMs);
+    connect(&m_retryTimer, &QTimer::timeout, this, &DispatcherService::onViewChanged);
+}
+
+DispatcherService::~DispatcherService()
+{
+    stop(QStringLiteral("daemon exiting"));
+}
+
+bool DispatcherService::shouldRun() const
+{
+    if (!m_settings.dispatcher.configured || !m_driver.isRunning())
+        return false;
+    const tb::TokenBeatNode &node = m_driver.node();
+    if (node.state() != tb::NodeState::Member)
+        return false;
+    return node.role() == tb::Role::Dispatcher || node.role() == tb::Role::Standalone;
+}
+
+void DispatcherService::onViewChanged()
+{
+    if (!shouldRun()) {
+        if (m_run)
+            stop(m_driver.isRunning() && m_driver.node().state() == tb::NodeState::Member
+                     ? QStringLiteral("no longer the dispatcher")
+                     : QStringLiteral("left the ring"));
+        return;
+    }
+    if (!m_run) {
+        if (m_retryTimer.isActive())
+            return;
+        if (const auto err = start()) {
+            if (*err != m_lastStartError)
+                qCCritical(lcRing, "cannot start the dispatcher: %s (retrying every %d ms)", qPrintable(*err), kStartRetryMs);
+            m_lastStartError = *err;
+            Q_EMIT logEvent(QStringLiteral("dispatcher-failed"), QString(), *err);
+            m_retryTimer.start();
+        }
+        return;
+    }
+    publish();
+    syncReconstructionMembers();
+}
+
+std::optional<QString> DispatcherService::start()
+{
+    const DispatcherSettings &d = m_settings.dispatcher;
+    const std::string iface = d.interfaceName.toStdString();
+    auto run = std::make_unique<Running>();
+    std::string error;
+
+    LiveCaptureOptions capture;
+    capture.interface = iface;
+    capture.filter = vmacFilter(d.vmac);
+    capture.bufferBytes = d.captureBufferMb << 20;
+    run->source = PcapLiveSource::open(capture, error);
+    if (!run->source)
+        return QString::fromStdString(error);
+    if (d.injector == DispatcherSettings::Injector::Pcap) {
+        run->sink = PcapInjectSink::open(iface, error);
+    } else {
+        AfPacketSink::Options o;
+        o.interface = iface;
+        run->sink = AfPacketSink::open(o, error);
+    }
+    if (!run->sink)
+        return QString::fromStdString(error);
+    run->local = LocalDeliverySink::open(error);
+    if (!run->local)
+        qCWarning(lcRing, "no local delivery (flows this node serves will stall): %s", error.c_str());
+    const std::string problem = localDeliveryProblem();
+    if (!problem.empty())
+        qCWarning(lcRing, "local delivery: %s", problem.c_str());
+    run->announcer = std::make_unique<VmacAnnouncer>(d.vmac, d.vip, std::chrono::milliseconds(d.announceMs));
+    if (!run->announcer->valid())
+        return QStringLiteral("VMAC announcement: %1").arg(QString::fromStdString(run->announcer->error()));
+
+    FastPathConfig fc;
+    fc.maxFlows = std::size_t(d.maxFlows);
+    run->fastPath = std::make_unique<FastPath>(fc, run->tables);
+    run->processor = std::make_unique<FlowMapProcessor>(*run->fastPath, std::size_t(kMaxConnectionLimit));
+    run->thread = std::make_unique<DispatcherThread>(*run->source, *run->processor, *run->sink, run->local.get(),
+                                                     run->announcer.get());
+    run->startedMonoUs = RingDriver::steadyNow().count();
+
+    m_run = std::move(run);
+    m_lastStartError.clear();
+    m_reconstructionDone = false;
+    m_completionPublished = false;
+    m_reconstructionSummary.clear();
+    m_backlog.clear();
+    m_prevNewFlows.clear();
+    m_cps.clear();
+    m_prevFramesIn = m_prevNewTotal = 0;
+    m_published.clear();
+    publish(); // before the thread starts, so its first frame already has a table
+    m_run->announcer->announceNow();
+    m_run->thread->start();
+
+    // Reconstruction: every server, this node included (it may still hold connections).
+    m_reconstructionMembers.clear();
+    std::vector<tb::NodeAddr> servers;
+    for (const tb::Member &m : m_driver.node().view().members) {
+        if (m.caps & tb::kCanServe) {
+            servers.push_back(m.addr);
+            m_reconstructionMembers.insert(m.addr);
+        }
+    }
+    m_runner.start(d.vip, d.ports, servers);
+    m_statsTimer.start();
+    const QString detail = QStringLiteral("on %1, VIP %2, VMAC %3, %4, %5 server(s)")
+                               .arg(d.interfaceName, ipv4ToString(d.vip), macToString(d.vmac),
+                                    QLatin1String(schedulerName(d.scheduler)))
+                               .arg(m_published.size());
+    qCInfo(lcRing, "dispatcher started %s", qPrintable(detail));
+    Q_EMIT logEvent(QStringLiteral("dispatcher-started"), QString(), detail);
+    return std::nullopt;
+}
+
+void DispatcherService::stop(const QString &why)
+{
+    m_retryTimer.stop();
+    if (!m_run)
+        return;
+    m_statsTimer.stop();
+    m_backlogTimer.stop();
+    m_resolveTimer.stop();
+    m_runner.stop();
+    m_run->thread->stop();
+    const DispatcherCounters &c = m_run->thread->counters();
+    const QString detail = QStringLiteral("%1; %2 frame(s) captured, %3 injected, %4 delivered locally")
+                               .arg(why).arg(read(c.captured)).arg(read(c.injected)).arg(read(c.deliveredLocal));
+    m_run->tables.reclaimStopped();
+    m_run.reset();
+    m_published.clear();
+    m_backlog.clear();
+    qCInfo(lcRing, "dispatcher stopped: %s", qPrintable(detail));
+    Q_EMIT logEvent(QStringLiteral("dispatcher-stopped"), QString(), detail);
+}
+
+void DispatcherService::publish()
+{
+    if (!m_run)
+        return;
+    const DispatcherSettings &d = m_settings.dispatcher;
+    const tb::TokenBeatNode &node = m_driver.node();
+    std::vector<ServerInfo> servers;
+    std::vector<ServerRow> rows;
+    bool unresolved = false;
+    for (const tb::Member &m : node.view().members) {
+        if (!(m.caps & tb::kCanServe))
+            continue;
+        ServerRow row;
+        row.addr = m.addr;
+        row.self = m.addr == node.self();
+        row.slot = m_slots.slotFor(m.addr);
+        if (row.slot == kNoServerSlot)
+            continue;
+        const auto w = d.weights.find(m.addr);
+        row.weight = w == d.weights.end() ? 1 : w->second;
+        // Unhealthy or draining servers stay in the table (their flows drain) but take no new ones.
+        row.healthy = m.status.health != tb::Health::Unhealthy && m.status.health != tb::Health::Draining;
+        if (row.self) {
+            row.mac = m_ownMac;
+        } else if (const auto mac = m_neighbours.lookup(m.addr)) {
+            row.mac = *mac;
+        } else {
+            m_neighbours.solicit(m.addr);
+            unresolved = true;
+            continue;
+        }
+        ServerInfo info;
+        info.id = m.addr;
+        info.slot = row.slot;
+        info.mac = row.mac;
+        info.ipv4 = m.addr;
+        info.weight = row.weight;
+        info.healthy = row.healthy;
+        info.isSelf = row.self;
+        servers.push_back(info);
+        rows.push_back(row);
+    }
+    if (unresolved)
+        m_resolveTimer.start();
+    DispatchPolicy policy;
+    policy.vip = d.vip;
+    policy.dispatcherMac = m_ownMac;
+    policy.scheduler = d.scheduler;
+    policy.reconstructionComplete = m_completionPublished;
+    policy.selfTakesNewFlows = d.serveWhileDispatching;
+    auto table = ServerTable::build(std::move(servers), policy, ++m_generation);
+    if (!table) {
+        qCWarning(lcRing, "server table %llu refused (duplicate slot)", static_cast<unsigned long long>(m_generation));
+        return;
+    }
+    m_run->tables.publish(std::move(table));
+    m_run->tables.reclaim();
+    m_published = std::move(rows);
+}
+
+void DispatcherService::syncReconstructionMembers()
+{
+    std::set<tb::NodeAddr> now;
+    for (const tb::Member &m : m_driver.node().view().members) {
+        if (m.caps & tb::kCanServe)
+            now.insert(m.addr);
+    }
+    for (tb::NodeAddr a : now) {
+        if (!m_reconstructionMembers.count(a))
+            m_runner.serverJoined(a); // a (re)joining server may hold connections (paper §3.4)
+    }
+    for (tb::NodeAddr a : m_reconstructionMembers) {
+        if (!now.count(a))
+            m_runner.serverLeft(a);
+    }
+    m_reconstructionMembers = std::move(now);
+}
+
+void DispatcherService::onFlows(const std::vector<ReconstructionCoordinator::Flow> &flows)
+{
+    if (!m_run)
+        return;
+    for (const auto &f : flows) {
+        const std::uint16_t slot = m_slots.slotFor(f.server);
+        if (slot == kNoServerSlot)
+            continue;
+        m_backlog.emplace_back(FlowKey{f.clientIp, f.vip, f.clientPort, f.vport, kIpProtoTcp}, slot);
+    }
+    drainBacklog();
+}
+
+void DispatcherService::drainBacklog()
+{
+    if (!m_run)
+        return;
+    auto &queue = m_run->fastPath->reconstructionQueue();
+    while (!m_backlog.empty()) {
+        if (!queue.push(ReconstructedFlow{m_backlog.front().first, m_backlog.front().second}))
+            break;
+        m_backlog.pop_front();
+    }
+    const bool waiting = !m_backlog.empty() || (m_reconstructionDone && !m_completionPublished);
+    if (waiting && !m_backlogTimer.isActive())
+        m_backlogTimer.start();
+    else if (!waiting)
+        m_backlogTimer.stop();
+    maybePublishCompletion();
+}
+
+// Completion is published only once every reported flow is in the flow table: from then on the
+// fast path drops non-SYN packets of unknown flows, so a flow still queued would be refused.
+void DispatcherService::maybePublishCompletion()
+{
+    if (!m_run || !m_reconstructionDone || m_completionPublished)
+        return;
+    if (!m_backlog.empty() || !m_run->fastPath->reconstructionQueue().drainedForProducer()) {
+        if (!m_backlogTimer.isActive())
+            m_backlogTimer.start();
+        return;
+    }
+    m_completionPublished = true;
+    m_backlogTimer.stop();
+    publish();
+    const qint64 ms = (RingDriver::steadyNow().count() - m_run->startedMonoUs) / 1000;
+    Q_EMIT logEvent(QStringLiteral("reconstruction-completed"), QString(),
+                    QStringLiteral("%1; merged, %2 ms after takeover").arg(m_reconstructionSummary).arg(ms));
+}
+
+void DispatcherService::tickStats()
+{
+    if (!m_run)
+        return;
+    if (m_run->thread->finished()) {
+        const QString err = QString::fromStdString(m_run->thread->error());
+        qCCritical(lcRing, "dispatcher thread ended: %s", qPrintable(err));
+        stop(QStringLiteral("thread ended: %1").arg(err));
+        m_retryTimer.start();
+        return;
+    }
+    const FastPathCounters &c = m_run->fastPath->counters();
+    const FlowTable &flows = m_run->fastPath->flows();
+    m_totalCps = 0;
+    for (const ServerRow &row : m_published) {
+        const std::uint64_t total = read(c.serverNewFlows[row.slot]);
+        const auto prev = m_prevNewFlows.find(row.slot);
+        const quint32 cps = prev == m_prevNewFlows.end() ? 0 : quint32(total - prev->second);
+        m_prevNewFlows[row.slot] = total;
+        m_cps[row.slot] = cps;
+        m_totalCps += cps;
+        m_oob.send(row.addr, kServerStatsChannel, encodeServerStats({flows.activeFlows(row.slot), cps}), false);
+    }
+    const std::uint64_t framesIn = read(c.framesIn);
+    m_packetsPerSecond = framesIn - m_prevFramesIn;
+    m_prevFramesIn = framesIn;
+}
+
+QJsonObject DispatcherService::stats() const
+{
+    if (!m_run)
+        return {};
+    const DispatcherSettings &d = m_settings.dispatcher;
+    const FastPathCounters &c = m_run->fastPath->counters();
+    const FlowTable &flows = m_run->fastPath->flows();
+    QJsonArray servers;
+    quint64 active = 0;
+    for (const ServerRow &row : m_published) {
+        const auto cps = m_cps.find(row.slot);
+        active += flows.activeFlows(row.slot);
+        servers.append(QJsonObject{
+            {QStringLiteral("addr"), ipv4ToString(row.addr)},
+            {QStringLiteral("slot"), int(row.slot)},
+            {QStringLiteral("mac"), macToString(row.mac)},
+            {QStringLiteral("weight"), qint64(row.weight)},
+            {QStringLiteral("healthy"), row.healthy},
+            {QStringLiteral("self"), row.self},
+            {QStringLiteral("packets"), u(c.serverPackets[row.slot])},
+            {QStringLiteral("newFlows"), u(c.serverNewFlows[row.slot])},
+            {QStringLiteral("cps"), qint64(cps == m_cps.end() ? 0 : cps->second)},
+            {QStringLiteral("activeFlows"), qint64(flows.activeFlows(row.slot))},
+        });
+    }
+    QJsonObject malformed;
+    for (std::size_t v = 1; v < kParseVerdictCount; ++v)
+        malformed.insert(QLatin1String(parseVerdictName(ParseVerdict(v))), u(c.malformed[v]));
+    const QJsonObject dropped{
+        {QStringLiteral("noTable"), u(c.noTable)},
+        {QStringLiteral("notForVip"), u(c.notForVip)},
+        {QStringLiteral("serverToClient"), u(c.serverToClient)},
+        {QStringLiteral("unknownFlow"), u(c.unknownFlowDropped)},
+        {QStringLiteral("serverGone"), u(c.serverGone)},
+        {QStringLiteral("noServer"), u(c.noServer)},
+        {QStringLiteral("tableFull"), u(c.tableFull)},
+        {QStringLiteral("outputTooSmall"), u(c.outputTooSmall)},
+        {QStringLiteral("malformed"), malformed},
+    };
+    const QJsonObject fastPath{
+        {QStringLiteral("framesIn"), u(c.framesIn)},
+        {QStringLiteral("forwarded"), u(c.forwarded)},
+        {QStringLiteral("deliveredLocal"), u(c.deliveredLocal)},
+        {QStringLiteral("newFlows"), u(c.newFlows)},
+        {QStringLiteral("hashedFlows"), u(c.hashedFlows)},
+        {QStringLiteral("expiredFlows"), u(c.expiredFlows)},
+        {QStringLiteral("reconstructedInserted"), u(c.reconstructedInserted)},
+        {QStringLiteral("reconstructedCorrected"), u(c.reconstructedCorrected)},
+        {QStringLiteral("reconstructedFull"), u(c.reconstructedFull)},
+        {QStringLiteral("dropped"), dropped},
+    };
+    const DispatcherCounters &t = m_run->thread->counters();
+    const QJsonObject thread{
+        {QStringLiteral("captured"), u(t.captured)},
+        {QStringLiteral("injected"), u(t.injected)},
+        {QStringLiteral("injectErrors"), u(t.injectErrors)},
+        {QStringLiteral("deliveredLocal"), u(t.deliveredLocal)},
+        {QStringLiteral("localErrors"), u(t.localErrors)},
+        {QStringLiteral("dropped"), u(t.dropped)},
+        {QStringLiteral("kernelDropped"), u(t.kernelDropped)},
+        {QStringLiteral("interfaceDropped"), u(t.interfaceDropped)},
+        {QStringLiteral("oversized"), u(t.oversized)},
+        {QStringLiteral("announcements"), u(t.announcements)},
+        {QStringLiteral("cpuMs"), qint64(m_run->thread->cpuTime().count() / 1000000)},
+    };
+    const QString recon = m_completionPublished ? QStringLiteral("complete")
+                        : m_reconstructionDone  ? QStringLiteral("merging")
+                                                : QStringLiteral("running");
+    return QJsonObject{
+        {QStringLiteral("running"), true},
+        {QStringLiteral("interface"), d.interfaceName},
+        {QStringLiteral("vip"), ipv4ToString(d.vip)},
+        {QStringLiteral("vmac"), macToString(d.vmac)},
+        {QStringLiteral("scheduler"), QLatin1String(schedulerName(d.scheduler))},
+        {QStringLiteral("injector"), d.injector == DispatcherSettings::Injector::Pcap ? QStringLiteral("pcap")
+                                                                                       : QStringLiteral("afpacket")},
+        {QStringLiteral("serveWhileDispatching"), d.serveWhileDispatching},
+        {QStringLiteral("tableGeneration"), qint64(m_generation)},
+        {QStringLiteral("reconstruction"), recon},
+        {QStringLiteral("reconstructionSummary"), m_reconstructionSummary},
+        {QStringLiteral("uptimeMs"), (RingDriver::steadyNow().count() - m_run->startedMonoUs) / 1000},
+        {QStringLiteral("activeFlows"), qint64(active)},
+        {QStringLiteral("cps"), qint64(m_totalCps)},
+        {QStringLiteral("packetsPerSecond"), qint64(m_packetsPerSecond)},
+        {QStringLiteral("servers"), servers},
+        {QStringLiteral("fastPath"), fastPath},
+        {QStringLiteral("thread"), thread},
+    };
+}
+
+QJsonObject DispatcherService::connections(int limit)
+{
+    if (!m_run) {
+        const tb::NodeAddr disp = m_driver.isRunning() ? m_driver.node().view().dispatcher : tb::kNoNode;
+        return QJsonObject{{QStringLiteral("error"),
+                            QStringLiteral("this node is not dispatching; the dispatcher is %1")
+                                .arg(disp ? ipv4ToString(disp) : QStringLiteral("unknown"))}};
+    }
+    const auto snap = m_run->processor->snapshot(std::size_t(std::max(limit, 1)), kSnapshotWait);
+    if (!snap)
+        return QJsonObject{{QStringLiteral("error"), QStringLiteral("the dispatcher thread did not answer within %1 ms")
+                                                         .arg(kSnapshotWait.count())}};
+    std::map<std::uint16_t, tb::NodeAddr> owner;
+    for (const ServerRow &row : m_published)
+        owner[row.slot] = row.addr;
+    QJsonArray list;
+    for (const FlowEntry &e : snap->flows) {
+        const auto o = owner.find(e.slot);
+        list.append(QJsonObject{
+            {QStringLiteral("client"), QStringLiteral("%1:%2").arg(ipv4ToString(e.srcIp)).arg(e.srcPort)},
+            {QStringLiteral("service"), QStringLiteral("%1:%2").arg(ipv4ToString(e.dstIp)).arg(e.dstPort)},
+            {QStringLiteral("proto"), e.proto == kIpProtoTcp ? QStringLiteral("tcp") : QStringLiteral("udp")},
+            {QStringLiteral("server"), o == owner.end() ? QStringLiteral("(gone, slot %1)").arg(e.slot) : ipv4ToString(o->second)},
+            {QStringLiteral("state"), QLatin1String(stateName(e.state()))},
+            {QStringLiteral("origin"), QLatin1String(originName(e.origin()))},
+            {QStringLiteral("idleMs"), qint64(std::uint32_t(snap->nowMs - e.lastSeenMs))},
+        });
+    }
+    return QJsonObject{{QStringLiteral("connections"), list},
+                       {QStringLiteral("total"), qint64(snap->tableSize)},
+                       {QStringLiteral("shown"), qint64(list.size())}};
+}
+
+} // namespace sasha

@@ -1,0 +1,108 @@
+#pragma once
+// The dispatcher role inside sashad (issue 3, docs/dispatcher.md "In sashad"). When the ring
+// elects this node (Role Dispatcher or Standalone) it:
+//  1. opens the capture (VMAC filter), the injector and local delivery on lo, builds a FastPath
+//     and publishes a ServerTable built from the ring view, then starts the DispatcherThread;
+//  2. announces the VMAC at once and every announce_ms (the thread does it);
+//  3. starts state reconstruction (paper §3.4): every server, itself included, is asked for its
+//     connections; flows go to the fast path's reconstruction queue (a backlog here absorbs a
+//     full queue); when the runner completes and the backlog is merged, a table with
+//     reconstructionComplete is published;
+//  4. republishes the table on every view change (members, health), and queries servers that
+//     join;
+//  5. once a second sends each server its active flows and new flows/s (serverstats.h).
+// When the node abdicates, leaves or loses the role it stops the thread and drops everything.
+//
+// Thread: the daemon's main thread; the packet work runs in the DispatcherThread it owns.
+
+#include "agent/reconstructionrunner.h"
+#include "config/nodesettings.h"
+#include "dispatcher/neighbourtable.h"
+
+#include <QJsonObject>
+#include <QObject>
+#include <QTimer>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+
+namespace sasha {
+
+class OobRouter;
+class RingDriver;
+
+class DispatcherService : public QObject {
+    Q_OBJECT
+public:
+    DispatcherService(const NodeSettings &settings, RingDriver &driver, OobRouter &oob, QObject *parent = nullptr);
+    ~DispatcherService() override;
+
+    // Follows the ring: starts, republishes or stops as the view says.
+    void onViewChanged();
+    // Stops the thread (abdication, leave, shutdown). Idempotent.
+    void stop(const QString &why);
+    bool isRunning() const { return m_run != nullptr; }
+
+    // "dispatcher" object of the status JSON; empty when not dispatching.
+    QJsonObject stats() const;
+    // The answer to the control protocol's "connections" command.
+    QJsonObject connections(int limit);
+
+Q_SIGNALS:
+    void logEvent(const QString &kind, const QString &node, const QString &detail);
+
+private:
+    struct Running;
+    struct ServerRow {
+        tb::NodeAddr addr = tb::kNoNode;
+        std::uint16_t slot = 0;
+        std::uint32_t weight = 1;
+        bool healthy = true;
+        bool self = false;
+        std::array<std::uint8_t, 6> mac{};
+    };
+
+    bool shouldRun() const;
+    std::optional<QString> start();
+    void publish();
+    void syncReconstructionMembers();
+    void onFlows(const std::vector<ReconstructionCoordinator::Flow> &flows);
+    void drainBacklog();
+    void maybePublishCompletion();
+    void tickStats();
+
+    const NodeSettings &m_settings;
+    RingDriver &m_driver;
+    OobRouter &m_oob;
+    KernelNeighbourTable m_neighbours;
+    std::array<std::uint8_t, 6> m_ownMac{};
+    ServerSlotAllocator m_slots; // kept across runs: a server keeps its slot while known
+    ReconstructionRunner m_runner;
+    std::unique_ptr<Running> m_run;
+
+    std::vector<ServerRow> m_published; // the servers of the last published table
+    std::set<tb::NodeAddr> m_reconstructionMembers;
+    std::deque<std::pair<FlowKey, std::uint16_t>> m_backlog; // reconstructed flows waiting for queue room
+    bool m_reconstructionDone = false;
+    bool m_completionPublished = false;
+    quint64 m_generation = 0;
+    QString m_reconstructionSummary;
+
+    QTimer m_statsTimer;      // 1 s: per-server figures to the ring, health of the thread
+    QTimer m_backlogTimer;    // drains m_backlog into the queue
+    QTimer m_resolveTimer;    // a server's MAC was unknown: look again soon
+    QTimer m_retryTimer;      // start failed: try again
+    QString m_lastStartError;
+
+    // Per-second rates, from the previous tick's cumulative counters.
+    std::map<std::uint16_t, std::uint64_t> m_prevNewFlows;
+    std::uint64_t m_prevFramesIn = 0, m_prevNewTotal = 0;
+    std::map<std::uint16_t, quint32> m_cps;
+    quint32 m_totalCps = 0;
+    quint64 m_packetsPerSecond = 0;
+};
+
+} // namespace sasha

@@ -1,0 +1,98 @@
+#pragma once
+// The dispatcher thread's FrameProcessor in sashad: the FastPath (like FastPathProcessor), plus
+// the one way the control plane may look at the flow table, which the fast-path thread owns
+// (docs/fastpath.md "Threads and the handoff"): it asks for a snapshot, and the fast-path
+// thread copies the table between batches, in idle().
+//
+// Handoff: the control plane sets m_requested (release) after sizing nothing (the buffer is
+// preallocated); idle() sees it (acquire), copies at most the asked number of entries into
+// m_buffer, stamps the copy with its clock, clears the request and signals m_done under
+// m_mutex. The mutex is taken only while a snapshot is being answered, never per packet.
+// While a request is pending the control plane does not touch m_buffer.
+
+#include "dispatcher/dispatcherthread.h"
+#include "fastpath/fastpath.h"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+namespace sasha {
+
+class FlowMapProcessor final : public FrameProcessor {
+public:
+    struct Snapshot {
+        std::vector<FlowEntry> flows;
+        std::uint32_t nowMs = 0; // the fast path's 32-bit millisecond clock when it copied
+        std::size_t tableSize = 0;
+    };
+
+    FlowMapProcessor(FastPath &fastPath, std::size_t maxSnapshot)
+        : m_fastPath(fastPath), m_buffer(maxSnapshot)
+    {
+    }
+
+    FrameDisposition process(std::span<const std::uint8_t> in, std::span<std::uint8_t> out,
+                             std::chrono::microseconds now) noexcept override
+    {
+        const ProcessResult r = m_fastPath.process(in, out, now);
+        switch (r.verdict) {
+        case Verdict::Forward:
+            return {FrameDisposition::Action::Forward, r.outLength};
+        case Verdict::DeliverLocal:
+            return {FrameDisposition::Action::DeliverLocal, r.outLength};
+        case Verdict::Drop:
+            break;
+        }
+        return {FrameDisposition::Action::Drop, 0};
+    }
+
+    void idle(std::chrono::microseconds now) noexcept override
+    {
+        m_fastPath.housekeeping(now);
+        if (!m_requested.load(std::memory_order_acquire))
+            return;
+        const std::size_t want = m_limit.load(std::memory_order_relaxed);
+        const std::size_t n = m_fastPath.flows().copyFlows(std::span<FlowEntry>(m_buffer.data(), want));
+        std::lock_guard lock(m_mutex);
+        m_copied = n;
+        m_copiedAtMs = std::uint32_t(std::uint64_t(now.count()) / 1000);
+        m_tableSize = m_fastPath.flows().size();
+        m_requested.store(false, std::memory_order_release);
+        m_done.notify_all();
+    }
+
+    // Control plane. Waits at most `timeout` for the fast-path thread (it calls idle() at least
+    // every poll timeout, 20 ms); nullopt if it did not answer in time (e.g. stopped).
+    std::optional<Snapshot> snapshot(std::size_t limit, std::chrono::milliseconds timeout)
+    {
+        std::unique_lock lock(m_mutex);
+        if (!m_requested.load(std::memory_order_acquire)) {
+            m_limit.store(std::min(limit, m_buffer.size()), std::memory_order_relaxed);
+            m_requested.store(true, std::memory_order_release);
+        }
+        if (!m_done.wait_for(lock, timeout, [this] { return !m_requested.load(std::memory_order_acquire); }))
+            return std::nullopt;
+        Snapshot s;
+        s.flows.assign(m_buffer.begin(), m_buffer.begin() + std::ptrdiff_t(std::min(m_copied, limit)));
+        s.nowMs = m_copiedAtMs;
+        s.tableSize = m_tableSize;
+        return s;
+    }
+
+private:
+    FastPath &m_fastPath;
+    std::vector<FlowEntry> m_buffer; // written by the fast path only while m_requested
+    std::atomic<bool> m_requested{false};
+    std::atomic<std::size_t> m_limit{0};
+    std::mutex m_mutex; // guards m_copied, m_copiedAtMs, m_tableSize; pairs with m_done
+    std::condition_variable m_done;
+    std::size_t m_copied = 0;
+    std::uint32_t m_copiedAtMs = 0;
+    std::size_t m_tableSize = 0;
+};
+
+} // namespace sasha
