@@ -23,6 +23,7 @@ constexpr int kStatsIntervalMs = 1000;
 constexpr int kBacklogDrainMs = 5;
 constexpr int kResolveRetryMs = 100;
 constexpr int kStartRetryMs = 2000;
+constexpr int kHealthPollMs = 50;
 constexpr std::chrono::milliseconds kSnapshotWait{200};
 
 // The cluster subnet of the node's address, for the neighbour table's solicitations.
@@ -129,6 +130,11 @@ DispatcherService::DispatcherService(const NodeSettings &settings, RingDriver &d
     m_resolveTimer.setInterval(kResolveRetryMs);
     connect(&m_resolveTimer, &QTimer::timeout, this, [this] {
         if (m_run)
+            publish();
+    });
+    m_healthPoll.setInterval(kHealthPollMs);
+    connect(&m_healthPoll, &QTimer::timeout, this, [this] {
+        if (m_run && healthDiffers())
             publish();
     });
     m_retryTimer.setSingleShot(true);
@@ -242,6 +248,7 @@ std::optional<QString> DispatcherService::start()
     }
     m_runner.start(d.vip, d.ports, servers);
     m_statsTimer.start();
+    m_healthPoll.start();
     const QString detail = QStringLiteral("on %1, VIP %2, VMAC %3, %4, %5 server(s)")
                                .arg(d.interfaceName, ipv4ToString(d.vip), macToString(d.vmac),
                                     QLatin1String(schedulerName(d.scheduler)))
@@ -257,6 +264,7 @@ void DispatcherService::stop(const QString &why)
     if (!m_run)
         return;
     m_statsTimer.stop();
+    m_healthPoll.stop();
     m_backlogTimer.stop();
     m_resolveTimer.stop();
     m_runner.stop();
@@ -330,6 +338,19 @@ void DispatcherService::publish()
     m_run->tables.publish(std::move(table));
     m_run->tables.reclaim();
     m_published = std::move(rows);
+}
+
+bool DispatcherService::healthDiffers() const
+{
+    for (const ServerRow &row : m_published) {
+        const tb::Member *m = m_driver.node().view().find(row.addr);
+        if (!m)
+            return true;
+        const bool healthy = m->status.health != tb::Health::Unhealthy && m->status.health != tb::Health::Draining;
+        if (healthy != row.healthy)
+            return true;
+    }
+    return false;
 }
 
 void DispatcherService::syncReconstructionMembers()

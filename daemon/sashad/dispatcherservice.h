@@ -73,6 +73,7 @@ private:
     void drainBacklog();
     void maybePublishCompletion();
     void tickStats();
+    bool healthDiffers() const;
 
     const NodeSettings &m_settings;
     RingDriver &m_driver;
@@ -95,6 +96,9 @@ private:
     QTimer m_backlogTimer;    // drains m_backlog into the queue
     QTimer m_resolveTimer;    // a server's MAC was unknown: look again soon
     QTimer m_retryTimer;      // start failed: try again
+    // Member health travels in token statuses, which change without a new view (RingDriver
+    // emits viewChanged only for membership): compare them to the published table this often.
+    QTimer m_healthPoll;
     QString m_lastStartError;
 
     // Per-second rates, from the previous tick's cumulative counters.
