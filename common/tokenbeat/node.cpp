@@ -221,22 +221,36 @@ void TokenBeatNode::Impl::handleJoin(const Envelope &env, const JoinMsg &j)
     case NodeState::Joining:
     case NodeState::AwaitingRing: {
         const bool fresh = !heard.contains(j.addr);
-        heard[j.addr] = Heard{j.endpoint, j.caps, j.claim, j.lastRingEpoch};
+        heard[j.addr] = Heard{j.endpoint, j.caps, j.claim, j.lastRingEpoch, now};
         if (forwarded || !fresh)
             return;
-        // Tell the joiner about us (it may only know seeds), and pass its Join to the lowest
-        // node we know of, which is the one that will form the ring (or a lower ring's master).
-        send(j.endpoint, MessageType::Join, encodeBody(ownJoin()));
-        NodeAddr lowest = heard.begin()->first;
-        Endpoint lowestEp = heard.begin()->second.endpoint;
-        if (!foreignMasters.empty() && foreignMasters.begin()->first < lowest) {
-            lowest = foreignMasters.begin()->first;
-            lowestEp = foreignMasters.begin()->second;
+        // Tell a higher joiner at once that a lower node exists (it may only know seeds, and
+        // must not form a ring without us); a lower joiner is in our heard set now, so our
+        // next periodic Join reaches it anyway.
+        if (cfg.self < j.addr)
+            send(j.endpoint, MessageType::Join, encodeBody(ownJoin()));
+        // Pass the Join to the node that will form the ring (the lowest we heard) or to a lower
+        // ring's master. Only one node relays to the lowest heard: the second lowest. With every
+        // node relaying, the forming node got N^2 Joins at each purge, overflowed its socket's
+        // receive buffer and formed a ring without the nodes whose Joins it lost.
+        const auto lowestHeard = heard.begin();
+        NodeAddr target = lowestHeard->first;
+        Endpoint targetEp = lowestHeard->second.endpoint;
+        bool relay = false;
+        for (auto it = std::next(lowestHeard); it != heard.end(); ++it)
+            if (it->first != j.addr) {
+                relay = it->first == cfg.self;
+                break;
+            }
+        if (!foreignMasters.empty() && foreignMasters.begin()->first < target) {
+            target = foreignMasters.begin()->first;
+            targetEp = foreignMasters.begin()->second;
+            relay = true;
         }
-        if (lowest != cfg.self && lowest != j.addr && lowest != env.sender) {
+        if (relay && target != cfg.self && target != j.addr && target != env.sender) {
             JoinMsg fwd = j;
             fwd.flags |= kJoinForwarded;
-            send(lowestEp, MessageType::Join, encodeBody(fwd));
+            send(targetEp, MessageType::Join, encodeBody(fwd));
         }
         return;
     }
@@ -262,6 +276,7 @@ void TokenBeatNode::Impl::handleJoin(const Envelope &env, const JoinMsg &j)
 
 void TokenBeatNode::Impl::handlePurge(const Envelope &env, const EpochMsg &p)
 {
+    maxEpochSeen = std::max(maxEpochSeen, p.ringEpoch);
     if (state != NodeState::Member && state != NodeState::Leaving)
         return; // already re-forming (or not in a ring): nothing to purge
     if (p.ringEpoch != view.ringEpoch) {
@@ -274,12 +289,12 @@ void TokenBeatNode::Impl::handlePurge(const Envelope &env, const EpochMsg &p)
     if (!m || m->caps & kObserver || std::none_of(view.members.begin(), view.members.end(),
                                                   [&](const Member &x) { return x.addr == env.sender; })) {
         drop(DropReason::NotForUs, endpointOf(env.sender).value_or(Endpoint{}),
-             QStringLiteral("purge from non-member %1 ignored").arg(env.sender));
+             QStringLiteral("purge from non-member %1 ignored").arg(addrText(env.sender)));
         return;
     }
     ++counters.purges;
     emitEvent(Event::Kind::PurgeStarted, env.sender,
-              QStringLiteral("ring %1 purged by %2").arg(view.ringEpoch).arg(env.sender));
+              QStringLiteral("ring %1 purged by %2").arg(view.ringEpoch).arg(addrText(env.sender)));
     if (state == NodeState::Leaving) {
         stop();
         return;
@@ -299,7 +314,7 @@ void TokenBeatNode::Impl::declarePurge(const QString &why)
     enterJoining();
 }
 
-void TokenBeatNode::Impl::enterJoining()
+void TokenBeatNode::Impl::enterJoining(Time keepHeardSince)
 {
     if (state == NodeState::Member || state == NodeState::Leaving) {
         abandonedEpoch = std::max(abandonedEpoch, view.ringEpoch);
@@ -311,8 +326,8 @@ void TokenBeatNode::Impl::enterJoining()
     }
     maxEpochSeen = std::max(maxEpochSeen, view.ringEpoch);
     setState(NodeState::Joining);
-    heard.clear();
-    heard[cfg.self] = Heard{cfg.endpoint, cfg.caps, role, abandonedEpoch};
+    std::erase_if(heard, [&](const auto &h) { return keepHeardSince == kNever || h.second.at < keepHeardSince; });
+    heard[cfg.self] = Heard{cfg.endpoint, cfg.caps, role, abandonedEpoch, now};
     reformDeadline = now + cfg.timers.reformInterval;
     awaitDeadline = kNever;
     tokenDeadline = kNever;
@@ -323,21 +338,47 @@ void TokenBeatNode::Impl::enterJoining()
     finalViewTo.clear();
     heldToken.reset();
     holdDeadline = nextViewRequestAt = kNever;
-    sendJoins();
+    sendJoins(true);
 }
 
-void TokenBeatNode::Impl::sendJoins()
+void TokenBeatNode::Impl::sendJoins(bool all)
 {
     // With a broadcast endpoint the members of the last view and the nodes heard are reached
     // by it; without one they are told one by one.
-    std::set<Endpoint> targets(cfg.seeds.begin(), cfg.seeds.end());
+    //
+    // The repeats (every joinRepeat) go only where they are still needed: to the two lowest
+    // nodes heard (the one that forms the ring must hear us; the second in case the first is
+    // gone), to seeds not heard from yet (not started, or members of a ring that admits us),
+    // and to other rings' masters. Higher nodes heard already know a lower node exists. With
+    // every node repeating to every seed, a 20-node purge cost 25,000 datagrams a second and
+    // overloaded a shared host (receive buffers overflowed, Joins and Views were lost).
+    std::set<Endpoint> targets;
     if (cfg.broadcast) {
+        targets.insert(cfg.seeds.begin(), cfg.seeds.end());
         targets.insert(*cfg.broadcast);
-    } else {
+    } else if (all) {
+        targets.insert(cfg.seeds.begin(), cfg.seeds.end());
         targets.insert(lastViewEndpoints.begin(), lastViewEndpoints.end());
         for (const auto &[addr, h] : heard)
             if (addr != cfg.self)
                 targets.insert(h.endpoint);
+    } else {
+        std::set<Endpoint> heardEndpoints;
+        for (const auto &[addr, h] : heard)
+            heardEndpoints.insert(h.endpoint);
+        for (const Endpoint &s : cfg.seeds)
+            if (!heardEndpoints.contains(s))
+                targets.insert(s);
+        for (const Endpoint &e : lastViewEndpoints)
+            if (!heardEndpoints.contains(e))
+                targets.insert(e);
+        int lower = 0;
+        for (const auto &[addr, h] : heard) {
+            if (addr == cfg.self || lower == 2)
+                break;
+            targets.insert(h.endpoint);
+            ++lower;
+        }
     }
     for (const auto &[addr, ep] : foreignMasters)
         targets.insert(ep);
@@ -400,7 +441,10 @@ void TokenBeatNode::Impl::tick()
                     lowest = addr;
                     break;
                 }
-            if (lowest == cfg.self) {
+            // A lower ring's master we are joining (healing) admits us: forming our own ring
+            // would only split the cluster again at every beacon.
+            const bool lowerRing = !foreignMasters.empty() && foreignMasters.begin()->first < cfg.self;
+            if (lowest == cfg.self && !lowerRing) {
                 formRing();
                 break;
             }
@@ -408,17 +452,20 @@ void TokenBeatNode::Impl::tick()
             awaitDeadline = now + cfg.timers.tokenTimeout;
         }
         if (now >= nextJoinAt)
-            sendJoins();
+            sendJoins(false);
         break;
     case NodeState::AwaitingRing:
         if (now >= awaitDeadline) {
-            // The node we expected to form the ring did not include us: start over.
+            // The node we expected to form the ring (or the lower ring's master) did not include
+            // us: start over, but remember the nodes heard lately. A fresh heard set made a node
+            // whose View was lost form a ring alone while the others had just formed one with it.
             awaitDeadline = kNever;
-            enterJoining();
+            foreignMasters.clear();
+            enterJoining(now - cfg.timers.tokenTimeout - cfg.timers.reformInterval);
             break;
         }
         if (now >= nextJoinAt)
-            sendJoins();
+            sendJoins(false);
         break;
     case NodeState::Member:
     case NodeState::Leaving:

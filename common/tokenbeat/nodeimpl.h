@@ -17,6 +17,12 @@ namespace sasha::tb {
 
 constexpr Time kNever = Time::max();
 
+// "a.b.c.d" for a node address in event details and logs (addresses are IPv4, host order).
+inline QString addrText(NodeAddr a)
+{
+    return QStringLiteral("%1.%2.%3.%4").arg(a >> 24).arg((a >> 16) & 0xff).arg((a >> 8) & 0xff).arg(a & 0xff);
+}
+
 struct TokenBeatNode::Impl {
     explicit Impl(NodeConfig c);
 
@@ -26,6 +32,7 @@ struct TokenBeatNode::Impl {
         quint8 caps = 0;
         Role claim = Role::None;
         quint32 lastRingEpoch = 0;
+        Time at{0}; // when we last heard it (kept across an AwaitingRing timeout while recent)
     };
     // A View not yet acknowledged by one member (master) or, on handover, by the new ring.
     struct PendingAck {
@@ -69,6 +76,10 @@ struct TokenBeatNode::Impl {
     // The ring we abandoned (purge, exclusion): a View of it is accepted again only with a
     // newer viewVersion, so a dead ring's late View cannot pull us back in.
     quint32 abandonedEpoch = 0, abandonedVersion = 0;
+    bool isAbandoned(quint32 epoch, quint32 version) const
+    {
+        return epoch < abandonedEpoch || (epoch == abandonedEpoch && version <= abandonedVersion);
+    }
 
     // Member.
     Time tokenDeadline = kNever;
@@ -116,8 +127,10 @@ struct TokenBeatNode::Impl {
     void handleDatagram(const Endpoint &from, QByteArrayView datagram);
     void handleJoin(const Envelope &env, const JoinMsg &j);
     void handlePurge(const Envelope &env, const EpochMsg &p);
-    void enterJoining();
-    void sendJoins();
+    // keepHeardSince: Joins heard at or after it stay in the heard set (kNever: a fresh set).
+    void enterJoining(Time keepHeardSince = kNever);
+    // all: every known peer (entering Joining); else the repeat: only who still needs it.
+    void sendJoins(bool all);
     JoinMsg ownJoin() const;
     void formRing();
     void declarePurge(const QString &why);

@@ -53,7 +53,7 @@ void TokenBeatNode::Impl::observerApplyView(const RingView &v)
     view = v;
     lastViewAt = now;
     if (newRing)
-        emitEvent(Event::Kind::RingFormed, v.master, QStringLiteral("ring %1, master %2").arg(v.ringEpoch).arg(v.master));
+        emitEvent(Event::Kind::RingFormed, v.master, QStringLiteral("ring %1, master %2").arg(v.ringEpoch).arg(addrText(v.master)));
     for (const Member &m : v.members)
         if (!hasMember(prev, m.addr))
             emitEvent(Event::Kind::MemberJoined, m.addr);
@@ -93,6 +93,9 @@ void TokenBeatNode::Impl::handleBeacon(const BeaconMsg &b)
 {
     if (b.master == cfg.self || b.master == kNoNode)
         return;
+    // A ring formed later must have a higher epoch than every ring we know of, so that rings
+    // are never confused (and so that (epoch, master) names one ring).
+    maxEpochSeen = std::max(maxEpochSeen, b.ringEpoch);
     switch (state) {
     case NodeState::Joining:
     case NodeState::AwaitingRing:
@@ -137,7 +140,7 @@ void TokenBeatNode::Impl::answerForeign(NodeAddr master, const Endpoint &masterE
 void TokenBeatNode::Impl::dissolveInto(NodeAddr master, const Endpoint &masterEndpoint)
 {
     foreignMasters[master] = masterEndpoint;
-    declarePurge(QStringLiteral("ring %1 dissolved into the ring of lower master %2").arg(view.ringEpoch).arg(master));
+    declarePurge(QStringLiteral("ring %1 dissolved into the ring of lower master %2").arg(view.ringEpoch).arg(addrText(master)));
 }
 
 void TokenBeatNode::Impl::handleOob(const Envelope &env, const Endpoint &from)

@@ -44,7 +44,7 @@ void TokenBeatNode::Impl::enterRing(const RingView &v)
     lastReported.reset();
     tokenUpdates.clear();
     emitEvent(Event::Kind::RingFormed, v.master,
-              QStringLiteral("ring %1, master %2, %3 members").arg(v.ringEpoch).arg(v.master).arg(v.members.size()));
+              QStringLiteral("ring %1, master %2, %3 members").arg(v.ringEpoch).arg(addrText(v.master)).arg(v.members.size()));
     for (const Member &m : prev.members)
         if (m.addr != cfg.self && !hasMember(v, m.addr))
             emitEvent(Event::Kind::MemberLost, m.addr, QStringLiteral("not in ring %1").arg(v.ringEpoch));
@@ -126,7 +126,7 @@ void TokenBeatNode::Impl::applyDispatcher(NodeAddr dispatcher)
         emitEvent(Event::Kind::DispatcherElected, dispatcher);
     if (isDispatchRole(role) && dispatcher != kNoNode && dispatcher != cfg.self)
         emitEvent(Event::Kind::Abdicated, cfg.self,
-                  QStringLiteral("%1 is the ring's dispatcher").arg(dispatcher));
+                  QStringLiteral("%1 is the ring's dispatcher").arg(addrText(dispatcher)));
     if (dispatcher != kNoNode)
         lastDispatcher = dispatcher;
     if (state == NodeState::Member)
@@ -221,7 +221,7 @@ void TokenBeatNode::Impl::admit(const JoinMsg &j)
         if (newClaim || j.lastRingEpoch == view.ringEpoch) {
             // It abandoned this very ring (its token timer fired, or it was excluded): a newer
             // viewVersion lets it back in.
-            publishView(QStringLiteral("%1 readmitted").arg(j.addr));
+            publishView(QStringLiteral("%1 readmitted").arg(addrText(j.addr)));
         } else {
             pendingAcks[j.addr] = PendingAck{j.endpoint, 1, now + cfg.timers.retransmit};
             sendView(j.endpoint);
@@ -230,7 +230,7 @@ void TokenBeatNode::Impl::admit(const JoinMsg &j)
     }
     if (view.members.size() >= std::size_t(kMaxMembers)) {
         drop(DropReason::NotForUs, j.endpoint,
-             QStringLiteral("ring full (%1 members): join of %2 refused").arg(kMaxMembers).arg(j.addr));
+             QStringLiteral("ring full (%1 members): join of %2 refused").arg(kMaxMembers).arg(addrText(j.addr)));
         return;
     }
     Member m;
@@ -243,7 +243,7 @@ void TokenBeatNode::Impl::admit(const JoinMsg &j)
     if (isDispatchRole(j.claim))
         claims[j.addr] = j.claim;
     emitEvent(Event::Kind::MemberJoined, j.addr);
-    publishView(QStringLiteral("%1 joined").arg(j.addr));
+    publishView(QStringLiteral("%1 joined").arg(addrText(j.addr)));
 }
 
 void TokenBeatNode::Impl::handleView(const Envelope &env, const Endpoint &from, const ViewMsg &m)
@@ -263,7 +263,7 @@ void TokenBeatNode::Impl::handleView(const Envelope &env, const Endpoint &from, 
             drop(DropReason::NotForUs, from, QStringLiteral("view of ring %1 without us").arg(v.ringEpoch));
             return;
         }
-        if (v.ringEpoch > abandonedEpoch || (v.ringEpoch == abandonedEpoch && v.viewVersion > abandonedVersion)) {
+        if (!isAbandoned(v.ringEpoch, v.viewVersion)) {
             send(from, MessageType::ViewAck, encodeBody(ack));
             enterRing(v);
             applyDispatcher(v.dispatcher);
@@ -307,7 +307,7 @@ void TokenBeatNode::Impl::handleView(const Envelope &env, const Endpoint &from, 
         }
         if (state == NodeState::Member)
             answerForeign(v.master, v.members.front().endpoint, v.ringEpoch);
-        drop(DropReason::NotForUs, from, QStringLiteral("view of foreign ring %1 (master %2)").arg(v.ringEpoch).arg(v.master));
+        drop(DropReason::NotForUs, from, QStringLiteral("view of foreign ring %1 (master %2)").arg(v.ringEpoch).arg(addrText(v.master)));
         return;
     }
     case NodeState::Stopped:
@@ -343,6 +343,7 @@ void TokenBeatNode::Impl::handleViewRequest(const Endpoint &from, const EpochMsg
 void TokenBeatNode::Impl::handleToken(const Envelope &env, const Endpoint &from, const TokenMsg &t)
 {
     Q_UNUSED(env);
+    maxEpochSeen = std::max(maxEpochSeen, t.ringEpoch);
     switch (state) {
     case NodeState::Stopped:
     case NodeState::Observing:
@@ -350,7 +351,7 @@ void TokenBeatNode::Impl::handleToken(const Envelope &env, const Endpoint &from,
         return;
     case NodeState::Joining:
     case NodeState::AwaitingRing:
-        if (t.ringEpoch > abandonedEpoch || (t.ringEpoch == abandonedEpoch && t.viewVersion > abandonedVersion))
+        if (!isAbandoned(t.ringEpoch, t.viewVersion))
             holdToken(t, from); // probably the ring we are joining; its View is on its way
         else
             drop(DropReason::StaleRing, from, QStringLiteral("token of abandoned ring %1").arg(t.ringEpoch));
@@ -369,11 +370,11 @@ void TokenBeatNode::Impl::handleToken(const Envelope &env, const Endpoint &from,
     if (t.ringEpoch < rv.ringEpoch
         || (sameEpoch && !sameRing && t.viewVersion <= rv.viewVersion
             && (hasMember(rv, t.master) || t.master == prevMaster))) {
-        drop(DropReason::StaleRing, from, QStringLiteral("stale token of ring %1 master %2").arg(t.ringEpoch).arg(t.master));
+        drop(DropReason::StaleRing, from, QStringLiteral("stale token of ring %1 master %2").arg(t.ringEpoch).arg(addrText(t.master)));
         return;
     }
     if (!sameRing) {
-        drop(DropReason::NotForUs, from, QStringLiteral("token of foreign ring %1 (master %2)").arg(t.ringEpoch).arg(t.master));
+        drop(DropReason::NotForUs, from, QStringLiteral("token of foreign ring %1 (master %2)").arg(t.ringEpoch).arg(addrText(t.master)));
         // Tell that ring about ours; whichever master is higher dissolves into the other.
         if (state == NodeState::Member && (foreignAnswered[t.master] + cfg.timers.rotationInterval <= now
                                            || foreignAnswered[t.master] == Time{0})) {
@@ -489,7 +490,7 @@ void TokenBeatNode::Impl::handleLeave(const Envelope &env, const EpochMsg &l)
 {
     if (!isMaster() || l.ringEpoch != view.ringEpoch) {
         drop(DropReason::NotForUs, endpointOf(env.sender).value_or(Endpoint{}),
-             QStringLiteral("leave of %1 not for us").arg(env.sender));
+             QStringLiteral("leave of %1 not for us").arg(addrText(env.sender)));
         return;
     }
     const std::optional<Endpoint> ep = endpointOf(env.sender);
@@ -505,7 +506,7 @@ void TokenBeatNode::Impl::handleLeave(const Envelope &env, const EpochMsg &l)
     if (ep)
         finalViewTo[env.sender] = *ep;
     emitEvent(Event::Kind::MemberLeft, env.sender);
-    publishView(QStringLiteral("%1 left").arg(env.sender));
+    publishView(QStringLiteral("%1 left").arg(addrText(env.sender)));
 }
 
 void TokenBeatNode::Impl::beginLeave()
@@ -563,7 +564,7 @@ void TokenBeatNode::Impl::beginLeave()
     rotationInFlight = false;
     nextRotationAt = nextBeaconAt = kNever;
     setState(NodeState::Leaving);
-    emitEvent(Event::Kind::MemberLeft, cfg.self, QStringLiteral("handing the ring to %1").arg(view.master));
+    emitEvent(Event::Kind::MemberLeft, cfg.self, QStringLiteral("handing the ring to %1").arg(addrText(view.master)));
 }
 
 void TokenBeatNode::Impl::tickMasterAcks()
@@ -675,7 +676,11 @@ void TokenBeatNode::Impl::tickRing()
     if (!isMaster())
         return;
     if (now >= nextBeaconAt) {
+        // Seeds outside our ring only: our members know us, and other rings and lone nodes are
+        // what healing is for. (Beaconing every seed was most of a 20-node master's traffic.)
         std::set<Endpoint> targets(cfg.seeds.begin(), cfg.seeds.end());
+        for (const Member &m : view.members)
+            targets.erase(m.endpoint);
         if (cfg.broadcast)
             targets.insert(*cfg.broadcast);
         targets.erase(cfg.endpoint);

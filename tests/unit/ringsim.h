@@ -33,6 +33,16 @@ struct SimOptions {
     Timers timers;
     bool broadcast = true;
     bool seedsOnly = false;      // no broadcast: every node knows nodes 0 and 1 as seeds
+    bool allSeeds = false;       // no broadcast: every node lists every ring node as a seed (the lab kit)
+    // Real processes on a shared host: each datagram or tick costs procCost of the node's CPU, a
+    // node busy with earlier work queues new datagrams (at most rxQueue, like a socket's receive
+    // buffer; beyond that they are lost, 0 = unbounded), and with stallChance per step a node is
+    // descheduled for up to maxStall.
+    Time procCost = 0us;
+    int rxQueue = 0;
+    double stallChance = 0;
+    Time maxStall = 0us;
+    int cores = 0; // > 0: all nodes share this many CPUs (a busy host), each step takes one
     Time minDelay = 100us;
     Time maxDelay = 700us;
     std::size_t maxDatagram = 1400;
@@ -54,6 +64,8 @@ public:
         bool hung = false;  // alive but neither receiving nor ticking (a stalled process)
         quint64 boots = 0;
         int group = 0;      // partition group: delivery only within a group
+        Time busyUntil{0};  // simulated CPU: the node handles nothing before this
+        int queued = 0;     // datagrams waiting in its receive queue
     };
 
     RingSim(quint64 seed, SimOptions opt) : m_rng(seed), m_opt(std::move(opt)) {}
@@ -80,7 +92,13 @@ public:
         c.bootEpoch = ++n.boots;
         c.timers = m_opt.timers;
         c.maxDatagram = m_opt.maxDatagram;
-        if (m_opt.seedsOnly) {
+        n.busyUntil = m_now;
+        n.queued = 0;
+        if (m_opt.allSeeds) {
+            for (const SimNode &s : m_nodes)
+                if (s.index != i && !(s.caps & kObserver))
+                    c.seeds.push_back(Endpoint{s.addr, kPort});
+        } else if (m_opt.seedsOnly) {
             for (int s = 0; s < std::min<int>(2, int(m_nodes.size())); ++s)
                 if (s != i && !(m_nodes[s].caps & kObserver))
                     c.seeds.push_back(Endpoint{m_nodes[s].addr, kPort});
@@ -149,7 +167,7 @@ public:
             for (const SimNode &n : m_nodes) {
                 if (!n.alive || n.hung)
                     continue;
-                const Time d = std::max(n.node->nextDeadline(), m_now);
+                const Time d = std::max({n.node->nextDeadline(), n.busyUntil, m_now});
                 if (d < tNode) {
                     tNode = d;
                     tickNode = n.index;
@@ -177,6 +195,8 @@ public:
                 m_lastTickAt = m_now;
                 m_lastTickNode = tickNode;
                 apply(tickNode, m_nodes[tickNode].node->onTick(m_now));
+                if (m_nodes[tickNode].node)
+                    spend(m_nodes[tickNode]);
             } else {
                 auto it = m_queue.begin();
                 Packet p = std::move(it->second);
@@ -195,6 +215,7 @@ public:
     const std::vector<EventRecord> &events() const { return m_events; }
     std::size_t maxDatagramSeen() const { return m_maxDatagram; }
     quint64 datagramsSent() const { return m_sent; }
+    quint64 rxDropped() const { return m_rxDropped; }
     Time lastFaultAt() const { return m_lastFault; }
 
     bool isRingNode(const SimNode &n) const { return n.alive && !(n.caps & kObserver); }
@@ -265,6 +286,7 @@ private:
         Endpoint to;
         int fromGroup = 0;
         QByteArray datagram;
+        bool queued = false; // waiting in the receiver's queue (counted in SimNode::queued)
     };
 
     static bool setWhy(QString *why, const QString &s)
@@ -338,11 +360,47 @@ private:
         for (SimNode &n : m_nodes) {
             if (n.addr != p.to.ip)
                 continue;
-            if (!n.alive || n.hung || n.group != p.fromGroup)
+            if (!n.alive || n.hung || (!p.queued && n.group != p.fromGroup))
                 return;
+            if (n.busyUntil > m_now) {
+                Packet q = p;
+                if (!q.queued) {
+                    if (m_opt.rxQueue > 0 && n.queued >= m_opt.rxQueue) {
+                        ++m_rxDropped;
+                        return;
+                    }
+                    ++n.queued;
+                    q.queued = true;
+                }
+                m_queue.emplace(std::make_pair(n.busyUntil, m_seq++), std::move(q));
+                return;
+            }
+            if (p.queued && n.queued > 0)
+                --n.queued;
             apply(n.index, n.node->onDatagram(m_now, p.from, p.datagram));
+            if (n.node)
+                spend(n);
             return;
         }
+    }
+
+    // Simulated CPU time of one step, and now and then the node is descheduled.
+    void spend(SimNode &n)
+    {
+        if (m_opt.procCost == 0us && m_opt.stallChance == 0)
+            return;
+        if (m_opt.cores > 0) {
+            if (m_cores.empty())
+                m_cores.assign(std::size_t(m_opt.cores), Time{0});
+            Time &core = *std::min_element(m_cores.begin(), m_cores.end());
+            core = std::max(core, m_now) + m_opt.procCost;
+            n.busyUntil = std::max(n.busyUntil, core);
+        } else {
+            n.busyUntil = std::max(n.busyUntil, m_now) + m_opt.procCost;
+        }
+        std::uniform_real_distribution<double> u(0, 1);
+        if (m_opt.stallChance > 0 && u(m_rng) < m_opt.stallChance)
+            n.busyUntil += Time(std::uniform_int_distribution<qint64>(0, m_opt.maxStall.count())(m_rng));
     }
 
     // Safety after every step: in every ring whose members all agree on the view (settled),
@@ -391,6 +449,8 @@ private:
     std::vector<EventRecord> m_events;
     std::size_t m_maxDatagram = 0;
     quint64 m_sent = 0;
+    quint64 m_rxDropped = 0;
+    std::vector<Time> m_cores; // when each shared CPU is free again
     QString m_failure;
     Time m_lastTickAt{-1};
     int m_lastTickNode = -1;

@@ -17,6 +17,24 @@ namespace {
 
 Timers defaultTimers() { return Timers{}; }
 
+// The lab kit's setup on a loaded host (bench_tokenbeat, tst_ringprocesses): no broadcast,
+// every node lists every node as a seed, each datagram costs CPU, receive queues overflow
+// (a socket's receive buffer holds ~150 small datagrams), and processes get descheduled.
+SimOptions realProcessOptions()
+{
+    SimOptions o;
+    o.broadcast = false;
+    o.allSeeds = true;
+    o.minDelay = 30us;
+    o.maxDelay = 400us;
+    o.procCost = Time(qEnvironmentVariableIntValue("SASHA_SIM_COST") ?: 150);
+    o.rxQueue = 128;
+    o.stallChance = (qEnvironmentVariableIntValue("SASHA_SIM_STALL") ?: 3) / 1000.0;
+    o.maxStall = 25ms;
+    o.cores = qEnvironmentVariableIsSet("SASHA_SIM_CORES") ? qEnvironmentVariableIntValue("SASHA_SIM_CORES") : 2;
+    return o;
+}
+
 // Seeds to run: SASHA_SIM_SEED pins one; otherwise `count` seeds from base.
 std::vector<quint64> seedsFor(quint64 base, int count)
 {
@@ -115,6 +133,9 @@ private Q_SLOTS:
     void healthyChurnNeverPurges();
     void partitionHealsToOneDispatcher();
     void largeRing();
+    void sequentialStartAllSeeds();
+    void dispatcherKillRestartAllSeeds();
+    void loneNodeAfterPurge();
 };
 
 // N = 3..50 nodes starting within 60 ms form exactly one ring with one dispatcher, and no
@@ -413,6 +434,111 @@ void TestRingSim::largeRing()
                 SIM_VERIFY(node.node->view().members.size() == c.liveRingNodes().size(),
                            QStringLiteral("observer %1 sees %2 members").arg(node.index).arg(node.node->view().members.size()));
     }
+}
+
+// The lab kit starts N sashad one after another, 50-100 ms apart, every node listing every node
+// as a seed: they end in one ring (a late, lower or higher node never stays alone).
+void TestRingSim::sequentialStartAllSeeds()
+{
+    const char *scenario = "sequentialStartAllSeeds";
+    Stats st;
+    for (quint64 seed : seedsFor(10000, 16)) {
+        Cluster c(seed, realProcessOptions());
+        c.sim.setQuietWindow(2s);
+        const int n = seed % 2 ? 20 : 5;
+        for (int i = 0; i < n; ++i)
+            c.sim.addNode();
+        Time t = 0us;
+        for (int i = 0; i < n; ++i) {
+            c.sim.at(t, [&c, i] { c.sim.start(i); });
+            t += c.pickTime(50ms, 100ms);
+        }
+        c.sim.runUntil(t);
+        QString why;
+        const auto took = c.settle(3s, &why);
+        SIM_VERIFY(took.has_value(), QStringLiteral("%1 nodes started in sequence did not converge: %2").arg(n).arg(why));
+        st.add(*took);
+        SIM_VERIFY(c.sim.runUntil(c.sim.now() + 1s), QStringLiteral("after settling"));
+        SIM_VERIFY(c.sim.converged(&why), QStringLiteral("diverged after settling: ") + why);
+    }
+    qInfo("sequential start, all seeds: last start -> one ring: %s", qPrintable(st.summary()));
+}
+
+// bench_tokenbeat's failover loop: kill the dispatcher, wait until the survivors agree, restart
+// it, wait for the full ring; several times per run, 5 and 20 nodes, all seeds, loaded host.
+void TestRingSim::dispatcherKillRestartAllSeeds()
+{
+    const char *scenario = "dispatcherKillRestartAllSeeds";
+    Stats agree, back;
+    for (quint64 seed : seedsFor(11000, 14)) {
+        Cluster c(seed, realProcessOptions());
+        c.sim.setQuietWindow(2s);
+        const int n = seed % 2 ? 20 : 5;
+        for (int i = 0; i < n; ++i)
+            c.sim.addNode();
+        Time t = 0us;
+        for (int i = 0; i < n; ++i) {
+            c.sim.at(t, [&c, i] { c.sim.start(i); });
+            t += c.pickTime(50ms, 100ms);
+        }
+        c.sim.runUntil(t);
+        QString why;
+        SIM_VERIFY(c.settle(3s, &why).has_value(), QStringLiteral("no initial ring: ") + why);
+        for (int kill = 0; kill < 4; ++kill) {
+            c.sim.runUntil(c.sim.now() + c.pickTime(100ms, 400ms));
+            const std::vector<int> disp = c.sim.dispatchers();
+            SIM_VERIFY(disp.size() == 1, QStringLiteral("kill %1: %2 dispatchers").arg(kill).arg(disp.size()));
+            const int victim = disp.front();
+            c.sim.crash(victim);
+            const auto a = c.settle(2500ms, &why);
+            SIM_VERIFY(a.has_value(), QStringLiteral("kill %1: survivors did not agree: %2").arg(kill).arg(why));
+            agree.add(*a);
+            c.sim.runUntil(c.sim.now() + c.pickTime(20ms, 200ms));
+            c.sim.start(victim);
+            const auto b = c.settle(2500ms, &why);
+            SIM_VERIFY(b.has_value(), QStringLiteral("kill %1: ring did not recover after the restart: %2").arg(kill).arg(why));
+            back.add(*b);
+        }
+    }
+    qInfo("kill dispatcher -> survivors agree: %s", qPrintable(agree.summary()));
+    qInfo("restart victim -> full ring: %s", qPrintable(back.summary()));
+}
+
+// After the master crashes, one node misses the re-formation (cut off for a while) and forms a
+// ring of its own; once it hears the others again the two rings merge within ~2 beacon
+// intervals, seeds only (no broadcast).
+void TestRingSim::loneNodeAfterPurge()
+{
+    const char *scenario = "loneNodeAfterPurge";
+    const Timers tm = defaultTimers();
+    Stats st;
+    for (quint64 seed : seedsFor(12000, 20)) {
+        SimOptions opt;
+        opt.broadcast = false;
+        opt.allSeeds = true;
+        Cluster c(seed, opt);
+        c.sim.setQuietWindow(tm.beaconInterval * 2 + 500ms);
+        const int n = c.pick(3, 8);
+        c.startNodes(n, 30ms);
+        c.sim.runUntil(30ms);
+        QString why;
+        SIM_VERIFY(c.settle(1500ms, &why).has_value(), QStringLiteral("no initial ring: ") + why);
+        const int master = 0;
+        const int lone = c.pick(1, n - 1);
+        c.sim.crash(master);
+        c.sim.runUntil(c.sim.now() + c.pickTime(0ms, 150ms));
+        std::vector<int> groups(n, 0);
+        groups[lone] = 1;
+        c.sim.partition(groups);
+        c.sim.runUntil(c.sim.now() + c.pickTime(200ms, 400ms));
+        c.sim.heal();
+        const auto t = c.settle(tm.beaconInterval * 2 + 300ms, &why);
+        SIM_VERIFY(t.has_value(), QStringLiteral("lone node %1 not merged: %2").arg(lone).arg(why));
+        st.add(*t);
+        SIM_VERIFY(c.sim.runUntil(c.sim.now() + 1s), QStringLiteral("quiet period"));
+        SIM_VERIFY(c.sim.converged(&why), QStringLiteral("diverged after merging: ") + why);
+    }
+    qInfo("lone node after purge -> one ring: %s", qPrintable(st.summary()));
 }
 
 QTEST_GUILESS_MAIN(TestRingSim)
