@@ -291,7 +291,7 @@ QJsonObject ControlStatus::toJson() const
         {QStringLiteral("counters"), counters.toJson()},
     };
     if (!dispatcherStats.isEmpty())
-        o.insert(QStringLiteral("dispatcher"), dispatcherStats);
+        o.insert(QStringLiteral("dataPath"), dispatcherStats);
     return o;
 }
 
@@ -311,7 +311,7 @@ ControlStatus ControlStatus::fromJson(const QJsonObject &o)
     s.members = membersFromJson(o.value(QLatin1String("members")).toArray());
     s.observers = membersFromJson(o.value(QLatin1String("observers")).toArray());
     s.counters = ControlCounters::fromJson(o.value(QLatin1String("counters")).toObject());
-    s.dispatcherStats = o.value(QLatin1String("dispatcher")).toObject();
+    s.dispatcherStats = o.value(QLatin1String("dataPath")).toObject();
     return s;
 }
 

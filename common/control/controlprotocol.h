@@ -77,7 +77,7 @@ struct ControlStatus {
     QList<ControlMember> members;
     QList<ControlMember> observers;
     ControlCounters counters;
-    // The dispatcher's figures while this node dispatches (docs/sashactl.md, "dispatcher"):
+    // The dispatcher's figures while this node dispatches (docs/sashactl.md, "dataPath"):
     // empty otherwise, and then left out of the JSON.
     QJsonObject dispatcherStats;
 

@@ -12,7 +12,7 @@ QString formatStatus(const ControlStatus &s);
 QString formatEventLine(const ControlEvent &e); // "13:02:11.482  purge-started  127.0.0.1  ..."
 QString formatEvents(const QList<ControlEvent> &events);
 QString formatCounters(const QJsonObject &counters);
-// The "dispatcher" object of status: summary, per-server table, fast-path drops by reason.
+// The "dataPath" object of status: summary, per-server table, fast-path drops by reason.
 QString formatDispatcher(const QJsonObject &d);
 // The answer to "connections": one row per flow, then "N of M flows".
 QString formatConnections(const QJsonObject &answer);

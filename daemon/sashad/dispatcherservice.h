@@ -46,7 +46,7 @@ public:
     void stop(const QString &why);
     bool isRunning() const { return m_run != nullptr; }
 
-    // "dispatcher" object of the status JSON; empty when not dispatching.
+    // "dataPath" object of the status JSON; empty when not dispatching.
     QJsonObject stats() const;
     // The answer to the control protocol's "connections" command.
     QJsonObject connections(int limit);
