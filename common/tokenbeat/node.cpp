@@ -221,14 +221,19 @@ void TokenBeatNode::Impl::handleJoin(const Envelope &env, const JoinMsg &j)
     case NodeState::Joining:
     case NodeState::AwaitingRing: {
         const bool fresh = !heard.contains(j.addr);
-        heard[j.addr] = Heard{j.endpoint, j.caps, j.claim, j.lastRingEpoch, now};
+        Heard &h = heard[j.addr];
+        const Time answeredAt = fresh ? kNever : h.answeredAt;
+        h = Heard{j.endpoint, j.caps, j.claim, j.lastRingEpoch, now, answeredAt};
+        // Tell a higher joiner that a lower node exists (it may only know seeds, and must not
+        // form a ring without us): at once, and again at most every reformInterval while it
+        // keeps sending us Joins (our answer may have been lost). A lower joiner is in our
+        // heard set now, so our periodic Join reaches it anyway.
+        if (!forwarded && cfg.self < j.addr && (answeredAt == kNever || now - answeredAt >= cfg.timers.reformInterval)) {
+            send(j.endpoint, MessageType::Join, encodeBody(ownJoin()));
+            h.answeredAt = now;
+        }
         if (forwarded || !fresh)
             return;
-        // Tell a higher joiner at once that a lower node exists (it may only know seeds, and
-        // must not form a ring without us); a lower joiner is in our heard set now, so our
-        // next periodic Join reaches it anyway.
-        if (cfg.self < j.addr)
-            send(j.endpoint, MessageType::Join, encodeBody(ownJoin()));
         // Pass the Join to the node that will form the ring (the lowest we heard) or to a lower
         // ring's master. Only one node relays to the lowest heard: the second lowest. With every
         // node relaying, the forming node got N^2 Joins at each purge, overflowed its socket's

@@ -33,6 +33,7 @@ struct TokenBeatNode::Impl {
         Role claim = Role::None;
         quint32 lastRingEpoch = 0;
         Time at{0}; // when we last heard it (kept across an AwaitingRing timeout while recent)
+        Time answeredAt = kNever; // when we last answered it with our own Join
     };
     // A View not yet acknowledged by one member (master) or, on handover, by the new ring.
     struct PendingAck {

@@ -282,7 +282,11 @@ void TokenBeatNode::Impl::handleView(const Envelope &env, const Endpoint &from, 
         return;
     case NodeState::Member:
     case NodeState::Leaving: {
-        const bool sameRing = v.ringEpoch == view.ringEpoch && (v.master == view.master || env.sender == view.master);
+        // Same ring: same epoch and master, sent by a member of it. Two rings formed at once can
+        // share an epoch; a View of the other one (e.g. after its master admitted our master
+        // from a late Join) must not be adopted as ours.
+        const bool sameRing = v.ringEpoch == view.ringEpoch && (v.master == view.master || env.sender == view.master)
+            && (hasMember(view, env.sender) || env.sender == prevMaster);
         if (sameRing) {
             send(from, MessageType::ViewAck, encodeBody(ack));
             if (v.viewVersion <= view.viewVersion || handingOver)
@@ -306,7 +310,8 @@ void TokenBeatNode::Impl::handleView(const Envelope &env, const Endpoint &from, 
             return;
         }
         if (state == NodeState::Member)
-            answerForeign(v.master, v.members.front().endpoint, v.ringEpoch);
+            answerForeign(v.master == cfg.self ? env.sender : v.master,
+                          v.master == cfg.self ? from : v.members.front().endpoint, v.ringEpoch);
         drop(DropReason::NotForUs, from, QStringLiteral("view of foreign ring %1 (master %2)").arg(v.ringEpoch).arg(addrText(v.master)));
         return;
     }
