@@ -14,6 +14,7 @@ namespace {
 constexpr int kMaxReadsPerWakeup = 256;
 constexpr qint64 kMaxDatagram = 65535;
 constexpr qint64 kLogEveryMs = 5000;
+constexpr int kPollMs = 50;
 
 QString endpointText(const tb::Endpoint &e)
 {
@@ -24,6 +25,18 @@ QString endpointText(const tb::Endpoint &e)
 UdpTransport::UdpTransport(QObject *parent) : QObject(parent)
 {
     connect(&m_socket, &QUdpSocket::readyRead, this, &UdpTransport::readPending);
+    // Safety net: under load QUdpSocket sometimes stops signalling readyRead for good (its read
+    // notifier stays disabled while the receive queue is full: seen with 20 sashad on loopback,
+    // a node then heard nothing and formed rings alone). Reading re-arms the notifier.
+    auto *poll = new QTimer(this);
+    poll->setInterval(kPollMs);
+    connect(poll, &QTimer::timeout, this, [this] {
+        if (m_socket.state() == QAbstractSocket::BoundState && m_socket.hasPendingDatagrams()) {
+            ++m_stalls;
+            readPending();
+        }
+    });
+    poll->start();
 }
 
 std::optional<TransportError> UdpTransport::bind(const tb::Endpoint &endpoint)

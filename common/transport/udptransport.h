@@ -44,6 +44,7 @@ private:
 
     QUdpSocket m_socket;
     quint64 m_sendErrors = 0;
+    quint64 m_stalls = 0; // times the safety poll found datagrams waiting
     qint64 m_lastSendErrorLogMs = 0;
     quint64 m_sendErrorsSinceLog = 0;
 };
