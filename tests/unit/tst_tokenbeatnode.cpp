@@ -63,6 +63,8 @@ private Q_SLOTS:
     void statusReachesEveryMemberWithinOneRotation();
     void outOfBandReliableMessageIsDelivered();
     void idleTokenCarriesNoUpdates();
+    void joiningNodeWaitsForLowerRingItLearnedOf();
+    void eventDetailsPrintDottedQuads();
 };
 
 void TestTokenBeatNode::singleNodeFormsStandaloneAfterReform()
@@ -317,6 +319,48 @@ void TestTokenBeatNode::idleTokenCarriesNoUpdates()
     sim.runUntil(sim.now() + 400ms);
     const quint64 perRotation = (sim.datagramsSent() - sent0) / 10;
     QCOMPARE(perRotation, quint64(3));
+}
+
+// Healing: a node that learnt of a lower ring's master (Beacon) while Joining waits for that
+// master's View instead of forming a ring of its own; if none comes within tokenTimeout it
+// forgets that master and forms. The epoch it then uses is above the Beacon's.
+void TestTokenBeatNode::joiningNodeWaitsForLowerRingItLearnedOf()
+{
+    RingSim sim(1, fixedNet());
+    const int lower = sim.addNode(); // 10.0.0.1, never started: its ring is "elsewhere"
+    const int me = sim.addNode();    // 10.0.0.2
+    sim.start(me);
+    BeaconMsg b;
+    b.ringEpoch = 7;
+    b.master = sim.nodes()[lower].addr;
+    b.masterEndpoint = Endpoint{sim.nodes()[lower].addr, kPort};
+    b.dispatcher = b.master;
+    b.nMembers = 3;
+    sim.inject(me, b.masterEndpoint, sealed(b.master, MessageType::Beacon, encodeBody(b)));
+    const Timers t;
+    sim.runUntil(t.reformInterval + 1ms);
+    TokenBeatNode &n = *sim.nodes()[me].node;
+    QCOMPARE(n.state(), NodeState::AwaitingRing);
+    sim.runUntil(t.reformInterval + t.tokenTimeout - 1ms);
+    QCOMPARE(n.state(), NodeState::AwaitingRing);
+    sim.runUntil(t.reformInterval * 2 + t.tokenTimeout + 1ms);
+    QCOMPARE(n.state(), NodeState::Member);
+    QCOMPARE(n.role(), Role::Standalone);
+    QCOMPARE(n.view().ringEpoch, 8u);
+}
+
+void TestTokenBeatNode::eventDetailsPrintDottedQuads()
+{
+    RingSim sim(1, fixedNet());
+    startAll(sim, 3);
+    bool seen = false;
+    for (const EventRecord &r : sim.events()) {
+        if (r.event.kind != Event::Kind::RingFormed)
+            continue;
+        QVERIFY2(r.event.detail.contains(QStringLiteral("master 10.0.0.1")), qPrintable(r.event.detail));
+        seen = true;
+    }
+    QVERIFY(seen);
 }
 
 QTEST_GUILESS_MAIN(TestTokenBeatNode)
