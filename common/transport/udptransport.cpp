@@ -31,10 +31,20 @@ UdpTransport::UdpTransport(QObject *parent) : QObject(parent)
     auto *poll = new QTimer(this);
     poll->setInterval(kPollMs);
     connect(poll, &QTimer::timeout, this, [this] {
-        if (m_socket.state() == QAbstractSocket::BoundState && m_socket.hasPendingDatagrams()) {
+        const bool stalled = m_readCalls == m_readCallsAtPoll; // nothing read for a whole period
+        m_readCallsAtPoll = m_readCalls;
+        if (m_socket.state() != QAbstractSocket::BoundState || !m_socket.hasPendingDatagrams())
+            return;
+        if (stalled) {
             ++m_stalls;
-            readPending();
+            const qint64 now = QDateTime::currentMSecsSinceEpoch();
+            if (now - m_lastStallLogMs >= kLogEveryMs) {
+                qCWarning(lcTransport, "datagrams waited %d ms without readyRead (%llu times so far); read them",
+                          kPollMs, static_cast<unsigned long long>(m_stalls));
+                m_lastStallLogMs = now;
+            }
         }
+        readPending();
     });
     poll->start();
 }
@@ -91,6 +101,7 @@ bool UdpTransport::send(const tb::Endpoint &to, const QByteArray &datagram)
 
 void UdpTransport::readPending()
 {
+    ++m_readCalls;
     for (int i = 0; i < kMaxReadsPerWakeup && m_socket.hasPendingDatagrams(); ++i) {
         const QNetworkDatagram d = m_socket.receiveDatagram(kMaxDatagram);
         if (!d.isValid())

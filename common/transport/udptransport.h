@@ -44,7 +44,9 @@ private:
 
     QUdpSocket m_socket;
     quint64 m_sendErrors = 0;
-    quint64 m_stalls = 0; // times the safety poll found datagrams waiting
+    quint64 m_stalls = 0; // times the safety poll found datagrams waiting a whole period
+    quint64 m_readCalls = 0, m_readCallsAtPoll = 0;
+    qint64 m_lastStallLogMs = 0;
     qint64 m_lastSendErrorLogMs = 0;
     quint64 m_sendErrorsSinceLog = 0;
 };
