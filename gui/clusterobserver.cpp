@@ -49,7 +49,8 @@ ClusterObserver::ClusterObserver(Options options, RingDriver::Clock clock, QObje
             where << QStringLiteral("broadcast %1").arg(m_options.broadcast->toString());
         if (m_badMac == 0)
             setProblem(QStringLiteral("No ring answered within %1 s (asked: %2). Is sashad running there, on that port, "
-                                      "and reachable from %3?")
+                                      "and reachable from %3? Or is --key not the cluster's key? (nodes then drop our "
+                                      "datagrams as bad-mac without answering: see `sashactl counters` on a node)")
                            .arg(m_options.noRingTimeoutMs / 1000.0)
                            .arg(where.isEmpty() ? QStringLiteral("nobody: give --seed or --broadcast") : where.join(QStringLiteral(", ")))
                            .arg(m_driver->localEndpoint().toString()));
@@ -134,8 +135,9 @@ void ClusterObserver::onView()
         return;
     if (!m_haveView) {
         setProblem({});
-        emitDerived(QStringLiteral("ring-formed"), v.master,
-                    QStringLiteral("observing: epoch %1, %2 members").arg(v.ringEpoch).arg(v.members.size()));
+        // Not "ring-formed": joining a ring that already runs is no failover.
+        emitDerived(QStringLiteral("observer-joined"), m_options.self,
+                    QStringLiteral("observing ring epoch %1, %2 members").arg(v.ringEpoch).arg(v.members.size()));
     } else {
         if (v.ringEpoch != m_last.ringEpoch)
             emitDerived(QStringLiteral("ring-formed"), v.master, QStringLiteral("epoch %1").arg(v.ringEpoch));

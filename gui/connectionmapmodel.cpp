@@ -29,6 +29,10 @@ void ConnectionMapModel::resetMap(tb::NodeAddr dispatcher)
 {
     if (dispatcher == m_dispatcher)
         return;
+    if (m_dispatcher == tb::kNoNode) {
+        m_dispatcher = dispatcher; // the first dispatcher seen: its flows need no reconfirming
+        return;
+    }
     applyPending(); // what the old dispatcher said stays attributed to it
     m_dispatcher = dispatcher;
     ++m_generation;
@@ -61,8 +65,7 @@ void ConnectionMapModel::setFlow(Row &row, const FlowRecord &f, qint64 now)
     if (start)
         row.flow.startUs = start;
     row.generation = m_generation;
-    row.text = QStringLiteral("%1:%2 %3 %4").arg(ipToString(f.clientIp)).arg(f.clientPort)
-                   .arg(ipToString(f.server), flowStateName(f.state));
+    row.text.clear();
     count(row.flow, +1);
 }
 
@@ -98,18 +101,7 @@ int ConnectionMapModel::applyPending()
     }
     m_pending.clear();
 
-    if (!changed.empty()) {
-        std::sort(changed.begin(), changed.end());
-        changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
-        std::size_t i = 0;
-        while (i < changed.size()) {
-            std::size_t j = i;
-            while (j + 1 < changed.size() && changed[j + 1] == changed[j] + 1)
-                ++j;
-            Q_EMIT dataChanged(index(changed[i], 0), index(changed[j], ColumnCount - 1));
-            i = j + 1;
-        }
-    }
+    emitChanged(changed);
     if (!added.empty()) {
         beginInsertRows({}, base, base + int(added.size()) - 1);
         std::move(added.begin(), added.end(), std::back_inserter(m_rows));
@@ -126,15 +118,42 @@ int ConnectionMapModel::applyPending()
 void ConnectionMapModel::closeUnconfirmed(qint64 now)
 {
     m_reconfirmDeadlineUs = 0;
+    std::vector<int> changed;
     for (int r = 0; r < int(m_rows.size()); ++r) {
         Row &row = m_rows[std::size_t(r)];
         if (row.generation < m_generation && row.closedUs == 0) {
             FlowRecord f = row.flow;
             f.state = FlowRecord::State::Closed;
             setFlow(row, f, now);
-            Q_EMIT dataChanged(index(r, 0), index(r, ColumnCount - 1));
+            changed.push_back(r);
         }
     }
+    emitChanged(changed);
+}
+
+void ConnectionMapModel::emitChanged(std::vector<int> &rows)
+{
+    if (rows.empty())
+        return;
+    std::sort(rows.begin(), rows.end());
+    rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+    // A thousand scattered changes per refresh: one signal per run of rows would cost more in
+    // the proxy and the view than re-checking the rows in between, so runs closer than
+    // kMergeGap are merged and at most kMaxChangedSignals signals are sent (dataChanged may
+    // cover rows that did not change; views repaint only what is visible).
+    constexpr int kMergeGap = 256;
+    constexpr std::size_t kMaxChangedSignals = 16;
+    std::vector<std::pair<int, int>> runs;
+    for (int r : rows) {
+        if (!runs.empty() && r - runs.back().second <= kMergeGap)
+            runs.back().second = r;
+        else
+            runs.emplace_back(r, r);
+    }
+    if (runs.size() > kMaxChangedSignals)
+        runs = {{rows.front(), rows.back()}};
+    for (const auto &[first, last] : runs)
+        Q_EMIT dataChanged(index(first, 0), index(last, ColumnCount - 1));
 }
 
 void ConnectionMapModel::compact(qint64 now)
@@ -172,6 +191,16 @@ void ConnectionMapModel::compact(qint64 now)
     Q_EMIT layoutChanged();
 }
 
+const QString &ConnectionMapModel::searchText(const Row &row) const
+{
+    if (row.text.isEmpty()) {
+        const FlowRecord &f = row.flow;
+        row.text = ipToString(f.clientIp) + QLatin1Char(':') + QString::number(f.clientPort) + QLatin1Char(' ') +
+                   ipToString(f.server) + QLatin1Char(' ') + flowStateName(f.state);
+    }
+    return row.text;
+}
+
 int ConnectionMapModel::rowCount(const QModelIndex &parent) const { return parent.isValid() ? 0 : int(m_rows.size()); }
 
 int ConnectionMapModel::columnCount(const QModelIndex &parent) const { return parent.isValid() ? 0 : ColumnCount; }
@@ -183,7 +212,7 @@ QVariant ConnectionMapModel::data(const QModelIndex &index, int role) const
     const Row &row = m_rows[std::size_t(index.row())];
     const FlowRecord &f = row.flow;
     if (role == SearchTextRole)
-        return row.text;
+        return searchText(row);
     if (role == Qt::ForegroundRole)
         return row.closedUs ? QVariant(QColor(Qt::gray)) : QVariant();
     if (role == Qt::TextAlignmentRole && index.column() == Age)
@@ -194,7 +223,7 @@ QVariant ConnectionMapModel::data(const QModelIndex &index, int role) const
     switch (Column(index.column())) {
     case Client:
         return sort ? QVariant(f.key())
-                    : QVariant(QStringLiteral("%1:%2").arg(ipToString(f.clientIp)).arg(f.clientPort));
+                    : QVariant(ipToString(f.clientIp) + QLatin1Char(':') + QString::number(f.clientPort));
     case Server: {
         if (sort)
             return f.server;
@@ -228,7 +257,10 @@ void FlowFilterProxy::setSearch(const QString &text)
     if (t == m_search)
         return;
     m_search = t;
-    invalidateRowsFilter();
+    // invalidate() (one layout change) rather than invalidateRowsFilter(): the latter removes
+    // the rows that no longer match in many rowsRemoved signals, which a table's vertical header
+    // handles row by row (seconds for 100k rows); a layout change is one pass.
+    invalidate();
 }
 
 bool FlowFilterProxy::filterAcceptsRow(int sourceRow, const QModelIndex &sourceParent) const

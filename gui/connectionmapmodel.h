@@ -63,12 +63,14 @@ private:
         FlowRecord flow;
         qint64 closedUs = 0;  // when it was seen closed; 0 while open
         quint32 generation = 0; // dispatcher generation that last reported it
-        QString text; // "client server state" for the filter, built once per change
+        mutable QString text; // "client server state" for the filter; built when first asked, cleared on change
     };
     void setFlow(Row &row, const FlowRecord &f, qint64 now);
     void count(const FlowRecord &f, int delta);
     void compact(qint64 now);
     void closeUnconfirmed(qint64 now);
+    void emitChanged(std::vector<int> &rows); // sorted, deduplicated, merged into few signals
+    const QString &searchText(const Row &row) const;
 
     Clock m_clock;
     QTimer m_timer;
@@ -87,11 +89,14 @@ private:
 };
 
 // Filter/search over the map: a case-insensitive substring of "client server state". Uses the
-// text the model keeps per row, so a keystroke over 100k rows formats nothing.
+// text the model keeps per row, so a keystroke over 100k rows formats nothing. Not dynamic: a
+// changed row is not re-filtered on dataChanged (the model reports changes in a few wide ranges,
+// and re-filtering 100k rows five times a second is what made refreshes slow); new rows are
+// filtered as they arrive and every row again at each compaction (at most once a second).
 class FlowFilterProxy : public QSortFilterProxyModel {
     Q_OBJECT
 public:
-    using QSortFilterProxyModel::QSortFilterProxyModel;
+    explicit FlowFilterProxy(QObject *parent = nullptr) : QSortFilterProxyModel(parent) { setDynamicSortFilter(false); }
     void setSearch(const QString &text);
 
 protected:

@@ -28,7 +28,9 @@ CpsChartView::CpsChartView(const CpsHistory *history, QWidget *parent) : QChartV
     m_x->setRange(-double(history->windowUs()) / 1e6, 0);
     m_x->setTitleText(QStringLiteral("seconds"));
     m_x->setLabelFormat(QStringLiteral("%d"));
-    m_x->setTickCount(7);
+    m_x->setTickType(QValueAxis::TicksDynamic);
+    m_x->setTickAnchor(0);
+    m_x->setTickInterval(20);
     m_y = new QValueAxis;
     m_y->setRange(0, 10);
     m_y->setLabelFormat(QStringLiteral("%d"));
@@ -81,7 +83,7 @@ void CpsChartView::rebuild()
         return;
     m_nowUs = samples.back().atUs;
     QList<QPointF> total;
-    QHash<tb::NodeAddr, QList<QPointF>> per;
+    QMap<tb::NodeAddr, QList<QPointF>> per; // sorted: series (and colours) are created in address order
     quint64 top = 10;
     for (const auto &s : samples) {
         const double x = double(s.atUs - m_nowUs) / 1e6;
@@ -93,7 +95,10 @@ void CpsChartView::rebuild()
     // Until the window fills, the axis spans the data (at least 30 s) so the lines use the width.
     const double span = double(m_nowUs - samples.front().atUs) / 1e6;
     const double window = double(m_history->windowUs()) / 1e6;
-    m_x->setRange(-std::min(window, std::max(30.0, std::ceil(span / 10.0) * 10.0)), 0);
+    const double shown = std::min(window, std::max(30.0, std::ceil(span / 10.0) * 10.0));
+    m_x->setRange(-shown, 0);
+    m_x->setTickInterval(shown <= 60 ? 10 : 20); // ticks on round seconds, anchored at 0
+    m_x->setTickAnchor(0);
     m_total->replace(total);
     for (auto it = per.cbegin(); it != per.cend(); ++it)
         serverSeries(it.key())->replace(it.value());

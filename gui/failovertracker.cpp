@@ -28,7 +28,7 @@ QString totalIfClosed(const Failover &f)
 
 bool FailoverTracker::closeStale(qint64 nowUs)
 {
-    if (!isOpen() || nowUs - m_failovers.back().detectedUs < kCloseAfterUs)
+    if (!isOpen() || nowUs - m_failovers.back().startUs() < kCloseAfterUs)
         return false;
     m_failovers.back().closed = true;
     return true;
@@ -59,6 +59,20 @@ QString FailoverTracker::onEvent(const ControlEvent &e)
         }
         m_failovers.push_back(f);
         return f.faultUs ? QStringLiteral("detection %1").arg(formatPhase(f.detectionUs())) : QString();
+    }
+    if (!isOpen() && k == QLatin1String("ring-formed")) {
+        // An observer is not told about purges: the first it sees of a failover is the new ring.
+        Failover f;
+        f.formedUs = t;
+        if (m_lastFault && t - m_lastFault->monoUs >= 0 && t - m_lastFault->monoUs < kFaultRelevanceUs) {
+            f.faultUs = m_lastFault->monoUs;
+            f.cause = m_lastFault->detail.isEmpty() ? m_lastFault->node : m_lastFault->detail;
+            m_lastFault.reset();
+        } else {
+            f.cause = QStringLiteral("ring re-formed (%1)").arg(e.detail.isEmpty() ? e.node : e.detail);
+        }
+        m_failovers.push_back(f);
+        return f.faultUs ? QStringLiteral("detection + re-formation %1").arg(formatPhase(Failover::span(f.faultUs, t))) : QString();
     }
     if (!isOpen())
         return {};

@@ -7,6 +7,8 @@
 //   election        ring-formed -> dispatcher-elected (only when the dispatcher changed)
 //   reconstruction  dispatcher-elected -> reconstruction-done (reported by the dispatcher)
 //   first packet    dispatcher-elected -> first-packet-forwarded (reported by the dispatcher)
+// Observers are not sent purges, so a ring-formed outside a failover also opens one
+// (detection and re-formation then count as one span from the injected fault, if any).
 // A failover opens at the first detection event and closes once both reconstruction-done and
 // first-packet-forwarded were seen, or
 // kCloseAfterUs after detection with the phases that were seen ("—" for the rest).
@@ -37,7 +39,7 @@ struct Failover {
     qint64 electionUs() const { return span(formedUs ? formedUs : detectedUs, electedUs); }
     qint64 reconstructionUs() const { return span(electedUs, reconstructedUs); }
     qint64 firstPacketAfterUs() const { return span(electedUs, firstPacketUs); }
-    qint64 startUs() const { return faultUs ? faultUs : detectedUs; }
+    qint64 startUs() const { return faultUs ? faultUs : detectedUs ? detectedUs : formedUs; }
     qint64 totalUs() const; // start -> last phase seen
 };
 

@@ -26,6 +26,7 @@
 #include <QTableView>
 #include <QToolBar>
 #include <QToolButton>
+#include <QTreeView>
 #include <QVBoxLayout>
 
 namespace sasha::console {
@@ -164,11 +165,13 @@ void MainWindow::buildUi()
     m_serverCounts->setWordWrap(true);
     flowLayout->addWidget(m_serverCounts);
     m_flowView = makeTable(m_flowProxy, flowBox);
+    m_flowView->setVerticalScrollMode(QAbstractItemView::ScrollPerPixel);
     m_flowView->setColumnWidth(ConnectionMapModel::Client, m_flowView->fontMetrics().horizontalAdvance(QStringLiteral("255.255.255.255:65535")) + 16);
     m_flowView->setColumnWidth(ConnectionMapModel::Server, m_flowView->fontMetrics().horizontalAdvance(QStringLiteral("255.255.255.255")) + 16);
     m_flowView->setColumnWidth(ConnectionMapModel::State, m_flowView->fontMetrics().horizontalAdvance(QStringLiteral("established")) + 16);
-    m_flowView->setSortingEnabled(false); // arrival order; header click sorts (costly at 100k)
+    m_flowView->setSortingEnabled(false); // arrival order; a header click sorts (costly at 100k)
     m_flowView->horizontalHeader()->setSectionsClickable(true);
+    m_flowView->horizontalHeader()->setSortIndicatorShown(false);
     connect(m_flowView->horizontalHeader(), &QHeaderView::sectionClicked, this, [this](int col) {
         m_flowView->setSortingEnabled(true);
         m_flowView->sortByColumn(col, m_flowView->horizontalHeader()->sortIndicatorOrder());

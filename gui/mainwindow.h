@@ -18,6 +18,7 @@ class QLabel;
 class QLineEdit;
 class QSpinBox;
 class QTableView;
+class QTreeView;
 class QTabWidget;
 QT_END_NAMESPACE
 

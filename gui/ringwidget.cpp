@@ -11,14 +11,17 @@ namespace sasha::console {
 
 namespace {
 constexpr qint64 kElectionHaloMs = 2500;
-constexpr int kFrameMs = 40; // 25 frames/s
+constexpr int kFrameMs = 50; // 20 frames/s
 const QColor kDispatcherColor(0x6a, 0x1b, 0x9a);
 } // namespace
 
 RingWidget::RingWidget(const MembershipModel *model, QWidget *parent) : QWidget(parent), m_model(model)
 {
     setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Expanding);
-    connect(model, &MembershipModel::membershipChanged, this, qOverload<>(&QWidget::update));
+    connect(model, &MembershipModel::membershipChanged, this, [this] {
+        m_cacheDirty = true;
+        update();
+    });
     m_clock.start();
     m_timer.setTimerType(Qt::CoarseTimer);
     connect(&m_timer, &QTimer::timeout, this, [this] {
@@ -34,6 +37,7 @@ void RingWidget::setPhase(Phase phase)
     if (phase == m_phase)
         return;
     m_phase = phase;
+    m_cacheDirty = true;
     update();
 }
 
@@ -41,6 +45,7 @@ void RingWidget::flashElected(tb::NodeAddr addr)
 {
     m_elected = addr;
     m_electedAtMs = m_clock.elapsed();
+    m_cacheDirty = true;
     update();
 }
 
@@ -58,16 +63,54 @@ void RingWidget::advance(double seconds)
         if (hops > 0)
             m_token = std::fmod(m_token + seconds * shown * hops, double(hops));
     }
-    if (m_electedAtMs >= 0 && m_clock.elapsed() - m_electedAtMs > kElectionHaloMs)
+    if (m_electedAtMs >= 0 && m_clock.elapsed() - m_electedAtMs > kElectionHaloMs) {
         m_electedAtMs = -1;
-    if (isVisible())
+        m_cacheDirty = true;
+    }
+    if (isVisible() && (m_phase == Phase::Whole || m_cacheDirty))
         update();
+}
+
+void RingWidget::resizeEvent(QResizeEvent *event)
+{
+    m_cacheDirty = true;
+    QWidget::resizeEvent(event);
 }
 
 void RingWidget::paintEvent(QPaintEvent *)
 {
+    const qreal dpr = devicePixelRatioF();
+    if (m_cacheDirty || m_cache.size() != size() * dpr) {
+        m_cache = QPixmap(size() * dpr);
+        m_cache.setDevicePixelRatio(dpr);
+        QPainter cp(&m_cache);
+        cp.setRenderHint(QPainter::Antialiasing);
+        paintStatic(cp);
+        m_cacheDirty = false;
+    }
     QPainter p(this);
+    p.drawPixmap(0, 0, m_cache);
+    // The token: between the alive nodes, in address order from the master.
+    const int hops = int(m_aliveAngles.size());
+    if (m_phase != Phase::Whole || hops == 0)
+        return;
     p.setRenderHint(QPainter::Antialiasing);
+    const double t = std::fmod(m_token, double(hops));
+    const int from = int(t);
+    const double frac = t - from;
+    const double a0 = m_aliveAngles[std::size_t(from)];
+    double a1 = hops == 1 ? a0 + 2 * M_PI : m_aliveAngles[std::size_t((from + 1) % hops)];
+    if (a1 <= a0)
+        a1 += 2 * M_PI;
+    const double a = a0 + (a1 - a0) * frac;
+    const QPointF dot = m_center + QPointF(std::cos(a) * m_ringR, std::sin(a) * m_ringR);
+    p.setPen(QPen(QColor(0xb2, 0x6a, 0x00), 2));
+    p.setBrush(QColor(0xff, 0xc1, 0x07));
+    p.drawEllipse(dot, m_nodeR * 0.38, m_nodeR * 0.38);
+}
+
+void RingWidget::paintStatic(QPainter &p)
+{
     p.fillRect(rect(), palette().base());
 
     std::vector<const MembershipModel::Row *> nodes, observers;
@@ -93,28 +136,13 @@ void RingWidget::paintEvent(QPaintEvent *)
     if (n > 0)
         p.drawEllipse(c, ringR, ringR);
 
-    // The token: between the alive nodes, in address order from the master.
-    std::vector<int> alive;
+    m_center = c;
+    m_ringR = ringR;
+    m_nodeR = nodeR;
+    m_aliveAngles.clear();
     for (int i = 0; i < n; ++i)
         if (nodes[std::size_t(i)]->state != NodeDisplayState::Dead && nodes[std::size_t(i)]->state != NodeDisplayState::Left)
-            alive.push_back(i);
-    if (m_phase == Phase::Whole && !alive.empty()) {
-        const int hops = int(alive.size());
-        const double t = std::fmod(m_token, double(hops));
-        const int from = int(t);
-        const double frac = t - from;
-        double a0 = angleOf(alive[std::size_t(from)]);
-        double a1 = hops == 1 ? a0 + 2 * M_PI : angleOf(alive[std::size_t((from + 1) % hops)]);
-        if (a1 <= a0)
-            a1 += 2 * M_PI;
-        const QPointF dot = posOf(a0 + (a1 - a0) * frac);
-        p.setPen(Qt::NoPen);
-        p.setBrush(QColor(0xff, 0xc1, 0x07));
-        p.drawEllipse(dot, nodeR * 0.38, nodeR * 0.38);
-        p.setPen(QPen(QColor(0xb2, 0x6a, 0x00), 2));
-        p.setBrush(Qt::NoBrush);
-        p.drawEllipse(dot, nodeR * 0.38, nodeR * 0.38);
-    }
+            m_aliveAngles.push_back(angleOf(i));
 
     QFont small = base;
     small.setPointSizeF(base.pointSizeF() * 0.85);

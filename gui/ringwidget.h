@@ -9,6 +9,7 @@
 #include "tokenbeat/types.h"
 
 #include <QElapsedTimer>
+#include <QPixmap>
 #include <QTimer>
 #include <QWidget>
 
@@ -37,6 +38,12 @@ public:
 
 protected:
     void paintEvent(QPaintEvent *event) override;
+    void resizeEvent(QResizeEvent *event) override;
+
+private:
+    // Everything but the token, drawn again only when the ring or the size changes: the token
+    // moves 25 times a second and redrawing every label each frame cost most of the console's CPU.
+    void paintStatic(QPainter &p);
 
 private:
     const MembershipModel *m_model;
@@ -48,6 +55,13 @@ private:
     QTimer m_timer;
     QElapsedTimer m_clock;
     qint64 m_lastTickMs = 0;
+    QPixmap m_cache;
+    bool m_cacheDirty = true;
+    bool m_haloShown = false;
+    // Geometry of the last static paint, for placing the token.
+    QPointF m_center;
+    double m_ringR = 0, m_nodeR = 0;
+    std::vector<double> m_aliveAngles; // in token order
 };
 
 } // namespace sasha::console

@@ -14,6 +14,7 @@
 #include <QApplication>
 #include <QDir>
 #include <QTableView>
+#include <QTreeView>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QToolBar>

@@ -1,0 +1,196 @@
+// Integration: the console against a real ring of sashad processes on loopback (LoopbackCluster).
+// The console joins as an observer through ClusterObserver; the tests read what an operator sees
+// in the main window's models. Faults are real signals until sashad executes fault commands.
+
+#include "clusterobserver.h"
+#include "config/nodesettings.h"
+#include "eventmodel.h"
+#include "loopbackcluster.h"
+#include "mainwindow.h"
+#include "membershipmodel.h"
+
+#include <QFile>
+#include <QJsonDocument>
+#include <QJsonArray>
+#include <QSignalSpy>
+#include <QTest>
+
+#include <csignal>
+#include <memory>
+
+using namespace sasha;
+using namespace sasha::console;
+using sasha::lab::LoopbackCluster;
+
+class TestConsoleRing : public QObject {
+    Q_OBJECT
+private:
+    std::unique_ptr<LoopbackCluster> m_cluster;
+    quint16 m_port = 0;
+
+    ClusterObserver::Options observerOptions(quint8 lastOctet, QByteArray key = {})
+    {
+        ClusterObserver::Options o;
+        if (key.isEmpty()) {
+            QFile f(m_cluster->workDir() + QStringLiteral("/cluster.key"));
+            if (f.open(QIODevice::ReadOnly)) {
+                QString why;
+                key = decodeClusterKey(f.readAll(), &why);
+            }
+        }
+        o.key = key;
+        for (int i = 0; i < m_cluster->size(); ++i)
+            o.seeds.push_back({*parseIpv4(m_cluster->address(i)), m_port});
+        o.self = (*parseIpv4(m_cluster->address(0)) & 0xffffff00u) | lastOctet;
+        o.bind = {o.self, 0};
+        return o;
+    }
+
+    int indexOf(tb::NodeAddr a) const
+    {
+        for (int i = 0; i < m_cluster->size(); ++i)
+            if (*parseIpv4(m_cluster->address(i)) == a)
+                return i;
+        return -1;
+    }
+
+    static int aliveMembers(const MembershipModel &m)
+    {
+        int n = 0;
+        for (const auto &r : m.rows())
+            n += !r.observer && r.state == NodeDisplayState::Alive;
+        return n;
+    }
+
+private Q_SLOTS:
+    void initTestCase();
+    void cleanupTestCase();
+    void tableShowsEveryNode();
+    void killedDispatcherShowsNewOneInTimeline();
+    void crashCommandFromConsole();
+    void wrongKeyReported();
+    void noRingReported();
+};
+
+void TestConsoleRing::initTestCase()
+{
+    LoopbackCluster::Options o;
+    o.nodes = 4;
+    o.sashad = QStringLiteral(SASHAD_PATH);
+    o.sashactl = QStringLiteral(SASHACTL_PATH);
+    o.extraToml = {QStringLiteral("[faults]"), QStringLiteral("enabled = true")};
+    m_cluster = std::make_unique<LoopbackCluster>(o);
+    QString err;
+    QVERIFY2(m_cluster->start(&err), qPrintable(err));
+    QVERIFY2(LoopbackCluster::waitUntil([this] { return m_cluster->ringIs({0, 1, 2, 3}); }, 10000), "no ring of 4");
+    const QString endpoint = m_cluster->status(0).value(QStringLiteral("members")).toArray().first().toObject()
+                                 .value(QStringLiteral("endpoint")).toString();
+    m_port = quint16(endpoint.section(QLatin1Char(':'), 1).toUInt());
+    QVERIFY(m_port != 0);
+}
+
+void TestConsoleRing::cleanupTestCase() { m_cluster.reset(); }
+
+void TestConsoleRing::tableShowsEveryNode()
+{
+    ClusterObserver feed(observerOptions(200));
+    QVERIFY(!feed.start().has_value());
+    ConsoleOptions ui;
+    ui.lab = true;
+    MainWindow w(&feed, ui);
+    QTRY_COMPARE_WITH_TIMEOUT(aliveMembers(*w.membership()), 4, 5000);
+    for (int i = 0; i < 4; ++i)
+        QVERIFY(w.membership()->rowOf(*parseIpv4(m_cluster->address(i))) >= 0);
+    QVERIFY(w.membership()->dispatcher() != tb::kNoNode);
+    QVERIFY(w.problem().isEmpty());
+}
+
+void TestConsoleRing::killedDispatcherShowsNewOneInTimeline()
+{
+    ClusterObserver feed(observerOptions(201));
+    QVERIFY(!feed.start().has_value());
+    ConsoleOptions ui;
+    ui.lab = true;
+    MainWindow w(&feed, ui);
+    QTRY_COMPARE_WITH_TIMEOUT(aliveMembers(*w.membership()), 4, 5000);
+    const tb::NodeAddr old = w.membership()->dispatcher();
+    const int victim = indexOf(old);
+    QVERIFY(victim >= 0);
+    m_cluster->signal(victim, SIGKILL);
+    QTRY_VERIFY_WITH_TIMEOUT(w.membership()->dispatcher() != old && w.membership()->dispatcher() != tb::kNoNode, 5000);
+    const QString fresh = ipToString(w.membership()->dispatcher());
+    bool elected = false;
+    for (const auto &r : w.events()->events())
+        elected |= r.event.kind == QLatin1String("dispatcher-elected") && r.event.node == fresh;
+    QVERIFY2(elected, qPrintable(fresh));
+    QCOMPARE(w.membership()->index(w.membership()->rowOf(old), MembershipModel::State).data().toString(), QStringLiteral("dead"));
+    QString kinds;
+    for (const auto &r : w.events()->events())
+        kinds += r.event.kind + QLatin1Char(' ') + r.phase + QLatin1String("; ");
+    qInfo("timeline: %s", qPrintable(kinds));
+    QTRY_VERIFY_WITH_TIMEOUT(w.failovers()->rowCount() >= 1, 2000);
+    const int last = w.failovers()->rowCount() - 1;
+    QVERIFY2(w.failovers()->index(last, FailoverModel::Election).data().toString().endsWith(QStringLiteral("ms")),
+             qPrintable(w.failovers()->index(last, FailoverModel::Election).data().toString()));
+    QString err;
+    QVERIFY2(m_cluster->startNode(victim, &err), qPrintable(err));
+    QVERIFY(LoopbackCluster::waitUntil([this] { return m_cluster->ringIs({0, 1, 2, 3}); }, 10000));
+}
+
+void TestConsoleRing::crashCommandFromConsole()
+{
+    ClusterObserver feed(observerOptions(202));
+    QVERIFY(!feed.start().has_value());
+    ConsoleOptions ui;
+    ui.lab = true;
+    MainWindow w(&feed, ui);
+    QTest::qWait(5000);
+    QTRY_COMPARE_WITH_TIMEOUT(aliveMembers(*w.membership()), 4, 5000);
+    if (aliveMembers(*w.membership()) != 4) {
+        for (const auto &r : w.membership()->rows())
+            qInfo("%s %s %s", qPrintable(ipToString(r.member.addr)), qPrintable(nodeDisplayStateName(r.state)),
+                  qPrintable(tb::roleToString(r.member.status.role)));
+    }
+    QSignalSpy replies(&feed, &ClusterFeed::faultReplied);
+    const tb::NodeAddr target = *parseIpv4(m_cluster->address(3));
+    QString error;
+    QVERIFY2(w.injectFault(target, FaultAction::Crash, 0, 0, &error), qPrintable(error));
+    if (!replies.wait(2000))
+        QSKIP("sashad does not answer fault commands yet (docs/console.md lists what it must do)");
+    QTRY_COMPARE_WITH_TIMEOUT(w.membership()->index(w.membership()->rowOf(target), MembershipModel::State).data().toString(),
+                              QStringLiteral("dead"), 5000);
+    QString err;
+    QVERIFY2(m_cluster->startNode(3, &err), qPrintable(err));
+    QVERIFY(LoopbackCluster::waitUntil([this] { return m_cluster->ringIs({0, 1, 2, 3}); }, 10000));
+}
+
+void TestConsoleRing::wrongKeyReported()
+{
+    ClusterObserver feed(observerOptions(203, QByteArray(32, 'x')));
+    QVERIFY(!feed.start().has_value());
+    MainWindow w(&feed, ConsoleOptions{});
+    // Seeds drop our hellos as bad-mac and never answer: the console can only say so.
+    QTRY_VERIFY_WITH_TIMEOUT(w.problem().contains(QStringLiteral("--key")), 5000);
+    QVERIFY(w.problem().contains(QStringLiteral("bad-mac")));
+    QCOMPARE(w.membership()->rowCount(), 0);
+    qint64 badMac = 0;
+    for (int i = 0; i < m_cluster->size(); ++i)
+        badMac += m_cluster->status(i).value(QStringLiteral("counters")).toObject().value(QStringLiteral("dropped")).toObject()
+                      .value(QStringLiteral("bad-mac")).toInteger();
+    QVERIFY2(badMac > 0, qPrintable(QJsonDocument(m_cluster->status(1)).toJson()));
+}
+
+void TestConsoleRing::noRingReported()
+{
+    ClusterObserver::Options o = observerOptions(204);
+    for (auto &s : o.seeds)
+        s.port = quint16(m_port + 1); // nobody listens there
+    o.noRingTimeoutMs = 1000;
+    ClusterObserver feed(o);
+    QVERIFY(!feed.start().has_value());
+    MainWindow w(&feed, ConsoleOptions{});
+    QTRY_VERIFY_WITH_TIMEOUT(w.problem().contains(QStringLiteral("No ring answered")), 4000);
+}
+
+QTEST_MAIN(TestConsoleRing)
+#include "tst_consolering.moc"
