@@ -144,13 +144,8 @@ void TestConsoleRing::crashCommandFromConsole()
     ConsoleOptions ui;
     ui.lab = true;
     MainWindow w(&feed, ui);
-    QTest::qWait(5000);
-    QTRY_COMPARE_WITH_TIMEOUT(aliveMembers(*w.membership()), 4, 5000);
-    if (aliveMembers(*w.membership()) != 4) {
-        for (const auto &r : w.membership()->rows())
-            qInfo("%s %s %s", qPrintable(ipToString(r.member.addr)), qPrintable(nodeDisplayStateName(r.state)),
-                  qPrintable(tb::roleToString(r.member.status.role)));
-    }
+    // The node restarted by the previous test may still be rejoining: allow a few re-formations.
+    QTRY_COMPARE_WITH_TIMEOUT(aliveMembers(*w.membership()), 4, 15000);
     QSignalSpy replies(&feed, &ClusterFeed::faultReplied);
     const tb::NodeAddr target = *parseIpv4(m_cluster->address(3));
     QString error;
