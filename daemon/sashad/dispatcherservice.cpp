@@ -24,6 +24,7 @@ constexpr int kBacklogDrainMs = 5;
 constexpr int kResolveRetryMs = 100;
 constexpr int kStartRetryMs = 2000;
 constexpr int kHealthPollMs = 50;
+constexpr int kFirstForwardPollMs = 5; // the event's own monoUs is at most this late; its detail is exact
 constexpr std::chrono::milliseconds kSnapshotWait{200};
 
 // The cluster subnet of the node's address, for the neighbour table's solicitations.
@@ -137,6 +138,19 @@ DispatcherService::DispatcherService(const NodeSettings &settings, RingDriver &d
         if (m_run && healthDiffers())
             publish();
     });
+    m_firstForwardPoll.setInterval(kFirstForwardPollMs);
+    connect(&m_firstForwardPoll, &QTimer::timeout, this, [this] {
+        const qint64 at = m_run ? m_run->processor->firstForwardMonoUs() : 0;
+        if (!m_run) {
+            m_firstForwardPoll.stop();
+        } else if (at != 0) {
+            m_firstForwardPoll.stop();
+            Q_EMIT logEvent(QStringLiteral("first-forward"), QString(),
+                            QStringLiteral("first frame forwarded %1 ms after the dispatcher started (monoUs %2)")
+                                .arg(double(at - m_run->startedMonoUs) / 1000.0, 0, 'f', 1)
+                                .arg(at));
+        }
+    });
     m_retryTimer.setSingleShot(true);
     m_retryTimer.setInterval(kStartRetryMs);
     connect(&m_retryTimer, &QTimer::timeout, this, &DispatcherService::onViewChanged);
@@ -249,6 +263,7 @@ std::optional<QString> DispatcherService::start()
     m_runner.start(d.vip, d.ports, servers);
     m_statsTimer.start();
     m_healthPoll.start();
+    m_firstForwardPoll.start();
     const QString detail = QStringLiteral("on %1, VIP %2, VMAC %3, %4, %5 server(s)")
                                .arg(d.interfaceName, ipv4ToString(d.vip), macToString(d.vmac),
                                     QLatin1String(schedulerName(d.scheduler)))
@@ -265,6 +280,7 @@ void DispatcherService::stop(const QString &why)
         return;
     m_statsTimer.stop();
     m_healthPoll.stop();
+    m_firstForwardPoll.stop();
     m_backlogTimer.stop();
     m_resolveTimer.stop();
     m_runner.stop();
@@ -530,6 +546,8 @@ QJsonObject DispatcherService::stats() const
         {QStringLiteral("reconstruction"), recon},
         {QStringLiteral("reconstructionSummary"), m_reconstructionSummary},
         {QStringLiteral("uptimeMs"), (RingDriver::steadyNow().count() - m_run->startedMonoUs) / 1000},
+        {QStringLiteral("startedMonoUs"), m_run->startedMonoUs},
+        {QStringLiteral("firstForwardMonoUs"), qint64(m_run->processor->firstForwardMonoUs())},
         {QStringLiteral("activeFlows"), qint64(active)},
         {QStringLiteral("cps"), qint64(m_totalCps)},
         {QStringLiteral("packetsPerSecond"), qint64(m_packetsPerSecond)},

@@ -99,6 +99,9 @@ private:
     // Member health travels in token statuses, which change without a new view (RingDriver
     // emits viewChanged only for membership): compare them to the published table this often.
     QTimer m_healthPoll;
+    // Until the thread forwards its first frame (then the "first-forward" event is logged):
+    // the failover benchmark's end point. Runs only in the first moments of a run.
+    QTimer m_firstForwardPoll;
     QString m_lastStartError;
 
     // Per-second rates, from the previous tick's cumulative counters.
