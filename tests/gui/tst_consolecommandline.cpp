@@ -1,0 +1,138 @@
+// Specification of the sasha-console command line: what is accepted, and the one-line message
+// for each thing that is not (option named, what is accepted).
+
+#include "consolecommandline.h"
+
+#include <QFile>
+#include <QTemporaryDir>
+#include <QTest>
+
+using namespace sasha;
+using namespace sasha::console;
+
+class TestConsoleCommandLine : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void initTestCase();
+    void accepted_data();
+    void accepted();
+    void refused_data();
+    void refused();
+    void helpExitsNow();
+    void defaultAddressNeverANodes();
+
+private:
+    QTemporaryDir m_dir;
+    QString m_key, m_shortKey;
+};
+
+void TestConsoleCommandLine::initTestCase()
+{
+    m_key = m_dir.filePath(QStringLiteral("cluster.key"));
+    QFile k(m_key);
+    QVERIFY(k.open(QIODevice::WriteOnly));
+    k.write(QByteArray(32, '\x5a').toHex() + '\n');
+    k.close();
+    m_shortKey = m_dir.filePath(QStringLiteral("short.key"));
+    QFile s(m_shortKey);
+    QVERIFY(s.open(QIODevice::WriteOnly));
+    s.write("abc");
+}
+
+void TestConsoleCommandLine::accepted_data()
+{
+    QTest::addColumn<QStringList>("args");
+    QTest::addColumn<int>("seeds");
+    QTest::addColumn<int>("firstSeedPort");
+    QTest::addColumn<QString>("bind");
+    QTest::addColumn<bool>("readOnly");
+    QTest::addColumn<bool>("lab");
+    QTest::newRow("one seed, default port") << QStringList{"--key", "KEY", "--seed", "127.0.0.1"} << 1 << 7400 << "" << false << false;
+    QTest::newRow("two seeds, explicit ports") << QStringList{"--key", "KEY", "-s", "10.0.0.1:7500", "-s", "10.0.0.2"} << 2 << 7500 << "" << false << false;
+    QTest::newRow("--port applies to seeds without one") << QStringList{"--key", "KEY", "--port", "9000", "--seed", "10.0.0.1"} << 1 << 9000 << "" << false << false;
+    QTest::newRow("bind, read-only, lab") << QStringList{"--key", "KEY", "--seed", "10.0.0.1", "--bind", "10.0.0.9", "--read-only", "--lab"}
+                                          << 1 << 7400 << "10.0.0.9" << true << true;
+    QTest::newRow("broadcast only") << QStringList{"--key", "KEY", "--broadcast", "10.0.0.255"} << 0 << 0 << "" << false << false;
+}
+
+void TestConsoleCommandLine::accepted()
+{
+    QFETCH(QStringList, args);
+    QFETCH(int, seeds);
+    QFETCH(int, firstSeedPort);
+    QFETCH(QString, bind);
+    QFETCH(bool, readOnly);
+    QFETCH(bool, lab);
+    args.replaceInStrings(QStringLiteral("KEY"), m_key);
+    args.prepend(QStringLiteral("sasha-console"));
+    QString error;
+    bool exitNow = true;
+    const auto cl = parseCommandLine(args, &error, &exitNow);
+    QVERIFY2(cl.has_value(), qPrintable(error));
+    QVERIFY(!exitNow);
+    QCOMPARE(cl->observer.key, QByteArray(32, '\x5a'));
+    QCOMPARE(int(cl->observer.seeds.size()), seeds);
+    if (seeds > 0)
+        QCOMPARE(int(cl->observer.seeds.front().port), firstSeedPort);
+    if (!bind.isEmpty())
+        QCOMPARE(ipToString(cl->observer.bind.ip), bind);
+    QCOMPARE(cl->observer.self, cl->observer.bind.ip);
+    QCOMPARE(cl->observer.bind.port, quint16(0));
+    QCOMPARE(cl->ui.readOnly, readOnly);
+    QCOMPARE(cl->observer.readOnly, readOnly);
+    QCOMPARE(cl->ui.lab, lab);
+}
+
+void TestConsoleCommandLine::refused_data()
+{
+    QTest::addColumn<QStringList>("args");
+    QTest::addColumn<QString>("message");
+    QTest::newRow("no key") << QStringList{"--seed", "10.0.0.1"} << "--key FILE is required";
+    QTest::newRow("missing key file") << QStringList{"--key", "/nonexistent/k", "--seed", "10.0.0.1"} << "--key /nonexistent/k: cannot read";
+    QTest::newRow("short key") << QStringList{"--key", "SHORT", "--seed", "10.0.0.1"} << "at least 16";
+    QTest::newRow("no seed nor broadcast") << QStringList{"--key", "KEY"} << "give --seed";
+    QTest::newRow("seed is a name") << QStringList{"--key", "KEY", "--seed", "node1"} << "--seed node1: expected an IPv4 address";
+    QTest::newRow("port out of range") << QStringList{"--key", "KEY", "--seed", "10.0.0.1", "--port", "70000"} << "--port: expected 1..65535";
+    QTest::newRow("bind not an address") << QStringList{"--key", "KEY", "--seed", "10.0.0.1", "--bind", "eth0"} << "--bind eth0";
+    QTest::newRow("unknown option") << QStringList{"--key", "KEY", "--colour"} << "colour";
+    QTest::newRow("stray argument") << QStringList{"--key", "KEY", "--seed", "10.0.0.1", "extra"} << "unexpected argument extra";
+    QTest::newRow("timeout too small") << QStringList{"--key", "KEY", "--seed", "10.0.0.1", "--no-ring-timeout", "0"} << "--no-ring-timeout";
+}
+
+void TestConsoleCommandLine::refused()
+{
+    QFETCH(QStringList, args);
+    QFETCH(QString, message);
+    args.replaceInStrings(QStringLiteral("SHORT"), m_shortKey);
+    args.replaceInStrings(QRegularExpression(QStringLiteral("^KEY$")), m_key);
+    args.prepend(QStringLiteral("sasha-console"));
+    QString error;
+    bool exitNow = true;
+    QVERIFY(!parseCommandLine(args, &error, &exitNow).has_value());
+    QVERIFY(!exitNow);
+    QVERIFY2(error.contains(message), qPrintable(error));
+}
+
+void TestConsoleCommandLine::helpExitsNow()
+{
+    QString text;
+    bool exitNow = false;
+    QVERIFY(!parseCommandLine({QStringLiteral("sasha-console"), QStringLiteral("--help")}, &text, &exitNow).has_value());
+    QVERIFY(exitNow);
+    QVERIFY(text.contains(QStringLiteral("--presentation")));
+    const auto demo = parseCommandLine({QStringLiteral("sasha-console"), QStringLiteral("--demo")}, &text, &exitNow);
+    QVERIFY(demo.has_value() && demo->demo); // --demo needs no key
+}
+
+void TestConsoleCommandLine::defaultAddressNeverANodes()
+{
+    // Loopback seeds: a 127.255.x.y address of its own, not 127.0.0.1 where a node may run.
+    const quint32 a = defaultObserverAddress({{0x7f000001, 7400}}, 4242);
+    QCOMPARE(a >> 16, 0x7fffu);
+    QVERIFY(a != 0x7f000001);
+    QCOMPARE(defaultObserverAddress({}, 0x10000), 0x7fff0001u); // never the network address
+    QCOMPARE(defaultObserverAddress({}, 0x1ffff), 0x7fff0001u); // nor the broadcast address
+}
+
+QTEST_APPLESS_MAIN(TestConsoleCommandLine)
+#include "tst_consolecommandline.moc"
