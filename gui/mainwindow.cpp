@@ -187,6 +187,8 @@ void MainWindow::buildUi()
     vertical->addWidget(bottom);
     vertical->setStretchFactor(0, 1);
     vertical->setStretchFactor(1, 1);
+    if (m_options.presentation)
+        vertical->setSizes({600, 450}); // the ring and the chart are what a room looks at
     layout->addWidget(vertical, 1);
     setCentralWidget(central);
 
@@ -275,6 +277,7 @@ void MainWindow::setProblem(const QString &message)
 void MainWindow::onView(const tb::RingView &view)
 {
     m_membership->setView(view, QDateTime::currentMSecsSinceEpoch());
+    updateStatus();
     if (!view.members.empty())
         m_ring->setPhase(RingWidget::Phase::Whole);
     if (m_flows->dispatcher() == tb::kNoNode && view.dispatcher != tb::kNoNode)
@@ -303,6 +306,7 @@ void MainWindow::onEvent(const ControlEvent &e)
 
 void MainWindow::onFaultReply(tb::NodeAddr from, const FaultReply &reply)
 {
+    m_pendingFaults.remove(reply.commandId);
     ControlEvent e;
     e.monoUs = m_feed->nowUs();
     e.wallMs = QDateTime::currentMSecsSinceEpoch();
@@ -371,6 +375,23 @@ bool MainWindow::sendFault(tb::NodeAddr target, FaultAction action, quint32 dura
             *error = QStringLiteral("%1 %2 not sent: %3").arg(faultActionName(action), shortAddr(target), why);
         return false;
     }
+    // A crash may kill the node before its reply leaves, but an answer is expected first; silence
+    // usually means the node does not execute fault commands at all.
+    m_pendingFaults.insert(cmd.commandId, target);
+    QTimer::singleShot(kFaultReplyTimeoutMs, this, [this, id = cmd.commandId, action] {
+        const auto it = m_pendingFaults.constFind(id);
+        if (it == m_pendingFaults.cend())
+            return;
+        ControlEvent e;
+        e.monoUs = m_feed->nowUs();
+        e.wallMs = QDateTime::currentMSecsSinceEpoch();
+        e.kind = kKindFaultReply;
+        e.node = shortAddr(*it);
+        e.detail = QStringLiteral("%1: no answer within %2 s (node unreachable, or its sashad does not execute fault commands)")
+                       .arg(faultActionName(action)).arg(kFaultReplyTimeoutMs / 1000);
+        m_pendingFaults.erase(it);
+        m_events->addEvent(e);
+    });
     ControlEvent e;
     e.monoUs = m_feed->nowUs();
     e.wallMs = QDateTime::currentMSecsSinceEpoch();

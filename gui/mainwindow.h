@@ -8,6 +8,7 @@
 #include "control/faultcommand.h"
 #include "tokenbeat/types.h"
 
+#include <QHash>
 #include <QMainWindow>
 #include <QTimer>
 
@@ -122,6 +123,8 @@ private:
     QTimer m_sampleTimer;
     QTimer m_secondTimer;
     quint32 m_nextCommandId = 1;
+    QHash<quint32, tb::NodeAddr> m_pendingFaults; // command id -> target, until answered
+    static constexpr int kFaultReplyTimeoutMs = 3000;
     std::function<bool(const QString &)> m_confirm;
 };
 

@@ -122,8 +122,9 @@ void RingWidget::paintStatic(QPainter &p)
     const int n = int(nodes.size());
     const QPointF c(width() / 2.0, height() / 2.0);
     const double nodeR = std::clamp(fm.height() * 1.3, 14.0, 40.0);
-    const double ringR = std::max(20.0, std::min(width() / 2.0 - nodeR - fm.horizontalAdvance(QStringLiteral("255.255.255.255")) * 1.2,
-                                                 height() / 2.0 - nodeR - fm.height() * 2.6));
+    // Labels sit beside left/right nodes and above/below top/bottom ones: leave room for both.
+    const double labelW = fm.horizontalAdvance(QStringLiteral("255.255.255.255")) * 1.1;
+    const double ringR = std::max(20.0, std::min(width() / 2.0 - nodeR - labelW, height() / 2.0 - nodeR - fm.height() * 2.2 - 10));
     auto angleOf = [n](int i) { return -M_PI / 2 + 2 * M_PI * i / std::max(1, n); };
     auto posOf = [&](double angle) { return c + QPointF(std::cos(angle) * ringR, std::sin(angle) * ringR); };
 
@@ -210,16 +211,21 @@ void RingWidget::paintStatic(QPainter &p)
     case Phase::Whole:
         caption = QStringLiteral("ring whole\nepoch %1").arg(m_model->ringEpoch());
         if (m_rps > kMaxShownRotationsPerSecond)
-            caption += QStringLiteral("\ntoken %1 rot/s\n(shown slowed)").arg(m_rps, 0, 'f', 0);
+            caption += QStringLiteral("\ntoken %1/s (slowed)").arg(m_rps, 0, 'f', 0);
         break;
     case Phase::Purging: caption = QStringLiteral("RING PURGE"); captionColor = QColor(0xe0, 0x8a, 0x00); break;
     case Phase::Forming: caption = QStringLiteral("re-forming…"); captionColor = QColor(0xe0, 0x8a, 0x00); break;
     }
     if (m_electedAtMs >= 0)
-        caption += QStringLiteral("\ndispatcher elected:\n%1").arg(ipToString(m_elected));
+        caption += QStringLiteral("\nelected %1").arg(ipToString(m_elected));
     p.setFont(m_phase == Phase::Whole ? base : bold);
     p.setPen(captionColor);
-    p.drawText(QRectF(c.x() - ringR, c.y() - ringR, 2 * ringR, 2 * ringR), Qt::AlignCenter, caption);
+    const QRectF inside(c.x() - ringR * 0.7, c.y() - ringR * 0.7, 1.4 * ringR, 1.4 * ringR);
+    const QRectF needed = QFontMetricsF(p.font()).boundingRect(rect(), Qt::AlignCenter, caption);
+    if (needed.width() <= inside.width() && needed.height() <= inside.height())
+        p.drawText(inside, Qt::AlignCenter, caption);
+    else // a small ring (large fonts): the caption goes to the top-left corner
+        p.drawText(QRectF(rect()).adjusted(6, 4, -6, -4), Qt::AlignLeft | Qt::AlignTop, caption);
 
     if (!observers.empty()) {
         QStringList names;

@@ -61,6 +61,7 @@ private Q_SLOTS:
     void confirmationOutsideLab();
     void problemBanner();
     void exports();
+    void presentationScreenshot();
 };
 
 void TestMainWindow::failoverWithHundredThousandFlows()
@@ -205,6 +206,26 @@ void TestMainWindow::exports()
     QVERIFY(text.startsWith("mono_us,total_cps,cps_10.0.0.2"));
     QVERIFY(text.contains("dispatcher-elected"));
     QVERIFY(!w.exportChartPng(QStringLiteral("/nonexistent-dir/c.png"), &error));
+}
+
+void TestMainWindow::presentationScreenshot()
+{
+    SyntheticFeed feed(fiveNodes());
+    ConsoleOptions opts;
+    opts.lab = true;
+    opts.presentation = true;
+    opts.flowRefreshMs = 0;
+    MainWindow w(&feed, opts);
+    w.resize(1920, 1080);
+    w.show();
+    feed.prefill(20'000);
+    for (int s = 0; s < 20; ++s)
+        second(feed, w);
+    QVERIFY(w.killDispatcher());
+    for (int s = 0; s < 8; ++s)
+        second(feed, w);
+    QVERIFY(w.font().pointSizeF() >= 16);
+    QVERIFY(w.grab().toImage().save(QStringLiteral(SASHA_BUILD_DIR "/console-presentation.png")));
 }
 
 QTEST_MAIN(TestMainWindow)
