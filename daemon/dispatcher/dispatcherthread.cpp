@@ -35,6 +35,20 @@ DispatcherThread::~DispatcherThread()
     stop();
 }
 
+bool DispatcherThread::announceBeforeStart() noexcept
+{
+    if (m_thread.joinable() || !m_announcer)
+        return false;
+    m_firstAnnouncedUs.store(0, std::memory_order_relaxed);
+    m_announcer->announceNow();
+    if (!m_announcer->tick(m_network, steadyNow()))
+        return false;
+    bump(m_counters.announcements);
+    m_pendingAnnouncement = true;
+    flushSinks();
+    return m_firstAnnouncedUs.load(std::memory_order_relaxed) != 0;
+}
+
 void DispatcherThread::start()
 {
     if (m_thread.joinable())
@@ -107,6 +121,10 @@ void DispatcherThread::flushSinks() noexcept
 {
     const SinkResult network = m_network.flush();
     bump(m_counters.injected, network.sent);
+    // Once per flush, not per packet: when the first announcement went out (takeover timings).
+    if (m_pendingAnnouncement && network.sent > 0 && m_firstAnnouncedUs.load(std::memory_order_relaxed) == 0)
+        m_firstAnnouncedUs.store(steadyNow().count(), std::memory_order_relaxed);
+    m_pendingAnnouncement = false;
     bump(m_counters.injectErrors, network.failed);
     if (m_local) {
         const SinkResult local = m_local->flush();
@@ -125,8 +143,13 @@ void DispatcherThread::run()
     std::string failure;
     while (!m_stop.load(std::memory_order_relaxed)) {
         m_now = steadyNow();
-        if (m_announcer && m_announcer->tick(m_network, m_now))
+        if (m_announcer && m_announcer->tick(m_network, m_now)) {
             bump(m_counters.announcements);
+            m_pendingAnnouncement = true;
+            // Out at once: the switch must learn the VMAC's port before any VIP frame can reach
+            // us, so waiting for the batch's flush (up to pollTimeout when idle) only delays it.
+            flushSinks();
+        }
         const PacketSource::Batch batch = m_source.receive(receiver, m_config.batchFrames, m_config.pollTimeout);
         flushSinks();
         if (batch.frames > 0)

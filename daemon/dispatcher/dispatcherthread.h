@@ -71,6 +71,11 @@ public:
     DispatcherThread(const DispatcherThread &) = delete;
     DispatcherThread &operator=(const DispatcherThread &) = delete;
 
+    // Before start() only, on the owner's thread: sends the VMAC announcement at once (the switch
+    // must learn the new port before any VIP frame can reach this node), so that it goes out
+    // before the thread exists. The thread then re-announces every interval. False if there is
+    // no announcer or the sink refused the frame (the thread's first turn tries again).
+    bool announceBeforeStart() noexcept;
     void start();
     // Returns within about pollTimeout plus one batch. Idempotent.
     void stop();
@@ -80,6 +85,13 @@ public:
     std::string error() const;
 
     const DispatcherCounters &counters() const noexcept { return m_counters; }
+    // Steady-clock time (CLOCK_MONOTONIC, since its epoch) at which the first VMAC announcement
+    // of this start() left through the network sink; zero until then. For takeover timings
+    // (docs/dispatcher.md "Takeover"); written once by the thread, read by anyone.
+    std::chrono::microseconds firstAnnounced() const noexcept
+    {
+        return std::chrono::microseconds(m_firstAnnouncedUs.load(std::memory_order_relaxed));
+    }
     // CPU time the thread has used (user + system, including the kernel work its system calls
     // do), for cost-per-packet figures. Zero when not started.
     std::chrono::nanoseconds cpuTime() const noexcept;
@@ -98,11 +110,13 @@ private:
     DispatcherThreadConfig m_config;
     DispatcherCounters m_counters;
     std::chrono::microseconds m_now{0};
+    bool m_pendingAnnouncement = false; // an announcement is queued in the network sink (thread only)
 
     std::thread m_thread;
     std::atomic<bool> m_stop{false};
     std::atomic<bool> m_running{false};
     std::atomic<bool> m_finished{false};
+    std::atomic<std::int64_t> m_firstAnnouncedUs{0};
     mutable std::mutex m_errorMutex; // guards m_error only; taken when the thread ends, never per packet
     std::string m_error;
 };

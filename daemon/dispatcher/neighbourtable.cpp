@@ -184,16 +184,24 @@ std::vector<Neighbour> KernelNeighbourTable::dump()
     return parseProcNetArp(text.str());
 }
 
-std::optional<MacAddress> KernelNeighbourTable::lookup(std::uint32_t address)
+std::map<std::uint32_t, MacAddress> KernelNeighbourTable::resolved()
 {
+    std::map<std::uint32_t, MacAddress> out;
     for (const Neighbour &n : dump()) {
-        if (n.address != address)
-            continue;
         if (!m_interface.empty() && n.device != m_interface && n.ifindex != m_ifindex)
             continue;
-        return n.mac;
+        out.emplace(n.address, n.mac);
     }
-    return std::nullopt;
+    return out;
+}
+
+std::optional<MacAddress> KernelNeighbourTable::lookup(std::uint32_t address)
+{
+    const auto all = resolved();
+    const auto it = all.find(address);
+    if (it == all.end())
+        return std::nullopt;
+    return it->second;
 }
 
 bool KernelNeighbourTable::solicit(std::uint32_t address)

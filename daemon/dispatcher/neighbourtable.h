@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,6 +41,8 @@ public:
     KernelNeighbourTable(std::uint32_t clusterNetwork, int prefixLength, std::string interface = {});
 
     std::optional<MacAddress> lookup(std::uint32_t address) override;
+    // Every usable entry on the interface, from one dump (a lookup of many addresses at once).
+    std::map<std::uint32_t, MacAddress> resolved();
     bool solicit(std::uint32_t address) override;
     // lookup, and if missing solicit and look again every `wait`, at most `attempts` times.
     // Blocks up to attempts * wait: for start-up and tests, not for the control plane's event loop.

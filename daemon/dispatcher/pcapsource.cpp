@@ -2,8 +2,11 @@
 
 #include "privilege.h"
 
+#include <linux/if_packet.h>
+#include <net/if.h>
 #include <pcap/pcap.h>
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -117,6 +120,29 @@ PcapLiveSource::PcapLiveSource(pcap *handle, int fd, std::string interface)
 PcapLiveSource::~PcapLiveSource()
 {
     pcap_close(m_handle);
+}
+
+bool PcapLiveSource::setFilter(const std::string &filter, std::string &error)
+{
+    return applyFilter(m_handle, filter, "capture on " + m_interface, error);
+}
+
+bool PcapLiveSource::enablePromiscuous(std::string &error)
+{
+    const std::string where = "capture on " + m_interface;
+    const unsigned ifindex = if_nametoindex(m_interface.c_str());
+    if (ifindex == 0) {
+        error = where + ": no such interface";
+        return false;
+    }
+    packet_mreq request{};
+    request.mr_ifindex = int(ifindex);
+    request.mr_type = PACKET_MR_PROMISC;
+    if (setsockopt(pcap_fileno(m_handle), SOL_PACKET, PACKET_ADD_MEMBERSHIP, &request, sizeof request) != 0) {
+        error = errno == EPERM ? needsNetAdmin(where) : where + ": promiscuous mode: " + std::strerror(errno);
+        return false;
+    }
+    return true;
 }
 
 PacketSource::Batch PcapLiveSource::receive(FrameReceiver &receiver, int maxFrames, std::chrono::milliseconds timeout)

@@ -25,6 +25,9 @@ namespace sasha {
 
 // "ether dst 02:5a:5a:00:00:01": the BPF filter for frames addressed to the VMAC.
 std::string vmacFilter(const MacAddress &vmac);
+// A filter no frame matches (its length is never 0): a prepared capture that is open and
+// activated but takes nothing in (docs/dispatcher.md "Takeover").
+inline constexpr const char *kRejectAllFilter = "less 0";
 
 struct LiveCaptureOptions {
     std::string interface;
@@ -46,6 +49,13 @@ public:
     Batch receive(FrameReceiver &receiver, int maxFrames, std::chrono::milliseconds timeout) override;
     SourceStats stats() override;
     std::string lastError() const override { return m_error; }
+
+    // Takeover of a prepared capture (opened non-promiscuous with kRejectAllFilter): switch the
+    // kernel filter, and turn promiscuous mode on the way libpcap does on Linux (a
+    // PACKET_MR_PROMISC membership of the socket, dropped when it closes). Microseconds each;
+    // not while receive() runs on another thread. False with `error` set on failure.
+    bool setFilter(const std::string &filter, std::string &error);
+    bool enablePromiscuous(std::string &error);
 
 private:
     PcapLiveSource(pcap *handle, int fd, std::string interface);
