@@ -45,6 +45,9 @@ struct DispatcherSettings {
     int captureBufferMb = 32;
     bool serveWhileDispatching = false; // paper: the dispatcher takes no new connections as a server
     int maxFlows = 1 << 20;
+    // Build and open the data path (flow table, capture filtered to nothing, sinks) at start-up
+    // rather than at election: a faster takeover for ~70 MB per node (docs/dispatcher.md "Takeover").
+    bool prepare = true;
 };
 
 // [health]: the agent's HTTP check of the local service (docs/agent.md).

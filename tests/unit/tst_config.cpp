@@ -316,6 +316,7 @@ enabled = true
         QVERIFY(!s.dispatcher.serveWhileDispatching);
         QCOMPARE(s.dispatcher.announceMs, 1000);
         QCOMPARE(s.dispatcher.captureBufferMb, 32);
+        QVERIFY(s.dispatcher.prepare);
         QVERIFY(s.health.enabled);
         QCOMPARE(s.health.url, QStringLiteral("http://127.0.0.1:80/health"));
         QCOMPARE(s.health.rise, 2);
@@ -344,6 +345,7 @@ enabled = true
             "capture_buffer_mb = 64\n"
             "serve_while_dispatching = true\n"
             "max_flows = 1000\n"
+            "prepare = false\n"
             "[health]\n"
             "enabled = false\n"
             "url = \"http://127.0.0.1:8080/ok\"\n"
@@ -373,6 +375,7 @@ enabled = true
         QCOMPARE(d.captureBufferMb, 64);
         QVERIFY(d.serveWhileDispatching);
         QCOMPARE(d.maxFlows, 1000);
+        QVERIFY(!d.prepare);
         const HealthSettings &h = r.settings->health;
         QVERIFY(!h.enabled);
         QCOMPARE(h.url, QStringLiteral("http://127.0.0.1:8080/ok"));
