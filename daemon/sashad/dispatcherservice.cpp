@@ -14,6 +14,7 @@
 #include "serverstats.h"
 #include "transport/ringdriver.h"
 
+#include <QElapsedTimer>
 #include <QJsonArray>
 #include <QNetworkInterface>
 
@@ -24,6 +25,8 @@ constexpr int kBacklogDrainMs = 5;
 constexpr int kResolveRetryMs = 100;
 constexpr int kStartRetryMs = 2000;
 constexpr int kHealthPollMs = 50;
+constexpr int kPrepareAgainMs = 500;    // after a run: prepare for the next election once the ring settled
+constexpr int kNeighbourCheckMs = 5000; // while prepared: members' MACs still known?
 constexpr int kFirstForwardPollMs = 5; // the event's own monoUs is at most this late; its detail is exact
 constexpr std::chrono::milliseconds kSnapshotWait{200};
 
@@ -81,11 +84,14 @@ struct DispatcherService::Running {
     std::unique_ptr<FastPath> fastPath;
     std::unique_ptr<FlowMapProcessor> processor;
     std::unique_ptr<PacketSource> source;
+    PcapLiveSource *capture = nullptr; // == source, typed: the takeover switches its filter
     std::unique_ptr<PacketSink> sink;
     std::unique_ptr<LocalDeliverySink> local;
     std::unique_ptr<VmacAnnouncer> announcer;
     std::unique_ptr<DispatcherThread> thread;
     qint64 startedMonoUs = 0;
+    qint64 electedMonoUs = 0; // start() entered: the ring had just made this node the dispatcher
+    bool takeoverLogged = false;
 
     ~Running()
     {
@@ -135,6 +141,7 @@ DispatcherService::DispatcherService(const NodeSettings &settings, RingDriver &d
     });
     m_healthPoll.setInterval(kHealthPollMs);
     connect(&m_healthPoll, &QTimer::timeout, this, [this] {
+        logTakeoverTimes();
         if (m_run && healthDiffers())
             publish();
     });
@@ -151,6 +158,15 @@ DispatcherService::DispatcherService(const NodeSettings &settings, RingDriver &d
                                 .arg(at));
         }
     });
+    m_prepareTimer.setSingleShot(true);
+    m_prepareTimer.setInterval(kPrepareAgainMs);
+    connect(&m_prepareTimer, &QTimer::timeout, this, &DispatcherService::prepareAhead);
+    m_neighbourTimer.setInterval(kNeighbourCheckMs);
+    connect(&m_neighbourTimer, &QTimer::timeout, this, &DispatcherService::keepNeighboursResolved);
+    if (settings.dispatcher.configured && settings.dispatcher.prepare && (settings.caps & tb::kCanDispatch)) {
+        QTimer::singleShot(0, this, &DispatcherService::prepareAhead); // once the event loop runs
+        m_neighbourTimer.start();
+    }
     m_retryTimer.setSingleShot(true);
     m_retryTimer.setInterval(kStartRetryMs);
     connect(&m_retryTimer, &QTimer::timeout, this, &DispatcherService::onViewChanged);
@@ -159,6 +175,8 @@ DispatcherService::DispatcherService(const NodeSettings &settings, RingDriver &d
 DispatcherService::~DispatcherService()
 {
     stop(QStringLiteral("daemon exiting"));
+    m_prepareTimer.stop();
+    m_prepared.reset();
 }
 
 bool DispatcherService::shouldRun() const
@@ -174,6 +192,7 @@ bool DispatcherService::shouldRun() const
 void DispatcherService::onViewChanged()
 {
     if (!shouldRun()) {
+        keepNeighboursResolved();
         if (m_run)
             stop(m_driver.isRunning() && m_driver.node().state() == tb::NodeState::Member
                      ? QStringLiteral("no longer the dispatcher")
@@ -196,20 +215,30 @@ void DispatcherService::onViewChanged()
     syncReconstructionMembers();
 }
 
-std::optional<QString> DispatcherService::start()
+// Everything the data path needs, built and opened; nothing published, no thread running.
+// `ahead` (prepare = true, before any election): the capture is opened non-promiscuous with a
+// filter that matches nothing, so it takes in no frame until start() switches it.
+std::unique_ptr<DispatcherService::Running> DispatcherService::open(bool ahead, QString &failure)
 {
     const DispatcherSettings &d = m_settings.dispatcher;
     const std::string iface = d.interfaceName.toStdString();
     auto run = std::make_unique<Running>();
     std::string error;
+    auto fail = [&](QString why) {
+        failure = std::move(why);
+        return nullptr;
+    };
 
     LiveCaptureOptions capture;
     capture.interface = iface;
-    capture.filter = vmacFilter(d.vmac);
+    capture.filter = ahead ? std::string(kRejectAllFilter) : vmacFilter(d.vmac);
+    capture.promiscuous = !ahead;
     capture.bufferBytes = d.captureBufferMb << 20;
-    run->source = PcapLiveSource::open(capture, error);
-    if (!run->source)
-        return QString::fromStdString(error);
+    auto source = PcapLiveSource::open(capture, error);
+    if (!source)
+        return fail(QString::fromStdString(error));
+    run->capture = source.get();
+    run->source = std::move(source);
     if (d.injector == DispatcherSettings::Injector::Pcap) {
         run->sink = PcapInjectSink::open(iface, error);
     } else {
@@ -218,7 +247,7 @@ std::optional<QString> DispatcherService::start()
         run->sink = AfPacketSink::open(o, error);
     }
     if (!run->sink)
-        return QString::fromStdString(error);
+        return fail(QString::fromStdString(error));
     run->local = LocalDeliverySink::open(error);
     if (!run->local)
         qCWarning(lcRing, "no local delivery (flows this node serves will stall): %s", error.c_str());
@@ -227,7 +256,7 @@ std::optional<QString> DispatcherService::start()
         qCWarning(lcRing, "local delivery: %s", problem.c_str());
     run->announcer = std::make_unique<VmacAnnouncer>(d.vmac, d.vip, std::chrono::milliseconds(d.announceMs));
     if (!run->announcer->valid())
-        return QStringLiteral("VMAC announcement: %1").arg(QString::fromStdString(run->announcer->error()));
+        return fail(QStringLiteral("VMAC announcement: %1").arg(QString::fromStdString(run->announcer->error())));
 
     FastPathConfig fc;
     fc.maxFlows = std::size_t(d.maxFlows);
@@ -235,7 +264,88 @@ std::optional<QString> DispatcherService::start()
     run->processor = std::make_unique<FlowMapProcessor>(*run->fastPath, std::size_t(kMaxConnectionLimit));
     run->thread = std::make_unique<DispatcherThread>(*run->source, *run->processor, *run->sink, run->local.get(),
                                                      run->announcer.get());
+    return run;
+}
+
+// prepare = true: build the data path while this node is not dispatching (at start-up and again
+// after every run), so that a takeover only switches the capture filter and starts the thread.
+void DispatcherService::prepareAhead()
+{
+    if (m_run || m_prepared || !m_settings.dispatcher.configured || !m_settings.dispatcher.prepare ||
+        !(m_settings.caps & tb::kCanDispatch))
+        return;
+    QElapsedTimer clock;
+    clock.start();
+    QString error;
+    m_prepared = open(true, error);
+    if (!m_prepared) {
+        qCWarning(lcRing, "cannot prepare the dispatcher ahead of an election (a takeover will open everything "
+                          "then): %s", qPrintable(error));
+        return;
+    }
+    qCInfo(lcRing, "dispatcher prepared ahead of an election in %.1f ms (flow table %.1f MiB, capture buffer %d MiB)",
+           clock.nsecsElapsed() / 1e6, m_prepared->fastPath->flows().memoryBytes() / 1048576.0,
+           m_settings.dispatcher.captureBufferMb);
+    keepNeighboursResolved();
+}
+
+// While prepared: members whose MAC the kernel does not know yet (TokenBeat only talks to ring
+// neighbours, so most members are never resolved by its traffic) are solicited now, so the
+// first table after a takeover has every server. One netlink dump; nothing when all are known.
+void DispatcherService::keepNeighboursResolved()
+{
+    if (!m_prepared || !m_driver.isRunning())
+        return;
+    const tb::TokenBeatNode &node = m_driver.node();
+    std::map<std::uint32_t, MacAddress> known;
+    bool dumped = false;
+    for (const tb::Member &m : node.view().members) {
+        if (!(m.caps & tb::kCanServe) || m.addr == node.self())
+            continue;
+        if (!dumped) {
+            known = m_neighbours.resolved();
+            dumped = true;
+        }
+        if (!known.count(m.addr))
+            m_neighbours.solicit(m.addr);
+    }
+}
+
+std::optional<QString> DispatcherService::start()
+{
+    const DispatcherSettings &d = m_settings.dispatcher;
+    const qint64 electedUs = RingDriver::steadyNow().count();
+    QElapsedTimer clock;
+    clock.start();
+    QStringList steps;
+    auto step = [&](const char *name) {
+        steps << QStringLiteral("%1 %2").arg(QLatin1String(name)).arg(clock.nsecsElapsed() / 1e6, 0, 'f', 2);
+    };
+
+    // Warm: the prepared capture starts taking VMAC frames; cold: open everything now.
+    std::unique_ptr<Running> run = std::move(m_prepared);
+    if (run) {
+        std::string error;
+        if (!run->capture->setFilter(vmacFilter(d.vmac), error) || !run->capture->enablePromiscuous(error)) {
+            qCWarning(lcRing, "prepared capture unusable, opening a new one: %s", error.c_str());
+            run.reset();
+        }
+    }
+    const bool warm = run != nullptr;
+    if (!run) {
+        QString error;
+        run = open(false, error);
+        if (!run)
+            return error;
+    }
+    step(warm ? "capture-switched" : "opened");
+    // Before anything else: no VIP frame reaches this node until the switch has learnt the
+    // VMAC's new port, and frames that arrive before the thread runs wait in the capture ring.
+    if (!run->thread->announceBeforeStart())
+        qCWarning(lcRing, "the takeover announcement did not go out at once; the thread retries");
+    step("announced");
     run->startedMonoUs = RingDriver::steadyNow().count();
+    run->electedMonoUs = electedUs;
 
     m_run = std::move(run);
     m_lastStartError.clear();
@@ -248,8 +358,9 @@ std::optional<QString> DispatcherService::start()
     m_prevFramesIn = m_prevNewTotal = 0;
     m_published.clear();
     publish(); // before the thread starts, so its first frame already has a table
-    m_run->announcer->announceNow();
+    step("table");
     m_run->thread->start();
+    step("thread");
 
     // Reconstruction: every server, this node included (it may still hold connections).
     m_reconstructionMembers.clear();
@@ -268,6 +379,9 @@ std::optional<QString> DispatcherService::start()
                                .arg(d.interfaceName, ipv4ToString(d.vip), macToString(d.vmac),
                                     QLatin1String(schedulerName(d.scheduler)))
                                .arg(m_published.size());
+    step("reconstruction");
+    qCInfo(lcRing, "dispatcher takeover (%s) steps, ms since elected: %s", warm ? "prepared" : "cold",
+           qPrintable(steps.join(QStringLiteral(", "))));
     qCInfo(lcRing, "dispatcher started %s", qPrintable(detail));
     Q_EMIT logEvent(QStringLiteral("dispatcher-started"), QString(), detail);
     return std::nullopt;
@@ -292,6 +406,8 @@ void DispatcherService::stop(const QString &why)
     m_run.reset();
     m_published.clear();
     m_backlog.clear();
+    if (m_settings.dispatcher.prepare)
+        m_prepareTimer.start();
     qCInfo(lcRing, "dispatcher stopped: %s", qPrintable(detail));
     Q_EMIT logEvent(QStringLiteral("dispatcher-stopped"), QString(), detail);
 }
@@ -305,6 +421,7 @@ void DispatcherService::publish()
     std::vector<ServerInfo> servers;
     std::vector<ServerRow> rows;
     bool unresolved = false;
+    const std::map<std::uint32_t, MacAddress> macs = m_neighbours.resolved(); // one dump for all members
     for (const tb::Member &m : node.view().members) {
         if (!(m.caps & tb::kCanServe))
             continue;
@@ -320,8 +437,8 @@ void DispatcherService::publish()
         row.healthy = m.status.health != tb::Health::Unhealthy && m.status.health != tb::Health::Draining;
         if (row.self) {
             row.mac = m_ownMac;
-        } else if (const auto mac = m_neighbours.lookup(m.addr)) {
-            row.mac = *mac;
+        } else if (const auto mac = macs.find(m.addr); mac != macs.end()) {
+            row.mac = mac->second;
         } else {
             m_neighbours.solicit(m.addr);
             unresolved = true;
@@ -354,6 +471,21 @@ void DispatcherService::publish()
     m_run->tables.publish(std::move(table));
     m_run->tables.reclaim();
     m_published = std::move(rows);
+}
+
+// Once the thread has sent its first announcement and its first forwarded frame: how long after
+// the election each went out (docs/dispatcher.md "Takeover").
+void DispatcherService::logTakeoverTimes()
+{
+    if (!m_run || m_run->takeoverLogged)
+        return;
+    const qint64 announced = m_run->thread->firstAnnounced().count();
+    const qint64 injected = m_run->processor->firstForwardMonoUs();
+    if (announced == 0 || injected == 0)
+        return;
+    m_run->takeoverLogged = true;
+    qCInfo(lcRing, "takeover: first announcement %.2f ms, first forwarded frame %.2f ms after elected",
+           (announced - m_run->electedMonoUs) / 1000.0, (injected - m_run->electedMonoUs) / 1000.0);
 }
 
 bool DispatcherService::healthDiffers() const

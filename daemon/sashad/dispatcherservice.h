@@ -1,9 +1,11 @@
 #pragma once
 // The dispatcher role inside sashad (issue 3, docs/dispatcher.md "In sashad"). When the ring
 // elects this node (Role Dispatcher or Standalone) it:
-//  1. opens the capture (VMAC filter), the injector and local delivery on lo, builds a FastPath
-//     and publishes a ServerTable built from the ring view, then starts the DispatcherThread;
-//  2. announces the VMAC at once and every announce_ms (the thread does it);
+//  1. opens the capture (VMAC filter), the injector and local delivery on lo and builds a
+//     FastPath, or, with [dispatcher] prepare (the default), takes over the ones it built at
+//     start-up (capture filtered to nothing until now: only the filter is switched);
+//  2. announces the VMAC at once, publishes a ServerTable built from the ring view and starts
+//     the DispatcherThread, which re-announces every announce_ms;
 //  3. starts state reconstruction (paper §3.4): every server, itself included, is asked for its
 //     connections; flows go to the fast path's reconstruction queue (a backlog here absorbs a
 //     full queue); when the runner completes and the backlog is merged, a table with
@@ -66,6 +68,9 @@ private:
     };
 
     bool shouldRun() const;
+    std::unique_ptr<Running> open(bool ahead, QString &failure);
+    void prepareAhead();
+    void keepNeighboursResolved();
     std::optional<QString> start();
     void publish();
     void syncReconstructionMembers();
@@ -74,6 +79,7 @@ private:
     void maybePublishCompletion();
     void tickStats();
     bool healthDiffers() const;
+    void logTakeoverTimes();
 
     const NodeSettings &m_settings;
     RingDriver &m_driver;
@@ -83,6 +89,9 @@ private:
     ServerSlotAllocator m_slots; // kept across runs: a server keeps its slot while known
     ReconstructionRunner m_runner;
     std::unique_ptr<Running> m_run;
+    // [dispatcher] prepare: the data path built and opened ahead of an election (capture
+    // filtered to nothing), taken over by start(); rebuilt after each run. Null otherwise.
+    std::unique_ptr<Running> m_prepared;
 
     std::vector<ServerRow> m_published; // the servers of the last published table
     std::set<tb::NodeAddr> m_reconstructionMembers;
@@ -102,6 +111,8 @@ private:
     // Until the thread forwards its first frame (then the "first-forward" event is logged):
     // the failover benchmark's end point. Runs only in the first moments of a run.
     QTimer m_firstForwardPoll;
+    QTimer m_prepareTimer;    // after a run: prepare again
+    QTimer m_neighbourTimer;  // while prepared: keep the members' MACs resolved
     QString m_lastStartError;
 
     // Per-second rates, from the previous tick's cumulative counters.
