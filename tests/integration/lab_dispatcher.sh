@@ -44,7 +44,7 @@ ringOf() {   # ringOf K N : nodeK is a member of a ring of N with a dispatcher
 serversSeen() {
     local count=$1 i out=()
     for ((i = 0; i < count; i++)); do
-        out+=("$(CURL_MAX_S=1 clientCurl http://10.77.0.200/node || echo none)")
+        out+=("$(CURL_MAX_S=3 clientCurl http://10.77.0.200/node || echo none)")
     done
     printf '%s\n' "${out[@]}" | sort -u | tr '\n' ' '
 }
@@ -70,6 +70,10 @@ if waitFor 15 ringOf 1 5; then pass "5 nodes form a ring with a dispatcher"; els
 disp=$(dispatcherOf 1)
 dk=$(nodeIndex "$disp")
 note "dispatcher: node$dk ($disp)"
+dataPathReady() {   # the dispatcher's data path runs and its reconstruction is complete
+    [[ $(nodeCtl "$dk" --json status | jsonField '["dataPath"]["reconstruction"]') == complete ]]
+}
+if waitFor 10 dataPathReady; then pass "the dispatcher's data path is up, reconstruction complete"; else fail "the dispatcher's data path is not ready"; fi
 
 # 1. Requests through the VIP reach every server; the dispatcher does not take new connections.
 seen=$(serversSeen 60)
