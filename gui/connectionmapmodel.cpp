@@ -257,6 +257,8 @@ void FlowFilterProxy::setSearch(const QString &text)
     if (t == m_search)
         return;
     m_search = t;
+    m_matcher = QStringMatcher(t, Qt::CaseInsensitive);
+    m_flows = qobject_cast<const ConnectionMapModel *>(sourceModel());
     // invalidate() (one layout change) rather than invalidateRowsFilter(): the latter removes
     // the rows that no longer match in many rowsRemoved signals, which a table's vertical header
     // handles row by row (seconds for 100k rows); a layout change is one pass.
@@ -267,6 +269,8 @@ bool FlowFilterProxy::filterAcceptsRow(int sourceRow, const QModelIndex &sourceP
 {
     if (m_search.isEmpty())
         return true;
+    if (m_flows && !sourceParent.isValid()) // direct: no QModelIndex, no QVariant per row
+        return m_matcher.indexIn(m_flows->searchTextAt(sourceRow)) >= 0;
     const QModelIndex i = sourceModel()->index(sourceRow, 0, sourceParent);
     return sourceModel()->data(i, ConnectionMapModel::SearchTextRole).toString().contains(m_search, Qt::CaseInsensitive);
 }

@@ -14,6 +14,7 @@
 #include <QAbstractTableModel>
 #include <QHash>
 #include <QSortFilterProxyModel>
+#include <QStringMatcher>
 #include <QTimer>
 
 #include <functional>
@@ -48,6 +49,8 @@ public:
     tb::NodeAddr dispatcher() const { return m_dispatcher; }
     quint64 droppedFlows() const { return m_dropped; }
     int pendingCount() const { return int(m_pending.size()); }
+    // "client server state" of a row, for the filter (built on first use, kept until it changes).
+    const QString &searchTextAt(int row) const { return searchText(m_rows[std::size_t(row)]); }
 
     int rowCount(const QModelIndex &parent = {}) const override;
     int columnCount(const QModelIndex &parent = {}) const override;
@@ -104,6 +107,8 @@ protected:
 
 private:
     QString m_search;
+    QStringMatcher m_matcher; // case-insensitive, built once per search text
+    const ConnectionMapModel *m_flows = nullptr; // the source when it is a ConnectionMapModel
 };
 
 } // namespace sasha::console
