@@ -90,6 +90,9 @@ struct TokenBeatNode::Impl {
     Time holdDeadline = kNever, nextViewRequestAt = kNever;
     NodeStatus localStatus;
     std::optional<StatusUpdate> lastReported;
+    // The master's own capabilities changed (setCapabilities, e.g. a drained dispatcher that is
+    // also the master): the next returning token re-runs the election like another's change.
+    bool ownCapsChanged = false;
 
     // Master.
     quint32 rotation = 0;

@@ -1,6 +1,7 @@
 #include "tokenbeat/nodeimpl.h"
 
 #include <algorithm>
+#include <utility>
 
 // The formed ring: token circulation and status piggyback, views and their acknowledgement,
 // election and graceful leave. Observers, other rings and out-of-band: nodeoutside.cpp.
@@ -419,6 +420,7 @@ void TokenBeatNode::Impl::piggyback(TokenMsg &t)
     StatusUpdate mine{cfg.self, cfg.caps, localStatus};
     mine.status.role = role;
     if (Member *m = findMember(view, cfg.self)) {
+        ownCapsChanged |= m->caps != cfg.caps;
         m->caps = cfg.caps;
         m->status = mine.status;
     }
@@ -452,6 +454,7 @@ void TokenBeatNode::Impl::processToken(TokenMsg t)
             rotationInFlight = false;
             nextRotationAt = std::max(now, rotationStartedAt + cfg.timers.rotationInterval);
         }
+        capsChanged |= std::exchange(ownCapsChanged, false);
         if (capsChanged && elect() != view.dispatcher)
             publishView(QStringLiteral("capabilities changed"));
         return;

@@ -73,6 +73,12 @@ void RingDriver::setLocalStatus(const tb::NodeStatus &status)
         m_node->setLocalStatus(status);
 }
 
+void RingDriver::setCapabilities(quint8 caps)
+{
+    if (m_node)
+        m_node->setCapabilities(caps);
+}
+
 void RingDriver::onDatagram(const tb::Endpoint &from, const QByteArray &datagram)
 {
     if (m_node)

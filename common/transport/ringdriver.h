@@ -46,6 +46,12 @@ public:
     // Out-of-band message (see TokenBeatNode::sendOob); returns the transfer id (reliable).
     quint64 sendOob(tb::NodeAddr to, quint8 channel, const QByteArray &payload, bool reliable);
     void setLocalStatus(const tb::NodeStatus &status);
+    // See TokenBeatNode::setCapabilities (drain withdraws kCanDispatch). No-op before start().
+    void setCapabilities(quint8 caps);
+    // Fault injection: drop every datagram in and out (UdpTransport::setUnplugged).
+    void setUnplugged(bool on) { m_transport.setUnplugged(on); }
+    bool isUnplugged() const { return m_transport.isUnplugged(); }
+    quint64 unpluggedDrops() const { return m_transport.unpluggedDrops(); }
 
     // The core, for reading state, view and counters. Only valid after start().
     const tb::TokenBeatNode &node() const { return *m_node; }

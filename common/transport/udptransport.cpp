@@ -84,6 +84,10 @@ void UdpTransport::close() { m_socket.close(); }
 
 bool UdpTransport::send(const tb::Endpoint &to, const QByteArray &datagram)
 {
+    if (m_unplugged) {
+        ++m_unpluggedDrops;
+        return true; // the sender cannot tell a pulled cable from a lost datagram
+    }
     if (m_socket.writeDatagram(datagram, QHostAddress(to.ip), to.port) == datagram.size())
         return true;
     ++m_sendErrors;
@@ -106,6 +110,10 @@ void UdpTransport::readPending()
         const QNetworkDatagram d = m_socket.receiveDatagram(kMaxDatagram);
         if (!d.isValid())
             break;
+        if (m_unplugged) {
+            ++m_unpluggedDrops;
+            continue;
+        }
         const tb::Endpoint from{d.senderAddress().toIPv4Address(), quint16(d.senderPort())};
         Q_EMIT datagramReceived(from, d.data());
     }

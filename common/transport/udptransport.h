@@ -36,6 +36,13 @@ public:
 
     quint64 sendErrors() const { return m_sendErrors; }
 
+    // Fault injection (docs/console.md, unplug): while set, every datagram sent is dropped
+    // before the socket and every datagram received is read and discarded, as with a pulled
+    // cable. Counted in unpluggedDrops().
+    void setUnplugged(bool on) { m_unplugged = on; }
+    bool isUnplugged() const { return m_unplugged; }
+    quint64 unpluggedDrops() const { return m_unpluggedDrops; }
+
 Q_SIGNALS:
     void datagramReceived(const sasha::tb::Endpoint &from, const QByteArray &datagram);
 
@@ -49,6 +56,8 @@ private:
     qint64 m_lastStallLogMs = 0;
     qint64 m_lastSendErrorLogMs = 0;
     quint64 m_sendErrorsSinceLog = 0;
+    bool m_unplugged = false;
+    quint64 m_unpluggedDrops = 0;
 };
 
 } // namespace sasha
