@@ -53,6 +53,41 @@ QList<ControlMember> membersFromJson(const QJsonArray &a)
     return out;
 }
 
+// The "fault" command's arguments into r; false with *error when one is missing or bad.
+bool parseFaultArguments(const QJsonObject &o, ControlRequest &r, QString *error)
+{
+    const auto fail = [error](const QString &m) {
+        if (error)
+            *error = m;
+        return false;
+    };
+    const auto target = parseIpv4(o.value(QLatin1String("target")).toString());
+    if (!target)
+        return fail(QStringLiteral("fault: \"target\" must be a node's IPv4 address like \"127.0.0.3\""));
+    const auto action = faultActionFromName(o.value(QLatin1String("action")).toString());
+    if (!action)
+        return fail(QStringLiteral("fault: \"action\" must be one of crash, hang, unplug, drain, restore"));
+    const QJsonValue d = o.value(QLatin1String("durationMs"));
+    const qint64 ms = d.isUndefined() ? 0 : d.toInteger(-1);
+    if (!d.isUndefined() && !d.isDouble())
+        return fail(QStringLiteral("fault: \"durationMs\" must be an integer"));
+    if (faultActionTakesDuration(*action)) {
+        if (ms < 1 || ms > qint64(kMaxFaultDurationMs))
+            return fail(QStringLiteral("fault: %1 needs \"durationMs\" in 1..%2")
+                            .arg(faultActionName(*action)).arg(kMaxFaultDurationMs));
+    } else if (ms != 0) {
+        return fail(QStringLiteral("fault: %1 takes no duration").arg(faultActionName(*action)));
+    }
+    const QJsonValue only = o.value(QLatin1String("onlyIfDispatcher"));
+    if (!only.isUndefined() && !only.isBool())
+        return fail(QStringLiteral("fault: \"onlyIfDispatcher\" must be true or false"));
+    r.faultTarget = *target;
+    r.faultAction = *action;
+    r.faultDurationMs = quint32(ms);
+    r.faultOnlyIfDispatcher = only.toBool(false);
+    return true;
+}
+
 } // namespace
 
 QString controlStateName(tb::NodeState s)
@@ -355,10 +390,16 @@ ControlEvent ControlEvent::fromJson(const QJsonObject &o)
 
 QJsonObject ControlRequest::toJson() const
 {
-    static const char *const names[] = {"status", "members", "events", "watch", "counters", "connections"};
+    static const char *const names[] = {"status", "members", "events", "watch", "counters", "connections", "fault"};
     QJsonObject o{{QStringLiteral("cmd"), QLatin1String(names[int(command)])}};
     if (command == Command::Events || command == Command::Connections)
         o.insert(QStringLiteral("limit"), limit);
+    if (command == Command::Fault) {
+        o.insert(QStringLiteral("target"), ipv4ToString(faultTarget));
+        o.insert(QStringLiteral("action"), faultActionName(faultAction));
+        o.insert(QStringLiteral("durationMs"), qint64(faultDurationMs));
+        o.insert(QStringLiteral("onlyIfDispatcher"), faultOnlyIfDispatcher);
+    }
     return o;
 }
 
@@ -383,6 +424,7 @@ std::optional<ControlRequest> parseControlRequest(const QByteArray &line, QStrin
         {"status", ControlRequest::Command::Status},   {"members", ControlRequest::Command::Members},
         {"events", ControlRequest::Command::Events},   {"watch", ControlRequest::Command::Watch},
         {"counters", ControlRequest::Command::Counters}, {"connections", ControlRequest::Command::Connections},
+        {"fault", ControlRequest::Command::Fault},
     };
     ControlRequest r;
     bool found = false;
@@ -393,7 +435,7 @@ std::optional<ControlRequest> parseControlRequest(const QByteArray &line, QStrin
         }
     }
     if (!found)
-        return fail(QStringLiteral("unknown command \"%1\"; accepted: status, members, events, watch, counters, connections").arg(cmd));
+        return fail(QStringLiteral("unknown command \"%1\"; accepted: status, members, events, watch, counters, connections, fault").arg(cmd));
     if (o.contains(QLatin1String("limit"))) {
         const QJsonValue v = o.value(QLatin1String("limit"));
         const qint64 n = v.toInteger(-1);
@@ -402,6 +444,8 @@ std::optional<ControlRequest> parseControlRequest(const QByteArray &line, QStrin
             return fail(QStringLiteral("limit must be an integer in 1..%1").arg(max));
         r.limit = int(n);
     }
+    if (r.command == ControlRequest::Command::Fault && !parseFaultArguments(o, r, error))
+        return std::nullopt;
     return r;
 }
 

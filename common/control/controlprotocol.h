@@ -11,10 +11,15 @@
 //   "counters" -> {"counters": {...}}
 //   "watch"    -> a stream: {"event": {...}} per event and {"status": {...}} every second,
 //                 until the client disconnects
+//   "fault"    -> {"target":"a.b.c.d","action":"hang","durationMs":5000,"onlyIfDispatcher":false}:
+//                 the daemon sends the fault command (faultcommand.h) to target (or acts itself)
+//                 and answers {"result":"accepted","message":"...","node":...,"action":...} when
+//                 the node's reply arrives, or {"error": "no reply from X within 2 s"}
 //
 // The wire words (states, roles, event kinds, drop reasons) are defined here, not borrowed from
 // the core's human-readable strings, so that log wording can change without breaking scripts.
 
+#include "control/faultcommand.h"
 #include "tokenbeat/node.h"
 #include "tokenbeat/types.h"
 
@@ -102,9 +107,15 @@ struct ControlEvent {
 };
 
 struct ControlRequest {
-    enum class Command { Status, Members, Events, Watch, Counters, Connections };
+    enum class Command { Status, Members, Events, Watch, Counters, Connections, Fault };
     Command command = Command::Status;
     int limit = 100; // events (1..kMaxEventLimit) and connections (1..kMaxConnectionLimit)
+    // fault: validated by the parser (IPv4 target, known action, duration only and always for
+    // hang/unplug, 1..kMaxFaultDurationMs).
+    quint32 faultTarget = 0; // IPv4, host byte order
+    FaultAction faultAction = FaultAction::Restore;
+    quint32 faultDurationMs = 0;
+    bool faultOnlyIfDispatcher = false;
     QJsonObject toJson() const;
 };
 

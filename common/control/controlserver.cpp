@@ -149,6 +149,20 @@ void ControlServer::answer(QLocalSocket *s, const ControlRequest &r)
         s->write(controlLine(m_connections ? m_connections(r.limit)
                                            : controlError(QStringLiteral("this daemon keeps no connection map"))));
         break;
+    case C::Fault: {
+        if (!m_fault) {
+            s->write(controlLine(controlError(QStringLiteral("this daemon takes no fault commands"))));
+            break;
+        }
+        QPointer<QLocalSocket> client(s);
+        m_fault(r, [client](const QJsonObject &o) {
+            if (client && client->state() == QLocalSocket::ConnectedState) {
+                client->write(controlLine(o));
+                client->flush();
+            }
+        });
+        break;
+    }
     case C::Watch:
         m_watchers.append(QPointer<QLocalSocket>(s));
         s->write(controlLine(QJsonObject{{QStringLiteral("status"), m_status().toJson()}}));

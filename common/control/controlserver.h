@@ -25,6 +25,10 @@ public:
     using StatusFn = std::function<ControlStatus()>;
     // The answer to {"cmd":"connections","limit":N}: {"connections":[...], ...}.
     using ConnectionsFn = std::function<QJsonObject(int limit)>;
+    // The "fault" command answers later (when the target node replies): the handler calls
+    // answer exactly once, from this thread; an answer for a client gone meanwhile is dropped.
+    using AnswerFn = std::function<void(const QJsonObject &)>;
+    using FaultFn = std::function<void(const ControlRequest &request, AnswerFn answer)>;
 
     // status is called for every status/members/counters request and every watch tick; log is
     // not owned and must outlive the server.
@@ -37,6 +41,8 @@ public:
     void close();
     // Without one, "connections" answers with an error.
     void setConnectionsFn(ConnectionsFn fn) { m_connections = std::move(fn); }
+    // Without one, "fault" answers with an error.
+    void setFaultFn(FaultFn fn) { m_fault = std::move(fn); }
     QString path() const { return m_path; }
 
     // Streams an event to every "watch" client.
@@ -55,6 +61,7 @@ private:
 
     StatusFn m_status;
     ConnectionsFn m_connections;
+    FaultFn m_fault;
     const EventLog *m_log;
     QLocalServer *m_server = nullptr;
     QString m_path;
