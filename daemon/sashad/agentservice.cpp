@@ -118,10 +118,20 @@ void AgentService::onOob(tb::NodeAddr from, quint8 channel, const QByteArray &pa
     pushStatus();
 }
 
+void AgentService::setDraining(bool on)
+{
+    m_draining = on;
+    pushStatus();
+}
+
 void AgentService::pushStatus()
 {
-    if (m_driver.isRunning())
-        m_driver.setLocalStatus(m_status);
+    if (!m_driver.isRunning())
+        return;
+    tb::NodeStatus s = m_status;
+    if (m_draining)
+        s.health = tb::Health::Draining;
+    m_driver.setLocalStatus(s);
 }
 
 } // namespace sasha

@@ -31,6 +31,10 @@ public:
     void stop();
 
     tb::Health health() const { return m_status.health; }
+    // Fault injection (drain): while set, the token status says Draining whatever the health
+    // checks find; cleared, it says the checks' verdict again.
+    void setDraining(bool on);
+    bool isDraining() const { return m_draining; }
     const ConnectionReporter &reporter() const { return m_reporter; }
 
 Q_SIGNALS:
@@ -47,6 +51,7 @@ private:
     std::unique_ptr<HealthChecker> m_health;
     tb::NodeStatus m_status;
     QTimer m_statsExpiry; // the dispatcher's figures go stale when it stops sending them
+    bool m_draining = false;
 };
 
 } // namespace sasha

@@ -179,9 +179,19 @@ DispatcherService::~DispatcherService()
     m_prepared.reset();
 }
 
+void DispatcherService::setSuspended(bool on)
+{
+    if (m_suspended == on)
+        return;
+    m_suspended = on;
+    if (on)
+        stop(QStringLiteral("data path paused (unplug fault)"));
+    onViewChanged();
+}
+
 bool DispatcherService::shouldRun() const
 {
-    if (!m_settings.dispatcher.configured || !m_driver.isRunning())
+    if (m_suspended || !m_settings.dispatcher.configured || !m_driver.isRunning())
         return false;
     const tb::TokenBeatNode &node = m_driver.node();
     if (node.state() != tb::NodeState::Member)

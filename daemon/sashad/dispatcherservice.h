@@ -47,6 +47,10 @@ public:
     // Stops the thread (abdication, leave, shutdown). Idempotent.
     void stop(const QString &why);
     bool isRunning() const { return m_run != nullptr; }
+    // Fault injection (unplug): while suspended the role is not run (capture and injection
+    // stop with the thread); resuming follows the ring again.
+    void setSuspended(bool on);
+    bool isSuspended() const { return m_suspended; }
 
     // "dataPath" object of the status JSON; empty when not dispatching.
     QJsonObject stats() const;
@@ -114,6 +118,7 @@ private:
     QTimer m_prepareTimer;    // after a run: prepare again
     QTimer m_neighbourTimer;  // while prepared: keep the members' MACs resolved
     QString m_lastStartError;
+    bool m_suspended = false;
 
     // Per-second rates, from the previous tick's cumulative counters.
     std::map<std::uint16_t, std::uint64_t> m_prevNewFlows;

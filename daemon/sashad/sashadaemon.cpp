@@ -9,6 +9,14 @@ namespace sasha {
 namespace {
 constexpr int kLeaveBudgetMs = 1000;
 constexpr qint64 kDropLogEveryMs = 5000;
+
+FaultService::Effects daemonFaultEffects(AgentService &agent, DispatcherService &dispatcher)
+{
+    FaultService::Effects e = FaultService::processEffects();
+    e.setDraining = [&agent](bool on) { agent.setDraining(on); };
+    e.pauseDataPath = [&dispatcher](bool on) { dispatcher.setSuspended(on); };
+    return e;
+}
 } // namespace
 
 SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *parent)
@@ -18,9 +26,14 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
       m_control([this] { return status(); }, &m_log),
       m_oob(m_driver, m_settings.address),
       m_agent(m_settings, m_driver, m_oob),
-      m_dispatcher(m_settings, m_driver, m_oob)
+      m_dispatcher(m_settings, m_driver, m_oob),
+      m_faults(m_settings, m_driver, m_oob, daemonFaultEffects(m_agent, m_dispatcher))
 {
     m_control.setConnectionsFn([this](int limit) { return m_dispatcher.connections(limit); });
+    m_control.setFaultFn([this](const ControlRequest &r, const ControlServer::AnswerFn &answer) {
+        m_faults.request(r, answer);
+    });
+    connect(&m_faults, &FaultService::logEvent, this, &SashaDaemon::logLocal);
     connect(&m_driver, &RingDriver::viewChanged, &m_dispatcher, &DispatcherService::onViewChanged);
     connect(&m_driver, &RingDriver::stateChanged, &m_dispatcher, &DispatcherService::onViewChanged);
     connect(&m_agent, &AgentService::logEvent, this,
@@ -51,6 +64,8 @@ std::optional<QString> SashaDaemon::start()
     if (auto err = m_driver.start())
         return err->message;
     m_agent.start();
+    if (m_settings.faultsEnabled)
+        qCWarning(lcControl, "fault injection is enabled ([faults] enabled = true): lab use only");
     if (!m_settings.dispatcher.configured && (m_settings.caps & tb::kCanDispatch))
         qCWarning(lcRing, "no [dispatcher] vip/vmac configured: this node will not dispatch if elected");
     qCInfo(lcRing, "node %s%s started on %s, caps %s, %zu seeds",

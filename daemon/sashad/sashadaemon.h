@@ -2,13 +2,15 @@
 // SashaDaemon: what one sashad process is. It wires the ring (RingDriver), the control socket
 // (ControlServer) and the event log together, logs ring events, and leaves the ring gracefully
 // on SIGTERM/SIGINT. Every node runs the agent (AgentService); the dispatcher role
-// (DispatcherService) runs while the ring elects this node.
+// (DispatcherService) runs while the ring elects this node. FaultService answers and carries out
+// fault-injection commands ([faults] enabled) and sends the control socket's "fault" requests.
 
 #include "agentservice.h"
 #include "config/nodesettings.h"
 #include "control/controlserver.h"
 #include "control/eventlog.h"
 #include "dispatcherservice.h"
+#include "faultservice.h"
 #include "oobrouter.h"
 #include "transport/ringdriver.h"
 
@@ -50,6 +52,7 @@ private:
     OobRouter m_oob;
     AgentService m_agent;
     DispatcherService m_dispatcher;
+    FaultService m_faults;
     QElapsedTimer m_uptime;
     QTimer m_leaveDeadline;
     bool m_shuttingDown = false;
