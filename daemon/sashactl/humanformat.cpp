@@ -153,4 +153,12 @@ QString formatStatusChange(const ControlStatus &before, const ControlStatus &now
         .arg(orDash(now.dispatcher));
 }
 
+QString formatFaultAnswer(const QJsonObject &answer)
+{
+    const QString message = answer.value(QLatin1String("message")).toString();
+    return QStringLiteral("%1: %2 %3%4")
+        .arg(answer.value(QLatin1String("node")).toString(), answer.value(QLatin1String("action")).toString(),
+             answer.value(QLatin1String("result")).toString(), message.isEmpty() ? QString() : QStringLiteral(" (%1)").arg(message));
+}
+
 } // namespace sasha

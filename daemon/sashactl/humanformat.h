@@ -16,6 +16,8 @@ QString formatCounters(const QJsonObject &counters);
 QString formatDispatcher(const QJsonObject &d);
 // The answer to "connections": one row per flow, then "N of M flows".
 QString formatConnections(const QJsonObject &answer);
+// The answer to "fault": "127.0.0.3: hang accepted" plus the node's message, if any.
+QString formatFaultAnswer(const QJsonObject &answer);
 // One line when a watched status differs from the previous one in state, role, ring or members.
 QString formatStatusChange(const ControlStatus &before, const ControlStatus &now);
 

@@ -61,6 +61,36 @@ int keygen(const QString &output, bool force)
     return kExitOk;
 }
 
+// `fault NODE ACTION [--duration S] [--if-dispatcher]` into req; an error for usage() otherwise.
+std::optional<QString> parseFaultArguments(const QString &node, const QString &actionName, bool haveDuration,
+                                           const QString &durationText, bool ifDispatcher, ControlRequest &req)
+{
+    const auto target = parseIpv4(node);
+    if (!target)
+        return QStringLiteral("fault: NODE must be the node's ring address (IPv4), got \"%1\"").arg(node);
+    const auto action = faultActionFromName(actionName);
+    if (!action)
+        return QStringLiteral("fault: unknown action \"%1\"; accepted: crash, hang, unplug, drain, restore").arg(actionName);
+    quint32 ms = 0;
+    if (faultActionTakesDuration(*action)) {
+        if (!haveDuration)
+            return QStringLiteral("fault %1 needs --duration S").arg(actionName);
+        bool ok = false;
+        const double s = durationText.toDouble(&ok);
+        const double max = kMaxFaultDurationMs / 1000.0;
+        if (!ok || !(s >= 0.001) || s > max)
+            return QStringLiteral("--duration must be seconds in 0.001..%1, got \"%2\"").arg(max).arg(durationText);
+        ms = quint32(s * 1000.0 + 0.5);
+    } else if (haveDuration) {
+        return QStringLiteral("fault %1 takes no --duration").arg(actionName);
+    }
+    req.faultTarget = *target;
+    req.faultAction = *action;
+    req.faultDurationMs = ms;
+    req.faultOnlyIfDispatcher = ifDispatcher;
+    return std::nullopt;
+}
+
 int watch(ControlClient &client, bool json)
 {
     client.sendRequest(ControlRequest{ControlRequest::Command::Watch});
@@ -109,6 +139,10 @@ int main(int argc, char *argv[])
         "  counters           datagram, drop and ring counters\n"
         "  connections [--limit N]  the dispatcher's connection map: client, server, state, idle\n"
         "                     (default 1000, max 100000; only on the dispatching node)\n"
+        "  fault NODE ACTION [--duration S] [--if-dispatcher]  fault injection (lab use):\n"
+        "                     ACTION is crash, hang, unplug (both need --duration), drain or\n"
+        "                     restore; NODE is the target's ring address. The node must have\n"
+        "                     [faults] enabled = true; the answer comes from the node itself.\n"
         "  keygen [--output FILE] [--force]  new cluster key (stdout without --output)"));
     parser.addHelpOption();
     parser.addVersionOption();
@@ -124,8 +158,13 @@ int main(int argc, char *argv[])
     const QCommandLineOption outputOpt({QStringLiteral("o"), QStringLiteral("output")},
                                        QStringLiteral("keygen: write the key to FILE (mode 0600)."), QStringLiteral("FILE"));
     const QCommandLineOption forceOpt(QStringLiteral("force"), QStringLiteral("keygen: replace an existing key file."));
-    parser.addOptions({socketOpt, configOpt, jsonOpt, limitOpt, outputOpt, forceOpt});
-    parser.addPositionalArgument(QStringLiteral("command"), QStringLiteral("status | members | events | watch | counters | connections | keygen"));
+    const QCommandLineOption durationOpt(QStringLiteral("duration"),
+                                         QStringLiteral("fault hang/unplug: seconds (decimals allowed, at most 600)."),
+                                         QStringLiteral("S"));
+    const QCommandLineOption ifDispatcherOpt(QStringLiteral("if-dispatcher"),
+                                             QStringLiteral("fault: act only if NODE is the dispatcher right now."));
+    parser.addOptions({socketOpt, configOpt, jsonOpt, limitOpt, outputOpt, forceOpt, durationOpt, ifDispatcherOpt});
+    parser.addPositionalArgument(QStringLiteral("command"), QStringLiteral("status | members | events | watch | counters | connections | fault | keygen"));
     if (!parser.parse(app.arguments()))
         return usage(parser.errorText());
     if (parser.isSet(QStringLiteral("help")))
@@ -134,9 +173,14 @@ int main(int argc, char *argv[])
         parser.showVersion();
 
     const QStringList args = parser.positionalArguments();
-    if (args.size() != 1)
-        return usage(args.isEmpty() ? QStringLiteral("no command given") : QStringLiteral("one command at a time"));
+    if (args.isEmpty())
+        return usage(QStringLiteral("no command given"));
     const QString command = args.first();
+    if (command == QLatin1String("fault") ? args.size() != 3 : args.size() != 1)
+        return usage(command == QLatin1String("fault") ? QStringLiteral("usage: sashactl fault NODE ACTION [--duration S] [--if-dispatcher]")
+                                                       : QStringLiteral("one command at a time"));
+    if (command != QLatin1String("fault") && (parser.isSet(durationOpt) || parser.isSet(ifDispatcherOpt)))
+        return usage(QStringLiteral("--duration and --if-dispatcher belong to the fault command"));
     if (command == QLatin1String("keygen"))
         return keygen(parser.value(outputOpt), parser.isSet(forceOpt));
 
@@ -153,7 +197,12 @@ int main(int argc, char *argv[])
         req.command = ControlRequest::Command::Counters;
     else if (command == QLatin1String("connections"))
         req.command = ControlRequest::Command::Connections;
-    else
+    else if (command == QLatin1String("fault")) {
+        req.command = ControlRequest::Command::Fault;
+        if (const auto err = parseFaultArguments(args.at(1), args.at(2), parser.isSet(durationOpt),
+                                                 parser.value(durationOpt), parser.isSet(ifDispatcherOpt), req))
+            return usage(*err);
+    } else
         return usage(QStringLiteral("unknown command \"%1\"").arg(command));
     if (req.command == ControlRequest::Command::Events || req.command == ControlRequest::Command::Connections) {
         const bool events = req.command == ControlRequest::Command::Events;
@@ -194,6 +243,17 @@ int main(int argc, char *argv[])
         return daemonError(error);
     if (answer->contains(QLatin1String("error")))
         return daemonError(QStringLiteral("sashad: %1").arg(answer->value(QLatin1String("error")).toString()));
+    if (req.command == ControlRequest::Command::Fault) {
+        // The node answered; anything but "accepted" is a failure for scripts too.
+        const bool accepted = answer->value(QLatin1String("result")).toString() == QLatin1String("accepted");
+        if (json)
+            printJson(*answer, true);
+        else if (accepted)
+            print(formatFaultAnswer(*answer) + QLatin1Char('\n'));
+        else
+            std::fprintf(stderr, "sashactl: %s\n", qPrintable(formatFaultAnswer(*answer)));
+        return accepted ? kExitOk : kExitDaemon;
+    }
     if (json) {
         printJson(*answer, true);
         return kExitOk;
@@ -224,6 +284,7 @@ int main(int argc, char *argv[])
         print(formatConnections(*answer));
         break;
     case ControlRequest::Command::Watch:
+    case ControlRequest::Command::Fault:
         break;
     }
     return kExitOk;

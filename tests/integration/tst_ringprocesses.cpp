@@ -7,6 +7,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QProcess>
 #include <QTest>
 
 #include <csignal>
@@ -71,6 +72,41 @@ private:
         *why = QStringLiteral("node%1 sees %2 dispatcher(s), last %3, view says %4, expected %5")
                    .arg(i + 1).arg(count).arg(found, s.value(QStringLiteral("dispatcher")).toString(), who);
         return false;
+    }
+
+    // sashactl against node i with stdout and stderr apart (fault answers go to either).
+    int runCtl(int i, const QStringList &args, QByteArray *out, QByteArray *err, int timeoutMs = 5000)
+    {
+        QProcess p;
+        p.start(QStringLiteral(SASHACTL_PATH), QStringList{QStringLiteral("--socket"), m_cluster->socketPath(i)} + args);
+        if (!p.waitForFinished(timeoutMs)) {
+            p.kill();
+            p.waitForFinished(1000);
+            return -1;
+        }
+        *out = p.readAllStandardOutput();
+        *err = p.readAllStandardError();
+        return p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
+    }
+
+    // What node i reports about member `addr` (its "members" row), empty when absent.
+    QJsonObject memberSeenBy(int i, const QString &addr)
+    {
+        for (const auto &m : ctlStatus(i).value(QStringLiteral("members")).toArray())
+            if (m.toObject().value(QStringLiteral("addr")).toString() == addr)
+                return m.toObject();
+        return {};
+    }
+
+    // Whether node i's process is stopped (SIGSTOP), from /proc.
+    bool isStopped(int i)
+    {
+        QFile f(QStringLiteral("/proc/%1/stat").arg(m_cluster->pid(i)));
+        if (!f.open(QIODevice::ReadOnly))
+            return false;
+        const QByteArray stat = f.readAll();
+        const qsizetype close = stat.lastIndexOf(')');
+        return close > 0 && close + 2 < stat.size() && stat.at(close + 2) == 'T';
     }
 
     void dumpLogsOnFailure()
@@ -203,6 +239,85 @@ private Q_SLOTS:
         QTest::qWait(300);
         QVERIFY2(c.ringIs(good, &why), qPrintable(why));
         QVERIFY(ctlStatus(2).value(QStringLiteral("members")).toArray().size() <= 1);
+    }
+
+    // `sashactl fault` (docs/console.md "How sashad executes fault commands"): the command goes
+    // from node1's daemon to the target as an authenticated OOB message and the target's answer
+    // comes back. drain moves the dispatcher role away, restore gives the capability back, hang
+    // drops the node out of the ring and back in, a refused --if-dispatcher and an unknown target
+    // are clear errors, and crash makes the node exit and leave the ring.
+    void faultCommandsFromSashactlAreExecuted()
+    {
+        auto &c = startCluster(3, {QStringLiteral("[faults]"), QStringLiteral("enabled = true")});
+        QString why;
+        QVERIFY2(LoopbackCluster::waitUntil([&] { return c.ringIs(range(3), &why); }, 10000), qPrintable(why));
+        QByteArray out, err;
+
+        // drain the dispatcher (node1) from node3: node2 takes over, node1 reports draining.
+        QCOMPARE(runCtl(2, {QStringLiteral("fault"), c.address(0), QStringLiteral("drain")}, &out, &err), 0);
+        QVERIFY2(out.contains("drain accepted"), out.constData());
+        QVERIFY2(LoopbackCluster::waitUntil([&] {
+                     return onlyDispatcherIs(2, c.address(1), &why)
+                         && memberSeenBy(2, c.address(0)).value(QStringLiteral("health")).toString() == QLatin1String("draining");
+                 }, 5000), qPrintable(why));
+        QCOMPARE(memberSeenBy(1, c.address(0)).value(QStringLiteral("caps")).toString(), QStringLiteral("serve"));
+        QCOMPARE(runCtl(2, {QStringLiteral("--json"), QStringLiteral("fault"), c.address(0), QStringLiteral("restore")}, &out, &err), 0);
+        const QJsonObject restored = QJsonDocument::fromJson(out).object();
+        QCOMPARE(restored.value(QStringLiteral("result")).toString(), QStringLiteral("accepted"));
+        QCOMPARE(restored.value(QStringLiteral("node")).toString(), c.address(0));
+        QVERIFY2(LoopbackCluster::waitUntil([&] {
+                     const QJsonObject m = memberSeenBy(2, c.address(0));
+                     return m.value(QStringLiteral("caps")).toString() == QLatin1String("dispatch,serve")
+                         && m.value(QStringLiteral("health")).toString() != QLatin1String("draining");
+                 }, 5000), qPrintable(QJsonDocument(memberSeenBy(2, c.address(0))).toJson()));
+
+        // hang node3 for 1 s: it is stopped, the others drop it, it comes back on its own.
+        QCOMPARE(runCtl(0, {QStringLiteral("fault"), c.address(2), QStringLiteral("hang"), QStringLiteral("--duration"), QStringLiteral("1")},
+                        &out, &err), 0);
+        QVERIFY2(out.contains("hang accepted"), out.constData());
+        QVERIFY(LoopbackCluster::waitUntil([&] { return isStopped(2); }, 1000));
+        QVERIFY2(LoopbackCluster::waitUntil([&] { return c.ringIs({0, 1}, &why); }, 3000), qPrintable(why));
+        QVERIFY2(LoopbackCluster::waitUntil([&] { return c.ringIs(range(3), &why); }, 10000), qPrintable(why));
+        QVERIFY(c.isRunning(2));
+
+        // Refusals are clear: not the dispatcher, not a member.
+        QCOMPARE(runCtl(0, {QStringLiteral("fault"), c.address(2), QStringLiteral("crash"), QStringLiteral("--if-dispatcher")},
+                        &out, &err), 1);
+        QVERIFY2(err.contains("wrong-target") && err.contains("not the dispatcher (the dispatcher is " + c.address(1).toUtf8()),
+                 err.constData());
+        const QString stranger = c.address(0).section(QLatin1Char('.'), 0, 2) + QStringLiteral(".99");
+        QCOMPARE(runCtl(0, {QStringLiteral("fault"), stranger, QStringLiteral("crash")}, &out, &err), 1);
+        QVERIFY2(err.contains("is not a member of the ring"), err.constData());
+        QVERIFY(c.isRunning(2));
+
+        // crash node3: it exits on SIGKILL and the ring goes on without it.
+        QCOMPARE(runCtl(0, {QStringLiteral("fault"), c.address(2), QStringLiteral("crash")}, &out, &err), 0);
+        QVERIFY2(out.contains("crash accepted"), out.constData());
+        QVERIFY(c.waitExit(2, 3000) != 0);
+        QVERIFY2(LoopbackCluster::waitUntil([&] { return c.ringIs({0, 1}, &why); }, 3000), qPrintable(why));
+        bool logged = false;
+        for (const auto &e : c.events(0))
+            logged |= e.toObject().value(QStringLiteral("kind")).toString() == QLatin1String("fault-injected");
+        QVERIFY2(logged, "node1 (target of drain and restore) logs fault-injected events");
+    }
+
+    // Without [faults] enabled (the default) the node answers, executes nothing, and says how
+    // to turn it on.
+    void faultCommandRefusedWhenDisabled()
+    {
+        auto &c = startCluster(2);
+        QString why;
+        QVERIFY2(LoopbackCluster::waitUntil([&] { return c.ringIs(range(2), &why); }, 10000), qPrintable(why));
+        QByteArray out, err;
+        QCOMPARE(runCtl(0, {QStringLiteral("fault"), c.address(1), QStringLiteral("crash")}, &out, &err), 1);
+        QVERIFY2(err.contains("disabled") && err.contains("[faults] enabled = true"), err.constData());
+        QCOMPARE(runCtl(0, {QStringLiteral("--json"), QStringLiteral("fault"), c.address(1), QStringLiteral("hang"),
+                            QStringLiteral("--duration"), QStringLiteral("0.5")}, &out, &err), 1);
+        QCOMPARE(QJsonDocument::fromJson(out).object().value(QStringLiteral("result")).toString(), QStringLiteral("disabled"));
+        QTest::qWait(300);
+        QVERIFY(c.isRunning(1));
+        QVERIFY(!isStopped(1));
+        QVERIFY2(c.ringIs(range(2), &why), qPrintable(why));
     }
 };
 
