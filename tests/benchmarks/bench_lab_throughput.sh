@@ -91,6 +91,7 @@ httperfSum() {
 }
 ticksOf() { procTicks "$1" 2>/dev/null || echo 0; }
 threadCpuMs() { nodeStatus "$dk" | jsonGet 'd["dataPath"]["thread"]["cpuMs"]'; }
+framesIn() { nodeStatus "$dk" | jsonGet 'd["dataPath"]["fastPath"]["framesIn"]'; }
 
 # HAProxy in the dispatcher's namespace, on its own address, to the same servers.
 mkdir -p "$work/haproxy"
@@ -116,18 +117,20 @@ haproxyPid=$!
 waitFor 5 ip netns exec sasha-client curl -s -o /dev/null -m 1 "http://10.77.0.$dk:$kHaproxyPort/node" \
     || die "haproxy does not answer on 10.77.0.$dk:$kHaproxyPort: $(cat "$work/haproxy/log")"
 
-printf '%-7s| %7s %7s %6s %5s | %8s %6s | %8s %8s %9s | %10s %7s | %6s\n' \
-    offered vip direct ratio goal vip_errs d_errs disp_us net_us thread_us haproxy_us h_ok cpu_x
-printf '%-7s| %7s %7s %6s %5s | %8s %6s | %8s %8s %9s | %10s %7s | %6s\n' \
-    cps 'ok/s' 'ok/s' '' '' '' '' '/conn' '/conn' '/conn' '/conn' '/s' ''
+printf '%-7s| %7s %7s %6s %5s | %8s %6s | %8s %8s %9s %5s %6s | %10s %7s | %6s\n' \
+    offered vip direct ratio goal vip_errs d_errs disp_us net_us thread_us pkts thr_ns haproxy_us h_ok cpu_x
+printf '%-7s| %7s %7s %6s %5s | %8s %6s | %8s %8s %9s %5s %6s | %10s %7s | %6s\n' \
+    cps 'ok/s' 'ok/s' '' '' '' '' '/conn' '/conn' '/conn' /conn /pkt '/conn' '/s' ''
 : >"$work/summary"
 for r in $rates; do
     # (a) through the VIP, with the dispatcher's CPU.
     t0=$(ticksOf "$dpid")
     c0=$(threadCpuMs)
+    p0=$(framesIn)
     httperfRun "$work/vip$r" "$kVip" 80 "$r"
     t1=$(ticksOf "$dpid")
     c1=$(threadCpuMs)
+    p1=$(framesIn)
     read -r vConns vOk vErr vDur < <(httperfSum "$work/vip$r")
 
     # Direct: the same load spread over the same servers; the dispatcher idles meanwhile.
@@ -149,21 +152,23 @@ for r in $rates; do
     read -r hConns hOk hErr hDur < <(httperfSum "$work/haproxy$r")
 
     python3 - "$r" "$vOk" "$vDur" "$vErr" "$dOk" "$dDur" "$dErr" "$((t1 - t0))" "$((i1 - i0))" \
-        "$((c1 - c0))" "$((h1 - h0))" "$hOk" "$hDur" "$hErr" "$kTicksPerSecond" "$vConns" "$hConns" \
+        "$((c1 - c0))" "$((h1 - h0))" "$hOk" "$hDur" "$hErr" "$kTicksPerSecond" "$vConns" "$hConns" "$((p1 - p0))" \
         >>"$work/summary" <<'EOF'
 import sys
 a = sys.argv[1:]
 r = int(a[0]); vOk, vDur, vErr = int(a[1]), float(a[2]), int(a[3]); dOk, dDur, dErr = int(a[4]), float(a[5]), int(a[6])
 disp, idle, thr, hap = int(a[7]), int(a[8]), int(a[9]), int(a[10]); hOk, hDur, hErr = int(a[11]), float(a[12]), int(a[13])
-tck = int(a[14]); vConns, hConns = int(a[15]), int(a[16])
+tck = int(a[14]); vConns, hConns = int(a[15]), int(a[16]); frames = int(a[17])
 vRate = vOk / vDur if vDur else 0; dRate = dOk / dDur if dDur else 0; hRate = hOk / hDur if hDur else 0
 ratio = vRate / dRate if dRate else 0
 us = lambda ticks, n: ticks * 1e6 / tck / n if n else float("nan")
 dUs = us(disp, vConns); netUs = us(max(0, disp - idle), vConns); thrUs = thr * 1000 / vConns if vConns else float("nan")
 hUs = us(hap, hConns)
 x = dUs / hUs if hUs else float("nan")
-print("%-7d| %7.0f %7.0f %6.3f %5s | %8d %6d | %8.1f %8.1f %9.1f | %10.1f %7.0f | %6s" % (
-    r, vRate, dRate, ratio, "ok" if ratio >= 0.95 else "MISS", vErr, dErr, dUs, netUs, thrUs, hUs, hRate,
+ppc = frames / vConns if vConns else 0
+thrPkt = thr * 1e6 / frames if frames else float("nan")
+print("%-7d| %7.0f %7.0f %6.3f %5s | %8d %6d | %8.1f %8.1f %9.1f %5.1f %6.0f | %10.1f %7.0f | %6s" % (
+    r, vRate, dRate, ratio, "ok" if ratio >= 0.95 else "MISS", vErr, dErr, dUs, netUs, thrUs, ppc, thrPkt, hUs, hRate,
     ("%.2fx" % x) if x == x else "-"))
 EOF
     tail -n 1 "$work/summary"
@@ -173,7 +178,8 @@ echo
 echo "bench_lab_throughput: $kNodes nodes (dispatcher node$dk, ${#servers[@]} servers), $seconds s per run, URI $uri, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores"
 echo "  (a) vip/direct ok replies/s, baseline = the same offered load straight to the servers in the same run; goal ratio >= 0.95"
 echo "  (b) dispatcher CPU per connection (sashad process, user+system from /proc; net = minus its idle CPU over"
-echo "      the direct run; thread = its packet thread's cpuMs) vs HAProxy mode tcp at the same load;"
+echo "      the direct run; thread = its packet thread's cpuMs; pkts = client frames it handled per connection,"
+echo "      thr_ns = its packet thread's CPU per frame) vs HAProxy mode tcp at the same load;"
 echo "      cpu_x = dispatcher / HAProxy per connection, goal <= 0.33x. /proc ticks are 1/$kTicksPerSecond s."
 echo "  The lab's one client (httperf) shares the 2 cores with nginx x5, sashad x5 and HAProxy: cps tops out"
 echo "  on the client and the servers, which is why CPU per connection is the dispatcher's figure of merit."
