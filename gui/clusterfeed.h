@@ -36,12 +36,12 @@ QString ipToString(quint32 ip);             // "a.b.c.d"
 // Event kinds the console adds to those of the control protocol (controlEventKindName):
 //   fault-injected          the console sent a fault command (node = target)
 //   fault-reply             a node answered a fault command (detail = result and message)
-//   reconstruction-done     the new dispatcher finished state reconstruction (from the dispatcher)
-//   first-packet-forwarded  the new dispatcher forwarded its first packet (from the dispatcher)
+//   reconstruction-completed  the new dispatcher finished state reconstruction (sashad event)
+//   first-forward             the new dispatcher forwarded its first frame (sashad event)
 inline const QString kKindFaultInjected = QStringLiteral("fault-injected");
 inline const QString kKindFaultReply = QStringLiteral("fault-reply");
-inline const QString kKindReconstructionDone = QStringLiteral("reconstruction-done");
-inline const QString kKindFirstPacket = QStringLiteral("first-packet-forwarded");
+inline const QString kKindReconstructionDone = QStringLiteral("reconstruction-completed");
+inline const QString kKindFirstPacket = QStringLiteral("first-forward");
 
 class ClusterFeed : public QObject {
     Q_OBJECT

@@ -5,12 +5,12 @@
 //                   injected the fault: nobody else knows when a crash happened)
 //   re-formation    token-timeout / purge-started -> ring-formed
 //   election        ring-formed -> dispatcher-elected (only when the dispatcher changed)
-//   reconstruction  dispatcher-elected -> reconstruction-done (reported by the dispatcher)
-//   first packet    dispatcher-elected -> first-packet-forwarded (reported by the dispatcher)
+//   reconstruction  dispatcher-elected -> reconstruction-completed (sashad event)
+//   first packet    dispatcher-elected -> first-forward (sashad event)
 // Observers are not sent purges, so a ring-formed outside a failover also opens one
 // (detection and re-formation then count as one span from the injected fault, if any).
-// A failover opens at the first detection event and closes once both reconstruction-done and
-// first-packet-forwarded were seen, or
+// A failover opens at the first detection event and closes once both reconstruction-completed and
+// first-forward were seen, or
 // kCloseAfterUs after detection with the phases that were seen ("—" for the rest).
 
 #include "control/controlprotocol.h"

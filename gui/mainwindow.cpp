@@ -143,7 +143,7 @@ void MainWindow::buildUi()
     const QFontMetrics fm = m_eventView->fontMetrics();
     const int ip = fm.horizontalAdvance(QStringLiteral("255.255.255.255")) + 16;
     m_eventView->setColumnWidth(EventModel::Time, fm.horizontalAdvance(QStringLiteral("00:00:00.000")) + 16);
-    m_eventView->setColumnWidth(EventModel::Kind, fm.horizontalAdvance(QStringLiteral("first-packet-forwarded")) + 16);
+    m_eventView->setColumnWidth(EventModel::Kind, fm.horizontalAdvance(QStringLiteral("reconstruction-completed")) + 16);
     m_eventView->setColumnWidth(EventModel::Node, ip);
     m_eventView->setColumnWidth(EventModel::Detail, em * 14);
     connect(m_events, &QAbstractItemModel::rowsInserted, m_eventView, &QTableView::scrollToBottom);
