@@ -38,6 +38,11 @@ ClusterObserver::ClusterObserver(Options options, RingDriver::Clock clock, QObje
     connect(m_driver.get(), &RingDriver::eventOccurred, this, &ClusterObserver::onCoreEvent);
     connect(m_driver.get(), &RingDriver::viewChanged, this, &ClusterObserver::onView);
     connect(m_driver.get(), &RingDriver::oobReceived, this, &ClusterObserver::onOob);
+    for (const QString &path : std::as_const(m_options.controlSockets)) {
+        auto *stream = new DaemonEventStream(path, this);
+        connect(stream, &DaemonEventStream::eventReceived, this, &ClusterObserver::onDaemonEvent);
+        m_streams.push_back(stream);
+    }
     m_noRing.setSingleShot(true);
     connect(&m_noRing, &QTimer::timeout, this, [this] {
         if (m_haveView)
@@ -68,6 +73,8 @@ std::optional<QString> ClusterObserver::start()
     if (auto err = m_driver->start())
         return err->message;
     m_noRing.start(m_options.noRingTimeoutMs);
+    for (auto *s : m_streams)
+        s->start();
     return std::nullopt;
 }
 
@@ -117,8 +124,29 @@ void ClusterObserver::setProblem(const QString &message)
     Q_EMIT problemChanged(message);
 }
 
+bool ClusterObserver::daemonEventsFlowing() const
+{
+    return std::any_of(m_streams.begin(), m_streams.end(), [](const DaemonEventStream *s) { return s->isConnected(); });
+}
+
+void ClusterObserver::onDaemonEvent(const ControlEvent &e)
+{
+    // Every daemon reports the same election and formation: show each once.
+    constexpr qint64 kSameEventUs = 1'000'000;
+    const QString key = e.kind + QLatin1Char('|') + e.node;
+    const auto it = m_recentDaemonEvents.constFind(key);
+    if (it != m_recentDaemonEvents.cend() && qAbs(e.monoUs - *it) < kSameEventUs)
+        return;
+    m_recentDaemonEvents.insert(key, e.monoUs);
+    if (m_recentDaemonEvents.size() > 1000)
+        m_recentDaemonEvents.clear(); // bounded; at worst one duplicate row
+    Q_EMIT eventOccurred(e);
+}
+
 void ClusterObserver::emitDerived(const QString &kind, tb::NodeAddr node, const QString &detail)
 {
+    if (daemonEventsFlowing() && kind != QLatin1String("observer-joined"))
+        return; // the daemons report it, with their exact time
     ControlEvent e;
     e.monoUs = nowUs();
     e.wallMs = QDateTime::currentMSecsSinceEpoch();
@@ -165,6 +193,8 @@ void ClusterObserver::onCoreEvent(const tb::Event &e)
     case K::TokenTimeout:
     case K::Abdicated:
     case K::MemberLeft:
+        if (daemonEventsFlowing())
+            break;
         Q_EMIT eventOccurred(ControlEvent::fromCore(e, QDateTime::currentMSecsSinceEpoch()));
         break;
     case K::DatagramDropped:

@@ -11,9 +11,11 @@
 // GUI thread only. Time: RingDriver's clock (CLOCK_MONOTONIC µs, the daemons' monoUs clock).
 
 #include "clusterfeed.h"
+#include "daemoneventstream.h"
 
 #include "transport/ringdriver.h"
 
+#include <QHash>
 #include <QTimer>
 
 #include <memory>
@@ -33,6 +35,9 @@ public:
         bool readOnly = false;
         int noRingTimeoutMs = 3000;
         tb::Timers timers; // the ring's timers, for the rotation rate shown
+        // sashad control sockets to read exact events from (DaemonEventStream); while one is
+        // connected, ring events are taken from the daemons instead of derived from views.
+        QStringList controlSockets;
     };
 
     explicit ClusterObserver(Options options, RingDriver::Clock clock = {}, QObject *parent = nullptr);
@@ -56,6 +61,8 @@ private:
     void onOob(tb::NodeAddr from, quint8 channel, const QByteArray &payload);
     void emitDerived(const QString &kind, tb::NodeAddr node, const QString &detail = {});
     void setProblem(const QString &message);
+    void onDaemonEvent(const ControlEvent &e);
+    bool daemonEventsFlowing() const;
 
     Options m_options;
     std::unique_ptr<RingDriver> m_driver;
@@ -65,6 +72,8 @@ private:
     tb::Endpoint m_badMacFrom;
     QString m_problem;
     QTimer m_noRing;
+    std::vector<DaemonEventStream *> m_streams; // children
+    QHash<QString, qint64> m_recentDaemonEvents; // "kind|node" -> monoUs, to show each once
 };
 
 } // namespace sasha::console

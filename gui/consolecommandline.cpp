@@ -39,8 +39,11 @@ std::optional<CommandLine> parseCommandLine(const QStringList &arguments, QStrin
     const QCommandLineOption lab(QStringLiteral("lab"), QStringLiteral("The cluster is a lab (sasha-lab): no confirmation before destructive faults."));
     const QCommandLineOption presentation(QStringLiteral("presentation"), QStringLiteral("Large fonts for a projector."));
     const QCommandLineOption demo(QStringLiteral("demo"), QStringLiteral("Show a simulated 5-node cluster instead of a real ring."));
+    const QCommandLineOption controlSocket(QStringLiteral("control-socket"),
+                                           QStringLiteral("A sashad control socket to read exact events from (same host); repeatable."),
+                                           QStringLiteral("PATH"));
     const QCommandLineOption noRing(QStringLiteral("no-ring-timeout"), QStringLiteral("Seconds before saying no ring answered (default 3)."), QStringLiteral("S"), QStringLiteral("3"));
-    p.addOptions({key, seed, broadcast, port, bind, readOnly, lab, presentation, demo, noRing});
+    p.addOptions({key, seed, broadcast, port, bind, readOnly, lab, presentation, demo, noRing, controlSocket});
     if (!p.parse(arguments)) {
         *error = p.errorText();
         return std::nullopt;
@@ -120,6 +123,7 @@ std::optional<CommandLine> parseCommandLine(const QStringList &arguments, QStrin
         c.observer.bind = {defaultObserverAddress(c.observer.seeds, QCoreApplication::applicationPid()), 0};
     }
     c.observer.self = c.observer.bind.ip;
+    c.observer.controlSockets = p.values(controlSocket);
     c.observer.readOnly = c.ui.readOnly;
     return c;
 }

@@ -44,8 +44,13 @@ QString FailoverTracker::onEvent(const ControlEvent &e)
     }
     closeStale(t);
     if (k == QLatin1String("token-timeout") || k == QLatin1String("purge-started")) {
-        if (isOpen() && !m_failovers.back().formedUs)
-            return {}; // the same failover, seen by another node
+        if (isOpen() && !m_failovers.back().formedUs) {
+            // The same failover, seen by another node; several daemons report in any order.
+            Failover &open = m_failovers.back();
+            if (t < open.detectedUs)
+                open.detectedUs = t;
+            return {};
+        }
         if (isOpen())
             m_failovers.back().closed = true; // a new purge during recovery starts a new record
         Failover f;
@@ -77,11 +82,11 @@ QString FailoverTracker::onEvent(const ControlEvent &e)
     if (!isOpen())
         return {};
     Failover &f = m_failovers.back();
-    if (k == QLatin1String("ring-formed") && !f.formedUs) {
+    if (k == QLatin1String("ring-formed") && (!f.formedUs || (t < f.formedUs && !f.electedUs))) {
         f.formedUs = t;
         return QStringLiteral("re-formation %1").arg(formatPhase(f.reformationUs()));
     }
-    if (k == QLatin1String("dispatcher-elected") && !f.electedUs) {
+    if (k == QLatin1String("dispatcher-elected") && (!f.electedUs || (t < f.electedUs && e.node == f.newDispatcher))) {
         f.electedUs = t;
         f.newDispatcher = e.node;
         return QStringLiteral("election %1").arg(formatPhase(f.electionUs()));
