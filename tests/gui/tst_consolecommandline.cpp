@@ -18,6 +18,7 @@ private Q_SLOTS:
     void accepted();
     void refused_data();
     void refused();
+    void controlSockets();
     void helpExitsNow();
     void defaultAddressNeverANodes();
 
@@ -111,6 +112,18 @@ void TestConsoleCommandLine::refused()
     QVERIFY(!parseCommandLine(args, &error, &exitNow).has_value());
     QVERIFY(!exitNow);
     QVERIFY2(error.contains(message), qPrintable(error));
+}
+
+void TestConsoleCommandLine::controlSockets()
+{
+    QString error;
+    bool exitNow = false;
+    const auto cl = parseCommandLine({QStringLiteral("sasha-console"), QStringLiteral("--key"), m_key, QStringLiteral("--seed"),
+                                      QStringLiteral("127.0.0.1"), QStringLiteral("--control-socket"), QStringLiteral("/run/a.sock"),
+                                      QStringLiteral("--control-socket"), QStringLiteral("/run/b.sock")},
+                                     &error, &exitNow);
+    QVERIFY2(cl.has_value(), qPrintable(error));
+    QCOMPARE(cl->observer.controlSockets, (QStringList{QStringLiteral("/run/a.sock"), QStringLiteral("/run/b.sock")}));
 }
 
 void TestConsoleCommandLine::helpExitsNow()
