@@ -3,10 +3,10 @@
 // turns whatever it receives into these signals, on the GUI thread:
 //   - ClusterObserver: the real ring, joined as a TokenBeat observer through RingDriver;
 //   - SyntheticFeed: a simulated cluster on a virtual clock (tests, benchmark, --demo).
-// The connection map is fed by flowsChanged()/flowMapReset(): today only the synthetic feed emits
-// them; the dispatcher will stream its flow table to observers over a TokenBeat out-of-band
-// channel (docs/console.md "Connection map feed") and ClusterObserver will decode it into these
-// same signals, so nothing downstream changes.
+// The connection map is fed by flowsChanged()/flowMapReset(): the dispatcher streams its flow
+// table to observers over TokenBeat out-of-band channel 0x20 (docs/console.md "Connection map
+// feed"), which ClusterObserver decodes (FlowFeedReceiver) into these signals; the synthetic feed
+// emits the same signals from its simulation.
 
 #include "control/controlprotocol.h"
 #include "control/faultcommand.h"

@@ -214,8 +214,22 @@ void ClusterObserver::onCoreEvent(const tb::Event &e)
 
 void ClusterObserver::onOob(tb::NodeAddr from, quint8 channel, const QByteArray &payload)
 {
+    if (channel == kFlowFeedChannel) {
+        FlowFeedReceiver::Result r = m_flowFeed.onMessage(from, payload, nowUs());
+        if (!r.error.isEmpty()) {
+            if (m_flowFeed.rejected() % 100 == 1)
+                qWarning("sasha-console: flow feed message from %s refused (%llu so far): %s", qPrintable(ipToString(from)),
+                         static_cast<unsigned long long>(m_flowFeed.rejected()), qPrintable(r.error));
+            return;
+        }
+        if (r.reset)
+            Q_EMIT flowMapReset(r.dispatcher);
+        if (!r.flows.isEmpty())
+            Q_EMIT flowsChanged(r.flows);
+        return;
+    }
     if (channel != kFaultChannel)
-        return; // later: the dispatcher's flow stream (docs/console.md)
+        return;
     QString error;
     if (auto reply = decodeFaultReply(payload, &error))
         Q_EMIT faultReplied(from, *reply);

@@ -7,11 +7,14 @@
 //     events the core reports to observers);
 //   - the core's own purge-started, token-timeout, abdicated, member-left -> eventOccurred;
 //   - fault replies on kFaultChannel -> faultReplied;
+//   - the dispatcher's flow feed on kFlowFeedChannel (FlowFeedReceiver) -> flowMapReset and
+//     flowsChanged: a new dispatcher's snapshot replaces the map, its changes follow;
 //   - datagrams dropped as bad-mac, or no view within noRingTimeoutMs -> problemChanged.
 // GUI thread only. Time: RingDriver's clock (CLOCK_MONOTONIC µs, the daemons' monoUs clock).
 
 #include "clusterfeed.h"
 #include "daemoneventstream.h"
+#include "flowfeedreceiver.h"
 
 #include "transport/ringdriver.h"
 
@@ -54,6 +57,7 @@ public:
 
     const RingDriver &driver() const { return *m_driver; }
     quint64 badMacDrops() const { return m_badMac; }
+    const FlowFeedReceiver &flowFeed() const { return m_flowFeed; }
 
 private:
     void onCoreEvent(const tb::Event &e);
@@ -73,6 +77,7 @@ private:
     QString m_problem;
     QTimer m_noRing;
     std::vector<DaemonEventStream *> m_streams; // children
+    FlowFeedReceiver m_flowFeed;
     QHash<QString, qint64> m_recentDaemonEvents; // "kind|node" -> monoUs, to show each once
 };
 

@@ -43,7 +43,12 @@ std::optional<CommandLine> parseCommandLine(const QStringList &arguments, QStrin
                                            QStringLiteral("A sashad control socket to read exact events from (same host); repeatable."),
                                            QStringLiteral("PATH"));
     const QCommandLineOption noRing(QStringLiteral("no-ring-timeout"), QStringLiteral("Seconds before saying no ring answered (default 3)."), QStringLiteral("S"), QStringLiteral("3"));
-    p.addOptions({key, seed, broadcast, port, bind, readOnly, lab, presentation, demo, noRing, controlSocket});
+    // Hidden: for checking the connection map by hand or in a script (docs/console.md).
+    QCommandLineOption dumpConnections(QStringLiteral("dump-connections"),
+                                       QStringLiteral("Print the connection map's figures to stdout every S seconds."),
+                                       QStringLiteral("S"));
+    dumpConnections.setFlags(QCommandLineOption::HiddenFromHelp);
+    p.addOptions({key, seed, broadcast, port, bind, readOnly, lab, presentation, demo, noRing, controlSocket, dumpConnections});
     if (!p.parse(arguments)) {
         *error = p.errorText();
         return std::nullopt;
@@ -58,6 +63,15 @@ std::optional<CommandLine> parseCommandLine(const QStringList &arguments, QStrin
     c.ui.lab = p.isSet(lab);
     c.ui.presentation = p.isSet(presentation);
     c.demo = p.isSet(demo);
+    if (p.isSet(dumpConnections)) {
+        bool okDump = false;
+        const double s = p.value(dumpConnections).toDouble(&okDump);
+        if (!okDump || s < 0.1 || s > 3600) {
+            *error = QStringLiteral("--dump-connections %1: seconds from 0.1 to 3600").arg(p.value(dumpConnections));
+            return std::nullopt;
+        }
+        c.dumpConnectionsMs = int(s * 1000);
+    }
     if (!p.positionalArguments().isEmpty()) {
         *error = QStringLiteral("unexpected argument %1 (see --help)").arg(p.positionalArguments().first());
         return std::nullopt;

@@ -20,6 +20,7 @@ struct CommandLine {
     ConsoleOptions ui;
     bool demo = false;
     ClusterObserver::Options observer; // key read and decoded, seeds parsed, bind chosen
+    int dumpConnectionsMs = 0; // hidden --dump-connections S: print the map's figures this often
 };
 
 // nullopt with *error (a one-line message naming the option and what is accepted), or

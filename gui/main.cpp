@@ -2,11 +2,13 @@
 // or the simulated cluster for --demo) and shows the main window. Everything else is in sasha_gui.
 
 #include "clusterobserver.h"
+#include "connectionmapmodel.h"
 #include "consolecommandline.h"
 #include "mainwindow.h"
 #include "syntheticfeed.h"
 
 #include <QApplication>
+#include <QTimer>
 
 #include <cstdio>
 
@@ -52,5 +54,20 @@ int main(int argc, char **argv)
     }
     MainWindow window(feed.get(), cl->ui);
     window.show();
+    QTimer dump;
+    if (cl->dumpConnectionsMs > 0) {
+        QObject::connect(&dump, &QTimer::timeout, &window, [&window, &feed] {
+            const ConnectionMapModel *m = window.connectionMap();
+            QStringList perServer;
+            for (auto it = m->activePerServer().cbegin(); it != m->activePerServer().cend(); ++it)
+                perServer << QStringLiteral("%1=%2").arg(ipToString(it.key())).arg(it.value());
+            perServer.sort();
+            std::printf("connections t=%.1f dispatcher=%s active=%d rows=%d servers=[%s]\n", feed->nowUs() / 1e6,
+                        qPrintable(ipToString(m->dispatcher())), m->activeFlows(), m->rowCount(),
+                        qPrintable(perServer.join(QLatin1Char(' '))));
+            std::fflush(stdout);
+        });
+        dump.start(cl->dumpConnectionsMs);
+    }
     return app.exec();
 }

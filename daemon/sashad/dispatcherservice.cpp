@@ -394,6 +394,7 @@ std::optional<QString> DispatcherService::start()
            qPrintable(steps.join(QStringLiteral(", "))));
     qCInfo(lcRing, "dispatcher started %s", qPrintable(detail));
     Q_EMIT logEvent(QStringLiteral("dispatcher-started"), QString(), detail);
+    Q_EMIT runStarted(quint32(m_run->startedMonoUs));
     return std::nullopt;
 }
 
@@ -419,6 +420,7 @@ void DispatcherService::stop(const QString &why)
     if (m_settings.dispatcher.prepare)
         m_prepareTimer.start();
     qCInfo(lcRing, "dispatcher stopped: %s", qPrintable(detail));
+    Q_EMIT runStopped();
     Q_EMIT logEvent(QStringLiteral("dispatcher-stopped"), QString(), detail);
 }
 
@@ -697,6 +699,40 @@ QJsonObject DispatcherService::stats() const
         {QStringLiteral("fastPath"), fastPath},
         {QStringLiteral("thread"), thread},
     };
+}
+
+std::optional<std::vector<FlowFeedEntry>> DispatcherService::pollFeedFlows(std::size_t limit)
+{
+    if (!m_run)
+        return std::nullopt;
+    auto snap = m_run->processor->pollSnapshot(limit);
+    if (!snap)
+        return std::nullopt;
+    std::map<std::uint16_t, tb::NodeAddr> owner;
+    for (const ServerRow &row : m_published)
+        owner[row.slot] = row.addr;
+    std::vector<FlowFeedEntry> out;
+    out.reserve(snap->flows.size());
+    for (const FlowEntry &e : snap->flows) {
+        FlowFeedEntry f;
+        f.clientIp = e.srcIp;
+        f.clientPort = e.srcPort;
+        const auto o = owner.find(e.slot);
+        f.server = o == owner.end() ? 0 : o->second;
+        switch (e.state()) {
+        case FlowState::SynSeen: f.state = FlowFeedState::SynSeen; break;
+        case FlowState::Closing: f.state = FlowFeedState::Closing; break;
+        case FlowState::Udp: f.flags |= kFlowFeedUdp; f.state = FlowFeedState::Established; break;
+        case FlowState::Established:
+        case FlowState::Empty: f.state = FlowFeedState::Established; break;
+        }
+        if (e.origin() == FlowOrigin::Reconstructed)
+            f.flags |= kFlowFeedReconstructed;
+        else if (e.origin() == FlowOrigin::Hashed)
+            f.flags |= kFlowFeedHashed;
+        out.push_back(f);
+    }
+    return out;
 }
 
 QJsonObject DispatcherService::connections(int limit)

@@ -19,6 +19,7 @@
 
 #include "agent/reconstructionrunner.h"
 #include "config/nodesettings.h"
+#include "control/flowfeed.h"
 #include "dispatcher/neighbourtable.h"
 
 #include <QJsonObject>
@@ -56,9 +57,16 @@ public:
     QJsonObject stats() const;
     // The answer to the control protocol's "connections" command.
     QJsonObject connections(int limit);
+    // The observers' flow feed (FlowFeedPublisher): a copy of the flow table that never waits;
+    // the first call asks the fast-path thread for it, a later one returns it (nullopt while
+    // pending or not dispatching). ageMs is left 0.
+    std::optional<std::vector<FlowFeedEntry>> pollFeedFlows(std::size_t limit);
 
 Q_SIGNALS:
     void logEvent(const QString &kind, const QString &node, const QString &detail);
+    // This node started dispatching (runId: new for each run) / stopped.
+    void runStarted(quint32 runId);
+    void runStopped();
 
 private:
     struct Running;

@@ -69,6 +69,8 @@ public:
         const std::size_t n = m_fastPath.flows().copyFlows(std::span<FlowEntry>(m_buffer.data(), want));
         std::lock_guard lock(m_mutex);
         m_copied = n;
+        m_copiedLimit = want;
+        ++m_copies;
         m_copiedAtMs = std::uint32_t(std::uint64_t(now.count()) / 1000);
         m_tableSize = m_fastPath.flows().size();
         m_requested.store(false, std::memory_order_release);
@@ -97,6 +99,28 @@ public:
         return s;
     }
 
+    // Control plane, never waits (the observers' flow feed, flowfeedpublisher.h): the first call
+    // asks for a copy; a later call returns it once the fast-path thread made it (a copy made
+    // for snapshot() with at least `limit` entries asked also counts). nullopt while pending.
+    std::optional<Snapshot> pollSnapshot(std::size_t limit)
+    {
+        limit = std::min(limit, m_buffer.size());
+        std::lock_guard lock(m_mutex);
+        if (m_requested.load(std::memory_order_acquire))
+            return std::nullopt;
+        if (m_copies != m_polledCopies && m_copiedLimit >= limit) {
+            m_polledCopies = m_copies;
+            Snapshot s;
+            s.flows.assign(m_buffer.begin(), m_buffer.begin() + std::ptrdiff_t(std::min(m_copied, limit)));
+            s.nowMs = m_copiedAtMs;
+            s.tableSize = m_tableSize;
+            return s;
+        }
+        m_limit.store(limit, std::memory_order_relaxed);
+        m_requested.store(true, std::memory_order_release);
+        return std::nullopt;
+    }
+
 private:
     FastPath &m_fastPath;
     std::vector<FlowEntry> m_buffer; // written by the fast path only while m_requested
@@ -104,9 +128,12 @@ private:
     std::atomic<std::int64_t> m_firstForwardMonoUs{0};
     std::atomic<bool> m_requested{false};
     std::atomic<std::size_t> m_limit{0};
-    std::mutex m_mutex; // guards m_copied, m_copiedAtMs, m_tableSize; pairs with m_done
+    std::mutex m_mutex; // guards m_copied, m_copiedLimit, m_copies, m_polledCopies, m_copiedAtMs, m_tableSize; pairs with m_done
     std::condition_variable m_done;
     std::size_t m_copied = 0;
+    std::size_t m_copiedLimit = 0;  // the limit the last copy was made for
+    std::uint64_t m_copies = 0;     // copies made so far
+    std::uint64_t m_polledCopies = 0; // the last copy pollSnapshot() returned
     std::uint32_t m_copiedAtMs = 0;
     std::size_t m_tableSize = 0;
 };

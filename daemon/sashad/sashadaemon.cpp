@@ -27,7 +27,19 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
       m_oob(m_driver, m_settings.address),
       m_agent(m_settings, m_driver, m_oob),
       m_dispatcher(m_settings, m_driver, m_oob),
-      m_faults(m_settings, m_driver, m_oob, daemonFaultEffects(m_agent, m_dispatcher))
+      m_faults(m_settings, m_driver, m_oob, daemonFaultEffects(m_agent, m_dispatcher)),
+      m_flowFeed([this](std::size_t limit) { return m_dispatcher.pollFeedFlows(limit); },
+                 [this] {
+                     std::vector<tb::NodeAddr> out;
+                     if (m_driver.isRunning())
+                         for (const tb::Member &o : m_driver.node().view().observers)
+                             out.push_back(o.addr);
+                     return out;
+                 },
+                 [this](tb::NodeAddr to, const QByteArray &payload, bool reliable) {
+                     m_oob.send(to, kFlowFeedChannel, payload, reliable);
+                 },
+                 [] { return qint64(RingDriver::steadyNow().count() / 1000); })
 {
     m_control.setConnectionsFn([this](int limit) { return m_dispatcher.connections(limit); });
     m_control.setFaultFn([this](const ControlRequest &r, const ControlServer::AnswerFn &answer) {
@@ -39,6 +51,9 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
     connect(&m_agent, &AgentService::logEvent, this,
             [this](const QString &kind, const QString &detail) { logLocal(kind, QString(), detail); });
     connect(&m_dispatcher, &DispatcherService::logEvent, this, &SashaDaemon::logLocal);
+    connect(&m_dispatcher, &DispatcherService::runStarted, &m_flowFeed,
+            [this](quint32 runId) { m_flowFeed.start(m_settings.address, runId); });
+    connect(&m_dispatcher, &DispatcherService::runStopped, &m_flowFeed, &FlowFeedPublisher::stop);
     m_uptime.start();
     m_leaveDeadline.setSingleShot(true);
     connect(&m_leaveDeadline, &QTimer::timeout, this, [this] {

@@ -11,6 +11,7 @@
 #include "control/eventlog.h"
 #include "dispatcherservice.h"
 #include "faultservice.h"
+#include "flowfeedpublisher.h"
 #include "oobrouter.h"
 #include "transport/ringdriver.h"
 
@@ -53,6 +54,7 @@ private:
     AgentService m_agent;
     DispatcherService m_dispatcher;
     FaultService m_faults;
+    FlowFeedPublisher m_flowFeed; // the dispatcher's flows to observers (consoles)
     QElapsedTimer m_uptime;
     QTimer m_leaveDeadline;
     bool m_shuttingDown = false;
