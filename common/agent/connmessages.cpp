@@ -1,6 +1,6 @@
 #include "agent/connmessages.h"
 
-#include <QtEndian>
+#include "tokenbeat/bytes.h"
 
 #include <algorithm>
 #include <bit>
@@ -11,11 +11,6 @@ namespace {
 
 constexpr quint8 kTypeQuery = 1;
 constexpr quint8 kTypeReport = 2;
-
-void put32(char *p, quint32 v) { qToBigEndian(v, p); }
-void put16(char *p, quint16 v) { qToBigEndian(v, p); }
-quint32 get32(const char *p) { return qFromBigEndian<quint32>(p); }
-quint16 get16(const char *p) { return qFromBigEndian<quint16>(p); }
 
 bool fail(QString *error, const QString &why)
 {
@@ -60,39 +55,40 @@ quint8 idleCodeFromMs(quint32 idleMs)
 QByteArray encodeConnQuery(const ConnQuery &q)
 {
     const std::vector<quint16> ports = portTable(q.ports);
-    QByteArray out(kConnQueryFixedSize + 2 * qsizetype(ports.size()), '\0');
-    char *p = out.data();
-    p[0] = char(kConnMessageVersion);
-    p[1] = char(kTypeQuery);
-    put32(p + 4, q.queryId);
-    put32(p + 8, q.vip);
-    put16(p + 12, quint16(ports.size()));
-    for (std::size_t i = 0; i < ports.size(); ++i)
-        put16(p + 14 + 2 * i, ports[i]);
-    return out;
+    ByteWriter w(kConnQueryFixedSize + 2 * qsizetype(ports.size()));
+    w.u8(kConnMessageVersion);
+    w.u8(kTypeQuery);
+    w.zeros(2); // reserved
+    w.u32(q.queryId);
+    w.u32(q.vip);
+    w.u16(quint16(ports.size()));
+    for (quint16 port : ports)
+        w.u16(port);
+    return w.take();
 }
 
 std::optional<ConnQuery> decodeConnQuery(QByteArrayView payload, QString *error)
 {
     if (!checkHead(payload, kConnQueryFixedSize, kTypeQuery, "connection query", error))
         return std::nullopt;
-    const char *p = payload.data();
-    const quint16 n = get16(p + 12);
+    ByteReader in(payload);
+    in.skip(4); // version and type (checked above), reserved
+    ConnQuery q;
+    q.queryId = in.u32();
+    q.vip = in.u32();
+    const quint16 n = in.u16();
     if (n == 0 || n > kMaxServicePorts) {
         fail(error, QStringLiteral("connection query: %1 ports, accepted 1..%2").arg(n).arg(kMaxServicePorts));
         return std::nullopt;
     }
-    if (payload.size() < 14 + 2 * qsizetype(n)) {
+    if (!in.need(2 * qsizetype(n))) {
         fail(error, QStringLiteral("connection query truncated: %1 ports announced, %2 bytes present")
                         .arg(n).arg(payload.size()));
         return std::nullopt;
     }
-    ConnQuery q;
-    q.queryId = get32(p + 4);
-    q.vip = get32(p + 8);
     q.ports.reserve(n);
     for (int i = 0; i < n; ++i)
-        q.ports.push_back(get16(p + 14 + 2 * i));
+        q.ports.push_back(in.u16());
     return q;
 }
 
@@ -119,34 +115,31 @@ std::vector<QByteArray> encodeConnReports(const ConnQuery &query, tb::NodeAddr s
     for (std::size_t part = 0; part < partCount; ++part) {
         const std::size_t first = part * perPart;
         const std::size_t count = std::min(perPart, kept.size() - std::min(kept.size(), first));
-        const qsizetype portsAt = kConnReportFixedSize;
-        const qsizetype entriesAt = portsAt + 2 * qsizetype(ports.size());
-        QByteArray msg(entriesAt + kConnEntrySize * qsizetype(count), '\0');
-        char *p = msg.data();
-        p[0] = char(kConnMessageVersion);
-        p[1] = char(kTypeReport);
-        p[2] = 0;
-        p[3] = char(ports.size());
-        put32(p + 4, query.queryId);
-        put32(p + 8, server);
-        put32(p + 12, query.vip);
-        std::copy(mac.begin(), mac.end(), p + 16);
-        put16(p + 22, quint16(part));
-        put16(p + 24, quint16(partCount));
-        put32(p + 26, quint32(kept.size()));
-        put32(p + 30, skippedDead);
-        put32(p + 34, quint32(count));
-        for (std::size_t i = 0; i < ports.size(); ++i)
-            put16(p + portsAt + 2 * i, ports[i]);
-        char *e = p + entriesAt;
-        for (std::size_t i = 0; i < count; ++i, e += kConnEntrySize) {
+        const qsizetype entriesAt = kConnReportFixedSize + 2 * qsizetype(ports.size());
+        ByteWriter w(entriesAt + kConnEntrySize * qsizetype(count));
+        w.u8(kConnMessageVersion);
+        w.u8(kTypeReport);
+        w.u8(0); // reserved
+        w.u8(quint8(ports.size()));
+        w.u32(query.queryId);
+        w.u32(server);
+        w.u32(query.vip);
+        w.bytes(QByteArrayView(mac.data(), qsizetype(mac.size())));
+        w.u16(quint16(part));
+        w.u16(quint16(partCount));
+        w.u32(quint32(kept.size()));
+        w.u32(skippedDead);
+        w.u32(quint32(count));
+        for (quint16 port : ports)
+            w.u16(port);
+        for (std::size_t i = 0; i < count; ++i) {
             const auto &[entry, index] = kept[first + i];
-            put32(e, entry->clientIp);
-            put16(e + 4, entry->clientPort);
-            e[6] = char(index);
-            e[7] = char(entry->idleCode);
+            w.u32(entry->clientIp);
+            w.u16(entry->clientPort);
+            w.u8(index);
+            w.u8(entry->idleCode);
         }
-        out.push_back(std::move(msg));
+        out.push_back(w.take());
     }
     return out;
 }
@@ -155,22 +148,24 @@ std::optional<ConnReport> decodeConnReport(QByteArrayView payload, QString *erro
 {
     if (!checkHead(payload, kConnReportFixedSize, kTypeReport, "connection report", error))
         return std::nullopt;
-    const char *p = payload.data();
-    const int portCount = quint8(p[3]);
+    ByteReader in(payload);
+    in.skip(3); // version and type (checked above), reserved
+    const int portCount = in.u8();
     if (portCount > kMaxServicePorts) {
         fail(error, QStringLiteral("connection report: %1 ports, accepted 0..%2").arg(portCount).arg(kMaxServicePorts));
         return std::nullopt;
     }
     ConnReport r;
-    r.queryId = get32(p + 4);
-    r.server = get32(p + 8);
-    r.vip = get32(p + 12);
-    std::copy(p + 16, p + 22, r.mac.begin());
-    r.part = get16(p + 22);
-    r.partCount = get16(p + 24);
-    r.totalEntries = get32(p + 26);
-    r.skippedDead = get32(p + 30);
-    const quint32 count = get32(p + 34);
+    r.queryId = in.u32();
+    r.server = in.u32();
+    r.vip = in.u32();
+    const QByteArrayView mac = in.bytes(qsizetype(r.mac.size()));
+    std::copy(mac.begin(), mac.end(), r.mac.begin());
+    r.part = in.u16();
+    r.partCount = in.u16();
+    r.totalEntries = in.u32();
+    r.skippedDead = in.u32();
+    const quint32 count = in.u32();
     if (r.partCount == 0 || r.part >= r.partCount) {
         fail(error, QStringLiteral("connection report: part %1 of %2").arg(r.part).arg(r.partCount));
         return std::nullopt;
@@ -189,21 +184,20 @@ std::optional<ConnReport> decodeConnReport(QByteArrayView payload, QString *erro
     }
     std::vector<quint16> ports(static_cast<std::size_t>(portCount));
     for (int i = 0; i < portCount; ++i)
-        ports[std::size_t(i)] = get16(p + kConnReportFixedSize + 2 * i);
+        ports[std::size_t(i)] = in.u16();
     r.entries.resize(count);
-    const char *e = p + entriesAt;
-    for (quint32 i = 0; i < count; ++i, e += kConnEntrySize) {
-        const quint8 index = quint8(e[6]);
+    for (quint32 i = 0; i < count; ++i) {
+        ConnEntry &c = r.entries[i];
+        c.clientIp = in.u32();
+        c.clientPort = in.u16();
+        const quint8 index = in.u8();
+        c.idleCode = in.u8();
         if (index >= portCount) {
             fail(error, QStringLiteral("connection report: entry %1 names port %2 of a %3-port table")
                             .arg(i).arg(index).arg(portCount));
             return std::nullopt;
         }
-        ConnEntry &c = r.entries[i];
-        c.clientIp = get32(e);
-        c.clientPort = get16(e + 4);
         c.vport = ports[index];
-        c.idleCode = quint8(e[7]);
     }
     return r;
 }

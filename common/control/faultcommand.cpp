@@ -1,6 +1,6 @@
 #include "control/faultcommand.h"
 
-#include <QtEndian>
+#include "tokenbeat/bytes.h"
 
 namespace sasha {
 
@@ -11,11 +11,6 @@ constexpr quint8 kTypeReply = 2;
 
 bool validAction(quint8 a) { return a >= quint8(FaultAction::Crash) && a <= quint8(FaultAction::Restore); }
 bool validResult(quint8 r) { return r <= quint8(FaultResult::Failed); }
-
-void put32(char *p, quint32 v) { qToBigEndian(v, p); }
-void put16(char *p, quint16 v) { qToBigEndian(v, p); }
-quint32 get32(const char *p) { return qFromBigEndian<quint32>(p); }
-quint16 get16(const char *p) { return qFromBigEndian<quint16>(p); }
 
 bool fail(QString *error, const QString &why)
 {
@@ -79,45 +74,45 @@ QString faultResultName(FaultResult r)
 
 QByteArray encodeFaultCommand(const FaultCommand &c)
 {
-    QByteArray out(kFaultCommandSize, '\0');
-    char *p = out.data();
-    p[0] = char(kFaultVersion);
-    p[1] = char(kTypeCommand);
-    p[2] = char(c.action);
-    p[3] = char(c.flags);
-    put32(p + 4, c.commandId);
-    put32(p + 8, c.target);
-    put32(p + 12, c.durationMs);
-    return out;
+    ByteWriter w(kFaultCommandSize);
+    w.u8(kFaultVersion);
+    w.u8(kTypeCommand);
+    w.u8(quint8(c.action));
+    w.u8(c.flags);
+    w.u32(c.commandId);
+    w.u32(c.target);
+    w.u32(c.durationMs);
+    return w.take();
 }
 
 QByteArray encodeFaultReply(const FaultReply &r)
 {
     QByteArray msg = r.message.toUtf8().left(kMaxFaultMessage);
-    QByteArray out(kFaultReplyFixedSize, '\0');
-    char *p = out.data();
-    p[0] = char(kFaultVersion);
-    p[1] = char(kTypeReply);
-    p[2] = char(r.action);
-    p[3] = char(r.result);
-    put32(p + 4, r.commandId);
-    put32(p + 8, r.target);
-    put16(p + 12, 0);
-    put16(p + 14, quint16(msg.size()));
-    out += msg;
-    return out;
+    ByteWriter w(kFaultReplyFixedSize + msg.size());
+    w.u8(kFaultVersion);
+    w.u8(kTypeReply);
+    w.u8(quint8(r.action));
+    w.u8(quint8(r.result));
+    w.u32(r.commandId);
+    w.u32(r.target);
+    w.u16(0); // reserved
+    w.u16(quint16(msg.size()));
+    w.bytes(msg);
+    return w.take();
 }
 
 std::optional<FaultCommand> decodeFaultCommand(QByteArrayView p, QString *error)
 {
     if (!checkHead(p, kFaultCommandSize, kTypeCommand, error))
         return std::nullopt;
+    ByteReader in(p);
+    in.skip(2); // version and type, checked above
     FaultCommand c;
-    c.action = FaultAction(quint8(p[2]));
-    c.flags = quint8(p[3]);
-    c.commandId = get32(p.data() + 4);
-    c.target = get32(p.data() + 8);
-    c.durationMs = get32(p.data() + 12);
+    c.action = FaultAction(in.u8());
+    c.flags = in.u8();
+    c.commandId = in.u32();
+    c.target = in.u32();
+    c.durationMs = in.u32();
     if (faultActionTakesDuration(c.action)) {
         if (c.durationMs == 0 || c.durationMs > kMaxFaultDurationMs) {
             fail(error, QStringLiteral("%1: duration must be 1..%2 ms; got %3")
@@ -139,22 +134,27 @@ std::optional<FaultReply> decodeFaultReply(QByteArrayView p, QString *error)
 {
     if (!checkHead(p, kFaultReplyFixedSize, kTypeReply, error))
         return std::nullopt;
-    if (!validResult(quint8(p[3]))) {
-        fail(error, QStringLiteral("unknown fault result %1").arg(quint8(p[3])));
+    ByteReader in(p);
+    in.skip(2); // version and type, checked above
+    const quint8 action = in.u8();
+    const quint8 result = in.u8();
+    if (!validResult(result)) {
+        fail(error, QStringLiteral("unknown fault result %1").arg(result));
         return std::nullopt;
     }
-    const int n = get16(p.data() + 14);
-    if (n > kMaxFaultMessage || p.size() < kFaultReplyFixedSize + n) {
+    FaultReply r;
+    r.action = FaultAction(action);
+    r.result = FaultResult(result);
+    r.commandId = in.u32();
+    r.target = in.u32();
+    in.skip(2); // reserved
+    const int n = in.u16();
+    if (n > kMaxFaultMessage || !in.need(n)) {
         fail(error, QStringLiteral("fault reply message length %1 exceeds the %2 bytes present (limit %3)")
                         .arg(n).arg(p.size() - kFaultReplyFixedSize).arg(kMaxFaultMessage));
         return std::nullopt;
     }
-    FaultReply r;
-    r.action = FaultAction(quint8(p[2]));
-    r.result = FaultResult(quint8(p[3]));
-    r.commandId = get32(p.data() + 4);
-    r.target = get32(p.data() + 8);
-    r.message = QString::fromUtf8(p.data() + kFaultReplyFixedSize, n);
+    r.message = QString::fromUtf8(in.bytes(n));
     return r;
 }
 

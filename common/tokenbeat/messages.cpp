@@ -1,81 +1,18 @@
 #include "tokenbeat/messages.h"
 
-#include <QtEndian>
+#include "tokenbeat/bytes.h"
 
 namespace sasha::tb {
 
 namespace {
 
-// Appends big-endian integers to a body.
-class Writer {
-public:
-    explicit Writer(int reserve) { m_out.reserve(reserve); }
-    void u8(quint8 v) { m_out.append(char(v)); }
-    void u16(quint16 v)
-    {
-        char b[2];
-        qToBigEndian(v, b);
-        m_out.append(b, 2);
-    }
-    void u32(quint32 v)
-    {
-        char b[4];
-        qToBigEndian(v, b);
-        m_out.append(b, 4);
-    }
-    QByteArray take() { return std::move(m_out); }
-
-private:
-    QByteArray m_out;
-};
-
-// Reads big-endian integers; once a read runs past the end, ok() stays false.
-class Reader {
-public:
-    explicit Reader(QByteArrayView in) : m_in(in) {}
-    bool need(qsizetype n) const { return m_ok && m_pos + n <= m_in.size(); }
-    quint8 u8()
-    {
-        if (!take(1))
-            return 0;
-        return quint8(m_in[m_pos - 1]);
-    }
-    quint16 u16()
-    {
-        if (!take(2))
-            return 0;
-        return qFromBigEndian<quint16>(m_in.data() + m_pos - 2);
-    }
-    quint32 u32()
-    {
-        if (!take(4))
-            return 0;
-        return qFromBigEndian<quint32>(m_in.data() + m_pos - 4);
-    }
-    bool ok() const { return m_ok; }
-
-private:
-    bool take(qsizetype n)
-    {
-        if (!need(n)) {
-            m_ok = false;
-            return false;
-        }
-        m_pos += n;
-        return true;
-    }
-    QByteArrayView m_in;
-    qsizetype m_pos = 0;
-    bool m_ok = true;
-};
-
-void writeEndpoint(Writer &w, const Endpoint &e)
+void writeEndpoint(ByteWriter &w, const Endpoint &e)
 {
     w.u32(e.ip);
     w.u16(e.port);
 }
 
-Endpoint readEndpoint(Reader &r)
+Endpoint readEndpoint(ByteReader &r)
 {
     Endpoint e;
     e.ip = r.u32();
@@ -83,7 +20,7 @@ Endpoint readEndpoint(Reader &r)
     return e;
 }
 
-void writeStatus(Writer &w, const NodeStatus &s)
+void writeStatus(ByteWriter &w, const NodeStatus &s)
 {
     w.u8(quint8(s.role));
     w.u8(quint8(s.health));
@@ -93,7 +30,7 @@ void writeStatus(Writer &w, const NodeStatus &s)
 
 // Unknown role/health numbers from a newer peer are read as None/Unknown rather than
 // rejected, so a later version may add values.
-NodeStatus readStatus(Reader &r)
+NodeStatus readStatus(ByteReader &r)
 {
     NodeStatus s;
     const quint8 role = r.u8();
@@ -105,7 +42,7 @@ NodeStatus readStatus(Reader &r)
     return s;
 }
 
-void writeEntry(Writer &w, const Member &m)
+void writeEntry(ByteWriter &w, const Member &m)
 {
     w.u32(m.addr);
     writeEndpoint(w, m.endpoint);
@@ -113,7 +50,7 @@ void writeEntry(Writer &w, const Member &m)
     writeStatus(w, m.status);
 }
 
-Member readEntry(Reader &r)
+Member readEntry(ByteReader &r)
 {
     Member m;
     m.addr = r.u32();
@@ -152,7 +89,7 @@ bool operator==(const ViewMsg &a, const ViewMsg &b)
 
 QByteArray encodeBody(const JoinMsg &m)
 {
-    Writer w(17);
+    ByteWriter w(17);
     w.u32(m.addr);
     writeEndpoint(w, m.endpoint);
     w.u8(m.caps);
@@ -164,7 +101,7 @@ QByteArray encodeBody(const JoinMsg &m)
 
 bool decodeBody(QByteArrayView body, JoinMsg &m)
 {
-    Reader r(body);
+    ByteReader r(body);
     m.addr = r.u32();
     m.endpoint = readEndpoint(r);
     m.caps = r.u8();
@@ -182,7 +119,7 @@ QByteArray encodeBody(const ViewMsg &m)
     Q_ASSERT(v.observers.size() <= std::size_t(kMaxViewObservers));
     const int nMembers = int(std::min<std::size_t>(v.members.size(), kMaxMembers));
     const int nObservers = int(std::min<std::size_t>(v.observers.size(), kMaxViewObservers));
-    Writer w(kViewHeaderSize + (nMembers + nObservers) * kViewEntrySize);
+    ByteWriter w(kViewHeaderSize + (nMembers + nObservers) * kViewEntrySize);
     w.u32(v.ringEpoch);
     w.u32(v.viewVersion);
     w.u32(v.dispatcher);
@@ -197,7 +134,7 @@ QByteArray encodeBody(const ViewMsg &m)
 
 bool decodeBody(QByteArrayView body, ViewMsg &m)
 {
-    Reader r(body);
+    ByteReader r(body);
     RingView &v = m.view;
     v = RingView{};
     v.ringEpoch = r.u32();
@@ -220,7 +157,7 @@ bool decodeBody(QByteArrayView body, ViewMsg &m)
 
 QByteArray encodeBody(const ViewAckMsg &m)
 {
-    Writer w(8);
+    ByteWriter w(8);
     w.u32(m.ringEpoch);
     w.u32(m.viewVersion);
     return w.take();
@@ -228,7 +165,7 @@ QByteArray encodeBody(const ViewAckMsg &m)
 
 bool decodeBody(QByteArrayView body, ViewAckMsg &m)
 {
-    Reader r(body);
+    ByteReader r(body);
     m.ringEpoch = r.u32();
     m.viewVersion = r.u32();
     return r.ok();
@@ -238,7 +175,7 @@ QByteArray encodeBody(const TokenMsg &m)
 {
     Q_ASSERT(m.updates.size() <= std::size_t(kMaxMembers));
     const int n = int(std::min<std::size_t>(m.updates.size(), kMaxMembers));
-    Writer w(kTokenHeaderSize + n * kTokenUpdateSize);
+    ByteWriter w(kTokenHeaderSize + n * kTokenUpdateSize);
     w.u32(m.ringEpoch);
     w.u32(m.viewVersion);
     w.u32(m.rotation);
@@ -256,7 +193,7 @@ QByteArray encodeBody(const TokenMsg &m)
 
 bool decodeBody(QByteArrayView body, TokenMsg &m)
 {
-    Reader r(body);
+    ByteReader r(body);
     m.ringEpoch = r.u32();
     m.viewVersion = r.u32();
     m.rotation = r.u32();
@@ -279,21 +216,21 @@ bool decodeBody(QByteArrayView body, TokenMsg &m)
 
 QByteArray encodeBody(const EpochMsg &m)
 {
-    Writer w(4);
+    ByteWriter w(4);
     w.u32(m.ringEpoch);
     return w.take();
 }
 
 bool decodeBody(QByteArrayView body, EpochMsg &m)
 {
-    Reader r(body);
+    ByteReader r(body);
     m.ringEpoch = r.u32();
     return r.ok();
 }
 
 QByteArray encodeBody(const ObserverHelloMsg &m)
 {
-    Writer w(10);
+    ByteWriter w(10);
     w.u32(m.addr);
     writeEndpoint(w, m.endpoint);
     return w.take();
@@ -301,7 +238,7 @@ QByteArray encodeBody(const ObserverHelloMsg &m)
 
 bool decodeBody(QByteArrayView body, ObserverHelloMsg &m)
 {
-    Reader r(body);
+    ByteReader r(body);
     m.addr = r.u32();
     m.endpoint = readEndpoint(r);
     return r.ok();
@@ -309,7 +246,7 @@ bool decodeBody(QByteArrayView body, ObserverHelloMsg &m)
 
 QByteArray encodeBody(const BeaconMsg &m)
 {
-    Writer w(19);
+    ByteWriter w(19);
     w.u32(m.ringEpoch);
     w.u32(m.master);
     writeEndpoint(w, m.masterEndpoint);
@@ -320,7 +257,7 @@ QByteArray encodeBody(const BeaconMsg &m)
 
 bool decodeBody(QByteArrayView body, BeaconMsg &m)
 {
-    Reader r(body);
+    ByteReader r(body);
     m.ringEpoch = r.u32();
     m.master = r.u32();
     m.masterEndpoint = readEndpoint(r);

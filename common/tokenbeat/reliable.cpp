@@ -1,6 +1,6 @@
 #include "tokenbeat/reliable.h"
 
-#include <QtEndian>
+#include "tokenbeat/bytes.h"
 
 #include <algorithm>
 #include <limits>
@@ -42,16 +42,15 @@ struct DataHeader {
 
 QByteArray encodeData(const DataHeader &h, QByteArrayView data)
 {
-    QByteArray out(kDataHeaderSize, Qt::Uninitialized);
-    auto *p = reinterpret_cast<uchar *>(out.data());
-    qToBigEndian<quint64>(h.transferId, p);
-    p[8] = h.channel;
-    p[9] = h.flags;
-    qToBigEndian<quint16>(h.index, p + 10);
-    qToBigEndian<quint16>(h.count, p + 12);
-    qToBigEndian<quint32>(h.totalLength, p + 14);
-    out.append(data.data(), data.size());
-    return out;
+    ByteWriter w(kDataHeaderSize + data.size());
+    w.u64(h.transferId);
+    w.u8(h.channel);
+    w.u8(h.flags);
+    w.u16(h.index);
+    w.u16(h.count);
+    w.u32(h.totalLength);
+    w.bytes(data);
+    return w.take();
 }
 
 // Structural checks only; the caller checks consistency with an existing reception.
@@ -59,14 +58,14 @@ std::optional<DataHeader> decodeData(QByteArrayView body)
 {
     if (body.size() < kDataHeaderSize)
         return std::nullopt;
-    const auto *p = reinterpret_cast<const uchar *>(body.data());
+    ByteReader in(body);
     DataHeader h;
-    h.transferId = qFromBigEndian<quint64>(p);
-    h.channel = p[8];
-    h.flags = p[9];
-    h.index = qFromBigEndian<quint16>(p + 10);
-    h.count = qFromBigEndian<quint16>(p + 12);
-    h.totalLength = qFromBigEndian<quint32>(p + 14);
+    h.transferId = in.u64();
+    h.channel = in.u8();
+    h.flags = in.u8();
+    h.index = in.u16();
+    h.count = in.u16();
+    h.totalLength = in.u32();
     const auto dataSize = static_cast<std::size_t>(body.size() - kDataHeaderSize);
     const bool ok = h.count >= 1 && h.index < h.count && h.totalLength <= kMaxOobPayload
                     // every chunk carries at least one byte, except the one chunk of an empty payload
@@ -79,11 +78,10 @@ std::optional<DataHeader> decodeData(QByteArrayView body)
 
 QByteArray encodeAck(quint64 transferId, quint16 index)
 {
-    QByteArray out(kAckSize, Qt::Uninitialized);
-    auto *p = reinterpret_cast<uchar *>(out.data());
-    qToBigEndian<quint64>(transferId, p);
-    qToBigEndian<quint16>(index, p + 8);
-    return out;
+    ByteWriter w(kAckSize);
+    w.u64(transferId);
+    w.u16(index);
+    return w.take();
 }
 
 } // namespace
@@ -305,13 +303,13 @@ void ReliableExchange::onData(Time now, NodeAddr from, QByteArrayView body, Resu
 
 void ReliableExchange::onAck(Time now, NodeAddr from, QByteArrayView body, Result &out)
 {
-    if (body.size() < kAckSize) {
+    ByteReader in(body);
+    const quint64 id = in.u64();
+    const quint16 index = in.u16();
+    if (!in.ok()) {
         out.malformed = true;
         return;
     }
-    const auto *p = reinterpret_cast<const uchar *>(body.data());
-    const auto id = qFromBigEndian<quint64>(p);
-    const auto index = qFromBigEndian<quint16>(p + 8);
     auto it = m_pending.find(id);
     if (it == m_pending.end() || it->second->to != from)
         return; // late duplicate ack of a finished transfer, or not ours: nothing to do

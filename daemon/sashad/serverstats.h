@@ -12,8 +12,9 @@
 // Bytes after offset 12 are ignored (a later version may append fields); anything shorter, or
 // another version, is dropped.
 
+#include "tokenbeat/bytes.h"
+
 #include <QByteArray>
-#include <QtEndian>
 
 #include <optional>
 
@@ -29,18 +30,25 @@ struct ServerStats {
 
 inline QByteArray encodeServerStats(const ServerStats &s)
 {
-    QByteArray b(12, '\0');
-    b[0] = 1;
-    qToBigEndian<quint32>(s.activeFlows, b.data() + 4);
-    qToBigEndian<quint32>(s.newPerSecond, b.data() + 8);
-    return b;
+    ByteWriter w(12);
+    w.u8(1); // version
+    w.zeros(3); // reserved
+    w.u32(s.activeFlows);
+    w.u32(s.newPerSecond);
+    return w.take();
 }
 
 inline std::optional<ServerStats> decodeServerStats(const QByteArray &b)
 {
-    if (b.size() < 12 || quint8(b[0]) != 1)
+    ByteReader in(b);
+    const quint8 version = in.u8();
+    in.skip(3); // reserved
+    ServerStats s;
+    s.activeFlows = in.u32();
+    s.newPerSecond = in.u32();
+    if (!in.ok() || version != 1)
         return std::nullopt;
-    return ServerStats{qFromBigEndian<quint32>(b.constData() + 4), qFromBigEndian<quint32>(b.constData() + 8)};
+    return s;
 }
 
 } // namespace sasha
