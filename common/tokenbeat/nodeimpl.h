@@ -146,6 +146,7 @@ struct TokenBeatNode::Impl {
     void enterRing(const RingView &v);
     void adoptView(const RingView &v);
     void becomeMaster();
+    void advanceView();
     void publishView(const QString &why);
     void sendView(const Endpoint &to);
     QByteArray viewBody() const;

@@ -134,18 +134,24 @@ void TokenBeatNode::Impl::applyDispatcher(NodeAddr dispatcher)
         setRole(roleFor(cfg.self, view));
 }
 
-void TokenBeatNode::Impl::publishView(const QString &why)
+// The next version of the view after its members changed: the lowest member is the master, and
+// a new master (a lower node admitted, or the old master left) numbers rotations afresh.
+void TokenBeatNode::Impl::advanceView()
 {
     ++view.viewVersion;
     const NodeAddr oldMaster = view.master;
     view.master = view.members.front().addr;
     if (view.master != oldMaster && oldMaster != kNoNode) {
-        // A lower node was admitted and is the master now; it numbers rotations afresh.
         prevMaster = oldMaster;
         lastRotation = 0;
         rotationInFlight = false;
     }
     view.dispatcher = elect();
+}
+
+void TokenBeatNode::Impl::publishView(const QString &why)
+{
+    advanceView();
     claims.clear();
     if (view.dispatcher != kNoNode)
         claims[view.dispatcher] = Role::Dispatcher;
@@ -550,16 +556,7 @@ void TokenBeatNode::Impl::beginLeave()
     claims.erase(cfg.self);
     if (view.dispatcher == cfg.self)
         view.dispatcher = kNoNode;
-    ++view.viewVersion;
-    const NodeAddr oldMaster = view.master;
-    view.master = view.members.front().addr;
-    if (view.master != oldMaster && oldMaster != kNoNode) {
-        // A lower node was admitted and is the master now; it numbers rotations afresh.
-        prevMaster = oldMaster;
-        lastRotation = 0;
-        rotationInFlight = false;
-    }
-    view.dispatcher = elect();
+    advanceView();
     for (Member &m : view.members)
         m.status.role = roleFor(m.addr, view);
     pendingAcks.clear();
