@@ -43,6 +43,8 @@ ClusterObserver::ClusterObserver(Options options, RingDriver::Clock clock, QObje
         connect(stream, &DaemonEventStream::eventReceived, this, &ClusterObserver::onDaemonEvent);
         m_streams.push_back(stream);
     }
+    m_flowSubscribe.setInterval(kFlowFeedSubscribeMs);
+    connect(&m_flowSubscribe, &QTimer::timeout, this, &ClusterObserver::subscribeToFlows);
     m_noRing.setSingleShot(true);
     connect(&m_noRing, &QTimer::timeout, this, [this] {
         if (m_haveView)
@@ -73,6 +75,7 @@ std::optional<QString> ClusterObserver::start()
     if (auto err = m_driver->start())
         return err->message;
     m_noRing.start(m_options.noRingTimeoutMs);
+    m_flowSubscribe.start();
     for (auto *s : m_streams)
         s->start();
     return std::nullopt;
@@ -179,6 +182,9 @@ void ClusterObserver::onView()
     if (v.dispatcher != tb::kNoNode && (!m_haveView || v.dispatcher != m_last.dispatcher)) {
         emitDerived(QStringLiteral("dispatcher-elected"), v.dispatcher);
         Q_EMIT flowMapReset(v.dispatcher);
+        m_last = v;
+        m_haveView = true;
+        subscribeToFlows(); // at once: the new dispatcher's snapshot follows within a tick
     }
     m_last = v;
     m_haveView = true;
@@ -210,6 +216,13 @@ void ClusterObserver::onCoreEvent(const tb::Event &e)
     default:
         break; // derived from views (onView) or not shown
     }
+}
+
+void ClusterObserver::subscribeToFlows()
+{
+    if (!m_haveView || m_last.dispatcher == tb::kNoNode || !m_driver->isRunning())
+        return;
+    m_driver->sendOob(m_last.dispatcher, kFlowFeedChannel, m_flowFeed.subscription(m_last.dispatcher), false);
 }
 
 void ClusterObserver::onOob(tb::NodeAddr from, quint8 channel, const QByteArray &payload)

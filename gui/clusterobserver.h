@@ -78,6 +78,8 @@ private:
     QTimer m_noRing;
     std::vector<DaemonEventStream *> m_streams; // children
     FlowFeedReceiver m_flowFeed;
+    QTimer m_flowSubscribe; // kFlowFeedSubscribeMs: subscription to the view's dispatcher
+    void subscribeToFlows();
     QHash<QString, qint64> m_recentDaemonEvents; // "kind|node" -> monoUs, to show each once
 };
 

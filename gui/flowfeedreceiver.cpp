@@ -13,6 +13,11 @@ FlowRecord FlowFeedReceiver::toRecord(const FlowFeedEntry &e, qint64 nowUs)
     return f;
 }
 
+QByteArray FlowFeedReceiver::subscription(tb::NodeAddr dispatcher) const
+{
+    return encodeFlowFeedSubscribe(dispatcher, dispatcher == m_dispatcher ? m_completeRun : 0);
+}
+
 FlowFeedReceiver::Result FlowFeedReceiver::onMessage(tb::NodeAddr from, QByteArrayView payload, qint64 nowUs)
 {
     Result r;
@@ -27,12 +32,19 @@ FlowFeedReceiver::Result FlowFeedReceiver::onMessage(tb::NodeAddr from, QByteArr
                       .arg(ipToString(from), ipToString(m->dispatcher));
         return r;
     }
+    if (m->type == FlowFeedMessage::Type::Subscribe) {
+        ++m_rejected;
+        r.error = QStringLiteral("flow feed subscription from %1: observers do not serve the feed").arg(ipToString(from));
+        return r;
+    }
     const bool isSnapshot = m->type == FlowFeedMessage::Type::SnapshotPart;
     if (isSnapshot) {
         if (!m_haveRun || from != m_dispatcher || m->runId != m_runId || m->seq != m_snapshotSeq) {
             r.reset = from != m_dispatcher || !m_haveRun || m->runId != m_runId;
             m_haveRun = true;
             m_dispatcher = from;
+            if (r.reset)
+                m_completeRun = 0;
             m_runId = m->runId;
             m_snapshotSeq = m->seq;
             m_partsSeen.clear();
@@ -66,6 +78,7 @@ FlowFeedReceiver::Result FlowFeedReceiver::onMessage(tb::NodeAddr from, QByteArr
     if (isSnapshot && m_partsSeen.size() == m_parts) {
         // Complete: whatever the console shows that the snapshot did not list has ended.
         ++m_snapshots;
+        m_completeRun = m_runId;
         for (auto it = m_open.begin(); it != m_open.end();) {
             if (m_snapshotKeys.contains(it.key())) {
                 ++it;

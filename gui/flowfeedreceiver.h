@@ -27,6 +27,9 @@ public:
     };
 
     Result onMessage(tb::NodeAddr from, QByteArrayView payload, qint64 nowUs);
+    // The subscription to send `dispatcher` (every kFlowFeedSubscribeMs, and at once when the
+    // view names a new dispatcher): it says which run's complete snapshot we hold.
+    QByteArray subscription(tb::NodeAddr dispatcher) const;
 
     tb::NodeAddr dispatcher() const { return m_dispatcher; }
     int openFlows() const { return int(m_open.size()); }
@@ -41,6 +44,7 @@ private:
     quint32 m_runId = 0;
     quint32 m_snapshotSeq = 0;
     bool m_haveRun = false;
+    quint32 m_completeRun = 0;     // run of the last complete snapshot (0 = none)
     QSet<quint16> m_partsSeen;     // of the snapshot being received
     quint16 m_parts = 0;
     QSet<quint64> m_snapshotKeys;  // flows the snapshot being received listed

@@ -59,6 +59,15 @@ QByteArray encodeFlowFeed(const FlowFeedMessage &m)
     return b;
 }
 
+QByteArray encodeFlowFeedSubscribe(quint32 dispatcher, quint32 haveRun)
+{
+    FlowFeedMessage m;
+    m.type = FlowFeedMessage::Type::Subscribe;
+    m.dispatcher = dispatcher;
+    m.runId = haveRun;
+    return encodeFlowFeed(m);
+}
+
 std::vector<QByteArray> encodeFlowFeedSnapshot(quint32 dispatcher, quint32 runId, quint32 seq,
                                                std::span<const FlowFeedEntry> entries, int maxEntries)
 {
@@ -96,8 +105,8 @@ std::optional<FlowFeedMessage> decodeFlowFeed(QByteArrayView bytes, QString *err
         return fail(error, QStringLiteral("flow feed version %1 unknown (this build reads %2)").arg(version).arg(kFlowFeedVersion));
     FlowFeedMessage m;
     const quint8 type = get8(p + 1);
-    if (type != quint8(FlowFeedMessage::Type::SnapshotPart) && type != quint8(FlowFeedMessage::Type::Changes))
-        return fail(error, QStringLiteral("flow feed message type %1 unknown (1 snapshot part, 2 changes)").arg(type));
+    if (type < quint8(FlowFeedMessage::Type::SnapshotPart) || type > quint8(FlowFeedMessage::Type::Subscribe))
+        return fail(error, QStringLiteral("flow feed message type %1 unknown (1 snapshot part, 2 changes, 3 subscribe)").arg(type));
     m.type = FlowFeedMessage::Type(type);
     const quint16 entryBytes = get16(p + 2);
     if (entryBytes < kFlowFeedEntryBytes)
@@ -106,8 +115,8 @@ std::optional<FlowFeedMessage> decodeFlowFeed(QByteArrayView bytes, QString *err
     m.parts = get16(p + 6);
     if (m.parts == 0 || m.part >= m.parts)
         return fail(error, QStringLiteral("flow feed part %1 of %2 impossible").arg(m.part).arg(m.parts));
-    if (m.type == FlowFeedMessage::Type::Changes && m.parts != 1)
-        return fail(error, QStringLiteral("flow feed changes in %1 parts (always 1)").arg(m.parts));
+    if (m.type != FlowFeedMessage::Type::SnapshotPart && m.parts != 1)
+        return fail(error, QStringLiteral("flow feed changes or subscription in %1 parts (always 1)").arg(m.parts));
     m.dispatcher = get32(p + 8);
     m.runId = get32(p + 12);
     m.seq = get32(p + 16);
@@ -117,6 +126,8 @@ std::optional<FlowFeedMessage> decodeFlowFeed(QByteArrayView bytes, QString *err
     if (expected != quint64(n))
         return fail(error, QStringLiteral("flow feed message of %1 byte(s) announces %2 entries of %3 bytes (%4 bytes)")
                                .arg(n).arg(count).arg(entryBytes).arg(expected));
+    if (m.type == FlowFeedMessage::Type::Subscribe && count != 0)
+        return fail(error, QStringLiteral("flow feed subscription with %1 entries (none expected)").arg(count));
     m.entries.resize(count);
     for (quint32 i = 0; i < count; ++i) {
         const char *e = p + kFlowFeedHeaderBytes + qsizetype(i) * entryBytes;

@@ -7,13 +7,20 @@
 // reliable transfer ≤ 1 MiB), then, every feed interval, the changes since the previous batch
 // (one "changes" message, one reliable transfer). docs/console.md "Connection map feed".
 //
+// Observers subscribe: only the master of the ring knows its observers, and the dispatcher is
+// often not the master, so each observer sends the dispatcher of its view a "subscribe" message
+// (header only) every kFlowFeedSubscribeMs; the dispatcher serves those it heard from within
+// kFlowFeedSubscriberTimeoutMs (and learns their endpoints from these very datagrams).
+//
 // Message (big-endian), header 24 bytes:
-//   version u8 (kFlowFeedVersion = 1) | type u8 (1 snapshot part, 2 changes) |
+//   version u8 (kFlowFeedVersion = 1) | type u8 (1 snapshot part, 2 changes, 3 subscribe) |
 //   entryBytes u16 (16 today) | part u16 | parts u16 (snapshot: index and number of parts of
 //   this snapshot, part < parts; changes: 0 and 1) |
 //   dispatcher u32 (the sender's ring address) | runId u32 (new every time a node starts
 //   dispatching: a snapshot with a new (dispatcher, runId, seq) replaces the whole map) |
 //   seq u32 (snapshot: the snapshot's number; changes: the batch number, both within one run) |
+//   (subscribe: dispatcher = the node asked, runId = the run whose complete snapshot the
+//   observer holds, 0 = none, seq 0, count 0)
 //   count u32 (entries that follow)
 // then count entries of entryBytes each:
 //   clientIp u32 | clientPort u16 | server u32 (ring address; 0 = the flow's server left) |
@@ -39,6 +46,8 @@ constexpr quint8 kFlowFeedChannel = 0x20;
 constexpr quint8 kFlowFeedVersion = 1;
 constexpr int kFlowFeedHeaderBytes = 24;
 constexpr int kFlowFeedEntryBytes = 16;
+constexpr int kFlowFeedSubscribeMs = 1000;
+constexpr int kFlowFeedSubscriberTimeoutMs = 3500;
 // Entries per message so that one fits one reliable transfer (tb::kMaxOobPayload, 1 MiB).
 constexpr int kFlowFeedMaxEntries = ((1 << 20) - kFlowFeedHeaderBytes) / kFlowFeedEntryBytes;
 
@@ -60,7 +69,7 @@ struct FlowFeedEntry {
 };
 
 struct FlowFeedMessage {
-    enum class Type : quint8 { SnapshotPart = 1, Changes = 2 };
+    enum class Type : quint8 { SnapshotPart = 1, Changes = 2, Subscribe = 3 };
     Type type = Type::Changes;
     quint16 part = 0;
     quint16 parts = 1;
@@ -74,6 +83,8 @@ struct FlowFeedMessage {
 // Encodes at most kFlowFeedMaxEntries entries (the caller splits; more is a programming error
 // and yields an empty array).
 QByteArray encodeFlowFeed(const FlowFeedMessage &m);
+// An observer's subscription to `dispatcher`, holding a complete snapshot of run `haveRun`.
+QByteArray encodeFlowFeedSubscribe(quint32 dispatcher, quint32 haveRun);
 // Splits `entries` into ceil(n / maxEntries) snapshot parts (at least one, possibly empty).
 // maxEntries is clamped to 1..kFlowFeedMaxEntries.
 std::vector<QByteArray> encodeFlowFeedSnapshot(quint32 dispatcher, quint32 runId, quint32 seq,

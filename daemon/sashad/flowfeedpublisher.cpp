@@ -4,21 +4,30 @@
 
 namespace sasha {
 
-FlowFeedPublisher::FlowFeedPublisher(FlowSource flows, ObserverSource observers, Sender send, Clock clock,
-                                     QObject *parent)
-    : QObject(parent), m_flows(std::move(flows)), m_observers(std::move(observers)), m_send(std::move(send)),
-      m_clock(std::move(clock))
+FlowFeedPublisher::FlowFeedPublisher(tb::NodeAddr self, FlowSource flows, Sender send, Clock clock, QObject *parent)
+    : QObject(parent), m_flows(std::move(flows)), m_send(std::move(send)), m_clock(std::move(clock)), m_self(self)
 {
     m_timer.setInterval(kTickMs);
     connect(&m_timer, &QTimer::timeout, this, &FlowFeedPublisher::tick);
 }
 
-void FlowFeedPublisher::start(tb::NodeAddr self, quint32 runId)
+void FlowFeedPublisher::onMessage(tb::NodeAddr from, const QByteArray &payload)
+{
+    const auto m = decodeFlowFeed(payload);
+    if (!m || m->type != FlowFeedMessage::Type::Subscribe || m->dispatcher != m_self) {
+        ++m_stats.rejected;
+        return;
+    }
+    Subscriber &s = m_subscribers[from];
+    s.lastHeardMs = m_clock();
+    s.haveRun = m->runId;
+}
+
+void FlowFeedPublisher::start(quint32 runId)
 {
     stop();
     m_running = true;
-    m_self = self;
-    m_runId = runId;
+    m_runId = runId != 0 ? runId : 1; // 0 means "no run" to subscribers
     m_timer.start();
 }
 
@@ -30,7 +39,6 @@ void FlowFeedPublisher::stop()
     m_snapshotSeq = 0;
     m_haveBase = false;
     m_known.clear();
-    m_served.clear();
 }
 
 FlowFeedEntry FlowFeedPublisher::withAge(const Known &k, qint64 nowMs) const
@@ -49,7 +57,9 @@ void FlowFeedPublisher::sendSnapshot(tb::NodeAddr to, qint64 nowMs)
     const auto parts = encodeFlowFeedSnapshot(m_self, m_runId, ++m_snapshotSeq, all);
     for (const QByteArray &p : parts)
         m_send(to, p, true);
-    m_served.insert(to);
+    Subscriber &s = m_subscribers[to];
+    s.servedRun = m_runId;
+    s.snapshotSentMs = nowMs;
     ++m_stats.snapshots;
     m_stats.snapshotParts += parts.size();
 }
@@ -58,13 +68,16 @@ void FlowFeedPublisher::tick()
 {
     if (!m_running)
         return;
-    const std::vector<tb::NodeAddr> observers = m_observers();
-    // Forget observers that left: if one comes back it is owed a snapshot again.
-    for (auto it = m_served.begin(); it != m_served.end();) {
-        if (std::find(observers.begin(), observers.end(), *it) == observers.end())
-            it = m_served.erase(it);
-        else
+    // Forget observers that went quiet: if one comes back it is owed a snapshot again.
+    const qint64 heardBy = m_clock() - kFlowFeedSubscriberTimeoutMs;
+    std::vector<tb::NodeAddr> observers;
+    for (auto it = m_subscribers.begin(); it != m_subscribers.end();) {
+        if (it->second.lastHeardMs < heardBy) {
+            it = m_subscribers.erase(it);
+        } else {
+            observers.push_back(it->first);
             ++it;
+        }
     }
     if (observers.empty()) {
         // Nobody watches: no copies asked of the fast path. The next observer gets a fresh base.
@@ -120,7 +133,10 @@ void FlowFeedPublisher::tick()
         batch = encodeFlowFeed(m);
     }
     for (tb::NodeAddr o : observers) {
-        if (tooMany || !m_served.contains(o)) {
+        const Subscriber &s = m_subscribers[o];
+        const bool owed = s.servedRun != m_runId
+            || (s.haveRun != m_runId && now - s.snapshotSentMs >= kResnapshotMs);
+        if (tooMany || owed) {
             sendSnapshot(o, now);
         } else if (!batch.isEmpty()) {
             m_send(o, batch, true);

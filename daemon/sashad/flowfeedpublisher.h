@@ -3,8 +3,11 @@
 // consoles' connection map) on kFlowFeedChannel (common/control/flowfeed.h has the wire format,
 // docs/console.md "Connection map feed" the protocol).
 //
-// While this node dispatches, every tick (kTickMs):
-//  1. it reads the observer list; an observer it has not served yet is owed a snapshot;
+// Observers subscribe with a message on the same channel every second (onMessage(); the ring's
+// observer list is known to the master only). While this node dispatches, every tick (kTickMs):
+//  1. it drops subscribers not heard from within kFlowFeedSubscriberTimeoutMs; one it has not
+//     served in this run is owed a snapshot, and so is one that still says it holds no complete
+//     snapshot of this run kResnapshotMs after it was sent one (the transfer failed);
 //  2. it asks for a copy of the flow table (FlowSource: in sashad, FlowMapProcessor's
 //     non-blocking pollSnapshot(), made by the fast-path thread between batches, like the
 //     "connections" command's copy; the packet path itself is untouched); when the copy is not
@@ -25,10 +28,10 @@
 
 #include <QHash>
 #include <QObject>
-#include <QSet>
 #include <QTimer>
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <vector>
 
@@ -39,10 +42,10 @@ class FlowFeedPublisher : public QObject {
 public:
     static constexpr int kTickMs = 500; // each tick with observers costs the fast path one table scan
     static constexpr int kDefaultMaxFlows = 100'000;
+    static constexpr int kResnapshotMs = 5000;
 
     // The current flows (ageMs ignored: the publisher computes it); nullopt = not ready yet.
     using FlowSource = std::function<std::optional<std::vector<FlowFeedEntry>>(std::size_t limit)>;
-    using ObserverSource = std::function<std::vector<tb::NodeAddr>()>;
     using Sender = std::function<void(tb::NodeAddr to, const QByteArray &payload, bool reliable)>;
     using Clock = std::function<qint64()>; // monotonic ms
 
@@ -53,13 +56,17 @@ public:
         quint64 changes = 0;       // entries in them
         quint64 copies = 0;        // flow table copies diffed
         quint64 truncated = 0;     // copies cut at maxFlows
+        quint64 rejected = 0;      // malformed messages, or subscriptions meant for another node
     };
 
-    FlowFeedPublisher(FlowSource flows, ObserverSource observers, Sender send, Clock clock,
-                      QObject *parent = nullptr);
+    FlowFeedPublisher(tb::NodeAddr self, FlowSource flows, Sender send, Clock clock, QObject *parent = nullptr);
+
+    // A message on kFlowFeedChannel (subscriptions; anything else is refused and counted).
+    void onMessage(tb::NodeAddr from, const QByteArray &payload);
+    int subscribers() const { return int(m_subscribers.size()); }
 
     // This node became the dispatcher: a new run (runId), snapshots for everyone; ticks start.
-    void start(tb::NodeAddr self, quint32 runId);
+    void start(quint32 runId);
     // No longer the dispatcher: ticks stop, state dropped. Idempotent.
     void stop();
     bool isRunning() const { return m_running; }
@@ -78,8 +85,14 @@ private:
     FlowFeedEntry withAge(const Known &k, qint64 nowMs) const;
     void sendSnapshot(tb::NodeAddr to, qint64 nowMs);
 
+    struct Subscriber {
+        qint64 lastHeardMs = 0;
+        quint32 haveRun = 0;      // the run of the last complete snapshot it says it holds
+        quint32 servedRun = 0;    // the run we last sent it a snapshot of (0 = none)
+        qint64 snapshotSentMs = 0;
+    };
+
     FlowSource m_flows;
-    ObserverSource m_observers;
     Sender m_send;
     Clock m_clock;
     QTimer m_timer;
@@ -91,7 +104,7 @@ private:
     int m_maxFlows = kDefaultMaxFlows;
     bool m_haveBase = false;   // m_known holds a copy to diff against
     QHash<quint64, Known> m_known; // the last copy, by FlowFeedEntry::key()
-    QSet<tb::NodeAddr> m_served;   // observers that have had this run's snapshot
+    std::map<tb::NodeAddr, Subscriber> m_subscribers;
     Stats m_stats;
 };
 

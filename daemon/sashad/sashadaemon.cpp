@@ -28,14 +28,7 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
       m_agent(m_settings, m_driver, m_oob),
       m_dispatcher(m_settings, m_driver, m_oob),
       m_faults(m_settings, m_driver, m_oob, daemonFaultEffects(m_agent, m_dispatcher)),
-      m_flowFeed([this](std::size_t limit) { return m_dispatcher.pollFeedFlows(limit); },
-                 [this] {
-                     std::vector<tb::NodeAddr> out;
-                     if (m_driver.isRunning())
-                         for (const tb::Member &o : m_driver.node().view().observers)
-                             out.push_back(o.addr);
-                     return out;
-                 },
+      m_flowFeed(m_settings.address, [this](std::size_t limit) { return m_dispatcher.pollFeedFlows(limit); },
                  [this](tb::NodeAddr to, const QByteArray &payload, bool reliable) {
                      m_oob.send(to, kFlowFeedChannel, payload, reliable);
                  },
@@ -52,7 +45,11 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
             [this](const QString &kind, const QString &detail) { logLocal(kind, QString(), detail); });
     connect(&m_dispatcher, &DispatcherService::logEvent, this, &SashaDaemon::logLocal);
     connect(&m_dispatcher, &DispatcherService::runStarted, &m_flowFeed,
-            [this](quint32 runId) { m_flowFeed.start(m_settings.address, runId); });
+            [this](quint32 runId) { m_flowFeed.start(runId); });
+    connect(&m_oob, &OobRouter::received, &m_flowFeed, [this](tb::NodeAddr from, quint8 channel, const QByteArray &payload) {
+        if (channel == kFlowFeedChannel)
+            m_flowFeed.onMessage(from, payload);
+    });
     connect(&m_dispatcher, &DispatcherService::runStopped, &m_flowFeed, &FlowFeedPublisher::stop);
     m_uptime.start();
     m_leaveDeadline.setSingleShot(true);

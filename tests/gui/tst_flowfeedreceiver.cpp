@@ -131,6 +131,20 @@ private Q_SLOTS:
         QVERIFY(!r.onMessage(kD1, snapshot(kD1, 5, 2, {entry(2)}, 0, 2), 0).error.isEmpty());
     }
 
+    void subscriptionSaysWhichRunIsHeld()
+    {
+        FlowFeedReceiver r;
+        QCOMPARE(decodeFlowFeed(r.subscription(kD1))->runId, 0u);
+        r.onMessage(kD1, snapshot(kD1, 5, 1, {entry(1)}, 0, 2), 0);
+        QCOMPARE(decodeFlowFeed(r.subscription(kD1))->runId, 0u); // incomplete
+        r.onMessage(kD1, snapshot(kD1, 5, 1, {entry(2)}, 1, 2), 0);
+        const auto m = decodeFlowFeed(r.subscription(kD1));
+        QCOMPARE(m->type, FlowFeedMessage::Type::Subscribe);
+        QCOMPARE(m->dispatcher, kD1);
+        QCOMPARE(m->runId, 5u);
+        QCOMPARE(decodeFlowFeed(r.subscription(kD2))->runId, 0u); // a new dispatcher: nothing held
+    }
+
     void refused_data()
     {
         QTest::addColumn<QByteArray>("payload");
@@ -138,6 +152,7 @@ private Q_SLOTS:
         QTest::newRow("truncated") << snapshot(kD1, 1, 1, {entry(1)}).chopped(3) << "announces";
         QTest::newRow("garbage") << QByteArray("hello") << "shorter than";
         QTest::newRow("forged dispatcher") << snapshot(kD2, 1, 1, {entry(1)}) << "claims";
+        QTest::newRow("a subscription") << encodeFlowFeedSubscribe(kD1, 0) << "do not serve";
     }
     void refused()
     {

@@ -52,6 +52,11 @@ private Q_SLOTS:
         part.parts = 5;
         QTest::newRow("snapshot part 3 of 5") << part;
         QTest::newRow("largest message") << changes(kFlowFeedMaxEntries);
+        FlowFeedMessage sub;
+        sub.type = FlowFeedMessage::Type::Subscribe;
+        sub.dispatcher = 0x0a4d0002;
+        sub.runId = 99;
+        QTest::newRow("subscription") << sub;
     }
     void roundTrip()
     {
@@ -72,6 +77,16 @@ private Q_SLOTS:
         const QByteArray b = encodeFlowFeed(m);
         QCOMPARE(b.toHex(), QByteArray("01020010000000010a4d0001deadbeef0000002a00000001"
                                        "0a4d000512340a4d0102020201020304"));
+    }
+
+    void subscriptionIsHeaderOnly()
+    {
+        const auto m = decodeFlowFeed(encodeFlowFeedSubscribe(0x0a4d0002, 5));
+        QVERIFY(m.has_value());
+        QCOMPARE(m->type, FlowFeedMessage::Type::Subscribe);
+        QCOMPARE(m->dispatcher, 0x0a4d0002u);
+        QCOMPARE(m->runId, 5u);
+        QVERIFY(m->entries.empty());
     }
 
     void tooManyEntriesIsNotEncoded() { QVERIFY(encodeFlowFeed(changes(kFlowFeedMaxEntries + 1)).isEmpty()); }
@@ -142,10 +157,11 @@ private Q_SLOTS:
         QTest::newRow("trailing byte") << good + 'x' << "announces";
         QTest::newRow("unknown version") << with(0, 2) << "version 2";
         QTest::newRow("unknown type") << with(1, 9) << "type 9";
+        QTest::newRow("subscription with entries") << with(1, 3) << "subscription with 2 entries";
         QTest::newRow("entries too small") << with(3, 8) << "entries of 8";
         QTest::newRow("zero parts") << with(7, 0) << "part 0 of 0";
         QTest::newRow("part beyond parts") << with(5, 1) << "part 1 of 1";
-        QTest::newRow("changes in two parts") << with(7, 2) << "changes in 2 parts";
+        QTest::newRow("changes in two parts") << with(7, 2) << "in 2 parts";
         QTest::newRow("huge count") << with(20, char(0xff)) << "announces";
         QTest::newRow("state out of range") << with(kFlowFeedHeaderBytes + 10, 4) << "state 4";
     }

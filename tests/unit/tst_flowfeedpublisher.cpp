@@ -39,6 +39,7 @@ struct Fixture {
     std::vector<Sent> sent;
     int undecodable = 0;
     FlowFeedPublisher publisher{
+        kSelf,
         [this](std::size_t limit) -> std::optional<std::vector<FlowFeedEntry>> {
             ++copiesAsked;
             lastLimit = limit;
@@ -46,7 +47,6 @@ struct Fixture {
                 return std::nullopt;
             return table;
         },
-        [this] { return observers; },
         [this](tb::NodeAddr to, const QByteArray &payload, bool reliable) {
             if (auto m = decodeFlowFeed(payload))
                 sent.push_back({to, *m, reliable});
@@ -56,6 +56,13 @@ struct Fixture {
         [this] { return nowMs; }};
 
     std::vector<Sent> take() { return std::exchange(sent, {}); }
+    // Every observer in `observers` subscribes (as consoles do every second), then one tick.
+    void tick(quint32 haveRun = 0)
+    {
+        for (tb::NodeAddr o : observers)
+            publisher.onMessage(o, encodeFlowFeedSubscribe(kSelf, haveRun));
+        publisher.tick();
+    }
 };
 
 std::vector<FlowFeedEntry> snapshotEntries(const std::vector<Sent> &sent, tb::NodeAddr to)
@@ -72,11 +79,43 @@ std::vector<FlowFeedEntry> snapshotEntries(const std::vector<Sent> &sent, tb::No
 class TestFlowFeedPublisher : public QObject {
     Q_OBJECT
 private Q_SLOTS:
+    void subscriptionsForOthersOrMalformedRefused()
+    {
+        Fixture f;
+        f.publisher.onMessage(kObsA, encodeFlowFeedSubscribe(kS2, 0)); // meant for another node
+        f.publisher.onMessage(kObsA, QByteArray("junk"));
+        FlowFeedMessage notSub;
+        notSub.dispatcher = kSelf;
+        f.publisher.onMessage(kObsA, encodeFlowFeed(notSub));
+        QCOMPARE(f.publisher.stats().rejected, 3ull);
+        QCOMPARE(f.publisher.subscribers(), 0);
+    }
+
+    void lostSnapshotIsResentAfterAWhile()
+    {
+        Fixture f;
+        f.table = {flow(1)};
+        f.publisher.start(3);
+        f.tick();
+        QCOMPARE(int(f.take().size()), 1);
+        f.nowMs += 1000;
+        f.tick(0); // still says it holds no snapshot of run 3: in flight, not resent yet
+        QVERIFY(f.take().empty());
+        f.nowMs += FlowFeedPublisher::kResnapshotMs;
+        f.tick(0); // the transfer must have failed
+        const auto sent = f.take();
+        QCOMPARE(int(sent.size()), 1);
+        QCOMPARE(sent[0].message.type, FlowFeedMessage::Type::SnapshotPart);
+        f.nowMs += FlowFeedPublisher::kResnapshotMs;
+        f.tick(3); // now it has it
+        QVERIFY(f.take().empty());
+    }
+
     void nothingBeforeStart()
     {
         Fixture f;
         f.table = {flow(1)};
-        f.publisher.tick();
+        f.tick();
         QCOMPARE(f.copiesAsked, 0);
         QVERIFY(f.sent.empty());
     }
@@ -86,8 +125,8 @@ private Q_SLOTS:
         Fixture f;
         f.observers = {kObsA, kObsB};
         f.table = {flow(1), flow(2, kS3), flow(3, kS2, FlowFeedState::SynSeen)};
-        f.publisher.start(kSelf, 77);
-        f.publisher.tick();
+        f.publisher.start(77);
+        f.tick();
         const auto sent = f.take();
         QCOMPARE(int(sent.size()), 2);
         for (tb::NodeAddr o : {kObsA, kObsB}) {
@@ -107,13 +146,13 @@ private Q_SLOTS:
     {
         Fixture f;
         f.table = {flow(1), flow(2), flow(3, kS2, FlowFeedState::SynSeen)};
-        f.publisher.start(kSelf, 1);
-        f.publisher.tick();
+        f.publisher.start(1);
+        f.tick();
         f.take();
         // flow 1 ends, flow 3 is established, flow 4 is new, flow 2 unchanged.
         f.table = {flow(2), flow(3), flow(4, kS3)};
         f.nowMs += 250;
-        f.publisher.tick();
+        f.tick();
         const auto sent = f.take();
         QCOMPARE(int(sent.size()), 1);
         const FlowFeedMessage &m = sent[0].message;
@@ -135,11 +174,11 @@ private Q_SLOTS:
     {
         Fixture f;
         f.table = {flow(1, kS2)};
-        f.publisher.start(kSelf, 1);
-        f.publisher.tick();
+        f.publisher.start(1);
+        f.tick();
         f.take();
         f.table = {flow(1, kS3)}; // reconstruction corrected it
-        f.publisher.tick();
+        f.tick();
         const auto sent = f.take();
         QCOMPARE(int(sent.size()), 1);
         QCOMPARE(sent[0].message.entries.at(0).server, kS3);
@@ -149,10 +188,10 @@ private Q_SLOTS:
     {
         Fixture f;
         f.table = {flow(1)};
-        f.publisher.start(kSelf, 1);
-        f.publisher.tick();
+        f.publisher.start(1);
+        f.tick();
         f.take();
-        f.publisher.tick();
+        f.tick();
         QVERIFY(f.sent.empty());
         QCOMPARE(f.copiesAsked, 2);
     }
@@ -161,12 +200,12 @@ private Q_SLOTS:
     {
         Fixture f;
         f.table = {flow(1)};
-        f.publisher.start(kSelf, 1);
-        f.publisher.tick();
+        f.publisher.start(1);
+        f.tick();
         f.take();
         f.observers = {kObsA, kObsB};
         f.table = {flow(1), flow(2)};
-        f.publisher.tick();
+        f.tick();
         const auto sent = f.take();
         QCOMPARE(int(sent.size()), 2);
         for (const Sent &s : sent) {
@@ -185,16 +224,18 @@ private Q_SLOTS:
     {
         Fixture f;
         f.table = {flow(1)};
-        f.publisher.start(kSelf, 1);
-        f.publisher.tick();
+        f.publisher.start(1);
+        f.tick();
         f.observers = {};
-        f.publisher.tick();
+        f.nowMs += kFlowFeedSubscriberTimeoutMs + 1; // went quiet
+        f.tick();
         const int asked = f.copiesAsked;
-        f.publisher.tick();
+        f.tick();
         QCOMPARE(f.copiesAsked, asked); // nobody watches: the fast path is not asked for copies
+        QCOMPARE(f.publisher.subscribers(), 0);
         f.take();
         f.observers = {kObsA};
-        f.publisher.tick();
+        f.tick();
         const auto sent = f.take();
         QCOMPARE(int(sent.size()), 1);
         QCOMPARE(sent[0].message.type, FlowFeedMessage::Type::SnapshotPart);
@@ -206,11 +247,11 @@ private Q_SLOTS:
         Fixture f;
         f.table = {flow(1)};
         f.ready = false;
-        f.publisher.start(kSelf, 1);
-        f.publisher.tick();
+        f.publisher.start(1);
+        f.tick();
         QVERIFY(f.sent.empty());
         f.ready = true;
-        f.publisher.tick();
+        f.tick();
         QCOMPARE(int(f.sent.size()), 1);
     }
 
@@ -218,14 +259,14 @@ private Q_SLOTS:
     {
         Fixture f;
         f.table = {flow(1)};
-        f.publisher.start(kSelf, 1);
-        f.publisher.tick();
+        f.publisher.start(1);
+        f.tick();
         f.publisher.stop();
         f.take();
-        f.publisher.tick();
+        f.tick();
         QVERIFY(f.sent.empty()); // stopped: silent
-        f.publisher.start(kSelf, 2);
-        f.publisher.tick();
+        f.publisher.start(2);
+        f.tick();
         const auto sent = f.take();
         QCOMPARE(int(sent.size()), 1);
         QCOMPARE(sent[0].message.type, FlowFeedMessage::Type::SnapshotPart);
@@ -238,8 +279,8 @@ private Q_SLOTS:
         Fixture f;
         for (quint32 i = 0; i < 100'000; ++i)
             f.table.push_back(flow(i));
-        f.publisher.start(kSelf, 1);
-        f.publisher.tick();
+        f.publisher.start(1);
+        f.tick();
         const auto sent = f.take();
         QCOMPARE(int(sent.size()), 2);
         QCOMPARE(sent[0].message.parts, quint16(2));
@@ -253,8 +294,8 @@ private Q_SLOTS:
         for (quint32 i = 0; i < 50; ++i)
             f.table.push_back(flow(i));
         f.publisher.setMaxFlows(20);
-        f.publisher.start(kSelf, 1);
-        f.publisher.tick();
+        f.publisher.start(1);
+        f.tick();
         QCOMPARE(f.lastLimit, std::size_t(20));
         QCOMPARE(int(snapshotEntries(f.take(), kObsA).size()), 20); // the source ignored the limit
         QCOMPARE(f.publisher.stats().truncated, 1ull);
@@ -263,13 +304,13 @@ private Q_SLOTS:
     void tooManyChangesBecomeASnapshot()
     {
         Fixture f;
-        f.publisher.start(kSelf, 1);
-        f.publisher.tick(); // empty map
+        f.publisher.start(1);
+        f.tick(); // empty map
         f.take();
         for (quint32 i = 0; i < quint32(kFlowFeedMaxEntries) + 1; ++i)
             f.table.push_back(flow(i));
         f.publisher.setMaxFlows(kFlowFeedMaxEntries + 10);
-        f.publisher.tick();
+        f.tick();
         const auto sent = f.take();
         QVERIFY(!sent.empty());
         for (const Sent &s : sent)
