@@ -48,6 +48,10 @@ struct DispatcherSettings {
     // Build and open the data path (flow table, capture filtered to nothing, sinks) at start-up
     // rather than at election: a faster takeover for ~70 MB per node (docs/dispatcher.md "Takeover").
     bool prepare = true;
+    // Bounded batching of the packet thread (docs/dispatcher.md "Batching"): after a batch that
+    // emptied the capture ring, wait this many microseconds before reading again. Fewer wake-ups
+    // at low rates, at most this much added latency per frame; 0 = read again at once.
+    int batchUs = 0;
 };
 
 // [health]: the agent's HTTP check of the local service (docs/agent.md).

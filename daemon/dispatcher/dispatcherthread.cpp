@@ -12,6 +12,16 @@ std::chrono::microseconds steadyNow() noexcept
 {
     return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch());
 }
+
+// Relative sleep on CLOCK_MONOTONIC; an interrupted sleep is not resumed (the caller only loses
+// a little batching).
+void sleepFor(std::chrono::microseconds d) noexcept
+{
+    timespec t{};
+    t.tv_sec = time_t(d.count() / 1000000);
+    t.tv_nsec = long(d.count() % 1000000) * 1000;
+    clock_nanosleep(CLOCK_MONOTONIC, 0, &t, nullptr);
+}
 } // namespace
 
 class DispatcherThread::Receiver final : public FrameReceiver {
@@ -170,6 +180,11 @@ void DispatcherThread::run()
             failure = "the capture ended";
             break;
         }
+        // A full batch means the ring still holds frames: read on at once. A partial one emptied
+        // it: at low rates the next frame would wake the thread alone, and a wake-up costs several
+        // times the frame's own work, so let a few accumulate first (bounded by batchWait).
+        if (m_config.batchWait.count() > 0 && batch.frames > 0 && batch.frames < m_config.batchFrames)
+            sleepFor(m_config.batchWait);
     }
     const SourceStats s = m_source.stats();
     m_counters.kernelDropped.store(s.kernelDropped, std::memory_order_relaxed);

@@ -60,6 +60,12 @@ struct DispatcherThreadConfig {
     int batchFrames = 256;                             // frames per pcap_dispatch
     std::chrono::milliseconds pollTimeout{20};         // bounds how late stop() is noticed
     std::chrono::milliseconds statsInterval{250};      // pcap_stats refresh
+    // Bounded batching ([dispatcher] batch_us, docs/dispatcher.md "Batching"): after a batch that
+    // emptied the capture ring (fewer than batchFrames frames), sleep this long before reading
+    // again, so that the frames arriving meanwhile are read, processed and flushed in one turn
+    // instead of one wake-up each. A frame that finds the thread idle in poll() is handled at
+    // once; one that arrives during the sleep waits at most this long. 0 = read again at once.
+    std::chrono::microseconds batchWait{0};
 };
 
 class DispatcherThread {

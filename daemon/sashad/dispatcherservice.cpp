@@ -272,8 +272,10 @@ std::unique_ptr<DispatcherService::Running> DispatcherService::open(bool ahead, 
     fc.maxFlows = std::size_t(d.maxFlows);
     run->fastPath = std::make_unique<FastPath>(fc, run->tables);
     run->processor = std::make_unique<FlowMapProcessor>(*run->fastPath, std::size_t(kMaxConnectionLimit));
+    DispatcherThreadConfig tc;
+    tc.batchWait = std::chrono::microseconds(d.batchUs);
     run->thread = std::make_unique<DispatcherThread>(*run->source, *run->processor, *run->sink, run->local.get(),
-                                                     run->announcer.get());
+                                                     run->announcer.get(), tc);
     return run;
 }
 

@@ -171,6 +171,12 @@ private Q_SLOTS:
         QTest::newRow("dispatcher capture buffer too large")
             << disp + QStringLiteral("capture_buffer_mb = 4096\n") << KeyFile::Good << 7
             << QStringList{QStringLiteral("[dispatcher] capture_buffer_mb"), QStringLiteral("1..1024")};
+        QTest::newRow("dispatcher batch wait above 1 ms")
+            << disp + QStringLiteral("batch_us = 5000\n") << KeyFile::Good << 7
+            << QStringList{QStringLiteral("[dispatcher] batch_us"), QStringLiteral("0..1000")};
+        QTest::newRow("dispatcher negative batch wait")
+            << disp + QStringLiteral("batch_us = -1\n") << KeyFile::Good << 7
+            << QStringList{QStringLiteral("[dispatcher] batch_us"), QStringLiteral("0..1000")};
         QTest::newRow("dispatcher without any interface")
             << head + QStringLiteral("[dispatcher]\nvip = \"10.77.0.200\"\nvmac = \"02:5a:5a:00:00:01\"\n") << KeyFile::Good << 5
             << QStringList{QStringLiteral("[dispatcher] interface"), QStringLiteral("[node] interface")};
@@ -346,6 +352,7 @@ enabled = true
             "serve_while_dispatching = true\n"
             "max_flows = 1000\n"
             "prepare = false\n"
+            "batch_us = 300\n"
             "[health]\n"
             "enabled = false\n"
             "url = \"http://127.0.0.1:8080/ok\"\n"
@@ -376,6 +383,7 @@ enabled = true
         QVERIFY(d.serveWhileDispatching);
         QCOMPARE(d.maxFlows, 1000);
         QVERIFY(!d.prepare);
+        QCOMPARE(d.batchUs, 300);
         const HealthSettings &h = r.settings->health;
         QVERIFY(!h.enabled);
         QCOMPARE(h.url, QStringLiteral("http://127.0.0.1:8080/ok"));

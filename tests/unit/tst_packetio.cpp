@@ -143,6 +143,32 @@ public:
     std::string lastError() const override { return {}; }
 };
 
+// Delivers scripted batch sizes, one per receive(), then ends like a recorded capture; records
+// when each receive() began, for the batching tests.
+class ScriptedSource final : public PacketSource {
+public:
+    explicit ScriptedSource(std::vector<int> batches) : m_batches(std::move(batches)) {}
+    Batch receive(FrameReceiver &receiver, int maxFrames, std::chrono::milliseconds) override
+    {
+        calls.push_back(std::chrono::steady_clock::now());
+        if (m_next == m_batches.size())
+            return {Status::Exhausted, 0};
+        const int n = std::min(m_batches[m_next++], maxFrames);
+        for (int i = 0; i < n; ++i) {
+            const Bytes frame = udpFrame(kVmac, std::uint16_t(i));
+            receiver.onFrame(frame);
+        }
+        return {Status::Ok, n};
+    }
+    SourceStats stats() override { return {}; }
+    std::string lastError() const override { return {}; }
+    std::vector<std::chrono::steady_clock::time_point> calls; // the dispatcher thread's, read after it ended
+
+private:
+    std::vector<int> m_batches;
+    std::size_t m_next = 0;
+};
+
 bool waitUntil(const std::function<bool()> &condition, int timeoutMs)
 {
     for (int waited = 0; waited < timeoutMs; waited += 5) {
@@ -199,6 +225,8 @@ private Q_SLOTS:
     void fastPathThroughTheThread();
     void dispatcherThreadCountsSinkFailures();
     void dispatcherThreadStopsPromptly();
+    void dispatcherThreadBatchWait_data();
+    void dispatcherThreadBatchWait();
     void localDeliverySinkAddressesLo();
     void vmacAnnouncementBytes();
     void vmacAnnouncementSchedule();
@@ -453,6 +481,44 @@ void TestPacketIo::dispatcherThreadStopsPromptly()
                  std::chrono::duration_cast<std::chrono::milliseconds>(took).count())));
     QVERIFY(processor.idleCalls.load() >= 1);
     thread.stop(); // idempotent
+}
+
+void TestPacketIo::dispatcherThreadBatchWait_data()
+{
+    QTest::addColumn<int>("firstBatch");  // frames in the first receive(); batchFrames is 4
+    QTest::addColumn<int>("batchWaitMs"); // DispatcherThreadConfig::batchWait
+    QTest::addColumn<bool>("waits");      // the second receive() comes at least batchWait later
+    QTest::newRow("partial batch: waits before reading again") << 2 << 200 << true;
+    QTest::newRow("full batch: the ring has more, reads again at once") << 4 << 200 << false;
+    QTest::newRow("empty batch: poll already waited, reads again at once") << 0 << 200 << false;
+    QTest::newRow("batch wait 0: reads again at once") << 2 << 0 << false;
+}
+
+void TestPacketIo::dispatcherThreadBatchWait()
+{
+    QFETCH(int, firstBatch);
+    QFETCH(int, batchWaitMs);
+    QFETCH(bool, waits);
+    ScriptedSource source({firstBatch, 1});
+    MacRewriteProcessor processor(kServerMac);
+    RecordingSink network;
+    DispatcherThreadConfig config;
+    config.batchFrames = 4;
+    config.batchWait = std::chrono::milliseconds(batchWaitMs);
+    DispatcherThread thread(source, processor, network, nullptr, nullptr, config);
+    thread.start();
+    QVERIFY(waitUntil([&] { return thread.finished(); }, 5000));
+    thread.stop();
+    QCOMPARE(read(thread.counters().captured), std::uint64_t(firstBatch + 1));
+    QCOMPARE(network.frames.size(), std::size_t(firstBatch + 1));
+    QVERIFY(source.calls.size() >= 2);
+    const auto gap = std::chrono::duration_cast<std::chrono::milliseconds>(source.calls[1] - source.calls[0]);
+    const QString why = QStringLiteral("second read %1 ms after the first").arg(gap.count());
+    // A sleep never ends early; "at once" gets the whole wait as room for a loaded machine.
+    if (waits)
+        QVERIFY2(gap >= std::chrono::milliseconds(batchWaitMs), qPrintable(why));
+    else
+        QVERIFY2(gap < std::chrono::milliseconds(200), qPrintable(why));
 }
 
 void TestPacketIo::localDeliverySinkAddressesLo()
