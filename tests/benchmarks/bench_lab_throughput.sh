@@ -80,14 +80,16 @@ httperfRun() {
          --port "$port" --uri "$uri" --rate "$r" --num-conns $((r * seconds)) --num-calls 1) >"$out" 2>&1 || true
     grep -q '^Total: connections' "$out" || die "httperf to $server:$port produced no report: $(tail -n 3 "$out")"
 }
-# Fields of httperf reports: sums over the files given (2xx replies, errors, connections), and
-# the longest test duration.
+# Fields of httperf reports: sums over the files given (2xx replies, errors, connections), the
+# longest test duration, and the mean connection time in ms (SYN sent to close, weighted by
+# connections: each client frame through the dispatcher adds its latency to it).
 httperfSum() {
     awk '
-        /^Total: connections/ { conns += $3; for (i = 1; i <= NF; i++) if ($i == "test-duration") { if ($(i + 1) > dur) dur = $(i + 1) } }
+        /^Total: connections/ { n = $3; conns += n; for (i = 1; i <= NF; i++) if ($i == "test-duration") { if ($(i + 1) > dur) dur = $(i + 1) } }
+        /^Connection time \[ms\]: min/ { for (i = 1; i <= NF; i++) if ($i == "avg") ms += $(i + 1) * n }
         /^Reply status:/ { for (i = 1; i <= NF; i++) if ($i ~ /^2xx=/) { sub(/2xx=/, "", $i); ok += $i } }
         /^Errors: total/ { errs += $3 }
-        END { printf "%d %d %d %.3f\n", conns, ok, errs, dur }' "$@"
+        END { printf "%d %d %d %.3f %.3f\n", conns, ok, errs, dur, conns ? ms / conns : 0 }' "$@"
 }
 ticksOf() { procTicks "$1" 2>/dev/null || echo 0; }
 threadCpuMs() { nodeStatus "$dk" | jsonGet 'd["dataPath"]["thread"]["cpuMs"]'; }
@@ -117,10 +119,10 @@ haproxyPid=$!
 waitFor 5 ip netns exec sasha-client curl -s -o /dev/null -m 1 "http://10.77.0.$dk:$kHaproxyPort/node" \
     || die "haproxy does not answer on 10.77.0.$dk:$kHaproxyPort: $(cat "$work/haproxy/log")"
 
-printf '%-7s| %7s %7s %6s %5s | %8s %6s | %8s %8s %9s %5s %6s | %10s %7s | %6s\n' \
-    offered vip direct ratio goal vip_errs d_errs disp_us net_us thread_us pkts thr_ns haproxy_us h_ok cpu_x
-printf '%-7s| %7s %7s %6s %5s | %8s %6s | %8s %8s %9s %5s %6s | %10s %7s | %6s\n' \
-    cps 'ok/s' 'ok/s' '' '' '' '' '/conn' '/conn' '/conn' /conn /pkt '/conn' '/s' ''
+printf '%-7s| %7s %7s %6s %5s | %8s %6s | %6s %6s | %8s %8s %9s %5s %6s | %10s %7s | %6s\n' \
+    offered vip direct ratio goal vip_errs d_errs v_ms d_ms disp_us net_us thread_us pkts thr_ns haproxy_us h_ok cpu_x
+printf '%-7s| %7s %7s %6s %5s | %8s %6s | %6s %6s | %8s %8s %9s %5s %6s | %10s %7s | %6s\n' \
+    cps 'ok/s' 'ok/s' '' '' '' '' '/conn' '/conn' '/conn' '/conn' '/conn' /conn /pkt '/conn' '/s' ''
 : >"$work/summary"
 for r in $rates; do
     # (a) through the VIP, with the dispatcher's CPU.
@@ -131,7 +133,7 @@ for r in $rates; do
     t1=$(ticksOf "$dpid")
     c1=$(threadCpuMs)
     p1=$(framesIn)
-    read -r vConns vOk vErr vDur < <(httperfSum "$work/vip$r")
+    read -r vConns vOk vErr vDur vMs < <(httperfSum "$work/vip$r")
 
     # Direct: the same load spread over the same servers; the dispatcher idles meanwhile.
     share=$((r / ${#servers[@]}))
@@ -143,22 +145,22 @@ for r in $rates; do
     done
     for p in "${pids[@]}"; do wait "$p"; done
     i1=$(ticksOf "$dpid")
-    read -r _ dOk dErr dDur < <(httperfSum "$work"/direct"$r".*)
+    read -r _ dOk dErr dDur dMs < <(httperfSum "$work"/direct"$r".*)
 
     # (b) HAProxy at the same offered load.
     h0=$(ticksOf "$haproxyPid")
     httperfRun "$work/haproxy$r" "10.77.0.$dk" "$kHaproxyPort" "$r"
     h1=$(ticksOf "$haproxyPid")
-    read -r hConns hOk hErr hDur < <(httperfSum "$work/haproxy$r")
+    read -r hConns hOk hErr hDur _ < <(httperfSum "$work/haproxy$r")
 
     python3 - "$r" "$vOk" "$vDur" "$vErr" "$dOk" "$dDur" "$dErr" "$((t1 - t0))" "$((i1 - i0))" \
-        "$((c1 - c0))" "$((h1 - h0))" "$hOk" "$hDur" "$hErr" "$kTicksPerSecond" "$vConns" "$hConns" "$((p1 - p0))" \
+        "$((c1 - c0))" "$((h1 - h0))" "$hOk" "$hDur" "$hErr" "$kTicksPerSecond" "$vConns" "$hConns" "$((p1 - p0))" "$vMs" "$dMs" \
         >>"$work/summary" <<'EOF'
 import sys
 a = sys.argv[1:]
 r = int(a[0]); vOk, vDur, vErr = int(a[1]), float(a[2]), int(a[3]); dOk, dDur, dErr = int(a[4]), float(a[5]), int(a[6])
 disp, idle, thr, hap = int(a[7]), int(a[8]), int(a[9]), int(a[10]); hOk, hDur, hErr = int(a[11]), float(a[12]), int(a[13])
-tck = int(a[14]); vConns, hConns = int(a[15]), int(a[16]); frames = int(a[17])
+tck = int(a[14]); vConns, hConns = int(a[15]), int(a[16]); frames = int(a[17]); vMs, dMs = float(a[18]), float(a[19])
 vRate = vOk / vDur if vDur else 0; dRate = dOk / dDur if dDur else 0; hRate = hOk / hDur if hDur else 0
 ratio = vRate / dRate if dRate else 0
 us = lambda ticks, n: ticks * 1e6 / tck / n if n else float("nan")
@@ -167,9 +169,9 @@ hUs = us(hap, hConns)
 x = dUs / hUs if hUs else float("nan")
 ppc = frames / vConns if vConns else 0
 thrPkt = thr * 1e6 / frames if frames else float("nan")
-print("%-7d| %7.0f %7.0f %6.3f %5s | %8d %6d | %8.1f %8.1f %9.1f %5.1f %6.0f | %10.1f %7.0f | %6s" % (
-    r, vRate, dRate, ratio, "ok" if ratio >= 0.95 else "MISS", vErr, dErr, dUs, netUs, thrUs, ppc, thrPkt, hUs, hRate,
-    ("%.2fx" % x) if x == x else "-"))
+print("%-7d| %7.0f %7.0f %6.3f %5s | %8d %6d | %6.2f %6.2f | %8.1f %8.1f %9.1f %5.1f %6.0f | %10.1f %7.0f | %6s" % (
+    r, vRate, dRate, ratio, "ok" if ratio >= 0.95 else "MISS", vErr, dErr, vMs, dMs, dUs, netUs, thrUs, ppc, thrPkt, hUs,
+    hRate, ("%.2fx" % x) if x == x else "-"))
 EOF
     tail -n 1 "$work/summary"
 done
@@ -177,6 +179,8 @@ done
 echo
 echo "bench_lab_throughput: $kNodes nodes (dispatcher node$dk, ${#servers[@]} servers), $seconds s per run, URI $uri, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores"
 echo "  (a) vip/direct ok replies/s, baseline = the same offered load straight to the servers in the same run; goal ratio >= 0.95"
+echo "  v_ms / d_ms: httperf's mean connection time (connect to close, ms) via the VIP / direct: the"
+echo "      difference is the latency the dispatcher adds to a connection's client frames ([dispatcher] batch_us)"
 echo "  (b) dispatcher CPU per connection (sashad process, user+system from /proc; net = minus its idle CPU over"
 echo "      the direct run; thread = its packet thread's cpuMs; pkts = client frames it handled per connection,"
 echo "      thr_ns = its packet thread's CPU per frame) vs HAProxy mode tcp at the same load;"
