@@ -8,6 +8,7 @@
 // The observer itself listens on --bind (see docs/console.md for the default) with an OS-chosen port.
 
 #include "clusterobserver.h"
+#include "transport/observeraddress.h"
 #include "mainwindow.h"
 
 #include <QStringList>
@@ -27,8 +28,7 @@ struct CommandLine {
 // *exitNow set for --help/--version (text in *error, exit code 0).
 std::optional<CommandLine> parseCommandLine(const QStringList &arguments, QString *error, bool *exitNow);
 
-// The observer's address when --bind is not given: for loopback seeds a loopback address of its
-// own, 127.255.x.y derived from pid (never a node's), else the host's first non-loopback IPv4.
-quint32 defaultObserverAddress(const std::vector<tb::Endpoint> &seeds, qint64 pid);
+// The observer's address when --bind is not given (shared with `sashactl watch --key`).
+using sasha::defaultObserverAddress;
 
 } // namespace sasha::console

@@ -168,6 +168,8 @@ struct TokenBeatNode::Impl {
     void handleObserverHello(const ObserverHelloMsg &h);
     void observerApplyView(const RingView &v);
     void sendObserverViews();
+    // The master's own view lists its current observers (for status and sashactl members).
+    void syncObserversIntoView();
     void handleBeacon(const BeaconMsg &b);
     BeaconMsg ownBeacon() const;
     void answerForeign(NodeAddr master, const Endpoint &masterEndpoint, quint32 epoch);

@@ -33,6 +33,8 @@ void TokenBeatNode::Impl::handleObserverHello(const ObserverHelloMsg &h)
             emitEvent(Event::Kind::ObserverJoined, h.addr);
             observersDirty = true;
         }
+        // Also after a hello: a re-formed ring's view starts without observers.
+        syncObserversIntoView();
         // Non-master members forward hellos too: answer each observer at most twice a period.
         if (fresh || now - prevSeen >= cfg.timers.observerHello / 2)
             sendView(h.endpoint);
@@ -66,6 +68,13 @@ void TokenBeatNode::Impl::observerApplyView(const RingView &v)
     }
     if (newRing || v.viewVersion != prev.viewVersion)
         emitEvent(Event::Kind::ViewChanged, v.master, QStringLiteral("view %1.%2").arg(v.ringEpoch).arg(v.viewVersion));
+}
+
+void TokenBeatNode::Impl::syncObserversIntoView()
+{
+    view.observers.clear();
+    for (const auto &[addr, o] : observers)
+        view.observers.push_back(o.member);
 }
 
 void TokenBeatNode::Impl::sendObserverViews()

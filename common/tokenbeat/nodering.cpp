@@ -697,6 +697,7 @@ void TokenBeatNode::Impl::tickRing()
             emitEvent(Event::Kind::ObserverDropped, it->first);
             it = observers.erase(it);
             observersDirty = true;
+            syncObserversIntoView();
         } else {
             ++it;
         }

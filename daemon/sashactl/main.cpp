@@ -4,10 +4,13 @@
 #include "config/nodesettings.h"
 #include "control/controlclient.h"
 #include "humanformat.h"
+#include "observerwatch.h"
+#include "transport/observeraddress.h"
 #include "keygen.h"
 
 #include <QCommandLineParser>
 #include <QCoreApplication>
+#include <QFile>
 #include <QFileInfo>
 #include <QJsonDocument>
 #include <QTextStream>
@@ -121,6 +124,46 @@ int watch(ControlClient &client, bool json)
         }
     }
 }
+int watchAsObserver(const QString &keyFile, const QStringList &seeds, const QString &portText,
+                    const QString &bindText, const QString &forText, bool json)
+{
+    ctl::ObserverWatchOptions o;
+    o.json = json;
+    QFile f(keyFile);
+    if (!f.open(QIODevice::ReadOnly))
+        return usage(QStringLiteral("--key %1: %2").arg(keyFile, f.errorString()));
+    QString why;
+    o.key = decodeClusterKey(f.readAll(), &why);
+    if (o.key.isEmpty())
+        return usage(QStringLiteral("--key %1: %2").arg(keyFile, why));
+    bool ok = false;
+    const int port = portText.toInt(&ok);
+    if (!ok || port < 1 || port > 65535)
+        return usage(QStringLiteral("--port takes 1..65535, got \"%1\"").arg(portText));
+    if (seeds.isEmpty())
+        return usage(QStringLiteral("watch --key needs at least one --seed ADDR[:PORT] (a ring node)"));
+    for (const QString &s : seeds) {
+        const auto e = parseHostPort(s, quint16(port));
+        if (!e)
+            return usage(QStringLiteral("--seed %1: expected a.b.c.d or a.b.c.d:port").arg(s));
+        o.seeds.push_back(*e);
+    }
+    if (!bindText.isEmpty()) {
+        const auto ip = parseIpv4(bindText);
+        if (!ip)
+            return usage(QStringLiteral("--bind %1: expected a local IPv4 address").arg(bindText));
+        o.bindIp = *ip;
+    } else {
+        o.bindIp = defaultObserverAddress(o.seeds, QCoreApplication::applicationPid());
+    }
+    if (!forText.isEmpty()) {
+        o.seconds = forText.toInt(&ok);
+        if (!ok || o.seconds < 1 || o.seconds > 86400)
+            return usage(QStringLiteral("--for takes 1..86400 seconds, got \"%1\"").arg(forText));
+    }
+    return ctl::observerWatch(o);
+}
+
 } // namespace
 
 int main(int argc, char *argv[])
@@ -136,6 +179,8 @@ int main(int argc, char *argv[])
         "  members            the ring's members (and observers)\n"
         "  events [--limit N] recent ring events, oldest first (default 100, max 2000)\n"
         "  watch              stream events as they happen (Ctrl-C ends)\n"
+        "  watch --key FILE --seed ADDR[:PORT]...  watch the ring from anywhere on the cluster's\n"
+        "                     network as a TokenBeat observer, without a local sashad\n"
         "  counters           datagram, drop and ring counters\n"
         "  connections [--limit N]  the dispatcher's connection map: client, server, state, idle\n"
         "                     (default 1000, max 100000; only on the dispatching node)\n"
@@ -163,7 +208,18 @@ int main(int argc, char *argv[])
                                          QStringLiteral("S"));
     const QCommandLineOption ifDispatcherOpt(QStringLiteral("if-dispatcher"),
                                              QStringLiteral("fault: act only if NODE is the dispatcher right now."));
-    parser.addOptions({socketOpt, configOpt, jsonOpt, limitOpt, outputOpt, forceOpt, durationOpt, ifDispatcherOpt});
+    const QCommandLineOption keyOpt({QStringLiteral("k"), QStringLiteral("key")},
+                                    QStringLiteral("watch as an observer: the cluster key file."), QStringLiteral("FILE"));
+    const QCommandLineOption seedOpt(QStringLiteral("seed"), QStringLiteral("watch as an observer: a ring node, ADDR[:PORT]; repeatable."),
+                                     QStringLiteral("ADDR[:PORT]"));
+    const QCommandLineOption portOpt(QStringLiteral("port"), QStringLiteral("watch as an observer: the ring's port (default 7400)."),
+                                     QStringLiteral("P"), QStringLiteral("7400"));
+    const QCommandLineOption bindOpt(QStringLiteral("bind"), QStringLiteral("watch as an observer: local IPv4 address to observe from."),
+                                     QStringLiteral("ADDR"));
+    const QCommandLineOption forOpt(QStringLiteral("for"), QStringLiteral("watch as an observer: stop after S seconds."),
+                                    QStringLiteral("S"));
+    parser.addOptions({socketOpt, configOpt, jsonOpt, limitOpt, outputOpt, forceOpt, durationOpt, ifDispatcherOpt,
+                       keyOpt, seedOpt, portOpt, bindOpt, forOpt});
     parser.addPositionalArgument(QStringLiteral("command"), QStringLiteral("status | members | events | watch | counters | connections | fault | keygen"));
     if (!parser.parse(app.arguments()))
         return usage(parser.errorText());
@@ -183,6 +239,15 @@ int main(int argc, char *argv[])
         return usage(QStringLiteral("--duration and --if-dispatcher belong to the fault command"));
     if (command == QLatin1String("keygen"))
         return keygen(parser.value(outputOpt), parser.isSet(forceOpt));
+    const bool observing = parser.isSet(keyOpt);
+    if (!observing && (parser.isSet(seedOpt) || parser.isSet(bindOpt) || parser.isSet(forOpt)))
+        return usage(QStringLiteral("--seed, --bind and --for belong to watch --key FILE"));
+    if (observing) {
+        if (command != QLatin1String("watch"))
+            return usage(QStringLiteral("--key belongs to watch (as an observer)"));
+        return watchAsObserver(parser.value(keyOpt), parser.values(seedOpt), parser.value(portOpt),
+                               parser.value(bindOpt), parser.value(forOpt), parser.isSet(jsonOpt));
+    }
 
     ControlRequest req;
     if (command == QLatin1String("status"))

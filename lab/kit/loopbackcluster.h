@@ -48,6 +48,8 @@ public:
     QString configPath(int i) const;
     QString logPath(int i) const;
     QString workDir() const { return m_dir.path(); }
+    QString keyPath() const { return m_dir.filePath(QStringLiteral("cluster.key")); }
+    quint16 port() const { return m_port; } // the TokenBeat port every node listens on
     qint64 pid(int i) const;
     bool isRunning(int i) const;
 

@@ -319,6 +319,56 @@ private Q_SLOTS:
         QVERIFY(!isStopped(1));
         QVERIFY2(c.ringIs(range(2), &why), qPrintable(why));
     }
+
+    // `sashactl watch --key` joins as an observer: it sees the ring, and when it goes away the
+    // ring drops it without a purge (observers are never on the token's path).
+    void observerWatchSeesTheRingAndLeavesNoPurge()
+    {
+        auto &c = startCluster(3);
+        QString why;
+        QVERIFY2(LoopbackCluster::waitUntil([&] { return c.ringIs(range(3), &why); }, 10000), qPrintable(why));
+        auto purges = [&] {
+            qint64 n = 0;
+            for (int i = 0; i < 3; ++i)
+                n += ctlStatus(i).value(QStringLiteral("counters")).toObject().value(QStringLiteral("purges")).toInteger();
+            return n;
+        };
+        const qint64 before = purges();
+        QProcess watch;
+        watch.start(QStringLiteral(SASHACTL_PATH),
+                    {QStringLiteral("watch"), QStringLiteral("--json"), QStringLiteral("--key"), c.keyPath(),
+                     QStringLiteral("--seed"), QStringLiteral("%1:%2").arg(c.address(1)).arg(c.port()),
+                     QStringLiteral("--for"), QStringLiteral("3")});
+        QVERIFY(watch.waitForStarted(5000));
+        // While it watches, the ring lists it among the observers.
+        auto listed = [&] {
+            for (int i = 0; i < 3; ++i)
+                if (!ctlStatus(i).value(QStringLiteral("observers")).toArray().isEmpty())
+                    return true;
+            return false;
+        };
+        QVERIFY2(LoopbackCluster::waitUntil(listed, 2500), "no node lists the observer");
+        QVERIFY(watch.waitForFinished(10000));
+        QCOMPARE(watch.exitCode(), 0);
+        int statusLines = 0;
+        bool sawWholeRing = false;
+        for (const QByteArray &line : watch.readAllStandardOutput().split('\n')) {
+            const QJsonObject s = QJsonDocument::fromJson(line).object().value(QStringLiteral("status")).toObject();
+            if (s.isEmpty())
+                continue;
+            ++statusLines;
+            if (s.value(QStringLiteral("members")).toArray().size() == 3
+                && s.value(QStringLiteral("dispatcher")).toString() == c.address(0))
+                sawWholeRing = true;
+        }
+        QVERIFY2(sawWholeRing, qPrintable(QStringLiteral("%1 status lines, none with 3 members and dispatcher %2")
+                                              .arg(statusLines).arg(c.address(0))));
+        // The master listed the observer while it was there, and drops it after the observer
+        // timeout (1.5 s) without disturbing the ring.
+        QVERIFY2(LoopbackCluster::waitUntil([&] { return !listed(); }, 5000), "the observer was not dropped");
+        QVERIFY2(c.ringIs(range(3), &why), qPrintable(why));
+        QCOMPARE(purges(), before);
+    }
 };
 
 QTEST_GUILESS_MAIN(tst_RingProcesses)
