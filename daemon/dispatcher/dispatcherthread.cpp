@@ -150,7 +150,6 @@ void DispatcherThread::run()
 {
     Receiver receiver(*this);
     auto lastStats = steadyNow();
-    std::chrono::microseconds lastIdle{0};
     std::string failure;
     while (!m_stop.load(std::memory_order_relaxed)) {
         m_now = steadyNow();
@@ -165,10 +164,7 @@ void DispatcherThread::run()
         flushSinks();
         if (batch.frames > 0)
             bump(m_counters.batches);
-        if (batch.frames == 0 || m_now - lastIdle >= m_config.idleInterval) {
-            lastIdle = m_now;
-            m_processor.idle(m_now);
-        }
+        m_processor.idle(m_now);
         if (m_now - lastStats >= m_config.statsInterval) {
             lastStats = m_now;
             const SourceStats s = m_source.stats();

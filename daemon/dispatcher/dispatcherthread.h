@@ -37,8 +37,7 @@ public:
     // `now` is read once per batch from the steady clock.
     virtual FrameDisposition process(std::span<const std::uint8_t> in, std::span<std::uint8_t> out,
                                      std::chrono::microseconds now) noexcept = 0;
-    // After an empty batch (so at least every poll timeout) and at most every
-    // DispatcherThreadConfig::idleInterval between batches: expiry sweeps and the like.
+    // Between batches and when idle (at least every poll timeout): expiry sweeps and the like.
     virtual void idle(std::chrono::microseconds) noexcept {}
 };
 
@@ -61,11 +60,6 @@ struct DispatcherThreadConfig {
     int batchFrames = 256;                             // frames per pcap_dispatch
     std::chrono::milliseconds pollTimeout{20};         // bounds how late stop() is noticed
     std::chrono::milliseconds statsInterval{250};      // pcap_stats refresh
-    // FrameProcessor::idle() runs after an empty batch, else at most this often. The FastPath's
-    // idle() sweeps 4096 flow slots (80 KiB of a table far larger than the cache): run after
-    // every batch, it was most of the thread's CPU at low rates, where a batch is one frame
-    // (docs/dispatcher.md "Batching"). 0 = after every batch.
-    std::chrono::microseconds idleInterval{1000};
     // Bounded batching ([dispatcher] batch_us, docs/dispatcher.md "Batching"): after a batch that
     // emptied the capture ring (fewer than batchFrames frames), sleep this long before reading
     // again, so that the frames arriving meanwhile are read, processed and flushed in one turn

@@ -227,8 +227,6 @@ private Q_SLOTS:
     void dispatcherThreadStopsPromptly();
     void dispatcherThreadBatchWait_data();
     void dispatcherThreadBatchWait();
-    void dispatcherThreadIdleInterval_data();
-    void dispatcherThreadIdleInterval();
     void localDeliverySinkAddressesLo();
     void vmacAnnouncementBytes();
     void vmacAnnouncementSchedule();
@@ -356,7 +354,6 @@ void TestPacketIo::dispatcherThreadReplay()
     QVERIFY2(announcer.valid(), announcer.error().c_str());
     DispatcherThreadConfig config;
     config.batchFrames = 3;
-    config.idleInterval = std::chrono::microseconds(0); // idle() after every batch
     DispatcherThread thread(*source, processor, network, &local, &announcer, config);
     thread.start();
     QVERIFY(waitUntil([&] { return thread.finished(); }, 5000));
@@ -522,31 +519,6 @@ void TestPacketIo::dispatcherThreadBatchWait()
         QVERIFY2(gap >= std::chrono::milliseconds(batchWaitMs), qPrintable(why));
     else
         QVERIFY2(gap < std::chrono::milliseconds(200), qPrintable(why));
-}
-
-void TestPacketIo::dispatcherThreadIdleInterval_data()
-{
-    QTest::addColumn<int>("intervalMs");
-    QTest::addColumn<int>("idleCalls"); // three batches of 2 frames, then the end (an empty batch)
-    QTest::newRow("interval 0: after every batch") << 0 << 4;
-    QTest::newRow("interval 10 s: after the first batch and the empty one only") << 10000 << 2;
-}
-
-void TestPacketIo::dispatcherThreadIdleInterval()
-{
-    QFETCH(int, intervalMs);
-    QFETCH(int, idleCalls);
-    ScriptedSource source({2, 2, 2});
-    MacRewriteProcessor processor(kServerMac);
-    RecordingSink network;
-    DispatcherThreadConfig config;
-    config.idleInterval = std::chrono::milliseconds(intervalMs);
-    DispatcherThread thread(source, processor, network, nullptr, nullptr, config);
-    thread.start();
-    QVERIFY(waitUntil([&] { return thread.finished(); }, 5000));
-    thread.stop();
-    QCOMPARE(read(thread.counters().captured), std::uint64_t(6));
-    QCOMPARE(processor.idleCalls.load(), idleCalls);
 }
 
 void TestPacketIo::localDeliverySinkAddressesLo()
