@@ -367,6 +367,7 @@ private:
                 if (!q.queued) {
                     if (m_opt.rxQueue > 0 && n.queued >= m_opt.rxQueue) {
                         ++m_rxDropped;
+                        tracePacket("lost", n.index, p);
                         return;
                     }
                     ++n.queued;
@@ -377,11 +378,29 @@ private:
             }
             if (p.queued && n.queued > 0)
                 --n.queued;
+            tracePacket("recv", n.index, p);
             apply(n.index, n.node->onDatagram(m_now, p.from, p.datagram));
             if (n.node)
                 spend(n);
             return;
         }
+    }
+
+    // SASHA_SIM_TRACE=2 also prints every delivered datagram and every one lost to a full
+    // receive queue (envelope: type at byte 3, sender at bytes 4..7, body from byte 26).
+    void tracePacket(const char *what, int to, const Packet &p) const
+    {
+        if (!m_tracePackets || p.datagram.size() < 26)
+            return;
+        static const char *types[] = {"?", "Join", "View", "ViewAck", "Token", "Purge", "Leave",
+                                      "ObserverHello", "Beacon", "OobData", "OobAck", "ViewRequest"};
+        const auto u8 = [&](int i) { return quint32(quint8(p.datagram[i])); };
+        const quint8 type = quint8(p.datagram[3]);
+        QString body;
+        for (int i = 26; i < std::min<int>(p.datagram.size() - 16, 26 + 14); ++i)
+            body += QString::number(u8(i), 16).rightJustified(2, QLatin1Char('0'));
+        qInfo("%9.3f n%-2d %s %-12s from node=%-3u body %s", double(m_now.count()) / 1000.0, to, what,
+              type < std::size(types) ? types[type] : "?", u8(7), qPrintable(body));
     }
 
     // Simulated CPU time of one step, and now and then the node is descheduled.
@@ -434,6 +453,7 @@ private:
     }
 
     bool m_trace = qEnvironmentVariableIsSet("SASHA_SIM_TRACE");
+    bool m_tracePackets = qEnvironmentVariableIntValue("SASHA_SIM_TRACE") >= 2;
     std::mt19937_64 m_rng;
     SimOptions m_opt;
     std::vector<SimNode> m_nodes;
