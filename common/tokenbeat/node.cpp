@@ -341,6 +341,7 @@ void TokenBeatNode::Impl::enterJoining(Time keepHeardSince)
     nextBeaconAt = kNever;
     pendingAcks.clear();
     finalViewTo.clear();
+    offer.reset();
     heldToken.reset();
     holdDeadline = nextViewRequestAt = kNever;
     sendJoins(true);
@@ -429,6 +430,7 @@ void TokenBeatNode::Impl::stop()
     handingOver = false;
     pendingAcks.clear();
     finalViewTo.clear();
+    offer.reset();
     heldToken.reset();
 }
 
@@ -524,6 +526,8 @@ Time TokenBeatNode::Impl::nextDeadline() const
             if (view.members.size() > 1)
                 at(nextRotationAt);
             at(nextBeaconAt);
+            if (offer)
+                at(offer->next);
             for (const auto &[addr, o] : observers)
                 at(o.lastSeen + cfg.timers.observerTimeout);
             if (observersDirty && !observers.empty())

@@ -85,6 +85,12 @@ struct TokenBeatNode::Impl {
     // Member.
     Time tokenDeadline = kNever;
     quint32 lastRotation = 0; // highest rotation relayed in this ring epoch (drops duplicates)
+    // Every View of the current ring epoch this node has held: (viewVersion, viewDigest). A ring
+    // is named by (epoch, master) on the wire, and two rings formed at once share an epoch; when
+    // the other ring admits us from a late Join it names us its master. As master we tell a late
+    // copy of our own ring's View (known here) from that ring's View (unknown): see
+    // mergeNamesake(). Cleared on entering a ring, bounded by kMaxHeldViews.
+    std::set<std::pair<quint32, quint64>> heldViews;
     std::optional<TokenMsg> heldToken; // newer viewVersion than ours: waiting for the View
     Endpoint heldAsk;
     Time holdDeadline = kNever, nextViewRequestAt = kNever;
@@ -103,6 +109,23 @@ struct TokenBeatNode::Impl {
     std::map<NodeAddr, PendingAck> pendingAcks;
     std::map<NodeAddr, Role> claims;        // dispatcher claims from Joins
     std::map<NodeAddr, Endpoint> finalViewTo; // leavers told once the new view is acked
+    // A joiner lower than us would become the master. It is offered the View first and admitted
+    // (View to all) only once it acks: a joiner that formed a ring of its own meanwhile, with
+    // our epoch, must not be made the master of ours too (two rings named (epoch, it)).
+    struct MastershipOffer {
+        JoinMsg join;
+        quint32 version = 0; // viewVersion of the offered View
+        QByteArray body;     // the offered View
+        int attempts = 1;
+        Time next{0};
+    };
+    std::optional<MastershipOffer> offer;
+    // Per member, when it last acked our current view. A Join of a member that acked it less
+    // than tokenTimeout ago is stale (sent while joining, queued behind a busy socket, or
+    // forwarded late), not a rejoin: it cannot have abandoned the ring since. Such Joins carry
+    // an old claim, or the epoch of a ring it left that shared ours, and each one re-published
+    // the view ("readmitted"): dozens of views in a row under load.
+    std::map<NodeAddr, Time> ackedAt;
     Time nextBeaconAt = kNever;
     std::map<NodeAddr, ObserverEntry> observers;
     bool observersDirty = false;
@@ -150,11 +173,18 @@ struct TokenBeatNode::Impl {
     void publishView(const QString &why);
     void sendView(const Endpoint &to);
     QByteArray viewBody() const;
-    NodeAddr elect() const;
+    NodeAddr elect() const { return elect(view, claims); }
+    static NodeAddr elect(const RingView &v, const std::map<NodeAddr, Role> &claims);
+    void offerMastership(const JoinMsg &j);
+    void tickOffer();
     Role roleFor(NodeAddr addr, const RingView &v) const;
     void applyDispatcher(NodeAddr dispatcher);
     void admit(const JoinMsg &j);
     void handleView(const Envelope &env, const Endpoint &from, const ViewMsg &m);
+    static quint64 viewDigest(const RingView &v);
+    void noteView(const RingView &v);
+    bool isNamesake(const RingView &v) const;
+    void mergeNamesake(const Endpoint &from, const RingView &v);
     void handleViewAck(const Envelope &env, const ViewAckMsg &a);
     void handleViewRequest(const Endpoint &from, const EpochMsg &r);
     void handleToken(const Envelope &env, const Endpoint &from, const TokenMsg &t);

@@ -36,6 +36,8 @@ void TokenBeatNode::Impl::enterRing(const RingView &v)
     view = v;
     setState(NodeState::Member);
     heard.clear();
+    heldViews.clear();
+    noteView(v);
     foreignMasters.clear();
     reformDeadline = awaitDeadline = nextJoinAt = kNever;
     tokenDeadline = v.members.size() > 1 ? now + cfg.timers.tokenTimeout : kNever;
@@ -58,6 +60,7 @@ void TokenBeatNode::Impl::adoptView(const RingView &v)
 {
     const RingView prev = view;
     view = v;
+    noteView(v);
     for (const Member &m : v.members)
         if (m.addr != cfg.self && !hasMember(prev, m.addr))
             emitEvent(Event::Kind::MemberJoined, m.addr);
@@ -92,6 +95,8 @@ void TokenBeatNode::Impl::becomeMaster()
     nextRotationAt = view.members.size() > 1 ? now : kNever;
     nextBeaconAt = now;
     pendingAcks.clear();
+    offer.reset();
+    ackedAt.clear();
     claims.clear();
     if (view.dispatcher != kNoNode)
         claims[view.dispatcher] = Role::Dispatcher;
@@ -101,7 +106,7 @@ void TokenBeatNode::Impl::becomeMaster()
 // Election (docs/tokenbeat.md "Election"): the lowest capable member that claims the role
 // (the ring's current dispatcher, or a node whose Join claimed it) keeps it; with no claim, the
 // lowest capable member gets it. So a rejoining node never takes the role from a working one.
-NodeAddr TokenBeatNode::Impl::elect() const
+NodeAddr TokenBeatNode::Impl::elect(const RingView &view, const std::map<NodeAddr, Role> &claims)
 {
     for (const Member &m : view.members)
         if ((m.caps & kCanDispatch) && (m.addr == view.dispatcher || claims.contains(m.addr)))
@@ -165,6 +170,7 @@ void TokenBeatNode::Impl::publishView(const QString &why)
         }
         m.status.role = roleFor(m.addr, view);
     }
+    noteView(view);
     pendingAcks.clear();
     std::set<Endpoint> targets;
     for (const Member &m : view.members) {
@@ -217,6 +223,12 @@ QByteArray TokenBeatNode::Impl::viewBody() const
 
 void TokenBeatNode::Impl::admit(const JoinMsg &j)
 {
+    if (auto it = ackedAt.find(j.addr); it != ackedAt.end() && now - it->second < cfg.timers.tokenTimeout
+        && hasMember(view, j.addr) && !pendingAcks.contains(j.addr)) {
+        drop(DropReason::StaleRing, j.endpoint,
+             QStringLiteral("stale join of %1 (it acked view %2.%3)").arg(addrText(j.addr)).arg(view.ringEpoch).arg(view.viewVersion));
+        return;
+    }
     if (Member *m = findMember(view, j.addr)) {
         m->endpoint = j.endpoint;
         m->caps = j.caps;
@@ -240,6 +252,10 @@ void TokenBeatNode::Impl::admit(const JoinMsg &j)
              QStringLiteral("ring full (%1 members): join of %2 refused").arg(kMaxMembers).arg(addrText(j.addr)));
         return;
     }
+    if (j.addr < view.members.front().addr) {
+        offerMastership(j);
+        return;
+    }
     Member m;
     m.addr = j.addr;
     m.endpoint = j.endpoint;
@@ -251,6 +267,44 @@ void TokenBeatNode::Impl::admit(const JoinMsg &j)
         claims[j.addr] = j.claim;
     emitEvent(Event::Kind::MemberJoined, j.addr);
     publishView(QStringLiteral("%1 joined").arg(addrText(j.addr)));
+}
+
+void TokenBeatNode::Impl::offerMastership(const JoinMsg &j)
+{
+    if (offer)
+        return; // one at a time: the next lower joiner's Joins repeat
+    RingView v = view;
+    Member m;
+    m.addr = j.addr;
+    m.endpoint = j.endpoint;
+    m.caps = j.caps;
+    v.members.insert(v.members.begin(), m); // lower than every member: the new master
+    ++v.viewVersion;
+    v.master = j.addr;
+    std::map<NodeAddr, Role> c = claims;
+    if (isDispatchRole(j.claim))
+        c[j.addr] = j.claim;
+    v.dispatcher = elect(v, c);
+    for (Member &x : v.members)
+        x.status.role = roleFor(x.addr, v);
+    ViewMsg msg{v};
+    msg.view.observers.clear();
+    offer = MastershipOffer{j, v.viewVersion, encodeBody(msg), 1, now + cfg.timers.retransmit};
+    send(j.endpoint, MessageType::View, offer->body);
+}
+
+void TokenBeatNode::Impl::tickOffer()
+{
+    if (!offer || now < offer->next)
+        return;
+    if (offer->attempts >= cfg.timers.maxRetransmits) {
+        offer.reset(); // it did not take the ring: it rejoins (or its ring heals with ours)
+        return;
+    }
+    ++offer->attempts;
+    offer->next = now + cfg.timers.retransmit;
+    ++counters.retransmits;
+    send(offer->join.endpoint, MessageType::View, offer->body);
 }
 
 void TokenBeatNode::Impl::handleView(const Envelope &env, const Endpoint &from, const ViewMsg &m)
@@ -289,6 +343,10 @@ void TokenBeatNode::Impl::handleView(const Envelope &env, const Endpoint &from, 
         return;
     case NodeState::Member:
     case NodeState::Leaving: {
+        if (isNamesake(v)) {
+            mergeNamesake(from, v);
+            return;
+        }
         // Same ring: same epoch and master, sent by a member of it. Two rings formed at once can
         // share an epoch; a View of the other one (e.g. after its master admitted our master
         // from a late Join) must not be adopted as ours.
@@ -328,12 +386,97 @@ void TokenBeatNode::Impl::handleView(const Envelope &env, const Endpoint &from, 
     }
 }
 
+quint64 TokenBeatNode::Impl::viewDigest(const RingView &v)
+{
+    // FNV-1a over the dispatcher and the member addresses: what two Views of one version of
+    // one ring always share (statuses and endpoints may differ between copies).
+    quint64 h = 14695981039346656037ull;
+    const auto mix = [&h](quint32 x) {
+        for (int i = 0; i < 4; ++i) {
+            h ^= (x >> (8 * i)) & 0xff;
+            h *= 1099511628211ull;
+        }
+    };
+    mix(v.dispatcher);
+    for (const Member &m : v.members)
+        mix(m.addr);
+    return h;
+}
+
+void TokenBeatNode::Impl::noteView(const RingView &v)
+{
+    constexpr std::size_t kMaxHeldViews = 256;
+    if (heldViews.size() >= kMaxHeldViews)
+        heldViews.erase(heldViews.begin()); // the oldest version
+    heldViews.insert({v.viewVersion, viewDigest(v)});
+}
+
+// A View naming us the master of our ring epoch that we never held: another ring, formed at the
+// same moment as ours with the same epoch, admitted us from a Join we sent before forming ours
+// (or a Join delivered late), and its members now take us for their master. Both rings are
+// named (epoch, us): each one's members would accept the other's Views and tokens, and two
+// dispatchers could each see a settled ring. Only the master writes Views naming it master,
+// so the master tells them apart by what it has held.
+bool TokenBeatNode::Impl::isNamesake(const RingView &v) const
+{
+    return isMaster() && v.ringEpoch == view.ringEpoch && v.master == cfg.self
+        && !heldViews.contains({v.viewVersion, viewDigest(v)});
+}
+
+// We are the master that ring names: take its members into ours under a viewVersion newer than
+// both, so every node of either ring adopts one View (ours: from their master, newer). Its
+// dispatcher counts as a claim, so the election keeps one of the two dispatchers, the lower.
+void TokenBeatNode::Impl::mergeNamesake(const Endpoint &from, const RingView &v)
+{
+    noteView(v); // its resends are known from now on: one merge per View
+    send(from, MessageType::ViewAck, encodeBody(ViewAckMsg{v.ringEpoch, v.viewVersion}));
+    int added = 0;
+    for (const Member &m : v.members) {
+        if (hasMember(view, m.addr) || (m.caps & kObserver))
+            continue;
+        if (view.members.size() >= std::size_t(kMaxMembers))
+            break;
+        view.members.insert(std::upper_bound(view.members.begin(), view.members.end(), m,
+                                             [](const Member &a, const Member &b) { return a.addr < b.addr; }),
+                            m);
+        emitEvent(Event::Kind::MemberJoined, m.addr);
+        ++added;
+    }
+    if (v.dispatcher != kNoNode && hasMember(view, v.dispatcher))
+        claims[v.dispatcher] = Role::Dispatcher;
+    view.viewVersion = std::max(view.viewVersion, v.viewVersion);
+    publishView(QStringLiteral("merged view %1.%2 of a ring that named us master (%3 members added)")
+                    .arg(v.ringEpoch).arg(v.viewVersion).arg(added));
+}
+
 void TokenBeatNode::Impl::handleViewAck(const Envelope &env, const ViewAckMsg &a)
 {
+    if (offer && isMaster() && env.sender == offer->join.addr && a.ringEpoch == view.ringEpoch
+        && a.viewVersion == offer->version) {
+        // The lower joiner took the offered View: now the whole ring gets it (and the joiner
+        // a copy, known to it, or newer if our view changed meanwhile).
+        const JoinMsg j = offer->join;
+        offer.reset();
+        if (!hasMember(view, j.addr) && view.members.size() < std::size_t(kMaxMembers)) {
+            Member m;
+            m.addr = j.addr;
+            m.endpoint = j.endpoint;
+            m.caps = j.caps;
+            view.members.insert(std::upper_bound(view.members.begin(), view.members.end(), m,
+                                                 [](const Member &x, const Member &y) { return x.addr < y.addr; }),
+                                m);
+            if (isDispatchRole(j.claim))
+                claims[j.addr] = j.claim;
+            emitEvent(Event::Kind::MemberJoined, j.addr);
+            publishView(QStringLiteral("%1 joined (the new master)").arg(addrText(j.addr)));
+        }
+        return;
+    }
     if (!isMaster() && pendingAcks.empty())
         return;
     if (a.ringEpoch != view.ringEpoch || a.viewVersion < view.viewVersion)
         return; // an ack of an older version: the newer View is still being resent
+    ackedAt[env.sender] = now;
     pendingAcks.erase(env.sender);
     if (!pendingAcks.empty())
         return;
@@ -467,6 +610,7 @@ void TokenBeatNode::Impl::processToken(TokenMsg t)
     }
     if (t.viewVersion == view.viewVersion && t.dispatcher != view.dispatcher && state == NodeState::Member) {
         view.dispatcher = t.dispatcher;
+        noteView(view);
         applyDispatcher(t.dispatcher);
     }
     piggyback(t);
@@ -680,6 +824,7 @@ void TokenBeatNode::Impl::tickRing()
     tickMasterAcks();
     if (!isMaster())
         return;
+    tickOffer();
     if (now >= nextBeaconAt) {
         // Seeds outside our ring only: our members know us, and other rings and lone nodes are
         // what healing is for. (Beaconing every seed was most of a 20-node master's traffic.)
