@@ -82,6 +82,11 @@ struct NodeSettings {
     quint8 caps = tb::kCanDispatch | tb::kCanServe;
     QString controlSocket = QStringLiteral("/run/sasha/sashad.sock");
     QString name;
+    // Scheduling niceness sashad asks for at start (setpriority), -20..19. Negative values need
+    // CAP_SYS_NICE (root has it); without it sashad warns and runs at its inherited priority. A
+    // ring member that is slow to relay the token under CPU contention causes false purges, so
+    // it runs ahead of ordinary work, as keepalived's VRRP process does.
+    int nice = -10;
 
     // [cluster]
     QString keyFile;                     // absolute path

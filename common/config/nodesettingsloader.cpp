@@ -236,6 +236,8 @@ void parseNode(SectionReader &r, NodeSettings &s)
     }
     if (const auto n = r.string("name", true))
         s.name = *n;
+    if (const auto v = r.integer("nice", -20, 19))
+        s.nice = int(*v);
     if (!r.ok() || s.address != 0)
         return;
     // No address: take the interface's first IPv4 address.
@@ -498,7 +500,7 @@ struct SectionSpec {
 const std::vector<SectionSpec> &sectionSpecs()
 {
     static const std::vector<SectionSpec> specs = {
-        {"node", {"address", "interface", "port", "capabilities", "control_socket", "name"}, parseNode},
+        {"node", {"address", "interface", "port", "capabilities", "control_socket", "name", "nice"}, parseNode},
         {"cluster", {"key_file", "seeds", "broadcast"}, parseCluster},
         {"timers", {"rotation_ms", "token_timeout_ms", "reform_ms", "join_repeat_ms", "beacon_ms",
                     "observer_timeout_ms", "preset"}, parseTimers},

@@ -12,6 +12,9 @@
 #include <QLoggingCategory>
 
 #include <csignal>
+#include <cstring>
+#include <cerrno>
+#include <sys/resource.h>
 #include <cstdio>
 
 using namespace sasha;
@@ -71,6 +74,13 @@ int main(int argc, char *argv[])
 
     // A client closing the control socket mid-write must not kill the daemon.
     std::signal(SIGPIPE, SIG_IGN);
+
+    // Relay the token promptly even when the host is busy ([node] nice, docs/config.md).
+    errno = 0;
+    const int currentNice = getpriority(PRIO_PROCESS, 0);
+    if (errno == 0 && currentNice != settings.nice && setpriority(PRIO_PROCESS, 0, settings.nice) != 0)
+        qCWarning(lcConfig, "cannot set [node] nice = %d (%s): needs CAP_SYS_NICE; running at nice %d",
+                  settings.nice, std::strerror(errno), currentNice);
 
     SashaDaemon daemon(settings, quint64(QDateTime::currentMSecsSinceEpoch()));
     SignalWatcher signals({SIGTERM, SIGINT});

@@ -75,6 +75,9 @@ private Q_SLOTS:
         QTest::newRow("port of wrong type")
             << QStringLiteral("[node]\naddress = \"127.0.0.2\"\nport = \"7400\"\n[cluster]\nkey_file = \"KEY\"\n")
             << KeyFile::Good << 3 << QStringList{QStringLiteral("[node] port"), QStringLiteral("integer"), QStringLiteral("1..65535")};
+        QTest::newRow("nice out of range")
+            << QStringLiteral("[node]\naddress = \"127.0.0.2\"\nnice = -21\n[cluster]\nkey_file = \"KEY\"\n")
+            << KeyFile::Good << 3 << QStringList{QStringLiteral("[node] nice"), QStringLiteral("-20..19"), QStringLiteral("-21")};
         QTest::newRow("port out of range")
             << QStringLiteral("[node]\naddress = \"127.0.0.2\"\nport = 70000\n[cluster]\nkey_file = \"KEY\"\n")
             << KeyFile::Good << 3 << QStringList{QStringLiteral("[node] port"), QStringLiteral("1..65535"), QStringLiteral("70000")};
@@ -308,6 +311,7 @@ enabled = true
         QCOMPARE(s.port, quint16(7400));
         QCOMPARE(s.caps, quint8(tb::kCanDispatch | tb::kCanServe));
         QCOMPARE(s.controlSocket, QStringLiteral("/run/sasha/sashad.sock"));
+        QCOMPARE(s.nice, -10);
         QCOMPARE(s.key, QByteArray(24, '\x5a')); // not hex: taken as raw bytes
         QVERIFY(s.seeds.empty());
         QVERIFY(!s.broadcast.has_value());
