@@ -19,6 +19,7 @@
 #include <QThread>
 
 #include <csignal>
+#include <memory>
 #include <cstdio>
 #include <unistd.h>
 
@@ -131,20 +132,30 @@ bool failoverRun(int n, int kills, const QString &sashad, const QString &sashact
     return failures == 0;
 }
 
-void overheadRun(int n, int seconds, const QString &sashad, const QString &sashactl)
+// A ring of n nodes, formed and settled; nullptr (reason printed) when it does not form.
+std::unique_ptr<LoopbackCluster> formedRing(int n, const QString &sashad, const QString &sashactl)
 {
-    LoopbackCluster c(options(n, sashad, sashactl));
+    auto c = std::make_unique<LoopbackCluster>(options(n, sashad, sashactl));
     QString err;
-    if (!c.start(&err)) {
+    if (!c->start(&err)) {
         out() << "  cannot start: " << err << "\n";
-        return;
+        return nullptr;
     }
     QString why;
-    if (!LoopbackCluster::waitUntil([&] { return c.ringIs(all(n), &why); }, 20000)) {
+    if (!LoopbackCluster::waitUntil([&] { return c->ringIs(all(n), &why); }, 20000)) {
         out() << "  ring did not form: " << why << "\n";
-        return;
+        return nullptr;
     }
     QThread::msleep(500);
+    return c;
+}
+
+void overheadRun(int n, int seconds, const QString &sashad, const QString &sashactl)
+{
+    const auto ring = formedRing(n, sashad, sashactl);
+    if (!ring)
+        return;
+    LoopbackCluster &c = *ring;
     std::vector<qint64> bytes0(n);
     std::vector<double> cpu0(n);
     for (int i = 0; i < n; ++i) {
@@ -172,22 +183,16 @@ void overheadRun(int n, int seconds, const QString &sashad, const QString &sasha
 
 void busyRun(int n, int seconds, const QString &sashad, const QString &sashactl)
 {
-    LoopbackCluster c(options(n, sashad, sashactl));
-    QString err;
-    if (!c.start(&err)) {
-        out() << "  cannot start: " << err << "\n";
+    const auto ring = formedRing(n, sashad, sashactl);
+    if (!ring)
         return;
-    }
+    LoopbackCluster &c = *ring;
     QString why;
-    if (!LoopbackCluster::waitUntil([&] { return c.ringIs(all(n), &why); }, 20000)) {
-        out() << "  ring did not form: " << why << "\n";
-        return;
-    }
-    QThread::msleep(500);
     qint64 purges0 = 0;
     for (int i = 0; i < n; ++i)
         purges0 += counter(c, i, "purges");
-    // One spinning process per core, at the same priority as the daemons.
+    // One spinning process per core at the default priority (sashad runs at [node] nice, -10
+    // by default, when it may).
     std::vector<std::unique_ptr<QProcess>> spinners;
     for (int k = 0; k < QThread::idealThreadCount(); ++k) {
         auto p = std::make_unique<QProcess>();
