@@ -164,7 +164,11 @@ DispatcherService::DispatcherService(const NodeSettings &settings, RingDriver &d
     m_neighbourTimer.setInterval(kNeighbourCheckMs);
     connect(&m_neighbourTimer, &QTimer::timeout, this, &DispatcherService::keepNeighboursResolved);
     if (settings.dispatcher.configured && settings.dispatcher.prepare && (settings.caps & tb::kCanDispatch)) {
-        QTimer::singleShot(0, this, &DispatcherService::prepareAhead); // once the event loop runs
+        // Not at once: building the data path blocks the event loop for 40-160 ms, and a node
+        // that is still joining would miss the ring's answers, form a ring of its own and, as
+        // its standalone dispatcher, win the role back at the merge. prepareAhead() waits for
+        // ring membership.
+        m_prepareTimer.start();
         m_neighbourTimer.start();
     }
     m_retryTimer.setSingleShot(true);
@@ -286,6 +290,10 @@ void DispatcherService::prepareAhead()
     if (m_run || m_prepared || !m_settings.dispatcher.configured || !m_settings.dispatcher.prepare ||
         !(m_settings.caps & tb::kCanDispatch))
         return;
+    if (!m_driver.isRunning() || m_driver.node().state() != tb::NodeState::Member) {
+        m_prepareTimer.start(); // joining or re-forming: try again once the ring has settled
+        return;
+    }
     QElapsedTimer clock;
     clock.start();
     QString error;

@@ -136,8 +136,16 @@ for i in 1 2 3 4; do
 done
 if [[ $okd == 4 ]]; then pass "4 of 4 downloads survived the dispatcher kill, sha256 matches"; else fail "$okd of 4 downloads intact after the dispatcher kill"; fi
 rm -rf "$dl"
+newDisp=$(dispatcherOf "$(( dk == 1 ? 2 : 1 ))")
 "$lab" restore "node$dk" >/dev/null
 waitFor 15 ringOf 1 5 || fail "ring of 5 after restoring node$dk"
+sleep 1
+# The restarted node rejoins as a server: it does not take the role from the working dispatcher.
+if [[ $(dispatcherOf 1) == "$newDisp" && $(dispatcherOf "$dk") == "$newDisp" ]]; then
+    pass "restarted node$dk rejoins as a server; $newDisp stays dispatcher"
+else
+    fail "after restarting node$dk the dispatcher is $(dispatcherOf 1), expected $newDisp"
+fi
 
 # 5. httperf at 500 cps for 20 s, dispatcher SIGKILLed at 5 s.
 disp=$(dispatcherOf 1)
