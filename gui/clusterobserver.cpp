@@ -43,6 +43,8 @@ ClusterObserver::ClusterObserver(Options options, RingDriver::Clock clock, QObje
         connect(stream, &DaemonEventStream::eventReceived, this, &ClusterObserver::onDaemonEvent);
         m_streams.push_back(stream);
     }
+    m_eventSubscribe.setInterval(kEventFeedSubscribeMs);
+    connect(&m_eventSubscribe, &QTimer::timeout, this, &ClusterObserver::subscribeToEvents);
     m_flowSubscribe.setInterval(kFlowFeedSubscribeMs);
     connect(&m_flowSubscribe, &QTimer::timeout, this, &ClusterObserver::subscribeToFlows);
     m_noRing.setSingleShot(true);
@@ -76,6 +78,7 @@ std::optional<QString> ClusterObserver::start()
         return err->message;
     m_noRing.start(m_options.noRingTimeoutMs);
     m_flowSubscribe.start();
+    m_eventSubscribe.start();
     for (auto *s : m_streams)
         s->start();
     return std::nullopt;
@@ -129,7 +132,43 @@ void ClusterObserver::setProblem(const QString &message)
 
 bool ClusterObserver::daemonEventsFlowing() const
 {
+    if (m_eventFeed.lastHeardUs() != 0 && nowUs() - m_eventFeed.lastHeardUs() < kFeedQuietUs)
+        return true;
     return std::any_of(m_streams.begin(), m_streams.end(), [](const DaemonEventStream *s) { return s->isConnected(); });
+}
+
+void ClusterObserver::subscribeToEvents()
+{
+    // Every member: each reports its own events (a purge is seen by all, the first-forward only
+    // by the dispatcher). The view is the last one held, also while the ring is re-forming, so
+    // the subscriptions of the survivors never lapse during a failover.
+    if (!m_haveView || !m_driver->isRunning())
+        return;
+    const QByteArray subscribe = encodeEventFeedSubscribe();
+    for (const tb::Member &m : m_last.members)
+        if (m.addr != m_options.self)
+            m_driver->sendOob(m.addr, kEventFeedChannel, subscribe, false);
+}
+
+void ClusterObserver::onEventFeed(tb::NodeAddr from, const QByteArray &payload)
+{
+    EventFeedReceiver::Result r = m_eventFeed.onMessage(from, payload, nowUs());
+    if (!r.error.isEmpty()) {
+        if (m_eventFeed.stats().rejected % 100 == 1)
+            qWarning("sasha-console: event feed message refused (%llu so far): %s",
+                     static_cast<unsigned long long>(m_eventFeed.stats().rejected), qPrintable(m_eventFeed.lastError()));
+        return;
+    }
+    const QString self = ipToString(m_options.self);
+    for (const ControlEvent &e : std::as_const(r.events)) {
+        if (!isTimelineKind(e.kind))
+            continue;
+        // A fault this console sent is already on the timeline, stamped when it was sent.
+        if (e.kind == kKindFaultInjected
+            && (e.detail.endsWith(QStringLiteral(" by ") + self) || e.detail.contains(QStringLiteral(" by %1:").arg(self))))
+            continue;
+        onDaemonEvent(e);
+    }
 }
 
 void ClusterObserver::onDaemonEvent(const ControlEvent &e)
@@ -164,6 +203,7 @@ void ClusterObserver::onView()
     const tb::RingView &v = m_driver->node().view();
     if (v.members.empty())
         return;
+    const bool firstView = !m_haveView;
     if (!m_haveView) {
         setProblem({});
         // Not "ring-formed": joining a ring that already runs is no failover.
@@ -188,6 +228,8 @@ void ClusterObserver::onView()
     }
     m_last = v;
     m_haveView = true;
+    if (firstView)
+        subscribeToEvents();
     Q_EMIT viewChanged(v);
 }
 
@@ -227,6 +269,10 @@ void ClusterObserver::subscribeToFlows()
 
 void ClusterObserver::onOob(tb::NodeAddr from, quint8 channel, const QByteArray &payload)
 {
+    if (channel == kEventFeedChannel) {
+        onEventFeed(from, payload);
+        return;
+    }
     if (channel == kFlowFeedChannel) {
         FlowFeedReceiver::Result r = m_flowFeed.onMessage(from, payload, nowUs());
         if (!r.error.isEmpty()) {

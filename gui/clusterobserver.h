@@ -2,10 +2,15 @@
 // ClusterObserver: the real ring as a ClusterFeed. It joins as a TokenBeat observer through
 // RingDriver (caps = kObserver: it receives views, never the token, and leaving never disturbs
 // the ring), and turns what it sees into the console's signals:
+//   - the daemons' own events (purge-started, token-timeout, ring-formed, dispatcher-elected,
+//     first-forward, fault-injected, ...) from the event feed on kEventFeedChannel
+//     (common/control/eventfeed.h): it subscribes to every member of its view each second, maps
+//     each event's monoUs to this console's clock, and shows each event reported by several
+//     daemons once -> eventOccurred. So a console on any host times a failover's phases exactly;
 //   - every view -> viewChanged; view-to-view differences -> ring-formed, dispatcher-elected,
-//     member-joined, member-lost events (derived here, so the timeline does not depend on which
-//     events the core reports to observers);
-//   - the core's own purge-started, token-timeout, abdicated, member-left -> eventOccurred;
+//     member-joined, member-lost events, and the core's own purge-started, token-timeout,
+//     abdicated, member-left: only as a fallback while no daemon events arrive (no feed message
+//     within kFeedQuietUs and no --control-socket stream connected);
 //   - fault replies on kFaultChannel -> faultReplied;
 //   - the dispatcher's flow feed on kFlowFeedChannel (FlowFeedReceiver) -> flowMapReset and
 //     flowsChanged: a new dispatcher's snapshot replaces the map, its changes follow;
@@ -15,6 +20,8 @@
 #include "clusterfeed.h"
 #include "daemoneventstream.h"
 #include "flowfeedreceiver.h"
+
+#include "control/eventfeed.h"
 
 #include "transport/ringdriver.h"
 
@@ -58,6 +65,12 @@ public:
     const RingDriver &driver() const { return *m_driver; }
     quint64 badMacDrops() const { return m_badMac; }
     const FlowFeedReceiver &flowFeed() const { return m_flowFeed; }
+    const EventFeedReceiver &eventFeed() const { return m_eventFeed; }
+    // Daemon events arrive (feed or control socket): view-derived events are not shown.
+    bool daemonEventsFlowing() const;
+    // The daemons answer every subscribe (each second) with a clock sample: quiet this long
+    // means the feed is gone (an old sashad, or no daemon reachable), and views take over.
+    static constexpr qint64 kFeedQuietUs = 3'000'000;
 
 private:
     void onCoreEvent(const tb::Event &e);
@@ -66,7 +79,8 @@ private:
     void emitDerived(const QString &kind, tb::NodeAddr node, const QString &detail = {});
     void setProblem(const QString &message);
     void onDaemonEvent(const ControlEvent &e);
-    bool daemonEventsFlowing() const;
+    void onEventFeed(tb::NodeAddr from, const QByteArray &payload);
+    void subscribeToEvents();
 
     Options m_options;
     std::unique_ptr<RingDriver> m_driver;
@@ -81,6 +95,8 @@ private:
     QTimer m_flowSubscribe; // kFlowFeedSubscribeMs: subscription to the view's dispatcher
     void subscribeToFlows();
     QHash<QString, qint64> m_recentDaemonEvents; // "kind|node" -> monoUs, to show each once
+    EventFeedReceiver m_eventFeed;
+    QTimer m_eventSubscribe; // kEventFeedSubscribeMs: subscription to every member of the view
 };
 
 } // namespace sasha::console

@@ -44,8 +44,9 @@ QString FailoverTracker::onEvent(const ControlEvent &e)
     }
     closeStale(t);
     if (k == QLatin1String("token-timeout") || k == QLatin1String("purge-started")) {
-        if (isOpen() && !m_failovers.back().formedUs) {
-            // The same failover, seen by another node; several daemons report in any order.
+        if (isOpen() && (!m_failovers.back().formedUs || t < m_failovers.back().formedUs)) {
+            // The same failover, seen by another node; several daemons report in any order (a
+            // daemon's report can arrive after another's ring-formed: it is stamped before it).
             Failover &open = m_failovers.back();
             if (t < open.detectedUs)
                 open.detectedUs = t;

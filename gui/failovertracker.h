@@ -7,8 +7,13 @@
 //   election        ring-formed -> dispatcher-elected (only when the dispatcher changed)
 //   reconstruction  dispatcher-elected -> reconstruction-completed (sashad event)
 //   first packet    dispatcher-elected -> first-forward (sashad event)
-// Observers are not sent purges, so a ring-formed outside a failover also opens one
-// (detection and re-formation then count as one span from the injected fault, if any).
+// Events come from the daemons (the event feed, or --control-socket), each on this console's
+// clock, in any order across daemons: a detection stamped before the open failover's
+// ring-formed belongs to it, and the earliest report of each phase counts. Without daemon
+// events (views only: an observer is never sent a Purge) a ring-formed outside a failover also
+// opens one (detection and re-formation then count as one span from the injected fault, if any).
+// A fault-injected reported by a daemon (e.g. sent by sashactl) times detection like one
+// injected by this console.
 // A failover opens at the first detection event and closes once both reconstruction-completed and
 // first-forward were seen, or
 // kCloseAfterUs after detection with the phases that were seen ("—" for the rest).

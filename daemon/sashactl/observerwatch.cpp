@@ -1,6 +1,8 @@
 #include "observerwatch.h"
 
+#include "config/nodesettings.h"
 #include "control/controlprotocol.h"
+#include "control/eventfeed.h"
 #include "humanformat.h"
 #include "transport/ringdriver.h"
 
@@ -9,6 +11,7 @@
 #include <QJsonDocument>
 #include <QTimer>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace sasha::ctl {
@@ -43,8 +46,47 @@ int observerWatch(const ObserverWatchOptions &o)
     ControlStatus last;
     bool sawRing = false;
     auto snapshot = [&] { return ControlStatus::fromNode(driver.node(), QString(), 0, 0); };
+    // The daemons' own events (common/control/eventfeed.h): subscribe to every member of the
+    // last view each second; while they arrive, the observer's own view-derived events would
+    // only repeat them late, so they are not printed.
+    EventFeedReceiver feed;
+    const auto feedFlowing = [&] {
+        return feed.lastHeardUs() != 0 && driver.now().count() - feed.lastHeardUs() < 3'000'000;
+    };
+    QTimer subscribe;
+    QObject::connect(&subscribe, &QTimer::timeout, &driver, [&] {
+        const QByteArray msg = encodeEventFeedSubscribe();
+        for (const tb::Member &m : driver.node().view().members)
+            driver.sendOob(m.addr, kEventFeedChannel, msg, false);
+    });
+    subscribe.start(kEventFeedSubscribeMs);
+    QObject::connect(&driver, &RingDriver::oobReceived, &driver, [&](tb::NodeAddr from, quint8 channel, const QByteArray &payload) {
+        if (channel != kEventFeedChannel)
+            return;
+        const EventFeedReceiver::Result r = feed.onMessage(from, payload, driver.now().count());
+        if (!r.error.isEmpty()) {
+            if (feed.stats().rejected % 100 == 1)
+                std::fprintf(stderr, "sashactl: event feed message refused (%llu so far): %s\n",
+                             static_cast<unsigned long long>(feed.stats().rejected), qPrintable(feed.lastError()));
+            return;
+        }
+        const QString sender = ipv4ToString(from);
+        for (const ControlEvent &ce : r.events) {
+            if (o.json)
+                emitLine(QJsonDocument(QJsonObject{{QStringLiteral("event"), ce.toJson()}, {QStringLiteral("from"), sender}})
+                             .toJson(QJsonDocument::Compact));
+            else
+                emitLine((formatEventLine(ce) + QStringLiteral("  [from %1]").arg(sender)).toUtf8());
+        }
+    });
     QObject::connect(&driver, &RingDriver::eventOccurred, &driver, [&](const tb::Event &e) {
-        if (e.kind == tb::Event::Kind::DatagramDropped || e.kind == tb::Event::Kind::OobReceived)
+        if (e.kind == tb::Event::Kind::DatagramDropped || e.kind == tb::Event::Kind::OobReceived
+            || e.kind == tb::Event::Kind::OobDelivered || e.kind == tb::Event::Kind::OobFailed)
+            return;
+        using K = tb::Event::Kind;
+        static constexpr K kReportedByDaemons[] = {K::RingFormed, K::MemberJoined, K::MemberLost, K::MemberLeft,
+                                                   K::DispatcherElected, K::PurgeStarted, K::TokenTimeout, K::Abdicated};
+        if (feedFlowing() && std::find(std::begin(kReportedByDaemons), std::end(kReportedByDaemons), e.kind) != std::end(kReportedByDaemons))
             return;
         const ControlEvent ce = ControlEvent::fromCore(e, QDateTime::currentMSecsSinceEpoch());
         if (o.json)

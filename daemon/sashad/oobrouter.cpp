@@ -12,16 +12,15 @@ OobRouter::OobRouter(RingDriver &driver, tb::NodeAddr self, QObject *parent)
     connect(&m_driver, &RingDriver::oobReceived, this, &OobRouter::received);
 }
 
-void OobRouter::send(tb::NodeAddr to, quint8 channel, const QByteArray &payload, bool reliable)
+quint64 OobRouter::send(tb::NodeAddr to, quint8 channel, const QByteArray &payload, bool reliable)
 {
     if (to == m_self) {
         ++m_local;
         // Queued, not direct: a sender must never be re-entered from its own send().
         QTimer::singleShot(0, this, [this, channel, payload] { Q_EMIT received(m_self, channel, payload); });
-        return;
+        return 0;
     }
-    if (m_driver.isRunning())
-        m_driver.sendOob(to, channel, payload, reliable);
+    return m_driver.isRunning() ? m_driver.sendOob(to, channel, payload, reliable) : 0;
 }
 
 } // namespace sasha

@@ -18,7 +18,8 @@ class OobRouter : public QObject {
 public:
     OobRouter(RingDriver &driver, tb::NodeAddr self, QObject *parent = nullptr);
 
-    void send(tb::NodeAddr to, quint8 channel, const QByteArray &payload, bool reliable);
+    // Returns the reliable transfer's id (RingDriver::sendOob), 0 when delivered locally or not sent.
+    quint64 send(tb::NodeAddr to, quint8 channel, const QByteArray &payload, bool reliable);
     tb::NodeAddr self() const { return m_self; }
     quint64 deliveredLocally() const { return m_local; }
 

@@ -32,7 +32,12 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
                  [this](tb::NodeAddr to, const QByteArray &payload, bool reliable) {
                      m_oob.send(to, kFlowFeedChannel, payload, reliable);
                  },
-                 [] { return qint64(RingDriver::steadyNow().count() / 1000); })
+                 [] { return qint64(RingDriver::steadyNow().count() / 1000); }),
+      m_eventFeed(m_settings.address, quint32(bootEpoch),
+                  [this](tb::NodeAddr to, const QByteArray &payload, bool reliable) {
+                      return m_oob.send(to, kEventFeedChannel, payload, reliable);
+                  },
+                  [] { return qint64(RingDriver::steadyNow().count()); })
 {
     m_control.setConnectionsFn([this](int limit) { return m_dispatcher.connections(limit); });
     m_control.setFaultFn([this](const ControlRequest &r, const ControlServer::AnswerFn &answer) {
@@ -49,6 +54,10 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
     connect(&m_oob, &OobRouter::received, &m_flowFeed, [this](tb::NodeAddr from, quint8 channel, const QByteArray &payload) {
         if (channel == kFlowFeedChannel)
             m_flowFeed.onMessage(from, payload);
+    });
+    connect(&m_oob, &OobRouter::received, &m_eventFeed, [this](tb::NodeAddr from, quint8 channel, const QByteArray &payload) {
+        if (channel == kEventFeedChannel)
+            m_eventFeed.onMessage(from, payload);
     });
     connect(&m_dispatcher, &DispatcherService::runStopped, &m_flowFeed, &FlowFeedPublisher::stop);
     m_uptime.start();
@@ -136,6 +145,7 @@ void SashaDaemon::logLocal(const QString &kind, const QString &node, const QStri
     c.detail = detail;
     m_log.add(c);
     m_control.publish(c);
+    m_eventFeed.publish(c);
 }
 
 void SashaDaemon::onEvent(const tb::Event &e)
@@ -145,9 +155,12 @@ void SashaDaemon::onEvent(const tb::Event &e)
         logDrop(e);
         return;
     }
+    if (e.kind == tb::Event::Kind::OobDelivered || e.kind == tb::Event::Kind::OobFailed)
+        m_eventFeed.transferEnded(e.value, e.kind == tb::Event::Kind::OobDelivered);
     const ControlEvent c = ControlEvent::fromCore(e, QDateTime::currentMSecsSinceEpoch());
     m_log.add(c);
     m_control.publish(c);
+    m_eventFeed.publish(c);
     const QString line = QStringLiteral("%1 %2%3%4")
                              .arg(c.kind, c.node.isEmpty() ? QString() : c.node,
                                   c.role == QLatin1String("none") ? QString() : QStringLiteral(" (%1)").arg(c.role),

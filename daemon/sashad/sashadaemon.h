@@ -10,6 +10,7 @@
 #include "control/controlserver.h"
 #include "control/eventlog.h"
 #include "dispatcherservice.h"
+#include "eventfeedpublisher.h"
 #include "faultservice.h"
 #include "flowfeedpublisher.h"
 #include "oobrouter.h"
@@ -55,6 +56,7 @@ private:
     DispatcherService m_dispatcher;
     FaultService m_faults;
     FlowFeedPublisher m_flowFeed; // the dispatcher's flows to observers (consoles)
+    EventFeedPublisher m_eventFeed; // this node's events to observers that subscribed
     QElapsedTimer m_uptime;
     QTimer m_leaveDeadline;
     bool m_shuttingDown = false;

@@ -70,6 +70,7 @@ private Q_SLOTS:
     void tableShowsEveryNode();
     void killedDispatcherShowsNewOneInTimeline();
     void daemonEventsTimeEveryPhase();
+    void remoteConsoleTimesDetectionFromEventFeed();
     void crashCommandFromConsole();
     void wrongKeyReported();
     void noRingReported();
@@ -171,6 +172,67 @@ void TestConsoleRing::daemonEventsTimeEveryPhase()
     // the daemons report the purge: re-formation is timed, which an observer alone cannot do
     QVERIFY2(w.failovers()->index(last, FailoverModel::Reformation).data().toString().endsWith(QStringLiteral("ms")), qPrintable(row));
     QVERIFY2(w.failovers()->index(last, FailoverModel::Election).data().toString().endsWith(QStringLiteral("ms")), qPrintable(row));
+    QString err;
+    QVERIFY2(m_cluster->startNode(victim, &err), qPrintable(err));
+    QVERIFY(LoopbackCluster::waitUntil([this] { return m_cluster->ringIs({0, 1, 2, 3}); }, 10000));
+}
+
+// No --control-socket: the console is an observer only, as on another host. The daemons' event
+// feed (kEventFeedChannel) tells it about the purge, so detection is timed from the daemons'
+// token-timeout / purge-started, mapped to the console's clock.
+void TestConsoleRing::remoteConsoleTimesDetectionFromEventFeed()
+{
+    ClusterObserver feed(observerOptions(206));
+    QVERIFY(!feed.start().has_value());
+    ConsoleOptions ui;
+    ui.lab = true;
+    MainWindow w(&feed, ui);
+    QTRY_COMPARE_WITH_TIMEOUT(aliveMembers(*w.membership()), 4, 15000);
+    // Each daemon answers the subscription with a clock sample within a second.
+    QTRY_VERIFY_WITH_TIMEOUT(feed.daemonEventsFlowing(), 3000);
+    QTest::qWait(1000);
+    QTRY_VERIFY_WITH_TIMEOUT(!w.events()->tracker().isOpen(), FailoverTracker::kCloseAfterUs / 1000 + 1000);
+    const int before = w.failovers()->rowCount();
+    const std::size_t eventsBefore = w.events()->events().size();
+    const tb::NodeAddr old = w.membership()->dispatcher();
+    const int victim = indexOf(old);
+    QVERIFY(victim >= 0);
+    QString error;
+    QVERIFY2(w.killDispatcher(&error), qPrintable(error)); // a fault command: sashad SIGKILLs itself
+    QTRY_VERIFY_WITH_TIMEOUT(w.membership()->dispatcher() != old && w.membership()->dispatcher() != tb::kNoNode, 5000);
+    QTRY_VERIFY_WITH_TIMEOUT(w.failovers()->rowCount() > before, 3000);
+    const int last = w.failovers()->rowCount() - 1;
+    QTRY_VERIFY_WITH_TIMEOUT(w.events()->tracker().failovers().back().electedUs != 0, 3000);
+    QString row;
+    for (int c = 0; c < FailoverModel::ColumnCount; ++c)
+        row += w.failovers()->index(last, c).data().toString() + QLatin1String(" | ");
+    QString timeline;
+    bool purgeSeen = false;
+    const auto &rows = w.events()->events();
+    for (std::size_t i = eventsBefore; i < rows.size(); ++i) {
+        const ControlEvent &e = rows[i].event;
+        timeline += e.kind + QLatin1Char(' ') + e.node + (rows[i].phase.isEmpty() ? QString() : QLatin1Char(' ') + rows[i].phase)
+                    + QLatin1String("; ");
+        purgeSeen |= e.kind == QLatin1String("purge-started") || e.kind == QLatin1String("token-timeout");
+    }
+    qInfo("remote console, failover: %s", qPrintable(row));
+    qInfo("remote console, timeline: %s", qPrintable(timeline));
+    qInfo("event feed: %llu messages, %llu events, %llu refused, %llu gaps, %llu dropped by senders",
+          static_cast<unsigned long long>(feed.eventFeed().stats().messages),
+          static_cast<unsigned long long>(feed.eventFeed().stats().events),
+          static_cast<unsigned long long>(feed.eventFeed().stats().rejected),
+          static_cast<unsigned long long>(feed.eventFeed().stats().gaps),
+          static_cast<unsigned long long>(feed.eventFeed().stats().senderDropped));
+    QVERIFY2(purgeSeen, qPrintable(timeline)); // an observer alone is never told of a purge
+    const Failover &f = w.events()->tracker().failovers().back();
+    QVERIFY2(f.faultUs != 0 && f.detectedUs != 0, qPrintable(row));
+    // kActDelayMs (50 ms) + the token timeout (140 ms) + up to a rotation; plausible, not exact.
+    QVERIFY2(f.detectionUs() >= 50'000 && f.detectionUs() <= 1'000'000, qPrintable(row));
+    QVERIFY2(w.failovers()->index(last, FailoverModel::Detection).data().toString().endsWith(QStringLiteral("ms")), qPrintable(row));
+    QVERIFY2(w.failovers()->index(last, FailoverModel::Reformation).data().toString().endsWith(QStringLiteral("ms")), qPrintable(row));
+    QVERIFY2(w.failovers()->index(last, FailoverModel::Election).data().toString().endsWith(QStringLiteral("ms")), qPrintable(row));
+    QVERIFY2(f.formedUs >= f.detectedUs && f.electedUs >= f.formedUs, qPrintable(row));
+    QCOMPARE(feed.eventFeed().stats().rejected, quint64(0));
     QString err;
     QVERIFY2(m_cluster->startNode(victim, &err), qPrintable(err));
     QVERIFY(LoopbackCluster::waitUntil([this] { return m_cluster->ringIs({0, 1, 2, 3}); }, 10000));
