@@ -179,10 +179,13 @@ void TestConsoleRing::daemonEventsTimeEveryPhase()
 
 // No --control-socket: the console is an observer only, as on another host. The daemons' event
 // feed (kEventFeedChannel) tells it about the purge, so detection is timed from the daemons'
-// token-timeout / purge-started, mapped to the console's clock.
+// token-timeout / purge-started, mapped to the console's clock. The console's monotonic clock
+// is made an hour ahead of the daemons' (another host, booted earlier): unmapped stamps would
+// give phases of about -1 h.
 void TestConsoleRing::remoteConsoleTimesDetectionFromEventFeed()
 {
-    ClusterObserver feed(observerOptions(206));
+    static constexpr tb::Time kOtherHost = std::chrono::hours(1);
+    ClusterObserver feed(observerOptions(206), [] { return RingDriver::steadyNow() + kOtherHost; });
     QVERIFY(!feed.start().has_value());
     ConsoleOptions ui;
     ui.lab = true;
@@ -233,6 +236,9 @@ void TestConsoleRing::remoteConsoleTimesDetectionFromEventFeed()
     QVERIFY2(w.failovers()->index(last, FailoverModel::Election).data().toString().endsWith(QStringLiteral("ms")), qPrintable(row));
     QVERIFY2(f.formedUs >= f.detectedUs && f.electedUs >= f.formedUs, qPrintable(row));
     QCOMPARE(feed.eventFeed().stats().rejected, quint64(0));
+    // The offset learnt for a daemon is the hour, give or take the loopback's latency.
+    const qint64 offset = *feed.eventFeed().offsetUs(*parseIpv4(m_cluster->address(victim == 0 ? 1 : 0)));
+    QVERIFY2(qAbs(offset - kOtherHost.count()) < 50'000, qPrintable(QString::number(offset)));
     QString err;
     QVERIFY2(m_cluster->startNode(victim, &err), qPrintable(err));
     QVERIFY(LoopbackCluster::waitUntil([this] { return m_cluster->ringIs({0, 1, 2, 3}); }, 10000));
