@@ -3,6 +3,7 @@
 #include <QColor>
 
 #include <algorithm>
+#include <string_view>
 
 namespace sasha::console {
 
@@ -50,7 +51,7 @@ void ConnectionMapModel::count(const FlowRecord &f, int delta)
         m_perServer.remove(f.server);
 }
 
-void ConnectionMapModel::setFlow(Row &row, const FlowRecord &f, qint64 now)
+bool ConnectionMapModel::setFlow(Row &row, const FlowRecord &f, qint64 now)
 {
     count(row.flow, -1);
     if (f.state == FlowRecord::State::Closed && row.closedUs == 0) {
@@ -67,26 +68,18 @@ void ConnectionMapModel::setFlow(Row &row, const FlowRecord &f, qint64 now)
     if (start)
         row.flow.startUs = start;
     row.generation = m_generation;
-    // The search text and the cached filter answer change only with the text: a state change
-    // (thousands a second) swaps the last word instead of formatting both addresses again.
-    if (!sameAddrs) {
-        row.text.clear();
-        row.matchEpoch = 0;
-    } else if (!sameState) {
-        if (!row.text.isEmpty()) {
-            row.text.truncate(row.text.lastIndexOf(QLatin1Char(' ')) + 1);
-            row.text += flowStateName(f.state);
-        }
-        row.matchEpoch = 0;
-    }
     count(row.flow, +1);
+    if (!filtering() || (sameAddrs && sameState)) // the filter's answer changes only with the text
+        return false;
+    row.matches = matchesFilter(row.flow);
+    return row.matches != (row.viewRow >= 0);
 }
 
 int ConnectionMapModel::applyPending()
 {
     const qint64 now = m_clock();
     const int applied = int(m_pending.size());
-    std::vector<int> changed;
+    std::vector<int> changed; // model rows
     std::vector<Row> added;
     const int base = int(m_rows.size());
     for (const FlowRecord &f : std::as_const(m_pending)) {
@@ -94,8 +87,10 @@ int ConnectionMapModel::applyPending()
         if (it != m_index.cend()) {
             const int r = m_slotRow[std::size_t(*it)];
             if (r < base) {
-                setFlow(m_rows[std::size_t(r)], f, now);
-                changed.push_back(r);
+                Row &row = m_rows[std::size_t(r)];
+                m_refilterPending |= setFlow(row, f, now);
+                if (const int shown = modelRow(r); shown >= 0)
+                    changed.push_back(shown);
             } else {
                 setFlow(added[std::size_t(r - base)], f, now);
             }
@@ -118,14 +113,30 @@ int ConnectionMapModel::applyPending()
 
     emitChanged(changed);
     if (!added.empty()) {
-        beginInsertRows({}, base, base + int(added.size()) - 1);
-        std::move(added.begin(), added.end(), std::back_inserter(m_rows));
-        endInsertRows();
+        // While filtering, only the matching new flows become rows (at the end: arrival order).
+        const int shownBefore = rowCount();
+        const int newlyShown = filtering() ? int(std::count_if(added.begin(), added.end(), [](const Row &r) { return r.matches; }))
+                                           : int(added.size());
+        if (newlyShown > 0)
+            beginInsertRows({}, shownBefore, shownBefore + newlyShown - 1);
+        for (Row &r : added) {
+            if (filtering() && r.matches) {
+                r.viewRow = int(m_visible.size());
+                m_visible.push_back(int(m_rows.size()));
+            }
+            m_rows.push_back(std::move(r));
+        }
+        if (newlyShown > 0)
+            endInsertRows();
     }
     if (m_reconfirmDeadlineUs && now >= m_reconfirmDeadlineUs)
         closeUnconfirmed(now);
-    if (m_closedRows > 0 && now - m_lastCompactUs >= kCompactIntervalUs)
-        compact(now);
+    if ((m_closedRows > 0 || m_refilterPending) && now - m_lastCompactUs >= kCompactIntervalUs) {
+        m_lastCompactUs = now;
+        const bool expired = m_closedRows > 0 && hasExpired(now);
+        if (expired || m_refilterPending)
+            relayout(now, expired);
+    }
     Q_EMIT refreshed();
     return applied;
 }
@@ -151,8 +162,9 @@ void ConnectionMapModel::closeUnconfirmed(qint64 now)
         if (row.generation < m_generation && row.closedUs == 0) {
             FlowRecord f = row.flow;
             f.state = FlowRecord::State::Closed;
-            setFlow(row, f, now);
-            changed.push_back(r);
+            m_refilterPending |= setFlow(row, f, now);
+            if (const int shown = modelRow(r); shown >= 0)
+                changed.push_back(shown);
         }
     }
     emitChanged(changed);
@@ -183,18 +195,19 @@ void ConnectionMapModel::emitChanged(std::vector<int> &rows)
         Q_EMIT dataChanged(index(first, 0), index(last, ColumnCount - 1));
 }
 
-void ConnectionMapModel::compact(qint64 now)
+bool ConnectionMapModel::hasExpired(qint64 now) const
 {
-    m_lastCompactUs = now;
-    const auto expired = [now](const Row &r) { return r.closedUs != 0 && now - r.closedUs >= kClosedLingerUs; };
-    if (std::none_of(m_rows.begin(), m_rows.end(), expired))
-        return;
-    Q_EMIT layoutAboutToBeChanged();
-    std::vector<int> newRow(m_rows.size(), -1);
+    return std::any_of(m_rows.begin(), m_rows.end(),
+                       [now](const Row &r) { return r.closedUs != 0 && now - r.closedUs >= kClosedLingerUs; });
+}
+
+void ConnectionMapModel::dropExpired(qint64 now, std::vector<int> &newRow)
+{
+    newRow.assign(m_rows.size(), -1);
     std::size_t out = 0;
     for (std::size_t in = 0; in < m_rows.size(); ++in) {
         Row &r = m_rows[in];
-        if (expired(r)) {
+        if (r.closedUs != 0 && now - r.closedUs >= kClosedLingerUs) {
             m_index.remove(r.flow.key());
             m_slotRow[std::size_t(r.slot)] = -1;
             m_freeSlots.push_back(r.slot);
@@ -209,38 +222,127 @@ void ConnectionMapModel::compact(qint64 now)
         ++out;
     }
     m_rows.resize(out);
+}
+
+void ConnectionMapModel::relayout(qint64 now, bool dropExpiredRows, const std::function<void()> &change)
+{
+    m_lastCompactUs = now; // every re-layout counts: the next is at least kCompactIntervalUs later
+    Q_EMIT layoutAboutToBeChanged();
+    // Persistent indexes (the selection, the current row) are model rows: note which flow each
+    // points at before anything moves.
     const QModelIndexList from = persistentIndexList();
+    std::vector<int> flowOf;
+    flowOf.reserve(std::size_t(from.size()));
+    for (const QModelIndex &i : from)
+        flowOf.push_back(storageRow(i.row()));
+    std::vector<int> newRow;
+    if (dropExpiredRows) {
+        dropExpired(now, newRow);
+        for (int &r : flowOf)
+            r = newRow[std::size_t(r)];
+    }
+    if (change)
+        change();
+    m_visible.clear();
+    if (filtering()) {
+        for (std::size_t r = 0; r < m_rows.size(); ++r) {
+            Row &row = m_rows[r];
+            row.viewRow = row.matches ? int(m_visible.size()) : -1;
+            if (row.matches)
+                m_visible.push_back(int(r));
+        }
+    }
+    m_refilterPending = false;
     QModelIndexList to;
     to.reserve(from.size());
-    for (const QModelIndex &i : from) {
-        const int r = newRow[std::size_t(i.row())];
-        to.append(r < 0 ? QModelIndex() : index(r, i.column()));
+    for (qsizetype k = 0; k < from.size(); ++k) {
+        const int r = flowOf[std::size_t(k)] < 0 ? -1 : modelRow(flowOf[std::size_t(k)]);
+        to.append(r < 0 ? QModelIndex() : index(r, from[k].column()));
     }
     changePersistentIndexList(from, to);
     Q_EMIT layoutChanged();
 }
 
-const QString &ConnectionMapModel::searchText(const Row &row) const
+void ConnectionMapModel::setFilter(const QString &text)
 {
-    if (row.text.isEmpty()) {
-        const FlowRecord &f = row.flow;
-        row.text = ipToString(f.clientIp) + QLatin1Char(':') + QString::number(f.clientPort) + QLatin1Char(' ') +
-                   ipToString(f.server) + QLatin1Char(' ') + flowStateName(f.state);
-    }
-    return row.text;
+    const QString t = text.trimmed();
+    if (t == m_filter)
+        return;
+    // One layout change, not rows removed and inserted in runs: a table's vertical header
+    // handles every removed range on its own (seconds for 100k rows); a layout change is one pass.
+    relayout(m_clock(), false, [this, &t] {
+        m_filter = t;
+        const QString folded = t.toCaseFolded();
+        m_needleAscii = std::all_of(folded.cbegin(), folded.cend(), [](QChar c) { return c.unicode() < 0x80; });
+        m_needle = m_needleAscii ? folded.toStdString() : std::string();
+        if (!filtering())
+            return;
+        for (Row &row : m_rows)
+            row.matches = matchesFilter(row.flow);
+    });
 }
 
-bool ConnectionMapModel::rowMatches(int row, const QStringMatcher &matcher, quint32 epoch) const
+namespace {
+
+char *appendDecimal(char *out, unsigned v)
 {
-    const Row &r = m_rows[std::size_t(row)];
-    if (r.matchEpoch != epoch) {
-        r.matchResult = matcher.indexIn(searchText(r)) >= 0;
-        r.matchEpoch = epoch;
-    }
-    return r.matchResult;
+    char digits[10];
+    int n = 0;
+    do {
+        digits[n++] = char('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *out++ = digits[--n];
+    return out;
 }
 
-int ConnectionMapModel::rowCount(const QModelIndex &parent) const { return parent.isValid() ? 0 : int(m_rows.size()); }
+char *appendIp(char *out, quint32 ip)
+{
+    for (int shift = 24; shift >= 0; shift -= 8) {
+        out = appendDecimal(out, (ip >> shift) & 0xff);
+        if (shift)
+            *out++ = '.';
+    }
+    return out;
+}
+
+} // namespace
+
+int ConnectionMapModel::formatSearchText(const FlowRecord &f, char (&buf)[kSearchTextMax])
+{
+    // The same words as the table's cells: ipToString(), the port, flowStateName().
+    char *out = appendIp(buf, f.clientIp); // at most 15
+    *out++ = ':';
+    out = appendDecimal(out, f.clientPort); // 5
+    *out++ = ' ';
+    out = appendIp(out, f.server); // 15
+    *out++ = ' ';
+    const QString state = flowStateName(f.state); // "established" or "state(255)" at most
+    char *const end = buf + kSearchTextMax;
+    for (QChar c : state) {
+        if (out == end)
+            break;
+        *out++ = char(c.toLower().unicode() < 0x80 ? c.toLower().unicode() : '?');
+    }
+    return int(out - buf);
+}
+
+bool ConnectionMapModel::matchesFilter(const FlowRecord &f) const
+{
+    if (!m_needleAscii)
+        return false; // the search text is ASCII: no folded non-ASCII character occurs in it
+    char buf[kSearchTextMax];
+    const int n = formatSearchText(f, buf);
+    return std::string_view(buf, std::size_t(n)).find(m_needle) != std::string_view::npos;
+}
+
+int ConnectionMapModel::rowCount(const QModelIndex &parent) const
+{
+    if (parent.isValid())
+        return 0;
+    return filtering() ? int(m_visible.size()) : int(m_rows.size());
+}
 
 int ConnectionMapModel::columnCount(const QModelIndex &parent) const { return parent.isValid() ? 0 : ColumnCount; }
 
@@ -248,10 +350,12 @@ QVariant ConnectionMapModel::data(const QModelIndex &index, int role) const
 {
     if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
         return {};
-    const Row &row = m_rows[std::size_t(index.row())];
+    const Row &row = m_rows[std::size_t(storageRow(index.row()))];
     const FlowRecord &f = row.flow;
-    if (role == SearchTextRole)
-        return searchText(row);
+    if (role == SearchTextRole) {
+        char buf[kSearchTextMax];
+        return QString::fromLatin1(buf, formatSearchText(f, buf));
+    }
     if (role == Qt::ForegroundRole)
         return row.closedUs ? QVariant(QColor(Qt::gray)) : QVariant();
     if (role == Qt::TextAlignmentRole && index.column() == Age)
@@ -288,32 +392,6 @@ QVariant ConnectionMapModel::headerData(int section, Qt::Orientation o, int role
         return {};
     static const char *const names[] = {"Client", "Server", "State", "Age"};
     return section >= 0 && section < ColumnCount ? QString::fromLatin1(names[section]) : QVariant();
-}
-
-void FlowFilterProxy::setSearch(const QString &text)
-{
-    const QString t = text.trimmed();
-    if (t == m_search)
-        return;
-    m_search = t;
-    m_matcher = QStringMatcher(t, Qt::CaseInsensitive);
-    m_flows = qobject_cast<ConnectionMapModel *>(sourceModel());
-    if (m_flows)
-        m_epoch = m_flows->newFilterEpoch();
-    // invalidate() (one layout change) rather than invalidateRowsFilter(): the latter removes
-    // the rows that no longer match in many rowsRemoved signals, which a table's vertical header
-    // handles row by row (seconds for 100k rows); a layout change is one pass.
-    invalidate();
-}
-
-bool FlowFilterProxy::filterAcceptsRow(int sourceRow, const QModelIndex &sourceParent) const
-{
-    if (m_search.isEmpty())
-        return true;
-    if (m_flows && !sourceParent.isValid()) // direct: no QModelIndex, no QVariant per row
-        return m_flows->rowMatches(sourceRow, m_matcher, m_epoch);
-    const QModelIndex i = sourceModel()->index(sourceRow, 0, sourceParent);
-    return sourceModel()->data(i, ConnectionMapModel::SearchTextRole).toString().contains(m_search, Qt::CaseInsensitive);
 }
 
 } // namespace sasha::console

@@ -10,6 +10,7 @@
 
 #include <QHash>
 #include <QMainWindow>
+#include <QSortFilterProxyModel> // connectionFilter()'s callers use it as a model
 #include <QTimer>
 
 #include <functional>
@@ -35,7 +36,6 @@ class CpsChartView;
 class CpsHistory;
 class EventModel;
 class FailoverModel;
-class FlowFilterProxy;
 class MembershipModel;
 class RingWidget;
 
@@ -55,7 +55,8 @@ public:
 
     MembershipModel *membership() const { return m_membership; }
     ConnectionMapModel *connectionMap() const { return m_flows; }
-    FlowFilterProxy *connectionFilter() const { return m_flowProxy; }
+    // What the connection table shows: the map's filtered rows, sorted once a header is clicked.
+    QSortFilterProxyModel *connectionFilter() const { return m_flowProxy; }
     EventModel *events() const { return m_events; }
     FailoverModel *failovers() const { return m_failovers; }
     CpsHistory *history() const { return m_history; }
@@ -104,7 +105,7 @@ private:
     ConsoleOptions m_options;
     MembershipModel *m_membership;
     ConnectionMapModel *m_flows;
-    FlowFilterProxy *m_flowProxy;
+    QSortFilterProxyModel *m_flowProxy; // sorting only: the map filters itself
     EventModel *m_events;
     FailoverModel *m_failovers;
     CpsHistory *m_history;
