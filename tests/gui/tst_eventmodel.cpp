@@ -34,6 +34,7 @@ private Q_SLOTS:
     void phases_data();
     void phases();
     void purgeReportedByManyNodesIsOneFailover();
+    void lateDetectionReportBelongsToOpenFailover();
     void staleFailoverClosedWithoutPackets();
     void oldFaultIsNotTheCause();
     void rowsCappedOldestFirst();
@@ -110,6 +111,23 @@ void TestEventModel::purgeReportedByManyNodesIsOneFailover()
     model.addEvent(ev(3000, QStringLiteral("purge-started"))); // a later, separate purge
     QCOMPARE(model.tracker().failovers().size(), std::size_t(2));
     QCOMPARE(model.tracker().failovers()[0].reformationUs(), qint64(48'000));
+}
+
+void TestEventModel::lateDetectionReportBelongsToOpenFailover()
+{
+    // The event feed delivers each daemon's events in any order: node 3's token-timeout, stamped
+    // before node 2's ring-formed, can arrive after it. It is the same failover, and the earlier.
+    EventModel model;
+    model.addEvent(ev(1000, kKindFaultInjected, QStringLiteral("127.0.0.1"), QStringLiteral("kill dispatcher 127.0.0.1")));
+    model.addEvent(ev(1200, QStringLiteral("purge-started"), QStringLiteral("127.0.0.2")));
+    model.addEvent(ev(1240, QStringLiteral("ring-formed"), QStringLiteral("127.0.0.2")));
+    model.addEvent(ev(1190, QStringLiteral("token-timeout"), QStringLiteral("127.0.0.3")));
+    QCOMPARE(model.tracker().failovers().size(), std::size_t(1));
+    QCOMPARE(model.tracker().failovers()[0].detectionUs(), qint64(190'000));
+    QCOMPARE(model.tracker().failovers()[0].reformationUs(), qint64(50'000));
+    // A purge stamped after the ring formed is a new failover.
+    model.addEvent(ev(1400, QStringLiteral("purge-started"), QStringLiteral("127.0.0.3")));
+    QCOMPARE(model.tracker().failovers().size(), std::size_t(2));
 }
 
 void TestEventModel::staleFailoverClosedWithoutPackets()
