@@ -67,7 +67,8 @@ QString FailoverTracker::onEvent(const ControlEvent &e)
         return f.faultUs ? QStringLiteral("detection %1").arg(formatPhase(f.detectionUs())) : QString();
     }
     if (!isOpen() && k == QLatin1String("ring-formed")) {
-        // An observer is not told about purges: the first it sees of a failover is the new ring.
+        // Views only (no daemon events: an observer is never sent a Purge): the first it sees of
+        // a failover is the new ring.
         Failover f;
         f.formedUs = t;
         if (m_lastFault && t - m_lastFault->monoUs >= 0 && t - m_lastFault->monoUs < kFaultRelevanceUs) {
