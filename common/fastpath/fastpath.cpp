@@ -2,6 +2,8 @@
 
 #include "fastpath/rewriter.h"
 
+#include <algorithm>
+
 namespace sasha {
 
 const char *dropReasonName(DropReason r) noexcept
@@ -151,7 +153,21 @@ FastPath::Housekeeping FastPath::housekeeping(FastTime now) noexcept
         case FlowTable::ReconstructResult::Full: bump(c.reconstructedFull); break;
         }
     }
-    h.expired = m_flows.sweep(now, m_config.sweepSlotsPerCall);
+    // Slots owed = elapsed * capacity / sweepPass; the remainder carries over, and what one call
+    // cannot do is owed to the next ones, up to one whole pass.
+    const std::int64_t elapsedUs = std::max<std::int64_t>(0, (now - m_lastHousekeeping).count());
+    m_lastHousekeeping = now;
+    const std::uint64_t passUs = std::uint64_t(std::max<std::int64_t>(1, m_config.sweepPass.count()));
+    const std::uint64_t cap = m_config.sweepSlotsPerCall;
+    m_sweepCredit += std::min<std::uint64_t>(std::uint64_t(elapsedUs), passUs) * m_flows.capacity();
+    std::uint64_t slots = m_sweepCredit / passUs;
+    m_sweepCredit -= slots * passUs;
+    if (slots > cap) {
+        const std::uint64_t owed = std::min<std::uint64_t>(slots - cap, m_flows.capacity());
+        m_sweepCredit += owed * passUs;
+        slots = cap;
+    }
+    h.expired = slots > 0 ? m_flows.sweep(now, std::size_t(slots)) : 0;
     bump(c.expiredFlows, h.expired);
     return h;
 }

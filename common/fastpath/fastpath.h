@@ -63,7 +63,12 @@ struct ReconstructedFlow {
 struct FastPathConfig {
     std::size_t maxFlows = std::size_t(1) << 20;
     FlowTimeouts timeouts;
-    std::size_t sweepSlotsPerCall = 4096;          // bounds housekeeping's expiry work
+    // The expiry sweep is paced by time, not by calls: a whole pass over the table every
+    // sweepPass, spread over the housekeeping calls in proportion to the time since the last one
+    // (at low rates the thread calls housekeeping for almost every frame: a fixed amount per call
+    // made the sweep a fifth of the dispatcher's CPU). sweepSlotsPerCall bounds one call's work.
+    FastTime sweepPass = FastTime(4'000'000);
+    std::size_t sweepSlotsPerCall = 4096;
     std::size_t reconstructedPerCall = 4096;       // bounds housekeeping's merge work
     std::size_t reconstructionQueueCapacity = std::size_t(1) << 16;
 };
@@ -99,6 +104,8 @@ private:
     Scheduler m_scheduler;
     SpscRing<ReconstructedFlow> m_reconstruction;
     std::unique_ptr<FastPathCounters> m_counters;
+    FastTime m_lastHousekeeping{0};
+    std::uint64_t m_sweepCredit = 0; // slot-microseconds owed to the sweep, < sweepPass per slot
 };
 
 } // namespace sasha
