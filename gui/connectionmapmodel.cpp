@@ -394,4 +394,10 @@ QVariant ConnectionMapModel::headerData(int section, Qt::Orientation o, int role
     return section >= 0 && section < ColumnCount ? QString::fromLatin1(names[section]) : QVariant();
 }
 
+FlowSortProxy::FlowSortProxy(QObject *parent) : QSortFilterProxyModel(parent)
+{
+    setDynamicSortFilter(false);
+    setSortRole(ConnectionMapModel::SortRole);
+}
+
 } // namespace sasha::console

@@ -19,6 +19,7 @@
 
 #include <QAbstractTableModel>
 #include <QHash>
+#include <QSortFilterProxyModel>
 #include <QTimer>
 
 #include <functional>
@@ -31,7 +32,7 @@ class ConnectionMapModel : public QAbstractTableModel {
     Q_OBJECT
 public:
     enum Column { Client, Server, State, Age, ColumnCount };
-    enum { SortRole = Qt::UserRole + 1, SearchTextRole };
+    enum { SortRole = Qt::UserRole + 1, SearchTextRole }; // SearchTextRole: what the filter searches
     using Clock = std::function<qint64()>; // monotonic µs, the feed's clock
 
     static constexpr qint64 kClosedLingerUs = 2'000'000;
@@ -131,6 +132,19 @@ private:
     bool m_refilterPending = false; // a held flow's match flipped since the last re-layout
     qint64 m_reconfirmDeadlineUs = 0; // 0 = none pending
     tb::NodeAddr m_dispatcher = tb::kNoNode;
+};
+
+// The connection table's sort order after a header click (not dynamic: rows are not re-sorted as
+// they change, new rows go last). It accepts every row without looking: the map filters itself,
+// and QSortFilterProxyModel's own filter test per row at each compaction's mapping rebuild cost
+// ~0.5-0.9 ms at 100k rows.
+class FlowSortProxy : public QSortFilterProxyModel {
+    Q_OBJECT
+public:
+    explicit FlowSortProxy(QObject *parent = nullptr);
+
+protected:
+    bool filterAcceptsRow(int, const QModelIndex &) const override { return true; }
 };
 
 } // namespace sasha::console

@@ -65,12 +65,9 @@ MainWindow::MainWindow(ClusterFeed *feed, ConsoleOptions options, QWidget *paren
     m_flows = new ConnectionMapModel([feed] { return feed->nowUs(); }, this);
     m_flows->setRefreshInterval(options.flowRefreshMs);
     // Sorting only (a header click): filtering 100k rows in a proxy at every compaction made
-    // refreshes miss their budget, so the map filters itself and the proxy accepts every row.
-    // Not dynamic: rows are not re-sorted as they change.
-    m_flowProxy = new QSortFilterProxyModel(this);
-    m_flowProxy->setDynamicSortFilter(false);
+    // refreshes miss their budget, so the map filters itself (the filter box's setFilter).
+    m_flowProxy = new FlowSortProxy(this);
     m_flowProxy->setSourceModel(m_flows);
-    m_flowProxy->setSortRole(ConnectionMapModel::SortRole);
     m_events = new EventModel(this);
     m_failovers = new FailoverModel(m_events, this);
     m_history = new CpsHistory(120'000'000, this);

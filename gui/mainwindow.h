@@ -10,7 +10,6 @@
 
 #include <QHash>
 #include <QMainWindow>
-#include <QSortFilterProxyModel> // connectionFilter()'s callers use it as a model
 #include <QTimer>
 
 #include <functional>
@@ -36,6 +35,7 @@ class CpsChartView;
 class CpsHistory;
 class EventModel;
 class FailoverModel;
+class FlowSortProxy;
 class MembershipModel;
 class RingWidget;
 
@@ -56,7 +56,7 @@ public:
     MembershipModel *membership() const { return m_membership; }
     ConnectionMapModel *connectionMap() const { return m_flows; }
     // What the connection table shows: the map's filtered rows, sorted once a header is clicked.
-    QSortFilterProxyModel *connectionFilter() const { return m_flowProxy; }
+    FlowSortProxy *connectionFilter() const { return m_flowProxy; }
     EventModel *events() const { return m_events; }
     FailoverModel *failovers() const { return m_failovers; }
     CpsHistory *history() const { return m_history; }
@@ -105,7 +105,7 @@ private:
     ConsoleOptions m_options;
     MembershipModel *m_membership;
     ConnectionMapModel *m_flows;
-    QSortFilterProxyModel *m_flowProxy; // sorting only: the map filters itself
+    FlowSortProxy *m_flowProxy; // sorting only: the map filters itself
     EventModel *m_events;
     FailoverModel *m_failovers;
     CpsHistory *m_history;

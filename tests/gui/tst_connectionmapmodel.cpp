@@ -76,6 +76,7 @@ private Q_SLOTS:
     void flowsRemovedWhileFilteredKeepSelection();
     void clearingFilterShowsEveryFlowInArrivalOrder();
     void countsCoverEveryFlowWhateverTheFilter();
+    void sortProxySortsTheFilteredRows();
     void ageColumnFromFeedClock();
     void hundredThousandFlowsFiltered();
 };
@@ -469,6 +470,35 @@ void TestConnectionMapModel::countsCoverEveryFlowWhateverTheFilter()
     f.model.setFilter(QStringLiteral("nothing"));
     QCOMPARE(f.model.rowCount(), 0);
     QCOMPARE(f.model.activeFlows(), 10);
+}
+
+void TestConnectionMapModel::sortProxySortsTheFilteredRows()
+{
+    Fixture f;
+    FlowSortProxy proxy;
+    proxy.setSourceModel(&f.model);
+    QAbstractItemModelTester tester(&proxy, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    QList<FlowRecord> b;
+    for (int i = 0; i < 8; ++i)
+        b.append(flow(i, i % 2 ? kS2 : kS1));
+    f.apply(b);
+    proxy.sort(ConnectionMapModel::Client, Qt::DescendingOrder);
+    const auto proxyClients = [&proxy] {
+        QStringList out;
+        for (int r = 0; r < proxy.rowCount(); ++r)
+            out << proxy.index(r, ConnectionMapModel::Client).data().toString();
+        return out;
+    };
+    QCOMPARE(proxyClients(), clientNames({7, 6, 5, 4, 3, 2, 1, 0}));
+    f.model.setFilter(QStringLiteral("127.0.0.3"));
+    QCOMPARE(proxyClients(), clientNames({7, 5, 3, 1}));
+    f.apply({flow(1, kS2, FlowRecord::State::Closed), flow(9, kS2)});
+    QCOMPARE(proxy.rowCount(), 5);
+    f.now += ConnectionMapModel::kClosedLingerUs + 1;
+    f.model.applyPending(); // flow 1 compacted away
+    QCOMPARE(proxyClients(), clientNames({9, 7, 5, 3}));
+    f.model.setFilter(QString());
+    QCOMPARE(proxyClients(), clientNames({9, 7, 6, 5, 4, 3, 2, 0}));
 }
 
 void TestConnectionMapModel::ageColumnFromFeedClock()
