@@ -7,7 +7,7 @@
 //
 // For each sink it measures the saturation rate (offered as fast as the blaster goes) and then
 // searches the highest offered rate at which every frame came back (zero drop). Needs root.
-// Usage: bench_inject [--seconds S] [--sinks pcap,sendmmsg,tx-ring]
+// Usage: bench_inject [--seconds S] [--sinks pcap,sendmmsg,tx-ring] [--switch-threads]
 
 #include "dispatcher/afpacketsink.h"
 #include "dispatcher/dispatcherthread.h"
@@ -187,8 +187,15 @@ int main(int argc, char **argv)
 {
     double seconds = 1.0;
     std::vector<std::string> sinks = {"pcap", "sendmmsg", "tx-ring"};
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!std::strcmp(argv[i], "--seconds")) {
+    bool switchThreads = false;
+    for (int i = 1; i < argc; i += 2) {
+        if (!std::strcmp(argv[i], "--switch-threads")) {
+            switchThreads = true;
+            --i; // a flag: no value
+        } else if (i + 1 >= argc) {
+            std::fprintf(stderr, "usage: bench_inject [--seconds S] [--sinks pcap,sendmmsg,tx-ring] [--switch-threads]\n");
+            return 2;
+        } else if (!std::strcmp(argv[i], "--seconds")) {
             seconds = std::max(0.2, std::atof(argv[i + 1]));
         } else if (!std::strcmp(argv[i], "--sinks")) {
             sinks.clear();
@@ -209,6 +216,16 @@ int main(int argc, char **argv)
         std::fprintf(stderr, "bench_inject: %s\n", lab.error.c_str());
         return 1;
     }
+    // --switch-threads (as sasha-lab up --switch-threads): the frames the dispatcher sends are
+    // received in A on the veth's own NAPI thread, not inside the dispatcher's system call (veth
+    // takes that path only with GRO on at the receiver and TSO off at the sender).
+    if (switchThreads
+        && !(lab.execIn(lab.nsA, "ethtool -K " + lab.ifA + " gro on")
+             && lab.execIn(lab.nsA, "sh -c 'echo 1 > /sys/class/net/" + lab.ifA + "/threaded'")
+             && lab.execIn(lab.nsB, "ethtool -K " + lab.ifB + " tso off"))) {
+        std::fprintf(stderr, "bench_inject: --switch-threads: cannot turn on threaded NAPI on %s\n", lab.ifA.c_str());
+        return 1;
+    }
     std::string error;
     std::unique_ptr<PacketSink> blaster;
     {
@@ -225,8 +242,9 @@ int main(int argc, char **argv)
                 "thread's CPU time per delivered packet at saturation, is the dispatcher's capacity on one core.\n"
                 "Drain: 12000 frames parked in the capture buffer, then injected by the dispatcher alone (best of 5).\n"
                 "Baseline: DESIGN.md's naive pcap_inject loop, ~140k pps on this kind of machine.\n");
-    std::printf("bench_inject: 64-byte UDP frames, veth between two namespaces, %.1f s per step, %u CPUs\n", seconds,
-                std::thread::hardware_concurrency());
+    std::printf("bench_inject: 64-byte UDP frames, veth between two namespaces, %.1f s per step, %u CPUs, return path %s\n",
+                seconds, std::thread::hardware_concurrency(),
+                switchThreads ? "on the receiver's NAPI thread" : "inside the dispatcher's send");
     std::printf("%-9s %10s %10s %10s %8s %10s %10s %10s %8s\n", "sink", "zero-drop", "offered", "delivered",
                 "drops", "ns/packet", "pps/core", "drain", "drain vs");
     std::printf("%-9s %10s %10s %10s %8s %10s %10s %10s %8s\n", "", "pps", "max pps", "pps (sat.)", "(kernel)",

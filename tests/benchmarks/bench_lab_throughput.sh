@@ -3,7 +3,12 @@
 # HAProxy, on the namespace lab (issue 3, "Benchmarks").
 #
 #   sudo tests/benchmarks/bench_lab_throughput.sh [--rates "1000 2000 3000"] [--seconds S (10)]
-#                                                [--uri /size/1k] [--inject]
+#                                                [--uri /size/1k] [--inject] [--inline-switch]
+#
+# The lab is brought up with --switch-threads: the switch forwards what a node sends on its own
+# kernel threads, so neither the dispatcher nor HAProxy is charged for the bridge and for the
+# receiving host's TCP stack, as on a real network (--inline-switch: the lab's default, where a
+# veth transmit runs all of that inside the sender's system call).
 #
 # Brings up a 5-node lab (sashad + nginx per node). For each offered rate R:
 #  (a) VIP:    one httperf at R cps to the VIP (the dispatcher forwards to the 4 other nodes);
@@ -30,6 +35,7 @@ rates="1000 2000 3000"
 seconds=10
 uri=/size/1k
 inject=0
+switch=threads
 readonly kNodes=5
 readonly kHaproxyPort=8080
 while [[ $# -gt 0 ]]; do
@@ -38,8 +44,9 @@ while [[ $# -gt 0 ]]; do
         --seconds) seconds=${2:?--seconds needs seconds}; shift 2 ;;
         --uri) uri=${2:?--uri needs a path}; shift 2 ;;
         --inject) inject=1; shift ;;
-        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "usage: $0 [--rates \"R1 R2 ...\"] [--seconds S] [--uri PATH] [--inject]" >&2; exit 2 ;;
+        --inline-switch) switch=inline; shift ;;
+        -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "usage: $0 [--rates \"R1 R2 ...\"] [--seconds S] [--uri PATH] [--inject] [--inline-switch]" >&2; exit 2 ;;
     esac
 done
 for r in $rates; do
@@ -56,7 +63,7 @@ if [[ $inject -eq 1 ]]; then
         || die "--inject: no bench_inject binary (set BENCH_INJECT)"
 fi
 work=$(mktemp -d /tmp/bench_lab_throughput.XXXXXX)
-labUp "$kNodes"
+if [[ $switch == threads ]]; then labUp "$kNodes" --switch-threads; else labUp "$kNodes"; fi
 haproxyPid=""
 cleanup() {
     if [[ -n $haproxyPid ]]; then kill "$haproxyPid" 2>/dev/null || true; fi
@@ -177,7 +184,7 @@ EOF
 done
 
 echo
-echo "bench_lab_throughput: $kNodes nodes (dispatcher node$dk, ${#servers[@]} servers), $seconds s per run, URI $uri, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores"
+echo "bench_lab_throughput: $kNodes nodes (dispatcher node$dk, ${#servers[@]} servers), $seconds s per run, URI $uri, switch $switch, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores"
 echo "  (a) vip/direct ok replies/s, baseline = the same offered load straight to the servers in the same run; goal ratio >= 0.95"
 echo "  v_ms / d_ms: httperf's mean connection time (connect to close, ms) via the VIP / direct: the"
 echo "      difference is the latency the dispatcher adds to a connection's client frames ([dispatcher] batch_us)"
@@ -194,5 +201,7 @@ if [[ -n $injectBin ]]; then
     haproxyPid=""
     echo
     echo "(c) zero-drop packets/s of capture + inject ($injectBin, its own namespaces):"
-    "$injectBin" --seconds 1 || say "bench_inject failed"
+    injectArgs=(--seconds 1)
+    if [[ $switch == threads ]]; then injectArgs+=(--switch-threads); fi
+    "$injectBin" "${injectArgs[@]}" || say "bench_inject failed"
 fi

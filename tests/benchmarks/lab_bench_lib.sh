@@ -42,13 +42,14 @@ benchPreflight() {
 
 labDown() { "$kLab" down >/dev/null 2>&1 || true; }
 
-# labUp NODES: brings the lab up, with the trap that takes it down whatever happens next.
+# labUp NODES [UP OPTIONS...]: brings the lab up, with the trap that takes it down whatever
+# happens next.
 labUp() {
     trap 'labDown' EXIT
     trap 'exit 130' INT TERM
     local log=/tmp/$kBenchName.up.log
     # --large-mb 1: the 100 MB download file is not needed here; generating it costs seconds.
-    if ! "$kLab" up --nodes "$1" --large-mb 1 >"$log" 2>&1; then
+    if ! "$kLab" up --nodes "$1" --large-mb 1 "${@:2}" >"$log" 2>&1; then
         cat "$log" >&2
         die "sasha-lab up failed (log above)"
     fi
