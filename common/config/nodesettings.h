@@ -32,14 +32,14 @@ struct ConfigError {
 // [dispatcher]: what this node does when the ring elects it (docs/dispatcher.md). The table is
 // optional; without it (or without vip and vmac) the node never runs a dispatcher.
 struct DispatcherSettings {
-    enum class Injector { AfPacket, Pcap };
+    enum class Injector { AfPacket, TxRing, Pcap }; // AfPacket = sendmmsg batches
     bool configured = false;          // vip and vmac given: the node can run the dispatcher
     QString interfaceName;            // capture and inject here; defaults to [node] interface
     quint32 vip = 0;                  // host byte order
     std::array<quint8, 6> vmac{};
     std::vector<quint16> ports{80};   // service ports (reconstruction queries, connection reports)
     SchedulerKind scheduler = SchedulerKind::Maglev;
-    Injector injector = Injector::AfPacket;
+    Injector injector = Injector::TxRing; // docs/dispatcher.md "Injection"
     std::map<quint32, quint32> weights; // server address -> weight; absent servers weigh 1
     int announceMs = 1000;            // VMAC re-announcement period; 0 = only at takeover
     int captureBufferMb = 32;

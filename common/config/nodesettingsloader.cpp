@@ -415,8 +415,10 @@ void parseDispatcher(SectionReader &r, NodeSettings &s)
     if (const auto k = r.choice("scheduler", {QStringLiteral("maglev"), QStringLiteral("wlc"), QStringLiteral("rr")}))
         d.scheduler = *k == 0 ? SchedulerKind::Maglev : *k == 1 ? SchedulerKind::WeightedLeastConnections
                                                                : SchedulerKind::RoundRobin;
-    if (const auto k = r.choice("injector", {QStringLiteral("afpacket"), QStringLiteral("pcap")}))
-        d.injector = *k == 0 ? DispatcherSettings::Injector::AfPacket : DispatcherSettings::Injector::Pcap;
+    if (const auto k = r.choice("injector", {QStringLiteral("afpacket"), QStringLiteral("tx-ring"), QStringLiteral("pcap")}))
+        d.injector = *k == 0 ? DispatcherSettings::Injector::AfPacket
+            : *k == 1        ? DispatcherSettings::Injector::TxRing
+                             : DispatcherSettings::Injector::Pcap;
     if (const toml::table *w = r.subTable("weights")) {
         for (const auto &[k, v] : *w) {
             const QString addr = QString::fromStdString(std::string(k.str()));

@@ -1,8 +1,9 @@
 #pragma once
-// Selecting how the dispatcher injects (config key, e.g. `[dispatcher] injection = "sendmmsg"`).
-// The default is the fastest measured by bench_inject (docs/dispatcher.md, 64-byte frames, one
-// thread): sendmmsg drained 0.42-0.79 Mpps at ~1.6 us of CPU per packet, the TX ring 0.32-0.71
-// Mpps (sendmmsg ahead in 5 of 7 runs), pcap_inject 0.20-0.45 Mpps at ~2.2 us.
+// Selecting how a benchmark injects (sashad's own choice is `[dispatcher] injector`, default
+// "tx-ring"). The default is the fastest measured by bench_inject (docs/dispatcher.md, 64-byte
+// frames, one thread): with the receiver on its own NAPI thread (--switch-threads) the TX ring
+// costs ~1.0-1.35 us of CPU per packet and drains 0.97-1.33 Mpps, sendmmsg 2.4-2.7 us (one
+// receiver wake-up per message); with the receive inside the send both ~1.8 us.
 
 #include "packetsink.h"
 
@@ -14,13 +15,13 @@
 namespace sasha {
 
 enum class InjectionMethod : std::uint8_t { PcapInject, Sendmmsg, TxRing };
-constexpr InjectionMethod kDefaultInjection = InjectionMethod::Sendmmsg;
+constexpr InjectionMethod kDefaultInjection = InjectionMethod::TxRing;
 
 // "pcap", "sendmmsg", "tx-ring".
 const char *injectionMethodName(InjectionMethod method) noexcept;
 std::optional<InjectionMethod> parseInjectionMethod(std::string_view name) noexcept;
 // What a config error should list.
-constexpr const char *kInjectionMethodsAccepted = "\"sendmmsg\" (default), \"tx-ring\", \"pcap\"";
+constexpr const char *kInjectionMethodsAccepted = "\"tx-ring\" (default), \"sendmmsg\", \"pcap\"";
 
 // Opens the network sink on `interface`. Null on failure, with `error` set (naming the capability
 // if one is missing).

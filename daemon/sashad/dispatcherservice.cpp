@@ -258,6 +258,8 @@ std::unique_ptr<DispatcherService::Running> DispatcherService::open(bool ahead, 
     } else {
         AfPacketSink::Options o;
         o.interface = iface;
+        if (d.injector == DispatcherSettings::Injector::TxRing)
+            o.mode = AfPacketSink::Mode::TxRing;
         run->sink = AfPacketSink::open(o, error);
     }
     if (!run->sink)
@@ -693,8 +695,9 @@ QJsonObject DispatcherService::stats() const
         {QStringLiteral("vip"), ipv4ToString(d.vip)},
         {QStringLiteral("vmac"), macToString(d.vmac)},
         {QStringLiteral("scheduler"), QLatin1String(schedulerName(d.scheduler))},
-        {QStringLiteral("injector"), d.injector == DispatcherSettings::Injector::Pcap ? QStringLiteral("pcap")
-                                                                                       : QStringLiteral("afpacket")},
+        {QStringLiteral("injector"), d.injector == DispatcherSettings::Injector::Pcap     ? QStringLiteral("pcap")
+                                     : d.injector == DispatcherSettings::Injector::TxRing ? QStringLiteral("tx-ring")
+                                                                                          : QStringLiteral("afpacket")},
         {QStringLiteral("serveWhileDispatching"), d.serveWhileDispatching},
         {QStringLiteral("tableGeneration"), qint64(m_generation)},
         {QStringLiteral("reconstruction"), recon},

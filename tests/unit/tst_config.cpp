@@ -158,7 +158,7 @@ private Q_SLOTS:
             << QStringList{QStringLiteral("[dispatcher] scheduler"), QStringLiteral("\"maglev\", \"wlc\", \"rr\"")};
         QTest::newRow("dispatcher unknown injector lists the accepted ones")
             << disp + QStringLiteral("injector = \"libnet\"\n") << KeyFile::Good << 7
-            << QStringList{QStringLiteral("[dispatcher] injector"), QStringLiteral("\"afpacket\", \"pcap\"")};
+            << QStringList{QStringLiteral("[dispatcher] injector"), QStringLiteral("\"afpacket\", \"tx-ring\", \"pcap\"")};
         QTest::newRow("dispatcher port out of range")
             << disp + QStringLiteral("ports = [80, 70000]\n") << KeyFile::Good << 7
             << QStringList{QStringLiteral("[dispatcher] ports"), QStringLiteral("1..65535"), QStringLiteral("70000")};

@@ -622,15 +622,15 @@ void TestPacketIo::injectionMethodNames()
     QCOMPARE(method.has_value(), valid);
     if (valid)
         QCOMPARE(QString::fromLatin1(injectionMethodName(*method)), name);
-    QCOMPARE(QString::fromLatin1(injectionMethodName(kDefaultInjection)), QStringLiteral("sendmmsg"));
+    QCOMPARE(QString::fromLatin1(injectionMethodName(kDefaultInjection)), QStringLiteral("tx-ring"));
 }
 
 void TestPacketIo::liveCaptureAndInject_data()
 {
     QTest::addColumn<QString>("sink");
     QTest::newRow("pcap_inject") << QStringLiteral("pcap");
-    QTest::newRow("AF_PACKET sendmmsg (default)") << QStringLiteral("sendmmsg");
-    QTest::newRow("AF_PACKET TX ring") << QStringLiteral("tx-ring");
+    QTest::newRow("AF_PACKET sendmmsg") << QStringLiteral("sendmmsg");
+    QTest::newRow("AF_PACKET TX ring (default)") << QStringLiteral("tx-ring");
 }
 
 void TestPacketIo::liveCaptureAndInject()
