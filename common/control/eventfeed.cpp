@@ -1,35 +1,15 @@
 #include "eventfeed.h"
 
 #include "config/nodesettings.h"
+#include "tokenbeat/bytes.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
-#include <QtEndian>
 
 #include <algorithm>
 
 namespace sasha {
 namespace {
-
-void put8(QByteArray &b, quint8 v) { b.append(char(v)); }
-void put16(QByteArray &b, quint16 v)
-{
-    char d[2];
-    qToBigEndian(v, d);
-    b.append(d, 2);
-}
-void put32(QByteArray &b, quint32 v)
-{
-    char d[4];
-    qToBigEndian(v, d);
-    b.append(d, 4);
-}
-void put64(QByteArray &b, quint64 v)
-{
-    char d[8];
-    qToBigEndian(v, d);
-    b.append(d, 8);
-}
 
 std::optional<EventFeedMessage> fail(QString *error, QString why)
 {
@@ -40,15 +20,15 @@ std::optional<EventFeedMessage> fail(QString *error, QString why)
 
 QByteArray header(EventFeedMessage::Type type, quint16 count, const EventFeedMessage &m)
 {
-    QByteArray b;
-    put8(b, kEventFeedVersion);
-    put8(b, quint8(type));
-    put16(b, count);
-    put32(b, m.seq);
-    put64(b, quint64(m.senderNowUs));
-    put32(b, m.clockId);
-    put32(b, m.dropped);
-    return b;
+    ByteWriter w(kEventFeedHeaderBytes);
+    w.u8(kEventFeedVersion);
+    w.u8(quint8(type));
+    w.u16(count);
+    w.u32(m.seq);
+    w.u64(quint64(m.senderNowUs));
+    w.u32(m.clockId);
+    w.u32(m.dropped);
+    return w.take();
 }
 
 } // namespace
@@ -82,21 +62,21 @@ std::optional<EventFeedMessage> decodeEventFeed(QByteArrayView bytes, QString *e
         return fail(error, QStringLiteral("truncated: %1 bytes, the header alone is %2").arg(bytes.size()).arg(kEventFeedHeaderBytes));
     if (bytes.size() > kEventFeedMaxBytes)
         return fail(error, QStringLiteral("oversized: %1 bytes, at most %2").arg(bytes.size()).arg(kEventFeedMaxBytes));
-    const char *p = bytes.data();
-    const quint8 version = quint8(p[0]);
+    ByteReader r(bytes); // the size check above makes every header read succeed
+    const quint8 version = r.u8();
     if (version != kEventFeedVersion)
         return fail(error, QStringLiteral("unknown version %1 (this reader knows %2)").arg(version).arg(kEventFeedVersion));
-    const quint8 type = quint8(p[1]);
+    const quint8 type = r.u8();
     if (type != quint8(EventFeedMessage::Type::Events) && type != quint8(EventFeedMessage::Type::Subscribe))
         return fail(error, QStringLiteral("unknown type %1").arg(type));
-    const quint16 count = qFromBigEndian<quint16>(p + 2);
+    const quint16 count = r.u16();
     EventFeedMessage m;
     m.type = EventFeedMessage::Type(type);
-    m.seq = qFromBigEndian<quint32>(p + 4);
-    m.senderNowUs = qint64(qFromBigEndian<quint64>(p + 8));
-    m.clockId = qFromBigEndian<quint32>(p + 16);
-    m.dropped = qFromBigEndian<quint32>(p + 20);
-    const QByteArrayView body = bytes.sliced(kEventFeedHeaderBytes);
+    m.seq = r.u32();
+    m.senderNowUs = qint64(r.u64());
+    m.clockId = r.u32();
+    m.dropped = r.u32();
+    const QByteArrayView body = r.bytes(r.remaining());
     if (m.type == EventFeedMessage::Type::Subscribe) {
         if (count != 0 || !body.isEmpty())
             return fail(error, QStringLiteral("subscribe with %1 event(s) and %2 body bytes (must be 0 and 0)").arg(count).arg(body.size()));
