@@ -31,7 +31,7 @@ struct FastPathCounters {
     Counter framesIn{0};
     Counter forwarded{0};      // sent to a server over the wire
     Counter deliveredLocal{0}; // the chosen server is this node
-    // Frames the parser refused, by ParseVerdict (index 0, Ok, stays 0).
+    // Frames the parser refused, by ParseVerdict (Ok and Icmp stay 0: not refusals).
     std::array<Counter, kParseVerdictCount> malformed{};
     // Drops after parsing, one counter per reason (see DropReason in fastpath.h).
     Counter noTable{0};            // no ServerTable published yet
@@ -42,7 +42,12 @@ struct FastPathCounters {
     Counter noServer{0};           // nobody may take new flows
     Counter tableFull{0};          // new flow refused: flow table at maxFlows
     Counter outputTooSmall{0};     // caller's buffer shorter than the frame
-    // Flow events.
+    // ICMP messages (docs/fastpath.md "ICMP"). Those dropped for an ICMP reason are counted here
+    // only, by IcmpVerdict (index 0, Routable, stays 0); those dropped for a general reason
+    // (noTable, notForVip, serverToClient, outputTooSmall) in that counter only.
+    std::array<Counter, kIcmpVerdictCount> icmpDropped{};
+    // Flow events (not in the every-frame-once sum).
+    Counter icmpForwarded{0};      // ICMP errors sent to their flow's server; also in forwarded or deliveredLocal
     Counter newFlows{0};           // scheduled by the scheduler (SYN, first UDP datagram)
     Counter hashedFlows{0};        // adopted by the continuity Maglev table before reconstruction ended
     Counter expiredFlows{0};

@@ -19,6 +19,7 @@ const char *dropReasonName(DropReason r) noexcept
     case DropReason::NoServer: return "no-server";
     case DropReason::TableFull: return "table-full";
     case DropReason::OutputTooSmall: return "output-too-small";
+    case DropReason::Icmp: return "icmp";
     }
     return "unknown";
 }
@@ -67,6 +68,8 @@ ProcessResult FastPath::process(std::span<const std::uint8_t> in, std::span<std:
     bump(c.framesIn);
     const ParseResult parsed = parseFrame(in);
     if (parsed.verdict != ParseVerdict::Ok) {
+        if (parsed.verdict == ParseVerdict::Icmp)
+            return processIcmp(parsed, out);
         ProcessResult r = drop(DropReason::Malformed, c.malformed[std::size_t(parsed.verdict)]);
         r.parse = parsed.verdict;
         return r;
@@ -137,6 +140,68 @@ ProcessResult FastPath::process(std::span<const std::uint8_t> in, std::span<std:
         }
     }
     return deliver(f, out, *server, policy);
+}
+
+ProcessResult FastPath::dropIcmp(IcmpVerdict why) noexcept
+{
+    ProcessResult r = drop(DropReason::Icmp, m_counters->icmpDropped[std::size_t(why)]);
+    r.parse = ParseVerdict::Icmp;
+    r.icmp = why;
+    return r;
+}
+
+// LVS's ip_vs_in_icmp for L4/2: an ICMP error about a packet the VIP sent (a server's reply)
+// reaches the dispatcher, because the VIP is its source; the server that owns the connection
+// needs it, above all "fragmentation needed" (type 3 code 4), or path-MTU discovery stalls the
+// connection (a PMTU black hole). Not inlined into process(): it is rare.
+[[gnu::noinline]] ProcessResult FastPath::processIcmp(const ParseResult &parsed, std::span<std::uint8_t> out) noexcept
+{
+    FastPathCounters &c = *m_counters;
+    if (parsed.icmp != IcmpVerdict::Routable)
+        return dropIcmp(parsed.icmp);
+    const FrameView &f = parsed.view;
+    auto general = [](ProcessResult r) {
+        r.parse = ParseVerdict::Icmp;
+        return r;
+    };
+
+    const ServerTable *table = m_tables.acquire();
+    if (!table)
+        return general(drop(DropReason::NoTable, c.noTable));
+    const DispatchPolicy &policy = table->policy();
+    // The ICMP message itself must be addressed to the VIP, as any frame we forward.
+    const std::uint8_t *ip = f.data + f.l3Offset;
+    if (loadBe32(ip + 16) != policy.vip) {
+        if (loadBe32(ip + 12) == policy.vip)
+            return general(drop(DropReason::ServerToClient, c.serverToClient));
+        return general(drop(DropReason::NotForVip, c.notForVip));
+    }
+    if (f.key.dstIp != policy.vip)
+        return dropIcmp(IcmpVerdict::EmbeddedNotFromVip);
+    if (policy.mode == ForwardMode::Nat)
+        return dropIcmp(IcmpVerdict::NatMode);
+
+    // The flow's server, found the way a non-SYN packet of the flow would find it, but without
+    // creating, refreshing or changing the flow: an ICMP error says nothing about the client.
+    const std::uint64_t hash = flowHash(f.key);
+    const ServerInfo *server = nullptr;
+    if (const FlowEntry *e = m_flows.find(f.key, hash)) {
+        server = table->bySlot(e->slot);
+        if (!server)
+            return dropIcmp(IcmpVerdict::ServerGone);
+    } else {
+        if (policy.reconstructionComplete)
+            return dropIcmp(IcmpVerdict::UnknownFlow);
+        // Probably a flow the previous dispatcher placed: follow the consistent hash.
+        const std::uint16_t slot = table->continuityMaglev().lookup(hash);
+        server = slot == kNoServerSlot ? nullptr : table->bySlot(slot);
+        if (!server)
+            return dropIcmp(IcmpVerdict::NoServer);
+    }
+    ProcessResult r = general(deliver(f, out, *server, policy));
+    if (r.verdict != Verdict::Drop)
+        bump(c.icmpForwarded);
+    return r;
 }
 
 FastPath::Housekeeping FastPath::housekeeping(FastTime now) noexcept

@@ -42,13 +42,15 @@ enum class DropReason : std::uint8_t {
     NoServer,
     TableFull,
     OutputTooSmall,
+    Icmp, // an ICMP message that is not forwarded: see ProcessResult::icmp
 };
 const char *dropReasonName(DropReason r) noexcept;
 
 struct ProcessResult {
     Verdict verdict = Verdict::Drop;
     DropReason reason = DropReason::None;
-    ParseVerdict parse = ParseVerdict::Ok;
+    ParseVerdict parse = ParseVerdict::Ok;    // Icmp for every ICMP message, forwarded or not
+    IcmpVerdict icmp = IcmpVerdict::Routable; // when parse == Icmp: why it was dropped
     std::uint16_t slot = kNoServerSlot; // the server it went to
     std::uint32_t outLength = 0;        // bytes of the output frame
 };
@@ -80,6 +82,8 @@ public:
     FastPath &operator=(const FastPath &) = delete;
 
     // One client frame. `out` receives the rewritten frame and may alias `in` (in place).
+    // An ICMP error quoting a packet of a flow goes to that flow's server, rewritten like the
+    // flow's own frames; it neither creates nor refreshes a flow (docs/fastpath.md "ICMP").
     ProcessResult process(std::span<const std::uint8_t> in, std::span<std::uint8_t> out, FastTime now) noexcept;
 
     struct Housekeeping {
@@ -95,6 +99,8 @@ public:
 
 private:
     ProcessResult drop(DropReason reason, Counter &counter) noexcept;
+    ProcessResult processIcmp(const ParseResult &parsed, std::span<std::uint8_t> out) noexcept;
+    ProcessResult dropIcmp(IcmpVerdict why) noexcept;
     ProcessResult deliver(const FrameView &frame, std::span<std::uint8_t> out, const ServerInfo &server,
                           const DispatchPolicy &policy) noexcept;
 

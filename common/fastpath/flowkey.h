@@ -16,6 +16,7 @@ using MacAddress = std::array<std::uint8_t, 6>;
 
 constexpr std::uint8_t kIpProtoTcp = 6;
 constexpr std::uint8_t kIpProtoUdp = 17;
+constexpr std::uint8_t kIpProtoIcmp = 1;
 
 // A flow's 5-tuple in the client -> VIP direction, host byte order.
 struct FlowKey {

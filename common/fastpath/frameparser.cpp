@@ -18,9 +18,77 @@ const char *parseVerdictName(ParseVerdict v) noexcept
     case ParseVerdict::UnsupportedL4: return "unsupported-l4";
     case ParseVerdict::TruncatedL4: return "truncated-l4";
     case ParseVerdict::BadL4Header: return "bad-l4-header";
+    case ParseVerdict::Icmp: return "icmp";
     }
     return "unknown";
 }
+
+// The names say "icmp-" so that they read alone in a flat list of drop reasons (sashactl).
+const char *icmpVerdictName(IcmpVerdict v) noexcept
+{
+    switch (v) {
+    case IcmpVerdict::Routable: return "icmp-routable";
+    case IcmpVerdict::Truncated: return "icmp-truncated";
+    case IcmpVerdict::UnhandledType: return "icmp-unhandled-type";
+    case IcmpVerdict::EmbeddedTruncated: return "icmp-embedded-truncated";
+    case IcmpVerdict::EmbeddedBadIhl: return "icmp-embedded-bad-ihl";
+    case IcmpVerdict::EmbeddedNotIpv4: return "icmp-embedded-not-ipv4";
+    case IcmpVerdict::EmbeddedFragment: return "icmp-embedded-fragment";
+    case IcmpVerdict::EmbeddedNotTcpUdp: return "icmp-embedded-not-tcp-udp";
+    case IcmpVerdict::EmbeddedNotFromVip: return "icmp-embedded-not-from-vip";
+    case IcmpVerdict::UnknownFlow: return "icmp-unknown-flow";
+    case IcmpVerdict::ServerGone: return "icmp-server-gone";
+    case IcmpVerdict::NoServer: return "icmp-no-server";
+    case IcmpVerdict::NatMode: return "icmp-nat-mode";
+    }
+    return "icmp-unknown";
+}
+
+namespace {
+
+constexpr std::size_t kIcmpHeaderBytes = 8;
+constexpr std::size_t kQuotedL4Bytes = 8; // RFC 792's minimum: enough for both ports
+constexpr std::uint8_t kIcmpDestinationUnreachable = 3;
+constexpr std::uint8_t kIcmpTimeExceeded = 11;
+
+// The ICMP message at `icmp`, `icmpBytes` long (up to the outer IPv4 total length, already
+// checked against the captured bytes). On Routable, `key` is the quoted packet's flow in the
+// client -> VIP direction. Cold: ICMP is rare, and this keeps the TCP/UDP path compact.
+[[gnu::cold]] IcmpVerdict parseIcmpError(const std::uint8_t *icmp, std::size_t icmpBytes, FlowKey &key) noexcept
+{
+    if (icmpBytes < kIcmpHeaderBytes)
+        return IcmpVerdict::Truncated;
+    const std::uint8_t type = icmp[0];
+    if (type != kIcmpDestinationUnreachable && type != kIcmpTimeExceeded)
+        return IcmpVerdict::UnhandledType;
+    const std::uint8_t *q = icmp + kIcmpHeaderBytes; // the quoted IPv4 packet
+    const std::size_t quoted = icmpBytes - kIcmpHeaderBytes;
+    if (quoted < kIpv4HeaderBytes)
+        return IcmpVerdict::EmbeddedTruncated;
+    if ((q[0] >> 4) != 4)
+        return IcmpVerdict::EmbeddedNotIpv4;
+    const std::size_t ihlBytes = std::size_t(q[0] & 0x0F) * 4;
+    if (ihlBytes < kIpv4HeaderBytes || ihlBytes > quoted)
+        return IcmpVerdict::EmbeddedBadIhl;
+    // The quoted total length describes the original packet, not the quote: not checked.
+    if ((loadBe16(q + 6) & 0x1FFF) != 0)
+        return IcmpVerdict::EmbeddedFragment;
+    const std::uint8_t proto = q[9];
+    if (proto != kIpProtoTcp && proto != kIpProtoUdp)
+        return IcmpVerdict::EmbeddedNotTcpUdp;
+    if (quoted - ihlBytes < kQuotedL4Bytes)
+        return IcmpVerdict::EmbeddedTruncated;
+    const std::uint8_t *ports = q + ihlBytes;
+    // Quoted: VIP:port -> client:port. The flow is keyed client -> VIP.
+    key.srcIp = loadBe32(q + 16);
+    key.dstIp = loadBe32(q + 12);
+    key.srcPort = loadBe16(ports + 2);
+    key.dstPort = loadBe16(ports);
+    key.proto = proto;
+    return IcmpVerdict::Routable;
+}
+
+} // namespace
 
 ParseResult parseFrame(std::span<const std::uint8_t> frame) noexcept
 {
@@ -83,6 +151,16 @@ ParseResult parseFrame(std::span<const std::uint8_t> frame) noexcept
         const std::size_t udpLength = loadBe16(t + 4);
         if (udpLength < 8 || udpLength > l4Bytes)
             return fail(ParseVerdict::BadL4Header);
+    } else if (proto == kIpProtoIcmp) {
+        r.icmp = parseIcmpError(t, l4Bytes, r.view.key);
+        if (r.icmp == IcmpVerdict::Routable) {
+            r.view.data = p;
+            r.view.size = std::uint32_t(n);
+            r.view.l3Offset = std::uint16_t(l3);
+            r.view.l4Offset = std::uint16_t(l4);
+            r.view.ipTotalLength = std::uint16_t(totalLength);
+        }
+        return fail(ParseVerdict::Icmp);
     } else {
         return fail(ParseVerdict::UnsupportedL4);
     }

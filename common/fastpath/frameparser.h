@@ -1,8 +1,10 @@
 #pragma once
 // Frame parsing for the dispatcher's fast path: Ethernet II, an optional 802.1Q tag, IPv4
-// without options, TCP and UDP. The result is a zero-copy view (offsets into the caller's
-// bytes) plus the 5-tuple; anything the fast path does not handle gets its own verdict so it
-// is counted apart (issue 3: "frames it cannot handle ... are dropped, counted, never crash").
+// without options, TCP and UDP, and the ICMP errors that quote a TCP/UDP packet (so that
+// path-MTU discovery works through the dispatcher, as LVS's ip_vs_in_icmp does). The result is
+// a zero-copy view (offsets into the caller's bytes) plus the 5-tuple; anything the fast path
+// does not handle gets its own verdict so it is counted apart (issue 3: "frames it cannot
+// handle ... are dropped, counted, never crash").
 //
 // Wire layout read here (all fields big-endian):
 //   Ethernet II  dst MAC 6 | src MAC 6 | ethertype 2                       (14 bytes)
@@ -12,6 +14,11 @@
 //   TCP          src port 2 | dst port 2 | seq 4 | ack 4 | data offset/flags 2 | window 2 |
 //                checksum 2 | urgent 2                                      (>= 20 bytes)
 //   UDP          src port 2 | dst port 2 | length 2 | checksum 2            (8 bytes)
+//   ICMP error   type 1 | code 1 | checksum 2 | unused 2 | next-hop MTU 2 (type 3 code 4,
+//                RFC 1191; otherwise unused) (8 bytes), then the quoted packet: its IPv4
+//                header (IHL * 4 bytes, options included) and at least 8 bytes of its payload
+//                (RFC 792), i.e. the TCP/UDP ports. RFC 1812 routers quote more; RFC 4884
+//                extensions come after the quote and do not move it.
 // Bytes after the IPv4 total length are Ethernet padding and are ignored (and kept on output).
 
 #include "fastpath/flowkey.h"
@@ -33,12 +40,37 @@ enum class ParseVerdict : std::uint8_t {
     IpOptions,         // IHL > 5: valid, but not handled on the fast path
     BadTotalLength,    // total length < header length, or more than the bytes captured
     Fragment,          // MF set or offset != 0: later fragments carry no ports to route by
-    UnsupportedL4,     // ICMP, GRE, ...: only TCP and UDP are dispatched
+    UnsupportedL4,     // GRE, ESP, ...: only TCP, UDP and ICMP are looked at
     TruncatedL4,       // the IP payload is shorter than the TCP/UDP header
     BadL4Header,       // TCP data offset < 5 or past the payload; UDP length inconsistent
+    Icmp,              // not a refusal: an ICMP message, see ParseResult::icmp
 };
-constexpr std::size_t kParseVerdictCount = 13;
+constexpr std::size_t kParseVerdictCount = 14;
 const char *parseVerdictName(ParseVerdict v) noexcept;
+
+// What becomes of an ICMP message (ParseVerdict::Icmp). Only an error that quotes a packet the
+// VIP sent over TCP or UDP can be routed: to the server that owns that flow. Every other value
+// is a drop reason (FastPathCounters::icmpDropped). parseFrame() decides the values up to
+// EmbeddedNotTcpUdp; the rest need the policy and the flow table, and FastPath decides them.
+enum class IcmpVerdict : std::uint8_t {
+    Routable = 0,       // destination unreachable (3, any code) or time exceeded (11) quoting a
+                        // TCP/UDP header: FrameView::key is the quoted packet's flow
+    Truncated,          // fewer than 8 bytes of ICMP header inside the IPv4 total length
+    UnhandledType,      // echo request/reply and every type but 3 and 11: not for a server
+    EmbeddedTruncated,  // the quote is shorter than a 20-byte IPv4 header, or ends before its ports
+    EmbeddedBadIhl,     // the quoted header's IHL < 5, or IHL * 4 beyond the quote
+    EmbeddedNotIpv4,    // the quoted header's version is not 4
+    EmbeddedFragment,   // the quoted packet is a later fragment (offset != 0): no ports in it
+    EmbeddedNotTcpUdp,  // the quoted packet is neither TCP nor UDP
+    // Decided by FastPath:
+    EmbeddedNotFromVip, // the quoted packet's source is not the VIP: not one of our replies
+    UnknownFlow,        // no such flow, and reconstruction has completed
+    ServerGone,         // the flow's server is no longer in the table
+    NoServer,           // unknown flow, and the continuity table has no server for it
+    NatMode,            // L4/3: the quoted header would need rewriting too; not done yet
+};
+constexpr std::size_t kIcmpVerdictCount = 13;
+const char *icmpVerdictName(IcmpVerdict v) noexcept;
 
 // TCP flag bits as in the header's low byte.
 enum TcpFlag : std::uint8_t {
@@ -65,8 +97,11 @@ struct FrameView {
     std::uint16_t ipTotalLength = 0;
     std::uint16_t vlanId = 0;      // 0 when untagged
     bool hasVlan = false;
-    std::uint8_t tcpFlags = 0;     // 0 for UDP
-    FlowKey key;                   // client -> VIP direction as seen on the wire
+    std::uint8_t tcpFlags = 0;     // 0 for UDP and ICMP
+    // Client -> VIP direction. TCP/UDP: as seen on the wire. A routable ICMP error: the quoted
+    // packet went VIP:port -> client:port, so this is its reverse (client -> VIP), the key its
+    // flow has in the table; the ICMP message's own addresses stay in the bytes.
+    FlowKey key;
 
     bool isTcp() const noexcept { return key.proto == kIpProtoTcp; }
     // A connection opener: SYN without ACK (a SYN+ACK never travels client -> VIP).
@@ -75,7 +110,10 @@ struct FrameView {
 
 struct ParseResult {
     ParseVerdict verdict = ParseVerdict::TruncatedEthernet;
-    FrameView view; // valid only when verdict == Ok
+    IcmpVerdict icmp = IcmpVerdict::Routable; // meaningful only when verdict == Icmp
+    // Valid when verdict == Ok, or verdict == Icmp and icmp == Routable (then l4Offset is the
+    // ICMP header's offset and key the quoted packet's flow, see FrameView::key).
+    FrameView view;
 };
 
 // Pure and total: any byte sequence, any length (including empty) gives a verdict.

@@ -647,8 +647,13 @@ QJsonObject DispatcherService::stats() const
         });
     }
     QJsonObject malformed;
-    for (std::size_t v = 1; v < kParseVerdictCount; ++v)
-        malformed.insert(QLatin1String(parseVerdictName(ParseVerdict(v))), u(c.malformed[v]));
+    for (std::size_t v = 1; v < kParseVerdictCount; ++v) {
+        if (ParseVerdict(v) != ParseVerdict::Icmp) // not a refusal: counted in icmp below
+            malformed.insert(QLatin1String(parseVerdictName(ParseVerdict(v))), u(c.malformed[v]));
+    }
+    QJsonObject icmp;
+    for (std::size_t v = 1; v < kIcmpVerdictCount; ++v)
+        icmp.insert(QLatin1String(icmpVerdictName(IcmpVerdict(v))), u(c.icmpDropped[v]));
     const QJsonObject dropped{
         {QStringLiteral("noTable"), u(c.noTable)},
         {QStringLiteral("notForVip"), u(c.notForVip)},
@@ -659,11 +664,13 @@ QJsonObject DispatcherService::stats() const
         {QStringLiteral("tableFull"), u(c.tableFull)},
         {QStringLiteral("outputTooSmall"), u(c.outputTooSmall)},
         {QStringLiteral("malformed"), malformed},
+        {QStringLiteral("icmp"), icmp},
     };
     const QJsonObject fastPath{
         {QStringLiteral("framesIn"), u(c.framesIn)},
         {QStringLiteral("forwarded"), u(c.forwarded)},
         {QStringLiteral("deliveredLocal"), u(c.deliveredLocal)},
+        {QStringLiteral("icmpForwarded"), u(c.icmpForwarded)},
         {QStringLiteral("newFlows"), u(c.newFlows)},
         {QStringLiteral("hashedFlows"), u(c.hashedFlows)},
         {QStringLiteral("expiredFlows"), u(c.expiredFlows)},

@@ -1,6 +1,7 @@
 #pragma once
-// Builds Ethernet/802.1Q/IPv4/TCP/UDP frames for the fast-path tests and the benchmark, with
-// correct checksums unless told otherwise, and knobs to break each layer on purpose.
+// Builds Ethernet/802.1Q/IPv4/TCP/UDP frames, and ICMP errors quoting such a packet, for the
+// fast-path tests and the benchmark, with correct checksums unless told otherwise, and knobs to
+// break each layer on purpose.
 // Header-only, no Qt (the benchmark links only sasha_fastpath).
 
 #include "fastpath/checksum.h"
@@ -9,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 namespace sasha::testframes {
@@ -22,6 +24,8 @@ constexpr std::uint32_t ip4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std:
 }
 constexpr std::uint32_t kVip = ip4(10, 0, 0, 100);
 constexpr std::uint32_t kClientIp = ip4(10, 0, 1, 1);
+constexpr MacAddress kRouterMac{0x02, 0xaa, 0x00, 0x00, 0x00, 0x01};
+constexpr std::uint32_t kRouterIp = ip4(10, 0, 2, 254);
 
 struct FrameSpec {
     MacAddress dstMac = kVmac;
@@ -129,6 +133,106 @@ inline std::vector<std::uint8_t> buildFrame(const FrameSpec &s)
             sum = 0xFFFF;
         storeBe16(f.data() + l4 + sumOffset, sum);
     }
+    if (f.size() < s.padTo)
+        f.resize(s.padTo, 0);
+    if (f.size() > s.truncateTo)
+        f.resize(s.truncateTo);
+    return f;
+}
+
+// A server's reply that a router could not forward: VIP:80 -> client:40000, full-sized. Its flow
+// is FrameSpec{}'s (client:40000 -> VIP:80).
+inline FrameSpec serverReply()
+{
+    FrameSpec s;
+    s.srcIp = kVip;
+    s.dstIp = kClientIp;
+    s.srcPort = 80;
+    s.dstPort = 40000;
+    s.tcpFlags = kTcpAck | kTcpPsh;
+    s.payload = 1448;
+    return s;
+}
+
+// An ICMP error from a router to the VIP quoting `quoted` (RFC 792: its IPv4 header and the
+// first 8 bytes of its payload, unless told otherwise). Defaults: "fragmentation needed"
+// (type 3 code 4) with a next-hop MTU (RFC 1191).
+struct IcmpSpec {
+    MacAddress dstMac = kVmac;
+    MacAddress srcMac = kRouterMac;
+    bool vlan = false;
+    std::uint8_t ihl = 5;              // of the ICMP message's own header; > 5 appends zero options
+    std::uint16_t fragField = 0;
+    std::uint32_t srcIp = kRouterIp;
+    std::uint32_t dstIp = kVip;
+    std::uint8_t type = 3;
+    std::uint8_t code = 4;
+    std::uint16_t nextHopMtu = 1400;   // written for type 3 code 4 only
+    FrameSpec quoted = serverReply();  // built without a VLAN tag, then quoted from its IPv4 header
+    std::size_t quoteBytes = 0;        // bytes of the quoted packet: 0 = its header + 8, SIZE_MAX = all
+    std::optional<std::uint8_t> quotedVersionIhl; // overrides the quote's first byte (after the checksum)
+    std::size_t icmpBytes = SIZE_MAX;  // cut the ICMP message (header + quote); total length follows
+    int totalLengthDelta = 0;
+    std::size_t padTo = 0;
+    std::size_t truncateTo = SIZE_MAX;
+};
+
+// The flow an ICMP error is about: the quoted packet's reverse (client -> VIP).
+inline FlowKey flowKeyOf(const IcmpSpec &s)
+{
+    return {s.quoted.dstIp, s.quoted.srcIp, s.quoted.dstPort, s.quoted.srcPort, s.quoted.proto};
+}
+
+inline std::vector<std::uint8_t> buildIcmpFrame(const IcmpSpec &s)
+{
+    FrameSpec inner = s.quoted;
+    inner.vlan = false;
+    inner.padTo = 0;
+    inner.truncateTo = SIZE_MAX;
+    const std::vector<std::uint8_t> packet = buildFrame(inner);
+    const std::size_t innerIp = std::size_t(inner.ihl) * 4 < 20 ? 20 : std::size_t(inner.ihl) * 4;
+    const std::size_t available = packet.size() - kEthernetHeaderBytes;
+    const std::size_t quote = std::min(available, s.quoteBytes == 0 ? innerIp + 8 : s.quoteBytes);
+
+    std::vector<std::uint8_t> icmp(8, 0);
+    icmp[0] = s.type;
+    icmp[1] = s.code;
+    if (s.type == 3 && s.code == 4)
+        storeBe16(icmp.data() + 6, s.nextHopMtu);
+    icmp.insert(icmp.end(), packet.begin() + kEthernetHeaderBytes, packet.begin() + kEthernetHeaderBytes + quote);
+    if (s.quotedVersionIhl && icmp.size() > 8)
+        icmp[8] = *s.quotedVersionIhl;
+    if (icmp.size() > s.icmpBytes)
+        icmp.resize(s.icmpBytes);
+    if (icmp.size() >= 4)
+        storeBe16(icmp.data() + 2, internetChecksum(icmp));
+
+    std::vector<std::uint8_t> f;
+    auto put16 = [&f](std::uint16_t v) {
+        f.push_back(std::uint8_t(v >> 8));
+        f.push_back(std::uint8_t(v));
+    };
+    f.insert(f.end(), s.dstMac.begin(), s.dstMac.end());
+    f.insert(f.end(), s.srcMac.begin(), s.srcMac.end());
+    if (s.vlan) {
+        put16(kEtherTypeVlan);
+        put16(42);
+    }
+    put16(kEtherTypeIpv4);
+    const std::size_t l3 = f.size();
+    const std::size_t ipHeader = std::size_t(s.ihl) * 4 < 20 ? 20 : std::size_t(s.ihl) * 4;
+    f.resize(l3 + ipHeader, 0);
+    std::uint8_t *ip = f.data() + l3;
+    ip[0] = std::uint8_t(0x40 | (s.ihl & 0x0F));
+    storeBe16(ip + 2, std::uint16_t(int(ipHeader + icmp.size()) + s.totalLengthDelta));
+    storeBe16(ip + 4, 0x4321);
+    storeBe16(ip + 6, s.fragField);
+    ip[8] = 255;
+    ip[9] = kIpProtoIcmp;
+    storeBe32(ip + 12, s.srcIp);
+    storeBe32(ip + 16, s.dstIp);
+    storeBe16(ip + 10, internetChecksum({ip, ipHeader}));
+    f.insert(f.end(), icmp.begin(), icmp.end());
     if (f.size() < s.padTo)
         f.resize(s.padTo, 0);
     if (f.size() > s.truncateTo)

@@ -1,6 +1,7 @@
 // The dispatcher engine end to end on frames: scheduling, stickiness, unknown flows before
-// and after reconstruction, server removal, local delivery, the table handoff, counters that
-// add up, 100k random frames, and the rewrite stage's checksum helper (RFC 1624).
+// and after reconstruction, server removal, local delivery, ICMP errors routed to their flow's
+// server, the table handoff, counters that add up, 100k random frames, and the rewrite stage's
+// checksum helper (RFC 1624).
 
 #include "fastpath/checksum.h"
 #include "fastpath/fastpath.h"
@@ -67,11 +68,17 @@ struct Harness {
     {
         return tables.publish(ServerTable::build(std::move(servers), p, ++generation));
     }
-    ProcessResult send(const FrameSpec &s, FastTime now = 1s)
+    ProcessResult send(const FrameSpec &s, FastTime now = 1s) { return sendBytes(buildFrame(s), now); }
+    ProcessResult send(const IcmpSpec &s, FastTime now = 1s) { return sendBytes(buildIcmpFrame(s), now); }
+    ProcessResult sendBytes(std::vector<std::uint8_t> frame, FastTime now)
     {
-        last = buildFrame(s);
+        last = std::move(frame);
         out.assign(last.size() + 16, 0);
         return fp->process(last, out, now);
+    }
+    std::vector<std::uint8_t> output(const ProcessResult &r) const
+    {
+        return std::vector<std::uint8_t>(out.begin(), out.begin() + r.outLength);
     }
     const FastPathCounters &c() const { return fp->counters(); }
     // Every frame ends in exactly one counter.
@@ -82,6 +89,8 @@ struct Harness {
             + read(k.serverToClient) + read(k.unknownFlowDropped) + read(k.serverGone) + read(k.noServer)
             + read(k.tableFull) + read(k.outputTooSmall);
         for (const Counter &m : k.malformed)
+            n += read(m);
+        for (const Counter &m : k.icmpDropped)
             n += read(m);
         return n;
     }
@@ -96,6 +105,23 @@ struct Harness {
 const char *name(DropReason r)
 {
     return dropReasonName(r);
+}
+
+const char *name(IcmpVerdict v)
+{
+    return icmpVerdictName(v);
+}
+
+// "Fragmentation needed" (or another error) about the server's reply on client:port -> VIP:80.
+IcmpSpec icmpAbout(std::uint16_t clientPort, std::uint8_t type = 3, std::uint8_t code = 4,
+                   std::uint8_t proto = kIpProtoTcp)
+{
+    IcmpSpec s;
+    s.type = type;
+    s.code = code;
+    s.quoted.proto = proto;
+    s.quoted.dstPort = clientPort;
+    return s;
 }
 
 } // namespace
@@ -115,6 +141,10 @@ private Q_SLOTS:
     void unhealthyServerKeepsItsFlowsButGetsNoNewOnes();
     void synOnClosingFlowIsANewConnection();
     void serverToClientIsNeverForwarded();
+    void icmpErrorGoesToTheFlowsServer_data();
+    void icmpErrorGoesToTheFlowsServer();
+    void icmpErrorForAnUnknownFlowFollowsTheHashUntilReconstructionCompletes();
+    void icmpDropsAreCountedByReason();
     void selfTakesNoNewFlowsUnlessAlone();
     void continuityTableMatchesTheOldDispatchers();
     void leastConnectionsAndRoundRobinFollowWeights();
@@ -328,6 +358,147 @@ void TestFastPath::serverToClientIsNeverForwarded()
     QCOMPARE(int(h.fp->flows().size()), 0);
 }
 
+void TestFastPath::icmpErrorGoesToTheFlowsServer_data()
+{
+    QTest::addColumn<int>("type");
+    QTest::addColumn<int>("code");
+    QTest::addColumn<int>("proto");
+    QTest::addColumn<bool>("reconstructed");
+    QTest::newRow("frag-needed, tcp") << 3 << 4 << int(kIpProtoTcp) << false;
+    QTest::newRow("frag-needed, tcp, after reconstruction") << 3 << 4 << int(kIpProtoTcp) << true;
+    QTest::newRow("port unreachable, udp") << 3 << 3 << int(kIpProtoUdp) << true;
+    QTest::newRow("time exceeded, tcp") << 11 << 0 << int(kIpProtoTcp) << true;
+}
+
+// PMTU discovery through the dispatcher (LVS ip_vs_in_icmp): a router's "fragmentation needed"
+// about a server's reply is addressed to the VIP; it must reach the server that owns the flow,
+// only the MACs changed, and leave the flow as it was.
+void TestFastPath::icmpErrorGoesToTheFlowsServer()
+{
+    QFETCH(int, type);
+    QFETCH(int, code);
+    QFETCH(int, proto);
+    QFETCH(bool, reconstructed);
+    Harness h;
+    // Round-robin places flows where the continuity hash would not, so following the hash
+    // instead of the table would be caught.
+    QVERIFY(h.publish({server(0), server(1), server(2), server(3, true)}, policy(SchedulerKind::RoundRobin, true)));
+    const ServerTable *t = h.tables.acquire();
+    int unlikeTheHash = 0;
+    for (std::uint16_t port = 30000; port < 30040; ++port) {
+        FrameSpec opener = tcp(port, kTcpSyn);
+        opener.proto = std::uint8_t(proto);
+        const std::uint16_t slot = h.send(opener, 1s).slot;
+        QVERIFY(slot < 4);
+        if (!reconstructed) // a table without completion must not change what a known flow gets
+            QVERIFY(h.publish({server(0), server(1), server(2), server(3, true)}, policy(SchedulerKind::RoundRobin, false)));
+        const FlowEntry before = *h.fp->flows().find(keyOf(opener));
+        const IcmpSpec error = icmpAbout(port, std::uint8_t(type), std::uint8_t(code), std::uint8_t(proto));
+        QVERIFY(flowKeyOf(error) == keyOf(opener));
+        const ProcessResult r = h.send(error, 9s);
+        QCOMPARE(int(r.verdict), int(slot == 3 ? Verdict::DeliverLocal : Verdict::Forward));
+        QCOMPARE(r.slot, slot);
+        QCOMPARE(h.output(r), withMacs(buildIcmpFrame(error), server(slot).mac, kDispatcherMac));
+        const FlowEntry after = *h.fp->flows().find(keyOf(opener));
+        QCOMPARE(int(after.state()), int(before.state()));
+        QCOMPARE(after.lastSeenMs, before.lastSeenMs);
+        unlikeTheHash += slot != t->continuityMaglev().lookup(flowHash(keyOf(opener)));
+        if (!reconstructed)
+            QVERIFY(h.publish({server(0), server(1), server(2), server(3, true)}, policy(SchedulerKind::RoundRobin, true)));
+    }
+    QVERIFY(unlikeTheHash > 0);
+    QCOMPARE(read(h.c().icmpForwarded), 40u);
+    QCOMPARE(read(h.c().forwarded) + read(h.c().deliveredLocal), 80u);
+    QCOMPARE(read(h.c().newFlows), 40u);
+    QCOMPARE(int(h.fp->flows().size()), 40);
+    QCOMPARE(h.accounted(), read(h.c().framesIn));
+}
+
+// Same policy as a TCP non-SYN of an unknown flow: before reconstruction completes, the
+// continuity Maglev table (where the previous dispatcher put it); afterwards, dropped. Unlike
+// a data packet, the error adopts no flow.
+void TestFastPath::icmpErrorForAnUnknownFlowFollowsTheHashUntilReconstructionCompletes()
+{
+    Harness h;
+    QVERIFY(h.publish(fourServers(), policy(SchedulerKind::RoundRobin, false)));
+    const ServerTable *t = h.tables.acquire();
+    std::set<std::uint16_t> used;
+    for (std::uint16_t port = 31000; port < 31100; ++port) {
+        const IcmpSpec error = icmpAbout(port);
+        const ProcessResult r = h.send(error);
+        QCOMPARE(int(r.verdict), int(Verdict::Forward));
+        QCOMPARE(r.slot, t->continuityMaglev().lookup(flowHash(flowKeyOf(error))));
+        QCOMPARE(h.output(r), withMacs(h.last, server(r.slot).mac, kDispatcherMac));
+        used.insert(r.slot);
+    }
+    QCOMPARE(int(used.size()), 4);
+    QCOMPARE(int(h.fp->flows().size()), 0);
+    QCOMPARE(read(h.c().hashedFlows), 0u);
+    QCOMPARE(read(h.c().icmpForwarded), 100u);
+    QVERIFY(h.publish(fourServers(), policy(SchedulerKind::RoundRobin, true)));
+    const ProcessResult late = h.send(icmpAbout(31000));
+    QCOMPARE(name(late.reason), name(DropReason::Icmp));
+    QCOMPARE(name(late.icmp), name(IcmpVerdict::UnknownFlow));
+    QCOMPARE(read(h.c().icmpDropped[std::size_t(IcmpVerdict::UnknownFlow)]), 1u);
+    QCOMPARE(h.accounted(), read(h.c().framesIn));
+}
+
+void TestFastPath::icmpDropsAreCountedByReason()
+{
+    Harness h;
+    QCOMPARE(name(h.send(icmpAbout(32000)).reason), name(DropReason::NoTable));
+    QVERIFY(h.publish(fourServers(), policy(SchedulerKind::Maglev, true)));
+    // A flow whose server leaves: its errors are dropped, as its packets are.
+    std::uint16_t port = 32001;
+    const std::uint16_t slot = h.send(tcp(port, kTcpSyn)).slot;
+    std::vector<ServerInfo> rest;
+    for (std::uint16_t i = 0; i < 4; ++i) {
+        if (i != slot)
+            rest.push_back(server(i));
+    }
+    QVERIFY(h.publish(rest, policy(SchedulerKind::Maglev, true)));
+    QCOMPARE(name(h.send(icmpAbout(port)).icmp), name(IcmpVerdict::ServerGone));
+    // Echo (ping to the VIP) and other types stay dropped, counted.
+    QCOMPARE(name(h.send(icmpAbout(port, 8, 0)).icmp), name(IcmpVerdict::UnhandledType));
+    // Not about one of our replies.
+    IcmpSpec foreign = icmpAbout(port);
+    foreign.quoted.srcIp = ip4(10, 0, 0, 99);
+    QCOMPARE(name(h.send(foreign).icmp), name(IcmpVerdict::EmbeddedNotFromVip));
+    // The ICMP message itself not addressed to the VIP.
+    IcmpSpec elsewhere = icmpAbout(port);
+    elsewhere.dstIp = ip4(10, 0, 0, 99);
+    QCOMPARE(name(h.send(elsewhere).reason), name(DropReason::NotForVip));
+    IcmpSpec fromVip = icmpAbout(port);
+    fromVip.srcIp = kVip;
+    fromVip.dstIp = kClientIp;
+    QCOMPARE(name(h.send(fromVip).reason), name(DropReason::ServerToClient));
+    // L4/3 would need the quoted header rewritten as well: not done, counted.
+    DispatchPolicy nat = policy(SchedulerKind::Maglev, false);
+    nat.mode = ForwardMode::Nat;
+    QVERIFY(h.publish(fourServers(), nat));
+    QCOMPARE(name(h.send(icmpAbout(32002)).icmp), name(IcmpVerdict::NatMode));
+    // Nobody healthy: the continuity table is empty.
+    QVERIFY(h.publish({server(0, false, 1, false)}, policy(SchedulerKind::Maglev, false)));
+    QCOMPARE(name(h.send(icmpAbout(32003)).icmp), name(IcmpVerdict::NoServer));
+    // The caller's buffer too small.
+    QVERIFY(h.publish(fourServers(), policy(SchedulerKind::Maglev, false)));
+    std::vector<std::uint8_t> tooSmall(20);
+    const ProcessResult small = h.fp->process(buildIcmpFrame(icmpAbout(32004)), tooSmall, 1s);
+    QCOMPARE(name(small.reason), name(DropReason::OutputTooSmall));
+    QCOMPARE(int(small.parse), int(ParseVerdict::Icmp));
+
+    for (const IcmpVerdict v : {IcmpVerdict::ServerGone, IcmpVerdict::UnhandledType, IcmpVerdict::EmbeddedNotFromVip,
+                                IcmpVerdict::NatMode, IcmpVerdict::NoServer})
+        QCOMPARE(read(h.c().icmpDropped[std::size_t(v)]), 1u);
+    QCOMPARE(read(h.c().noTable), 1u);
+    QCOMPARE(read(h.c().notForVip), 1u);
+    QCOMPARE(read(h.c().serverToClient), 1u);
+    QCOMPARE(read(h.c().outputTooSmall), 1u);
+    QCOMPARE(read(h.c().icmpForwarded), 0u);
+    QCOMPARE(read(h.c().malformed[std::size_t(ParseVerdict::Icmp)]), 0u);
+    QCOMPARE(h.accounted(), read(h.c().framesIn));
+}
+
 void TestFastPath::selfTakesNoNewFlowsUnlessAlone()
 {
     Harness h;
@@ -469,12 +640,16 @@ void TestFastPath::handoffAcknowledgesAndReclaims()
 void TestFastPath::randomFramesNeverCrash()
 {
     // 100k frames from a seeded generator: half random bytes of random length, half valid
-    // frames with random bytes flipped. Nothing may crash, and every frame must be counted.
+    // frames with random bytes flipped (one in four of those an ICMP error, half of them
+    // about the flow of the last TCP/UDP frame, so some find their flow). Nothing may crash, and every frame must
+    // be counted.
     Harness h(1 << 14);
     QVERIFY(h.publish(fourServers(), policy(SchedulerKind::Maglev, true)));
     std::mt19937_64 rng(0x5a5a);
     std::vector<std::uint8_t> frame;
     std::vector<std::uint8_t> out(2048);
+    std::uint16_t lastPort = 0;
+    std::uint8_t lastProto = kIpProtoTcp;
     for (int i = 0; i < 100000; ++i) {
         if (i % 2) {
             frame.resize(rng() % 200);
@@ -484,10 +659,23 @@ void TestFastPath::randomFramesNeverCrash()
                 frame[12] = 0x08;
                 frame[13] = 0x00;
             }
+        } else if (i % 8 == 0) {
+            // ICMP errors (and pings) quoting a flow of the last ports used, then mutated.
+            IcmpSpec s = icmpAbout(rng() % 2 ? lastPort : std::uint16_t(rng()), rng() % 4 ? 3 : rng() % 2 ? 11 : 8,
+                                   std::uint8_t(rng() % 16), lastProto);
+            s.vlan = rng() % 4 == 0;
+            s.quoted.ihl = std::uint8_t(4 + rng() % 12);
+            s.quoteBytes = rng() % 4 ? 0 : rng() % 100;
+            frame = buildIcmpFrame(s);
+            for (int flips = int(rng() % 4); flips > 0; --flips)
+                frame[rng() % frame.size()] = std::uint8_t(rng());
+            frame.resize(frame.size() - rng() % 3);
         } else {
             FrameSpec s = tcp(std::uint16_t(rng()), std::uint8_t(rng()));
             s.vlan = rng() % 4 == 0;
             s.proto = rng() % 3 ? kIpProtoTcp : kIpProtoUdp;
+            lastPort = s.srcPort;
+            lastProto = s.proto;
             s.payload = rng() % 64;
             frame = buildFrame(s);
             for (int flips = int(rng() % 4); flips > 0; --flips)
@@ -503,12 +691,18 @@ void TestFastPath::randomFramesNeverCrash()
     std::uint64_t malformed = 0;
     for (const Counter &m : h.c().malformed)
         malformed += read(m);
-    qInfo("100k random frames: %llu forwarded, %llu malformed, %llu unknown-flow drops, %llu not for the VIP",
-          static_cast<unsigned long long>(read(h.c().forwarded)), static_cast<unsigned long long>(malformed),
-          static_cast<unsigned long long>(read(h.c().unknownFlowDropped)),
-          static_cast<unsigned long long>(read(h.c().notForVip)));
+    std::uint64_t icmpDropped = 0;
+    for (const Counter &m : h.c().icmpDropped)
+        icmpDropped += read(m);
+    qInfo("100k random frames: %llu forwarded (%llu ICMP), %llu malformed, %llu unknown-flow drops, %llu not for the "
+          "VIP, %llu ICMP drops",
+          static_cast<unsigned long long>(read(h.c().forwarded)), static_cast<unsigned long long>(read(h.c().icmpForwarded)),
+          static_cast<unsigned long long>(malformed), static_cast<unsigned long long>(read(h.c().unknownFlowDropped)),
+          static_cast<unsigned long long>(read(h.c().notForVip)), static_cast<unsigned long long>(icmpDropped));
     QVERIFY(malformed > 10000);
     QVERIFY(read(h.c().forwarded) > 1000);
+    QVERIFY(read(h.c().icmpForwarded) > 50);
+    QVERIFY(icmpDropped > 1000);
 }
 
 void TestFastPath::checksumUpdate_data()

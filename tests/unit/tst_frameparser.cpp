@@ -1,6 +1,7 @@
 // Frame parser and L4/2 output, as a table: {description, frame in, verdict, frame out}.
 // Every frame goes through parseFrame() and through a FastPath with one server, so each row
-// also pins what the dispatcher emits (or that it emits nothing).
+// also pins what the dispatcher emits (or that it emits nothing). ICMP errors have a table of
+// their own: {description, frame in, ICMP verdict, frame out}.
 
 #include "fastpath/fastpath.h"
 #include "testframes.h"
@@ -31,6 +32,39 @@ FrameSpec spec(void (*edit)(FrameSpec &))
     return s;
 }
 
+IcmpSpec icmpSpec(void (*edit)(IcmpSpec &))
+{
+    IcmpSpec s;
+    edit(s);
+    return s;
+}
+
+// One server in slot 0, reconstruction not complete: an ICMP error for an unknown flow follows
+// the continuity hash, which with one server is that server.
+struct OneServer {
+    OneServer()
+    {
+        DispatchPolicy policy;
+        policy.vip = kVip;
+        policy.dispatcherMac = kDispatcherMac;
+        tables.publish(ServerTable::build({{7, 0, kServerMac, ip4(10, 0, 0, 7), 1, true, false}}, policy, 1));
+        FastPathConfig config;
+        config.maxFlows = 64;
+        fp = std::make_unique<FastPath>(config, tables);
+    }
+    ServerTableHandoff tables;
+    std::unique_ptr<FastPath> fp;
+};
+
+int icmpVerdictIndex(const QByteArray &name)
+{
+    for (std::size_t v = 0; v < kIcmpVerdictCount; ++v) {
+        if (name == icmpVerdictName(IcmpVerdict(v)))
+            return int(v);
+    }
+    return -1;
+}
+
 } // namespace
 
 class TestFrameParser : public QObject
@@ -43,6 +77,9 @@ private Q_SLOTS:
     void viewFields_data();
     void viewFields();
     void everyPrefixOfAValidFrameIsHandled();
+    void icmp_data();
+    void icmp();
+    void icmpViewFields();
 };
 
 void TestFrameParser::table_data()
@@ -88,7 +125,15 @@ void TestFrameParser::table_data()
         ParseVerdict::BadTotalLength);
     bad("more-fragments flag", spec([](FrameSpec &s) { s.fragField = 0x2000; }), ParseVerdict::Fragment);
     bad("non-zero fragment offset", spec([](FrameSpec &s) { s.fragField = 0x0001; }), ParseVerdict::Fragment);
-    bad("icmp", spec([](FrameSpec &s) { s.proto = 1; }), ParseVerdict::UnsupportedL4);
+    bad("gre", spec([](FrameSpec &s) { s.proto = 47; }), ParseVerdict::UnsupportedL4);
+    auto badIcmp = [](const char *name, const IcmpSpec &s, ParseVerdict v) {
+        QTest::newRow(name) << bytes(buildIcmpFrame(s)) << QByteArray(parseVerdictName(v)) << QByteArray();
+    };
+    // An ICMP message passes the same IPv4 checks as any frame before its own.
+    badIcmp("icmp error cut by the capture length", icmpSpec([](IcmpSpec &s) { s.truncateTo = 14 + 20 + 8 + 20; }),
+            ParseVerdict::BadTotalLength);
+    badIcmp("icmp error with IP options", icmpSpec([](IcmpSpec &s) { s.ihl = 6; }), ParseVerdict::IpOptions);
+    badIcmp("icmp error, a fragment", icmpSpec([](IcmpSpec &s) { s.fragField = 0x2000; }), ParseVerdict::Fragment);
     bad("tcp header 10 bytes", spec([](FrameSpec &s) { s.l4HeaderOverride = 10; }), ParseVerdict::TruncatedL4);
     bad("udp header 4 bytes", spec([](FrameSpec &s) { s.proto = kIpProtoUdp; s.l4HeaderOverride = 4; }),
         ParseVerdict::TruncatedL4);
@@ -190,6 +235,159 @@ void TestFrameParser::everyPrefixOfAValidFrameIsHandled()
             QVERIFY2(r.verdict != ParseVerdict::Ok, qPrintable(QStringLiteral("prefix %1 accepted").arg(n)));
         }
         QCOMPARE(int(parseFrame(f).verdict), int(ParseVerdict::Ok));
+    }
+    // An ICMP error cut anywhere is never routable (the total length or the quote gives out).
+    for (const bool vlan : {false, true}) {
+        IcmpSpec s;
+        s.vlan = vlan;
+        const auto f = buildIcmpFrame(s);
+        for (std::size_t n = 0; n < f.size(); ++n) {
+            const ParseResult r = parseFrame(std::span<const std::uint8_t>(f.data(), n));
+            QVERIFY2(r.verdict != ParseVerdict::Ok && !(r.verdict == ParseVerdict::Icmp && r.icmp == IcmpVerdict::Routable),
+                     qPrintable(QStringLiteral("icmp prefix %1 accepted").arg(n)));
+        }
+        // And one whose total length is cut with it (a router that quotes less) stops being
+        // routable exactly where the ports end.
+        for (std::size_t cut = 0; cut <= 8 + 28; ++cut) {
+            IcmpSpec shorter = s;
+            shorter.icmpBytes = cut;
+            const ParseResult r = parseFrame(buildIcmpFrame(shorter));
+            QCOMPARE(int(r.verdict), int(ParseVerdict::Icmp));
+            QCOMPARE(r.icmp == IcmpVerdict::Routable, cut == 8 + 28);
+        }
+        const ParseResult whole = parseFrame(f);
+        QCOMPARE(int(whole.verdict), int(ParseVerdict::Icmp));
+        QCOMPARE(int(whole.icmp), int(IcmpVerdict::Routable));
+    }
+}
+
+void TestFrameParser::icmp_data()
+{
+    QTest::addColumn<QByteArray>("in");
+    QTest::addColumn<QByteArray>("verdict");
+    QTest::addColumn<QByteArray>("out");
+
+    auto routed = [](const char *name, const IcmpSpec &s) {
+        QTest::newRow(name) << bytes(buildIcmpFrame(s)) << QByteArray(icmpVerdictName(IcmpVerdict::Routable))
+                            << bytes(withMacs(buildIcmpFrame(s), kServerMac, kDispatcherMac));
+    };
+    auto dropped = [](const char *name, const IcmpSpec &s, IcmpVerdict v) {
+        QTest::newRow(name) << bytes(buildIcmpFrame(s)) << QByteArray(icmpVerdictName(v)) << QByteArray();
+    };
+
+    routed("frag-needed (3/4) quoting a TCP reply", IcmpSpec{});
+    routed("frag-needed with 802.1Q tag", icmpSpec([](IcmpSpec &s) { s.vlan = true; }));
+    routed("frag-needed quoting the whole 1500-byte reply", icmpSpec([](IcmpSpec &s) { s.quoteBytes = SIZE_MAX; }));
+    routed("frag-needed quoting a header with IP options (IHL 8)", icmpSpec([](IcmpSpec &s) { s.quoted.ihl = 8; }));
+    routed("frag-needed quoting a header with IHL 15, 68 bytes quoted", icmpSpec([](IcmpSpec &s) { s.quoted.ihl = 15; }));
+    routed("frag-needed quoting a UDP reply", icmpSpec([](IcmpSpec &s) {
+               s.quoted.proto = kIpProtoUdp;
+               s.quoted.srcPort = 53;
+           }));
+    routed("frag-needed quoting a first fragment (MF set, offset 0)", icmpSpec([](IcmpSpec &s) { s.quoted.fragField = 0x2000; }));
+    routed("port unreachable (3/3)", icmpSpec([](IcmpSpec &s) { s.code = 3; }));
+    routed("host unreachable (3/1)", icmpSpec([](IcmpSpec &s) { s.code = 1; }));
+    routed("time exceeded in transit (11/0)", icmpSpec([](IcmpSpec &s) { s.type = 11; s.code = 0; }));
+    routed("frag-needed padded with zeros after the total length", icmpSpec([](IcmpSpec &s) { s.padTo = 100; }));
+
+    dropped("echo request", icmpSpec([](IcmpSpec &s) { s.type = 8; s.code = 0; }), IcmpVerdict::UnhandledType);
+    dropped("echo reply", icmpSpec([](IcmpSpec &s) { s.type = 0; s.code = 0; }), IcmpVerdict::UnhandledType);
+    dropped("redirect (5)", icmpSpec([](IcmpSpec &s) { s.type = 5; s.code = 1; }), IcmpVerdict::UnhandledType);
+    dropped("source quench (4)", icmpSpec([](IcmpSpec &s) { s.type = 4; s.code = 0; }), IcmpVerdict::UnhandledType);
+    dropped("parameter problem (12)", icmpSpec([](IcmpSpec &s) { s.type = 12; s.code = 0; }), IcmpVerdict::UnhandledType);
+    dropped("icmp header 7 bytes", icmpSpec([](IcmpSpec &s) { s.icmpBytes = 7; }), IcmpVerdict::Truncated);
+    dropped("icmp header 0 bytes", icmpSpec([](IcmpSpec &s) { s.icmpBytes = 0; }), IcmpVerdict::Truncated);
+    dropped("nothing quoted", icmpSpec([](IcmpSpec &s) { s.icmpBytes = 8; }), IcmpVerdict::EmbeddedTruncated);
+    dropped("quote 19 bytes: header cut", icmpSpec([](IcmpSpec &s) { s.quoteBytes = 19; }), IcmpVerdict::EmbeddedTruncated);
+    dropped("quote 27 bytes: ports cut", icmpSpec([](IcmpSpec &s) { s.quoteBytes = 27; }), IcmpVerdict::EmbeddedTruncated);
+    dropped("quoted IHL 6, 28 bytes quoted: ports cut", icmpSpec([](IcmpSpec &s) {
+                s.quoted.ihl = 6;
+                s.quoteBytes = 28;
+            }),
+            IcmpVerdict::EmbeddedTruncated);
+    dropped("quoted IHL 4", icmpSpec([](IcmpSpec &s) { s.quoted.ihl = 4; }), IcmpVerdict::EmbeddedBadIhl);
+    dropped("quoted IHL 0", icmpSpec([](IcmpSpec &s) { s.quotedVersionIhl = 0x40; }), IcmpVerdict::EmbeddedBadIhl);
+    dropped("quoted IHL 15, 28 bytes quoted", icmpSpec([](IcmpSpec &s) {
+                s.quoted.ihl = 15;
+                s.quoteBytes = 28;
+            }),
+            IcmpVerdict::EmbeddedBadIhl);
+    dropped("quoted IHL 15, 59 bytes quoted", icmpSpec([](IcmpSpec &s) {
+                s.quoted.ihl = 15;
+                s.quoteBytes = 59;
+            }),
+            IcmpVerdict::EmbeddedBadIhl);
+    dropped("quoted version 6", icmpSpec([](IcmpSpec &s) { s.quotedVersionIhl = 0x65; }), IcmpVerdict::EmbeddedNotIpv4);
+    dropped("quoted later fragment", icmpSpec([](IcmpSpec &s) { s.quoted.fragField = 0x00B9; }), IcmpVerdict::EmbeddedFragment);
+    dropped("quoted ICMP echo", icmpSpec([](IcmpSpec &s) { s.quoted.proto = kIpProtoIcmp; }), IcmpVerdict::EmbeddedNotTcpUdp);
+    dropped("quoted GRE", icmpSpec([](IcmpSpec &s) { s.quoted.proto = 47; }), IcmpVerdict::EmbeddedNotTcpUdp);
+    dropped("quoted source not the VIP", icmpSpec([](IcmpSpec &s) { s.quoted.srcIp = ip4(10, 0, 0, 99); }),
+            IcmpVerdict::EmbeddedNotFromVip);
+    dropped("quoted packet from the client to the VIP", icmpSpec([](IcmpSpec &s) { s.quoted = FrameSpec{}; }),
+            IcmpVerdict::EmbeddedNotFromVip);
+}
+
+void TestFrameParser::icmp()
+{
+    QFETCH(QByteArray, in);
+    QFETCH(QByteArray, verdict);
+    QFETCH(QByteArray, out);
+    const int expected = icmpVerdictIndex(verdict);
+    QVERIFY(expected >= 0);
+
+    const std::span<const std::uint8_t> frame(reinterpret_cast<const std::uint8_t *>(in.constData()),
+                                              std::size_t(in.size()));
+    const ParseResult parsed = parseFrame(frame);
+    QCOMPARE(QByteArray(parseVerdictName(parsed.verdict)), QByteArray("icmp"));
+    // The parser decides up to EmbeddedNotTcpUdp; what needs the policy it leaves routable.
+    const IcmpVerdict fromParser = expected <= int(IcmpVerdict::EmbeddedNotTcpUdp) ? IcmpVerdict(expected)
+                                                                                    : IcmpVerdict::Routable;
+    QCOMPARE(QByteArray(icmpVerdictName(parsed.icmp)), QByteArray(icmpVerdictName(fromParser)));
+
+    OneServer engine;
+    std::vector<std::uint8_t> buffer(2048, 0xEE);
+    const ProcessResult r = engine.fp->process(frame, buffer, FastTime(1000));
+    const FastPathCounters &c = engine.fp->counters();
+    QCOMPARE(QByteArray(parseVerdictName(r.parse)), QByteArray("icmp"));
+    if (out.isEmpty()) {
+        QCOMPARE(int(r.verdict), int(Verdict::Drop));
+        QCOMPARE(QByteArray(dropReasonName(r.reason)), QByteArray("icmp"));
+        QCOMPARE(QByteArray(icmpVerdictName(r.icmp)), verdict);
+        QCOMPARE(read(c.icmpDropped[std::size_t(expected)]), 1u);
+        QCOMPARE(read(c.icmpForwarded), 0u);
+        QCOMPARE(read(c.forwarded), 0u);
+    } else {
+        QCOMPARE(int(r.verdict), int(Verdict::Forward));
+        QCOMPARE(QByteArray(reinterpret_cast<const char *>(buffer.data()), qsizetype(r.outLength)), out);
+        QCOMPARE(read(c.icmpForwarded), 1u);
+        QCOMPARE(read(c.forwarded), 1u);
+    }
+    QCOMPARE(read(c.malformed[std::size_t(ParseVerdict::Icmp)]), 0u);
+    QCOMPARE(int(engine.fp->flows().size()), 0); // an ICMP error never creates a flow
+}
+
+void TestFrameParser::icmpViewFields()
+{
+    for (const bool vlan : {false, true}) {
+        IcmpSpec s;
+        s.vlan = vlan;
+        s.quoted.ihl = 7;
+        s.quoted.srcPort = 443;
+        s.quoted.dstIp = ip4(192, 168, 9, 8);
+        s.quoted.dstPort = 54321;
+        const auto f = buildIcmpFrame(s);
+        const ParseResult r = parseFrame(f);
+        QCOMPARE(QByteArray(icmpVerdictName(r.icmp)), QByteArray("icmp-routable"));
+        QCOMPARE(int(r.view.l3Offset), vlan ? 18 : 14);
+        QCOMPARE(int(r.view.l4Offset), vlan ? 38 : 34);
+        QCOMPARE(int(r.view.ipTotalLength), 20 + 8 + 28 + 8);
+        QCOMPARE(r.view.size, std::uint32_t(f.size()));
+        QCOMPARE(r.view.data, f.data());
+        QCOMPARE(int(r.view.tcpFlags), 0);
+        // The quoted packet reversed: client 192.168.9.8:54321 -> VIP:443.
+        const FlowKey expected{ip4(192, 168, 9, 8), kVip, 54321, 443, kIpProtoTcp};
+        QVERIFY(r.view.key == expected);
+        QVERIFY(r.view.key == flowKeyOf(s));
     }
 }
 
