@@ -765,8 +765,17 @@ void TokenBeatNode::Impl::tickRing()
             std::set<Endpoint> targets(cfg.seeds.begin(), cfg.seeds.end());
             if (cfg.broadcast)
                 targets.insert(*cfg.broadcast);
-            if (!view.members.empty() && now - lastViewAt <= cfg.timers.observerTimeout)
+            if (!view.members.empty() && now - lastViewAt <= 2 * cfg.timers.observerHello) {
                 targets.insert(view.members.front().endpoint);
+            } else {
+                // No View for two hello periods: the master may be gone, and the seeds with it
+                // (a console given one seed that was the dispatcher). Every member of the last
+                // view forwards a hello to its current master (handleObserverHello), so ask them all.
+                for (const Member &m : view.members)
+                    if (!(m.caps & kObserver))
+                        targets.insert(m.endpoint);
+                targets.erase(cfg.endpoint);
+            }
             sendMany(targets, MessageType::ObserverHello, encodeBody(ObserverHelloMsg{cfg.self, cfg.endpoint}));
             nextHelloAt = now + cfg.timers.observerHello;
         }

@@ -57,6 +57,7 @@ private Q_SLOTS:
     void gracefulLeaveCausesNoPurge_data();
     void gracefulLeaveCausesNoPurge();
     void observerDroppedAfterTimeoutWithoutPurge();
+    void observerFindsTheNewRingWhenItsSeedsAndMasterDie();
     void paperTimersAreSettable();
     void badDatagramsAreDroppedAndCounted_data();
     void badDatagramsAreDroppedAndCounted();
@@ -220,6 +221,30 @@ void TestTokenBeatNode::observerDroppedAfterTimeoutWithoutPurge()
     QCOMPARE(count(sim, Event::Kind::ObserverDropped), 1);
     QCOMPARE(count(sim, Event::Kind::PurgeStarted), 0);
     QCOMPARE(sim.nodes()[0].node->view().viewVersion, quint32(1)); // members never re-viewed
+}
+
+// A console given one seed, the master and dispatcher, which then crashes (the lab's "watch it"
+// command): it must find the re-formed ring through the other members of its last view.
+void TestTokenBeatNode::observerFindsTheNewRingWhenItsSeedsAndMasterDie()
+{
+    SimOptions o = fixedNet();
+    o.broadcast = false;
+    o.seedsOnly = true; // everyone's seeds are nodes 0 and 1
+    RingSim sim(12, o);
+    startAll(sim, 4);
+    const int obs = sim.addNode(kObserver);
+    sim.start(obs);
+    sim.runUntil(sim.now() + 500ms);
+    QCOMPARE(sim.nodes()[obs].node->view().members.size(), std::size_t(4));
+    const quint32 epoch = sim.nodes()[obs].node->view().ringEpoch;
+    sim.crash(0);
+    sim.crash(1);
+    sim.runUntil(sim.now() + 3s);
+    const RingView &v = sim.nodes()[obs].node->view();
+    QCOMPARE(v.members.size(), std::size_t(2));
+    QVERIFY(v.ringEpoch > epoch);
+    QCOMPARE(v.dispatcher, sim.nodes()[2].addr);
+    QCOMPARE(sim.nodes()[obs].node->state(), NodeState::Observing);
 }
 
 void TestTokenBeatNode::paperTimersAreSettable()
