@@ -32,7 +32,11 @@ std::optional<CommandLine> parseCommandLine(const QStringList &arguments, QStrin
                                        QStringLiteral("Print the connection map's figures to stdout every S seconds."),
                                        QStringLiteral("S"));
     dumpConnections.setFlags(QCommandLineOption::HiddenFromHelp);
-    p.addOptions({key, seed, broadcast, port, bind, readOnly, lab, presentation, demo, noRing, controlSocket, dumpConnections});
+    QCommandLineOption snapshot(QStringLiteral("snapshot"),
+                                QStringLiteral("With --dump-connections: write the window as a PNG to FILE at every tick (replaced)."),
+                                QStringLiteral("FILE"));
+    snapshot.setFlags(QCommandLineOption::HiddenFromHelp);
+    p.addOptions({key, seed, broadcast, port, bind, readOnly, lab, presentation, demo, noRing, controlSocket, dumpConnections, snapshot});
     if (!p.parse(arguments)) {
         *error = p.errorText();
         return std::nullopt;
@@ -55,6 +59,13 @@ std::optional<CommandLine> parseCommandLine(const QStringList &arguments, QStrin
             return std::nullopt;
         }
         c.dumpConnectionsMs = int(s * 1000);
+    }
+    if (p.isSet(snapshot)) {
+        c.snapshotPath = p.value(snapshot);
+        if (c.snapshotPath.isEmpty() || !c.dumpConnectionsMs) {
+            *error = QStringLiteral("--snapshot FILE is written at every --dump-connections tick: give both (e.g. --dump-connections 1 --snapshot console.png)");
+            return std::nullopt;
+        }
     }
     if (!p.positionalArguments().isEmpty()) {
         *error = QStringLiteral("unexpected argument %1 (see --help)").arg(p.positionalArguments().first());
@@ -124,6 +135,19 @@ std::optional<CommandLine> parseCommandLine(const QStringList &arguments, QStrin
     c.observer.controlSockets = p.values(controlSocket);
     c.observer.readOnly = c.ui.readOnly;
     return c;
+}
+
+QString failoverDumpText(const FailoverTracker &tracker)
+{
+    const auto &all = tracker.failovers();
+    if (all.empty())
+        return QStringLiteral("failovers=0 last=[]");
+    const Failover &f = all.back();
+    const auto ms = [](qint64 us) { return us < 0 ? QStringLiteral("-") : QString::number(double(us) / 1000.0, 'f', 1); };
+    return QStringLiteral("failovers=%1 last=[detection=%2 reformation=%3 election=%4 reconstruction=%5 firstForward=%6 closed=%7]")
+        .arg(all.size())
+        .arg(ms(f.detectionUs()), ms(f.reformationUs()), ms(f.electionUs()), ms(f.reconstructionUs()), ms(f.firstPacketAfterUs()))
+        .arg(f.closed ? 1 : 0);
 }
 
 } // namespace sasha::console

@@ -4,10 +4,13 @@
 #include "clusterobserver.h"
 #include "connectionmapmodel.h"
 #include "consolecommandline.h"
+#include "eventmodel.h"
 #include "mainwindow.h"
 #include "syntheticfeed.h"
 
 #include <QApplication>
+#include <QPixmap>
+#include <QSaveFile>
 #include <QTimer>
 
 #include <cstdio>
@@ -56,16 +59,22 @@ int main(int argc, char **argv)
     window.show();
     QTimer dump;
     if (cl->dumpConnectionsMs > 0) {
-        QObject::connect(&dump, &QTimer::timeout, &window, [&window, &feed] {
+        QObject::connect(&dump, &QTimer::timeout, &window, [&window, &feed, snapshot = cl->snapshotPath] {
             const ConnectionMapModel *m = window.connectionMap();
             QStringList perServer;
             for (auto it = m->activePerServer().cbegin(); it != m->activePerServer().cend(); ++it)
                 perServer << QStringLiteral("%1=%2").arg(ipToString(it.key())).arg(it.value());
             perServer.sort();
-            std::printf("connections t=%.1f dispatcher=%s active=%d rows=%d servers=[%s]\n", feed->nowUs() / 1e6,
+            std::printf("connections t=%.1f dispatcher=%s active=%d rows=%d servers=[%s] %s\n", feed->nowUs() / 1e6,
                         qPrintable(ipToString(m->dispatcher())), m->activeFlows(), m->rowCount(),
-                        qPrintable(perServer.join(QLatin1Char(' '))));
+                        qPrintable(perServer.join(QLatin1Char(' '))), qPrintable(failoverDumpText(window.events()->tracker())));
             std::fflush(stdout);
+            if (snapshot.isEmpty())
+                return;
+            // Written whole and renamed into place, so a reader never sees half a PNG.
+            QSaveFile f(snapshot);
+            if (!f.open(QIODevice::WriteOnly) || !window.grab().save(&f, "PNG") || !f.commit())
+                std::fprintf(stderr, "sasha-console: --snapshot %s: %s\n", qPrintable(snapshot), qPrintable(f.errorString()));
         });
         dump.start(cl->dumpConnectionsMs);
     }
