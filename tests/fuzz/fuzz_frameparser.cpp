@@ -1,6 +1,9 @@
 // libFuzzer target: any bytes through parseFrame() and through a FastPath (parser, flow table,
-// scheduler, rewrite). Checks the parser's promises on every input, so the sanitizers and
-// these traps are the oracle. Run: fuzz_frameparser -max_len=1600 [corpus dir]
+// scheduler, rewrite, ICMP errors routed to their flow's server). Checks the parser's promises
+// and the counters' sum on every input, so the sanitizers and these traps are the oracle.
+// Each input goes through two engines: one still reconstructing (unknown non-SYNs and ICMP
+// errors follow the continuity hash) and one whose reconstruction completed (they are dropped).
+// Run: fuzz_frameparser -max_len=1600 [corpus dir]
 
 #include "fastpath/fastpath.h"
 
@@ -14,11 +17,11 @@ using namespace sasha;
 namespace {
 
 struct Engine {
-    Engine()
+    explicit Engine(bool reconstructionComplete)
     {
         DispatchPolicy p;
         p.vip = 0x0A000064; // 10.0.0.100
-        p.reconstructionComplete = false;
+        p.reconstructionComplete = reconstructionComplete;
         std::vector<ServerInfo> servers;
         for (std::uint16_t i = 0; i < 3; ++i)
             servers.push_back({std::uint32_t(0x0A00000A + i), i, {2, 0, 0, 0, 0, std::uint8_t(i)},
@@ -33,11 +36,35 @@ struct Engine {
     std::uint64_t clock = 0;
 };
 
+void runThrough(Engine &engine, std::span<const std::uint8_t> in)
+{
+    const std::uint8_t *data = in.data();
+    const std::size_t size = in.size();
+    std::vector<std::uint8_t> out(size);
+    const ProcessResult p = engine.fp->process(in, out, FastTime(++engine.clock));
+    if (p.verdict != Verdict::Drop && (p.outLength != size || std::memcmp(out.data() + 12, data + 12, size - 12) != 0))
+        std::abort(); // L4/2 changes the two MACs and nothing else
+    // Every frame in exactly one counter (icmpForwarded is a part of forwarded + deliveredLocal).
+    const FastPathCounters &c = engine.fp->counters();
+    std::uint64_t accounted = read(c.forwarded) + read(c.deliveredLocal) + read(c.noTable) + read(c.notForVip)
+        + read(c.serverToClient) + read(c.unknownFlowDropped) + read(c.serverGone) + read(c.noServer)
+        + read(c.tableFull) + read(c.outputTooSmall);
+    for (const Counter &m : c.malformed)
+        accounted += read(m);
+    for (const Counter &m : c.icmpDropped)
+        accounted += read(m);
+    if (accounted != read(c.framesIn) || read(c.icmpForwarded) > read(c.forwarded) + read(c.deliveredLocal))
+        std::abort();
+    if ((engine.clock & 63) == 0)
+        engine.fp->housekeeping(FastTime(engine.clock));
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size)
 {
-    static Engine engine;
+    static Engine running(false);
+    static Engine complete(true);
     const std::span<const std::uint8_t> in(data, size);
     const ParseResult r = parseFrame(in);
     if (r.verdict == ParseVerdict::Ok) {
@@ -47,12 +74,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
             || std::size_t(v.l3Offset) + v.ipTotalLength > size
             || std::size_t(v.l4Offset) + (v.key.proto == kIpProtoTcp ? 20 : 8) > size)
             std::abort();
+    } else if (r.verdict == ParseVerdict::Icmp && r.icmp == IcmpVerdict::Routable) {
+        const FrameView &v = r.view;
+        // A routable ICMP error: an 8-byte ICMP header, then a quoted IPv4 header of IHL * 4
+        // bytes and 8 bytes of its TCP/UDP header, all inside the outer total length.
+        const std::size_t end = std::size_t(v.l3Offset) + v.ipTotalLength;
+        const std::size_t quote = std::size_t(v.l4Offset) + 8;
+        if (v.size != size || v.data != data || v.l4Offset != v.l3Offset + kIpv4HeaderBytes || end > size
+            || data[v.l3Offset + 9] != kIpProtoIcmp || quote + kIpv4HeaderBytes > end
+            || quote + std::size_t(data[quote] & 0x0F) * 4 + 8 > end
+            || (v.key.proto != kIpProtoTcp && v.key.proto != kIpProtoUdp) || v.key.proto != data[quote + 9]
+            || (data[v.l4Offset] != 3 && data[v.l4Offset] != 11))
+            std::abort();
+    } else if (r.verdict == ParseVerdict::Icmp && r.icmp > IcmpVerdict::EmbeddedNotTcpUdp) {
+        std::abort(); // the rest are the fast path's to decide
     }
-    std::vector<std::uint8_t> out(size);
-    const ProcessResult p = engine.fp->process(in, out, FastTime(++engine.clock));
-    if (p.verdict != Verdict::Drop && (p.outLength != size || std::memcmp(out.data() + 12, data + 12, size - 12) != 0))
-        std::abort(); // L4/2 changes the two MACs and nothing else
-    if ((engine.clock & 63) == 0)
-        engine.fp->housekeeping(FastTime(engine.clock));
+    runThrough(running, in);
+    runThrough(complete, in);
     return 0;
 }
