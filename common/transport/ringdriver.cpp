@@ -101,11 +101,16 @@ void RingDriver::apply(tb::Actions actions)
         Q_EMIT eventOccurred(e);
     }
     const tb::RingView &v = m_node->view();
-    if (v.ringEpoch != m_lastEpoch || v.viewVersion != m_lastVersion
+    // Members see status changes in the token and read view() when they need it; an observer's
+    // statuses change only by a View of the same version, which is a change for its users too.
+    const bool observedStatuses = m_node->state() == tb::NodeState::Observing && v.members != m_lastObservedMembers;
+    if (v.ringEpoch != m_lastEpoch || v.viewVersion != m_lastVersion || observedStatuses
         || std::any_of(actions.events.begin(), actions.events.end(),
                        [](const tb::Event &e) { return e.kind == tb::Event::Kind::ViewChanged; })) {
         m_lastEpoch = v.ringEpoch;
         m_lastVersion = v.viewVersion;
+        if (m_node->state() == tb::NodeState::Observing)
+            m_lastObservedMembers = v.members;
         Q_EMIT viewChanged();
     }
     const tb::NodeState state = m_node->state();

@@ -80,6 +80,9 @@ private:
     tb::NodeState m_lastState = tb::NodeState::Stopped;
     quint32 m_lastEpoch = 0;
     quint32 m_lastVersion = 0;
+    // An observer's last members: the master re-sends an unchanged view version with new
+    // statuses (cps, connections), and an observer learns of them only that way.
+    std::vector<tb::Member> m_lastObservedMembers;
     bool m_stoppedEmitted = false;
 };
 

@@ -122,6 +122,38 @@ private Q_SLOTS:
             sawLost |= args.at(0).value<tb::Event>().kind == tb::Event::Kind::MemberLost;
         QVERIFY(sawLost);
     }
+
+    // The console is an observer: a member's new cps reaches it as a View of the same version,
+    // and viewChanged must say so (its membership table and cps chart read the view then).
+    void observerIsToldOfStatusChanges()
+    {
+        QString why;
+        QTRY_VERIFY2_WITH_TIMEOUT(ringIs({0, 1, 2}, &why), qPrintable(why), 5000);
+        tb::NodeConfig c;
+        c.key = QByteArray(32, '\x42');
+        c.bootEpoch = 1;
+        c.self = addrOf(9);
+        c.caps = tb::kObserver;
+        c.endpoint = {QHostAddress(QHostAddress::LocalHost).toIPv4Address(), 0};
+        RingDriver observer(c);
+        QVERIFY(!observer.bind().has_value());
+        observer.setSeeds({m_drivers[0]->localEndpoint()});
+        quint32 cpsSeen = 0; // node 3's cps as of the last viewChanged
+        connect(&observer, &RingDriver::viewChanged, this, [&] {
+            for (const tb::Member &m : observer.node().view().members)
+                if (m.addr == addrOf(2))
+                    cpsSeen = m.status.connectionsPerSecond;
+        });
+        QVERIFY(!observer.start().has_value());
+        QTRY_COMPARE_WITH_TIMEOUT(observer.node().view().members.size(), std::size_t(3), 3000);
+        const quint32 version = observer.node().view().viewVersion;
+        tb::NodeStatus st;
+        st.health = tb::Health::Healthy;
+        st.connectionsPerSecond = 42;
+        m_drivers[2]->setLocalStatus(st);
+        QTRY_COMPARE_WITH_TIMEOUT(cpsSeen, quint32(42), 3000);
+        QCOMPARE(observer.node().view().viewVersion, version); // a status change, not a new view
+    }
 };
 
 QTEST_GUILESS_MAIN(TestRingDriver)
