@@ -20,6 +20,9 @@ private Q_SLOTS:
     void refused();
     void controlSockets();
     void helpExitsNow();
+    void scriptingOptionsAreHidden();
+    void failoverDumpText_data();
+    void failoverDumpText();
     void defaultAddressNeverANodes();
 
 private:
@@ -97,6 +100,8 @@ void TestConsoleCommandLine::refused_data()
     QTest::newRow("bind not an address") << QStringList{"--key", "KEY", "--seed", "10.0.0.1", "--bind", "eth0"} << "--bind eth0";
     QTest::newRow("unknown option") << QStringList{"--key", "KEY", "--colour"} << "colour";
     QTest::newRow("stray argument") << QStringList{"--key", "KEY", "--seed", "10.0.0.1", "extra"} << "unexpected argument extra";
+    QTest::newRow("snapshot without dump ticks") << QStringList{"--key", "KEY", "--seed", "10.0.0.1", "--snapshot", "/tmp/c.png"}
+                                                 << "--snapshot FILE is written at every --dump-connections tick";
     QTest::newRow("timeout too small") << QStringList{"--key", "KEY", "--seed", "10.0.0.1", "--no-ring-timeout", "0"} << "--no-ring-timeout";
 }
 
@@ -135,6 +140,53 @@ void TestConsoleCommandLine::helpExitsNow()
     QVERIFY(text.contains(QStringLiteral("--presentation")));
     const auto demo = parseCommandLine({QStringLiteral("sasha-console"), QStringLiteral("--demo")}, &text, &exitNow);
     QVERIFY(demo.has_value() && demo->demo); // --demo needs no key
+}
+
+void TestConsoleCommandLine::scriptingOptionsAreHidden()
+{
+    QString text;
+    bool exitNow = false;
+    QVERIFY(!parseCommandLine({QStringLiteral("sasha-console"), QStringLiteral("--help")}, &text, &exitNow).has_value());
+    QVERIFY(!text.contains(QStringLiteral("--dump-connections")));
+    QVERIFY(!text.contains(QStringLiteral("--snapshot")));
+    const auto cl = parseCommandLine({QStringLiteral("sasha-console"), QStringLiteral("--demo"), QStringLiteral("--dump-connections"),
+                                      QStringLiteral("0.5"), QStringLiteral("--snapshot"), QStringLiteral("/tmp/c.png")},
+                                     &text, &exitNow);
+    QVERIFY2(cl.has_value(), qPrintable(text));
+    QCOMPARE(cl->dumpConnectionsMs, 500);
+    QCOMPARE(cl->snapshotPath, QStringLiteral("/tmp/c.png"));
+}
+
+void TestConsoleCommandLine::failoverDumpText_data()
+{
+    QTest::addColumn<QList<ControlEvent>>("events");
+    QTest::addColumn<QString>("text");
+    auto ev = [](qint64 us, const char *kind, const char *node = "10.0.0.1") {
+        ControlEvent e;
+        e.monoUs = us;
+        e.kind = QString::fromLatin1(kind);
+        e.node = QString::fromLatin1(node);
+        return e;
+    };
+    QTest::newRow("no failover yet") << QList<ControlEvent>{} << "failovers=0 last=[]";
+    QTest::newRow("every phase, closed")
+        << QList<ControlEvent>{ev(1'000'000, "fault-injected"), ev(1'167'300, "purge-started", "10.0.0.2"),
+                               ev(1'208'000, "ring-formed", "10.0.0.2"), ev(1'208'300, "dispatcher-elected", "10.0.0.2"),
+                               ev(1'220'000, "reconstruction-completed", "10.0.0.2"), ev(1'215'000, "first-forward", "10.0.0.2")}
+        << "failovers=1 last=[detection=167.3 reformation=40.7 election=0.3 reconstruction=11.7 firstForward=6.7 closed=1]";
+    QTest::newRow("crash nobody announced: no detection, no election yet")
+        << QList<ControlEvent>{ev(5'000'000, "token-timeout", "10.0.0.3"), ev(5'040'000, "ring-formed", "10.0.0.2")}
+        << "failovers=1 last=[detection=- reformation=40.0 election=- reconstruction=- firstForward=- closed=0]";
+}
+
+void TestConsoleCommandLine::failoverDumpText()
+{
+    QFETCH(QList<ControlEvent>, events);
+    QFETCH(QString, text);
+    FailoverTracker tracker;
+    for (const ControlEvent &e : events)
+        tracker.onEvent(e);
+    QCOMPARE(sasha::console::failoverDumpText(tracker), text);
 }
 
 void TestConsoleCommandLine::defaultAddressNeverANodes()
