@@ -13,6 +13,8 @@
 #include <QTimer>
 #include <QWidget>
 
+#include <optional>
+
 namespace sasha::console {
 
 class MembershipModel;
@@ -44,6 +46,8 @@ private:
     // Everything but the token, drawn again only when the ring or the size changes: the token
     // moves 25 times a second and redrawing every label each frame cost most of the console's CPU.
     void paintStatic(QPainter &p);
+    std::optional<QPointF> tokenCenter() const; // none unless the ring is whole
+    QRect tokenRect() const;                     // what the token covers, empty if none
 
 private:
     const MembershipModel *m_model;
@@ -62,6 +66,7 @@ private:
     QPointF m_center;
     double m_ringR = 0, m_nodeR = 0;
     std::vector<double> m_aliveAngles; // in token order
+    QRect m_lastTokenRect;             // where the token was last painted
 };
 
 } // namespace sasha::console
