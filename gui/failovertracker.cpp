@@ -4,6 +4,20 @@
 
 namespace sasha::console {
 
+namespace {
+// What a failover's cause column says about the fault that began it. A daemon reports its own
+// fault as node = itself, detail = "crash by <sender>": name the node, or "crash by 10.0.0.2"
+// reads as if the sender had crashed.
+QString faultCause(const ControlEvent &fault)
+{
+    if (fault.detail.isEmpty())
+        return fault.node;
+    if (fault.node.isEmpty() || fault.detail.contains(fault.node))
+        return fault.detail;
+    return QStringLiteral("%1: %2").arg(fault.node, fault.detail);
+}
+} // namespace
+
 qint64 Failover::totalUs() const
 {
     const qint64 end = std::max({detectedUs, formedUs, electedUs, reconstructedUs, firstPacketUs});
@@ -58,7 +72,7 @@ QString FailoverTracker::onEvent(const ControlEvent &e)
         f.detectedUs = t;
         if (m_lastFault && t - m_lastFault->monoUs >= 0 && t - m_lastFault->monoUs < kFaultRelevanceUs) {
             f.faultUs = m_lastFault->monoUs;
-            f.cause = m_lastFault->detail.isEmpty() ? m_lastFault->node : m_lastFault->detail;
+            f.cause = faultCause(*m_lastFault);
             m_lastFault.reset();
         } else {
             f.cause = QStringLiteral("%1 (%2)").arg(k, e.node);
@@ -73,7 +87,7 @@ QString FailoverTracker::onEvent(const ControlEvent &e)
         f.formedUs = t;
         if (m_lastFault && t - m_lastFault->monoUs >= 0 && t - m_lastFault->monoUs < kFaultRelevanceUs) {
             f.faultUs = m_lastFault->monoUs;
-            f.cause = m_lastFault->detail.isEmpty() ? m_lastFault->node : m_lastFault->detail;
+            f.cause = faultCause(*m_lastFault);
             m_lastFault.reset();
         } else {
             f.cause = QStringLiteral("ring re-formed (%1)").arg(e.detail.isEmpty() ? e.node : e.detail);

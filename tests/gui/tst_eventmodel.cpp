@@ -37,6 +37,8 @@ private Q_SLOTS:
     void lateDetectionReportBelongsToOpenFailover();
     void staleFailoverClosedWithoutPackets();
     void oldFaultIsNotTheCause();
+    void faultCauseNamesTheFaultedNode_data();
+    void faultCauseNamesTheFaultedNode();
     void rowsCappedOldestFirst();
     void csvExport();
 };
@@ -148,6 +150,33 @@ void TestEventModel::oldFaultIsNotTheCause()
     model.addEvent(ev(FailoverTracker::kFaultRelevanceUs / 1000 + 1, QStringLiteral("purge-started")));
     QCOMPARE(model.tracker().failovers().back().faultUs, qint64(0));
     QVERIFY(model.tracker().failovers().back().cause.startsWith(QStringLiteral("purge-started")));
+}
+
+void TestEventModel::faultCauseNamesTheFaultedNode_data()
+{
+    QTest::addColumn<QString>("node");
+    QTest::addColumn<QString>("detail");
+    QTest::addColumn<QString>("cause");
+    // A daemon's own report: it is the node, the detail names who sent the command.
+    QTest::newRow("daemon report names the crashed node, not the sender")
+        << QStringLiteral("10.77.0.1") << QStringLiteral("crash by 10.77.0.2") << QStringLiteral("10.77.0.1: crash by 10.77.0.2");
+    // The console's own record already names its target.
+    QTest::newRow("console record kept as it is")
+        << QStringLiteral("10.77.0.1") << QStringLiteral("kill dispatcher 10.77.0.1") << QStringLiteral("kill dispatcher 10.77.0.1");
+    QTest::newRow("no detail: the node") << QStringLiteral("10.77.0.3") << QString() << QStringLiteral("10.77.0.3");
+    QTest::newRow("no node: the detail") << QString() << QStringLiteral("drain 10.77.0.4") << QStringLiteral("drain 10.77.0.4");
+}
+
+void TestEventModel::faultCauseNamesTheFaultedNode()
+{
+    QFETCH(QString, node);
+    QFETCH(QString, detail);
+    QFETCH(QString, cause);
+    EventModel model;
+    model.addEvent(ev(1000, kKindFaultInjected, node, detail));
+    model.addEvent(ev(1150, QStringLiteral("token-timeout"), QStringLiteral("10.77.0.2")));
+    QCOMPARE(model.tracker().failovers().size(), std::size_t(1));
+    QCOMPARE(model.tracker().failovers()[0].cause, cause);
 }
 
 void TestEventModel::rowsCappedOldestFirst()
