@@ -166,7 +166,9 @@ void MainWindow::buildUi()
     m_serverCounts = new QLabel(flowBox);
     m_serverCounts->setWordWrap(true);
     flowLayout->addWidget(m_serverCounts);
-    m_flowView = makeTable(m_flowProxy, flowBox);
+    // The table shows the map itself until a header is clicked: a proxy, even one that only
+    // sorts, rebuilds its row mapping (100k rows) at every compaction of the map.
+    m_flowView = makeTable(m_flows, flowBox);
     m_flowView->setVerticalScrollMode(QAbstractItemView::ScrollPerPixel);
     m_flowView->setColumnWidth(ConnectionMapModel::Client, m_flowView->fontMetrics().horizontalAdvance(QStringLiteral("255.255.255.255:65535")) + 16);
     m_flowView->setColumnWidth(ConnectionMapModel::Server, m_flowView->fontMetrics().horizontalAdvance(QStringLiteral("255.255.255.255")) + 16);
@@ -175,6 +177,13 @@ void MainWindow::buildUi()
     m_flowView->horizontalHeader()->setSectionsClickable(true);
     m_flowView->horizontalHeader()->setSortIndicatorShown(false);
     connect(m_flowView->horizontalHeader(), &QHeaderView::sectionClicked, this, [this](int col) {
+        if (m_flowView->model() != m_flowProxy) {
+            // First sort: put the proxy in between, keeping the selected flow selected.
+            const QModelIndex selected = m_flowView->currentIndex();
+            m_flowView->setModel(m_flowProxy);
+            if (selected.isValid())
+                m_flowView->setCurrentIndex(m_flowProxy->mapFromSource(selected));
+        }
         m_flowView->setSortingEnabled(true);
         m_flowView->sortByColumn(col, m_flowView->horizontalHeader()->sortIndicatorOrder());
     });
@@ -510,5 +519,7 @@ bool MainWindow::exportChartPng(const QString &path, QString *error) { return m_
 bool MainWindow::exportEventsCsv(const QString &path, QString *error) { return m_events->exportCsv(path, error); }
 
 bool MainWindow::exportSamplesCsv(const QString &path, QString *error) { return m_history->exportCsv(path, error); }
+
+QAbstractItemModel *MainWindow::connectionRows() const { return m_flowView->model(); }
 
 } // namespace sasha::console

@@ -15,6 +15,7 @@
 #include <functional>
 
 QT_BEGIN_NAMESPACE
+class QAbstractItemModel;
 class QLabel;
 class QLineEdit;
 class QSpinBox;
@@ -56,7 +57,9 @@ public:
     MembershipModel *membership() const { return m_membership; }
     ConnectionMapModel *connectionMap() const { return m_flows; }
     // What the connection table shows: the map's filtered rows, sorted once a header is clicked.
-    FlowSortProxy *connectionFilter() const { return m_flowProxy; }
+    // The model the connection table shows: the map itself, or the sorting proxy once a header
+    // was clicked.
+    QAbstractItemModel *connectionRows() const;
     EventModel *events() const { return m_events; }
     FailoverModel *failovers() const { return m_failovers; }
     CpsHistory *history() const { return m_history; }

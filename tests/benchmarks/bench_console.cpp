@@ -122,7 +122,7 @@ Result run(const QString &filter, int seconds)
     r.cpuP99 = percentile(cpuCosts, 0.99);
     r.cpuMax = percentile(cpuCosts, 1.0);
     r.cpuPercent = 100.0 * cpu / (double(wall.elapsed()) / 1000.0);
-    r.rows = w.connectionFilter()->rowCount();
+    r.rows = w.connectionRows()->rowCount();
     r.flows = w.connectionMap()->totalFlows();
     return r;
 }
