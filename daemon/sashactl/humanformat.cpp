@@ -63,9 +63,10 @@ QString formatDispatcher(const QJsonObject &d)
         recon += QStringLiteral(" (%1)").arg(summary);
     t.addRow({"reconstruction", recon});
     t.addRow({"flows", QStringLiteral("%1 active, %2 new/s, %3 packets/s").arg(n(d, "activeFlows"), n(d, "cps"), n(d, "packetsPerSecond"))});
-    t.addRow({"frames", QStringLiteral("%1 in, %2 forwarded, %3 local; %4 captured, %5 injected (%6 errors), %7 kernel drops")
-                            .arg(n(fp, "framesIn"), n(fp, "forwarded"), n(fp, "deliveredLocal"), n(th, "captured"),
-                                 n(th, "injected"), n(th, "injectErrors"), n(th, "kernelDropped"))});
+    t.addRow({"frames", QStringLiteral("%1 in, %2 forwarded, %3 local (%4 of them ICMP errors); %5 captured, %6 injected "
+                                       "(%7 errors), %8 kernel drops")
+                            .arg(n(fp, "framesIn"), n(fp, "forwarded"), n(fp, "deliveredLocal"), n(fp, "icmpForwarded"),
+                                 n(th, "captured"), n(th, "injected"), n(th, "injectErrors"), n(th, "kernelDropped"))});
     t.addRow({"flow events", QStringLiteral("%1 scheduled, %2 hashed, %3 reconstructed (%4 corrected), %5 expired")
                                  .arg(n(fp, "newFlows"), n(fp, "hashedFlows"), n(fp, "reconstructedInserted"),
                                       n(fp, "reconstructedCorrected"), n(fp, "expiredFlows"))});
