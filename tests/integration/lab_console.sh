@@ -19,29 +19,8 @@ readonly kKillAfterSeconds=6                     # into the load
 readonly kDumpSeconds=0.5                        # the console's --dump-connections period
 failures=0
 
-skip() { echo "SKIP: $*"; exit 77; }
-pass() { echo "ok   - $*"; }
-fail() { echo "FAIL - $*"; failures=$((failures + 1)); }
-note() { echo "     $*"; }
-nodeCtl() {   # nodeCtl K ARGS... : sashactl against nodeK's daemon
-    local k=$1
-    shift
-    "$lab" exec "node$k" -- "$SASHACTL" --socket "/run/sasha-lab/node$k/run/sashad.sock" "$@" 2>/dev/null
-}
-jsonField() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval("d"+sys.argv[1]))' "$1" 2>/dev/null; }
-waitFor() {   # waitFor SECONDS COMMAND... : bounded poll
-    local deadline=$((SECONDS + $1))
-    shift
-    while ((SECONDS <= deadline)); do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.2
-    done
-    return 1
-}
-dispatcherOf() { nodeCtl "$1" --json status | jsonField '["dispatcher"]'; }
-membersOf() { nodeCtl "$1" --json status | jsonField '["members"].__len__()'; }
-ringOf() { [[ $(membersOf "$1") == "$2" && -n $(dispatcherOf "$1") ]]; }
-nodeIndex() { echo "${1##*.}"; }   # 10.77.0.K -> K
+# shellcheck source-path=SCRIPTDIR source=lab_test_lib.sh
+source "$here/lab_test_lib.sh"
 
 # The console's dump lines, e.g.
 #   connections t=12.5 dispatcher=10.77.0.1 active=812 rows=830 servers=[10.77.0.2=203 ...]
@@ -68,15 +47,15 @@ lastDump() { consoleOut | tail -n 1; }
 # consoleShows DISPATCHER MIN_SERVERS: the newest dump line names DISPATCHER and holds open flows on
 # at least MIN_SERVERS servers.
 consoleShows() {
-    local d a s rest
-    read -r d a s rest <<<"$(dumpSummary "$(lastDump)")"
+    local d _a s _rest
+    read -r d _a s _rest <<<"$(dumpSummary "$(lastDump)")"
     [[ $d == "$1" && $s -ge $2 ]]
 }
 # failoverSettled: the newest dump line has a failover whose election is timed, and either it
 # closed (reconstruction and first forward seen) or the tracker's 10 s close is near.
 failoverSettled() {
-    local d a s n det ref ele rec ff closed
-    read -r d a s n det ref ele rec ff closed <<<"$(dumpSummary "$(lastDump)")"
+    local _d _a _s n _det _ref ele _rec _ff closed
+    read -r _d _a _s n _det _ref ele _rec _ff closed <<<"$(dumpSummary "$(lastDump)")"
     [[ $n != 0 && $n != - && $ele != - && $closed == 1 ]]
 }
 

@@ -15,31 +15,8 @@ failures=0
 # cause. The bound tolerates a handful (0.1% of the 10,000 connections) for a loaded CI machine.
 readonly kMaxLostConnections=${SASHA_MAX_LOST:-10}
 
-skip() { echo "SKIP: $*"; exit 77; }
-pass() { echo "ok   - $*"; }
-fail() { echo "FAIL - $*"; failures=$((failures + 1)); }
-note() { echo "     $*"; }
-clientCurl() { "$lab" exec client -- curl -sS -m "${CURL_MAX_S:-2}" "$@" 2>/dev/null; }
-nodeCtl() {   # nodeCtl K ARGS... : sashactl against nodeK's daemon
-    local k=$1
-    shift
-    "$lab" exec "node$k" -- "$SASHACTL" --socket "/run/sasha-lab/node$k/run/sashad.sock" "$@" 2>/dev/null
-}
-jsonField() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval("d"+sys.argv[1]))' "$1" 2>/dev/null; }
-waitFor() {   # waitFor SECONDS COMMAND... : bounded poll
-    local deadline=$((SECONDS + $1))
-    shift
-    while ((SECONDS <= deadline)); do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.2
-    done
-    return 1
-}
-dispatcherOf() { nodeCtl "$1" --json status | jsonField '["dispatcher"]'; }
-membersOf() { nodeCtl "$1" --json status | jsonField '["members"].__len__()'; }
-ringOf() {   # ringOf K N : nodeK is a member of a ring of N with a dispatcher
-    [[ $(membersOf "$1") == "$2" && -n $(dispatcherOf "$1") ]]
-}
+# shellcheck source-path=SCRIPTDIR source=lab_test_lib.sh
+source "$here/lab_test_lib.sh"
 # Servers that answered COUNT requests to the VIP, as "nodeA nodeB ..." sorted and unique.
 serversSeen() {
     local count=$1 i out=()
@@ -48,7 +25,6 @@ serversSeen() {
     done
     printf '%s\n' "${out[@]}" | sort -u | tr '\n' ' '
 }
-nodeIndex() { echo "${1##*.}"; }   # 10.77.0.K -> K
 
 [[ $(id -u) -eq 0 ]] || skip "lab_dispatcher needs root (network namespaces, packet capture); run: sudo $0"
 for tool in ip nginx ethtool curl httperf python3 sha256sum; do

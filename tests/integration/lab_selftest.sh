@@ -9,25 +9,12 @@ lab=${SASHA_LAB:-$here/../../lab/sasha-lab}
 readonly lab
 failures=0
 
-skip() { echo "SKIP: $*"; exit 77; }
-pass() { echo "ok   - $*"; }
-fail() { echo "FAIL - $*"; failures=$((failures + 1)); }
+# shellcheck source-path=SCRIPTDIR source=lab_test_lib.sh
+source "$here/lab_test_lib.sh"
 check() {   # check DESCRIPTION COMMAND... : passes when COMMAND succeeds
     local what=$1
     shift
     if "$@" >/dev/null 2>&1; then pass "$what"; else fail "$what"; fi
-}
-clientCurl() { "$lab" exec client -- curl -sS -m "${CURL_MAX_S:-2}" "$@" 2>/dev/null; }
-
-# Bounded poll: waitFor SECONDS COMMAND...
-waitFor() {
-    local deadline=$((SECONDS + $1))
-    shift
-    while ((SECONDS <= deadline)); do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.2
-    done
-    return 1
 }
 nodeAnswers() { [[ $(CURL_MAX_S=1 clientCurl "http://10.77.0.$1/node") == "node$1" ]]; }
 nodeSilent() { ! CURL_MAX_S=1 clientCurl "http://10.77.0.$1/node" >/dev/null; }
