@@ -52,6 +52,8 @@ struct DispatcherSettings {
     // emptied the capture ring, wait this many microseconds before reading again. Fewer wake-ups
     // at low rates, at most this much added latency per frame; 0 = read again at once.
     int batchUs = 0;
+    // Pin the packet thread to this CPU (like HAProxy's cpu-map); -1 = let the scheduler place it.
+    int cpu = -1;
 };
 
 // [health]: the agent's HTTP check of the local service (docs/agent.md).

@@ -443,6 +443,8 @@ void parseDispatcher(SectionReader &r, NodeSettings &s)
         d.prepare = *v;
     if (const auto v = r.integer("batch_us", 0, 1000))
         d.batchUs = int(*v);
+    if (const auto v = r.integer("cpu", -1, 1023))
+        d.cpu = int(*v);
     if (!r.ok() || (d.vip == 0 && !r.has("vmac")))
         return; // no VIP: this node never dispatches (a valid choice, e.g. a serve-only node)
     if (d.vip == 0)
@@ -509,7 +511,7 @@ const std::vector<SectionSpec> &sectionSpecs()
         {"log", {"rules"}, parseLog},
         {"faults", {"enabled"}, parseFaults},
         {"dispatcher", {"interface", "vip", "vmac", "ports", "scheduler", "injector", "weights", "announce_ms",
-                        "capture_buffer_mb", "serve_while_dispatching", "max_flows", "prepare", "batch_us"},
+                        "capture_buffer_mb", "serve_while_dispatching", "max_flows", "prepare", "batch_us", "cpu"},
          parseDispatcher},
         {"health", {"enabled", "url", "interval_ms", "timeout_ms", "rise", "fall"}, parseHealth},
         {"agent", {"dead_unacked_silence_ms", "dead_max_backoff", "dead_max_probes", "dead_max_idle_ms"}, parseAgent},

@@ -3,6 +3,7 @@
 #include "vmacannouncer.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <time.h>
 
 namespace sasha {
@@ -67,6 +68,19 @@ void DispatcherThread::start()
     m_finished.store(false, std::memory_order_relaxed);
     m_running.store(true, std::memory_order_release);
     m_thread = std::thread(&DispatcherThread::run, this);
+    // Here, so that pinned() is known when start() returns; run() pins itself too, before its
+    // first turn, in case it began before this call.
+    m_pinned.store(pinTo(m_thread.native_handle(), m_config.cpu), std::memory_order_relaxed);
+}
+
+bool DispatcherThread::pinTo(pthread_t thread, int cpu) noexcept
+{
+    if (cpu < 0 || cpu >= CPU_SETSIZE)
+        return false;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(thread, sizeof set, &set) == 0;
 }
 
 void DispatcherThread::stop()
@@ -148,6 +162,8 @@ void DispatcherThread::flushSinks() noexcept
 
 void DispatcherThread::run()
 {
+    if (m_config.cpu >= 0)
+        pinTo(pthread_self(), m_config.cpu);
     Receiver receiver(*this);
     auto lastStats = steadyNow();
     std::string failure;

@@ -12,6 +12,8 @@
 #include "packetsink.h"
 #include "packetsource.h"
 
+#include <pthread.h>
+
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -66,6 +68,9 @@ struct DispatcherThreadConfig {
     // instead of one wake-up each. A frame that finds the thread idle in poll() is handled at
     // once; one that arrives during the sleep waits at most this long. 0 = read again at once.
     std::chrono::microseconds batchWait{0};
+    // Pin the thread to this CPU ([dispatcher] cpu; -1 = wherever the scheduler puts it), as
+    // HAProxy's cpu-map or a DPDK lcore: the packet thread keeps its core's caches to itself.
+    int cpu = -1;
 };
 
 class DispatcherThread {
@@ -101,10 +106,14 @@ public:
     // CPU time the thread has used (user + system, including the kernel work its system calls
     // do), for cost-per-packet figures. Zero when not started.
     std::chrono::nanoseconds cpuTime() const noexcept;
+    // After start() with config cpu >= 0: whether the thread could be pinned there (an absent or
+    // forbidden CPU leaves it unpinned; the data path runs all the same).
+    bool pinned() const noexcept { return m_pinned.load(std::memory_order_relaxed); }
 
 private:
     class Receiver;
     void run();
+    static bool pinTo(pthread_t thread, int cpu) noexcept;
     void processFrame(std::span<const std::uint8_t> frame) noexcept;
     void flushSinks() noexcept;
 
@@ -121,6 +130,7 @@ private:
     std::thread m_thread;
     std::atomic<bool> m_stop{false};
     std::atomic<bool> m_running{false};
+    std::atomic<bool> m_pinned{false};
     std::atomic<bool> m_finished{false};
     std::atomic<std::int64_t> m_firstAnnouncedUs{0};
     mutable std::mutex m_errorMutex; // guards m_error only; taken when the thread ends, never per packet

@@ -280,6 +280,7 @@ std::unique_ptr<DispatcherService::Running> DispatcherService::open(bool ahead, 
     run->processor = std::make_unique<FlowMapProcessor>(*run->fastPath, std::size_t(kMaxConnectionLimit));
     DispatcherThreadConfig tc;
     tc.batchWait = std::chrono::microseconds(d.batchUs);
+    tc.cpu = d.cpu;
     run->thread = std::make_unique<DispatcherThread>(*run->source, *run->processor, *run->sink, run->local.get(),
                                                      run->announcer.get(), tc);
     return run;
@@ -382,6 +383,9 @@ std::optional<QString> DispatcherService::start()
     publish(); // before the thread starts, so its first frame already has a table
     step("table");
     m_run->thread->start();
+    if (d.cpu >= 0 && !m_run->thread->pinned())
+        qCWarning(lcRing, "[dispatcher] cpu = %d: the packet thread could not be pinned there (no such CPU, or not allowed); it runs unpinned",
+                  d.cpu);
     step("thread");
 
     // Reconstruction: every server, this node included (it may still hold connections).

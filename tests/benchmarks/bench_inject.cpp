@@ -7,7 +7,9 @@
 //
 // For each sink it measures the saturation rate (offered as fast as the blaster goes) and then
 // searches the highest offered rate at which every frame came back (zero drop). Needs root.
-// Usage: bench_inject [--seconds S] [--sinks pcap,sendmmsg,tx-ring] [--switch-threads]
+// Usage: bench_inject [--seconds S] [--sinks pcap,sendmmsg,tx-ring] [--switch-threads] [--pin]
+// --pin: the dispatcher thread on CPU 0, the blaster (and with --switch-threads the return path's
+// NAPI thread) on CPU 1, so that "on one core" means one core of its own.
 
 #include "dispatcher/afpacketsink.h"
 #include "dispatcher/dispatcherthread.h"
@@ -17,6 +19,8 @@
 #include "../unit/netnslab.h"
 #include "../unit/testframes.h"
 
+#include <dirent.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -52,6 +56,62 @@ public:
     }
 };
 
+// Pins thread `tid` (0 = the caller) to one CPU.
+bool pinTo(pid_t tid, int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(tid, sizeof set, &set) == 0;
+}
+
+// Busy seconds of CPU `cpu` since boot (/proc/stat: user, nice, system, irq, softirq), or -1.
+double cpuBusySeconds(int cpu)
+{
+    FILE *f = std::fopen("/proc/stat", "r");
+    if (!f)
+        return -1;
+    const std::string want = "cpu" + std::to_string(cpu) + " ";
+    char line[512];
+    double busy = -1;
+    while (std::fgets(line, sizeof line, f)) {
+        if (std::strncmp(line, want.c_str(), want.size()) != 0)
+            continue;
+        unsigned long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0;
+        if (std::sscanf(line + want.size(), "%llu %llu %llu %llu %llu %llu %llu", &user, &nice, &system, &idle, &iowait,
+                        &irq, &softirq) == 7)
+            busy = double(user + nice + system + irq + softirq) / double(::sysconf(_SC_CLK_TCK));
+        break;
+    }
+    std::fclose(f);
+    return busy;
+}
+
+// Pins the kernel thread whose name starts with `prefix` (e.g. "napi/<if>-") to one CPU.
+bool pinKernelThread(const std::string &prefix, int cpu)
+{
+    DIR *proc = ::opendir("/proc");
+    if (!proc)
+        return false;
+    bool done = false;
+    for (dirent *d = ::readdir(proc); d && !done;) {
+        const pid_t pid = pid_t(std::atoi(d->d_name));
+        if (pid > 0) {
+            char name[64] = {};
+            const std::string path = std::string("/proc/") + d->d_name + "/comm";
+            if (FILE *f = std::fopen(path.c_str(), "r")) {
+                if (std::fgets(name, sizeof name, f) && std::strncmp(name, prefix.c_str(), prefix.size()) == 0)
+                    done = pinTo(pid, cpu);
+                std::fclose(f);
+            }
+        }
+        if (!done)
+            d = ::readdir(proc);
+    }
+    ::closedir(proc);
+    return done;
+}
+
 // rx packets of an interface in a namespace, from `ip -s -j link` (once per step, not per packet).
 std::uint64_t rxPackets(const std::string &ns, const std::string &interface)
 {
@@ -78,7 +138,9 @@ struct Step {
     std::uint64_t kernelDropped = 0;
     double seconds = 0;
     double cpuSeconds = 0; // the dispatcher thread's CPU time during the step
+    double coreSeconds = 0; // busy time of CPU 0 during the step (--pin: the dispatcher's core)
     double nsPerPacket() const { return delivered ? cpuSeconds * 1e9 / double(delivered) : 0; }
+    double coreNsPerPacket() const { return delivered ? coreSeconds * 1e9 / double(delivered) : 0; }
     double offeredAchievedPps() const { return seconds > 0 ? double(sent) / seconds : 0; }
     bool zeroDrop() const { return sent > 0 && delivered >= sent; }
     double deliveredPps() const { return seconds > 0 ? double(delivered) / seconds : 0; }
@@ -105,6 +167,7 @@ public:
         const std::uint64_t droppedBefore = read(c.kernelDropped);
         const std::uint64_t rxBefore = rxPackets(m_lab.nsA, m_lab.ifA);
         const auto cpuBefore = thread.cpuTime();
+        const double coreBefore = cpuBusySeconds(0);
         Step step;
         step.offeredPps = offeredPps;
         const auto begin = Clock::now();
@@ -140,6 +203,7 @@ public:
         (void)capturedBefore;
         step.delivered = rxPackets(m_lab.nsA, m_lab.ifA) - rxBefore;
         step.cpuSeconds = std::chrono::duration<double>(thread.cpuTime() - cpuBefore).count();
+        step.coreSeconds = cpuBusySeconds(0) - coreBefore;
         step.kernelDropped = read(c.kernelDropped) - droppedBefore;
         return step;
     }
@@ -188,12 +252,16 @@ int main(int argc, char **argv)
     double seconds = 1.0;
     std::vector<std::string> sinks = {"pcap", "sendmmsg", "tx-ring"};
     bool switchThreads = false;
+    bool pin = false;
     for (int i = 1; i < argc; i += 2) {
         if (!std::strcmp(argv[i], "--switch-threads")) {
             switchThreads = true;
             --i; // a flag: no value
+        } else if (!std::strcmp(argv[i], "--pin")) {
+            pin = true;
+            --i;
         } else if (i + 1 >= argc) {
-            std::fprintf(stderr, "usage: bench_inject [--seconds S] [--sinks pcap,sendmmsg,tx-ring] [--switch-threads]\n");
+            std::fprintf(stderr, "usage: bench_inject [--seconds S] [--sinks pcap,sendmmsg,tx-ring] [--switch-threads] [--pin]\n");
             return 2;
         } else if (!std::strcmp(argv[i], "--seconds")) {
             seconds = std::max(0.2, std::atof(argv[i + 1]));
@@ -226,6 +294,22 @@ int main(int argc, char **argv)
         std::fprintf(stderr, "bench_inject: --switch-threads: cannot turn on threaded NAPI on %s\n", lab.ifA.c_str());
         return 1;
     }
+    if (pin) {
+        if (std::thread::hardware_concurrency() < 2 || !pinTo(0, 1)) {
+            std::fprintf(stderr, "bench_inject: --pin needs CPUs 0 and 1\n");
+            return 1;
+        }
+        if (switchThreads) {
+            // The dispatcher's own receive (the capture ring's fill) on its NAPI thread, on the
+            // dispatcher's core, as a NIC's softirq would be; the blaster's send then stops at
+            // the veth. UDP frames: GRO merges none of them.
+            lab.execIn(lab.nsB, "ethtool -K " + lab.ifB + " gro on");
+            lab.execIn(lab.nsB, "sh -c 'echo 1 > /sys/class/net/" + lab.ifB + "/threaded'");
+            lab.execIn(lab.nsA, "ethtool -K " + lab.ifA + " tso off");
+            if (!pinKernelThread("napi/" + lab.ifA + "-", 1) || !pinKernelThread("napi/" + lab.ifB + "-", 0))
+                std::fprintf(stderr, "bench_inject: --pin: a NAPI thread stays unpinned\n");
+        }
+    }
     std::string error;
     std::unique_ptr<PacketSink> blaster;
     {
@@ -245,10 +329,14 @@ int main(int argc, char **argv)
     std::printf("bench_inject: 64-byte UDP frames, veth between two namespaces, %.1f s per step, %u CPUs, return path %s\n",
                 seconds, std::thread::hardware_concurrency(),
                 switchThreads ? "on the receiver's NAPI thread" : "inside the dispatcher's send");
-    std::printf("%-9s %10s %10s %10s %8s %10s %10s %10s %8s\n", "sink", "zero-drop", "offered", "delivered",
-                "drops", "ns/packet", "pps/core", "drain", "drain vs");
-    std::printf("%-9s %10s %10s %10s %8s %10s %10s %10s %8s\n", "", "pps", "max pps", "pps (sat.)", "(kernel)",
-                "(CPU)", "(1e9/ns)", "pps", "140k");
+    if (pin)
+        std::printf("--pin: the dispatcher thread%s on CPU 0, the blaster%s on CPU 1; 'core ns' = CPU 0's busy time\n"
+                    "per delivered packet at saturation (all the dispatcher's core did for it).\n",
+                    switchThreads ? " and its receive's NAPI thread" : "", switchThreads ? " and the return path's NAPI thread" : "");
+    std::printf("%-9s %10s %10s %10s %8s %10s %10s %10s %8s%s\n", "sink", "zero-drop", "offered", "delivered",
+                "drops", "ns/packet", "pps/core", "drain", "drain vs", pin ? "    core ns" : "");
+    std::printf("%-9s %10s %10s %10s %8s %10s %10s %10s %8s%s\n", "", "pps", "max pps", "pps (sat.)", "(kernel)",
+                "(CPU)", "(1e9/ns)", "pps", "140k", pin ? "   (CPU 0)" : "");
     for (const std::string &kind : sinks) {
         std::unique_ptr<PcapLiveSource> source;
         std::unique_ptr<PacketSink> sink;
@@ -269,7 +357,9 @@ int main(int argc, char **argv)
             return 1;
         }
         RewriteProcessor processor;
-        DispatcherThread thread(*source, processor, *sink, nullptr, nullptr);
+        DispatcherThreadConfig threadConfig;
+        threadConfig.cpu = pin ? 0 : -1;
+        DispatcherThread thread(*source, processor, *sink, nullptr, nullptr, threadConfig);
         double drained = 0;
         for (int i = 0; i < kDrainRuns; ++i)
             drained = std::max(drained, bench.drain(thread, kDrainFrames));
@@ -290,10 +380,13 @@ int main(int argc, char **argv)
         }
         thread.stop();
         const double perCore = saturated.nsPerPacket() > 0 ? 1e9 / saturated.nsPerPacket() : 0;
-        std::printf("%-9s %10.0f %10.0f %10.0f %8llu %10.0f %10.0f %10.0f %7.2fx\n", kind.c_str(), low,
+        std::printf("%-9s %10.0f %10.0f %10.0f %8llu %10.0f %10.0f %10.0f %7.2fx", kind.c_str(), low,
                     saturated.offeredAchievedPps(), saturated.deliveredPps(),
                     static_cast<unsigned long long>(saturated.kernelDropped), saturated.nsPerPacket(), perCore, drained,
                     drained / kNaivePcapInjectPps);
+        if (pin)
+            std::printf(" %10.0f", saturated.coreNsPerPacket());
+        std::printf("\n");
         std::fflush(stdout);
         if (!thread.error().empty())
             std::fprintf(stderr, "bench_inject: %s: %s\n", kind.c_str(), thread.error().c_str());

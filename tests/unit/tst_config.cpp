@@ -180,6 +180,9 @@ private Q_SLOTS:
         QTest::newRow("dispatcher negative batch wait")
             << disp + QStringLiteral("batch_us = -1\n") << KeyFile::Good << 7
             << QStringList{QStringLiteral("[dispatcher] batch_us"), QStringLiteral("0..1000")};
+        QTest::newRow("dispatcher cpu below -1")
+            << disp + QStringLiteral("cpu = -2\n") << KeyFile::Good << 7
+            << QStringList{QStringLiteral("[dispatcher] cpu"), QStringLiteral("-1..1023")};
         QTest::newRow("dispatcher without any interface")
             << head + QStringLiteral("[dispatcher]\nvip = \"10.77.0.200\"\nvmac = \"02:5a:5a:00:00:01\"\n") << KeyFile::Good << 5
             << QStringList{QStringLiteral("[dispatcher] interface"), QStringLiteral("[node] interface")};
@@ -357,6 +360,7 @@ enabled = true
             "max_flows = 1000\n"
             "prepare = false\n"
             "batch_us = 300\n"
+            "cpu = 1\n"
             "[health]\n"
             "enabled = false\n"
             "url = \"http://127.0.0.1:8080/ok\"\n"
@@ -388,6 +392,7 @@ enabled = true
         QCOMPARE(d.maxFlows, 1000);
         QVERIFY(!d.prepare);
         QCOMPARE(d.batchUs, 300);
+        QCOMPARE(d.cpu, 1);
         const HealthSettings &h = r.settings->health;
         QVERIFY(!h.enabled);
         QCOMPARE(h.url, QStringLiteral("http://127.0.0.1:8080/ok"));

@@ -17,6 +17,8 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <sched.h>
+
 #include <linux/capability.h>
 #include <netinet/in.h>
 #include <pcap/pcap.h>
@@ -143,6 +145,24 @@ public:
     std::string lastError() const override { return {}; }
 };
 
+// Records on which CPUs the thread ran its idle() turns.
+class CpuRecordingProcessor final : public FrameProcessor {
+public:
+    FrameDisposition process(std::span<const std::uint8_t>, std::span<std::uint8_t>, std::chrono::microseconds) noexcept override
+    {
+        return {};
+    }
+    void idle(std::chrono::microseconds) noexcept override
+    {
+        const int cpu = sched_getcpu();
+        idleCalls.fetch_add(1);
+        if (cpu >= 0 && cpu < 64)
+            cpus.fetch_or(std::uint64_t(1) << cpu);
+    }
+    std::atomic<int> idleCalls{0};
+    std::atomic<std::uint64_t> cpus{0}; // bit n: ran on CPU n
+};
+
 // Delivers scripted batch sizes, one per receive(), then ends like a recorded capture; records
 // when each receive() began, for the batching tests.
 class ScriptedSource final : public PacketSource {
@@ -225,6 +245,8 @@ private Q_SLOTS:
     void fastPathThroughTheThread();
     void dispatcherThreadCountsSinkFailures();
     void dispatcherThreadStopsPromptly();
+    void dispatcherThreadPinnedToCpu_data();
+    void dispatcherThreadPinnedToCpu();
     void dispatcherThreadBatchWait_data();
     void dispatcherThreadBatchWait();
     void localDeliverySinkAddressesLo();
@@ -481,6 +503,38 @@ void TestPacketIo::dispatcherThreadStopsPromptly()
                  std::chrono::duration_cast<std::chrono::milliseconds>(took).count())));
     QVERIFY(processor.idleCalls.load() >= 1);
     thread.stop(); // idempotent
+}
+
+void TestPacketIo::dispatcherThreadPinnedToCpu_data()
+{
+    QTest::addColumn<int>("cpu");
+    QTest::addColumn<bool>("pinned");
+    const int last = int(std::min(63u, std::max(1u, std::thread::hardware_concurrency()) - 1));
+    QTest::newRow("CPU 0") << 0 << true;
+    QTest::newRow("the last CPU") << last << true;
+    QTest::newRow("no such CPU: runs unpinned") << 1023 << false;
+}
+
+// [dispatcher] cpu: the packet thread stays on its CPU (every turn of its loop ran there).
+void TestPacketIo::dispatcherThreadPinnedToCpu()
+{
+    QFETCH(int, cpu);
+    QFETCH(bool, pinned);
+    IdleSource source;
+    CpuRecordingProcessor processor;
+    RecordingSink network;
+    DispatcherThreadConfig config;
+    config.pollTimeout = std::chrono::milliseconds(2);
+    config.cpu = cpu;
+    DispatcherThread thread(source, processor, network, nullptr, nullptr, config);
+    thread.start();
+    QCOMPARE(thread.pinned(), pinned);
+    QVERIFY(waitUntil([&] { return processor.idleCalls.load() >= 20; }, 3000));
+    thread.stop();
+    if (pinned)
+        QCOMPARE(processor.cpus.load(), std::uint64_t(1) << cpu);
+    else
+        QVERIFY(processor.cpus.load() != 0); // it ran all the same
 }
 
 void TestPacketIo::dispatcherThreadBatchWait_data()
