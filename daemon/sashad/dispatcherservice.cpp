@@ -696,6 +696,8 @@ QJsonObject DispatcherService::stats() const
         {QStringLiteral("oversized"), u(t.oversized)},
         {QStringLiteral("announcements"), u(t.announcements)},
         {QStringLiteral("cpuMs"), qint64(m_run->thread->cpuTime().count() / 1000000)},
+        // [dispatcher] cpu: the CPU the thread is pinned to, -1 if it is not (not asked, or refused).
+        {QStringLiteral("cpu"), m_run->thread->pinned() ? d.cpu : -1},
     };
     const QString recon = m_completionPublished ? QStringLiteral("complete")
                         : m_reconstructionDone  ? QStringLiteral("merging")
