@@ -499,6 +499,12 @@ void DispatcherService::publish()
     m_run->tables.publish(std::move(table));
     m_run->tables.reclaim();
     m_published = std::move(rows);
+    // A server's new-flow count is measured from when it entered the table, so the first stats
+    // tick after a takeover already reports the connections of that second: without a baseline it
+    // reported 0, and every console drew the failover as a drop to 0 connections/s.
+    const FastPathCounters &c = m_run->fastPath->counters();
+    for (const ServerRow &row : m_published)
+        m_prevNewFlows.try_emplace(row.slot, read(c.serverNewFlows[row.slot]));
 }
 
 // Once the thread has sent its first announcement and its first forwarded frame: how long after
