@@ -4,10 +4,12 @@
 
 namespace sasha::console {
 
-namespace {
-// What a failover's cause column says about the fault that began it. A daemon reports its own
-// fault as node = itself, detail = "crash by <sender>": name the node, or "crash by 10.0.0.2"
-// reads as if the sender had crashed.
+qint64 Failover::totalUs() const
+{
+    const qint64 end = std::max({detectedUs, formedUs, electedUs, reconstructedUs, firstPacketUs});
+    return span(startUs(), end);
+}
+
 QString faultCause(const ControlEvent &fault)
 {
     if (fault.detail.isEmpty())
@@ -15,13 +17,6 @@ QString faultCause(const ControlEvent &fault)
     if (fault.node.isEmpty() || fault.detail.contains(fault.node))
         return fault.detail;
     return QStringLiteral("%1: %2").arg(fault.node, fault.detail);
-}
-} // namespace
-
-qint64 Failover::totalUs() const
-{
-    const qint64 end = std::max({detectedUs, formedUs, electedUs, reconstructedUs, firstPacketUs});
-    return span(startUs(), end);
 }
 
 QString formatPhase(qint64 us)

@@ -49,6 +49,9 @@ struct Failover {
 };
 
 QString formatPhase(qint64 us); // "142 ms", "1.52 s", "—" for -1
+// A fault-injected event as the failover's cause and the chart's marker say it: a daemon reports
+// its own fault as node = itself, detail = "crash by <sender>", so the node is named first.
+QString faultCause(const ControlEvent &fault);
 
 class FailoverTracker {
 public:

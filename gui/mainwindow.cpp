@@ -311,7 +311,7 @@ void MainWindow::onEvent(const ControlEvent &e)
     } else if (k == QLatin1String("member-left")) {
         m_membership->markLeft(parseIpv4(e.node).value_or(tb::kNoNode));
     } else if (k == kKindFaultInjected) {
-        m_history->addMarker(e.monoUs, k, e.detail);
+        m_history->addMarker(e.monoUs, k, faultCause(e));
     }
 }
 
