@@ -12,6 +12,7 @@
 #include "connectionmapmodel.h"
 #include "mainwindow.h"
 #include "syntheticfeed.h"
+#include "benchcheck.h"
 
 #include <QApplication>
 #include <QCommandLineParser>
@@ -179,6 +180,10 @@ int main(int argc, char **argv)
             std::printf("%-24s CPU p99 / goal(20 ms) = %.2f (wall: %.2f), CPU / goal(10%%) = %.2f\n", "", r.cpuP99 / 20.0,
                         r.p99 / 20.0, r.cpuPercent / 10.0);
             std::fflush(stdout);
+            // The window really held the load: 100k prefilled flows (churning), every refresh ran,
+            // and a filter shows a part of them (none: all of them).
+            BENCH_ASSERT_TRUE(r.flows >= 90'000 && r.refreshes >= seconds * 4, "the console held ~100k flows and refreshed every 200 ms");
+            BENCH_ASSERT_TRUE(filter.trimmed().isEmpty() ? r.rows == r.flows : r.rows < r.flows, "the filter decides the rows shown");
             ok &= r.cpuP99 <= 20.0 && r.cpuPercent <= 10.0;
         }
     }

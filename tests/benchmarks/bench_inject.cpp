@@ -18,6 +18,7 @@
 #include "dispatcher/pcapsource.h"
 #include "../unit/netnslab.h"
 #include "../unit/testframes.h"
+#include "benchcheck.h"
 
 #include <dirent.h>
 #include <sched.h>
@@ -379,6 +380,10 @@ int main(int argc, char **argv)
             probe = (low + high) / 2;
         }
         thread.stop();
+        // What came back is what was sent, MAC rewritten: without it the rates mean nothing.
+        BENCH_ASSERT_TRUE(saturated.delivered > 0 && saturated.delivered <= saturated.sent,
+                          "the dispatcher injected frames back, never more than were sent");
+        BENCH_ASSERT_TRUE(read(thread.counters().injectErrors) == 0, "no injection errors");
         const double perCore = saturated.nsPerPacket() > 0 ? 1e9 / saturated.nsPerPacket() : 0;
         std::printf("%-9s %10.0f %10.0f %10.0f %8llu %10.0f %10.0f %10.0f %7.2fx", kind.c_str(), low,
                     saturated.offeredAchievedPps(), saturated.deliveredPps(),

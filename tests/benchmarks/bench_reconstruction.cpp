@@ -16,6 +16,7 @@
 #include "tokenbeat/envelope.h"
 #include "tokenbeat/messages.h"
 #include "tokenbeat/reliable.h"
+#include "benchcheck.h"
 
 #include <QCoreApplication>
 #include <QStringList>
@@ -301,5 +302,9 @@ int main(int argc, char **argv)
                 dump.opened, dump.ms, dump.found, dump.opened ? dump.ms * 100000.0 / double(dump.opened) : 0.0);
     std::printf("  (the exchange figure is CPU only: one process does the work of 6 nodes, serially;\n"
                 "   a real LAN adds about (chunks / 32-chunk window) round trips per agent)\n");
-    return lastEx.complete && last.flows == std::size_t(total) ? 0 : 1;
+    BENCH_ASSERT_TRUE(last.flows == std::size_t(total), "the in-process merge holds every reported connection");
+    BENCH_ASSERT_TRUE(lastEx.complete && lastEx.flows == std::size_t(total),
+                      "the reliable exchange delivered every report and the merge holds every connection");
+    BENCH_ASSERT_TRUE(dump.found >= dump.opened, "sock_diag found every connection the benchmark opened");
+    return 0;
 }

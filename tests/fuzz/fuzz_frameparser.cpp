@@ -7,12 +7,22 @@
 
 #include "fastpath/fastpath.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <vector>
 
 using namespace sasha;
+
+// A broken promise stops the run with the check's text; libFuzzer saves the input as a crash.
+#define FUZZ_ASSERT_TRUE(condition)                                                                   \
+    do {                                                                                              \
+        if (!(condition)) {                                                                           \
+            std::fprintf(stderr, "fuzz_frameparser: check failed: %s (line %d)\n", #condition, __LINE__); \
+            std::abort();                                                                             \
+        }                                                                                             \
+    } while (0)
 
 namespace {
 
@@ -42,8 +52,8 @@ void runThrough(Engine &engine, std::span<const std::uint8_t> in)
     const std::size_t size = in.size();
     std::vector<std::uint8_t> out(size);
     const ProcessResult p = engine.fp->process(in, out, FastTime(++engine.clock));
-    if (p.verdict != Verdict::Drop && (p.outLength != size || std::memcmp(out.data() + 12, data + 12, size - 12) != 0))
-        std::abort(); // L4/2 changes the two MACs and nothing else
+    // L4/2 changes the two MACs and nothing else.
+    FUZZ_ASSERT_TRUE(p.verdict == Verdict::Drop || (p.outLength == size && std::memcmp(out.data() + 12, data + 12, size - 12) == 0));
     // Every frame in exactly one counter (icmpForwarded is a part of forwarded + deliveredLocal).
     const FastPathCounters &c = engine.fp->counters();
     std::uint64_t accounted = read(c.forwarded) + read(c.deliveredLocal) + read(c.noTable) + read(c.notForVip)
@@ -53,8 +63,8 @@ void runThrough(Engine &engine, std::span<const std::uint8_t> in)
         accounted += read(m);
     for (const Counter &m : c.icmpDropped)
         accounted += read(m);
-    if (accounted != read(c.framesIn) || read(c.icmpForwarded) > read(c.forwarded) + read(c.deliveredLocal))
-        std::abort();
+    FUZZ_ASSERT_TRUE(accounted == read(c.framesIn));
+    FUZZ_ASSERT_TRUE(read(c.icmpForwarded) <= read(c.forwarded) + read(c.deliveredLocal));
     if ((engine.clock & 63) == 0)
         engine.fp->housekeeping(FastTime(engine.clock));
 }
@@ -70,24 +80,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     if (r.verdict == ParseVerdict::Ok) {
         const FrameView &v = r.view;
         // An accepted frame holds a whole IPv4 header and L4 header inside the bytes given.
-        if (v.size != size || v.l4Offset != v.l3Offset + kIpv4HeaderBytes
-            || std::size_t(v.l3Offset) + v.ipTotalLength > size
-            || std::size_t(v.l4Offset) + (v.key.proto == kIpProtoTcp ? 20 : 8) > size)
-            std::abort();
+        FUZZ_ASSERT_TRUE(v.size == size && v.l4Offset == v.l3Offset + kIpv4HeaderBytes
+                         && std::size_t(v.l3Offset) + v.ipTotalLength <= size
+                         && std::size_t(v.l4Offset) + (v.key.proto == kIpProtoTcp ? 20 : 8) <= size);
     } else if (r.verdict == ParseVerdict::Icmp && r.icmp == IcmpVerdict::Routable) {
         const FrameView &v = r.view;
         // A routable ICMP error: an 8-byte ICMP header, then a quoted IPv4 header of IHL * 4
         // bytes and 8 bytes of its TCP/UDP header, all inside the outer total length.
         const std::size_t end = std::size_t(v.l3Offset) + v.ipTotalLength;
         const std::size_t quote = std::size_t(v.l4Offset) + 8;
-        if (v.size != size || v.data != data || v.l4Offset != v.l3Offset + kIpv4HeaderBytes || end > size
-            || data[v.l3Offset + 9] != kIpProtoIcmp || quote + kIpv4HeaderBytes > end
-            || quote + std::size_t(data[quote] & 0x0F) * 4 + 8 > end
-            || (v.key.proto != kIpProtoTcp && v.key.proto != kIpProtoUdp) || v.key.proto != data[quote + 9]
-            || (data[v.l4Offset] != 3 && data[v.l4Offset] != 11))
-            std::abort();
-    } else if (r.verdict == ParseVerdict::Icmp && r.icmp > IcmpVerdict::EmbeddedNotTcpUdp) {
-        std::abort(); // the rest are the fast path's to decide
+        FUZZ_ASSERT_TRUE(v.size == size && v.data == data && v.l4Offset == v.l3Offset + kIpv4HeaderBytes && end <= size);
+        FUZZ_ASSERT_TRUE(data[v.l3Offset + 9] == kIpProtoIcmp && quote + kIpv4HeaderBytes <= end);
+        FUZZ_ASSERT_TRUE(quote + std::size_t(data[quote] & 0x0F) * 4 + 8 <= end);
+        FUZZ_ASSERT_TRUE((v.key.proto == kIpProtoTcp || v.key.proto == kIpProtoUdp) && v.key.proto == data[quote + 9]);
+        FUZZ_ASSERT_TRUE(data[v.l4Offset] == 3 || data[v.l4Offset] == 11);
+    } else if (r.verdict == ParseVerdict::Icmp) {
+        FUZZ_ASSERT_TRUE(r.icmp <= IcmpVerdict::EmbeddedNotTcpUdp); // the rest are the fast path's to decide
     }
     runThrough(running, in);
     runThrough(complete, in);
