@@ -169,7 +169,7 @@ void DispatcherThread::run()
     std::string failure;
     while (!m_stop.load(std::memory_order_relaxed)) {
         m_now = steadyNow();
-        if (m_announcer && m_announcer->tick(m_network, m_now)) {
+        if (m_announcer && m_announcing.load(std::memory_order_relaxed) && m_announcer->tick(m_network, m_now)) {
             bump(m_counters.announcements);
             m_pendingAnnouncement = true;
             // Out at once: the switch must learn the VMAC's port before any VIP frame can reach

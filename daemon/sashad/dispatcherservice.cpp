@@ -15,6 +15,7 @@
 #include "transport/ringdriver.h"
 
 #include <QElapsedTimer>
+#include <QScopeGuard>
 #include <QJsonArray>
 #include <QNetworkInterface>
 
@@ -75,6 +76,32 @@ const char *schedulerName(SchedulerKind k)
 }
 
 qint64 u(const Counter &c) { return qint64(read(c)); }
+
+qint64 nowMs() { return RingDriver::steadyNow().count() / 1000; }
+
+// The dispatcher's probe of a server that left the ring: the agent's [health] check sent to the
+// server's address. None when health checks are off: then only its flows decide (drained).
+DepartedServers::ProbeFactory departedProbes(const HealthSettings &h)
+{
+    if (!h.enabled)
+        return {};
+    HealthCheckConfig local;
+    local.url = QUrl(h.url);
+    local.intervalMs = h.intervalMs;
+    local.timeoutMs = h.timeoutMs;
+    local.rise = h.rise;
+    local.fall = h.fall;
+    return [local](tb::NodeAddr server) {
+        return std::make_unique<HealthChecker>(DepartedServers::probeConfigFor(local, server));
+    };
+}
+
+// A View can be published to the data path only while this node is a Member of a ring: during a
+// purge (Joining, AwaitingRing) it keeps the previous ring's view, which still says who serves.
+bool ringSettled(const RingDriver &driver)
+{
+    return driver.isRunning() && driver.node().state() == tb::NodeState::Member;
+}
 } // namespace
 
 // Everything that exists only while this node dispatches. Members are declared in dependency
@@ -110,8 +137,16 @@ DispatcherService::DispatcherService(const NodeSettings &settings, RingDriver &d
       m_runner(ReconstructionConfig{},
                [&oob](tb::NodeAddr to, quint8 channel, const QByteArray &payload) { oob.send(to, channel, payload, true); },
                [this](const std::vector<ReconstructionCoordinator::Flow> &flows) { onFlows(flows); },
-               &RingDriver::steadyNow)
+               &RingDriver::steadyNow),
+      m_departed(departedProbes(settings.health))
 {
+    connect(&m_departed, &DepartedServers::serverDead, this, [this](tb::NodeAddr server, const QString &why) {
+        onDepartedGone(server, QStringLiteral("server-dead"), why);
+    });
+    connect(&m_departed, &DepartedServers::serverDrained, this, [this](tb::NodeAddr server) {
+        onDepartedGone(server, QStringLiteral("server-drained"),
+                       QStringLiteral("no active flow for %1 ms since it left the ring").arg(DepartedServers::kDrainedMs));
+    });
     if (const auto m = parseMac(QNetworkInterface::interfaceFromName(settings.dispatcher.interfaceName).hardwareAddress()))
         m_ownMac = *m;
     connect(&oob, &OobRouter::received, &m_runner, &ReconstructionRunner::onOob);
@@ -142,7 +177,7 @@ DispatcherService::DispatcherService(const NodeSettings &settings, RingDriver &d
     m_healthPoll.setInterval(kHealthPollMs);
     connect(&m_healthPoll, &QTimer::timeout, this, [this] {
         logTakeoverTimes();
-        if (m_run && healthDiffers())
+        if (m_run && ringSettled(m_driver) && healthDiffers())
             publish();
     });
     m_firstForwardPoll.setInterval(kFirstForwardPollMs);
@@ -198,13 +233,53 @@ bool DispatcherService::shouldRun() const
     if (m_suspended || !m_settings.dispatcher.configured || !m_driver.isRunning())
         return false;
     const tb::TokenBeatNode &node = m_driver.node();
-    if (node.state() != tb::NodeState::Member)
+    switch (node.state()) {
+    case tb::NodeState::Member:
+        break;
+    case tb::NodeState::Joining:
+    case tb::NodeState::AwaitingRing:
+        // A purge: the role persists until the next ring says otherwise, and so does a data
+        // path already running (a purge must cost no connection). None is started meanwhile.
+        if (!m_run)
+            return false;
+        break;
+    default:
         return false;
+    }
     return node.role() == tb::Role::Dispatcher || node.role() == tb::Role::Standalone;
+}
+
+bool DispatcherService::beginHandover()
+{
+    if (!m_run)
+        return false;
+    m_handingOver = true;
+    m_run->thread->stopAnnouncing();
+    m_healthPoll.stop();
+    m_resolveTimer.stop();
+    Q_EMIT logEvent(QStringLiteral("handover-started"), QString(),
+                    QStringLiteral("leaving the ring; forwarding until the successor has the VMAC"));
+    return true;
+}
+
+quint64 DispatcherService::framesCaptured() const
+{
+    return m_run ? read(m_run->thread->counters().captured) : 0;
 }
 
 void DispatcherService::onViewChanged()
 {
+    if (m_handingOver)
+        return; // the ring's next dispatcher is elected without us; keep forwarding meanwhile
+    const auto rememberRing = qScopeGuard([this] {
+        if (!ringSettled(m_driver))
+            return;
+        m_lastRingServers.clear();
+        for (const tb::Member &m : m_driver.node().view().members) {
+            if (m.caps & tb::kCanServe)
+                m_lastRingServers.insert(m.addr);
+        }
+    });
     if (!shouldRun()) {
         keepNeighboursResolved();
         if (m_run)
@@ -225,8 +300,26 @@ void DispatcherService::onViewChanged()
         }
         return;
     }
+    if (!ringSettled(m_driver))
+        return; // the last ring's table stays until the next ring is formed
     publish();
     syncReconstructionMembers();
+}
+
+void DispatcherService::onDepartedGone(tb::NodeAddr server, const QString &kind, const QString &why)
+{
+    if (!m_run)
+        return;
+    std::uint32_t flows = 0;
+    for (const ServerRow &row : m_published) {
+        if (row.addr == server)
+            flows = m_run->fastPath->flows().activeFlows(row.slot);
+    }
+    qCInfo(lcRing, "departed server %s let go (%s): %s; %u active flow(s) now dropped", qPrintable(ipv4ToString(server)),
+           qPrintable(kind), qPrintable(why), flows);
+    Q_EMIT logEvent(kind, ipv4ToString(server), QStringLiteral("%1; %2 active flow(s) dropped").arg(why).arg(flows));
+    if (ringSettled(m_driver))
+        publish();
 }
 
 // Everything the data path needs, built and opened; nothing published, no thread running.
@@ -380,6 +473,22 @@ std::optional<QString> DispatcherService::start()
     m_cps.clear();
     m_prevFramesIn = m_prevNewTotal = 0;
     m_published.clear();
+    m_departed.clear();
+    {
+        // Servers of the last ring that did not come along: their flows are not reported by any
+        // agent, so keep them theirs while they may still serve.
+        const tb::TokenBeatNode &node = m_driver.node();
+        const std::map<std::uint32_t, MacAddress> macs = m_neighbours.resolved();
+        for (tb::NodeAddr a : m_lastRingServers) {
+            const tb::Member *m = node.view().find(a);
+            const auto mac = macs.find(a);
+            if (a == node.self() || (m && (m->caps & tb::kCanServe)) || mac == macs.end())
+                continue;
+            const std::uint16_t slot = m_slots.slotFor(a);
+            if (slot != kNoServerSlot)
+                m_departed.add(a, slot, mac->second, nowMs());
+        }
+    }
     publish(); // before the thread starts, so its first frame already has a table
     step("table");
     m_run->thread->start();
@@ -417,6 +526,7 @@ std::optional<QString> DispatcherService::start()
 void DispatcherService::stop(const QString &why)
 {
     m_retryTimer.stop();
+    m_handingOver = false;
     if (!m_run)
         return;
     m_statsTimer.stop();
@@ -432,6 +542,7 @@ void DispatcherService::stop(const QString &why)
     m_run->tables.reclaimStopped();
     m_run.reset();
     m_published.clear();
+    m_departed.clear();
     m_backlog.clear();
     if (m_settings.dispatcher.prepare)
         m_prepareTimer.start();
@@ -450,9 +561,24 @@ void DispatcherService::publish()
     std::vector<ServerRow> rows;
     bool unresolved = false;
     const std::map<std::uint32_t, MacAddress> macs = m_neighbours.resolved(); // one dump for all members
+    auto addRow = [&servers, &rows](const ServerRow &row) {
+        ServerInfo info;
+        info.id = row.addr;
+        info.slot = row.slot;
+        info.mac = row.mac;
+        info.ipv4 = row.addr;
+        info.weight = row.weight;
+        info.healthy = row.healthy;
+        info.isSelf = row.self;
+        servers.push_back(info);
+        rows.push_back(row);
+    };
+    std::set<tb::NodeAddr> serving;
     for (const tb::Member &m : node.view().members) {
         if (!(m.caps & tb::kCanServe))
             continue;
+        serving.insert(m.addr);
+        m_departed.forget(m.addr); // back in the ring: its agent speaks for it again
         ServerRow row;
         row.addr = m.addr;
         row.self = m.addr == node.self();
@@ -472,16 +598,24 @@ void DispatcherService::publish()
             unresolved = true;
             continue;
         }
-        ServerInfo info;
-        info.id = m.addr;
-        info.slot = row.slot;
-        info.mac = row.mac;
-        info.ipv4 = m.addr;
-        info.weight = row.weight;
-        info.healthy = row.healthy;
-        info.isSelf = row.self;
-        servers.push_back(info);
-        rows.push_back(row);
+        addRow(row);
+    }
+    // Servers of the last table that are no longer in the ring: drained, not cut (no new flows,
+    // existing flows still theirs) while DepartedServers does not show them dead.
+    for (const ServerRow &prev : m_published) {
+        if (!prev.self && !serving.count(prev.addr))
+            m_departed.add(prev.addr, prev.slot, prev.mac, nowMs());
+    }
+    for (const auto &[addr, gone] : m_departed.servers()) {
+        ServerRow row;
+        row.addr = addr;
+        row.slot = gone.slot;
+        row.mac = gone.mac;
+        const auto w = d.weights.find(addr);
+        row.weight = w == d.weights.end() ? 1 : w->second;
+        row.healthy = false;
+        row.departed = true;
+        addRow(row);
     }
     if (unresolved)
         m_resolveTimer.start();
@@ -526,6 +660,11 @@ bool DispatcherService::healthDiffers() const
 {
     for (const ServerRow &row : m_published) {
         const tb::Member *m = m_driver.node().view().find(row.addr);
+        if (row.departed) {
+            if (m)
+                return true; // it rejoined
+            continue;
+        }
         if (!m)
             return true;
         const bool healthy = m->status.health != tb::Health::Unhealthy && m->status.health != tb::Health::Draining;
@@ -624,8 +763,10 @@ void DispatcherService::tickStats()
         m_prevNewFlows[row.slot] = total;
         m_cps[row.slot] = cps;
         m_totalCps += cps;
-        m_oob.send(row.addr, kServerStatsChannel, encodeServerStats({flows.activeFlows(row.slot), cps}), false);
+        if (!row.departed) // no agent listens there any more
+            m_oob.send(row.addr, kServerStatsChannel, encodeServerStats({flows.activeFlows(row.slot), cps}), false);
     }
+    m_departed.tick(nowMs(), [&flows](std::uint16_t slot) { return flows.activeFlows(slot); });
     const std::uint64_t framesIn = read(c.framesIn);
     m_packetsPerSecond = framesIn - m_prevFramesIn;
     m_prevFramesIn = framesIn;
@@ -650,6 +791,10 @@ QJsonObject DispatcherService::stats() const
             {QStringLiteral("weight"), qint64(row.weight)},
             {QStringLiteral("healthy"), row.healthy},
             {QStringLiteral("self"), row.self},
+            // Left the ring, its flows still forwarded (docs/dispatcher.md "Membership changes"):
+            // "probe" is the dispatcher's own check of its service.
+            {QStringLiteral("departed"), row.departed},
+            {QStringLiteral("probe"), row.departed ? controlHealthName(m_departed.probeHealth(row.addr)) : QString()},
             {QStringLiteral("packets"), u(c.serverPackets[row.slot])},
             {QStringLiteral("newFlows"), u(c.serverNewFlows[row.slot])},
             {QStringLiteral("cps"), qint64(cps == m_cps.end() ? 0 : cps->second)},

@@ -11,13 +11,18 @@
 //     full queue); when the runner completes and the backlog is merged, a table with
 //     reconstructionComplete is published;
 //  4. republishes the table on every view change (members, health), and queries servers that
-//     join;
+//     join; a server that leaves the ring is kept as departed (DepartedServers: no new flows, its
+//     flows still forwarded) until the dispatcher's own probe shows it dead or it has drained;
 //  5. once a second sends each server its active flows and new flows/s (serverstats.h).
-// When the node abdicates, leaves or loses the role it stops the thread and drops everything.
+// Through a ring purge and re-formation the role persists (docs/tokenbeat.md "Roles"), and so does
+// the data path: the thread, capture, flow table and injector keep running on the last table, and
+// the next View is published to them like any table change. When the node abdicates, leaves or
+// loses the role it stops the thread and drops everything.
 //
 // Thread: the daemon's main thread; the packet work runs in the DispatcherThread it owns.
 
 #include "agent/reconstructionrunner.h"
+#include "departedservers.h"
 #include "config/nodesettings.h"
 #include "control/flowfeed.h"
 #include "dispatcher/neighbourtable.h"
@@ -48,6 +53,14 @@ public:
     // Stops the thread (abdication, leave, shutdown). Idempotent.
     void stop(const QString &why);
     bool isRunning() const { return m_run != nullptr; }
+    // Planned handover (SIGTERM of the dispatcher's sashad, docs/dispatcher.md "Membership
+    // changes"): from now on the data path ignores the ring and stops announcing the VMAC, so the
+    // successor the ring elects once this node has left can announce it, but it keeps forwarding
+    // whatever still reaches it until stop(). False (nothing done) when not dispatching.
+    bool beginHandover();
+    bool isHandingOver() const { return m_handingOver; }
+    // Frames the data path has captured since it started (0 when not dispatching).
+    quint64 framesCaptured() const;
     // Fault injection (unplug): while suspended the role is not run (capture and injection
     // stop with the thread); resuming follows the ring again.
     void setSuspended(bool on);
@@ -76,6 +89,7 @@ private:
         std::uint32_t weight = 1;
         bool healthy = true;
         bool self = false;
+        bool departed = false; // left the ring; kept while DepartedServers says it may serve
         std::array<std::uint8_t, 6> mac{};
     };
 
@@ -91,6 +105,7 @@ private:
     void maybePublishCompletion();
     void tickStats();
     bool healthDiffers() const;
+    void onDepartedGone(tb::NodeAddr server, const QString &kind, const QString &why);
     void logTakeoverTimes();
 
     const NodeSettings &m_settings;
@@ -100,12 +115,18 @@ private:
     std::array<std::uint8_t, 6> m_ownMac{};
     ServerSlotAllocator m_slots; // kept across runs: a server keeps its slot while known
     ReconstructionRunner m_runner;
+    DepartedServers m_departed; // servers that left the ring while this node dispatched
     std::unique_ptr<Running> m_run;
     // [dispatcher] prepare: the data path built and opened ahead of an election (capture
     // filtered to nothing), taken over by start(); rebuilt after each run. Null otherwise.
     std::unique_ptr<Running> m_prepared;
 
     std::vector<ServerRow> m_published; // the servers of the last published table
+    // The serving members of the last ring this node was a settled Member of: at a takeover,
+    // those missing from the new ring (the old dispatcher handing over, a server lost with it)
+    // start as departed, so their flows are not hashed elsewhere while they may still serve.
+    std::set<tb::NodeAddr> m_lastRingServers;
+    bool m_handingOver = false;
     std::set<tb::NodeAddr> m_reconstructionMembers;
     std::deque<std::pair<FlowKey, std::uint16_t>> m_backlog; // reconstructed flows waiting for queue room
     bool m_reconstructionDone = false;

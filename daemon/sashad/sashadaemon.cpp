@@ -5,9 +5,17 @@
 #include <QCoreApplication>
 #include <QDateTime>
 
+#include <memory>
+
 namespace sasha {
 namespace {
 constexpr int kLeaveBudgetMs = 1000;
+// Planned handover: after the ring let us go, keep forwarding what still arrives until the switch
+// has moved the VMAC to the successor (no frame captured for kHandoverQuietMs), at most
+// kHandoverMaxMs.
+constexpr int kHandoverPollMs = 20;
+constexpr int kHandoverQuietMs = 200;
+constexpr int kHandoverMaxMs = 2000;
 constexpr qint64 kDropLogEveryMs = 5000;
 
 FaultService::Effects daemonFaultEffects(AgentService &agent, DispatcherService &dispatcher)
@@ -64,14 +72,20 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
     m_leaveDeadline.setSingleShot(true);
     connect(&m_leaveDeadline, &QTimer::timeout, this, [this] {
         qCWarning(lcRing, "leave did not complete within %d ms; exiting anyway", kLeaveBudgetMs);
-        Q_EMIT finished(0);
+        if (m_dispatcher.isHandingOver())
+            finishHandover();
+        else
+            Q_EMIT finished(0);
     });
     connect(&m_driver, &RingDriver::eventOccurred, this, &SashaDaemon::onEvent);
     connect(&m_driver, &RingDriver::stopped, this, [this] {
         if (m_shuttingDown) {
             qCInfo(lcRing, "left the ring");
             m_leaveDeadline.stop();
-            Q_EMIT finished(0);
+            if (m_dispatcher.isHandingOver())
+                finishHandover();
+            else
+                Q_EMIT finished(0);
         }
     });
 }
@@ -105,7 +119,16 @@ void SashaDaemon::shutdown()
         return;
     }
     m_shuttingDown = true;
-    m_dispatcher.stop(QStringLiteral("shutting down"));
+    // The dispatcher hands over instead of going dark when another member can take the role: it
+    // leaves the ring (which elects the successor at once) and forwards until the successor has
+    // the VMAC. Alone, or the only capable node, it simply stops.
+    bool successor = false;
+    if (m_driver.isRunning() && m_driver.node().state() == tb::NodeState::Member) {
+        for (const tb::Member &m : m_driver.node().view().members)
+            successor = successor || (m.addr != m_settings.address && (m.caps & tb::kCanDispatch));
+    }
+    if (!successor || !m_dispatcher.beginHandover())
+        m_dispatcher.stop(QStringLiteral("shutting down"));
     m_agent.stop();
     if (!m_driver.isRunning() || m_driver.node().state() == tb::NodeState::Stopped) {
         Q_EMIT finished(0);
@@ -114,6 +137,34 @@ void SashaDaemon::shutdown()
     qCInfo(lcRing, "leaving the ring");
     m_leaveDeadline.start(kLeaveBudgetMs);
     m_driver.leave();
+}
+
+// The ring has let this dispatcher go: forward until the VMAC's frames stop coming here.
+void SashaDaemon::finishHandover()
+{
+    if (m_handoverFinishing)
+        return;
+    m_handoverFinishing = true;
+    auto *poll = new QTimer(this);
+    auto quietSince = std::make_shared<QElapsedTimer>();
+    auto since = std::make_shared<QElapsedTimer>();
+    auto lastCaptured = std::make_shared<quint64>(m_dispatcher.framesCaptured());
+    quietSince->start();
+    since->start();
+    connect(poll, &QTimer::timeout, this, [this, poll, quietSince, since, lastCaptured] {
+        const quint64 captured = m_dispatcher.framesCaptured();
+        if (captured != *lastCaptured) {
+            *lastCaptured = captured;
+            quietSince->start();
+        }
+        if (quietSince->elapsed() < kHandoverQuietMs && since->elapsed() < kHandoverMaxMs)
+            return;
+        poll->stop();
+        poll->deleteLater();
+        m_dispatcher.stop(QStringLiteral("handed over (%1 ms after leaving the ring)").arg(since->elapsed()));
+        Q_EMIT finished(0);
+    });
+    poll->start(kHandoverPollMs);
 }
 
 ControlStatus SashaDaemon::status() const

@@ -42,6 +42,7 @@ Q_SIGNALS:
     void finished(int exitCode);
 
 private:
+    void finishHandover();
     void onEvent(const tb::Event &e);
     void logDrop(const tb::Event &e);
     // An event of the daemon's own services (agent, dispatcher) for the log and watchers.
@@ -60,6 +61,7 @@ private:
     QElapsedTimer m_uptime;
     QTimer m_leaveDeadline;
     bool m_shuttingDown = false;
+    bool m_handoverFinishing = false;
 
     // Rate-limited drop log: per reason, one line per kDropLogEveryMs with the count since.
     struct DropLog {
