@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Membership changes cost nothing (issue 8): on a 5-node namespace lab under httperf load with four
+# long downloads through the VIP, each of these loses no connection and breaks no download:
+#   1. a server's sashad SIGKILLed while its nginx keeps serving (the ring purges and re-forms);
+#   2. a server's sashad stopped with SIGTERM (graceful leave), nginx still serving;
+#   3. the dispatcher's sashad stopped with SIGTERM (planned handover), no client-visible stall;
+#   4. a rolling restart of every node's sashad (`sasha-lab rolling`), dispatcher included.
+# And the dispatcher's data path is not restarted by 1 and 2 (same run before and after).
+# Needs root; exit 77 = skipped. Removes the lab it made, also when it fails.
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+lab=${SASHA_LAB:-$here/../../lab/sasha-lab}
+readonly lab
+readonly kRate=${SASHA_MEMBERSHIP_RATE:-500}     # connections/s from httperf, the paper's rate
+readonly kMaxSlowestMs=${SASHA_MAX_SLOWEST_MS:-900}  # a SYN lost in a blackout costs >= 1,000 ms
+failures=0
+
+source "$here/lab_test_lib.sh"
+
+[[ $(id -u) -eq 0 ]] || skip "lab_membership needs root (network namespaces, packet capture); run: sudo $0"
+for tool in ip nginx ethtool curl httperf python3 sha256sum; do
+    command -v "$tool" >/dev/null 2>&1 || skip "'$tool' is not installed (packaging/install-deps.sh full)"
+done
+[[ -n ${SASHAD:-} && -x ${SASHAD:-} && -n ${SASHACTL:-} && -x ${SASHACTL:-} ]] \
+    || { echo "FAIL - SASHAD and SASHACTL must name the built binaries"; exit 1; }
+if [[ -e /run/sasha-lab/lab.env ]] || ip netns list | grep -qE '^sasha-(sw|client|node[0-9]+)( |$)'; then
+    skip "a sasha lab is already up; this test will not tear it down (run: $lab down)"
+fi
+tmp=$(mktemp -d /tmp/lab_membership.XXXXXX)
+cleanup() {
+    local rc=$?
+    jobs -p | xargs -r kill 2>/dev/null
+    "$lab" down >/dev/null 2>&1 || true
+    rm -rf "$tmp"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+if ! "$lab" up --nodes 5 --large-mb 100 >"$tmp/up.log" 2>&1; then
+    cat "$tmp/up.log"
+    echo "FAIL - sasha-lab up"
+    exit 1
+fi
+if waitFor 15 ringOf 1 5; then pass "5 nodes form a ring with a dispatcher"; else fail "ring of 5 did not form"; exit 1; fi
+want=$(awk '$2 == "big/100m" {print $1}' /run/sasha-lab/www/SHA256SUMS)
+[[ -n $want ]] || { fail "no checksum of big/100m in /run/sasha-lab/www/SHA256SUMS"; exit 1; }
+
+dispatcherNode() { nodeIndex "$(dispatcherOf 1)"; }
+dataPathReady() { [[ $(nodeCtl "$1" --json status | jsonField '["dataPath"]["reconstruction"]') == complete ]]; }
+runStarted() { nodeCtl "$1" --json status | jsonField '["dataPath"]["startedMonoUs"]'; }
+allMembers() { local k; for k in 1 2 3 4 5; do ringOf "$k" 5 || return 1; done; }
+
+# The server (node index) that holds most of the dispatcher's established flows from the client's
+# downloads (the only long flows before httperf starts), and how many; the dispatcher excluded.
+busiestServer() {
+    nodeCtl "$(dispatcherNode)" --json connections --limit 1000 | python3 -c '
+import collections, json, sys
+flows = [c for c in json.load(sys.stdin).get("connections", []) if c["state"] == "established"]
+count = collections.Counter(c["server"] for c in flows if c["server"].startswith("10.77.0."))
+server, n = count.most_common(1)[0] if count else ("", 0)
+print(server.rsplit(".", 1)[-1], n)'
+}
+
+# under LABEL SECONDS RATE_LIMIT COMMAND... : four downloads, then httperf at kRate for SECONDS,
+# with COMMAND run 3 s in; asserts 0 httperf errors and 4 intact downloads. Sets $report. In
+# COMMAND, @BUSIEST@ stands for the server that carries most of the downloads (nodeK), found
+# before the load starts, so that the fault hits downloads.
+under() {
+    local label=$1 seconds=$2 limit=$3 i got okd=0 errors slowest pids=() busiest held arg args=()
+    shift 3
+    for i in 1 2 3 4; do
+        "$lab" exec client -- curl -sS -m $((seconds + 40)) --limit-rate "$limit" -o "$tmp/big$i" \
+            http://10.77.0.200/big/100m 2>"$tmp/curl$i.err" &
+        pids+=($!)
+    done
+    sleep 1
+    read -r busiest held <<<"$(busiestServer)"
+    for arg in "$@"; do args+=("${arg//@BUSIEST@/node$busiest}"); done
+    [[ " $* " == *@BUSIEST@* ]] && label="$label node$busiest (holding $held of the 4 downloads)"
+    "$lab" load --rate "$kRate" --duration "$seconds" --json >"$tmp/load.json" 2>/dev/null &
+    local loadPid=$!
+    sleep 3
+    "${args[@]}" >"$tmp/action.log" 2>&1 || fail "$label: '${args[*]}' failed: $(tail -n 2 "$tmp/action.log")"
+    wait "$loadPid"
+    for i in 1 2 3 4; do
+        wait "${pids[$((i - 1))]}"
+        got=$(sha256sum "$tmp/big$i" 2>/dev/null | awk '{print $1}')
+        if [[ $got == "$want" ]]; then okd=$((okd + 1)); else note "download $i: $(head -c 200 "$tmp/curl$i.err")"; fi
+        rm -f "$tmp/big$i"
+    done
+    report=$(cat "$tmp/load.json")
+    errors=$(jsonField '["errors"]["total"]' <<<"$report")
+    slowest=$(jsonField '["connTimeMaxMs"]' <<<"$report")
+    note "$label: $(jsonField '["connections"]' <<<"$report") connections at $(jsonField '["cps"]' <<<"$report") cps, $errors errors, slowest ${slowest} ms, $okd of 4 downloads intact"
+    if [[ $errors == 0 ]]; then pass "$label: 0 connections lost"; else fail "$label: $errors httperf errors: $report"; fi
+    if [[ $okd == 4 ]]; then pass "$label: 4 of 4 downloads intact (sha256)"; else fail "$label: $okd of 4 downloads intact"; fi
+}
+
+waitFor 10 dataPathReady "$(dispatcherNode)" || fail "the dispatcher's data path is not ready"
+
+# 1 and 2: a server's sashad dies or leaves; its nginx serves on.
+for kind in daemon-kill daemon-stop; do
+    dk=$(dispatcherNode)
+    before=$(runStarted "$dk")
+    under "server $kind of" 10 20M "$lab" fault @BUSIEST@ "$kind"
+    victim=$(grep -o 'node[0-9]*: sashad stopped' "$tmp/action.log" | tr -dc '0-9' | head -c 2)
+    [[ -n $victim ]] || { fail "server $kind: no node was faulted ($(cat "$tmp/action.log"))"; continue; }
+    after=$(runStarted "$dk")
+    if [[ -n $before && $before == "$after" ]]; then
+        pass "server node$victim $kind: the dispatcher's data path kept running (no restart)"
+    else
+        fail "server node$victim $kind: the dispatcher's data path restarted (started $before, now $after)"
+    fi
+    gone=$(nodeCtl "$dk" --json events --limit 2000 | python3 -c '
+import json, sys
+print(sum(1 for e in json.load(sys.stdin)["events"] if e["kind"] in ("dispatcher-stopped", "server-dead")))')
+    if [[ $gone == 0 ]]; then pass "server node$victim $kind: no dispatcher stop, no server declared dead"; else fail "server node$victim $kind: $gone dispatcher-stopped/server-dead events"; fi
+    "$lab" restore "node$victim" >/dev/null
+    waitFor 15 allMembers || fail "ring of 5 after restoring node$victim"
+done
+
+# 3: the dispatcher's sashad is stopped (SIGTERM): it hands over.
+dk=$(dispatcherNode)
+under "dispatcher node$dk daemon-stop (handover)" 10 20M "$lab" fault "node$dk" daemon-stop
+slowest=$(jsonField '["connTimeMaxMs"]' <<<"$report")
+if python3 -c "import sys; sys.exit(0 if float('$slowest') < $kMaxSlowestMs else 1)" 2>/dev/null; then
+    pass "handover: slowest connection $slowest ms (< $kMaxSlowestMs ms: no SYN retransmit)"
+else
+    fail "handover: slowest connection $slowest ms (>= $kMaxSlowestMs ms)"
+fi
+newDk=$(nodeIndex "$(dispatcherOf $(( dk == 1 ? 2 : 1 )))")
+if [[ -n $newDk && $newDk != "$dk" ]]; then pass "node$newDk took the dispatcher role over"; else fail "no new dispatcher after the handover"; fi
+"$lab" restore "node$dk" >/dev/null
+waitFor 15 allMembers || fail "ring of 5 after restoring node$dk"
+waitFor 10 dataPathReady "$(dispatcherNode)" || fail "the dispatcher's data path is not ready after the handover"
+
+# 4: rolling restart of every sashad, the dispatcher included, downloads spanning all of it.
+under "rolling restart of all 5 sashad" 20 4M "$lab" rolling --pause 1
+dispatchers=0
+for k in 1 2 3 4 5; do
+    role=$(nodeCtl "$k" --json status | jsonField '["role"]')
+    [[ $role == dispatcher || $role == standalone ]] && dispatchers=$((dispatchers + 1))
+done
+if [[ $dispatchers == 1 ]]; then pass "exactly one dispatcher after the rolling restart"; else fail "$dispatchers dispatchers after the rolling restart"; fi
+
+if [[ $failures -eq 0 ]]; then echo "lab_membership: all checks passed"; exit 0; fi
+echo "lab_membership: $failures check(s) failed"
+exit 1
