@@ -440,6 +440,15 @@ void DispatcherService::stop(const QString &why)
     Q_EMIT logEvent(QStringLiteral("dispatcher-stopped"), QString(), detail);
 }
 
+void DispatcherService::setOperatorWeight(tb::NodeAddr server, quint32 weight)
+{
+    const auto [it, inserted] = m_operatorWeights.try_emplace(server, weight);
+    if (!inserted && it->second == weight)
+        return;
+    it->second = weight;
+    publish();
+}
+
 void DispatcherService::publish()
 {
     if (!m_run)
@@ -459,8 +468,10 @@ void DispatcherService::publish()
         row.slot = m_slots.slotFor(m.addr);
         if (row.slot == kNoServerSlot)
             continue;
+        // An operator weight (sashactl weight, AdminService) wins over [dispatcher] weights.
+        const auto op = m_operatorWeights.find(m.addr);
         const auto w = d.weights.find(m.addr);
-        row.weight = w == d.weights.end() ? 1 : w->second;
+        row.weight = op != m_operatorWeights.end() ? op->second : w == d.weights.end() ? 1 : w->second;
         // Unhealthy or draining servers stay in the table (their flows drain) but take no new ones.
         row.healthy = m.status.health != tb::Health::Unhealthy && m.status.health != tb::Health::Draining;
         if (row.self) {
@@ -624,7 +635,8 @@ void DispatcherService::tickStats()
         m_prevNewFlows[row.slot] = total;
         m_cps[row.slot] = cps;
         m_totalCps += cps;
-        m_oob.send(row.addr, kServerStatsChannel, encodeServerStats({flows.activeFlows(row.slot), cps}), false);
+        m_oob.send(row.addr, kServerStatsChannel,
+                   encodeServerStats({flows.activeFlows(row.slot), cps, flows.openFlows(row.slot)}), false);
     }
     const std::uint64_t framesIn = read(c.framesIn);
     m_packetsPerSecond = framesIn - m_prevFramesIn;
@@ -639,10 +651,11 @@ QJsonObject DispatcherService::stats() const
     const FastPathCounters &c = m_run->fastPath->counters();
     const FlowTable &flows = m_run->fastPath->flows();
     QJsonArray servers;
-    quint64 active = 0;
+    quint64 active = 0, open = 0;
     for (const ServerRow &row : m_published) {
         const auto cps = m_cps.find(row.slot);
         active += flows.activeFlows(row.slot);
+        open += flows.openFlows(row.slot);
         servers.append(QJsonObject{
             {QStringLiteral("addr"), ipv4ToString(row.addr)},
             {QStringLiteral("slot"), int(row.slot)},
@@ -654,6 +667,7 @@ QJsonObject DispatcherService::stats() const
             {QStringLiteral("newFlows"), u(c.serverNewFlows[row.slot])},
             {QStringLiteral("cps"), qint64(cps == m_cps.end() ? 0 : cps->second)},
             {QStringLiteral("activeFlows"), qint64(flows.activeFlows(row.slot))},
+            {QStringLiteral("openFlows"), qint64(flows.openFlows(row.slot))},
         });
     }
     QJsonObject malformed;
@@ -725,6 +739,7 @@ QJsonObject DispatcherService::stats() const
         {QStringLiteral("startedMonoUs"), m_run->startedMonoUs},
         {QStringLiteral("firstForwardMonoUs"), qint64(m_run->processor->firstForwardMonoUs())},
         {QStringLiteral("activeFlows"), qint64(active)},
+        {QStringLiteral("openFlows"), qint64(open)},
         {QStringLiteral("cps"), qint64(m_totalCps)},
         {QStringLiteral("packetsPerSecond"), qint64(m_packetsPerSecond)},
         {QStringLiteral("servers"), servers},
