@@ -8,6 +8,7 @@
 // feed"), which ClusterObserver decodes (FlowFeedReceiver) into these signals; the synthetic feed
 // emits the same signals from its simulation.
 
+#include "control/admincommand.h"
 #include "control/controlprotocol.h"
 #include "control/faultcommand.h"
 #include "tokenbeat/types.h"
@@ -40,6 +41,8 @@ QString ipToString(quint32 ip);             // "a.b.c.d"
 //   first-forward             the new dispatcher forwarded its first frame (sashad event)
 inline const QString kKindFaultInjected = QStringLiteral("fault-injected");
 inline const QString kKindFaultReply = QStringLiteral("fault-reply");
+//   admin-reply             a node answered an operator command (drain, undrain, weight)
+inline const QString kKindAdminReply = QStringLiteral("admin-reply");
 inline const QString kKindReconstructionDone = QStringLiteral("reconstruction-completed");
 inline const QString kKindFirstPacket = QStringLiteral("first-forward");
 
@@ -56,6 +59,9 @@ public:
     // Sends a fault command to cmd.target. False with *error when it cannot be sent (read-only
     // feed, no ring, unknown target). The answer comes back as faultReplied().
     virtual bool sendFault(const FaultCommand &cmd, QString *error) = 0;
+    // Sends an operator command (drain, undrain, weight; common/control/admincommand.h) to
+    // cmd.target, like sendFault; the answer comes back as adminReplied().
+    virtual bool sendAdmin(const AdminCommand &cmd, QString *error) = 0;
     // One line for the title bar: "observer 127.0.0.9 → ring via 127.0.0.1:7400".
     virtual QString describe() const = 0;
 
@@ -68,6 +74,9 @@ Q_SIGNALS:
     // A (new) dispatcher's map starts over; its flows follow through flowsChanged().
     void flowMapReset(sasha::tb::NodeAddr dispatcher);
     void faultReplied(sasha::tb::NodeAddr from, const sasha::FaultReply &reply);
+    void adminReplied(sasha::tb::NodeAddr from, const sasha::AdminReply &reply);
+    // A serving node's operator state and open flows (kAdminReportChannel), about every 2 s.
+    void adminReported(sasha::tb::NodeAddr from, const sasha::AdminReport &report);
     // A condition the operator must see (wrong key, no ring); empty when it cleared.
     void problemChanged(const QString &message);
 };

@@ -120,6 +120,23 @@ bool ClusterObserver::sendFault(const FaultCommand &cmd, QString *error)
     return true;
 }
 
+bool ClusterObserver::sendAdmin(const AdminCommand &cmd, QString *error)
+{
+    auto fail = [error](const QString &why) {
+        if (error)
+            *error = why;
+        return false;
+    };
+    if (m_options.readOnly)
+        return fail(QStringLiteral("read-only console"));
+    if (!m_driver->isRunning() || !m_haveView)
+        return fail(QStringLiteral("not observing a ring yet"));
+    if (!hasMember(m_last, cmd.target))
+        return fail(QStringLiteral("%1 is not a member of the ring").arg(ipToString(cmd.target)));
+    m_driver->sendOob(cmd.target, kAdminChannel, encodeAdminCommand(cmd), true);
+    return true;
+}
+
 void ClusterObserver::setProblem(const QString &message)
 {
     if (message == m_problem)
@@ -287,9 +304,23 @@ void ClusterObserver::onOob(tb::NodeAddr from, quint8 channel, const QByteArray 
             Q_EMIT flowsChanged(r.flows);
         return;
     }
+    QString error;
+    if (channel == kAdminReportChannel) {
+        if (const auto report = decodeAdminReport(payload, &error))
+            Q_EMIT adminReported(from, *report);
+        return;
+    }
+    if (channel == kAdminChannel) {
+        if (adminMessageType(payload) != 2)
+            return; // a command: not for an observer
+        if (const auto reply = decodeAdminReply(payload, &error))
+            Q_EMIT adminReplied(from, *reply);
+        else
+            qWarning("sasha-console: bad admin reply from %s: %s", qPrintable(ipToString(from)), qPrintable(error));
+        return;
+    }
     if (channel != kFaultChannel)
         return;
-    QString error;
     if (auto reply = decodeFaultReply(payload, &error))
         Q_EMIT faultReplied(from, *reply);
     else

@@ -11,7 +11,8 @@
 //     member-joined, member-lost events, and the core's own purge-started, token-timeout,
 //     abdicated, member-left: only as a fallback while no daemon events arrive (no feed message
 //     within kFeedQuietUs and no --control-socket stream connected);
-//   - fault replies on kFaultChannel -> faultReplied;
+//   - fault replies on kFaultChannel -> faultReplied; admin replies on kAdminChannel ->
+//     adminReplied; the nodes' admin reports on kAdminReportChannel -> adminReported;
 //   - the dispatcher's flow feed on kFlowFeedChannel (FlowFeedReceiver) -> flowMapReset and
 //     flowsChanged: a new dispatcher's snapshot replaces the map, its changes follow;
 //   - datagrams dropped as bad-mac, or no view within noRingTimeoutMs -> problemChanged.
@@ -60,6 +61,7 @@ public:
     qint64 nowUs() const override;
     double rotationsPerSecond() const override;
     bool sendFault(const FaultCommand &cmd, QString *error) override;
+    bool sendAdmin(const AdminCommand &cmd, QString *error) override;
     QString describe() const override;
 
     const RingDriver &driver() const { return *m_driver; }

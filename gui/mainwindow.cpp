@@ -14,6 +14,7 @@
 #include <QFileDialog>
 #include <QGroupBox>
 #include <QHeaderView>
+#include <QInputDialog>
 #include <QLabel>
 #include <QLineEdit>
 #include <QMenu>
@@ -73,14 +74,18 @@ MainWindow::MainWindow(ClusterFeed *feed, ConsoleOptions options, QWidget *paren
     m_history = new CpsHistory(120'000'000, this);
     buildUi();
     buildMenus();
-    if (!m_options.readOnly)
+    if (!m_options.readOnly) {
         buildFaultToolbar();
+        buildAdminActions();
+    }
 
     connect(feed, &ClusterFeed::viewChanged, this, &MainWindow::onView);
     connect(feed, &ClusterFeed::eventOccurred, this, &MainWindow::onEvent);
     connect(feed, &ClusterFeed::flowsChanged, m_flows, &ConnectionMapModel::enqueue);
     connect(feed, &ClusterFeed::flowMapReset, m_flows, &ConnectionMapModel::resetMap);
     connect(feed, &ClusterFeed::faultReplied, this, &MainWindow::onFaultReply);
+    connect(feed, &ClusterFeed::adminReplied, this, &MainWindow::onAdminReply);
+    connect(feed, &ClusterFeed::adminReported, m_membership, &MembershipModel::setAdminReport);
     connect(feed, &ClusterFeed::problemChanged, this, &MainWindow::setProblem);
     connect(m_flows, &ConnectionMapModel::refreshed, this, &MainWindow::updateServerCounts);
     connect(m_events, &EventModel::failoversChanged, this, &MainWindow::updateFailoverSummary);
@@ -328,6 +333,73 @@ void MainWindow::onFaultReply(tb::NodeAddr from, const FaultReply &reply)
     m_events->addEvent(e);
     if (reply.result == FaultResult::Disabled)
         statusBar()->showMessage(QStringLiteral("%1 refused: fault injection is off there ([faults] enabled = false)").arg(e.node), 10000);
+}
+
+void MainWindow::buildAdminActions()
+{
+    QToolBar *bar = addToolBar(QStringLiteral("Operator"));
+    bar->setObjectName(QStringLiteral("operator"));
+    bar->setToolButtonStyle(Qt::ToolButtonTextOnly);
+    QAction *drain = bar->addAction(QStringLiteral("Take out of service"), this, [this] { adminFromSelection(AdminAction::Drain); });
+    drain->setObjectName(QStringLiteral("adminDrain"));
+    drain->setToolTip(QStringLiteral("Operator drain (sashactl drain): no new flows, existing flows finish; kept across restarts"));
+    QAction *undrain = bar->addAction(QStringLiteral("Back in service"), this, [this] { adminFromSelection(AdminAction::Undrain); });
+    undrain->setObjectName(QStringLiteral("adminUndrain"));
+    QAction *weight = bar->addAction(QStringLiteral("Set weight…"), this, [this] { adminFromSelection(AdminAction::Weight); });
+    weight->setObjectName(QStringLiteral("adminWeight"));
+    m_memberView->setContextMenuPolicy(Qt::ActionsContextMenu);
+    m_memberView->addActions({drain, undrain, weight});
+}
+
+void MainWindow::adminFromSelection(AdminAction action)
+{
+    const tb::NodeAddr node = selectedNode();
+    if (node == tb::kNoNode) {
+        statusBar()->showMessage(QStringLiteral("Select a node in the Members table first."), 5000);
+        return;
+    }
+    int weight = 0;
+    if (action == AdminAction::Weight) {
+        const int row = m_membership->rowOf(node);
+        const auto &admin = row >= 0 ? m_membership->rows()[std::size_t(row)].admin : std::nullopt;
+        bool ok = false;
+        weight = QInputDialog::getInt(this, QStringLiteral("Set weight"),
+                                      QStringLiteral("Weight of %1 for new flows (0 = none, existing flows finish):").arg(shortAddr(node)),
+                                      admin && admin->weight ? *admin->weight : 1, 0, int(kMaxOperatorWeight), 1, &ok);
+        if (!ok)
+            return;
+    }
+    QString error;
+    if (!sendAdmin(node, action, quint16(weight), &error) && !error.isEmpty())
+        QMessageBox::warning(this, QStringLiteral("Operator command"), error);
+}
+
+bool MainWindow::sendAdmin(tb::NodeAddr target, AdminAction action, quint16 weight, QString *error)
+{
+    const AdminCommand cmd{action, m_nextCommandId++, target, action == AdminAction::Weight ? weight : quint16(0)};
+    const QString what = action == AdminAction::Weight ? QStringLiteral("weight %1").arg(weight) : adminActionName(action);
+    QString why;
+    if (m_options.readOnly || !m_feed->sendAdmin(cmd, &why)) {
+        if (error)
+            *error = QStringLiteral("%1 %2 not sent: %3").arg(what, shortAddr(target), m_options.readOnly ? QStringLiteral("read-only console") : why);
+        return false;
+    }
+    statusBar()->showMessage(QStringLiteral("%1 sent to %2").arg(what, shortAddr(target)), 5000);
+    return true;
+}
+
+void MainWindow::onAdminReply(tb::NodeAddr from, const AdminReply &reply)
+{
+    ControlEvent e;
+    e.monoUs = m_feed->nowUs();
+    e.wallMs = QDateTime::currentMSecsSinceEpoch();
+    e.kind = kKindAdminReply;
+    e.node = shortAddr(from);
+    e.detail = QStringLiteral("%1: %2%3").arg(adminActionName(reply.action), adminResultName(reply.result),
+                                              reply.message.isEmpty() ? QString() : QStringLiteral(" (") + reply.message + QLatin1Char(')'));
+    m_events->addEvent(e);
+    if (reply.result != AdminResult::Accepted)
+        statusBar()->showMessage(QStringLiteral("%1: %2").arg(e.node, e.detail), 10000);
 }
 
 tb::NodeAddr MainWindow::selectedNode() const

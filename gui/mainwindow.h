@@ -5,6 +5,7 @@
 // Faults toolbar unless read-only. Destructive fault commands ask for confirmation unless the
 // cluster is a lab (--lab). GUI thread only.
 
+#include "control/admincommand.h"
 #include "control/faultcommand.h"
 #include "tokenbeat/types.h"
 
@@ -77,6 +78,9 @@ public:
     bool injectFault(tb::NodeAddr target, FaultAction action, quint32 durationMs = 0, quint8 flags = 0,
                      QString *error = nullptr);
     bool killDispatcher(QString *error = nullptr);
+    // Operator control (not fault injection, no confirmation): drain, undrain or set the weight
+    // (0..65535) of target; the node's answer lands in the event log ("admin-reply").
+    bool sendAdmin(tb::NodeAddr target, AdminAction action, quint16 weight = 0, QString *error = nullptr);
     // 1..4 server faults one after another, scenarioSpacingMs apart (paper §4).
     bool runScenario(int serverFaults, QString *error = nullptr);
 
@@ -91,6 +95,10 @@ private:
     void buildUi();
     void buildMenus();
     void buildFaultToolbar();
+    // Drain, Undrain, Set weight… for the selected node: a toolbar and the members' context menu.
+    void buildAdminActions();
+    void adminFromSelection(AdminAction action);
+    void onAdminReply(tb::NodeAddr from, const AdminReply &reply);
     void onView(const tb::RingView &view);
     void onEvent(const ControlEvent &e);
     void onFaultReply(tb::NodeAddr from, const FaultReply &reply);

@@ -47,7 +47,7 @@ int MembershipModel::rowOf(tb::NodeAddr addr) const
 void MembershipModel::updateRow(int row, const Row &r)
 {
     Row &old = m_rows[std::size_t(row)];
-    if (old.member == r.member && old.state == r.state && old.observer == r.observer) {
+    if (old.member == r.member && old.state == r.state && old.observer == r.observer && old.admin == r.admin) {
         old.lastSeenMs = r.lastSeenMs;
         Q_EMIT dataChanged(index(row, LastSeen), index(row, LastSeen));
         return;
@@ -63,7 +63,9 @@ void MembershipModel::setView(const tb::RingView &view, qint64 nowWallMs)
     m_ringEpoch = view.ringEpoch;
     std::vector<tb::NodeAddr> seen;
     auto apply = [&](const tb::Member &m, bool observer) {
-        Row r{m, observer, NodeDisplayState::Alive, nowWallMs};
+        Row r{m, observer, NodeDisplayState::Alive, nowWallMs, {}};
+        if (const int existing = rowOf(m.addr); existing >= 0)
+            r.admin = m_rows[std::size_t(existing)].admin;
         if (observer)
             r.member.status.role = tb::Role::Observer;
         if (m.status.health == tb::Health::Draining)
@@ -99,9 +101,23 @@ void MembershipModel::setView(const tb::RingView &view, qint64 nowWallMs)
             r.member.status.role = tb::Role::None;
             r.member.status.activeConnections = 0;
             r.member.status.connectionsPerSecond = 0;
+            r.admin.reset(); // its report is gone with it; a rejoin brings a new one
             Q_EMIT dataChanged(index(row, 0), index(row, ColumnCount - 1));
         }
     }
+    Q_EMIT membershipChanged();
+}
+
+void MembershipModel::setAdminReport(tb::NodeAddr addr, const AdminReport &report)
+{
+    const int row = rowOf(addr);
+    if (row < 0)
+        return;
+    Row &r = m_rows[std::size_t(row)];
+    if (r.admin == report)
+        return;
+    r.admin = report;
+    Q_EMIT dataChanged(index(row, OpenFlows), index(row, Weight));
     Q_EMIT membershipChanged();
 }
 
@@ -139,7 +155,7 @@ QVariant MembershipModel::data(const QModelIndex &index, int role) const
         return nodeStateColor(r.state);
     if (role == Qt::ForegroundRole && (r.state == NodeDisplayState::Dead || r.state == NodeDisplayState::Left))
         return QColor(Qt::gray);
-    if (role == Qt::TextAlignmentRole && index.column() >= Connections && index.column() <= Cps)
+    if (role == Qt::TextAlignmentRole && index.column() >= Connections && index.column() <= Cps && index.column() != Drained)
         return int(Qt::AlignRight | Qt::AlignVCenter);
     if (role != Qt::DisplayRole && role != SortRole)
         return {};
@@ -151,6 +167,14 @@ QVariant MembershipModel::data(const QModelIndex &index, int role) const
     case Capabilities: return tb::capabilitiesToString(m.caps);
     case Health: return tb::healthToString(m.status.health);
     case Connections: return m.status.activeConnections;
+    case OpenFlows:
+        return r.admin ? QVariant(r.admin->openFlows) : role == SortRole ? QVariant(-1) : QVariant(QStringLiteral("—"));
+    case Drained:
+        return r.admin ? QVariant(r.admin->drained ? QStringLiteral("yes") : QStringLiteral("no")) : QVariant(QStringLiteral("—"));
+    case Weight:
+        if (r.admin && r.admin->weight)
+            return int(*r.admin->weight);
+        return role == SortRole ? QVariant(-1) : QVariant(QStringLiteral("—"));
     case Cps: return m.status.connectionsPerSecond;
     case LastSeen:
         return role == SortRole ? QVariant(r.lastSeenMs)
@@ -165,7 +189,7 @@ QVariant MembershipModel::headerData(int section, Qt::Orientation o, int role) c
     if (o != Qt::Horizontal || role != Qt::DisplayRole)
         return {};
     static const char *const names[] = {"Node", "Address", "Role", "State", "Capabilities", "Health",
-                                        "Conns", "CPS", "Last seen"};
+                                        "Active", "Open", "Drained", "Weight", "CPS", "Last seen"};
     return section >= 0 && section < ColumnCount ? QString::fromLatin1(names[section]) : QVariant();
 }
 

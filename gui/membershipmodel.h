@@ -5,10 +5,12 @@
 // removed: they stay as "dead" (or "left" after a graceful leave) so the operator sees what went
 // away; they become alive again when they rejoin. Owned and used by the GUI thread.
 
+#include "control/admincommand.h"
 #include "tokenbeat/types.h"
 
 #include <QAbstractTableModel>
 
+#include <optional>
 #include <vector>
 
 namespace sasha::console {
@@ -19,7 +21,10 @@ QString nodeDisplayStateName(NodeDisplayState s);
 class MembershipModel : public QAbstractTableModel {
     Q_OBJECT
 public:
-    enum Column { Node, Address, Role, State, Capabilities, Health, Connections, Cps, LastSeen, ColumnCount };
+    // Active: flows not closing (token status); Open: every flow the dispatcher holds for the node,
+    // closing ones included (its admin report; the connection map's count). Drained, Weight: the
+    // operator's state (sashactl drain/weight), from the node's admin report; "—" when unknown.
+    enum Column { Node, Address, Role, State, Capabilities, Health, Connections, OpenFlows, Drained, Weight, Cps, LastSeen, ColumnCount };
     enum { SortRole = Qt::UserRole + 1, AddrRole };
 
     struct Row {
@@ -27,12 +32,15 @@ public:
         bool observer = false;
         NodeDisplayState state = NodeDisplayState::Alive;
         qint64 lastSeenMs = 0; // wall clock ms of the last view that listed it
+        std::optional<AdminReport> admin; // the node's latest admin report, none yet: nullopt
     };
 
     explicit MembershipModel(QObject *parent = nullptr);
 
     // Applies a snapshot; nowWallMs stamps "last seen".
     void setView(const tb::RingView &view, qint64 nowWallMs);
+    // A node's admin report (ClusterFeed::adminReported); ignored for nodes without a row.
+    void setAdminReport(tb::NodeAddr addr, const AdminReport &report);
     // Purge in progress: every alive member becomes suspect until the next view.
     void markRingBroken();
     // A graceful leave: the node shows "left" instead of "dead" once it is gone.

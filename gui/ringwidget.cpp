@@ -229,7 +229,9 @@ void RingWidget::paintStatic(QPainter &p)
         p.drawText(box, halign | Qt::AlignTop, ipToString(r.member.addr));
         p.setFont(small);
         p.setPen(dispatcher ? kDispatcherColor : nodeStateColor(r.state).darker(130));
-        p.drawText(box, halign | Qt::AlignBottom, role + nodeDisplayStateName(r.state));
+        // An operator weight shows as "w N" (0: no new flows); a drain is the Draining state.
+        const QString weight = r.admin && r.admin->weight ? QStringLiteral(" · w %1").arg(*r.admin->weight) : QString();
+        p.drawText(box, halign | Qt::AlignBottom, role + nodeDisplayStateName(r.state) + weight);
     }
 
     // Centre caption.

@@ -284,4 +284,20 @@ bool SyntheticFeed::sendFault(const FaultCommand &cmd, QString *error)
     return true;
 }
 
+bool SyntheticFeed::sendAdmin(const AdminCommand &cmd, QString *)
+{
+    AdminReport &r = m_adminReports[cmd.target];
+    switch (cmd.action) {
+    case AdminAction::Drain: r.drained = true; break;
+    case AdminAction::Undrain: r.drained = false; break;
+    case AdminAction::Weight: r.weight = cmd.weight; break;
+    }
+    const AdminReply reply{cmd.action, AdminResult::Accepted, cmd.commandId, cmd.target, {}};
+    QTimer::singleShot(0, this, [this, reply, report = r] {
+        Q_EMIT adminReplied(reply.target, reply);
+        Q_EMIT adminReported(reply.target, report);
+    });
+    return true;
+}
+
 } // namespace sasha::console

@@ -36,6 +36,8 @@ public:
     qint64 nowUs() const override { return m_now; }
     double rotationsPerSecond() const override { return 25.0; }
     bool sendFault(const FaultCommand &cmd, QString *error) override;
+    // Accepted at once; the node's report follows (drained, weight), as a real node's would.
+    bool sendAdmin(const AdminCommand &cmd, QString *error) override;
     QString describe() const override;
 
     // Fills the map with n flows of random ages, as if the cluster had been running.
@@ -74,6 +76,7 @@ private:
     qint64 m_lastViewUs = 0;
     double m_carry = 0; // fractional flows not yet opened
     std::vector<bool> m_alive;
+    std::map<tb::NodeAddr, AdminReport> m_adminReports; // sendAdmin: each node's operator state
     std::vector<quint32> m_opened; // flows opened in the current second, per node (cps status)
     std::vector<quint32> m_cps;
     qint64 m_secondStartUs = 0;

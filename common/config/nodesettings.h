@@ -83,6 +83,9 @@ struct NodeSettings {
     quint16 port = 7400;
     quint8 caps = tb::kCanDispatch | tb::kCanServe;
     QString controlSocket = QStringLiteral("/run/sasha/sashad.sock");
+    // The operator's admin state (drained, weight: sashactl drain/weight), kept across restarts;
+    // AdminService writes it atomically and creates a missing directory.
+    QString stateFile = QStringLiteral("/var/lib/sasha/state.json");
     QString name;
     // Scheduling niceness sashad asks for at start (setpriority), -20..19. Negative values need
     // CAP_SYS_NICE (root has it); without it sashad warns and runs at its inherited priority. A

@@ -234,6 +234,11 @@ void parseNode(SectionReader &r, NodeSettings &s)
             r.fail("control_socket", QStringLiteral("must be an absolute path; got %1").arg(quoted(*c)));
         s.controlSocket = *c;
     }
+    if (const auto f = r.string("state_file")) {
+        if (!f->startsWith(QLatin1Char('/')))
+            r.fail("state_file", QStringLiteral("must be an absolute path like \"/var/lib/sasha/state.json\"; got %1").arg(quoted(*f)));
+        s.stateFile = *f;
+    }
     if (const auto n = r.string("name", true))
         s.name = *n;
     if (const auto v = r.integer("nice", -20, 19))
@@ -504,7 +509,7 @@ struct SectionSpec {
 const std::vector<SectionSpec> &sectionSpecs()
 {
     static const std::vector<SectionSpec> specs = {
-        {"node", {"address", "interface", "port", "capabilities", "control_socket", "name", "nice"}, parseNode},
+        {"node", {"address", "interface", "port", "capabilities", "control_socket", "state_file", "name", "nice"}, parseNode},
         {"cluster", {"key_file", "seeds", "broadcast"}, parseCluster},
         {"timers", {"rotation_ms", "token_timeout_ms", "reform_ms", "join_repeat_ms", "beacon_ms",
                     "observer_timeout_ms", "preset"}, parseTimers},

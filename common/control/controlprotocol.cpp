@@ -88,6 +88,32 @@ bool parseFaultArguments(const QJsonObject &o, ControlRequest &r, QString *error
     return true;
 }
 
+// The admin commands' arguments into r; false with *error when one is missing or bad.
+bool parseAdminArguments(const QJsonObject &o, ControlRequest &r, QString *error)
+{
+    const QString cmd = adminActionName(r.adminAction());
+    const auto fail = [error](const QString &m) {
+        if (error)
+            *error = m;
+        return false;
+    };
+    const auto target = parseIpv4(o.value(QLatin1String("target")).toString());
+    if (!target)
+        return fail(QStringLiteral("%1: \"target\" must be a node's IPv4 address like \"127.0.0.3\"").arg(cmd));
+    r.adminTarget = *target;
+    const QJsonValue w = o.value(QLatin1String("weight"));
+    if (r.command != ControlRequest::Command::Weight) {
+        if (!w.isUndefined())
+            return fail(QStringLiteral("%1 takes no \"weight\" (use the weight command)").arg(cmd));
+        return true;
+    }
+    const qint64 n = w.toInteger(-1);
+    if (!w.isDouble() || n < 0 || n > qint64(kMaxOperatorWeight) || double(n) != w.toDouble())
+        return fail(QStringLiteral("weight: \"weight\" must be an integer in 0..%1 (0 = no new flows)").arg(kMaxOperatorWeight));
+    r.adminWeight = quint32(n);
+    return true;
+}
+
 } // namespace
 
 QString controlStateName(tb::NodeState s)
@@ -193,6 +219,9 @@ QJsonObject ControlMember::toJson() const
         {QStringLiteral("health"), health},
         {QStringLiteral("activeConnections"), qint64(activeConnections)},
         {QStringLiteral("cps"), qint64(cps)},
+        {QStringLiteral("drained"), drained ? QJsonValue(*drained) : QJsonValue(QJsonValue::Null)},
+        {QStringLiteral("weight"), weight ? QJsonValue(qint64(*weight)) : QJsonValue(QJsonValue::Null)},
+        {QStringLiteral("openFlows"), openFlows ? QJsonValue(qint64(*openFlows)) : QJsonValue(QJsonValue::Null)},
     };
 }
 
@@ -207,6 +236,12 @@ ControlMember ControlMember::fromJson(const QJsonObject &o)
     m.health = o.value(QLatin1String("health")).toString();
     m.activeConnections = quint32(u64(o, "activeConnections"));
     m.cps = quint32(u64(o, "cps"));
+    if (const QJsonValue v = o.value(QLatin1String("drained")); v.isBool())
+        m.drained = v.toBool();
+    if (const QJsonValue v = o.value(QLatin1String("weight")); v.isDouble())
+        m.weight = quint32(v.toInteger());
+    if (const QJsonValue v = o.value(QLatin1String("openFlows")); v.isDouble())
+        m.openFlows = quint32(v.toInteger());
     return m;
 }
 
@@ -327,6 +362,8 @@ QJsonObject ControlStatus::toJson() const
     };
     if (!dispatcherStats.isEmpty())
         o.insert(QStringLiteral("dataPath"), dispatcherStats);
+    if (!admin.isEmpty())
+        o.insert(QStringLiteral("admin"), admin);
     return o;
 }
 
@@ -347,6 +384,7 @@ ControlStatus ControlStatus::fromJson(const QJsonObject &o)
     s.observers = membersFromJson(o.value(QLatin1String("observers")).toArray());
     s.counters = ControlCounters::fromJson(o.value(QLatin1String("counters")).toObject());
     s.dispatcherStats = o.value(QLatin1String("dataPath")).toObject();
+    s.admin = o.value(QLatin1String("admin")).toObject();
     return s;
 }
 
@@ -390,7 +428,8 @@ ControlEvent ControlEvent::fromJson(const QJsonObject &o)
 
 QJsonObject ControlRequest::toJson() const
 {
-    static const char *const names[] = {"status", "members", "events", "watch", "counters", "connections", "fault"};
+    static const char *const names[] = {"status",      "members", "events", "watch",   "counters",
+                                        "connections", "fault",   "drain",  "undrain", "weight"};
     QJsonObject o{{QStringLiteral("cmd"), QLatin1String(names[int(command)])}};
     if (command == Command::Events || command == Command::Connections)
         o.insert(QStringLiteral("limit"), limit);
@@ -400,7 +439,18 @@ QJsonObject ControlRequest::toJson() const
         o.insert(QStringLiteral("durationMs"), qint64(faultDurationMs));
         o.insert(QStringLiteral("onlyIfDispatcher"), faultOnlyIfDispatcher);
     }
+    if (isAdmin())
+        o.insert(QStringLiteral("target"), ipv4ToString(adminTarget));
+    if (command == Command::Weight)
+        o.insert(QStringLiteral("weight"), qint64(adminWeight));
     return o;
+}
+
+AdminAction ControlRequest::adminAction() const
+{
+    return command == Command::Undrain ? AdminAction::Undrain
+         : command == Command::Weight  ? AdminAction::Weight
+                                       : AdminAction::Drain;
 }
 
 std::optional<ControlRequest> parseControlRequest(const QByteArray &line, QString *error)
@@ -424,7 +474,8 @@ std::optional<ControlRequest> parseControlRequest(const QByteArray &line, QStrin
         {"status", ControlRequest::Command::Status},   {"members", ControlRequest::Command::Members},
         {"events", ControlRequest::Command::Events},   {"watch", ControlRequest::Command::Watch},
         {"counters", ControlRequest::Command::Counters}, {"connections", ControlRequest::Command::Connections},
-        {"fault", ControlRequest::Command::Fault},
+        {"fault", ControlRequest::Command::Fault},       {"drain", ControlRequest::Command::Drain},
+        {"undrain", ControlRequest::Command::Undrain},   {"weight", ControlRequest::Command::Weight},
     };
     ControlRequest r;
     bool found = false;
@@ -435,7 +486,7 @@ std::optional<ControlRequest> parseControlRequest(const QByteArray &line, QStrin
         }
     }
     if (!found)
-        return fail(QStringLiteral("unknown command \"%1\"; accepted: status, members, events, watch, counters, connections, fault").arg(cmd));
+        return fail(QStringLiteral("unknown command \"%1\"; accepted: status, members, events, watch, counters, connections, fault, drain, undrain, weight").arg(cmd));
     if (o.contains(QLatin1String("limit"))) {
         const QJsonValue v = o.value(QLatin1String("limit"));
         const qint64 n = v.toInteger(-1);
@@ -445,6 +496,8 @@ std::optional<ControlRequest> parseControlRequest(const QByteArray &line, QStrin
         r.limit = int(n);
     }
     if (r.command == ControlRequest::Command::Fault && !parseFaultArguments(o, r, error))
+        return std::nullopt;
+    if (r.isAdmin() && !parseAdminArguments(o, r, error))
         return std::nullopt;
     return r;
 }

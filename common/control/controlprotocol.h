@@ -15,10 +15,26 @@
 //                 the daemon sends the fault command (faultcommand.h) to target (or acts itself)
 //                 and answers {"result":"accepted","message":"...","node":...,"action":...} when
 //                 the node's reply arrives, or {"error": "no reply from X within 2 s"}
+//   "drain"    -> {"target":"a.b.c.d"}: the operator drains the node from service (admincommand.h;
+//                 works with [faults] disabled): health draining, no new flows, existing flows
+//                 finish, dispatch capability kept, persisted in the target's [node] state_file
+//   "undrain"  -> {"target":"a.b.c.d"}: back in service
+//   "weight"   -> {"target":"a.b.c.d","weight":W}: operator weight W (0..65535, 0 = no new flows),
+//                 which wins over [dispatcher] weights on whichever node dispatches
+//                 The three answer like "fault": {"result":"accepted"|"wrong-target"|"failed",
+//                 "message":"...","node":"a.b.c.d","action":"drain"} when the target replies (at
+//                 once when the target is this node), or {"error": "no reply from X within 2 s"}.
+//
+// Members (the "members" array of status and members) also carry, where this node knows them
+// (its own state, and the admin reports every serving node sends, kAdminReportChannel):
+//   "drained" (bool, null unknown), "weight" (operator weight, null when none is set or
+//   unknown), "openFlows" (every flow the dispatcher holds for the node, closing ones included;
+//   null unknown). "activeConnections" stays the flows that are not closing.
 //
 // The wire words (states, roles, event kinds, drop reasons) are defined here, not borrowed from
 // the core's human-readable strings, so that log wording can change without breaking scripts.
 
+#include "control/admincommand.h"
 #include "control/faultcommand.h"
 #include "tokenbeat/node.h"
 #include "tokenbeat/types.h"
@@ -49,8 +65,12 @@ struct ControlMember {
     QString caps;
     QString role;
     QString health;
-    quint32 activeConnections = 0;
+    quint32 activeConnections = 0; // flows to it that are not closing (token status)
     quint32 cps = 0;
+    // From the admin reports (nullopt: unknown; weight also when no operator weight is set).
+    std::optional<bool> drained;
+    std::optional<quint32> weight;
+    std::optional<quint32> openFlows; // every flow in the dispatcher's table for it
     QJsonObject toJson() const;
     static ControlMember fromJson(const QJsonObject &o);
     friend bool operator==(const ControlMember &, const ControlMember &) = default;
@@ -85,6 +105,9 @@ struct ControlStatus {
     // The dispatcher's figures while this node dispatches (docs/sashactl.md, "dataPath"):
     // empty otherwise, and then left out of the JSON.
     QJsonObject dispatcherStats;
+    // This node's operator state (docs/sashactl.md, "admin"): drained, weight, openFlows,
+    // stateFile. Left out of the JSON when empty.
+    QJsonObject admin;
 
     // Snapshot of a running node; name is the local display name.
     static ControlStatus fromNode(const tb::TokenBeatNode &node, const QString &name, qint64 uptimeMs, qint64 pid);
@@ -107,7 +130,7 @@ struct ControlEvent {
 };
 
 struct ControlRequest {
-    enum class Command { Status, Members, Events, Watch, Counters, Connections, Fault };
+    enum class Command { Status, Members, Events, Watch, Counters, Connections, Fault, Drain, Undrain, Weight };
     Command command = Command::Status;
     int limit = 100; // events (1..kMaxEventLimit) and connections (1..kMaxConnectionLimit)
     // fault: validated by the parser (IPv4 target, known action, duration only and always for
@@ -116,6 +139,11 @@ struct ControlRequest {
     FaultAction faultAction = FaultAction::Restore;
     quint32 faultDurationMs = 0;
     bool faultOnlyIfDispatcher = false;
+    // drain, undrain, weight: validated by the parser (IPv4 target; weight 0..kMaxOperatorWeight).
+    quint32 adminTarget = 0; // IPv4, host byte order
+    quint32 adminWeight = 0;
+    bool isAdmin() const { return command == Command::Drain || command == Command::Undrain || command == Command::Weight; }
+    AdminAction adminAction() const;
     QJsonObject toJson() const;
 };
 

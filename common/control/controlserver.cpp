@@ -163,6 +163,22 @@ void ControlServer::answer(QLocalSocket *s, const ControlRequest &r)
         });
         break;
     }
+    case C::Drain:
+    case C::Undrain:
+    case C::Weight: {
+        if (!m_admin) {
+            s->write(controlLine(controlError(QStringLiteral("this daemon takes no drain, undrain or weight commands"))));
+            break;
+        }
+        QPointer<QLocalSocket> client(s);
+        m_admin(r, [client](const QJsonObject &o) {
+            if (client && client->state() == QLocalSocket::ConnectedState) {
+                client->write(controlLine(o));
+                client->flush();
+            }
+        });
+        break;
+    }
     case C::Watch:
         m_watchers.append(QPointer<QLocalSocket>(s));
         s->write(controlLine(QJsonObject{{QStringLiteral("status"), m_status().toJson()}}));

@@ -29,6 +29,8 @@ public:
     // answer exactly once, from this thread; an answer for a client gone meanwhile is dropped.
     using AnswerFn = std::function<void(const QJsonObject &)>;
     using FaultFn = std::function<void(const ControlRequest &request, AnswerFn answer)>;
+    // "drain", "undrain" and "weight" (ControlRequest::isAdmin) answer the same way.
+    using AdminFn = FaultFn;
 
     // status is called for every status/members/counters request and every watch tick; log is
     // not owned and must outlive the server.
@@ -43,6 +45,8 @@ public:
     void setConnectionsFn(ConnectionsFn fn) { m_connections = std::move(fn); }
     // Without one, "fault" answers with an error.
     void setFaultFn(FaultFn fn) { m_fault = std::move(fn); }
+    // Without one, "drain", "undrain" and "weight" answer with an error.
+    void setAdminFn(AdminFn fn) { m_admin = std::move(fn); }
     QString path() const { return m_path; }
 
     // Streams an event to every "watch" client.
@@ -62,6 +66,7 @@ private:
     StatusFn m_status;
     ConnectionsFn m_connections;
     FaultFn m_fault;
+    AdminFn m_admin;
     const EventLog *m_log;
     QLocalServer *m_server = nullptr;
     QString m_path;

@@ -15,8 +15,11 @@ FlowTable::FlowTable(std::size_t maxFlows, const FlowTimeouts &timeouts)
     m_entries.reset(new FlowEntry[capacity]);
     std::memset(static_cast<void *>(m_entries.get()), 0, capacity * sizeof(FlowEntry));
     m_active.reset(new std::atomic<std::uint32_t>[kMaxServers]);
-    for (std::size_t i = 0; i < kMaxServers; ++i)
+    m_open.reset(new std::atomic<std::uint32_t>[kMaxServers]);
+    for (std::size_t i = 0; i < kMaxServers; ++i) {
         m_active[i].store(0, std::memory_order_relaxed);
+        m_open[i].store(0, std::memory_order_relaxed);
+    }
     auto ms = [](FastTime t) {
         const auto v = std::chrono::duration_cast<std::chrono::milliseconds>(t).count();
         // Keep wrap-safe comparisons valid: cap at ~12 days.
@@ -30,7 +33,7 @@ FlowTable::FlowTable(std::size_t maxFlows, const FlowTimeouts &timeouts)
 
 std::size_t FlowTable::memoryBytes() const noexcept
 {
-    return capacity() * sizeof(FlowEntry) + kMaxServers * sizeof(std::atomic<std::uint32_t>) + sizeof(*this);
+    return capacity() * sizeof(FlowEntry) + 2 * kMaxServers * sizeof(std::atomic<std::uint32_t>) + sizeof(*this);
 }
 
 FlowEntry *FlowTable::find(const FlowKey &key, std::uint64_t hash) noexcept
@@ -64,16 +67,17 @@ FlowEntry *FlowTable::insert(const FlowKey &key, std::uint64_t hash, std::uint16
     e.slot = slot;
     e.lastSeenMs = toMs(now);
     ++m_size;
+    adjustOpen(slot, +1);
     if (countsAsActive(state))
         adjustActive(slot, +1);
     return &e;
 }
 
-void FlowTable::adjustActive(std::uint16_t slot, int delta) noexcept
+void FlowTable::adjust(std::atomic<std::uint32_t> *counters, std::uint16_t slot, int delta) noexcept
 {
     if (slot >= kMaxServers)
         return;
-    std::atomic<std::uint32_t> &c = m_active[slot];
+    std::atomic<std::uint32_t> &c = counters[slot];
     // Single writer: a plain read-modify-write, no locked instruction.
     c.store(c.load(std::memory_order_relaxed) + std::uint32_t(delta), std::memory_order_relaxed);
 }
@@ -110,7 +114,9 @@ FlowTable::ReconstructResult FlowTable::insertReconstructed(const FlowKey &key, 
         const bool active = countsAsActive(e->state());
         if (active)
             adjustActive(e->slot, -1);
+        adjustOpen(e->slot, -1);
         e->slot = slot;
+        adjustOpen(slot, +1);
         if (active)
             adjustActive(slot, +1);
         e->stateBits = std::uint8_t((e->stateBits & 0x0F) | (std::uint8_t(FlowOrigin::Reconstructed) << 4));
@@ -135,6 +141,7 @@ void FlowTable::eraseAt(std::size_t hole) noexcept
     FlowEntry &gone = m_entries[hole];
     if (countsAsActive(gone.state()))
         adjustActive(gone.slot, -1);
+    adjustOpen(gone.slot, -1);
     --m_size;
     // Backward-shift deletion (Knuth 6.4, algorithm R): pull later entries of the probe chain
     // into the hole when the hole lies cyclically between their home slot and where they are.

@@ -10,7 +10,8 @@
 // Time: passed in by the caller, stored per entry as a 32-bit millisecond tick that wraps
 // every ~49 days; comparisons are wrap-safe because every timeout is far below 2^31 ms.
 //
-// Thread: owned by the fast-path thread. activeFlows() may be read from any thread (relaxed).
+// Thread: owned by the fast-path thread. activeFlows() and openFlows() may be read from any
+// thread (relaxed).
 
 #include "fastpath/flowkey.h"
 #include "fastpath/servertable.h"
@@ -122,10 +123,18 @@ public:
     {
         return slot < kMaxServers ? m_active[slot].load(std::memory_order_relaxed) : 0;
     }
+    // Every flow in the table for this server, Closing ones included (the connection map's
+    // count, and what a drain waits on: the server is idle when it reaches 0).
+    std::uint32_t openFlows(std::uint16_t slot) const noexcept
+    {
+        return slot < kMaxServers ? m_open[slot].load(std::memory_order_relaxed) : 0;
+    }
 
 private:
     static bool countsAsActive(FlowState s) noexcept { return s != FlowState::Empty && s != FlowState::Closing; }
-    void adjustActive(std::uint16_t slot, int delta) noexcept;
+    static void adjust(std::atomic<std::uint32_t> *counters, std::uint16_t slot, int delta) noexcept;
+    void adjustActive(std::uint16_t slot, int delta) noexcept { adjust(m_active.get(), slot, delta); }
+    void adjustOpen(std::uint16_t slot, int delta) noexcept { adjust(m_open.get(), slot, delta); }
     void setState(FlowEntry &e, FlowState s) noexcept;
     void eraseAt(std::size_t index) noexcept;
     bool expired(const FlowEntry &e, std::uint32_t nowMs) const noexcept;
@@ -139,6 +148,7 @@ private:
     std::uint32_t m_timeoutMs[5] = {}; // indexed by FlowState
     // Written by the fast-path thread only; atomics so other threads may read them relaxed.
     std::unique_ptr<std::atomic<std::uint32_t>[]> m_active;
+    std::unique_ptr<std::atomic<std::uint32_t>[]> m_open;
 };
 
 } // namespace sasha

@@ -18,11 +18,34 @@ QString localTime(qint64 wallMs)
 
 QString formatMembersTable(const QList<ControlMember> &members)
 {
-    TablePrinter t({"ADDRESS", "NAME", "ROLE", "HEALTH", "CAPS", "CONNS", "CPS", "ENDPOINT"});
+    // ACTIVE: flows that are not closing (token status); OPEN: every flow the dispatcher holds
+    // for the node, closing ones included (what `drain --wait` waits on). "-": not known here.
+    TablePrinter t({"ADDRESS", "NAME", "ROLE", "HEALTH", "DRAINED", "WEIGHT", "CAPS", "ACTIVE", "OPEN", "CPS", "ENDPOINT"});
     for (const ControlMember &m : members)
-        t.addRow({m.addr, orDash(m.name), m.role, m.health, orDash(m.caps), QString::number(m.activeConnections),
+        t.addRow({m.addr, orDash(m.name), m.role, m.health,
+                  m.drained ? (*m.drained ? QStringLiteral("yes") : QStringLiteral("no")) : QStringLiteral("-"),
+                  m.weight ? QString::number(*m.weight) : QStringLiteral("-"), orDash(m.caps),
+                  QString::number(m.activeConnections), m.openFlows ? QString::number(*m.openFlows) : QStringLiteral("-"),
                   QString::number(m.cps), m.endpoint});
     return t.toString();
+}
+
+std::optional<quint32> openFlowsOf(const QList<ControlMember> &members, const QString &addr)
+{
+    for (const ControlMember &m : members)
+        if (m.addr == addr)
+            return m.openFlows;
+    return std::nullopt;
+}
+
+QString formatDrainProgress(const QString &node, std::optional<quint32> openFlows, qint64 elapsedMs)
+{
+    const QString at = QStringLiteral("%1 s").arg(double(elapsedMs) / 1000.0, 0, 'f', 1);
+    if (!openFlows)
+        return QStringLiteral("%1: %2 open flows not known yet (waiting for its report)").arg(at, node);
+    if (*openFlows == 0)
+        return QStringLiteral("%1: %2 drained: 0 open flows").arg(at, node);
+    return QStringLiteral("%1: %2 has %3 open flow%4").arg(at, node).arg(*openFlows).arg(*openFlows == 1 ? "" : "s");
 }
 
 QString formatStatus(const ControlStatus &s)
@@ -41,6 +64,14 @@ QString formatStatus(const ControlStatus &s)
         out += QLatin1Char('\n') + formatMembersTable(s.members);
     if (!s.observers.isEmpty())
         out += QStringLiteral("\nobservers:\n") + formatMembersTable(s.observers);
+    if (!s.admin.isEmpty()) {
+        const QJsonValue w = s.admin.value(QLatin1String("weight"));
+        out += QStringLiteral("\nadmin: %1, weight %2, %3 open flows (state in %4)\n")
+                   .arg(s.admin.value(QLatin1String("drained")).toBool() ? QStringLiteral("drained") : QStringLiteral("in service"),
+                        w.isDouble() ? QString::number(w.toInteger()) : QStringLiteral("not set"))
+                   .arg(s.admin.value(QLatin1String("openFlows")).toInteger())
+                   .arg(s.admin.value(QLatin1String("stateFile")).toString());
+    }
     if (!s.dispatcherStats.isEmpty())
         out += QStringLiteral("\ndispatcher:\n") + formatDispatcher(s.dispatcherStats);
     return out;
@@ -62,7 +93,8 @@ QString formatDispatcher(const QJsonObject &d)
     if (!summary.isEmpty())
         recon += QStringLiteral(" (%1)").arg(summary);
     t.addRow({"reconstruction", recon});
-    t.addRow({"flows", QStringLiteral("%1 active, %2 new/s, %3 packets/s").arg(n(d, "activeFlows"), n(d, "cps"), n(d, "packetsPerSecond"))});
+    t.addRow({"flows", QStringLiteral("%1 open, %2 active, %3 new/s, %4 packets/s")
+                           .arg(n(d, "openFlows"), n(d, "activeFlows"), n(d, "cps"), n(d, "packetsPerSecond"))});
     t.addRow({"frames", QStringLiteral("%1 in, %2 forwarded, %3 local (%4 of them ICMP errors); %5 captured, %6 injected "
                                        "(%7 errors), %8 kernel drops")
                             .arg(n(fp, "framesIn"), n(fp, "forwarded"), n(fp, "deliveredLocal"), n(fp, "icmpForwarded"),
@@ -85,7 +117,7 @@ QString formatDispatcher(const QJsonObject &d)
     }
     t.addRow({"drops", drops.isEmpty() ? QStringLiteral("none") : drops.join(QStringLiteral(", "))});
     QString out = t.toString();
-    TablePrinter servers({"SERVER", "SLOT", "MAC", "WEIGHT", "HEALTHY", "PACKETS", "NEW", "CPS", "ACTIVE"});
+    TablePrinter servers({"SERVER", "SLOT", "MAC", "WEIGHT", "HEALTHY", "PACKETS", "NEW", "CPS", "ACTIVE", "OPEN"});
     for (const QJsonValue &v : d.value(QLatin1String("servers")).toArray()) {
         const QJsonObject o = v.toObject();
         QString addr = o.value(QLatin1String("addr")).toString();
@@ -93,7 +125,7 @@ QString formatDispatcher(const QJsonObject &d)
             addr += QStringLiteral(" (self)");
         servers.addRow({addr, n(o, "slot"), o.value(QLatin1String("mac")).toString(), n(o, "weight"),
                         o.value(QLatin1String("healthy")).toBool() ? QStringLiteral("yes") : QStringLiteral("no"),
-                        n(o, "packets"), n(o, "newFlows"), n(o, "cps"), n(o, "activeFlows")});
+                        n(o, "packets"), n(o, "newFlows"), n(o, "cps"), n(o, "activeFlows"), n(o, "openFlows")});
     }
     return out + QLatin1Char('\n') + servers.toString();
 }

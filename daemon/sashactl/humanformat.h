@@ -8,6 +8,10 @@
 namespace sasha {
 
 QString formatMembersTable(const QList<ControlMember> &members);
+// `drain --wait`: the open flows of the member at addr (nullopt: not listed, or not known here),
+// and the progress line printed while waiting ("1.4 s: 10.0.0.3 has 12 open flows").
+std::optional<quint32> openFlowsOf(const QList<ControlMember> &members, const QString &addr);
+QString formatDrainProgress(const QString &node, std::optional<quint32> openFlows, qint64 elapsedMs);
 QString formatStatus(const ControlStatus &s);
 QString formatEventLine(const ControlEvent &e); // "13:02:11.482  purge-started  127.0.0.1  ..."
 QString formatEvents(const QList<ControlEvent> &events);

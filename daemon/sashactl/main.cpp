@@ -10,6 +10,8 @@
 
 #include <QCommandLineParser>
 #include <QCoreApplication>
+#include <QElapsedTimer>
+#include <QThread>
 #include <QFile>
 #include <QFileInfo>
 #include <QJsonDocument>
@@ -92,6 +94,76 @@ std::optional<QString> parseFaultArguments(const QString &node, const QString &a
     req.faultDurationMs = ms;
     req.faultOnlyIfDispatcher = ifDispatcher;
     return std::nullopt;
+}
+
+// `drain|undrain|weight NODE [W]` into req; an error for usage() otherwise.
+std::optional<QString> parseAdminArguments(const QString &command, const QStringList &args, ControlRequest &req)
+{
+    const bool weight = command == QLatin1String("weight");
+    if (args.size() != (weight ? 3 : 2))
+        return weight ? QStringLiteral("usage: sashactl weight NODE W (W in 0..%1; 0 = no new flows)").arg(kMaxOperatorWeight)
+                      : QStringLiteral("usage: sashactl %1 NODE%2").arg(command, command == QLatin1String("drain")
+                                                                                  ? QStringLiteral(" [--wait] [--timeout S]")
+                                                                                  : QString());
+    const auto target = parseIpv4(args.at(1));
+    if (!target)
+        return QStringLiteral("%1: NODE must be the node's ring address (IPv4), got \"%2\"").arg(command, args.at(1));
+    req.command = weight ? ControlRequest::Command::Weight
+                : command == QLatin1String("drain") ? ControlRequest::Command::Drain
+                                                    : ControlRequest::Command::Undrain;
+    req.adminTarget = *target;
+    if (weight) {
+        bool ok = false;
+        const uint w = args.at(2).toUInt(&ok);
+        if (!ok || w > kMaxOperatorWeight)
+            return QStringLiteral("weight: W must be an integer in 0..%1 (0 = no new flows), got \"%2\"")
+                .arg(kMaxOperatorWeight).arg(args.at(2));
+        req.adminWeight = w;
+    }
+    return std::nullopt;
+}
+
+// `drain --wait`: polls members every kWaitPollMs until NODE has no open flow; 1 on timeout.
+int waitForDrain(ControlClient &client, const QString &node, int timeoutS, bool json)
+{
+    constexpr int kWaitPollMs = 200;
+    QElapsedTimer clock;
+    clock.start();
+    std::optional<quint32> last;
+    bool printed = false;
+    for (;;) {
+        QString error;
+        const auto answer = client.request(ControlRequest{ControlRequest::Command::Members}, &error);
+        if (!answer)
+            return daemonError(error);
+        if (answer->contains(QLatin1String("error")))
+            return daemonError(QStringLiteral("sashad: %1").arg(answer->value(QLatin1String("error")).toString()));
+        const ControlStatus s = ControlStatus::fromJson(*answer); // same member keys
+        const std::optional<quint32> open = openFlowsOf(s.members, node);
+        const qint64 elapsed = clock.elapsed();
+        if (!printed || open != last) {
+            const QString line = formatDrainProgress(node, open, elapsed);
+            if (json)
+                printJson(QJsonObject{{QStringLiteral("node"), node},
+                                      {QStringLiteral("elapsedMs"), elapsed},
+                                      {QStringLiteral("openFlows"), open ? QJsonValue(qint64(*open)) : QJsonValue(QJsonValue::Null)}},
+                          false);
+            else
+                print(line + QLatin1Char('\n'));
+            last = open;
+            printed = true;
+        }
+        if (open && *open == 0)
+            return kExitOk;
+        if (elapsed >= qint64(timeoutS) * 1000) {
+            return daemonError(open ? QStringLiteral("%1 still has %2 open flow(s) after %3 s; wait longer (--timeout S) "
+                                                     "or see them with sashactl connections on the dispatcher")
+                                          .arg(node).arg(*open).arg(timeoutS)
+                                    : QStringLiteral("%1's open flows are not known here after %2 s (no admin report "
+                                                     "from it: is it a member, and does it serve?)").arg(node).arg(timeoutS));
+        }
+        QThread::msleep(kWaitPollMs);
+    }
 }
 
 int watch(ControlClient &client, bool json)
@@ -188,6 +260,12 @@ int main(int argc, char *argv[])
         "                     ACTION is crash, hang, unplug (both need --duration), drain or\n"
         "                     restore; NODE is the target's ring address. The node must have\n"
         "                     [faults] enabled = true; the answer comes from the node itself.\n"
+        "  drain NODE [--wait] [--timeout S]  take NODE out of service: no new flows, existing\n"
+        "                     flows finish (dispatch capability kept); kept across its restarts.\n"
+        "                     --wait: until NODE has no open flow (default timeout 300 s; exit 1)\n"
+        "  undrain NODE       put NODE back in service\n"
+        "  weight NODE W      NODE's operator weight for new flows, 0..65535 (0 = none); wins\n"
+        "                     over [dispatcher] weights. drain/undrain/weight need no [faults].\n"
         "  keygen [--output FILE] [--force]  new cluster key (stdout without --output)"));
     parser.addHelpOption();
     parser.addVersionOption();
@@ -208,6 +286,10 @@ int main(int argc, char *argv[])
                                          QStringLiteral("S"));
     const QCommandLineOption ifDispatcherOpt(QStringLiteral("if-dispatcher"),
                                              QStringLiteral("fault: act only if NODE is the dispatcher right now."));
+    const QCommandLineOption waitOpt(QStringLiteral("wait"), QStringLiteral("drain: wait until NODE has no open flow."));
+    const QCommandLineOption timeoutOpt(QStringLiteral("timeout"),
+                                        QStringLiteral("drain --wait: give up after S seconds (default 300), exit 1."),
+                                        QStringLiteral("S"));
     const QCommandLineOption keyOpt({QStringLiteral("k"), QStringLiteral("key")},
                                     QStringLiteral("watch as an observer: the cluster key file."), QStringLiteral("FILE"));
     const QCommandLineOption seedOpt(QStringLiteral("seed"), QStringLiteral("watch as an observer: a ring node, ADDR[:PORT]; repeatable."),
@@ -219,8 +301,8 @@ int main(int argc, char *argv[])
     const QCommandLineOption forOpt(QStringLiteral("for"), QStringLiteral("watch as an observer: stop after S seconds."),
                                     QStringLiteral("S"));
     parser.addOptions({socketOpt, configOpt, jsonOpt, limitOpt, outputOpt, forceOpt, durationOpt, ifDispatcherOpt,
-                       keyOpt, seedOpt, portOpt, bindOpt, forOpt});
-    parser.addPositionalArgument(QStringLiteral("command"), QStringLiteral("status | members | events | watch | counters | connections | fault | keygen"));
+                       waitOpt, timeoutOpt, keyOpt, seedOpt, portOpt, bindOpt, forOpt});
+    parser.addPositionalArgument(QStringLiteral("command"), QStringLiteral("status | members | events | watch | counters | connections | fault | drain | undrain | weight | keygen"));
     if (!parser.parse(app.arguments()))
         return usage(parser.errorText());
     if (parser.isSet(QStringLiteral("help")))
@@ -232,7 +314,21 @@ int main(int argc, char *argv[])
     if (args.isEmpty())
         return usage(QStringLiteral("no command given"));
     const QString command = args.first();
-    if (command == QLatin1String("fault") ? args.size() != 3 : args.size() != 1)
+    const bool admin = command == QLatin1String("drain") || command == QLatin1String("undrain") || command == QLatin1String("weight");
+    if (command != QLatin1String("drain") && (parser.isSet(waitOpt) || parser.isSet(timeoutOpt)))
+        return usage(QStringLiteral("--wait and --timeout belong to the drain command"));
+    if (parser.isSet(timeoutOpt) && !parser.isSet(waitOpt))
+        return usage(QStringLiteral("--timeout S goes with drain --wait"));
+    int waitTimeoutS = 300;
+    if (parser.isSet(timeoutOpt)) {
+        bool ok = false;
+        waitTimeoutS = parser.value(timeoutOpt).toInt(&ok);
+        if (!ok || waitTimeoutS < 1 || waitTimeoutS > 86400)
+            return usage(QStringLiteral("--timeout takes 1..86400 seconds, got \"%1\"").arg(parser.value(timeoutOpt)));
+    }
+    if (admin) {
+        // NODE and W are checked below; the count here only keeps other commands to one word.
+    } else if (command == QLatin1String("fault") ? args.size() != 3 : args.size() != 1)
         return usage(command == QLatin1String("fault") ? QStringLiteral("usage: sashactl fault NODE ACTION [--duration S] [--if-dispatcher]")
                                                        : QStringLiteral("one command at a time"));
     if (command != QLatin1String("fault") && (parser.isSet(durationOpt) || parser.isSet(ifDispatcherOpt)))
@@ -266,6 +362,9 @@ int main(int argc, char *argv[])
         req.command = ControlRequest::Command::Fault;
         if (const auto err = parseFaultArguments(args.at(1), args.at(2), parser.isSet(durationOpt),
                                                  parser.value(durationOpt), parser.isSet(ifDispatcherOpt), req))
+            return usage(*err);
+    } else if (admin) {
+        if (const auto err = parseAdminArguments(command, args, req))
             return usage(*err);
     } else
         return usage(QStringLiteral("unknown command \"%1\"").arg(command));
@@ -319,6 +418,19 @@ int main(int argc, char *argv[])
             std::fprintf(stderr, "sashactl: %s\n", qPrintable(formatFaultAnswer(*answer)));
         return accepted ? kExitOk : kExitDaemon;
     }
+    if (req.isAdmin()) {
+        // "failed" = carried out but not persisted: a failure for scripts, with the fix in the message.
+        const bool accepted = answer->value(QLatin1String("result")).toString() == QLatin1String("accepted");
+        if (json)
+            printJson(*answer, !parser.isSet(waitOpt));
+        else if (accepted)
+            print(formatFaultAnswer(*answer) + QLatin1Char('\n'));
+        else
+            std::fprintf(stderr, "sashactl: %s\n", qPrintable(formatFaultAnswer(*answer)));
+        if (!accepted)
+            return kExitDaemon;
+        return parser.isSet(waitOpt) ? waitForDrain(client, args.at(1), waitTimeoutS, json) : kExitOk;
+    }
     if (json) {
         printJson(*answer, true);
         return kExitOk;
@@ -350,6 +462,9 @@ int main(int argc, char *argv[])
         break;
     case ControlRequest::Command::Watch:
     case ControlRequest::Command::Fault:
+    case ControlRequest::Command::Drain:
+    case ControlRequest::Command::Undrain:
+    case ControlRequest::Command::Weight:
         break;
     }
     return kExitOk;

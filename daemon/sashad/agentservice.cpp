@@ -72,12 +72,14 @@ AgentService::AgentService(const NodeSettings &settings, RingDriver &driver, Oob
     connect(&m_statsExpiry, &QTimer::timeout, this, [this] {
         m_status.activeConnections = 0;
         m_status.connectionsPerSecond = 0;
+        m_openFlows = 0;
         pushStatus();
     });
 }
 
 void AgentService::start()
 {
+    pushStatus(); // a drain restored from the state file before the ring ran
     if (!m_settings.health.enabled || !(m_settings.caps & tb::kCanServe))
         return;
     m_health = std::make_unique<HealthChecker>(healthConfig(m_settings.health));
@@ -111,6 +113,7 @@ void AgentService::onOob(tb::NodeAddr from, quint8 channel, const QByteArray &pa
     if (!s)
         return;
     m_statsExpiry.start();
+    m_openFlows = s->openFlows;
     if (m_status.activeConnections == s->activeFlows && m_status.connectionsPerSecond == s->newPerSecond)
         return;
     m_status.activeConnections = s->activeFlows;
@@ -118,10 +121,12 @@ void AgentService::onOob(tb::NodeAddr from, quint8 channel, const QByteArray &pa
     pushStatus();
 }
 
-void AgentService::setDraining(bool on)
+void AgentService::setDraining(DrainReason why, bool on)
 {
-    m_draining = on;
-    pushStatus();
+    const quint8 before = m_drainReasons;
+    m_drainReasons = on ? quint8(m_drainReasons | reasonBit(why)) : quint8(m_drainReasons & ~reasonBit(why));
+    if (m_drainReasons != before)
+        pushStatus();
 }
 
 void AgentService::pushStatus()
@@ -129,7 +134,7 @@ void AgentService::pushStatus()
     if (!m_driver.isRunning())
         return;
     tb::NodeStatus s = m_status;
-    if (m_draining)
+    if (isDraining())
         s.health = tb::Health::Draining;
     m_driver.setLocalStatus(s);
 }

@@ -31,10 +31,18 @@ public:
     void stop();
 
     tb::Health health() const { return m_status.health; }
-    // Fault injection (drain): while set, the token status says Draining whatever the health
-    // checks find; cleared, it says the checks' verdict again.
-    void setDraining(bool on);
-    bool isDraining() const { return m_draining; }
+    // Why the node drains. Each reason is held on its own: the token status says Draining whatever
+    // the health checks find while any reason holds; when none does, it says the checks' verdict.
+    enum class DrainReason : quint8 {
+        Fault = 0,    // fault injection (FaultService, [faults] enabled)
+        Operator = 1, // sashactl drain (AdminService), persisted across restarts
+    };
+    void setDraining(DrainReason why, bool on);
+    bool isDraining() const { return m_drainReasons != 0; }
+    bool isDraining(DrainReason why) const { return m_drainReasons & reasonBit(why); }
+    // Every flow the dispatcher holds for this node, closing ones included, as it last reported
+    // (serverstats.h); 0 once its reports stop for kStatsStaleMs.
+    quint32 openFlows() const { return m_openFlows; }
     const ConnectionReporter &reporter() const { return m_reporter; }
 
 Q_SIGNALS:
@@ -50,8 +58,11 @@ private:
     ConnectionReporter m_reporter;
     std::unique_ptr<HealthChecker> m_health;
     tb::NodeStatus m_status;
+    static quint8 reasonBit(DrainReason why) { return quint8(1u << quint8(why)); }
+
     QTimer m_statsExpiry; // the dispatcher's figures go stale when it stops sending them
-    bool m_draining = false;
+    quint32 m_openFlows = 0;
+    quint8 m_drainReasons = 0; // bit per DrainReason
 };
 
 } // namespace sasha

@@ -551,6 +551,24 @@ void DispatcherService::stop(const QString &why)
     Q_EMIT logEvent(QStringLiteral("dispatcher-stopped"), QString(), detail);
 }
 
+void DispatcherService::setOperatorWeight(tb::NodeAddr server, quint32 weight)
+{
+    const auto [it, inserted] = m_operatorWeights.try_emplace(server, weight);
+    if (!inserted && it->second == weight)
+        return;
+    it->second = weight;
+    publish();
+}
+
+// An operator weight (sashactl weight, AdminService) wins over [dispatcher] weights; default 1.
+std::uint32_t DispatcherService::weightOf(tb::NodeAddr server) const
+{
+    if (const auto op = m_operatorWeights.find(server); op != m_operatorWeights.end())
+        return op->second;
+    const auto w = m_settings.dispatcher.weights.find(server);
+    return w == m_settings.dispatcher.weights.end() ? 1 : w->second;
+}
+
 void DispatcherService::publish()
 {
     if (!m_run)
@@ -585,8 +603,7 @@ void DispatcherService::publish()
         row.slot = m_slots.slotFor(m.addr);
         if (row.slot == kNoServerSlot)
             continue;
-        const auto w = d.weights.find(m.addr);
-        row.weight = w == d.weights.end() ? 1 : w->second;
+        row.weight = weightOf(m.addr);
         // Unhealthy or draining servers stay in the table (their flows drain) but take no new ones.
         row.healthy = m.status.health != tb::Health::Unhealthy && m.status.health != tb::Health::Draining;
         if (row.self) {
@@ -611,8 +628,7 @@ void DispatcherService::publish()
         row.addr = addr;
         row.slot = gone.slot;
         row.mac = gone.mac;
-        const auto w = d.weights.find(addr);
-        row.weight = w == d.weights.end() ? 1 : w->second;
+        row.weight = weightOf(addr);
         row.healthy = false;
         row.departed = true;
         addRow(row);
@@ -764,7 +780,8 @@ void DispatcherService::tickStats()
         m_cps[row.slot] = cps;
         m_totalCps += cps;
         if (!row.departed) // no agent listens there any more
-            m_oob.send(row.addr, kServerStatsChannel, encodeServerStats({flows.activeFlows(row.slot), cps}), false);
+            m_oob.send(row.addr, kServerStatsChannel,
+                       encodeServerStats({flows.activeFlows(row.slot), cps, flows.openFlows(row.slot)}), false);
     }
     m_departed.tick(nowMs(), [&flows](std::uint16_t slot) { return flows.activeFlows(slot); });
     const std::uint64_t framesIn = read(c.framesIn);
@@ -780,10 +797,11 @@ QJsonObject DispatcherService::stats() const
     const FastPathCounters &c = m_run->fastPath->counters();
     const FlowTable &flows = m_run->fastPath->flows();
     QJsonArray servers;
-    quint64 active = 0;
+    quint64 active = 0, open = 0;
     for (const ServerRow &row : m_published) {
         const auto cps = m_cps.find(row.slot);
         active += flows.activeFlows(row.slot);
+        open += flows.openFlows(row.slot);
         servers.append(QJsonObject{
             {QStringLiteral("addr"), ipv4ToString(row.addr)},
             {QStringLiteral("slot"), int(row.slot)},
@@ -799,6 +817,7 @@ QJsonObject DispatcherService::stats() const
             {QStringLiteral("newFlows"), u(c.serverNewFlows[row.slot])},
             {QStringLiteral("cps"), qint64(cps == m_cps.end() ? 0 : cps->second)},
             {QStringLiteral("activeFlows"), qint64(flows.activeFlows(row.slot))},
+            {QStringLiteral("openFlows"), qint64(flows.openFlows(row.slot))},
         });
     }
     QJsonObject malformed;
@@ -870,6 +889,7 @@ QJsonObject DispatcherService::stats() const
         {QStringLiteral("startedMonoUs"), m_run->startedMonoUs},
         {QStringLiteral("firstForwardMonoUs"), qint64(m_run->processor->firstForwardMonoUs())},
         {QStringLiteral("activeFlows"), qint64(active)},
+        {QStringLiteral("openFlows"), qint64(open)},
         {QStringLiteral("cps"), qint64(m_totalCps)},
         {QStringLiteral("packetsPerSecond"), qint64(m_packetsPerSecond)},
         {QStringLiteral("servers"), servers},

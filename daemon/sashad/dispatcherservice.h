@@ -66,6 +66,10 @@ public:
     void setSuspended(bool on);
     bool isSuspended() const { return m_suspended; }
 
+    // A server's operator weight (sashactl weight; AdminService relays every node's report): it
+    // wins over [dispatcher] weights. Kept while not dispatching, so a new dispatcher has it.
+    void setOperatorWeight(tb::NodeAddr server, quint32 weight);
+
     // "dataPath" object of the status JSON; empty when not dispatching.
     QJsonObject stats() const;
     // The answer to the control protocol's "connections" command.
@@ -99,6 +103,7 @@ private:
     void keepNeighboursResolved();
     std::optional<QString> start();
     void publish();
+    std::uint32_t weightOf(tb::NodeAddr server) const;
     void syncReconstructionMembers();
     void onFlows(const std::vector<ReconstructionCoordinator::Flow> &flows);
     void drainBacklog();
@@ -148,6 +153,8 @@ private:
     QTimer m_neighbourTimer;  // while prepared: keep the members' MACs resolved
     QString m_lastStartError;
     bool m_suspended = false;
+    std::map<tb::NodeAddr, quint32> m_operatorWeights; // setOperatorWeight
+
 
     // Per-second rates, from the previous tick's cumulative counters.
     std::map<std::uint16_t, std::uint64_t> m_prevNewFlows;

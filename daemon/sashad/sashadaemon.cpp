@@ -21,9 +21,21 @@ constexpr qint64 kDropLogEveryMs = 5000;
 FaultService::Effects daemonFaultEffects(AgentService &agent, DispatcherService &dispatcher)
 {
     FaultService::Effects e = FaultService::processEffects();
-    e.setDraining = [&agent](bool on) { agent.setDraining(on); };
+    e.setDraining = [&agent](bool on) { agent.setDraining(AgentService::DrainReason::Fault, on); };
     e.pauseDataPath = [&dispatcher](bool on) { dispatcher.setSuspended(on); };
     return e;
+}
+AdminService::Io daemonAdminIo(RingDriver &driver, OobRouter &oob, AgentService &agent, DispatcherService &dispatcher)
+{
+    AdminService::Io io;
+    io.send = [&oob](tb::NodeAddr to, quint8 channel, const QByteArray &payload, bool reliable) {
+        oob.send(to, channel, payload, reliable);
+    };
+    io.view = [&driver] { return driver.isRunning() ? driver.node().view() : tb::RingView{}; };
+    io.setDraining = [&agent](bool on) { agent.setDraining(AgentService::DrainReason::Operator, on); };
+    io.setOperatorWeight = [&dispatcher](tb::NodeAddr server, quint32 weight) { dispatcher.setOperatorWeight(server, weight); };
+    io.openFlows = [&agent] { return agent.openFlows(); };
+    return io;
 }
 } // namespace
 
@@ -36,6 +48,7 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
       m_agent(m_settings, m_driver, m_oob),
       m_dispatcher(m_settings, m_driver, m_oob),
       m_faults(m_settings, m_driver, m_oob, daemonFaultEffects(m_agent, m_dispatcher)),
+      m_admin(m_settings, daemonAdminIo(m_driver, m_oob, m_agent, m_dispatcher)),
       m_flowFeed(m_settings.address, [this](std::size_t limit) { return m_dispatcher.pollFeedFlows(limit); },
                  [this](tb::NodeAddr to, const QByteArray &payload, bool reliable) {
                      m_oob.send(to, kFlowFeedChannel, payload, reliable);
@@ -52,6 +65,13 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
         m_faults.request(r, answer);
     });
     connect(&m_faults, &FaultService::logEvent, this, &SashaDaemon::logLocal);
+    m_control.setAdminFn([this](const ControlRequest &r, const ControlServer::AnswerFn &answer) {
+        m_admin.request(r, answer);
+    });
+    connect(&m_admin, &AdminService::logEvent, this, &SashaDaemon::logLocal);
+    connect(&m_oob, &OobRouter::received, &m_admin, &AdminService::onOob);
+    connect(&m_driver, &RingDriver::viewChanged, &m_admin, &AdminService::onViewChanged);
+    connect(&m_driver, &RingDriver::stateChanged, &m_admin, &AdminService::onViewChanged);
     connect(&m_driver, &RingDriver::viewChanged, &m_dispatcher, &DispatcherService::onViewChanged);
     connect(&m_driver, &RingDriver::stateChanged, &m_dispatcher, &DispatcherService::onViewChanged);
     connect(&m_agent, &AgentService::logEvent, this,
@@ -96,9 +116,11 @@ std::optional<QString> SashaDaemon::start()
         return err->message;
     if (auto err = m_control.listen(m_settings.controlSocket))
         return *err;
+    m_admin.loadState(); // a corrupt file is a warning: the node starts undrained
     if (auto err = m_driver.start())
         return err->message;
     m_agent.start();
+    m_admin.start();
     if (m_settings.faultsEnabled)
         qCWarning(lcControl, "fault injection is enabled ([faults] enabled = true): lab use only");
     if (!m_settings.dispatcher.configured && (m_settings.caps & tb::kCanDispatch))
@@ -177,11 +199,14 @@ ControlStatus SashaDaemon::status() const
         s.role = controlRoleName(tb::Role::None);
         s.pid = QCoreApplication::applicationPid();
         s.uptimeMs = m_uptime.elapsed();
+        s.admin = m_admin.statusJson();
         return s;
     }
     ControlStatus s = ControlStatus::fromNode(m_driver.node(), m_settings.name, m_uptime.elapsed(),
                                               QCoreApplication::applicationPid());
     s.dispatcherStats = m_dispatcher.stats();
+    m_admin.annotate(s.members);
+    s.admin = m_admin.statusJson();
     return s;
 }
 

@@ -3,8 +3,10 @@
 // (ControlServer) and the event log together, logs ring events, and leaves the ring gracefully
 // on SIGTERM/SIGINT. Every node runs the agent (AgentService); the dispatcher role
 // (DispatcherService) runs while the ring elects this node. FaultService answers and carries out
-// fault-injection commands ([faults] enabled) and sends the control socket's "fault" requests.
+// fault-injection commands ([faults] enabled) and sends the control socket's "fault" requests;
+// AdminService does the same for the operator's drain, undrain and weight (always enabled).
 
+#include "adminservice.h"
 #include "agentservice.h"
 #include "config/nodesettings.h"
 #include "control/controlserver.h"
@@ -56,6 +58,7 @@ private:
     AgentService m_agent;
     DispatcherService m_dispatcher;
     FaultService m_faults;
+    AdminService m_admin;
     FlowFeedPublisher m_flowFeed; // the dispatcher's flows to observers (consoles)
     EventFeedPublisher m_eventFeed; // this node's events to observers that subscribed
     QElapsedTimer m_uptime;

@@ -61,6 +61,8 @@ private Q_SLOTS:
     void confirmationOutsideLab_data();
     void confirmationOutsideLab();
     void problemBanner();
+    void operatorDrainAndWeightReachTheMembersTable();
+    void readOnlyRefusesOperatorCommands();
     void exports();
     void headerClickSortsTheConnectionMap();
     void presentationScreenshot();
@@ -169,6 +171,51 @@ void TestMainWindow::confirmationOutsideLab()
     QCOMPARE(n, faultEvents);
     w.injectFault(feed.addrOf(3), FaultAction::Restore);
     QCOMPARE(asked.size(), 1); // restoring is not destructive
+}
+
+void TestMainWindow::operatorDrainAndWeightReachTheMembersTable()
+{
+    SyntheticFeed feed(fiveNodes());
+    MainWindow w(&feed, ConsoleOptions{}); // not a lab: operator commands ask no confirmation
+    w.setConfirmHandler([](const QString &q) {
+        qWarning("unexpected confirmation: %s", qPrintable(q));
+        return false;
+    });
+    QVERIFY(w.findChild<QToolBar *>(QStringLiteral("operator")));
+    feed.advance(500'000);
+    const tb::NodeAddr node = feed.addrOf(3);
+    QString error;
+    QVERIFY2(w.sendAdmin(node, AdminAction::Drain, 0, &error), qPrintable(error));
+    QVERIFY2(w.sendAdmin(node, AdminAction::Weight, 4, &error), qPrintable(error));
+    const MembershipModel *m = w.membership();
+    const int row = m->rowOf(node);
+    QVERIFY(row >= 0);
+    QTRY_COMPARE(m->index(row, MembershipModel::Weight).data().toString(), QStringLiteral("4"));
+    QCOMPARE(m->index(row, MembershipModel::Drained).data().toString(), QStringLiteral("yes"));
+    QCOMPARE(m->index(row, MembershipModel::Weight).data(MembershipModel::SortRole).toInt(), 4);
+    int replies = 0;
+    for (const auto &r : w.events()->events())
+        replies += r.event.kind == kKindAdminReply && r.event.detail.startsWith(QStringLiteral("drain: accepted"));
+    QCOMPARE(replies, 1);
+    QVERIFY2(w.sendAdmin(node, AdminAction::Undrain, 0, &error), qPrintable(error));
+    QTRY_COMPARE(m->index(row, MembershipModel::Drained).data().toString(), QStringLiteral("no"));
+    // A node without a report shows dashes, not zeros.
+    const int other = m->rowOf(feed.addrOf(2));
+    QCOMPARE(m->index(other, MembershipModel::Weight).data().toString(), QStringLiteral("—"));
+    QCOMPARE(m->index(other, MembershipModel::OpenFlows).data().toString(), QStringLiteral("—"));
+}
+
+void TestMainWindow::readOnlyRefusesOperatorCommands()
+{
+    SyntheticFeed feed(fiveNodes());
+    ConsoleOptions opts;
+    opts.readOnly = true;
+    MainWindow w(&feed, opts);
+    QVERIFY(!w.findChild<QToolBar *>(QStringLiteral("operator")));
+    feed.advance(500'000);
+    QString error;
+    QVERIFY(!w.sendAdmin(feed.addrOf(3), AdminAction::Drain, 0, &error));
+    QVERIFY2(error.contains(QStringLiteral("read-only")), qPrintable(error));
 }
 
 void TestMainWindow::problemBanner()

@@ -50,6 +50,8 @@ private Q_SLOTS:
     void observersListedWithObserverRole();
     void healthMapsToState_data();
     void healthMapsToState();
+    void adminReportColumns_data();
+    void adminReportColumns();
 };
 
 void TestMembershipModel::snapshotsApplied_data()
@@ -174,6 +176,56 @@ void TestMembershipModel::healthMapsToState()
     v.members.push_back(member(1, tb::Role::Server, tb::Health(health)));
     model.setView(v, 0);
     QCOMPARE(cell(model, 0, MembershipModel::State), state);
+}
+
+void TestMembershipModel::adminReportColumns_data()
+{
+    QTest::addColumn<bool>("haveReport");
+    QTest::addColumn<bool>("drained");
+    QTest::addColumn<int>("weight"); // -1: none set
+    QTest::addColumn<quint32>("openFlows");
+    QTest::addColumn<QStringList>("cells"); // Active, Open, Drained, Weight
+    QTest::newRow("no report yet: dashes") << false << false << -1 << 0u
+                                           << QStringList{"2000", "—", "—", "—"};
+    QTest::newRow("in service, no operator weight") << true << false << -1 << 210u
+                                                    << QStringList{"2000", "210", "no", "—"};
+    QTest::newRow("drained, weight 0, flows closing") << true << true << 0 << 5u
+                                                      << QStringList{"2000", "5", "yes", "0"};
+}
+
+void TestMembershipModel::adminReportColumns()
+{
+    QFETCH(bool, haveReport);
+    QFETCH(bool, drained);
+    QFETCH(int, weight);
+    QFETCH(quint32, openFlows);
+    QFETCH(QStringList, cells);
+    MembershipModel m;
+    QAbstractItemModelTester tester(&m, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    m.setView(view({1, 2}, 1), 0);
+    QCOMPARE(m.headerData(MembershipModel::Connections, Qt::Horizontal, Qt::DisplayRole).toString(), QStringLiteral("Active"));
+    QCOMPARE(m.headerData(MembershipModel::OpenFlows, Qt::Horizontal, Qt::DisplayRole).toString(), QStringLiteral("Open"));
+    if (haveReport) {
+        AdminReport r;
+        r.drained = drained;
+        if (weight >= 0)
+            r.weight = quint16(weight);
+        r.openFlows = openFlows;
+        QSignalSpy changed(&m, &QAbstractItemModel::dataChanged);
+        m.setAdminReport(0x7f000002, r);
+        QCOMPARE(changed.size(), 1);
+        m.setAdminReport(0x7f000002, r); // the same again: no change
+        QCOMPARE(changed.size(), 1);
+    }
+    const int row = m.rowOf(0x7f000002);
+    const QStringList got{cell(m, row, MembershipModel::Connections), cell(m, row, MembershipModel::OpenFlows),
+                          cell(m, row, MembershipModel::Drained), cell(m, row, MembershipModel::Weight)};
+    QCOMPARE(got, cells);
+    // The report survives the next view, and goes with the node when it vanishes.
+    m.setView(view({1, 2}, 1), 1000);
+    QCOMPARE(cell(m, row, MembershipModel::Drained), cells[2]);
+    m.setView(view({1}, 1), 2000);
+    QCOMPARE(cell(m, row, MembershipModel::Drained), QStringLiteral("—"));
 }
 
 QTEST_MAIN(TestMembershipModel)

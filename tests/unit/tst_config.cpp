@@ -136,6 +136,13 @@ private Q_SLOTS:
         QTest::newRow("relative control socket")
             << QStringLiteral("[node]\naddress = \"127.0.0.2\"\ncontrol_socket = \"sashad.sock\"\n[cluster]\nkey_file = \"KEY\"\n")
             << KeyFile::Good << 3 << QStringList{QStringLiteral("[node] control_socket"), QStringLiteral("absolute")};
+        QTest::newRow("relative state file")
+            << QStringLiteral("[node]\naddress = \"127.0.0.2\"\nstate_file = \"state.json\"\n[cluster]\nkey_file = \"KEY\"\n")
+            << KeyFile::Good << 3
+            << QStringList{QStringLiteral("[node] state_file"), QStringLiteral("absolute path"), QStringLiteral("\"state.json\"")};
+        QTest::newRow("state file not a string")
+            << QStringLiteral("[node]\naddress = \"127.0.0.2\"\nstate_file = 3\n[cluster]\nkey_file = \"KEY\"\n")
+            << KeyFile::Good << 3 << QStringList{QStringLiteral("[node] state_file")};
 
         const QString disp = head + QStringLiteral("[dispatcher]\ninterface = \"eth0\"\n");
         QTest::newRow("dispatcher vip not an address")
@@ -257,6 +264,7 @@ address = "127.0.0.2"
 port = 7411
 capabilities = ["serve"]
 control_socket = "/tmp/sasha-test/x.sock"
+state_file = "/tmp/sasha-test/state.json"
 name = "node2"
 [cluster]
 key_file = "KEY"
@@ -281,6 +289,7 @@ enabled = true
         QCOMPARE(s.port, quint16(7411));
         QCOMPARE(s.caps, quint8(tb::kCanServe));
         QCOMPARE(s.controlSocket, QStringLiteral("/tmp/sasha-test/x.sock"));
+        QCOMPARE(s.stateFile, QStringLiteral("/tmp/sasha-test/state.json"));
         QCOMPARE(s.name, QStringLiteral("node2"));
         QCOMPARE(s.key, QByteArray(32, '\x01'));
         QCOMPARE(s.seeds.size(), std::size_t(2));
@@ -314,6 +323,7 @@ enabled = true
         QCOMPARE(s.port, quint16(7400));
         QCOMPARE(s.caps, quint8(tb::kCanDispatch | tb::kCanServe));
         QCOMPARE(s.controlSocket, QStringLiteral("/run/sasha/sashad.sock"));
+        QCOMPARE(s.stateFile, QStringLiteral("/var/lib/sasha/state.json"));
         QCOMPARE(s.nice, -10);
         QCOMPARE(s.key, QByteArray(24, '\x5a')); // not hex: taken as raw bytes
         QVERIFY(s.seeds.empty());

@@ -179,6 +179,85 @@ private Q_SLOTS:
         QTest::newRow("over-long line") << QByteArray(kMaxRequestLine + 1, ' ') << false << 0 << 0 << "longer than";
     }
 
+    void adminRequests_data()
+    {
+        QTest::addColumn<QByteArray>("line");
+        QTest::addColumn<bool>("valid");
+        QTest::addColumn<int>("command");
+        QTest::addColumn<quint32>("target");
+        QTest::addColumn<quint32>("weight");
+        QTest::addColumn<QString>("errorPart");
+        using C = ControlRequest::Command;
+        QTest::newRow("drain") << QByteArray(R"({"cmd":"drain","target":"10.0.0.3"})") << true << int(C::Drain)
+                               << 0x0a000003u << 0u << "";
+        QTest::newRow("undrain") << QByteArray(R"({"cmd":"undrain","target":"10.0.0.4"})") << true << int(C::Undrain)
+                                 << 0x0a000004u << 0u << "";
+        QTest::newRow("weight 0 (no new flows)") << QByteArray(R"({"cmd":"weight","target":"10.0.0.3","weight":0})") << true
+                                                 << int(C::Weight) << 0x0a000003u << 0u << "";
+        QTest::newRow("weight 65535 (largest)") << QByteArray(R"({"cmd":"weight","target":"10.0.0.3","weight":65535})")
+                                                << true << int(C::Weight) << 0x0a000003u << 65535u << "";
+        QTest::newRow("drain without target") << QByteArray(R"({"cmd":"drain"})") << false << 0 << 0u << 0u
+                                              << "drain: \"target\" must be a node's IPv4 address";
+        QTest::newRow("undrain with a bad target") << QByteArray(R"({"cmd":"undrain","target":"node3"})") << false << 0
+                                                   << 0u << 0u << "undrain: \"target\" must be";
+        QTest::newRow("drain with a weight") << QByteArray(R"({"cmd":"drain","target":"10.0.0.3","weight":3})") << false
+                                             << 0 << 0u << 0u << "drain takes no \"weight\"";
+        QTest::newRow("weight missing") << QByteArray(R"({"cmd":"weight","target":"10.0.0.3"})") << false << 0 << 0u << 0u
+                                        << "must be an integer in 0..65535";
+        QTest::newRow("weight negative") << QByteArray(R"({"cmd":"weight","target":"10.0.0.3","weight":-1})") << false << 0
+                                         << 0u << 0u << "0..65535";
+        QTest::newRow("weight too large") << QByteArray(R"({"cmd":"weight","target":"10.0.0.3","weight":65536})") << false
+                                          << 0 << 0u << 0u << "0..65535";
+        QTest::newRow("weight fractional") << QByteArray(R"({"cmd":"weight","target":"10.0.0.3","weight":1.5})") << false
+                                           << 0 << 0u << 0u << "integer";
+        QTest::newRow("weight as string") << QByteArray(R"({"cmd":"weight","target":"10.0.0.3","weight":"2"})") << false
+                                          << 0 << 0u << 0u << "integer";
+    }
+
+    void adminRequests()
+    {
+        QFETCH(QByteArray, line);
+        QFETCH(bool, valid);
+        QFETCH(int, command);
+        QFETCH(quint32, target);
+        QFETCH(quint32, weight);
+        QFETCH(QString, errorPart);
+        QString error;
+        const auto r = parseControlRequest(line, &error);
+        QCOMPARE(r.has_value(), valid);
+        if (!valid) {
+            QVERIFY2(error.contains(errorPart), qPrintable(error));
+            return;
+        }
+        QCOMPARE(int(r->command), command);
+        QVERIFY(r->isAdmin());
+        QCOMPARE(r->adminTarget, target);
+        QCOMPARE(r->adminWeight, weight);
+        const auto again = parseControlRequest(QJsonDocument(r->toJson()).toJson(), &error);
+        QVERIFY2(again.has_value(), qPrintable(error));
+        QCOMPARE(again->adminTarget, target);
+        QCOMPARE(again->adminWeight, weight);
+        QCOMPARE(int(again->adminAction()), int(r->adminAction()));
+    }
+
+    void memberAdminKeys()
+    {
+        ControlMember m;
+        m.addr = QStringLiteral("10.0.0.3");
+        QJsonObject o = m.toJson();
+        for (const char *k : {"drained", "weight", "openFlows"})
+            QVERIFY2(o.value(QLatin1String(k)).isNull(), k); // unknown: present, null
+        QVERIFY(ControlMember::fromJson(o) == m);
+        m.drained = true;
+        m.weight = 0;
+        m.openFlows = 12;
+        o = m.toJson();
+        QCOMPARE(o.value("drained").toBool(), true);
+        QCOMPARE(o.value("weight").toInteger(-1), 0);
+        QCOMPARE(o.value("openFlows").toInteger(), 12);
+        QVERIFY(ControlMember::fromJson(o) == m);
+    }
+
     void requests()
     {
         QFETCH(QByteArray, line);

@@ -72,6 +72,7 @@ void TestFlowTable::createFindErase()
     QVERIFY(e);
     QCOMPARE(t.size(), std::size_t(1));
     QCOMPARE(t.activeFlows(3), 1u);
+    QCOMPARE(t.openFlows(3), 1u);
     QVERIFY(t.find(k) == e);
     QVERIFY(t.find(k)->key() == k);
     QCOMPARE(int(t.find(k)->origin()), int(FlowOrigin::Scheduled));
@@ -80,6 +81,7 @@ void TestFlowTable::createFindErase()
     QVERIFY(!t.find(k));
     QCOMPARE(t.size(), std::size_t(0));
     QCOMPARE(t.activeFlows(3), 0u);
+    QCOMPARE(t.openFlows(3), 0u);
 }
 
 void TestFlowTable::tcpTransitions_data()
@@ -112,6 +114,7 @@ void TestFlowTable::tcpTransitions()
     }
     QCOMPARE(int(t.find(k)->state()), state);
     QCOMPARE(t.activeFlows(2), active);
+    QCOMPARE(t.openFlows(2), 1u); // closing or not, the flow is open until retired
 }
 
 void TestFlowTable::expiry_data()
@@ -140,6 +143,7 @@ void TestFlowTable::expiry()
     QCOMPARE(sweepAll(t, start + std::chrono::seconds(timeoutSeconds)), std::size_t(1));
     QVERIFY(!t.find(k));
     QCOMPARE(t.activeFlows(1), 0u);
+    QCOMPARE(t.openFlows(1), 0u);
 }
 
 void TestFlowTable::trafficKeepsAFlowAlive()
@@ -202,6 +206,8 @@ void TestFlowTable::reconstructedInserts()
     QCOMPARE(int(t.find(b)->origin()), int(FlowOrigin::Reconstructed));
     QCOMPARE(t.activeFlows(5), 0u);
     QCOMPARE(t.activeFlows(6), 1u);
+    QCOMPARE(t.openFlows(5), 0u);
+    QCOMPARE(t.openFlows(6), 1u);
 
     FlowKey u = tcpKey(3);
     u.proto = kIpProtoUdp;
@@ -280,10 +286,13 @@ void TestFlowTable::memoryPerFlowAtOneMillion()
           "%zu bytes total, %.1f bytes per flow (goal <= 64)",
           kFlows, sizeof(FlowEntry), t.capacity(), double(kFlows) / t.capacity(), t.memoryBytes(), perFlow);
     QVERIFY(perFlow <= 64.0);
-    std::uint32_t active = 0;
-    for (std::uint16_t s = 0; s < 5; ++s)
+    std::uint32_t active = 0, open = 0;
+    for (std::uint16_t s = 0; s < 5; ++s) {
         active += t.activeFlows(s);
+        open += t.openFlows(s);
+    }
     QCOMPARE(active, std::uint32_t(kFlows));
+    QCOMPARE(open, std::uint32_t(kFlows));
 }
 
 QTEST_GUILESS_MAIN(TestFlowTable)

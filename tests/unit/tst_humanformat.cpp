@@ -14,6 +14,10 @@ class TestHumanFormat : public QObject {
 private Q_SLOTS:
     void dispatcherFramesAndDrops_data();
     void dispatcherFramesAndDrops();
+    void membersTable_data();
+    void membersTable();
+    void drainProgress_data();
+    void drainProgress();
 };
 
 namespace {
@@ -55,6 +59,69 @@ void TestHumanFormat::dispatcherFramesAndDrops()
     for (const QString &e : expected)
         QVERIFY2(text.contains(e), qPrintable(QStringLiteral("missing '%1' in:\n%2").arg(e, text)));
     QVERIFY2(!text.contains(QStringLiteral("icmp-quote-not-vip")), qPrintable(text));
+}
+
+void TestHumanFormat::membersTable_data()
+{
+    QTest::addColumn<QJsonObject>("member");
+    QTest::addColumn<QString>("expectedRow"); // the row's cells, single-space separated
+    const QJsonObject base{{QStringLiteral("addr"), QStringLiteral("10.0.0.3")}, {QStringLiteral("name"), QStringLiteral("")},
+                           {QStringLiteral("endpoint"), QStringLiteral("10.0.0.3:7400")}, {QStringLiteral("caps"), QStringLiteral("dispatch,serve")},
+                           {QStringLiteral("role"), QStringLiteral("server")}, {QStringLiteral("health"), QStringLiteral("healthy")},
+                           {QStringLiteral("activeConnections"), 7}, {QStringLiteral("cps"), 3}};
+    QTest::newRow("an older sashad: no admin keys, dashes")
+        << base << "10.0.0.3 - server healthy - - dispatch,serve 7 - 3 10.0.0.3:7400";
+    QJsonObject unknown = base;
+    unknown.insert(QStringLiteral("drained"), QJsonValue::Null);
+    unknown.insert(QStringLiteral("weight"), QJsonValue::Null);
+    unknown.insert(QStringLiteral("openFlows"), QJsonValue::Null);
+    QTest::newRow("not known here: dashes") << unknown << "10.0.0.3 - server healthy - - dispatch,serve 7 - 3 10.0.0.3:7400";
+    QJsonObject drained = base;
+    drained.insert(QStringLiteral("health"), QStringLiteral("draining"));
+    drained.insert(QStringLiteral("drained"), true);
+    drained.insert(QStringLiteral("weight"), QJsonValue::Null);
+    drained.insert(QStringLiteral("openFlows"), 9);
+    QTest::newRow("drained, 9 open of which 7 not closing")
+        << drained << "10.0.0.3 - server draining yes - dispatch,serve 7 9 3 10.0.0.3:7400";
+    QJsonObject weighted = base;
+    weighted.insert(QStringLiteral("drained"), false);
+    weighted.insert(QStringLiteral("weight"), 0);
+    weighted.insert(QStringLiteral("openFlows"), 7);
+    QTest::newRow("weight 0, in service") << weighted << "10.0.0.3 - server healthy no 0 dispatch,serve 7 7 3 10.0.0.3:7400";
+}
+
+void TestHumanFormat::membersTable()
+{
+    QFETCH(QJsonObject, member);
+    QFETCH(QString, expectedRow);
+    const QString text = formatMembersTable({ControlMember::fromJson(member)});
+    const QStringList lines = text.split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+    QCOMPARE(lines.size(), 2);
+    QCOMPARE(lines[0].simplified(), QStringLiteral("ADDRESS NAME ROLE HEALTH DRAINED WEIGHT CAPS ACTIVE OPEN CPS ENDPOINT"));
+    QCOMPARE(lines[1].simplified(), expectedRow);
+}
+
+void TestHumanFormat::drainProgress_data()
+{
+    QTest::addColumn<int>("openFlows"); // -1: unknown
+    QTest::addColumn<QString>("expected");
+    QTest::newRow("unknown") << -1 << "1.5 s: 10.0.0.3 open flows not known yet (waiting for its report)";
+    QTest::newRow("one") << 1 << "1.5 s: 10.0.0.3 has 1 open flow";
+    QTest::newRow("many") << 12 << "1.5 s: 10.0.0.3 has 12 open flows";
+    QTest::newRow("done") << 0 << "1.5 s: 10.0.0.3 drained: 0 open flows";
+}
+
+void TestHumanFormat::drainProgress()
+{
+    QFETCH(int, openFlows);
+    QFETCH(QString, expected);
+    const std::optional<quint32> open = openFlows < 0 ? std::nullopt : std::optional<quint32>(quint32(openFlows));
+    QCOMPARE(formatDrainProgress(QStringLiteral("10.0.0.3"), open, 1500), expected);
+    ControlMember m;
+    m.addr = QStringLiteral("10.0.0.3");
+    m.openFlows = open;
+    QCOMPARE(openFlowsOf({m}, QStringLiteral("10.0.0.3")), open);
+    QCOMPARE(openFlowsOf({m}, QStringLiteral("10.0.0.4")), std::optional<quint32>());
 }
 
 QTEST_GUILESS_MAIN(TestHumanFormat)
