@@ -87,6 +87,11 @@ void RingDriver::onDatagram(const tb::Endpoint &from, const QByteArray &datagram
 
 void RingDriver::onTimer()
 {
+    if (!m_node)
+        return;
+    // Datagrams that arrived while this thread was busy come before the deadline's verdict (a
+    // token waiting in the socket is not a token timeout). Handling them may stop the node.
+    m_transport.readQueued();
     if (m_node)
         apply(m_node->onTick(m_clock()));
 }

@@ -33,6 +33,11 @@ public:
     // Fire and forget; a failure is counted and logged (rate-limited), never fatal.
     bool send(const tb::Endpoint &to, const QByteArray &datagram);
     void close();
+    // Reads (and emits) what is already queued on the socket, now. RingDriver calls it before it
+    // judges an expired deadline: when the event loop was busy (a slow handler, the machine
+    // overloaded), the token that arrived meanwhile is still in the queue and must be seen first,
+    // or a node purges a healthy ring because of its own stall.
+    void readQueued() { readPending(); }
 
     quint64 sendErrors() const { return m_sendErrors; }
 

@@ -199,10 +199,9 @@ DispatcherService::DispatcherService(const NodeSettings &settings, RingDriver &d
     m_neighbourTimer.setInterval(kNeighbourCheckMs);
     connect(&m_neighbourTimer, &QTimer::timeout, this, &DispatcherService::keepNeighboursResolved);
     if (settings.dispatcher.configured && settings.dispatcher.prepare && (settings.caps & tb::kCanDispatch)) {
-        // Not at once: building the data path blocks the event loop for 40-160 ms, and a node
-        // that is still joining would miss the ring's answers, form a ring of its own and, as
-        // its standalone dispatcher, win the role back at the merge. prepareAhead() waits for
-        // ring membership.
+        // Not at once: building the data path takes 40-160 ms of CPU (on the worker thread, but
+        // on a 2-core machine still competing with the ring's thread), so prepareAhead() waits
+        // until the node is a ring member.
         m_prepareTimer.start();
         m_neighbourTimer.start();
     }
@@ -215,6 +214,9 @@ DispatcherService::~DispatcherService()
 {
     stop(QStringLiteral("daemon exiting"));
     m_prepareTimer.stop();
+    if (m_prepareWorker.joinable())
+        m_prepareWorker.join();
+    m_workerResult.reset();
     m_prepared.reset();
 }
 
@@ -272,8 +274,8 @@ void DispatcherService::onViewChanged()
     if (m_handingOver)
         return; // the ring's next dispatcher is elected without us; keep forwarding meanwhile
     const auto rememberRing = qScopeGuard([this] {
-        if (!ringSettled(m_driver))
-            return;
+        if (!ringSettled(m_driver) || (shouldRun() && !m_run))
+            return; // elected, data path not built yet: start() still needs the ring before
         m_lastRingServers.clear();
         for (const tb::Member &m : m_driver.node().view().members) {
             if (m.caps & tb::kCanServe)
@@ -291,13 +293,17 @@ void DispatcherService::onViewChanged()
     if (!m_run) {
         if (m_retryTimer.isActive())
             return;
-        if (const auto err = start()) {
-            if (*err != m_lastStartError)
-                qCCritical(lcRing, "cannot start the dispatcher: %s (retrying every %d ms)", qPrintable(*err), kStartRetryMs);
-            m_lastStartError = *err;
-            Q_EMIT logEvent(QStringLiteral("dispatcher-failed"), QString(), *err);
-            m_retryTimer.start();
+        if (!m_prepared) {
+            // Not prepared (prepare = false, or elected before preparing): built on the worker
+            // like a preparation, never on this thread, which relays the token; collectPrepared()
+            // comes back here.
+            if (!m_electedUs)
+                m_electedUs = RingDriver::steadyNow().count();
+            buildOnWorker();
+            return;
         }
+        if (const auto err = start())
+            startFailed(*err);
         return;
     }
     if (!ringSettled(m_driver))
@@ -390,19 +396,60 @@ void DispatcherService::prepareAhead()
         m_prepareTimer.start(); // joining or re-forming: try again once the ring has settled
         return;
     }
-    QElapsedTimer clock;
-    clock.start();
-    QString error;
-    m_prepared = open(true, error);
-    if (!m_prepared) {
-        qCWarning(lcRing, "cannot prepare the dispatcher ahead of an election (a takeover will open everything "
-                          "then): %s", qPrintable(error));
+    buildOnWorker();
+}
+
+void DispatcherService::startFailed(const QString &err)
+{
+    if (err != m_lastStartError)
+        qCCritical(lcRing, "cannot start the dispatcher: %s (retrying every %d ms)", qPrintable(err), kStartRetryMs);
+    m_lastStartError = err;
+    m_electedUs = 0;
+    Q_EMIT logEvent(QStringLiteral("dispatcher-failed"), QString(), err);
+    m_retryTimer.start();
+}
+
+void DispatcherService::buildOnWorker()
+{
+    if (m_prepareWorker.joinable())
+        return; // already under way
+    // Built on a worker thread: it takes 40-160 ms (the flow table is zeroed, the capture ring
+    // mapped), far beyond the ring's 140 ms token timeout if this thread, which relays the token,
+    // did it. open() touches no member of this object but the const settings.
+    m_prepareWorker = std::thread([this] {
+        QElapsedTimer clock;
+        clock.start();
+        m_workerResult = open(true, m_workerError);
+        m_workerMs = clock.nsecsElapsed() / 1e6;
+        QMetaObject::invokeMethod(this, &DispatcherService::collectPrepared, Qt::QueuedConnection);
+    });
+}
+
+// Main thread: takes the worker's data path, once it has finished (waits for it if needed).
+void DispatcherService::collectPrepared()
+{
+    if (!m_prepareWorker.joinable())
+        return;
+    m_prepareWorker.join();
+    std::unique_ptr<Running> prepared = std::move(m_workerResult);
+    const bool elected = shouldRun() && !m_run;
+    if (!prepared) {
+        if (elected)
+            startFailed(m_workerError);
+        else
+            qCWarning(lcRing, "cannot prepare the dispatcher ahead of an election (a takeover will try again "
+                              "then): %s", qPrintable(m_workerError));
         return;
     }
-    qCInfo(lcRing, "dispatcher prepared ahead of an election in %.1f ms (flow table %.1f MiB, capture buffer %d MiB)",
-           clock.nsecsElapsed() / 1e6, m_prepared->fastPath->flows().memoryBytes() / 1048576.0,
-           m_settings.dispatcher.captureBufferMb);
+    if (m_run || m_prepared || (!elected && !m_settings.dispatcher.prepare))
+        return; // not needed any more; dropped
+    m_prepared = std::move(prepared);
+    qCInfo(lcRing, "dispatcher %s in %.1f ms on a worker thread (flow table %.1f MiB, capture buffer %d MiB)",
+           elected ? "data path built for the election" : "prepared ahead of an election", m_workerMs,
+           m_prepared->fastPath->flows().memoryBytes() / 1048576.0, m_settings.dispatcher.captureBufferMb);
     keepNeighboursResolved();
+    if (elected)
+        onViewChanged();
 }
 
 // While prepared: members whose MAC the kernel does not know yet (TokenBeat only talks to ring
@@ -430,7 +477,10 @@ void DispatcherService::keepNeighboursResolved()
 std::optional<QString> DispatcherService::start()
 {
     const DispatcherSettings &d = m_settings.dispatcher;
-    const qint64 electedUs = RingDriver::steadyNow().count();
+    // When the ring elected this node (the data path may have been built since, on the worker).
+    const bool builtOnElection = m_electedUs != 0;
+    const qint64 electedUs = builtOnElection ? m_electedUs : RingDriver::steadyNow().count();
+    m_electedUs = 0;
     QElapsedTimer clock;
     clock.start();
     QStringList steps;
@@ -438,7 +488,8 @@ std::optional<QString> DispatcherService::start()
         steps << QStringLiteral("%1 %2").arg(QLatin1String(name)).arg(clock.nsecsElapsed() / 1e6, 0, 'f', 2);
     };
 
-    // Warm: the prepared capture starts taking VMAC frames; cold: open everything now.
+    // The prepared capture starts taking VMAC frames (onViewChanged() had it built first); a
+    // capture that refuses the switch is opened anew here.
     std::unique_ptr<Running> run = std::move(m_prepared);
     if (run) {
         std::string error;
@@ -515,7 +566,8 @@ std::optional<QString> DispatcherService::start()
                                     QLatin1String(schedulerName(d.scheduler)))
                                .arg(m_published.size());
     step("reconstruction");
-    qCInfo(lcRing, "dispatcher takeover (%s) steps, ms since elected: %s", warm ? "prepared" : "cold",
+    qCInfo(lcRing, "dispatcher takeover (%s) steps, ms since elected: %s",
+           !warm ? "cold" : builtOnElection ? "built on the worker after the election" : "prepared",
            qPrintable(steps.join(QStringLiteral(", "))));
     qCInfo(lcRing, "dispatcher started %s", qPrintable(detail));
     Q_EMIT logEvent(QStringLiteral("dispatcher-started"), QString(), detail);

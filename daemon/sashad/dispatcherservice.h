@@ -36,6 +36,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <thread>
 
 namespace sasha {
 
@@ -100,6 +101,9 @@ private:
     bool shouldRun() const;
     std::unique_ptr<Running> open(bool ahead, QString &failure);
     void prepareAhead();
+    void buildOnWorker();
+    void collectPrepared();
+    void startFailed(const QString &error);
     void keepNeighboursResolved();
     std::optional<QString> start();
     void publish();
@@ -125,6 +129,14 @@ private:
     // [dispatcher] prepare: the data path built and opened ahead of an election (capture
     // filtered to nothing), taken over by start(); rebuilt after each run. Null otherwise.
     std::unique_ptr<Running> m_prepared;
+    // prepareAhead() builds it on this worker thread; the worker writes m_workerResult,
+    // m_workerError and m_workerMs, which the main thread reads only after join()
+    // (collectPrepared()).
+    std::thread m_prepareWorker;
+    std::unique_ptr<Running> m_workerResult;
+    QString m_workerError;
+    double m_workerMs = 0;
+    qint64 m_electedUs = 0; // steady µs at which the election was seen while no data path was ready
 
     std::vector<ServerRow> m_published; // the servers of the last published table
     // The serving members of the last ring this node was a settled Member of: at a takeover,
