@@ -145,10 +145,20 @@ void ControlServer::answer(QLocalSocket *s, const ControlRequest &r)
         s->write(controlLine(QJsonObject{{QStringLiteral("events"), a}}));
         break;
     }
-    case C::Connections:
-        s->write(controlLine(m_connections ? m_connections(r.limit)
-                                           : controlError(QStringLiteral("this daemon keeps no connection map"))));
+    case C::Connections: {
+        if (!m_connections) {
+            s->write(controlLine(controlError(QStringLiteral("this daemon keeps no connection map"))));
+            break;
+        }
+        QPointer<QLocalSocket> client(s);
+        m_connections(r.limit, [client](const QJsonObject &o) {
+            if (client && client->state() == QLocalSocket::ConnectedState) {
+                client->write(controlLine(o));
+                client->flush();
+            }
+        });
         break;
+    }
     case C::Fault: {
         if (!m_fault) {
             s->write(controlLine(controlError(QStringLiteral("this daemon takes no fault commands"))));

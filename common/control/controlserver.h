@@ -23,11 +23,12 @@ class ControlServer : public QObject {
     Q_OBJECT
 public:
     using StatusFn = std::function<ControlStatus()>;
-    // The answer to {"cmd":"connections","limit":N}: {"connections":[...], ...}.
-    using ConnectionsFn = std::function<QJsonObject(int limit)>;
     // The "fault" command answers later (when the target node replies): the handler calls
     // answer exactly once, from this thread; an answer for a client gone meanwhile is dropped.
     using AnswerFn = std::function<void(const QJsonObject &)>;
+    // The answer to {"cmd":"connections","limit":N}: {"connections":[...], ...}, given later
+    // the same way (the flow table is copied and encoded off this thread).
+    using ConnectionsFn = std::function<void(int limit, AnswerFn answer)>;
     using FaultFn = std::function<void(const ControlRequest &request, AnswerFn answer)>;
     // "drain", "undrain" and "weight" (ControlRequest::isAdmin) answer the same way.
     using AdminFn = FaultFn;

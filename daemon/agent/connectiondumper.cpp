@@ -108,8 +108,13 @@ std::optional<QString> clientGoneReason(const TcpSocketState &s, const DeadClien
     if (f.unackedSilenceMs && s.unacked > 0 && s.lastAckRecvMs >= f.unackedSilenceMs)
         return QStringLiteral("%1 segment(s) unacknowledged for %2 ms (limit %3)")
             .arg(s.unacked).arg(s.lastAckRecvMs).arg(f.unackedSilenceMs);
-    if (f.maxBackoff && s.backoff >= f.maxBackoff)
-        return QStringLiteral("retransmission backoff %1 (limit %2)").arg(s.backoff).arg(f.maxBackoff);
+    // Retransmission backoff means silence only with data in flight: a client that reads slowly
+    // (curl --limit-rate, a full video buffer) closes its window, and the kernel's zero-window
+    // probes grow icsk_backoff too, although the client answers every one (tcpi_probes stays 0;
+    // unanswered ones are the probes rule's case).
+    if (f.maxBackoff && s.unacked > 0 && s.backoff >= f.maxBackoff)
+        return QStringLiteral("retransmission backoff %1 with %2 segment(s) in flight (limit %3)")
+            .arg(s.backoff).arg(s.unacked).arg(f.maxBackoff);
     if (f.maxProbes && s.probes >= f.maxProbes)
         return QStringLiteral("%1 unanswered probe(s) (limit %2)").arg(s.probes).arg(f.maxProbes);
     if (f.maxIdleMs && std::min(s.lastDataRecvMs, s.lastAckRecvMs) >= f.maxIdleMs)

@@ -20,22 +20,57 @@ void ConnectionReporter::onOob(tb::NodeAddr from, quint8 channel, const QByteArr
         Q_EMIT queryFailed(from, error);
         return;
     }
-    QElapsedTimer timer;
-    timer.start();
-    const ConnectionDump dump = m_dumper.dump(query->vip, query->ports);
-    const qint64 dumpMicros = timer.nsecsElapsed() / 1000;
-    if (dump.error) {
+    m_queue.push_back(Pending{from, *query});
+    startNext();
+}
+
+ConnectionReporter::~ConnectionReporter()
+{
+    if (m_worker.joinable())
+        m_worker.join();
+}
+
+// The dump (the kernel walks every established socket: ~2 µs each, so 100k connections take a
+// few hundred ms) and its encoding run on a worker thread, one query at a time, never on the
+// thread that relays the ring's token; the parts are sent from this thread when it is done.
+void ConnectionReporter::startNext()
+{
+    if (m_worker.joinable() || m_queue.empty())
+        return;
+    const Pending job = m_queue.front();
+    m_queue.pop_front();
+    m_worker = std::thread([this, job, dumper = m_dumper, self = m_self, mac = m_mac] {
+        QElapsedTimer timer;
+        timer.start();
+        const ConnectionDump dump = dumper.dump(job.query.vip, job.query.ports);
+        Result r;
+        r.dumpMicros = timer.nsecsElapsed() / 1000;
+        if (dump.error) {
+            r.error = *dump.error;
+        } else {
+            const std::vector<ConnEntry> entries = ConnectionDumper::toEntries(dump.live);
+            r.connections = int(entries.size());
+            r.skippedDead = int(dump.skippedDead);
+            r.parts = encodeConnReports(job.query, self, mac, entries, dump.skippedDead);
+        }
+        QMetaObject::invokeMethod(this, [this, job, r] { finish(job, r); }, Qt::QueuedConnection);
+    });
+}
+
+void ConnectionReporter::finish(const Pending &job, const Result &r)
+{
+    m_worker.join();
+    if (r.error) {
         // No answer: the dispatcher retries, and its timeout bounds the wait.
         ++m_rejected;
-        Q_EMIT queryFailed(from, *dump.error);
-        return;
+        Q_EMIT queryFailed(job.from, *r.error);
+    } else {
+        for (const QByteArray &p : r.parts)
+            m_send(job.from, kConnReportChannel, p);
+        ++m_answered;
+        Q_EMIT answered(job.from, job.query.queryId, r.connections, r.skippedDead, int(r.parts.size()), r.dumpMicros);
     }
-    const std::vector<ConnEntry> entries = ConnectionDumper::toEntries(dump.live);
-    const std::vector<QByteArray> parts = encodeConnReports(*query, m_self, m_mac, entries, dump.skippedDead);
-    for (const QByteArray &p : parts)
-        m_send(from, kConnReportChannel, p);
-    ++m_answered;
-    Q_EMIT answered(from, query->queryId, int(entries.size()), int(dump.skippedDead), int(parts.size()), dumpMicros);
+    startNext();
 }
 
 } // namespace sasha

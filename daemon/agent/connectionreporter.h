@@ -7,7 +7,9 @@
 // Wiring (sashad): connect RingDriver::oobReceived to onOob, and give a SendFn that calls
 // RingDriver::sendOob(to, channel, payload, true). Other channels are ignored, so one
 // oobReceived connection can feed every OOB service.
-// Thread: the daemon's main thread. A dump of 100k sockets takes tens of ms and runs inline.
+// Thread: the daemon's main thread (queries in, reports out). The dump itself (100k sockets take
+// a few hundred ms) and the encoding run on a worker thread, one query at a time; queries that
+// arrive meanwhile wait in order.
 
 #include "agent/connectiondumper.h"
 #include "agent/connmessages.h"
@@ -16,7 +18,11 @@
 #include <QObject>
 
 #include <array>
+#include <deque>
 #include <functional>
+#include <optional>
+#include <thread>
+#include <vector>
 
 namespace sasha {
 
@@ -26,6 +32,7 @@ public:
     using SendFn = std::function<void(tb::NodeAddr to, quint8 channel, const QByteArray &payload)>;
 
     ConnectionReporter(ConnectionDumper dumper, SendFn send, QObject *parent = nullptr);
+    ~ConnectionReporter() override; // waits for a dump in progress
 
     // This node's ring address (reports carry it; the dispatcher checks it against the sender).
     // The ring assigns it at join time, so it may be set after construction.
@@ -48,11 +55,26 @@ Q_SIGNALS:
     void queryFailed(sasha::tb::NodeAddr from, const QString &error);
 
 private:
+    struct Pending {
+        tb::NodeAddr from = tb::kNoNode;
+        ConnQuery query;
+    };
+    struct Result {
+        std::optional<QString> error;
+        std::vector<QByteArray> parts;
+        int connections = 0, skippedDead = 0;
+        qint64 dumpMicros = 0;
+    };
+    void startNext();
+    void finish(const Pending &job, const Result &r);
+
     ConnectionDumper m_dumper;
     SendFn m_send;
     tb::NodeAddr m_self = tb::kNoNode;
     std::array<quint8, 6> m_mac{};
     quint64 m_answered = 0, m_rejected = 0;
+    std::deque<Pending> m_queue; // decoded queries waiting for the worker
+    std::thread m_worker;        // the dump in progress; joined by finish() on this thread
 };
 
 } // namespace sasha

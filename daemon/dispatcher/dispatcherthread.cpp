@@ -169,6 +169,9 @@ void DispatcherThread::run()
     std::string failure;
     while (!m_stop.load(std::memory_order_relaxed)) {
         m_now = steadyNow();
+        if (m_announcer && m_announcing.load(std::memory_order_acquire) && m_announceRequested.load(std::memory_order_relaxed)
+            && m_announceRequested.exchange(false, std::memory_order_relaxed))
+            m_announcer->announceNow();
         if (m_announcer && m_announcing.load(std::memory_order_relaxed) && m_announcer->tick(m_network, m_now)) {
             bump(m_counters.announcements);
             m_pendingAnnouncement = true;

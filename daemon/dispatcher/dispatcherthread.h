@@ -87,10 +87,16 @@ public:
     // before the thread exists. The thread then re-announces every interval. False if there is
     // no announcer or the sink refused the frame (the thread's first turn tries again).
     bool announceBeforeStart() noexcept;
-    // From any thread: no more VMAC announcements from this thread (a planned handover: the
-    // successor announces now, and a periodic announcement from here would pull the VMAC's port
-    // back). Frames that still arrive are forwarded as before.
-    void stopAnnouncing() noexcept { m_announcing.store(false, std::memory_order_relaxed); }
+    // From any thread. Off: no more VMAC announcements from this thread; frames that still arrive
+    // are forwarded as before (a planned handover: the old dispatcher must not pull the VMAC's
+    // port back from its successor, and a successor waits until its table is complete). On: an
+    // announcement goes out at the thread's next turn (within pollTimeout), then every interval.
+    void setAnnouncing(bool on) noexcept
+    {
+        if (on)
+            m_announceRequested.store(true, std::memory_order_relaxed);
+        m_announcing.store(on, std::memory_order_release);
+    }
     void start();
     // Returns within about pollTimeout plus one batch. Idempotent.
     void stop();
@@ -134,6 +140,7 @@ private:
     std::thread m_thread;
     std::atomic<bool> m_stop{false};
     std::atomic<bool> m_announcing{true};
+    std::atomic<bool> m_announceRequested{false};
     std::atomic<bool> m_running{false};
     std::atomic<bool> m_pinned{false};
     std::atomic<bool> m_finished{false};

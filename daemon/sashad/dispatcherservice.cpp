@@ -25,6 +25,11 @@ constexpr int kStatsIntervalMs = 1000;
 constexpr int kBacklogDrainMs = 5;
 constexpr int kResolveRetryMs = 100;
 constexpr int kStartRetryMs = 2000;
+// Planned handover (docs/dispatcher.md "Membership changes"): the successor announces the VMAC
+// once its table is complete, at the latest this long after its takeover, and lets unknown flows
+// follow the continuity hash for kHandoverGraceMs after announcing.
+constexpr int kHandoverAnnounceMaxMs = 500;
+constexpr int kHandoverGraceMs = 500;
 constexpr int kHealthPollMs = 50;
 constexpr int kPrepareAgainMs = 500;    // after a run: prepare for the next election once the ring settled
 constexpr int kNeighbourCheckMs = 5000; // while prepared: members' MACs still known?
@@ -205,6 +210,13 @@ DispatcherService::DispatcherService(const NodeSettings &settings, RingDriver &d
         m_prepareTimer.start();
         m_neighbourTimer.start();
     }
+    m_announceDeadline.setSingleShot(true);
+    m_announceDeadline.setInterval(kHandoverAnnounceMaxMs);
+    connect(&m_announceDeadline, &QTimer::timeout, this,
+            [this] { announceHandover(QStringLiteral("the table was not complete within %1 ms").arg(kHandoverAnnounceMaxMs)); });
+    m_completionGrace.setSingleShot(true);
+    m_completionGrace.setInterval(kHandoverGraceMs);
+    connect(&m_completionGrace, &QTimer::timeout, this, &DispatcherService::maybePublishCompletion);
     m_retryTimer.setSingleShot(true);
     m_retryTimer.setInterval(kStartRetryMs);
     connect(&m_retryTimer, &QTimer::timeout, this, &DispatcherService::onViewChanged);
@@ -256,12 +268,21 @@ bool DispatcherService::beginHandover()
     if (!m_run)
         return false;
     m_handingOver = true;
-    m_run->thread->stopAnnouncing();
+    m_run->thread->setAnnouncing(false);
     m_healthPoll.stop();
     m_resolveTimer.stop();
     Q_EMIT logEvent(QStringLiteral("handover-started"), QString(),
                     QStringLiteral("leaving the ring; forwarding until the successor has the VMAC"));
     return true;
+}
+
+// Waits (at most kSnapshotWait plus a JSON build) for "connections" requests still reading the
+// data path; their answers still arrive through the event loop.
+void DispatcherService::joinConnectionWorkers()
+{
+    for (auto &[id, worker] : m_connectionWorkers)
+        worker.join();
+    m_connectionWorkers.clear();
 }
 
 quint64 DispatcherService::framesCaptured() const
@@ -277,6 +298,7 @@ void DispatcherService::onViewChanged()
         if (!ringSettled(m_driver) || (shouldRun() && !m_run))
             return; // elected, data path not built yet: start() still needs the ring before
         m_lastRingServers.clear();
+        m_lastRingDispatcher = m_driver.node().view().dispatcher;
         for (const tb::Member &m : m_driver.node().view().members) {
             if (m.caps & tb::kCanServe)
                 m_lastRingServers.insert(m.addr);
@@ -506,11 +528,25 @@ std::optional<QString> DispatcherService::start()
             return error;
     }
     step(warm ? "capture-switched" : "opened");
-    // Before anything else: no VIP frame reaches this node until the switch has learnt the
-    // VMAC's new port, and frames that arrive before the thread runs wait in the capture ring.
-    if (!run->thread->announceBeforeStart())
-        qCWarning(lcRing, "the takeover announcement did not go out at once; the thread retries");
-    step("announced");
+    // A planned handover: the previous dispatcher gave the role up but is still in the ring, and
+    // forwards until this node announces the VMAC. Then the table is completed first (every
+    // agent, the previous dispatcher's included, reports its connections) and announced after,
+    // so no packet of an established flow meets a table that does not know it.
+    const tb::TokenBeatNode &self = m_driver.node();
+    m_handoverFrom = m_lastRingDispatcher != self.self() && self.view().find(m_lastRingDispatcher)
+                         ? m_lastRingDispatcher : tb::kNoNode;
+    m_announcePending = m_handoverFrom != tb::kNoNode;
+    if (m_announcePending) {
+        run->thread->setAnnouncing(false);
+        m_announceDeadline.start();
+        step("announcement-deferred");
+    } else {
+        // Before anything else: no VIP frame reaches this node until the switch has learnt the
+        // VMAC's new port, and frames that arrive before the thread runs wait in the capture ring.
+        if (!run->thread->announceBeforeStart())
+            qCWarning(lcRing, "the takeover announcement did not go out at once; the thread retries");
+        step("announced");
+    }
     run->startedMonoUs = RingDriver::steadyNow().count();
     run->electedMonoUs = electedUs;
 
@@ -579,6 +615,10 @@ void DispatcherService::stop(const QString &why)
 {
     m_retryTimer.stop();
     m_handingOver = false;
+    m_announcePending = false;
+    m_announceDeadline.stop();
+    m_completionGrace.stop();
+    m_handoverFrom = tb::kNoNode;
     if (!m_run)
         return;
     m_statsTimer.stop();
@@ -587,6 +627,7 @@ void DispatcherService::stop(const QString &why)
     m_backlogTimer.stop();
     m_resolveTimer.stop();
     m_runner.stop();
+    joinConnectionWorkers(); // they read the processor that goes with m_run
     m_run->thread->stop();
     const DispatcherCounters &c = m_run->thread->counters();
     const QString detail = QStringLiteral("%1; %2 frame(s) captured, %3 injected, %4 delivered locally")
@@ -656,8 +697,11 @@ void DispatcherService::publish()
         if (row.slot == kNoServerSlot)
             continue;
         row.weight = weightOf(m.addr);
-        // Unhealthy or draining servers stay in the table (their flows drain) but take no new ones.
-        row.healthy = m.status.health != tb::Health::Unhealthy && m.status.health != tb::Health::Draining;
+        // Unhealthy or draining servers stay in the table (their flows drain) but take no new ones;
+        // nor does a dispatcher handing over to us (it took none: leaving it out of the
+        // continuity hash makes that hash its new-flow table).
+        row.healthy = m.status.health != tb::Health::Unhealthy && m.status.health != tb::Health::Draining
+                      && m.addr != m_handoverFrom;
         if (row.self) {
             row.mac = m_ownMac;
         } else if (const auto mac = macs.find(m.addr); mac != macs.end()) {
@@ -669,10 +713,12 @@ void DispatcherService::publish()
         }
         addRow(row);
     }
+    if (!serving.count(m_handoverFrom))
+        m_handoverFrom = tb::kNoNode; // it has left; should it come back, it is a server like any
     // Servers of the last table that are no longer in the ring: drained, not cut (no new flows,
     // existing flows still theirs) while DepartedServers does not show them dead.
     for (const ServerRow &prev : m_published) {
-        if (!prev.self && !serving.count(prev.addr))
+        if (!prev.self && !prev.departed && !serving.count(prev.addr))
             m_departed.add(prev.addr, prev.slot, prev.mac, nowMs());
     }
     for (const auto &[addr, gone] : m_departed.servers()) {
@@ -802,12 +848,36 @@ void DispatcherService::maybePublishCompletion()
             m_backlogTimer.start();
         return;
     }
-    m_completionPublished = true;
     m_backlogTimer.stop();
+    if (m_announcePending) {
+        // Handover: the table is complete, take the VMAC now. Unknown flows keep following the
+        // continuity hash a little longer: connections the previous dispatcher made after its
+        // agents' reports were scheduled by the same Maglev over the same servers.
+        announceHandover(QStringLiteral("the table is complete"));
+        return;
+    }
+    if (m_completionGrace.isActive())
+        return;
+    m_completionPublished = true;
     publish();
     const qint64 ms = (RingDriver::steadyNow().count() - m_run->startedMonoUs) / 1000;
     Q_EMIT logEvent(QStringLiteral("reconstruction-completed"), QString(),
                     QStringLiteral("%1; merged, %2 ms after takeover").arg(m_reconstructionSummary).arg(ms));
+}
+
+void DispatcherService::announceHandover(const QString &why)
+{
+    if (!m_run || !m_announcePending)
+        return;
+    m_announcePending = false;
+    m_announceDeadline.stop();
+    m_run->thread->setAnnouncing(true);
+    m_completionGrace.start();
+    const qint64 ms = (RingDriver::steadyNow().count() - m_run->startedMonoUs) / 1000;
+    qCInfo(lcRing, "handover from %s: VMAC announced %lld ms after takeover (%s)",
+           qPrintable(ipv4ToString(m_handoverFrom)), static_cast<long long>(ms), qPrintable(why));
+    Q_EMIT logEvent(QStringLiteral("handover-announced"), ipv4ToString(m_handoverFrom),
+                    QStringLiteral("VMAC taken over %1 ms after takeover (%2)").arg(ms).arg(why));
 }
 
 void DispatcherService::tickStats()
@@ -984,21 +1054,41 @@ std::optional<std::vector<FlowFeedEntry>> DispatcherService::pollFeedFlows(std::
     return out;
 }
 
-QJsonObject DispatcherService::connections(int limit)
+// The control protocol's "connections": the copy of the flow table is waited for (up to
+// kSnapshotWait) and turned into JSON (100k flows: tens of ms) on a worker thread, never on this
+// one, which relays the token; the answer comes back through the event loop.
+void DispatcherService::connections(int limit, const ControlServer::AnswerFn &answer)
 {
     if (!m_run) {
         const tb::NodeAddr disp = m_driver.isRunning() ? m_driver.node().view().dispatcher : tb::kNoNode;
-        return QJsonObject{{QStringLiteral("error"),
+        answer(QJsonObject{{QStringLiteral("error"),
                             QStringLiteral("this node is not dispatching; the dispatcher is %1")
-                                .arg(disp ? ipv4ToString(disp) : QStringLiteral("unknown"))}};
+                                .arg(disp ? ipv4ToString(disp) : QStringLiteral("unknown"))}});
+        return;
     }
-    const auto snap = m_run->processor->snapshot(std::size_t(std::max(limit, 1)), kSnapshotWait);
-    if (!snap)
-        return QJsonObject{{QStringLiteral("error"), QStringLiteral("the dispatcher thread did not answer within %1 ms")
-                                                         .arg(kSnapshotWait.count())}};
     std::map<std::uint16_t, tb::NodeAddr> owner;
     for (const ServerRow &row : m_published)
         owner[row.slot] = row.addr;
+    FlowMapProcessor *processor = m_run->processor.get(); // outlives the worker: stop() joins it first
+    const quint64 id = ++m_connectionRequests;
+    m_connectionWorkers.emplace(id, std::thread([this, id, processor, owner = std::move(owner), limit, answer] {
+        const QJsonObject result = connectionsJson(processor->snapshot(std::size_t(std::max(limit, 1)), kSnapshotWait), owner);
+        QMetaObject::invokeMethod(this, [this, id, result, answer] {
+            if (auto it = m_connectionWorkers.find(id); it != m_connectionWorkers.end()) {
+                it->second.join();
+                m_connectionWorkers.erase(it);
+            }
+            answer(result);
+        }, Qt::QueuedConnection);
+    }));
+}
+
+QJsonObject DispatcherService::connectionsJson(const std::optional<FlowMapProcessor::Snapshot> &snap,
+                                               const std::map<std::uint16_t, tb::NodeAddr> &owner)
+{
+    if (!snap)
+        return QJsonObject{{QStringLiteral("error"), QStringLiteral("the dispatcher thread did not answer within %1 ms")
+                                                         .arg(kSnapshotWait.count())}};
     QJsonArray list;
     for (const FlowEntry &e : snap->flows) {
         const auto o = owner.find(e.slot);

@@ -24,7 +24,9 @@
 #include "agent/reconstructionrunner.h"
 #include "departedservers.h"
 #include "config/nodesettings.h"
+#include "control/controlserver.h"
 #include "control/flowfeed.h"
+#include "flowmapprocessor.h"
 #include "dispatcher/neighbourtable.h"
 
 #include <QJsonObject>
@@ -73,8 +75,8 @@ public:
 
     // "dataPath" object of the status JSON; empty when not dispatching.
     QJsonObject stats() const;
-    // The answer to the control protocol's "connections" command.
-    QJsonObject connections(int limit);
+    // The answer to the control protocol's "connections" command, given later (see the .cpp).
+    void connections(int limit, const ControlServer::AnswerFn &answer);
     // The observers' flow feed (FlowFeedPublisher): a copy of the flow table that never waits;
     // the first call asks the fast-path thread for it, a later one returns it (nullopt while
     // pending or not dispatching). ageMs is left 0.
@@ -104,9 +106,13 @@ private:
     void buildOnWorker();
     void collectPrepared();
     void startFailed(const QString &error);
+    void announceHandover(const QString &why);
     void keepNeighboursResolved();
     std::optional<QString> start();
     void publish();
+    void joinConnectionWorkers();
+    static QJsonObject connectionsJson(const std::optional<FlowMapProcessor::Snapshot> &snap,
+                                       const std::map<std::uint16_t, tb::NodeAddr> &owner);
     std::uint32_t weightOf(tb::NodeAddr server) const;
     void syncReconstructionMembers();
     void onFlows(const std::vector<ReconstructionCoordinator::Flow> &flows);
@@ -136,7 +142,11 @@ private:
     std::unique_ptr<Running> m_workerResult;
     QString m_workerError;
     double m_workerMs = 0;
-    qint64 m_electedUs = 0; // steady µs at which the election was seen while no data path was ready
+    qint64 m_electedUs = 0;
+    // "connections" requests being answered on their own threads, by request id; joined when the
+    // answer is delivered (main thread) or by stop().
+    std::map<quint64, std::thread> m_connectionWorkers;
+    quint64 m_connectionRequests = 0; // steady µs at which the election was seen while no data path was ready
 
     std::vector<ServerRow> m_published; // the servers of the last published table
     // The serving members of the last ring this node was a settled Member of: at a takeover,
@@ -144,6 +154,13 @@ private:
     // start as departed, so their flows are not hashed elsewhere while they may still serve.
     std::set<tb::NodeAddr> m_lastRingServers;
     bool m_handingOver = false;
+    tb::NodeAddr m_lastRingDispatcher = tb::kNoNode; // the last settled ring's dispatcher
+    // Taking over from a dispatcher that is handing over (still in the ring at our takeover):
+    // it takes no new flows in our table, and the VMAC is announced once the table is complete.
+    tb::NodeAddr m_handoverFrom = tb::kNoNode;
+    bool m_announcePending = false;
+    QTimer m_announceDeadline; // announce anyway after kHandoverAnnounceMaxMs
+    QTimer m_completionGrace;  // after a handover's announcement: continuity hash a little longer
     std::set<tb::NodeAddr> m_reconstructionMembers;
     std::deque<std::pair<FlowKey, std::uint16_t>> m_backlog; // reconstructed flows waiting for queue room
     bool m_reconstructionDone = false;

@@ -14,6 +14,11 @@ constexpr int kLeaveBudgetMs = 1000;
 // has moved the VMAC to the successor (no frame captured for kHandoverQuietMs), at most
 // kHandoverMaxMs.
 constexpr int kHandoverPollMs = 20;
+// Before leaving: how long to wait for the ring to elect the successor once this node gave up the
+// dispatch capability, and then for this node's agent to answer the successor's reconstruction
+// query (so that the flows this node serves itself are in the successor's table).
+constexpr int kHandoverElectMs = 1500;
+constexpr int kHandoverReportMs = 1000;
 constexpr int kHandoverQuietMs = 200;
 constexpr int kHandoverMaxMs = 2000;
 constexpr qint64 kDropLogEveryMs = 5000;
@@ -60,7 +65,9 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
                   },
                   [] { return qint64(RingDriver::steadyNow().count()); })
 {
-    m_control.setConnectionsFn([this](int limit) { return m_dispatcher.connections(limit); });
+    m_control.setConnectionsFn([this](int limit, const ControlServer::AnswerFn &answer) {
+        m_dispatcher.connections(limit, answer);
+    });
     m_control.setFaultFn([this](const ControlRequest &r, const ControlServer::AnswerFn &answer) {
         m_faults.request(r, answer);
     });
@@ -98,6 +105,17 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
             Q_EMIT finished(0);
     });
     connect(&m_driver, &RingDriver::eventOccurred, this, &SashaDaemon::onEvent);
+    m_handoverStep.setSingleShot(true);
+    connect(&m_handoverStep, &QTimer::timeout, this, [this] {
+        qCInfo(lcRing, "%s", m_successor == tb::kNoNode ? "no successor elected in time; leaving anyway"
+                                                         : "the successor did not ask for our connections in time; leaving");
+        leaveRing();
+    });
+    connect(&m_driver, &RingDriver::viewChanged, this, &SashaDaemon::onHandoverView);
+    connect(&m_agent.reporter(), &ConnectionReporter::answered, this, [this](tb::NodeAddr to) {
+        if (m_shuttingDown && m_successor != tb::kNoNode && to == m_successor && m_handoverStep.isActive())
+            leaveRing();
+    });
     connect(&m_driver, &RingDriver::stopped, this, [this] {
         if (m_shuttingDown) {
             qCInfo(lcRing, "left the ring");
@@ -141,16 +159,43 @@ void SashaDaemon::shutdown()
         return;
     }
     m_shuttingDown = true;
-    // The dispatcher hands over instead of going dark when another member can take the role: it
-    // leaves the ring (which elects the successor at once) and forwards until the successor has
-    // the VMAC. Alone, or the only capable node, it simply stops.
+    // The dispatcher hands over instead of going dark when another member can take the role
+    // (docs/dispatcher.md "Membership changes"): it gives up the dispatch capability but stays in
+    // the ring, so the ring elects the successor while this node's agent can still report the
+    // connections it serves itself; it leaves once the successor has asked for them, and forwards
+    // until the successor has the VMAC. Alone, or the only capable node, it simply stops.
     bool successor = false;
     if (m_driver.isRunning() && m_driver.node().state() == tb::NodeState::Member) {
         for (const tb::Member &m : m_driver.node().view().members)
             successor = successor || (m.addr != m_settings.address && (m.caps & tb::kCanDispatch));
     }
-    if (!successor || !m_dispatcher.beginHandover())
-        m_dispatcher.stop(QStringLiteral("shutting down"));
+    if (successor && m_dispatcher.beginHandover()) {
+        qCInfo(lcRing, "handing the dispatcher role over before leaving the ring");
+        m_driver.setCapabilities(quint8(m_settings.caps & ~tb::kCanDispatch));
+        m_handoverStep.start(kHandoverElectMs);
+        return;
+    }
+    m_dispatcher.stop(QStringLiteral("shutting down"));
+    leaveRing();
+}
+
+// The handover's successor is known when the ring's view names another dispatcher; then this
+// node's agent answers its reconstruction query, and only then does this node leave.
+void SashaDaemon::onHandoverView()
+{
+    if (!m_shuttingDown || !m_dispatcher.isHandingOver() || m_successor != tb::kNoNode || !m_driver.isRunning())
+        return;
+    const tb::NodeAddr d = m_driver.node().view().dispatcher;
+    if (d == tb::kNoNode || d == m_settings.address)
+        return;
+    m_successor = d;
+    qCInfo(lcRing, "%s elected in our place; leaving once it has our connections", qPrintable(ipv4ToString(d)));
+    m_handoverStep.start(kHandoverReportMs);
+}
+
+void SashaDaemon::leaveRing()
+{
+    m_handoverStep.stop();
     m_agent.stop();
     if (!m_driver.isRunning() || m_driver.node().state() == tb::NodeState::Stopped) {
         Q_EMIT finished(0);

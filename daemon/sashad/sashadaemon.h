@@ -44,6 +44,8 @@ Q_SIGNALS:
     void finished(int exitCode);
 
 private:
+    void onHandoverView();
+    void leaveRing();
     void finishHandover();
     void onEvent(const tb::Event &e);
     void logDrop(const tb::Event &e);
@@ -65,6 +67,8 @@ private:
     QTimer m_leaveDeadline;
     bool m_shuttingDown = false;
     bool m_handoverFinishing = false;
+    QTimer m_handoverStep;                 // handover: bounds each wait before leaving the ring
+    tb::NodeAddr m_successor = tb::kNoNode; // handover: the dispatcher elected in our place
 
     // Rate-limited drop log: per reason, one line per kDropLogEveryMs with the count since.
     struct DropLog {

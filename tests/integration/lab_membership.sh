@@ -55,12 +55,13 @@ allMembers() { local k; for k in 1 2 3 4 5; do ringOf "$k" 5 || return 1; done; 
 # The server (node index) that holds most of the dispatcher's established flows from the client's
 # downloads (the only long flows before httperf starts), and how many; the dispatcher excluded.
 busiestServer() {
-    nodeCtl "$(dispatcherNode)" --json connections --limit 1000 | python3 -c '
+    nodeCtl "$(dispatcherNode)" --json connections --limit 100000 | python3 -c '
 import collections, json, sys
 flows = [c for c in json.load(sys.stdin).get("connections", []) if c["state"] == "established"]
 count = collections.Counter(c["server"] for c in flows if c["server"].startswith("10.77.0."))
-server, n = count.most_common(1)[0] if count else ("", 0)
-print(server.rsplit(".", 1)[-1], n)'
+if count:
+    server, n = count.most_common(1)[0]
+    print(server.rsplit(".", 1)[-1], n)'
 }
 
 # under LABEL SECONDS RATE_LIMIT COMMAND... : four downloads, then httperf at kRate for SECONDS,
@@ -76,7 +77,13 @@ under() {
         pids+=($!)
     done
     sleep 1
-    read -r busiest held <<<"$(busiestServer)"
+    busiest=""
+    local tries=0
+    while [[ -z $busiest ]] && ((tries++ < 15)); do   # bounded: ~3 s
+        read -r busiest held <<<"$(busiestServer)"
+        [[ -n $busiest ]] || sleep 0.2
+    done
+    [[ -n $busiest ]] || note "no server holds a download in the dispatcher's map: $(nodeCtl "$(dispatcherNode)" --json connections --limit 5 | head -c 300)"
     for arg in "$@"; do args+=("${arg//@BUSIEST@/node$busiest}"); done
     [[ " $* " == *@BUSIEST@* ]] && label="$label node$busiest (holding $held of the 4 downloads)"
     "$lab" load --rate "$kRate" --duration "$seconds" --json >"$tmp/load.json" 2>/dev/null &

@@ -177,6 +177,9 @@ void TestConnDump::clientGone_data()
     QTest::newRow("ack-silent without unacked data is alive") << 9000u << 9000u << 0u << 0 << 0 << 0u << false;
     QTest::newRow("backoff at limit is gone") << 100u << 100u << 1u << 3 << 0 << 0u << true;
     QTest::newRow("backoff under limit is alive") << 100u << 100u << 1u << 2 << 0 << 0u << false;
+    QTest::newRow("zero-window persist: backoff without data in flight, probes answered, is alive")
+        << 800u << 9000u << 0u << 6 << 0 << 0u << false;
+    QTest::newRow("zero-window persist with unanswered probes is gone") << 3200u << 9000u << 0u << 6 << 2 << 0u << true;
     QTest::newRow("probes at limit are gone") << 100u << 100u << 0u << 0 << 2 << 0u << true;
     QTest::newRow("one probe is alive") << 100u << 100u << 0u << 0 << 1 << 0u << false;
 }
