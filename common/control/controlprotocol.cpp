@@ -429,7 +429,7 @@ ControlEvent ControlEvent::fromJson(const QJsonObject &o)
 QJsonObject ControlRequest::toJson() const
 {
     static const char *const names[] = {"status",      "members", "events", "watch",   "counters",
-                                        "connections", "fault",   "drain",  "undrain", "weight"};
+                                        "connections", "fault",   "drain",  "undrain", "weight", "handover"};
     QJsonObject o{{QStringLiteral("cmd"), QLatin1String(names[int(command)])}};
     if (command == Command::Events || command == Command::Connections)
         o.insert(QStringLiteral("limit"), limit);
@@ -476,6 +476,7 @@ std::optional<ControlRequest> parseControlRequest(const QByteArray &line, QStrin
         {"counters", ControlRequest::Command::Counters}, {"connections", ControlRequest::Command::Connections},
         {"fault", ControlRequest::Command::Fault},       {"drain", ControlRequest::Command::Drain},
         {"undrain", ControlRequest::Command::Undrain},   {"weight", ControlRequest::Command::Weight},
+        {"handover", ControlRequest::Command::Handover},
     };
     ControlRequest r;
     bool found = false;
@@ -486,7 +487,7 @@ std::optional<ControlRequest> parseControlRequest(const QByteArray &line, QStrin
         }
     }
     if (!found)
-        return fail(QStringLiteral("unknown command \"%1\"; accepted: status, members, events, watch, counters, connections, fault, drain, undrain, weight").arg(cmd));
+        return fail(QStringLiteral("unknown command \"%1\"; accepted: status, members, events, watch, counters, connections, fault, drain, undrain, weight, handover").arg(cmd));
     if (o.contains(QLatin1String("limit"))) {
         const QJsonValue v = o.value(QLatin1String("limit"));
         const qint64 n = v.toInteger(-1);

@@ -24,6 +24,10 @@
 //                 The three answer like "fault": {"result":"accepted"|"wrong-target"|"failed",
 //                 "message":"...","node":"a.b.c.d","action":"drain"} when the target replies (at
 //                 once when the target is this node), or {"error": "no reply from X within 2 s"}.
+//   "handover" -> {}: asked of the dispatcher itself, it hands the role to the ring's next choice
+//                 without stopping (docs/dispatcher.md "Membership changes") and answers
+//                 {"result":"handed-over","successor":"a.b.c.d","ms":N} once the successor has the
+//                 VMAC, or {"error": "..."} (not the dispatcher, no other capable member, ...).
 //
 // Members (the "members" array of status and members) also carry, where this node knows them
 // (its own state, and the admin reports every serving node sends, kAdminReportChannel):
@@ -130,7 +134,7 @@ struct ControlEvent {
 };
 
 struct ControlRequest {
-    enum class Command { Status, Members, Events, Watch, Counters, Connections, Fault, Drain, Undrain, Weight };
+    enum class Command { Status, Members, Events, Watch, Counters, Connections, Fault, Drain, Undrain, Weight, Handover };
     Command command = Command::Status;
     int limit = 100; // events (1..kMaxEventLimit) and connections (1..kMaxConnectionLimit)
     // fault: validated by the parser (IPv4 target, known action, duration only and always for

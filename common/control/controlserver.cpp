@@ -173,6 +173,20 @@ void ControlServer::answer(QLocalSocket *s, const ControlRequest &r)
         });
         break;
     }
+    case C::Handover: {
+        if (!m_handover) {
+            s->write(controlLine(controlError(QStringLiteral("this daemon takes no handover command"))));
+            break;
+        }
+        QPointer<QLocalSocket> client(s);
+        m_handover(r, [client](const QJsonObject &o) {
+            if (client && client->state() == QLocalSocket::ConnectedState) {
+                client->write(controlLine(o));
+                client->flush();
+            }
+        });
+        break;
+    }
     case C::Drain:
     case C::Undrain:
     case C::Weight: {

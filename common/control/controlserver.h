@@ -32,6 +32,8 @@ public:
     using FaultFn = std::function<void(const ControlRequest &request, AnswerFn answer)>;
     // "drain", "undrain" and "weight" (ControlRequest::isAdmin) answer the same way.
     using AdminFn = FaultFn;
+    // "handover" (the dispatcher hands its role to the ring's next choice) answers the same way.
+    using HandoverFn = FaultFn;
 
     // status is called for every status/members/counters request and every watch tick; log is
     // not owned and must outlive the server.
@@ -48,6 +50,8 @@ public:
     void setFaultFn(FaultFn fn) { m_fault = std::move(fn); }
     // Without one, "drain", "undrain" and "weight" answer with an error.
     void setAdminFn(AdminFn fn) { m_admin = std::move(fn); }
+    // Without one, "handover" answers with an error.
+    void setHandoverFn(HandoverFn fn) { m_handover = std::move(fn); }
     QString path() const { return m_path; }
 
     // Streams an event to every "watch" client.
@@ -68,6 +72,7 @@ private:
     ConnectionsFn m_connections;
     FaultFn m_fault;
     AdminFn m_admin;
+    HandoverFn m_handover;
     const EventLog *m_log;
     QLocalServer *m_server = nullptr;
     QString m_path;

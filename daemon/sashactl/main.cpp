@@ -266,6 +266,10 @@ int main(int argc, char *argv[])
         "  undrain NODE       put NODE back in service\n"
         "  weight NODE W      NODE's operator weight for new flows, 0..65535 (0 = none); wins\n"
         "                     over [dispatcher] weights. drain/undrain/weight need no [faults].\n"
+        "  handover           on the dispatcher: hand the role to the ring's next choice without\n"
+        "                     stopping (the successor completes its table before it takes the\n"
+        "                     VMAC; this node forwards until then, then serves). A SIGTERM of the\n"
+        "                     dispatcher's sashad (systemctl stop) hands over the same way.\n"
         "  keygen [--output FILE] [--force]  new cluster key (stdout without --output)"));
     parser.addHelpOption();
     parser.addVersionOption();
@@ -302,7 +306,7 @@ int main(int argc, char *argv[])
                                     QStringLiteral("S"));
     parser.addOptions({socketOpt, configOpt, jsonOpt, limitOpt, outputOpt, forceOpt, durationOpt, ifDispatcherOpt,
                        waitOpt, timeoutOpt, keyOpt, seedOpt, portOpt, bindOpt, forOpt});
-    parser.addPositionalArgument(QStringLiteral("command"), QStringLiteral("status | members | events | watch | counters | connections | fault | drain | undrain | weight | keygen"));
+    parser.addPositionalArgument(QStringLiteral("command"), QStringLiteral("status | members | events | watch | counters | connections | fault | drain | undrain | weight | handover | keygen"));
     if (!parser.parse(app.arguments()))
         return usage(parser.errorText());
     if (parser.isSet(QStringLiteral("help")))
@@ -358,6 +362,8 @@ int main(int argc, char *argv[])
         req.command = ControlRequest::Command::Counters;
     else if (command == QLatin1String("connections"))
         req.command = ControlRequest::Command::Connections;
+    else if (command == QLatin1String("handover"))
+        req.command = ControlRequest::Command::Handover;
     else if (command == QLatin1String("fault")) {
         req.command = ControlRequest::Command::Fault;
         if (const auto err = parseFaultArguments(args.at(1), args.at(2), parser.isSet(durationOpt),
@@ -402,7 +408,9 @@ int main(int argc, char *argv[])
         return watch(client, json);
 
     QString error;
-    const auto answer = client.request(req, &error);
+    // A handover answers once the successor has the VMAC: up to ~5 s (election, its table, the
+    // switch moving); everything else within 5 s.
+    const auto answer = client.request(req, &error, req.command == ControlRequest::Command::Handover ? 15000 : 5000);
     if (!answer)
         return daemonError(error);
     if (answer->contains(QLatin1String("error")))
@@ -459,6 +467,11 @@ int main(int argc, char *argv[])
         break;
     case ControlRequest::Command::Connections:
         print(formatConnections(*answer));
+        break;
+    case ControlRequest::Command::Handover:
+        print(QStringLiteral("handed over to %1 in %2 ms; this node serves on\n")
+                  .arg(answer->value(QLatin1String("successor")).toString())
+                  .arg(answer->value(QLatin1String("ms")).toInteger()));
         break;
     case ControlRequest::Command::Watch:
     case ControlRequest::Command::Fault:

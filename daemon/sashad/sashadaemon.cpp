@@ -68,6 +68,7 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
     m_control.setConnectionsFn([this](int limit, const ControlServer::AnswerFn &answer) {
         m_dispatcher.connections(limit, answer);
     });
+    m_control.setHandoverFn([this](const ControlRequest &, const ControlServer::AnswerFn &answer) { handover(answer); });
     m_control.setFaultFn([this](const ControlRequest &r, const ControlServer::AnswerFn &answer) {
         m_faults.request(r, answer);
     });
@@ -107,14 +108,14 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
     connect(&m_driver, &RingDriver::eventOccurred, this, &SashaDaemon::onEvent);
     m_handoverStep.setSingleShot(true);
     connect(&m_handoverStep, &QTimer::timeout, this, [this] {
-        qCInfo(lcRing, "%s", m_successor == tb::kNoNode ? "no successor elected in time; leaving anyway"
-                                                         : "the successor did not ask for our connections in time; leaving");
-        leaveRing();
+        qCInfo(lcRing, "%s", m_successor == tb::kNoNode ? "no successor elected in time; going on anyway"
+                                                         : "the successor did not ask for our connections in time; going on");
+        successorHasOurFlows();
     });
     connect(&m_driver, &RingDriver::viewChanged, this, &SashaDaemon::onHandoverView);
     connect(&m_agent.reporter(), &ConnectionReporter::answered, this, [this](tb::NodeAddr to) {
-        if (m_shuttingDown && m_successor != tb::kNoNode && to == m_successor && m_handoverStep.isActive())
-            leaveRing();
+        if (m_successor != tb::kNoNode && to == m_successor && m_handoverStep.isActive())
+            successorHasOurFlows();
     });
     connect(&m_driver, &RingDriver::stopped, this, [this] {
         if (m_shuttingDown) {
@@ -169,27 +170,73 @@ void SashaDaemon::shutdown()
         for (const tb::Member &m : m_driver.node().view().members)
             successor = successor || (m.addr != m_settings.address && (m.caps & tb::kCanDispatch));
     }
-    if (successor && m_dispatcher.beginHandover()) {
+    if (successor && startHandover()) {
         qCInfo(lcRing, "handing the dispatcher role over before leaving the ring");
-        m_driver.setCapabilities(quint8(m_settings.caps & ~tb::kCanDispatch));
-        m_handoverStep.start(kHandoverElectMs);
         return;
     }
     m_dispatcher.stop(QStringLiteral("shutting down"));
     leaveRing();
 }
 
+bool SashaDaemon::startHandover()
+{
+    if (m_dispatcher.isHandingOver() || !m_dispatcher.beginHandover())
+        return false;
+    m_successor = tb::kNoNode;
+    m_handoverFinishing = false;
+    m_driver.setCapabilities(quint8(m_settings.caps & ~tb::kCanDispatch));
+    m_handoverStep.start(kHandoverElectMs);
+    return true;
+}
+
+// `sashactl handover`: the same handover as a stop, but the daemon stays, as a server.
+void SashaDaemon::handover(const ControlServer::AnswerFn &answer)
+{
+    auto error = [&answer](const QString &why) { answer(QJsonObject{{QStringLiteral("error"), why}}); };
+    if (m_shuttingDown)
+        return error(QStringLiteral("this node is shutting down"));
+    if (!m_driver.isRunning() || m_driver.node().state() != tb::NodeState::Member)
+        return error(QStringLiteral("this node is not a ring member"));
+    const tb::RingView &view = m_driver.node().view();
+    if (!m_dispatcher.isRunning()) {
+        return error(QStringLiteral("this node is not dispatching; run handover on the dispatcher (%1)")
+                         .arg(view.dispatcher ? ipv4ToString(view.dispatcher) : QStringLiteral("none")));
+    }
+    if (m_handoverAnswer)
+        return error(QStringLiteral("a handover is already under way"));
+    bool successor = false;
+    for (const tb::Member &m : view.members)
+        successor = successor || (m.addr != m_settings.address && (m.caps & tb::kCanDispatch));
+    if (!successor)
+        return error(QStringLiteral("no other member can dispatch"));
+    if (!startHandover())
+        return error(QStringLiteral("the data path cannot hand over now"));
+    m_handoverAnswer = answer;
+    logLocal(QStringLiteral("handover-requested"), QString(), QStringLiteral("sashactl handover"));
+}
+
+// The successor has this node's connections (or did not ask in time): a stop leaves the ring
+// now; `sashactl handover` stays and forwards until the switch has moved the VMAC.
+void SashaDaemon::successorHasOurFlows()
+{
+    m_handoverStep.stop();
+    if (m_shuttingDown)
+        leaveRing();
+    else
+        finishHandover();
+}
+
 // The handover's successor is known when the ring's view names another dispatcher; then this
 // node's agent answers its reconstruction query, and only then does this node leave.
 void SashaDaemon::onHandoverView()
 {
-    if (!m_shuttingDown || !m_dispatcher.isHandingOver() || m_successor != tb::kNoNode || !m_driver.isRunning())
+    if (!m_dispatcher.isHandingOver() || m_successor != tb::kNoNode || !m_driver.isRunning())
         return;
     const tb::NodeAddr d = m_driver.node().view().dispatcher;
     if (d == tb::kNoNode || d == m_settings.address)
         return;
     m_successor = d;
-    qCInfo(lcRing, "%s elected in our place; leaving once it has our connections", qPrintable(ipv4ToString(d)));
+    qCInfo(lcRing, "%s elected in our place; going on once it has our connections", qPrintable(ipv4ToString(d)));
     m_handoverStep.start(kHandoverReportMs);
 }
 
@@ -206,7 +253,8 @@ void SashaDaemon::leaveRing()
     m_driver.leave();
 }
 
-// The ring has let this dispatcher go: forward until the VMAC's frames stop coming here.
+// The successor has our flows (and a stopping node has left the ring): forward until the VMAC's
+// frames stop coming here.
 void SashaDaemon::finishHandover()
 {
     if (m_handoverFinishing)
@@ -228,8 +276,22 @@ void SashaDaemon::finishHandover()
             return;
         poll->stop();
         poll->deleteLater();
-        m_dispatcher.stop(QStringLiteral("handed over (%1 ms after leaving the ring)").arg(since->elapsed()));
-        Q_EMIT finished(0);
+        m_dispatcher.stop(QStringLiteral("handed over to %1 (%2 ms after the successor had our connections)")
+                              .arg(m_successor ? ipv4ToString(m_successor) : QStringLiteral("?"))
+                              .arg(since->elapsed()));
+        if (m_shuttingDown) {
+            Q_EMIT finished(0);
+            return;
+        }
+        // Dispatch-capable again: the successor keeps the role (a working dispatcher's claim wins).
+        m_driver.setCapabilities(m_settings.caps);
+        m_handoverFinishing = false;
+        if (m_handoverAnswer) {
+            m_handoverAnswer(QJsonObject{{QStringLiteral("result"), QStringLiteral("handed-over")},
+                                         {QStringLiteral("successor"), ipv4ToString(m_successor)},
+                                         {QStringLiteral("ms"), since->elapsed()}});
+            m_handoverAnswer = nullptr;
+        }
     });
     poll->start(kHandoverPollMs);
 }

@@ -44,6 +44,9 @@ Q_SIGNALS:
     void finished(int exitCode);
 
 private:
+    bool startHandover();
+    void handover(const ControlServer::AnswerFn &answer);
+    void successorHasOurFlows();
     void onHandoverView();
     void leaveRing();
     void finishHandover();
@@ -69,6 +72,7 @@ private:
     bool m_handoverFinishing = false;
     QTimer m_handoverStep;                 // handover: bounds each wait before leaving the ring
     tb::NodeAddr m_successor = tb::kNoNode; // handover: the dispatcher elected in our place
+    ControlServer::AnswerFn m_handoverAnswer; // `sashactl handover` waiting for its answer
 
     // Rate-limited drop log: per reason, one line per kDropLogEveryMs with the count since.
     struct DropLog {

@@ -62,6 +62,7 @@ labUp() {
 
 # The status of nodeK as JSON (the control socket is a path: no need to enter the namespace).
 nodeStatus() { "$SASHACTL" --socket "/run/sasha-lab/node$1/run/sashad.sock" --json status 2>/dev/null; }
+nodeConnections() { "$SASHACTL" --socket "/run/sasha-lab/node$1/run/sashad.sock" --json connections --limit 100000 2>/dev/null; }
 nodeEvents() { "$SASHACTL" --socket "/run/sasha-lab/node$1/run/sashad.sock" --json events --limit "${2:-300}" 2>/dev/null; }
 # jsonGet EXPR: python expression over d (the JSON read from stdin); empty on any error.
 jsonGet() { python3 -c 'import json,sys

@@ -3,7 +3,8 @@
 # long downloads through the VIP, each of these loses no connection and breaks no download:
 #   1. a server's sashad SIGKILLed while its nginx keeps serving (the ring purges and re-forms);
 #   2. a server's sashad stopped with SIGTERM (graceful leave), nginx still serving;
-#   3. the dispatcher's sashad stopped with SIGTERM (planned handover), no client-visible stall;
+#   3. the dispatcher's sashad stopped with SIGTERM (planned handover), no client-visible stall,
+#      and `sashactl handover` (the same without stopping the daemon);
 #   4. a rolling restart of every node's sashad (`sasha-lab rolling`), dispatcher included.
 # And the dispatcher's data path is not restarted by 1 and 2 (same run before and after).
 # Needs root; exit 77 = skipped. Removes the lab it made, also when it fails.
@@ -142,6 +143,18 @@ if [[ -n $newDk && $newDk != "$dk" ]]; then pass "node$newDk took the dispatcher
 "$lab" restore "node$dk" >/dev/null
 waitFor 15 allMembers || fail "ring of 5 after restoring node$dk"
 waitFor 10 dataPathReady "$(dispatcherNode)" || fail "the dispatcher's data path is not ready after the handover"
+
+# 3b: `sashactl handover` on the dispatcher: the same handover, the daemon stays and serves.
+dk=$(dispatcherNode)
+under "sashactl handover on node$dk" 8 20M nodeCtl "$dk" handover
+note "$(cat "$tmp/action.log")"
+if grep -q "handed over to" "$tmp/action.log"; then pass "sashactl handover answered: $(head -c 120 "$tmp/action.log")"; else fail "sashactl handover: $(cat "$tmp/action.log")"; fi
+if [[ $(dispatcherNode) != "$dk" && $(nodeCtl "$dk" --json status | jsonField '["role"]') == server ]]; then
+    pass "after sashactl handover node$dk serves and node$(dispatcherNode) dispatches"
+else
+    fail "after sashactl handover: dispatcher node$(dispatcherNode), node$dk is $(nodeCtl "$dk" --json status | jsonField '["role"]')"
+fi
+waitFor 10 dataPathReady "$(dispatcherNode)" || fail "the dispatcher's data path is not ready after sashactl handover"
 
 # 4: rolling restart of every sashad, the dispatcher included, downloads spanning all of it.
 under "rolling restart of all 5 sashad" 20 4M "$lab" rolling --pause 1

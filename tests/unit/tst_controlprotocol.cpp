@@ -168,6 +168,9 @@ private Q_SLOTS:
         QTest::newRow("events with limit") << QByteArray(R"({"cmd":"events","limit":5})") << true
                                            << int(ControlRequest::Command::Events) << 5 << "";
         QTest::newRow("watch") << QByteArray(R"({"cmd":"watch"})") << true << int(ControlRequest::Command::Watch) << 100 << "";
+        QTest::newRow("handover") << QByteArray(R"({"cmd":"handover"})") << true << int(ControlRequest::Command::Handover) << 100 << "";
+        QTest::newRow("unknown command lists handover") << QByteArray(R"({"cmd":"hand-over"})") << false << 0 << 0
+                                                        << "weight, handover";
         QTest::newRow("unknown command") << QByteArray(R"({"cmd":"reboot"})") << false << 0 << 0
                                          << "unknown command \"reboot\"; accepted: status, members, events, watch, counters";
         QTest::newRow("missing cmd") << QByteArray(R"({"limit":3})") << false << 0 << 0 << "unknown command";
