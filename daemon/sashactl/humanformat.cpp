@@ -30,22 +30,25 @@ QString formatMembersTable(const QList<ControlMember> &members)
     return t.toString();
 }
 
-std::optional<quint32> openFlowsOf(const QList<ControlMember> &members, const QString &addr)
+DrainProgress drainProgressOf(const QList<ControlMember> &members, const QString &addr)
 {
-    for (const ControlMember &m : members)
-        if (m.addr == addr)
-            return m.openFlows;
-    return std::nullopt;
+    for (const ControlMember &m : members) {
+        if (m.addr == addr && m.openFlows)
+            return DrainProgress{std::min(m.activeConnections, *m.openFlows), m.openFlows};
+    }
+    return {};
 }
 
-QString formatDrainProgress(const QString &node, std::optional<quint32> openFlows, qint64 elapsedMs)
+QString formatDrainProgress(const QString &node, const DrainProgress &p, qint64 elapsedMs)
 {
     const QString at = QStringLiteral("%1 s").arg(double(elapsedMs) / 1000.0, 0, 'f', 1);
-    if (!openFlows)
-        return QStringLiteral("%1: %2 open flows not known yet (waiting for its report)").arg(at, node);
-    if (*openFlows == 0)
-        return QStringLiteral("%1: %2 drained: 0 open flows").arg(at, node);
-    return QStringLiteral("%1: %2 has %3 open flow%4").arg(at, node).arg(*openFlows).arg(*openFlows == 1 ? "" : "s");
+    if (!p.active)
+        return QStringLiteral("%1: %2 flows not known yet (waiting for its report)").arg(at, node);
+    const quint32 closing = *p.open - *p.active;
+    const QString tail = closing ? QStringLiteral(" (%1 closing)").arg(closing) : QString();
+    if (p.drained())
+        return QStringLiteral("%1: %2 drained: 0 active flows%3").arg(at, node, tail);
+    return QStringLiteral("%1: %2 has %3 active flow%4%5").arg(at, node).arg(*p.active).arg(*p.active == 1 ? "" : "s").arg(tail);
 }
 
 QString formatStatus(const ControlStatus &s)

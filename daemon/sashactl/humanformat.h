@@ -10,8 +10,17 @@ namespace sasha {
 QString formatMembersTable(const QList<ControlMember> &members);
 // `drain --wait`: the open flows of the member at addr (nullopt: not listed, or not known here),
 // and the progress line printed while waiting ("1.4 s: 10.0.0.3 has 12 open flows").
-std::optional<quint32> openFlowsOf(const QList<ControlMember> &members, const QString &addr);
-QString formatDrainProgress(const QString &node, std::optional<quint32> openFlows, qint64 elapsedMs);
+// `drain --wait`: a node's flows at the dispatcher, as far as the members list knows them. The
+// wait ends when active (not closing) flows reach 0: closing flows are finished for the client
+// and only linger for late ACKs (30 s), so waiting on them would hold the operator for nothing.
+struct DrainProgress {
+    std::optional<quint32> active; // unknown until the node's admin report arrived
+    std::optional<quint32> open;   // active + closing
+    bool drained() const { return active && *active == 0; }
+    friend bool operator==(const DrainProgress &, const DrainProgress &) = default;
+};
+DrainProgress drainProgressOf(const QList<ControlMember> &members, const QString &addr);
+QString formatDrainProgress(const QString &node, const DrainProgress &p, qint64 elapsedMs);
 QString formatStatus(const ControlStatus &s);
 QString formatEventLine(const ControlEvent &e); // "13:02:11.482  purge-started  127.0.0.1  ..."
 QString formatEvents(const QList<ControlEvent> &events);

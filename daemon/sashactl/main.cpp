@@ -123,13 +123,13 @@ std::optional<QString> parseAdminArguments(const QString &command, const QString
     return std::nullopt;
 }
 
-// `drain --wait`: polls members every kWaitPollMs until NODE has no open flow; 1 on timeout.
+// `drain --wait`: polls members every kWaitPollMs until NODE has no active flow; 1 on timeout.
 int waitForDrain(ControlClient &client, const QString &node, int timeoutS, bool json)
 {
     constexpr int kWaitPollMs = 200;
     QElapsedTimer clock;
     clock.start();
-    std::optional<quint32> last;
+    DrainProgress last;
     bool printed = false;
     for (;;) {
         QString error;
@@ -139,28 +139,29 @@ int waitForDrain(ControlClient &client, const QString &node, int timeoutS, bool 
         if (answer->contains(QLatin1String("error")))
             return daemonError(QStringLiteral("sashad: %1").arg(answer->value(QLatin1String("error")).toString()));
         const ControlStatus s = ControlStatus::fromJson(*answer); // same member keys
-        const std::optional<quint32> open = openFlowsOf(s.members, node);
+        const DrainProgress now = drainProgressOf(s.members, node);
         const qint64 elapsed = clock.elapsed();
-        if (!printed || open != last) {
-            const QString line = formatDrainProgress(node, open, elapsed);
+        if (!printed || now != last) {
+            auto count = [](std::optional<quint32> v) { return v ? QJsonValue(qint64(*v)) : QJsonValue(QJsonValue::Null); };
             if (json)
                 printJson(QJsonObject{{QStringLiteral("node"), node},
                                       {QStringLiteral("elapsedMs"), elapsed},
-                                      {QStringLiteral("openFlows"), open ? QJsonValue(qint64(*open)) : QJsonValue(QJsonValue::Null)}},
+                                      {QStringLiteral("activeFlows"), count(now.active)},
+                                      {QStringLiteral("openFlows"), count(now.open)}},
                           false);
             else
-                print(line + QLatin1Char('\n'));
-            last = open;
+                print(formatDrainProgress(node, now, elapsed) + QLatin1Char('\n'));
+            last = now;
             printed = true;
         }
-        if (open && *open == 0)
+        if (now.drained())
             return kExitOk;
         if (elapsed >= qint64(timeoutS) * 1000) {
-            return daemonError(open ? QStringLiteral("%1 still has %2 open flow(s) after %3 s; wait longer (--timeout S) "
-                                                     "or see them with sashactl connections on the dispatcher")
-                                          .arg(node).arg(*open).arg(timeoutS)
-                                    : QStringLiteral("%1's open flows are not known here after %2 s (no admin report "
-                                                     "from it: is it a member, and does it serve?)").arg(node).arg(timeoutS));
+            return daemonError(now.active ? QStringLiteral("%1 still has %2 active flow(s) after %3 s; wait longer (--timeout S) "
+                                                           "or see them with sashactl connections on the dispatcher")
+                                                .arg(node).arg(*now.active).arg(timeoutS)
+                                          : QStringLiteral("%1's flows are not known here after %2 s (no admin report "
+                                                           "from it: is it a member, and does it serve?)").arg(node).arg(timeoutS));
         }
         QThread::msleep(kWaitPollMs);
     }
@@ -262,7 +263,8 @@ int main(int argc, char *argv[])
         "                     [faults] enabled = true; the answer comes from the node itself.\n"
         "  drain NODE [--wait] [--timeout S]  take NODE out of service: no new flows, existing\n"
         "                     flows finish (dispatch capability kept); kept across its restarts.\n"
-        "                     --wait: until NODE has no open flow (default timeout 300 s; exit 1)\n"
+        "                     --wait: until NODE has no active flow (closing ones may linger;\n"
+        "                     default timeout 300 s; exit 1)\n"
         "  undrain NODE       put NODE back in service\n"
         "  weight NODE W      NODE's operator weight for new flows, 0..65535 (0 = none); wins\n"
         "                     over [dispatcher] weights. drain/undrain/weight need no [faults].\n"
@@ -290,7 +292,7 @@ int main(int argc, char *argv[])
                                          QStringLiteral("S"));
     const QCommandLineOption ifDispatcherOpt(QStringLiteral("if-dispatcher"),
                                              QStringLiteral("fault: act only if NODE is the dispatcher right now."));
-    const QCommandLineOption waitOpt(QStringLiteral("wait"), QStringLiteral("drain: wait until NODE has no open flow."));
+    const QCommandLineOption waitOpt(QStringLiteral("wait"), QStringLiteral("drain: wait until NODE has no active flow."));
     const QCommandLineOption timeoutOpt(QStringLiteral("timeout"),
                                         QStringLiteral("drain --wait: give up after S seconds (default 300), exit 1."),
                                         QStringLiteral("S"));

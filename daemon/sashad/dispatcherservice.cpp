@@ -1,4 +1,5 @@
 #include "dispatcherservice.h"
+#include "dispatcherrunning.h"
 
 #include "config/logcategories.h"
 #include "control/controlprotocol.h"
@@ -34,7 +35,6 @@ constexpr int kHealthPollMs = 50;
 constexpr int kPrepareAgainMs = 500;    // after a run: prepare for the next election once the ring settled
 constexpr int kNeighbourCheckMs = 5000; // while prepared: members' MACs still known?
 constexpr int kFirstForwardPollMs = 5; // the event's own monoUs is at most this late; its detail is exact
-constexpr std::chrono::milliseconds kSnapshotWait{200};
 
 // The cluster subnet of the node's address, for the neighbour table's solicitations.
 std::pair<quint32, int> clusterSubnet(const NodeSettings &s)
@@ -48,28 +48,6 @@ std::pair<quint32, int> clusterSubnet(const NodeSettings &s)
     return {s.address, 32};
 }
 
-const char *stateName(FlowState s)
-{
-    switch (s) {
-    case FlowState::SynSeen: return "syn-seen";
-    case FlowState::Established: return "established";
-    case FlowState::Closing: return "closing";
-    case FlowState::Udp: return "udp";
-    case FlowState::Empty: break;
-    }
-    return "empty";
-}
-
-const char *originName(FlowOrigin o)
-{
-    switch (o) {
-    case FlowOrigin::Scheduled: return "scheduled";
-    case FlowOrigin::Hashed: return "hashed";
-    case FlowOrigin::Reconstructed: return "reconstructed";
-    }
-    return "?";
-}
-
 const char *schedulerName(SchedulerKind k)
 {
     switch (k) {
@@ -79,8 +57,6 @@ const char *schedulerName(SchedulerKind k)
     }
     return "?";
 }
-
-qint64 u(const Counter &c) { return qint64(read(c)); }
 
 qint64 nowMs() { return RingDriver::steadyNow().count() / 1000; }
 
@@ -109,28 +85,6 @@ bool ringSettled(const RingDriver &driver)
 }
 } // namespace
 
-// Everything that exists only while this node dispatches. Members are declared in dependency
-// order: the thread (declared last) is destroyed first, and it is stopped before anything else.
-struct DispatcherService::Running {
-    ServerTableHandoff tables;
-    std::unique_ptr<FastPath> fastPath;
-    std::unique_ptr<FlowMapProcessor> processor;
-    std::unique_ptr<PacketSource> source;
-    PcapLiveSource *capture = nullptr; // == source, typed: the takeover switches its filter
-    std::unique_ptr<PacketSink> sink;
-    std::unique_ptr<LocalDeliverySink> local;
-    std::unique_ptr<VmacAnnouncer> announcer;
-    std::unique_ptr<DispatcherThread> thread;
-    qint64 startedMonoUs = 0;
-    qint64 electedMonoUs = 0; // start() entered: the ring had just made this node the dispatcher
-    bool takeoverLogged = false;
-
-    ~Running()
-    {
-        if (thread)
-            thread->stop();
-    }
-};
 
 DispatcherService::DispatcherService(const NodeSettings &settings, RingDriver &driver, OobRouter &oob, QObject *parent)
     : QObject(parent),
@@ -290,20 +244,25 @@ quint64 DispatcherService::framesCaptured() const
     return m_run ? read(m_run->thread->counters().captured) : 0;
 }
 
+// What start() needs to know of the ring before it: who dispatched, who served. Kept at every view
+// of a settled ring, except once this node is elected and its data path not yet built.
+void DispatcherService::rememberRing()
+{
+    if (!ringSettled(m_driver) || (shouldRun() && !m_run))
+        return;
+    m_lastRingServers.clear();
+    m_lastRingDispatcher = m_driver.node().view().dispatcher;
+    for (const tb::Member &m : m_driver.node().view().members) {
+        if (m.caps & tb::kCanServe)
+            m_lastRingServers.insert(m.addr);
+    }
+}
+
 void DispatcherService::onViewChanged()
 {
+    const auto remember = qScopeGuard([this] { rememberRing(); });
     if (m_handingOver)
         return; // the ring's next dispatcher is elected without us; keep forwarding meanwhile
-    const auto rememberRing = qScopeGuard([this] {
-        if (!ringSettled(m_driver) || (shouldRun() && !m_run))
-            return; // elected, data path not built yet: start() still needs the ring before
-        m_lastRingServers.clear();
-        m_lastRingDispatcher = m_driver.node().view().dispatcher;
-        for (const tb::Member &m : m_driver.node().view().members) {
-            if (m.caps & tb::kCanServe)
-                m_lastRingServers.insert(m.addr);
-        }
-    });
     if (!shouldRun()) {
         keepNeighboursResolved();
         if (m_run)
@@ -639,6 +598,7 @@ void DispatcherService::stop(const QString &why)
     m_backlog.clear();
     if (m_settings.dispatcher.prepare)
         m_prepareTimer.start();
+    rememberRing(); // the ring as it is now, not as it was before this run (a handover, say)
     qCInfo(lcRing, "dispatcher stopped: %s", qPrintable(detail));
     Q_EMIT runStopped();
     Q_EMIT logEvent(QStringLiteral("dispatcher-stopped"), QString(), detail);
@@ -859,6 +819,9 @@ void DispatcherService::maybePublishCompletion()
     if (m_completionGrace.isActive())
         return;
     m_completionPublished = true;
+    // The handover is over: a previous dispatcher that stays in the ring (`sashactl handover`)
+    // serves from now on like any member.
+    m_handoverFrom = tb::kNoNode;
     publish();
     const qint64 ms = (RingDriver::steadyNow().count() - m_run->startedMonoUs) / 1000;
     Q_EMIT logEvent(QStringLiteral("reconstruction-completed"), QString(),
@@ -909,202 +872,6 @@ void DispatcherService::tickStats()
     const std::uint64_t framesIn = read(c.framesIn);
     m_packetsPerSecond = framesIn - m_prevFramesIn;
     m_prevFramesIn = framesIn;
-}
-
-QJsonObject DispatcherService::stats() const
-{
-    if (!m_run)
-        return {};
-    const DispatcherSettings &d = m_settings.dispatcher;
-    const FastPathCounters &c = m_run->fastPath->counters();
-    const FlowTable &flows = m_run->fastPath->flows();
-    QJsonArray servers;
-    quint64 active = 0, open = 0;
-    for (const ServerRow &row : m_published) {
-        const auto cps = m_cps.find(row.slot);
-        active += flows.activeFlows(row.slot);
-        open += flows.openFlows(row.slot);
-        servers.append(QJsonObject{
-            {QStringLiteral("addr"), ipv4ToString(row.addr)},
-            {QStringLiteral("slot"), int(row.slot)},
-            {QStringLiteral("mac"), macToString(row.mac)},
-            {QStringLiteral("weight"), qint64(row.weight)},
-            {QStringLiteral("healthy"), row.healthy},
-            {QStringLiteral("self"), row.self},
-            // Left the ring, its flows still forwarded (docs/dispatcher.md "Membership changes"):
-            // "probe" is the dispatcher's own check of its service.
-            {QStringLiteral("departed"), row.departed},
-            {QStringLiteral("probe"), row.departed ? controlHealthName(m_departed.probeHealth(row.addr)) : QString()},
-            {QStringLiteral("packets"), u(c.serverPackets[row.slot])},
-            {QStringLiteral("newFlows"), u(c.serverNewFlows[row.slot])},
-            {QStringLiteral("cps"), qint64(cps == m_cps.end() ? 0 : cps->second)},
-            {QStringLiteral("activeFlows"), qint64(flows.activeFlows(row.slot))},
-            {QStringLiteral("openFlows"), qint64(flows.openFlows(row.slot))},
-        });
-    }
-    QJsonObject malformed;
-    for (std::size_t v = 1; v < kParseVerdictCount; ++v) {
-        if (ParseVerdict(v) != ParseVerdict::Icmp) // not a refusal: counted in icmp below
-            malformed.insert(QLatin1String(parseVerdictName(ParseVerdict(v))), u(c.malformed[v]));
-    }
-    QJsonObject icmp;
-    for (std::size_t v = 1; v < kIcmpVerdictCount; ++v)
-        icmp.insert(QLatin1String(icmpVerdictName(IcmpVerdict(v))), u(c.icmpDropped[v]));
-    const QJsonObject dropped{
-        {QStringLiteral("noTable"), u(c.noTable)},
-        {QStringLiteral("notForVip"), u(c.notForVip)},
-        {QStringLiteral("serverToClient"), u(c.serverToClient)},
-        {QStringLiteral("unknownFlow"), u(c.unknownFlowDropped)},
-        {QStringLiteral("serverGone"), u(c.serverGone)},
-        {QStringLiteral("noServer"), u(c.noServer)},
-        {QStringLiteral("tableFull"), u(c.tableFull)},
-        {QStringLiteral("outputTooSmall"), u(c.outputTooSmall)},
-        {QStringLiteral("malformed"), malformed},
-        {QStringLiteral("icmp"), icmp},
-    };
-    const QJsonObject fastPath{
-        {QStringLiteral("framesIn"), u(c.framesIn)},
-        {QStringLiteral("forwarded"), u(c.forwarded)},
-        {QStringLiteral("deliveredLocal"), u(c.deliveredLocal)},
-        {QStringLiteral("icmpForwarded"), u(c.icmpForwarded)},
-        {QStringLiteral("newFlows"), u(c.newFlows)},
-        {QStringLiteral("hashedFlows"), u(c.hashedFlows)},
-        {QStringLiteral("expiredFlows"), u(c.expiredFlows)},
-        {QStringLiteral("reconstructedInserted"), u(c.reconstructedInserted)},
-        {QStringLiteral("reconstructedCorrected"), u(c.reconstructedCorrected)},
-        {QStringLiteral("reconstructedFull"), u(c.reconstructedFull)},
-        {QStringLiteral("dropped"), dropped},
-    };
-    const DispatcherCounters &t = m_run->thread->counters();
-    const QJsonObject thread{
-        {QStringLiteral("captured"), u(t.captured)},
-        {QStringLiteral("injected"), u(t.injected)},
-        {QStringLiteral("injectErrors"), u(t.injectErrors)},
-        {QStringLiteral("deliveredLocal"), u(t.deliveredLocal)},
-        {QStringLiteral("localErrors"), u(t.localErrors)},
-        {QStringLiteral("dropped"), u(t.dropped)},
-        {QStringLiteral("kernelDropped"), u(t.kernelDropped)},
-        {QStringLiteral("interfaceDropped"), u(t.interfaceDropped)},
-        {QStringLiteral("oversized"), u(t.oversized)},
-        {QStringLiteral("announcements"), u(t.announcements)},
-        {QStringLiteral("cpuMs"), qint64(m_run->thread->cpuTime().count() / 1000000)},
-        // [dispatcher] cpu: the CPU the thread is pinned to, -1 if it is not (not asked, or refused).
-        {QStringLiteral("cpu"), m_run->thread->pinned() ? d.cpu : -1},
-    };
-    const QString recon = m_completionPublished ? QStringLiteral("complete")
-                        : m_reconstructionDone  ? QStringLiteral("merging")
-                                                : QStringLiteral("running");
-    return QJsonObject{
-        {QStringLiteral("running"), true},
-        {QStringLiteral("interface"), d.interfaceName},
-        {QStringLiteral("vip"), ipv4ToString(d.vip)},
-        {QStringLiteral("vmac"), macToString(d.vmac)},
-        {QStringLiteral("scheduler"), QLatin1String(schedulerName(d.scheduler))},
-        {QStringLiteral("injector"), d.injector == DispatcherSettings::Injector::Pcap     ? QStringLiteral("pcap")
-                                     : d.injector == DispatcherSettings::Injector::TxRing ? QStringLiteral("tx-ring")
-                                                                                          : QStringLiteral("afpacket")},
-        {QStringLiteral("serveWhileDispatching"), d.serveWhileDispatching},
-        {QStringLiteral("tableGeneration"), qint64(m_generation)},
-        {QStringLiteral("reconstruction"), recon},
-        {QStringLiteral("reconstructionSummary"), m_reconstructionSummary},
-        {QStringLiteral("uptimeMs"), (RingDriver::steadyNow().count() - m_run->startedMonoUs) / 1000},
-        {QStringLiteral("startedMonoUs"), m_run->startedMonoUs},
-        {QStringLiteral("firstForwardMonoUs"), qint64(m_run->processor->firstForwardMonoUs())},
-        {QStringLiteral("activeFlows"), qint64(active)},
-        {QStringLiteral("openFlows"), qint64(open)},
-        {QStringLiteral("cps"), qint64(m_totalCps)},
-        {QStringLiteral("packetsPerSecond"), qint64(m_packetsPerSecond)},
-        {QStringLiteral("servers"), servers},
-        {QStringLiteral("fastPath"), fastPath},
-        {QStringLiteral("thread"), thread},
-    };
-}
-
-std::optional<std::vector<FlowFeedEntry>> DispatcherService::pollFeedFlows(std::size_t limit)
-{
-    if (!m_run)
-        return std::nullopt;
-    auto snap = m_run->processor->pollSnapshot(limit);
-    if (!snap)
-        return std::nullopt;
-    std::map<std::uint16_t, tb::NodeAddr> owner;
-    for (const ServerRow &row : m_published)
-        owner[row.slot] = row.addr;
-    std::vector<FlowFeedEntry> out;
-    out.reserve(snap->flows.size());
-    for (const FlowEntry &e : snap->flows) {
-        FlowFeedEntry f;
-        f.clientIp = e.srcIp;
-        f.clientPort = e.srcPort;
-        const auto o = owner.find(e.slot);
-        f.server = o == owner.end() ? 0 : o->second;
-        switch (e.state()) {
-        case FlowState::SynSeen: f.state = FlowFeedState::SynSeen; break;
-        case FlowState::Closing: f.state = FlowFeedState::Closing; break;
-        case FlowState::Udp: f.flags |= kFlowFeedUdp; f.state = FlowFeedState::Established; break;
-        case FlowState::Established:
-        case FlowState::Empty: f.state = FlowFeedState::Established; break;
-        }
-        if (e.origin() == FlowOrigin::Reconstructed)
-            f.flags |= kFlowFeedReconstructed;
-        else if (e.origin() == FlowOrigin::Hashed)
-            f.flags |= kFlowFeedHashed;
-        out.push_back(f);
-    }
-    return out;
-}
-
-// The control protocol's "connections": the copy of the flow table is waited for (up to
-// kSnapshotWait) and turned into JSON (100k flows: tens of ms) on a worker thread, never on this
-// one, which relays the token; the answer comes back through the event loop.
-void DispatcherService::connections(int limit, const ControlServer::AnswerFn &answer)
-{
-    if (!m_run) {
-        const tb::NodeAddr disp = m_driver.isRunning() ? m_driver.node().view().dispatcher : tb::kNoNode;
-        answer(QJsonObject{{QStringLiteral("error"),
-                            QStringLiteral("this node is not dispatching; the dispatcher is %1")
-                                .arg(disp ? ipv4ToString(disp) : QStringLiteral("unknown"))}});
-        return;
-    }
-    std::map<std::uint16_t, tb::NodeAddr> owner;
-    for (const ServerRow &row : m_published)
-        owner[row.slot] = row.addr;
-    FlowMapProcessor *processor = m_run->processor.get(); // outlives the worker: stop() joins it first
-    const quint64 id = ++m_connectionRequests;
-    m_connectionWorkers.emplace(id, std::thread([this, id, processor, owner = std::move(owner), limit, answer] {
-        const QJsonObject result = connectionsJson(processor->snapshot(std::size_t(std::max(limit, 1)), kSnapshotWait), owner);
-        QMetaObject::invokeMethod(this, [this, id, result, answer] {
-            if (auto it = m_connectionWorkers.find(id); it != m_connectionWorkers.end()) {
-                it->second.join();
-                m_connectionWorkers.erase(it);
-            }
-            answer(result);
-        }, Qt::QueuedConnection);
-    }));
-}
-
-QJsonObject DispatcherService::connectionsJson(const std::optional<FlowMapProcessor::Snapshot> &snap,
-                                               const std::map<std::uint16_t, tb::NodeAddr> &owner)
-{
-    if (!snap)
-        return QJsonObject{{QStringLiteral("error"), QStringLiteral("the dispatcher thread did not answer within %1 ms")
-                                                         .arg(kSnapshotWait.count())}};
-    QJsonArray list;
-    for (const FlowEntry &e : snap->flows) {
-        const auto o = owner.find(e.slot);
-        list.append(QJsonObject{
-            {QStringLiteral("client"), QStringLiteral("%1:%2").arg(ipv4ToString(e.srcIp)).arg(e.srcPort)},
-            {QStringLiteral("service"), QStringLiteral("%1:%2").arg(ipv4ToString(e.dstIp)).arg(e.dstPort)},
-            {QStringLiteral("proto"), e.proto == kIpProtoTcp ? QStringLiteral("tcp") : QStringLiteral("udp")},
-            {QStringLiteral("server"), o == owner.end() ? QStringLiteral("(gone, slot %1)").arg(e.slot) : ipv4ToString(o->second)},
-            {QStringLiteral("state"), QLatin1String(stateName(e.state()))},
-            {QStringLiteral("origin"), QLatin1String(originName(e.origin()))},
-            {QStringLiteral("idleMs"), qint64(std::uint32_t(snap->nowMs - e.lastSeenMs))},
-        });
-    }
-    return QJsonObject{{QStringLiteral("connections"), list},
-                       {QStringLiteral("total"), qint64(snap->tableSize)},
-                       {QStringLiteral("shown"), qint64(list.size())}};
 }
 
 } // namespace sasha

@@ -120,6 +120,7 @@ private:
     void maybePublishCompletion();
     void tickStats();
     bool healthDiffers() const;
+    void rememberRing();
     void onDepartedGone(tb::NodeAddr server, const QString &kind, const QString &why);
     void logTakeoverTimes();
 

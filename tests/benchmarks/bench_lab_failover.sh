@@ -148,7 +148,7 @@ print(sum(1 for e in json.load(sys.stdin)["events"] if e["kind"] == "dispatcher-
         "$fault:" "$lostTotal" "$connsTotal" "$brokenTotal" "$((4 * runs))" "$worst" "$startsTotal"
     printf '  %-30s %s of %s connections, slowest %s ms (same load, no fault, this run)\n' "baseline without a fault:" \
         "$(loadErrors "$work/baseline.json")" "$(loadConns "$work/baseline.json")" "$(jsonGet 'd["connTimeMaxMs"]' <"$work/baseline.json")"
-    printf '  %-30s goal 0 lost, 0 broken, slowest < 100 ms; before issue 8 (docs/benchmarks.md): server sashad SIGKILL 1 of 10,000 and 1-3 downloads broken, SIGTERM 3 of 3 broken, dispatcher SIGTERM 1 lost and 1,033 ms\n' ""
+    printf '  %-30s goal 0 lost, 0 broken, slowest < 100 ms; before issue 8 (docs/benchmarks.md, same faults in lab_membership on e9c7941): server sashad SIGKILL 1 lost (1,033 ms), SIGTERM 2 of 4 downloads broken, dispatcher SIGTERM 1 lost (1,032 ms), rolling 1 lost and 1 of 4 broken\n' ""
     printf '  %-30s dispatcher SIGKILL, for comparison: run without --fault (docs/benchmarks.md: 0 of 50,000 lost, p50 177 ms)\n' ""
 }
 

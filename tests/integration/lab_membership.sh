@@ -7,7 +7,8 @@
 #      and `sashactl handover` (the same without stopping the daemon);
 #   4. a rolling restart of every node's sashad (`sasha-lab rolling`), dispatcher included.
 # And the dispatcher's data path is not restarted by 1 and 2 (same run before and after).
-# Needs root; exit 77 = skipped. Removes the lab it made, also when it fails.
+# Needs root; exit 77 = skipped. Removes the lab it made, also when it fails (SASHA_KEEP_LOGS=DIR
+# keeps the nodes' sashad logs of a failed run there).
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -32,6 +33,11 @@ tmp=$(mktemp -d /tmp/lab_membership.XXXXXX)
 cleanup() {
     local rc=$?
     jobs -p | xargs -r kill 2>/dev/null
+    # SASHA_KEEP_LOGS=DIR: on failure, keep every node's sashad.log there (the lab goes away).
+    if ((rc != 0)) && [[ -n ${SASHA_KEEP_LOGS:-} ]]; then
+        mkdir -p "$SASHA_KEEP_LOGS"
+        for f in /run/sasha-lab/node*/sashad.log; do [[ -e $f ]] && cp "$f" "$SASHA_KEEP_LOGS/$(basename "$(dirname "$f")").log"; done
+    fi
     "$lab" down >/dev/null 2>&1 || true
     rm -rf "$tmp"
     exit "$rc"
@@ -164,6 +170,87 @@ for k in 1 2 3 4 5; do
     [[ $role == dispatcher || $role == standalone ]] && dispatchers=$((dispatchers + 1))
 done
 if [[ $dispatchers == 1 ]]; then pass "exactly one dispatcher after the rolling restart"; else fail "$dispatchers dispatchers after the rolling restart"; fi
+
+# 6: the operator drains a server that carries downloads: `drain --wait` returns once its flows are
+# done, nobody new reaches it meanwhile, it stays drained across a restart of its sashad, undrain.
+serversSeen() {
+    local i out=()
+    for ((i = 0; i < $1; i++)); do out+=("$(CURL_MAX_S=3 clientCurl http://10.77.0.200/node || echo none)"); done
+    printf '%s\n' "${out[@]}" | sort -u | tr '\n' ' '
+}
+drainedOf() { nodeCtl 1 --json members | python3 -c '
+import json, sys
+print([m.get("drained") for m in json.load(sys.stdin)["members"] if m["addr"] == sys.argv[1]][0])' "10.77.0.$1"; }
+dk=$(dispatcherNode)
+for i in 1 2 3 4; do
+    "$lab" exec client -- curl -sS -m 30 --limit-rate 20M -o "$tmp/big$i" http://10.77.0.200/big/100m 2>/dev/null &
+done
+sleep 1
+read -r victim held <<<"$(busiestServer)"
+if [[ -z $victim || $victim == "$dk" ]]; then victim=$(( dk == 4 ? 3 : 4 )); held=0; fi
+t0=$SECONDS
+nodeCtl "$dk" drain "10.77.0.$victim" --wait --timeout 60 >"$tmp/drain.log" 2>&1
+rc=$?
+waited=$((SECONDS - t0))
+seen=$(serversSeen 30)
+wait
+okd=0
+for i in 1 2 3 4; do [[ $(sha256sum "$tmp/big$i" | awk '{print $1}') == "$want" ]] && okd=$((okd + 1)); rm -f "$tmp/big$i"; done
+note "drain node$victim (holding $held downloads) --wait: exit $rc after ${waited} s: $(tr '\n' '|' <"$tmp/drain.log" | head -c 300)"
+if [[ $rc == 0 && $held -ge 1 && $waited -ge 2 ]] && grep -q "drained: 0 active flows" "$tmp/drain.log"; then
+    pass "sashactl drain --wait returned when node$victim's $held download(s) were done (${waited} s)"
+else
+    fail "sashactl drain --wait: exit $rc after ${waited} s, node$victim held $held downloads"
+    note "node$victim's flows at the dispatcher that are not closing: $(nodeCtl "$dk" --json connections --limit 100000 | python3 -c '
+import json, sys
+print([(c["client"], c["state"], c["origin"], c["idleMs"]) for c in json.load(sys.stdin).get("connections", [])
+       if c["server"] == sys.argv[1] and c["state"] != "closing"][:10])' "10.77.0.$victim")"
+    note "node$victim's established sockets: $("$lab" exec "node$victim" -- ss -tnoi state established '( sport = :80 )' 2>/dev/null | head -c 600)"
+fi
+if [[ $okd == 4 ]]; then pass "drain: 4 of 4 downloads intact"; else fail "drain: $okd of 4 downloads intact"; fi
+if [[ $seen != *"node$victim"* && $seen != *none* ]]; then pass "drained node$victim gets no new connections ($seen)"; else fail "while node$victim is drained: $seen"; fi
+"$lab" fault "node$victim" daemon-stop >/dev/null
+"$lab" restore "node$victim" >/dev/null
+waitFor 15 allMembers || fail "ring of 5 after restarting drained node$victim"
+stillDrained() { [[ $(drainedOf "$victim") == True ]]; }
+waitFor 5 stillDrained || true   # its admin report arrives within ~2 s of its rejoin
+if [[ $(drainedOf "$victim") == True ]]; then pass "node$victim is still drained after its sashad restarted"; else fail "node$victim after its restart: drained=$(drainedOf "$victim")"; fi
+nodeCtl "$dk" undrain "10.77.0.$victim" >/dev/null || fail "sashactl undrain 10.77.0.$victim"
+sleep 2 # the undrained health reaches the dispatcher in the next token round; the report in 2 s
+seen=$(serversSeen 40)
+if [[ $(drainedOf "$victim") == False && $seen == *"node$victim"* ]]; then pass "undrained node$victim serves again ($seen)"; else fail "after undrain: drained=$(drainedOf "$victim"), servers $seen"; fi
+
+# 5: nothing slow runs on the ring's thread: the connection map asked for again and again (each
+# answer copies and encodes every flow: ~10k after the loads above) and reconstruction dumps
+# (a sashactl handover makes every agent dump) under load must not make the ring purge.
+purges() {
+    local k total=0
+    for k in 1 2 3 4 5; do
+        total=$((total + $(nodeCtl "$k" --json counters | jsonField '["counters"]["purges"]')))
+    done
+    echo "$total"
+}
+before=$(purges)
+dk=$(dispatcherNode)
+"$lab" load --rate "$kRate" --duration 8 --json >"$tmp/load.json" 2>/dev/null &
+loadPid=$!
+asked=0 biggest=0
+deadline=$((SECONDS + 8))
+while ((SECONDS < deadline && asked < 200)); do   # bounded in time and count
+    n=$(nodeCtl "$dk" --json connections --limit 100000 | jsonField '["total"]')
+    [[ ${n:-0} -gt $biggest ]] && biggest=$n
+    asked=$((asked + 1))
+done
+wait "$loadPid"
+after=$(purges)
+note "asked the dispatcher for its whole connection map $asked times in 8 s (up to $biggest flows) under $kRate cps; purges on all nodes: $before before, $after after"
+if [[ -n $before && $before == "$after" && $asked -ge 5 ]]; then
+    pass "no purge while the connection map was copied $asked times under load"
+else
+    fail "purges went from $before to $after while the connection map was asked $asked times"
+fi
+errors=$(jsonField '["errors"]["total"]' <"$tmp/load.json")
+if [[ $errors == 0 ]]; then pass "0 connections lost meanwhile"; else fail "$errors httperf errors meanwhile"; fi
 
 if [[ $failures -eq 0 ]]; then echo "lab_membership: all checks passed"; exit 0; fi
 echo "lab_membership: $failures check(s) failed"

@@ -103,25 +103,31 @@ void TestHumanFormat::membersTable()
 
 void TestHumanFormat::drainProgress_data()
 {
-    QTest::addColumn<int>("openFlows"); // -1: unknown
+    QTest::addColumn<int>("active"); // -1: no admin report (open flows unknown)
+    QTest::addColumn<int>("open");
     QTest::addColumn<QString>("expected");
-    QTest::newRow("unknown") << -1 << "1.5 s: 10.0.0.3 open flows not known yet (waiting for its report)";
-    QTest::newRow("one") << 1 << "1.5 s: 10.0.0.3 has 1 open flow";
-    QTest::newRow("many") << 12 << "1.5 s: 10.0.0.3 has 12 open flows";
-    QTest::newRow("done") << 0 << "1.5 s: 10.0.0.3 drained: 0 open flows";
+    QTest::addColumn<bool>("drained");
+    QTest::newRow("unknown") << 0 << -1 << "1.5 s: 10.0.0.3 flows not known yet (waiting for its report)" << false;
+    QTest::newRow("one") << 1 << 1 << "1.5 s: 10.0.0.3 has 1 active flow" << false;
+    QTest::newRow("many, some closing") << 12 << 15 << "1.5 s: 10.0.0.3 has 12 active flows (3 closing)" << false;
+    QTest::newRow("only closing ones left: drained") << 0 << 4 << "1.5 s: 10.0.0.3 drained: 0 active flows (4 closing)" << true;
+    QTest::newRow("done") << 0 << 0 << "1.5 s: 10.0.0.3 drained: 0 active flows" << true;
 }
 
 void TestHumanFormat::drainProgress()
 {
-    QFETCH(int, openFlows);
+    QFETCH(int, active);
+    QFETCH(int, open);
     QFETCH(QString, expected);
-    const std::optional<quint32> open = openFlows < 0 ? std::nullopt : std::optional<quint32>(quint32(openFlows));
-    QCOMPARE(formatDrainProgress(QStringLiteral("10.0.0.3"), open, 1500), expected);
+    QFETCH(bool, drained);
     ControlMember m;
     m.addr = QStringLiteral("10.0.0.3");
-    m.openFlows = open;
-    QCOMPARE(openFlowsOf({m}, QStringLiteral("10.0.0.3")), open);
-    QCOMPARE(openFlowsOf({m}, QStringLiteral("10.0.0.4")), std::optional<quint32>());
+    m.activeConnections = quint32(active);
+    m.openFlows = open < 0 ? std::nullopt : std::optional<quint32>(quint32(open));
+    const DrainProgress p = drainProgressOf({m}, QStringLiteral("10.0.0.3"));
+    QCOMPARE(formatDrainProgress(QStringLiteral("10.0.0.3"), p, 1500), expected);
+    QCOMPARE(p.drained(), drained);
+    QVERIFY(!drainProgressOf({m}, QStringLiteral("10.0.0.4")).active);
 }
 
 QTEST_GUILESS_MAIN(TestHumanFormat)

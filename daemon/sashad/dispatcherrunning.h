@@ -1,0 +1,42 @@
+#pragma once
+// DispatcherService::Running: everything that exists only while this node dispatches. Private to
+// the two files that implement DispatcherService (dispatcherservice.cpp: the role's life cycle,
+// tables and handover; dispatcherreports.cpp: the status JSON, the connection map, the flow feed).
+
+#include "dispatcherservice.h"
+
+#include "dispatcher/dispatcherthread.h"
+#include "dispatcher/localdeliverysink.h"
+#include "dispatcher/pcapsource.h"
+#include "dispatcher/vmacannouncer.h"
+#include "fastpath/fastpath.h"
+#include "flowmapprocessor.h"
+
+#include <memory>
+
+namespace sasha {
+
+// Everything that exists only while this node dispatches. Members are declared in dependency
+// order: the thread (declared last) is destroyed first, and it is stopped before anything else.
+struct DispatcherService::Running {
+    ServerTableHandoff tables;
+    std::unique_ptr<FastPath> fastPath;
+    std::unique_ptr<FlowMapProcessor> processor;
+    std::unique_ptr<PacketSource> source;
+    PcapLiveSource *capture = nullptr; // == source, typed: the takeover switches its filter
+    std::unique_ptr<PacketSink> sink;
+    std::unique_ptr<LocalDeliverySink> local;
+    std::unique_ptr<VmacAnnouncer> announcer;
+    std::unique_ptr<DispatcherThread> thread;
+    qint64 startedMonoUs = 0;
+    qint64 electedMonoUs = 0; // start() entered: the ring had just made this node the dispatcher
+    bool takeoverLogged = false;
+
+    ~Running()
+    {
+        if (thread)
+            thread->stop();
+    }
+};
+
+} // namespace sasha
