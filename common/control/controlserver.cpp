@@ -12,6 +12,18 @@
 
 namespace sasha {
 namespace {
+// For the commands answered later (connections, fault, drain/undrain/weight, handover): the answer
+// goes to the client if it is still connected, and is dropped otherwise.
+ControlServer::AnswerFn answerLater(QLocalSocket *s)
+{
+    return [client = QPointer<QLocalSocket>(s)](const QJsonObject &o) {
+        if (client && client->state() == QLocalSocket::ConnectedState) {
+            client->write(controlLine(o));
+            client->flush();
+        }
+    };
+}
+
 // A watcher that does not read is cut off rather than buffered without bound.
 constexpr qint64 kMaxPendingBytes = 1 << 20;
 constexpr int kWatchStatusMs = 1000;
@@ -150,13 +162,7 @@ void ControlServer::answer(QLocalSocket *s, const ControlRequest &r)
             s->write(controlLine(controlError(QStringLiteral("this daemon keeps no connection map"))));
             break;
         }
-        QPointer<QLocalSocket> client(s);
-        m_connections(r.limit, [client](const QJsonObject &o) {
-            if (client && client->state() == QLocalSocket::ConnectedState) {
-                client->write(controlLine(o));
-                client->flush();
-            }
-        });
+        m_connections(r.limit, answerLater(s));
         break;
     }
     case C::Fault: {
@@ -164,13 +170,7 @@ void ControlServer::answer(QLocalSocket *s, const ControlRequest &r)
             s->write(controlLine(controlError(QStringLiteral("this daemon takes no fault commands"))));
             break;
         }
-        QPointer<QLocalSocket> client(s);
-        m_fault(r, [client](const QJsonObject &o) {
-            if (client && client->state() == QLocalSocket::ConnectedState) {
-                client->write(controlLine(o));
-                client->flush();
-            }
-        });
+        m_fault(r, answerLater(s));
         break;
     }
     case C::Handover: {
@@ -178,13 +178,7 @@ void ControlServer::answer(QLocalSocket *s, const ControlRequest &r)
             s->write(controlLine(controlError(QStringLiteral("this daemon takes no handover command"))));
             break;
         }
-        QPointer<QLocalSocket> client(s);
-        m_handover(r, [client](const QJsonObject &o) {
-            if (client && client->state() == QLocalSocket::ConnectedState) {
-                client->write(controlLine(o));
-                client->flush();
-            }
-        });
+        m_handover(r, answerLater(s));
         break;
     }
     case C::Drain:
@@ -194,13 +188,7 @@ void ControlServer::answer(QLocalSocket *s, const ControlRequest &r)
             s->write(controlLine(controlError(QStringLiteral("this daemon takes no drain, undrain or weight commands"))));
             break;
         }
-        QPointer<QLocalSocket> client(s);
-        m_admin(r, [client](const QJsonObject &o) {
-            if (client && client->state() == QLocalSocket::ConnectedState) {
-                client->write(controlLine(o));
-                client->flush();
-            }
-        });
+        m_admin(r, answerLater(s));
         break;
     }
     case C::Watch:
