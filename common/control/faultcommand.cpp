@@ -1,37 +1,22 @@
 #include "control/faultcommand.h"
 
+#include "control/commandhead.h"
 #include "tokenbeat/bytes.h"
 
 namespace sasha {
 
 namespace {
 
-constexpr quint8 kTypeCommand = 1;
-constexpr quint8 kTypeReply = 2;
+using commandhead::fail;
+using commandhead::kTypeCommand;
+using commandhead::kTypeReply;
 
 bool validAction(quint8 a) { return a >= quint8(FaultAction::Crash) && a <= quint8(FaultAction::Restore); }
 bool validResult(quint8 r) { return r <= quint8(FaultResult::Failed); }
 
-bool fail(QString *error, const QString &why)
-{
-    if (error)
-        *error = why;
-    return false;
-}
-
-// The common 4-byte head; checks version, type and action.
 bool checkHead(QByteArrayView p, int fixed, quint8 type, QString *error)
 {
-    if (p.size() < fixed)
-        return fail(error, QStringLiteral("fault message truncated: %1 bytes, need %2").arg(p.size()).arg(fixed));
-    if (quint8(p[0]) != kFaultVersion)
-        return fail(error, QStringLiteral("unknown fault message version %1 (this build speaks %2)")
-                               .arg(quint8(p[0])).arg(kFaultVersion));
-    if (quint8(p[1]) != type)
-        return fail(error, QStringLiteral("fault message type %1, expected %2").arg(quint8(p[1])).arg(type));
-    if (!validAction(quint8(p[2])))
-        return fail(error, QStringLiteral("unknown fault action %1").arg(quint8(p[2])));
-    return true;
+    return commandhead::check(p, fixed, kFaultVersion, type, validAction, "fault", error);
 }
 
 } // namespace
