@@ -53,7 +53,9 @@ struct FastPathCounters {
     Counter expiredFlows{0};
     Counter reconstructedInserted{0};
     Counter reconstructedCorrected{0}; // agent said another server than the hash had guessed
-    Counter reconstructedFull{0};
+    Counter reconstructedFull{0};     // agent's or transferred flows refused: the table was full
+    Counter transferredInserted{0};   // from the previous dispatcher's table (planned handover)
+    Counter transferredKnown{0};      // transferred but already known (an agent or a packet came first)
     // Per server slot.
     std::array<Counter, kMaxServers> serverPackets{};
     std::array<Counter, kMaxServers> serverNewFlows{};

@@ -211,6 +211,13 @@ FastPath::Housekeeping FastPath::housekeeping(FastTime now) noexcept
     ReconstructedFlow rf;
     while (h.reconstructed < m_config.reconstructedPerCall && m_reconstruction.pop(rf)) {
         ++h.reconstructed;
+        if (rf.transferred) {
+            const auto r = m_flows.insertTransferred(rf.key, rf.slot, rf.state, now);
+            bump(r == FlowTable::ReconstructResult::Inserted ? c.transferredInserted
+                 : r == FlowTable::ReconstructResult::Full   ? c.reconstructedFull
+                                                             : c.transferredKnown);
+            continue;
+        }
         switch (m_flows.insertReconstructed(rf.key, rf.slot, now)) {
         case FlowTable::ReconstructResult::Inserted: bump(c.reconstructedInserted); break;
         case FlowTable::ReconstructResult::Corrected: bump(c.reconstructedCorrected); break;

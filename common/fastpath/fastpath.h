@@ -57,9 +57,13 @@ struct ProcessResult {
 
 // A connection an agent reported (paper §3.4), already mapped to its server's slot by the
 // control plane (ServerSlotAllocator).
+// A flow for the table from the control plane: an agent's report (transferred = false; state
+// is then ignored: Established for TCP) or the previous dispatcher's table at a planned handover.
 struct ReconstructedFlow {
     FlowKey key;
     std::uint16_t slot = kNoServerSlot;
+    FlowState state = FlowState::Established;
+    bool transferred = false;
 };
 
 struct FastPathConfig {

@@ -127,6 +127,16 @@ FlowTable::ReconstructResult FlowTable::insertReconstructed(const FlowKey &key, 
                                                                     : ReconstructResult::Full;
 }
 
+FlowTable::ReconstructResult FlowTable::insertTransferred(const FlowKey &key, std::uint16_t slot, FlowState state,
+                                                          FastTime now) noexcept
+{
+    const std::uint64_t h = flowHash(key);
+    if (find(key, h))
+        return ReconstructResult::AlreadyKnown;
+    return insert(key, h, slot, state, FlowOrigin::Transferred, now) ? ReconstructResult::Inserted
+                                                                     : ReconstructResult::Full;
+}
+
 bool FlowTable::erase(const FlowKey &key) noexcept
 {
     FlowEntry *e = find(key);

@@ -37,6 +37,7 @@ enum class FlowOrigin : std::uint8_t {
     Scheduled = 0,     // a SYN (or first UDP datagram) scheduled by the policy's scheduler
     Hashed = 1,        // a packet of an unknown flow placed by the continuity Maglev table
     Reconstructed = 2, // reported by the server's agent (paper §3.4)
+    Transferred = 3,   // from the previous dispatcher's table at a planned handover
 };
 
 struct FlowEntry {
@@ -95,6 +96,11 @@ public:
     };
     // An established connection an agent reported (paper §3.4).
     ReconstructResult insertReconstructed(const FlowKey &key, std::uint16_t slot, FastTime now) noexcept;
+    // A flow from the previous dispatcher's table (planned handover), in the state it had there.
+    // A flow already known stays as it is (AlreadyKnown): an agent's report, which may have come
+    // first, is the better witness, and a flow seen here since is fresher.
+    ReconstructResult insertTransferred(const FlowKey &key, std::uint16_t slot, FlowState state,
+                                        FastTime now) noexcept;
 
     // Examines at most maxSlots slots from where the previous call stopped and retires expired
     // flows; a full pass over the table takes capacity()/maxSlots calls. Returns flows retired.

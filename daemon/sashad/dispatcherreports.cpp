@@ -31,6 +31,7 @@ const char *originName(FlowOrigin o)
     case FlowOrigin::Scheduled: return "scheduled";
     case FlowOrigin::Hashed: return "hashed";
     case FlowOrigin::Reconstructed: return "reconstructed";
+    case FlowOrigin::Transferred: return "transferred";
     }
     return "?";
 }
@@ -110,6 +111,8 @@ QJsonObject DispatcherService::stats() const
         {QStringLiteral("expiredFlows"), u(c.expiredFlows)},
         {QStringLiteral("reconstructedInserted"), u(c.reconstructedInserted)},
         {QStringLiteral("reconstructedCorrected"), u(c.reconstructedCorrected)},
+        {QStringLiteral("transferredInserted"), u(c.transferredInserted)},
+        {QStringLiteral("transferredKnown"), u(c.transferredKnown)},
         {QStringLiteral("reconstructedFull"), u(c.reconstructedFull)},
         {QStringLiteral("dropped"), dropped},
     };
@@ -204,19 +207,29 @@ void DispatcherService::connections(int limit, const ControlServer::AnswerFn &an
                                 .arg(disp ? ipv4ToString(disp) : QStringLiteral("unknown"))}});
         return;
     }
+    snapshotOnWorker(std::size_t(std::max(limit, 1)), kSnapshotWait,
+                     [answer](const std::optional<FlowMapProcessor::Snapshot> &snap,
+                              const std::map<std::uint16_t, tb::NodeAddr> &owner) -> std::function<void()> {
+                         return [answer, result = connectionsJson(snap, owner)] { answer(result); };
+                     });
+}
+
+void DispatcherService::snapshotOnWorker(std::size_t limit, std::chrono::milliseconds wait, SnapshotWork work)
+{
     std::map<std::uint16_t, tb::NodeAddr> owner;
     for (const ServerRow &row : m_published)
         owner[row.slot] = row.addr;
     FlowMapProcessor *processor = m_run->processor.get(); // outlives the worker: stop() joins it first
     const quint64 id = ++m_connectionRequests;
-    m_connectionWorkers.emplace(id, std::thread([this, id, processor, owner = std::move(owner), limit, answer] {
-        const QJsonObject result = connectionsJson(processor->snapshot(std::size_t(std::max(limit, 1)), kSnapshotWait), owner);
-        QMetaObject::invokeMethod(this, [this, id, result, answer] {
+    m_connectionWorkers.emplace(id, std::thread([this, id, processor, owner = std::move(owner), limit, wait,
+                                                 work = std::move(work)] {
+        std::function<void()> then = work(processor->snapshot(limit, wait), owner);
+        QMetaObject::invokeMethod(this, [this, id, then = std::move(then)] {
             if (auto it = m_connectionWorkers.find(id); it != m_connectionWorkers.end()) {
                 it->second.join();
                 m_connectionWorkers.erase(it);
             }
-            answer(result);
+            then();
         }, Qt::QueuedConnection);
     }));
 }

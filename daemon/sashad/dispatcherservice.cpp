@@ -27,8 +27,10 @@ constexpr int kBacklogDrainMs = 5;
 constexpr int kResolveRetryMs = 100;
 constexpr int kStartRetryMs = 2000;
 // Planned handover (docs/dispatcher.md "Membership changes"): the successor announces the VMAC
-// once its table is complete, at the latest this long after its takeover, and lets unknown flows
-// follow the continuity hash for kHandoverGraceMs after announcing.
+// once the previous dispatcher's table is in (state transfer; or, when that one did not give up
+// its dispatch capability and so sends none, once the agents' reports are), at the latest this
+// long after its takeover, and lets unknown flows follow the continuity hash for
+// kHandoverGraceMs after announcing.
 constexpr int kHandoverAnnounceMaxMs = 500;
 constexpr int kHandoverGraceMs = 500;
 constexpr int kHealthPollMs = 50;
@@ -109,6 +111,10 @@ DispatcherService::DispatcherService(const NodeSettings &settings, RingDriver &d
     if (const auto m = parseMac(QNetworkInterface::interfaceFromName(settings.dispatcher.interfaceName).hardwareAddress()))
         m_ownMac = *m;
     connect(&oob, &OobRouter::received, &m_runner, &ReconstructionRunner::onOob);
+    connect(&oob, &OobRouter::received, this, [this](tb::NodeAddr from, quint8 channel, const QByteArray &payload) {
+        if (channel == kFlowTransferChannel)
+            onFlowTransfer(from, payload);
+    });
     connect(&m_runner, &ReconstructionRunner::eventOccurred, this, [this](const ReconstructionCoordinator::Event &e) {
         Q_EMIT logEvent(QStringLiteral("reconstruction"), e.server ? ipv4ToString(e.server) : QString(), e.detail);
     });
@@ -215,19 +221,6 @@ bool DispatcherService::shouldRun() const
         return false;
     }
     return node.role() == tb::Role::Dispatcher || node.role() == tb::Role::Standalone;
-}
-
-bool DispatcherService::beginHandover()
-{
-    if (!m_run)
-        return false;
-    m_handingOver = true;
-    m_run->thread->setAnnouncing(false);
-    m_healthPoll.stop();
-    m_resolveTimer.stop();
-    Q_EMIT logEvent(QStringLiteral("handover-started"), QString(),
-                    QStringLiteral("leaving the ring; forwarding until the successor has the VMAC"));
-    return true;
 }
 
 // Waits (at most kSnapshotWait plus a JSON build) for "connections" requests still reading the
@@ -495,6 +488,15 @@ std::optional<QString> DispatcherService::start()
     m_handoverFrom = m_lastRingDispatcher != self.self() && self.view().find(m_lastRingDispatcher)
                          ? m_lastRingDispatcher : tb::kNoNode;
     m_announcePending = m_handoverFrom != tb::kNoNode;
+    m_transferId = 0;
+    m_transferParts.clear();
+    m_transferPartCount = 0;
+    m_transferFlows = 0;
+    m_transferComplete = false;
+    {
+        const tb::Member *from = self.view().find(m_handoverFrom);
+        m_expectTransfer = from && !(from->caps & tb::kCanDispatch);
+    }
     if (m_announcePending) {
         run->thread->setAnnouncing(false);
         m_announceDeadline.start();
@@ -537,6 +539,16 @@ std::optional<QString> DispatcherService::start()
     }
     publish(); // before the thread starts, so its first frame already has a table
     step("table");
+    if (m_handoverFrom != tb::kNoNode) {
+        // The previous dispatcher's table may have come before our data path was built.
+        std::vector<std::pair<tb::NodeAddr, FlowTransferTable>> early;
+        early.swap(m_earlyTransfer);
+        for (const auto &[from, part] : early) {
+            if (from == m_handoverFrom)
+                applyTransferPart(part);
+        }
+    }
+    m_earlyTransfer.clear();
     m_run->thread->start();
     if (d.cpu >= 0 && !m_run->thread->pinned())
         qCWarning(lcRing, "[dispatcher] cpu = %d: the packet thread could not be pinned there (no such CPU, or not allowed); it runs unpinned",
@@ -578,6 +590,8 @@ void DispatcherService::stop(const QString &why)
     m_announceDeadline.stop();
     m_completionGrace.stop();
     m_handoverFrom = tb::kNoNode;
+    m_transferComplete = false;
+    m_transferParts.clear();
     if (!m_run)
         return;
     m_statsTimer.stop();
@@ -774,7 +788,7 @@ void DispatcherService::onFlows(const std::vector<ReconstructionCoordinator::Flo
         const std::uint16_t slot = m_slots.slotFor(f.server);
         if (slot == kNoServerSlot)
             continue;
-        m_backlog.emplace_back(FlowKey{f.clientIp, f.vip, f.clientPort, f.vport, kIpProtoTcp}, slot);
+        m_backlog.push_back(ReconstructedFlow{FlowKey{f.clientIp, f.vip, f.clientPort, f.vport, kIpProtoTcp}, slot});
     }
     drainBacklog();
 }
@@ -785,15 +799,17 @@ void DispatcherService::drainBacklog()
         return;
     auto &queue = m_run->fastPath->reconstructionQueue();
     while (!m_backlog.empty()) {
-        if (!queue.push(ReconstructedFlow{m_backlog.front().first, m_backlog.front().second}))
+        if (!queue.push(m_backlog.front()))
             break;
         m_backlog.pop_front();
     }
-    const bool waiting = !m_backlog.empty() || (m_reconstructionDone && !m_completionPublished);
+    const bool waiting = !m_backlog.empty() || (m_reconstructionDone && !m_completionPublished)
+                         || (m_announcePending && m_transferComplete);
     if (waiting && !m_backlogTimer.isActive())
         m_backlogTimer.start();
     else if (!waiting)
         m_backlogTimer.stop();
+    maybeAnnounceTransferred();
     maybePublishCompletion();
 }
 
@@ -809,6 +825,8 @@ void DispatcherService::maybePublishCompletion()
         return;
     }
     m_backlogTimer.stop();
+    if (m_announcePending && m_expectTransfer && !m_transferComplete)
+        return; // the previous dispatcher's table is the better witness: wait for it (or the deadline)
     if (m_announcePending) {
         // Handover: the table is complete, take the VMAC now. Unknown flows keep following the
         // continuity hash a little longer: connections the previous dispatcher made after its
@@ -826,21 +844,6 @@ void DispatcherService::maybePublishCompletion()
     const qint64 ms = (RingDriver::steadyNow().count() - m_run->startedMonoUs) / 1000;
     Q_EMIT logEvent(QStringLiteral("reconstruction-completed"), QString(),
                     QStringLiteral("%1; merged, %2 ms after takeover").arg(m_reconstructionSummary).arg(ms));
-}
-
-void DispatcherService::announceHandover(const QString &why)
-{
-    if (!m_run || !m_announcePending)
-        return;
-    m_announcePending = false;
-    m_announceDeadline.stop();
-    m_run->thread->setAnnouncing(true);
-    m_completionGrace.start();
-    const qint64 ms = (RingDriver::steadyNow().count() - m_run->startedMonoUs) / 1000;
-    qCInfo(lcRing, "handover from %s: VMAC announced %lld ms after takeover (%s)",
-           qPrintable(ipv4ToString(m_handoverFrom)), static_cast<long long>(ms), qPrintable(why));
-    Q_EMIT logEvent(QStringLiteral("handover-announced"), ipv4ToString(m_handoverFrom),
-                    QStringLiteral("VMAC taken over %1 ms after takeover (%2)").arg(ms).arg(why));
 }
 
 void DispatcherService::tickStats()

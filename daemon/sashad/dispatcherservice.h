@@ -21,6 +21,7 @@
 //
 // Thread: the daemon's main thread; the packet work runs in the DispatcherThread it owns.
 
+#include "agent/flowtransfer.h"
 #include "agent/reconstructionrunner.h"
 #include "departedservers.h"
 #include "config/nodesettings.h"
@@ -34,6 +35,7 @@
 #include <QTimer>
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -62,6 +64,9 @@ public:
     // whatever still reaches it until stop(). False (nothing done) when not dispatching.
     bool beginHandover();
     bool isHandingOver() const { return m_handingOver; }
+    // Handing over: send the flow table to the successor the ring elected (state transfer,
+    // flowtransfer.h). The copy is taken off this thread; the parts go out reliable.
+    void sendFlowTransfer(tb::NodeAddr successor);
     // Frames the data path has captured since it started (0 when not dispatching).
     quint64 framesCaptured() const;
     // Fault injection (unplug): while suspended the role is not run (capture and injection
@@ -87,6 +92,8 @@ Q_SIGNALS:
     // This node started dispatching (runId: new for each run) / stopped.
     void runStarted(quint32 runId);
     void runStopped();
+    // Handing over: the successor says it has announced the VMAC and forwards.
+    void successorAnnounced(sasha::tb::NodeAddr successor);
 
 private:
     struct Running;
@@ -107,6 +114,15 @@ private:
     void collectPrepared();
     void startFailed(const QString &error);
     void announceHandover(const QString &why);
+    void onFlowTransfer(tb::NodeAddr from, const QByteArray &payload);
+    void applyTransferPart(const FlowTransferTable &part);
+    void maybeAnnounceTransferred();
+    // Copies up to `limit` flows on a worker thread (waiting at most `wait` for the fast-path
+    // thread) and runs `work` there with the copy (nullopt: no answer in time) and the slot ->
+    // server map; the function `work` returns then runs on this thread, unless stop() came first.
+    using SnapshotWork = std::function<std::function<void()>(const std::optional<FlowMapProcessor::Snapshot> &,
+                                                             const std::map<std::uint16_t, tb::NodeAddr> &owner)>;
+    void snapshotOnWorker(std::size_t limit, std::chrono::milliseconds wait, SnapshotWork work);
     void keepNeighboursResolved();
     std::optional<QString> start();
     void publish();
@@ -162,8 +178,19 @@ private:
     bool m_announcePending = false;
     QTimer m_announceDeadline; // announce anyway after kHandoverAnnounceMaxMs
     QTimer m_completionGrace;  // after a handover's announcement: continuity hash a little longer
+    // The previous dispatcher's table (state transfer): parts received from m_handoverFrom in
+    // this run, by its transferId; complete when every part is in. Parts that arrive before this
+    // node's data path runs wait in m_earlyTransfer (from any sender, latest transfer only).
+    quint32 m_transferId = 0;
+    std::set<quint16> m_transferParts;
+    quint16 m_transferPartCount = 0;
+    quint64 m_transferFlows = 0;
+    bool m_transferComplete = false;
+    bool m_expectTransfer = false; // m_handoverFrom gave up kCanDispatch: it hands over and sends its table
+    std::vector<std::pair<tb::NodeAddr, FlowTransferTable>> m_earlyTransfer;
+    quint64 m_transferRejected = 0; // parts from a node we are not taking over from, or malformed
     std::set<tb::NodeAddr> m_reconstructionMembers;
-    std::deque<std::pair<FlowKey, std::uint16_t>> m_backlog; // reconstructed flows waiting for queue room
+    std::deque<ReconstructedFlow> m_backlog; // reconstructed or transferred flows waiting for queue room
     bool m_reconstructionDone = false;
     bool m_completionPublished = false;
     quint64 m_generation = 0;

@@ -15,10 +15,10 @@ constexpr int kLeaveBudgetMs = 1000;
 // kHandoverMaxMs.
 constexpr int kHandoverPollMs = 20;
 // Before leaving: how long to wait for the ring to elect the successor once this node gave up the
-// dispatch capability, and then for this node's agent to answer the successor's reconstruction
-// query (so that the flows this node serves itself are in the successor's table).
+// dispatch capability, and then for the successor to say it has announced the VMAC (it has our
+// flow table then; it announces at the latest 500 ms after its takeover).
 constexpr int kHandoverElectMs = 1500;
-constexpr int kHandoverReportMs = 1000;
+constexpr int kHandoverAnnouncedMs = 1500;
 constexpr int kHandoverQuietMs = 200;
 constexpr int kHandoverMaxMs = 2000;
 constexpr qint64 kDropLogEveryMs = 5000;
@@ -109,12 +109,12 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
     m_handoverStep.setSingleShot(true);
     connect(&m_handoverStep, &QTimer::timeout, this, [this] {
         qCInfo(lcRing, "%s", m_successor == tb::kNoNode ? "no successor elected in time; going on anyway"
-                                                         : "the successor did not ask for our connections in time; going on");
+                                                         : "the successor did not announce the VMAC in time; going on");
         successorHasOurFlows();
     });
     connect(&m_driver, &RingDriver::viewChanged, this, &SashaDaemon::onHandoverView);
-    connect(&m_agent.reporter(), &ConnectionReporter::answered, this, [this](tb::NodeAddr to) {
-        if (m_successor != tb::kNoNode && to == m_successor && m_handoverStep.isActive())
+    connect(&m_dispatcher, &DispatcherService::successorAnnounced, this, [this](tb::NodeAddr from) {
+        if (m_successor != tb::kNoNode && from == m_successor && m_handoverStep.isActive())
             successorHasOurFlows();
     });
     connect(&m_driver, &RingDriver::stopped, this, [this] {
@@ -215,8 +215,8 @@ void SashaDaemon::handover(const ControlServer::AnswerFn &answer)
     logLocal(QStringLiteral("handover-requested"), QString(), QStringLiteral("sashactl handover"));
 }
 
-// The successor has this node's connections (or did not ask in time): a stop leaves the ring
-// now; `sashactl handover` stays and forwards until the switch has moved the VMAC.
+// The successor has our flow table and the VMAC (or did not say so in time): a stop leaves the
+// ring now; `sashactl handover` stays. Both forward until the switch has moved the VMAC.
 void SashaDaemon::successorHasOurFlows()
 {
     m_handoverStep.stop();
@@ -227,7 +227,7 @@ void SashaDaemon::successorHasOurFlows()
 }
 
 // The handover's successor is known when the ring's view names another dispatcher; then this
-// node's agent answers its reconstruction query, and only then does this node leave.
+// node sends it the flow table (state transfer) and waits for its "announced".
 void SashaDaemon::onHandoverView()
 {
     if (!m_dispatcher.isHandingOver() || m_successor != tb::kNoNode || !m_driver.isRunning())
@@ -236,8 +236,10 @@ void SashaDaemon::onHandoverView()
     if (d == tb::kNoNode || d == m_settings.address)
         return;
     m_successor = d;
-    qCInfo(lcRing, "%s elected in our place; going on once it has our connections", qPrintable(ipv4ToString(d)));
-    m_handoverStep.start(kHandoverReportMs);
+    qCInfo(lcRing, "%s elected in our place; sending it our flow table, going on once it has announced the VMAC",
+           qPrintable(ipv4ToString(d)));
+    m_dispatcher.sendFlowTransfer(d);
+    m_handoverStep.start(kHandoverAnnouncedMs);
 }
 
 void SashaDaemon::leaveRing()

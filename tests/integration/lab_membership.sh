@@ -187,6 +187,18 @@ sleep 2 # the undrained health reaches the dispatcher in the next token round; t
 seen=$(serversSeen 40)
 if [[ $(drainedOf "$victim") == False && $seen == *"node$victim"* ]]; then pass "undrained node$victim serves again ($seen)"; else fail "after undrain: drained=$(drainedOf "$victim"), servers $seen"; fi
 
+# A handover is a state transfer: the successor's table holds the old dispatcher's flows (under
+# load: thousands), not only what the agents reported.
+checkTransferred() {
+    local k=$1 n
+    n=$(nodeCtl "$k" --json status | jsonField '["dataPath"]["fastPath"]["transferredInserted"]')
+    if [[ $n =~ ^[0-9]+$ && $n -gt 0 ]]; then
+        pass "node$k took $n flow(s) from the previous dispatcher's table (state transfer)"
+    else
+        fail "node$k has no flow from the previous dispatcher's table (transferredInserted=$n)"
+    fi
+}
+
 # 3: the dispatcher's sashad is stopped (SIGTERM): it hands over.
 dk=$(dispatcherNode)
 under "dispatcher node$dk daemon-stop (handover)" 10 20M "$lab" fault "node$dk" daemon-stop
@@ -198,6 +210,7 @@ else
 fi
 newDk=$(nodeIndex "$(dispatcherOf $(( dk == 1 ? 2 : 1 )))")
 if [[ -n $newDk && $newDk != "$dk" ]]; then pass "node$newDk took the dispatcher role over"; else fail "no new dispatcher after the handover"; fi
+checkTransferred "$newDk"
 "$lab" restore "node$dk" >/dev/null
 waitFor 15 allMembers || fail "ring of 5 after restoring node$dk"
 waitFor 10 dataPathReady "$(dispatcherNode)" || fail "the dispatcher's data path is not ready after the handover"
@@ -212,6 +225,7 @@ if [[ $(dispatcherNode) != "$dk" && $(nodeCtl "$dk" --json status | jsonField '[
 else
     fail "after sashactl handover: dispatcher node$(dispatcherNode), node$dk is $(nodeCtl "$dk" --json status | jsonField '["role"]')"
 fi
+checkTransferred "$(dispatcherNode)"
 waitFor 10 dataPathReady "$(dispatcherNode)" || fail "the dispatcher's data path is not ready after sashactl handover"
 
 # 4: rolling restart of every sashad, the dispatcher included, downloads spanning all of it.

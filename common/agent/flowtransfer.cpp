@@ -1,0 +1,123 @@
+#include "agent/flowtransfer.h"
+
+#include "tokenbeat/bytes.h"
+
+#include <algorithm>
+
+namespace sasha {
+
+namespace {
+
+constexpr quint8 kTypeTable = 1;
+constexpr quint8 kTypeAnnounced = 2;
+
+std::nullopt_t fail(QString *error, const QString &why)
+{
+    if (error)
+        *error = why;
+    return std::nullopt;
+}
+
+bool validState(quint8 s)
+{
+    return s >= quint8(FlowTransferState::SynSeen) && s <= quint8(FlowTransferState::Udp);
+}
+
+} // namespace
+
+std::vector<QByteArray> encodeFlowTransferTable(quint32 transferId, quint32 vip,
+                                                std::span<const FlowTransferEntry> entries,
+                                                int maxEntriesPerPart)
+{
+    const std::size_t perPart = std::size_t(std::clamp(maxEntriesPerPart, 1, kMaxEntriesPerTransferPart));
+    const std::size_t partCount = std::max<std::size_t>(1, (entries.size() + perPart - 1) / perPart);
+    std::vector<QByteArray> out;
+    out.reserve(partCount);
+    for (std::size_t part = 0; part < partCount; ++part) {
+        const std::size_t first = std::min(entries.size(), part * perPart);
+        const std::size_t count = std::min(perPart, entries.size() - first);
+        ByteWriter w(kFlowTransferTableFixedSize + kFlowTransferEntrySize * qsizetype(count));
+        w.u8(kFlowTransferVersion);
+        w.u8(kTypeTable);
+        w.zeros(2); // flags
+        w.u32(transferId);
+        w.u32(vip);
+        w.u16(quint16(part));
+        w.u16(quint16(partCount));
+        w.u32(quint32(entries.size()));
+        w.u32(quint32(count));
+        for (const FlowTransferEntry &e : entries.subspan(first, count)) {
+            w.u32(e.clientIp);
+            w.u16(e.clientPort);
+            w.u16(e.vport);
+            w.u32(e.server);
+            w.u8(e.proto);
+            w.u8(quint8(e.state));
+        }
+        out.push_back(w.take());
+    }
+    return out;
+}
+
+QByteArray encodeFlowTransferAnnounced(const FlowTransferAnnounced &a)
+{
+    ByteWriter w(kFlowTransferAnnouncedSize);
+    w.u8(kFlowTransferVersion);
+    w.u8(kTypeAnnounced);
+    w.zeros(2); // flags
+    w.u32(a.transferId);
+    return w.take();
+}
+
+std::optional<FlowTransferMessage> decodeFlowTransfer(QByteArrayView p, QString *error)
+{
+    if (p.size() < 2)
+        return fail(error, QStringLiteral("flow transfer truncated: %1 bytes").arg(p.size()));
+    if (quint8(p[0]) != kFlowTransferVersion)
+        return fail(error, QStringLiteral("unknown flow transfer version %1 (this build speaks %2)")
+                               .arg(quint8(p[0])).arg(kFlowTransferVersion));
+    const quint8 type = quint8(p[1]);
+    if (type != kTypeTable && type != kTypeAnnounced)
+        return fail(error, QStringLiteral("unknown flow transfer message type %1").arg(type));
+    const int fixed = type == kTypeTable ? kFlowTransferTableFixedSize : kFlowTransferAnnouncedSize;
+    if (p.size() < fixed)
+        return fail(error, QStringLiteral("flow transfer %1 truncated: %2 bytes, need at least %3")
+                               .arg(type == kTypeTable ? QStringLiteral("table") : QStringLiteral("announcement"))
+                               .arg(p.size()).arg(fixed));
+    ByteReader in(p);
+    in.skip(4); // version, type (checked above), flags
+    if (type == kTypeAnnounced)
+        return FlowTransferAnnounced{in.u32()};
+
+    FlowTransferTable t;
+    t.transferId = in.u32();
+    t.vip = in.u32();
+    t.part = in.u16();
+    t.partCount = in.u16();
+    t.totalEntries = in.u32();
+    const quint32 n = in.u32();
+    if (t.partCount == 0 || t.part >= t.partCount)
+        return fail(error, QStringLiteral("flow transfer table: part %1 of %2").arg(t.part).arg(t.partCount));
+    if (n > quint32(kMaxEntriesPerTransferPart) || !in.need(qsizetype(n) * kFlowTransferEntrySize))
+        return fail(error, QStringLiteral("flow transfer table truncated: %1 entries announced, %2 bytes present")
+                               .arg(n).arg(p.size()));
+    t.entries.reserve(n);
+    for (quint32 i = 0; i < n; ++i) {
+        FlowTransferEntry e;
+        e.clientIp = in.u32();
+        e.clientPort = in.u16();
+        e.vport = in.u16();
+        e.server = in.u32();
+        e.proto = in.u8();
+        const quint8 state = in.u8();
+        if (e.proto != 6 && e.proto != 17)
+            return fail(error, QStringLiteral("flow transfer entry %1: protocol %2, accepted 6 (tcp) or 17 (udp)").arg(i).arg(e.proto));
+        if (!validState(state))
+            return fail(error, QStringLiteral("flow transfer entry %1: unknown state %2").arg(i).arg(state));
+        e.state = FlowTransferState(state);
+        t.entries.push_back(e);
+    }
+    return t;
+}
+
+} // namespace sasha

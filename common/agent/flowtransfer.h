@@ -1,0 +1,89 @@
+#pragma once
+// Planned handover's state transfer (issue 8 item 4, docs/dispatcher.md "Membership changes"):
+// the dispatcher that hands over sends its whole flow table to the successor the ring elected,
+// so the successor knows every flow, half-open and closing ones included, before it takes the
+// VMAC, without waiting for the agents. The successor then tells the old dispatcher that it
+// forwards (FlowTransferAnnounced), and the old one stops once no frame reaches it any more.
+// Both travel as TokenBeat out-of-band payloads on kFlowTransferChannel, the table reliable
+// (chunked, acknowledged: tokenbeat/reliable.h), so they are authenticated and replay-protected
+// by the envelope. This codec is pure: bytes in, values out.
+//
+// Wire layout, all integers big-endian.
+//   FlowTransferTable (24 + 14e bytes):
+//     version 1 (=1) | type 1 (=1 table) | flags 2 (=0) | transferId 4 (the sender's; the same in
+//     every part) | vip 4 | part 2 | partCount 2 (part < partCount) | totalEntries 4 (over all
+//     parts) | entryCount 4 (e) | entry 14 × e
+//   entry (14 bytes): clientIp 4 | clientPort 2 | vport 2 | server 4 (the ring address of the
+//     server the flow goes to) | proto 1 (6 tcp, 17 udp) | state 1 (FlowTransferState)
+//   FlowTransferAnnounced (8 bytes):
+//     version 1 (=1) | type 1 (=2 announced) | flags 2 (=0) | transferId 4 (the table it applied,
+//     0 when none arrived before it announced)
+// Decoding: shorter than the fixed part, an unknown version or type, part >= partCount,
+// partCount 0, an entry with a protocol other than tcp/udp or an unknown state, or fewer bytes
+// than entryCount announces is malformed. Bytes after the last entry are ignored so a later
+// version may append fields; any other change bumps the version.
+// 100k flows are 1.4 MB: more than one reliable transfer (1 MiB), so a table is cut into parts of
+// at most kMaxEntriesPerTransferPart entries; the receiver applies each part as it arrives.
+
+#include "tokenbeat/reliable.h"
+#include "tokenbeat/types.h"
+
+#include <QByteArray>
+#include <QByteArrayView>
+#include <QString>
+
+#include <optional>
+#include <span>
+#include <variant>
+#include <vector>
+
+namespace sasha {
+
+constexpr quint8 kFlowTransferChannel = 0x14;
+constexpr quint8 kFlowTransferVersion = 1;
+constexpr int kFlowTransferTableFixedSize = 24;
+constexpr int kFlowTransferAnnouncedSize = 8;
+constexpr int kFlowTransferEntrySize = 14;
+constexpr int kMaxEntriesPerTransferPart =
+    int((tb::kMaxOobPayload - kFlowTransferTableFixedSize) / kFlowTransferEntrySize);
+
+// The flow's state in the sender's table (fastpath FlowState without Empty).
+enum class FlowTransferState : quint8 { SynSeen = 1, Established = 2, Closing = 3, Udp = 4 };
+
+struct FlowTransferEntry {
+    quint32 clientIp = 0; // host byte order
+    quint16 clientPort = 0;
+    quint16 vport = 0;
+    tb::NodeAddr server = tb::kNoNode;
+    quint8 proto = 6;
+    FlowTransferState state = FlowTransferState::Established;
+    friend bool operator==(const FlowTransferEntry &, const FlowTransferEntry &) = default;
+};
+
+struct FlowTransferTable {
+    quint32 transferId = 0;
+    quint32 vip = 0;
+    quint16 part = 0;
+    quint16 partCount = 1;
+    quint32 totalEntries = 0;
+    std::vector<FlowTransferEntry> entries;
+    friend bool operator==(const FlowTransferTable &, const FlowTransferTable &) = default;
+};
+
+struct FlowTransferAnnounced {
+    quint32 transferId = 0;
+    friend bool operator==(const FlowTransferAnnounced &, const FlowTransferAnnounced &) = default;
+};
+
+using FlowTransferMessage = std::variant<FlowTransferTable, FlowTransferAnnounced>;
+
+// The whole table, cut into parts of at most maxEntriesPerPart entries (clamped to
+// 1..kMaxEntriesPerTransferPart); at least one part, even for an empty table.
+std::vector<QByteArray> encodeFlowTransferTable(quint32 transferId, quint32 vip,
+                                                std::span<const FlowTransferEntry> entries,
+                                                int maxEntriesPerPart = kMaxEntriesPerTransferPart);
+QByteArray encodeFlowTransferAnnounced(const FlowTransferAnnounced &a);
+// nullopt with *error set when malformed (error may be null).
+std::optional<FlowTransferMessage> decodeFlowTransfer(QByteArrayView payload, QString *error = nullptr);
+
+} // namespace sasha

@@ -1,0 +1,135 @@
+// Specification of the handover's flow-transfer codec (common/agent/flowtransfer.h): round trips
+// of tables (one part, several parts, empty) and of the announcement, the exact wire layout, and
+// every malformed payload rejected with a reason.
+
+#include "agent/flowtransfer.h"
+
+#include <QTest>
+
+using namespace sasha;
+
+namespace {
+constexpr quint32 kVip = 0x0a4d00c8; // 10.77.0.200
+
+QByteArray hex(const char *h) { return QByteArray::fromHex(h); }
+
+std::vector<FlowTransferEntry> someEntries(int n)
+{
+    std::vector<FlowTransferEntry> out;
+    for (int i = 0; i < n; ++i) {
+        const auto state = FlowTransferState(1 + i % 4);
+        out.push_back({quint32(0x0a4d0064 + i), quint16(40000 + i), quint16(80 + i % 2), quint32(0x0a4d0001 + i % 5),
+                       quint8(state == FlowTransferState::Udp ? 17 : 6), state});
+    }
+    return out;
+}
+
+FlowTransferTable decodeTable(const QByteArray &b)
+{
+    QString error;
+    const auto m = decodeFlowTransfer(b, &error);
+    if (!m || !std::holds_alternative<FlowTransferTable>(*m))
+        qFatal("not a table: %s", qPrintable(error));
+    return std::get<FlowTransferTable>(*m);
+}
+} // namespace
+
+class TestFlowTransfer : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void tableRoundTrip_data()
+    {
+        QTest::addColumn<int>("entries");
+        QTest::addColumn<int>("perPart");
+        QTest::addColumn<int>("parts");
+        QTest::newRow("empty table: one part, no entries") << 0 << 10 << 1;
+        QTest::newRow("one entry") << 1 << 10 << 1;
+        QTest::newRow("exactly one full part") << 10 << 10 << 1;
+        QTest::newRow("one more than a part") << 11 << 10 << 2;
+        QTest::newRow("seven parts") << 61 << 10 << 7;
+        QTest::newRow("100k flows at the default part size: 2 parts") << 100000 << kMaxEntriesPerTransferPart << 2;
+    }
+    void tableRoundTrip()
+    {
+        QFETCH(int, entries);
+        QFETCH(int, perPart);
+        QFETCH(int, parts);
+        const std::vector<FlowTransferEntry> in = someEntries(entries);
+        const std::vector<QByteArray> encoded = encodeFlowTransferTable(77, kVip, in, perPart);
+        QCOMPARE(int(encoded.size()), parts);
+        std::vector<FlowTransferEntry> back;
+        for (int i = 0; i < parts; ++i) {
+            QVERIFY(encoded[i].size() <= qsizetype(tb::kMaxOobPayload));
+            const FlowTransferTable t = decodeTable(encoded[i]);
+            QCOMPARE(t.transferId, 77u);
+            QCOMPARE(t.vip, kVip);
+            QCOMPARE(int(t.part), i);
+            QCOMPARE(int(t.partCount), parts);
+            QCOMPARE(int(t.totalEntries), entries);
+            back.insert(back.end(), t.entries.begin(), t.entries.end());
+        }
+        QVERIFY(back == in);
+    }
+
+    void tableWireLayout()
+    {
+        const std::vector<FlowTransferEntry> one{
+            {0x0a4d0064, 40001, 80, 0x0a4d0003, 6, FlowTransferState::SynSeen}};
+        const std::vector<QByteArray> b = encodeFlowTransferTable(0x01020304, kVip, one);
+        QCOMPARE(b.size(), std::size_t(1));
+        QCOMPARE(b[0].toHex(), hex("01" "01" "0000" "01020304" "0a4d00c8" "0000" "0001" "00000001" "00000001"
+                                   "0a4d0064" "9c41" "0050" "0a4d0003" "06" "01").toHex());
+    }
+
+    void announcedRoundTripAndLayout()
+    {
+        const QByteArray b = encodeFlowTransferAnnounced({0xa1b2c3d4});
+        QCOMPARE(b.toHex(), QByteArray("01020000a1b2c3d4"));
+        const auto m = decodeFlowTransfer(b);
+        QVERIFY(m && std::holds_alternative<FlowTransferAnnounced>(*m));
+        QCOMPARE(std::get<FlowTransferAnnounced>(*m).transferId, 0xa1b2c3d4u);
+    }
+
+    void trailingBytesIgnored()
+    {
+        QByteArray b = encodeFlowTransferTable(5, kVip, someEntries(3))[0];
+        b.append("later fields");
+        QCOMPARE(decodeTable(b).entries, someEntries(3));
+    }
+
+    void malformed_data()
+    {
+        QTest::addColumn<QByteArray>("payload");
+        QTest::addColumn<QString>("reason");
+        const QByteArray good = encodeFlowTransferTable(5, kVip, someEntries(1))[0];
+        auto patched = [&good](int at, const char *bytes) {
+            QByteArray b = good;
+            const QByteArray p = hex(bytes);
+            b.replace(at, p.size(), p);
+            return b;
+        };
+        QTest::newRow("empty") << QByteArray() << "truncated";
+        QTest::newRow("unknown version") << patched(0, "02") << "version 2";
+        QTest::newRow("unknown type") << patched(1, "07") << "type 7";
+        QTest::newRow("table shorter than its fixed part") << good.left(20) << "table truncated";
+        QTest::newRow("announcement shorter than 8 bytes") << hex("0102000000") << "announcement truncated";
+        QTest::newRow("part count 0") << patched(14, "0000") << "part 0 of 0";
+        QTest::newRow("part beyond part count") << patched(12, "0001") << "part 1 of 1";
+        QTest::newRow("fewer entries than announced") << good.left(good.size() - 1) << "1 entries announced";
+        QTest::newRow("entry count beyond any part") << patched(20, "ffffffff") << "entries announced";
+        QTest::newRow("protocol neither tcp nor udp") << patched(36, "01") << "protocol 1";
+        QTest::newRow("state 0 (empty)") << patched(37, "00") << "unknown state 0";
+        QTest::newRow("state 5") << patched(37, "05") << "unknown state 5";
+    }
+    void malformed()
+    {
+        QFETCH(QByteArray, payload);
+        QFETCH(QString, reason);
+        QString error;
+        QVERIFY(!decodeFlowTransfer(payload, &error));
+        QVERIFY2(error.contains(reason), qPrintable(error));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestFlowTransfer)
+#include "tst_flowtransfer.moc"
