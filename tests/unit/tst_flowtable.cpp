@@ -57,6 +57,7 @@ private Q_SLOTS:
     void timeWrapsAfter49Days();
     void fullTableRefusesThenRecovers();
     void reconstructedInserts();
+    void transferredKeepStateAndNeverOverride();
     void randomInsertEraseMatchesAModel();
     void sweepWorkIsBounded();
     void memoryPerFlowAtOneMillion();
@@ -213,6 +214,29 @@ void TestFlowTable::reconstructedInserts()
     u.proto = kIpProtoUdp;
     QCOMPARE(t.insertReconstructed(u, 4, 1s), FlowTable::ReconstructResult::Inserted);
     QCOMPARE(int(t.find(u)->state()), int(FlowState::Udp));
+}
+
+void TestFlowTable::transferredKeepStateAndNeverOverride()
+{
+    FlowTable t(64, shortTimeouts());
+    const FlowKey half = tcpKey(1), closing = tcpKey(2), known = tcpKey(3);
+    // The previous dispatcher's states come along: a half-open flow stays SynSeen (short timeout,
+    // not counted active), a closing one Closing.
+    QCOMPARE(t.insertTransferred(half, 4, FlowState::SynSeen, 1s), FlowTable::ReconstructResult::Inserted);
+    QCOMPARE(int(t.find(half)->state()), int(FlowState::SynSeen));
+    QCOMPARE(int(t.find(half)->origin()), int(FlowOrigin::Transferred));
+    QCOMPARE(t.insertTransferred(closing, 4, FlowState::Closing, 1s), FlowTable::ReconstructResult::Inserted);
+    QCOMPARE(int(t.find(closing)->state()), int(FlowState::Closing));
+    QCOMPARE(t.openFlows(4), 2u);
+
+    // An agent's report came first (or a packet since): the transfer does not move it.
+    QCOMPARE(t.insertReconstructed(known, 6, 1s), FlowTable::ReconstructResult::Inserted);
+    QCOMPARE(t.insertTransferred(known, 5, FlowState::Established, 2s), FlowTable::ReconstructResult::AlreadyKnown);
+    QCOMPARE(int(t.find(known)->slot), 6);
+    QCOMPARE(int(t.find(known)->origin()), int(FlowOrigin::Reconstructed));
+    // An agent's report after the transfer still wins.
+    QCOMPARE(t.insertReconstructed(half, 7, 2s), FlowTable::ReconstructResult::Corrected);
+    QCOMPARE(int(t.find(half)->slot), 7);
 }
 
 void TestFlowTable::randomInsertEraseMatchesAModel()
