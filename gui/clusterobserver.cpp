@@ -264,7 +264,7 @@ void ClusterObserver::onCoreEvent(const tb::Event &e)
         break;
     case K::DatagramDropped:
         if (e.dropReason == tb::DropReason::BadMac) {
-            ++m_badMac;
+            m_badMac += e.value ? e.value : 1; // the receive thread's notices stand for value datagrams
             m_badMacFrom = e.from;
             if (!m_haveView || m_badMac % 100 == 1)
                 setProblem(QStringLiteral("Wrong cluster key? %1 datagram(s) from %2 dropped as bad-mac: they were not "

@@ -92,6 +92,10 @@ struct NodeSettings {
     // ring member that is slow to relay the token under CPU contention causes false purges, so
     // it runs ahead of ordinary work, as keepalived's VRRP process does.
     int nice = -10;
+    // The ring socket's receive buffer in KiB, 64..1048576 (docs/tokenbeat.md "Receive path"):
+    // room for bursts of junk or chunks while the receive thread catches up. Above
+    // net.core.rmem_max it needs CAP_NET_ADMIN (SO_RCVBUFFORCE); without, the kernel caps it.
+    int receiveBufferKb = 4096;
 
     // [cluster]
     QString keyFile;                     // absolute path

@@ -243,6 +243,8 @@ void parseNode(SectionReader &r, NodeSettings &s)
         s.name = *n;
     if (const auto v = r.integer("nice", -20, 19))
         s.nice = int(*v);
+    if (const auto v = r.integer("receive_buffer_kb", 64, 1 << 20))
+        s.receiveBufferKb = int(*v);
     if (!r.ok() || s.address != 0)
         return;
     // No address: take the interface's first IPv4 address.
@@ -509,7 +511,7 @@ struct SectionSpec {
 const std::vector<SectionSpec> &sectionSpecs()
 {
     static const std::vector<SectionSpec> specs = {
-        {"node", {"address", "interface", "port", "capabilities", "control_socket", "state_file", "name", "nice"}, parseNode},
+        {"node", {"address", "interface", "port", "capabilities", "control_socket", "state_file", "name", "nice", "receive_buffer_kb"}, parseNode},
         {"cluster", {"key_file", "seeds", "broadcast"}, parseCluster},
         {"timers", {"rotation_ms", "token_timeout_ms", "reform_ms", "join_repeat_ms", "beacon_ms",
                     "observer_timeout_ms", "preset"}, parseTimers},

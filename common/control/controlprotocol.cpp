@@ -364,6 +364,8 @@ QJsonObject ControlStatus::toJson() const
         o.insert(QStringLiteral("dataPath"), dispatcherStats);
     if (!admin.isEmpty())
         o.insert(QStringLiteral("admin"), admin);
+    if (!transport.isEmpty())
+        o.insert(QStringLiteral("transport"), transport);
     return o;
 }
 
@@ -385,6 +387,7 @@ ControlStatus ControlStatus::fromJson(const QJsonObject &o)
     s.counters = ControlCounters::fromJson(o.value(QLatin1String("counters")).toObject());
     s.dispatcherStats = o.value(QLatin1String("dataPath")).toObject();
     s.admin = o.value(QLatin1String("admin")).toObject();
+    s.transport = o.value(QLatin1String("transport")).toObject();
     return s;
 }
 

@@ -112,6 +112,9 @@ struct ControlStatus {
     // This node's operator state (docs/sashactl.md, "admin"): drained, weight, openFlows,
     // stateFile. Left out of the JSON when empty.
     QJsonObject admin;
+    // The ring socket's receive path (docs/sashactl.md, "transport": receive buffer, datagrams
+    // admitted and rejected by reason and by source, kernel queue overflows). Left out when empty.
+    QJsonObject transport;
 
     // Snapshot of a running node; name is the local display name.
     static ControlStatus fromNode(const tb::TokenBeatNode &node, const QString &name, qint64 uptimeMs, qint64 pid);

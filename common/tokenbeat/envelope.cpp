@@ -80,50 +80,47 @@ Opener::Opener(QByteArray key, std::size_t maxDatagram, std::size_t maxSenders)
 
 // Checks run cheapest and least trusting first; nothing after the MAC check runs for a
 // datagram whose MAC failed, so unauthenticated input never touches the replay state.
-Opener::Result Opener::open(QByteArrayView datagram)
+std::optional<DropReason> Opener::authenticate(QByteArrayView datagram) const
 {
-    Result r;
     const auto size = static_cast<std::size_t>(datagram.size());
-    if (size < static_cast<std::size_t>(kEnvelopeOverhead)) {
-        r.reason = DropReason::Truncated;
-        return r;
-    }
-    if (size > m_maxDatagram) {
-        r.reason = DropReason::Oversized;
-        return r;
-    }
+    if (size < static_cast<std::size_t>(kEnvelopeOverhead))
+        return DropReason::Truncated;
+    if (size > m_maxDatagram)
+        return DropReason::Oversized;
     const auto *p = reinterpret_cast<const uchar *>(datagram.data());
-    if (p[kOffMagic] != kMagic0 || p[kOffMagic + 1] != kMagic1) {
-        r.reason = DropReason::BadMagic;
-        return r;
-    }
-    if (p[kOffVersion] != kEnvelopeVersion) {
-        r.reason = DropReason::UnknownVersion;
-        return r;
-    }
+    if (p[kOffMagic] != kMagic0 || p[kOffMagic + 1] != kMagic1)
+        return DropReason::BadMagic;
+    if (p[kOffVersion] != kEnvelopeVersion)
+        return DropReason::UnknownVersion;
     // The body length must account for the datagram exactly: fewer bytes than it announces is
     // Truncated (the tail was cut), more is Malformed (trailing bytes nobody signed up for).
     const std::size_t n = qFromBigEndian<quint16>(p + kOffBodyLen);
     const std::size_t expected = kEnvelopeOverhead + n;
-    if (size < expected) {
-        r.reason = DropReason::Truncated;
-        return r;
-    }
-    if (size > expected) {
-        r.reason = DropReason::Malformed;
-        return r;
-    }
+    if (size < expected)
+        return DropReason::Truncated;
+    if (size > expected)
+        return DropReason::Malformed;
     // A short key cannot authenticate anything: every datagram fails as BadMac.
-    if (m_key.size() < kMinKeySize) {
-        r.reason = DropReason::BadMac;
-        return r;
-    }
+    if (m_key.size() < kMinKeySize)
+        return DropReason::BadMac;
     const qsizetype signedSize = kEnvelopeHeaderSize + static_cast<qsizetype>(n);
     const QByteArray mac = computeMac(m_key, datagram.data(), signedSize);
-    if (!equalConstantTime(mac.constData(), datagram.data() + signedSize, kMacSize)) {
-        r.reason = DropReason::BadMac;
+    if (!equalConstantTime(mac.constData(), datagram.data() + signedSize, kMacSize))
+        return DropReason::BadMac;
+    return std::nullopt;
+}
+
+// Checks run cheapest and least trusting first; nothing after the MAC check runs for a
+// datagram whose MAC failed, so unauthenticated input never touches the replay state.
+Opener::Result Opener::open(QByteArrayView datagram)
+{
+    Result r;
+    if (const auto bad = authenticate(datagram)) {
+        r.reason = *bad;
         return r;
     }
+    const auto *p = reinterpret_cast<const uchar *>(datagram.data());
+    const std::size_t n = qFromBigEndian<quint16>(p + kOffBodyLen);
     Envelope env;
     env.type = p[kOffType];
     env.sender = qFromBigEndian<quint32>(p + kOffSender);

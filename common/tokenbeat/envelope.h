@@ -68,6 +68,10 @@ public:
     };
     explicit Opener(QByteArray key, std::size_t maxDatagram = 1400, std::size_t maxSenders = 4096);
     Result open(QByteArrayView datagram);
+    // Everything open() checks except replay: size, magic, version, length and MAC. nullopt when
+    // the datagram is authentic. Touches no state, so a receive thread with its own Opener can
+    // reject junk before the ring's thread sees it (docs/tokenbeat.md "Receive path").
+    std::optional<DropReason> authenticate(QByteArrayView datagram) const;
 
 private:
     struct Window {

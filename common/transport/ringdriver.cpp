@@ -1,6 +1,9 @@
 #include "transport/ringdriver.h"
 
 #include "config/logcategories.h"
+#include "tokenbeat/envelope.h"
+
+#include <memory>
 
 #include <ctime>
 
@@ -23,6 +26,24 @@ RingDriver::RingDriver(tb::NodeConfig config, Clock clock, QObject *parent)
     m_timer.setTimerType(Qt::PreciseTimer);
     connect(&m_timer, &QTimer::timeout, this, &RingDriver::onTimer);
     connect(&m_transport, &UdpTransport::datagramReceived, this, &RingDriver::onDatagram);
+    // The receive thread authenticates with its own Opener (no replay state: the core keeps
+    // that), so junk never reaches this thread.
+    auto opener = std::make_shared<const tb::Opener>(m_config.key, m_config.maxDatagram);
+    m_transport.setAdmission([opener](QByteArrayView datagram) { return opener->authenticate(datagram); });
+    // The core reports its own drops as events; the receive thread's are reported the same way
+    // (value = how many datagrams the notice stands for).
+    connect(&m_transport, &UdpTransport::datagramsRejected, this,
+            [this](const tb::Endpoint &from, tb::DropReason why, quint64 count) {
+                if (!m_node)
+                    return;
+                tb::Event e{tb::Event::Kind::DatagramDropped};
+                e.at = m_clock();
+                e.dropReason = why;
+                e.from = from;
+                e.value = count;
+                e.detail = QStringLiteral("%1 datagram(s) rejected by the receive thread").arg(count);
+                Q_EMIT eventOccurred(e);
+            });
 }
 
 RingDriver::~RingDriver() = default;
@@ -77,6 +98,17 @@ void RingDriver::setCapabilities(quint8 caps)
 {
     if (m_node)
         m_node->setCapabilities(caps);
+}
+
+tb::Counters RingDriver::counters() const
+{
+    tb::Counters c = m_node->counters();
+    for (int r = 0; r < static_cast<int>(tb::DropReason::Count_); ++r) {
+        const quint64 n = m_transport.rejected(tb::DropReason(r));
+        c.dropped[r] += n;
+        c.datagramsIn += n;
+    }
+    return c;
 }
 
 void RingDriver::onDatagram(const tb::Endpoint &from, const QByteArray &datagram)

@@ -35,6 +35,10 @@ public:
     // ports can learn each other's endpoints before any of them starts.
     std::optional<TransportError> bind();
     tb::Endpoint localEndpoint() const { return m_transport.localEndpoint(); }
+    // Before bind(): the socket's receive buffer (UdpTransport; [node] receive_buffer_kb).
+    void setReceiveBufferBytes(int bytes) { m_transport.setReceiveBufferBytes(bytes); }
+    // The receive path's figures ("transport" in the status JSON).
+    QJsonObject transportStats() const { return m_transport.stats(); }
     // Only before start().
     void setSeeds(std::vector<tb::Endpoint> seeds) { m_config.seeds = std::move(seeds); }
 
@@ -53,6 +57,9 @@ public:
     bool isUnplugged() const { return m_transport.isUnplugged(); }
     quint64 unpluggedDrops() const { return m_transport.unpluggedDrops(); }
 
+    // The core's counters with the datagrams the receive thread rejected added to datagramsIn and
+    // to dropped[reason] (they never reach the core). Only valid after start().
+    tb::Counters counters() const;
     // The core, for reading state, view and counters. Only valid after start().
     const tb::TokenBeatNode &node() const { return *m_node; }
     const tb::NodeConfig &config() const { return m_config; }

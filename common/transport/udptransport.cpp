@@ -4,98 +4,149 @@
 
 #include <QDateTime>
 #include <QHostAddress>
-#include <QNetworkDatagram>
-#include <QTimer>
+#include <QJsonArray>
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <chrono>
+#include <utility>
+#include <cstring>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace sasha {
 namespace {
-// At most this many datagrams per wake-up, so a flood cannot starve timers and the control
-// socket; the rest is read on the next event-loop pass.
-constexpr int kMaxReadsPerWakeup = 256;
-constexpr qint64 kMaxDatagram = 65535;
+constexpr int kBatch = 64;             // datagrams per recvmmsg
+constexpr int kMaxDatagram = 9216;     // jumbo frame; longer ones arrive cut (MSG_TRUNC) and count as oversized
+constexpr std::size_t kMaxInbox = 8192; // admitted datagrams waiting for the owner's thread
 constexpr qint64 kLogEveryMs = 5000;
-constexpr int kPollMs = 50;
+constexpr qint64 kNoticeEveryMs = 1000; // datagramsRejected, per reason
 
 QString endpointText(const tb::Endpoint &e)
 {
     return QStringLiteral("%1:%2").arg(QHostAddress(e.ip).toString()).arg(e.port);
 }
+
+QString errnoText(int err)
+{
+    return QString::fromLocal8Bit(std::strerror(err));
+}
 } // namespace
 
-UdpTransport::UdpTransport(QObject *parent) : QObject(parent)
+UdpTransport::UdpTransport(QObject *parent) : QObject(parent) {}
+
+UdpTransport::~UdpTransport()
 {
-    connect(&m_socket, &QUdpSocket::readyRead, this, &UdpTransport::readPending);
-    // Safety net: under load QUdpSocket sometimes stops signalling readyRead for good (its read
-    // notifier stays disabled while the receive queue is full: seen with 20 sashad on loopback,
-    // a node then heard nothing and formed rings alone). Reading re-arms the notifier.
-    auto *poll = new QTimer(this);
-    poll->setInterval(kPollMs);
-    connect(poll, &QTimer::timeout, this, [this] {
-        const bool stalled = m_readCalls == m_readCallsAtPoll; // nothing read for a whole period
-        m_readCallsAtPoll = m_readCalls;
-        if (m_socket.state() != QAbstractSocket::BoundState || !m_socket.hasPendingDatagrams())
-            return;
-        if (stalled) {
-            ++m_stalls;
-            const qint64 now = QDateTime::currentMSecsSinceEpoch();
-            if (now - m_lastStallLogMs >= kLogEveryMs) {
-                qCWarning(lcTransport, "datagrams waited %d ms without readyRead (%llu times so far); read them",
-                          kPollMs, static_cast<unsigned long long>(m_stalls));
-                m_lastStallLogMs = now;
-            }
-        }
-        readPending();
-    });
-    poll->start();
+    close();
 }
 
 std::optional<TransportError> UdpTransport::bind(const tb::Endpoint &endpoint)
 {
-    const QHostAddress addr(endpoint.ip);
-    if (m_socket.bind(addr, endpoint.port, QAbstractSocket::DontShareAddress)) {
-        qCInfo(lcTransport, "bound %s", qPrintable(endpointText(localEndpoint())));
-        return std::nullopt;
-    }
+    close();
     TransportError e;
-    switch (m_socket.error()) {
-    case QAbstractSocket::SocketAddressNotAvailableError:
-        e.kind = TransportError::Kind::AddressNotAvailable;
-        e.message = QStringLiteral("address %1 is not on this host").arg(addr.toString());
-        break;
-    case QAbstractSocket::AddressInUseError:
-        e.kind = TransportError::Kind::AddressInUse;
-        e.message = QStringLiteral("%1 is in use by another process").arg(endpointText(endpoint));
-        break;
-    default:
-        e.message = QStringLiteral("cannot bind %1: %2").arg(endpointText(endpoint), m_socket.errorString());
-        break;
+    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        e.message = QStringLiteral("cannot open a UDP socket: %1").arg(errnoText(errno));
+        return e;
     }
-    return e;
+    const int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
+    ::setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
+    // The kernel doubles what it is given (bookkeeping) and caps SO_RCVBUF at net.core.rmem_max;
+    // SO_RCVBUFFORCE (CAP_NET_ADMIN) is not capped.
+    const int want = std::max(m_receiveBufferBytes / 2, 1024);
+    m_receiveBufferForced = ::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want) == 0;
+    if (!m_receiveBufferForced)
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof want);
+    socklen_t len = sizeof m_receiveBufferActual;
+    ::getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &m_receiveBufferActual, &len);
+
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(endpoint.ip);
+    sa.sin_port = htons(endpoint.port);
+    if (::bind(fd, reinterpret_cast<const sockaddr *>(&sa), sizeof sa) != 0) {
+        const int err = errno;
+        ::close(fd);
+        switch (err) {
+        case EADDRNOTAVAIL:
+            e.kind = TransportError::Kind::AddressNotAvailable;
+            e.message = QStringLiteral("address %1 is not on this host").arg(QHostAddress(endpoint.ip).toString());
+            break;
+        case EADDRINUSE:
+            e.kind = TransportError::Kind::AddressInUse;
+            e.message = QStringLiteral("%1 is in use by another process").arg(endpointText(endpoint));
+            break;
+        default:
+            e.message = QStringLiteral("cannot bind %1: %2").arg(endpointText(endpoint), errnoText(err));
+            break;
+        }
+        return e;
+    }
+    socklen_t salen = sizeof sa;
+    ::getsockname(fd, reinterpret_cast<sockaddr *>(&sa), &salen);
+    m_local = {ntohl(sa.sin_addr.s_addr), ntohs(sa.sin_port)};
+    m_wakeFd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (m_wakeFd < 0) {
+        ::close(fd);
+        e.message = QStringLiteral("cannot create an eventfd: %1").arg(errnoText(errno));
+        return e;
+    }
+    m_fd = fd;
+    m_stopping = false;
+    m_receiver = std::thread(&UdpTransport::receiveLoop, this);
+    const bool capped = !m_receiveBufferForced && m_receiveBufferActual < m_receiveBufferBytes;
+    qCInfo(lcTransport, "bound %s, receive buffer %d KiB%s", qPrintable(endpointText(m_local)),
+           m_receiveBufferActual / 1024,
+           capped ? " (capped by net.core.rmem_max: SO_RCVBUFFORCE needs CAP_NET_ADMIN)" : "");
+    return std::nullopt;
 }
 
-bool UdpTransport::isBound() const { return m_socket.state() == QAbstractSocket::BoundState; }
-
-tb::Endpoint UdpTransport::localEndpoint() const
+void UdpTransport::stopReceiving()
 {
-    return {m_socket.localAddress().toIPv4Address(), m_socket.localPort()};
+    if (!m_receiver.joinable())
+        return;
+    m_stopping = true;
+    const quint64 one = 1;
+    [[maybe_unused]] const auto n = ::write(m_wakeFd, &one, sizeof one);
+    m_receiver.join();
 }
 
-void UdpTransport::close() { m_socket.close(); }
+void UdpTransport::close()
+{
+    stopReceiving();
+    if (m_fd >= 0)
+        ::close(m_fd);
+    if (m_wakeFd >= 0)
+        ::close(m_wakeFd);
+    m_fd = m_wakeFd = -1;
+    std::lock_guard lock(m_inboxMutex);
+    m_inbox.clear();
+}
 
 bool UdpTransport::send(const tb::Endpoint &to, const QByteArray &datagram)
 {
-    if (m_unplugged) {
-        ++m_unpluggedDrops;
+    if (isUnplugged()) {
+        m_unpluggedDrops.fetch_add(1, std::memory_order_relaxed);
         return true; // the sender cannot tell a pulled cable from a lost datagram
     }
-    if (m_socket.writeDatagram(datagram, QHostAddress(to.ip), to.port) == datagram.size())
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(to.ip);
+    sa.sin_port = htons(to.port);
+    if (m_fd >= 0 && ::sendto(m_fd, datagram.constData(), std::size_t(datagram.size()), 0,
+                              reinterpret_cast<const sockaddr *>(&sa), sizeof sa) == datagram.size())
         return true;
+    const int err = m_fd >= 0 ? errno : EBADF;
     ++m_sendErrors;
     ++m_sendErrorsSinceLog;
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
     if (now - m_lastSendErrorLogMs >= kLogEveryMs) {
         qCWarning(lcTransport, "send to %s failed: %s (%llu send failures in the last %llds)",
-                  qPrintable(endpointText(to)), qPrintable(m_socket.errorString()),
+                  qPrintable(endpointText(to)), qPrintable(errnoText(err)),
                   static_cast<unsigned long long>(m_sendErrorsSinceLog), kLogEveryMs / 1000);
         m_lastSendErrorLogMs = now;
         m_sendErrorsSinceLog = 0;
@@ -103,22 +154,156 @@ bool UdpTransport::send(const tb::Endpoint &to, const QByteArray &datagram)
     return false;
 }
 
-void UdpTransport::readPending()
+// The receive thread: poll, then drain with recvmmsg until the socket is empty.
+void UdpTransport::receiveLoop()
 {
-    ++m_readCalls;
-    for (int i = 0; i < kMaxReadsPerWakeup && m_socket.hasPendingDatagrams(); ++i) {
-        const QNetworkDatagram d = m_socket.receiveDatagram(kMaxDatagram);
-        if (!d.isValid())
+    std::vector<char> buffers(std::size_t(kBatch) * kMaxDatagram);
+    std::array<mmsghdr, kBatch> msgs{};
+    std::array<iovec, kBatch> iov{};
+    std::array<sockaddr_in, kBatch> from{};
+    // Room for the SO_RXQ_OVFL control message of each datagram.
+    std::array<std::array<char, CMSG_SPACE(sizeof(quint32))>, kBatch> control{};
+    pollfd fds[2] = {{m_fd, POLLIN, 0}, {m_wakeFd, POLLIN, 0}};
+    while (!m_stopping.load(std::memory_order_relaxed)) {
+        if (::poll(fds, 2, -1) < 0 && errno != EINTR)
             break;
-        if (m_unplugged) {
-            ++m_unpluggedDrops;
-            continue;
+        if (fds[1].revents)
+            break;
+        for (;;) {
+            for (int i = 0; i < kBatch; ++i) {
+                iov[i] = {buffers.data() + std::size_t(i) * kMaxDatagram, std::size_t(kMaxDatagram)};
+                msgs[i] = {};
+                msgs[i].msg_hdr.msg_name = &from[i];
+                msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+                msgs[i].msg_hdr.msg_iov = &iov[i];
+                msgs[i].msg_hdr.msg_iovlen = 1;
+                msgs[i].msg_hdr.msg_control = control[i].data();
+                msgs[i].msg_hdr.msg_controllen = control[i].size();
+            }
+            const int n = ::recvmmsg(m_fd, msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
+            if (n <= 0)
+                break; // EAGAIN: drained (or an error: poll again)
+            m_datagramsIn.fetch_add(quint64(n), std::memory_order_relaxed);
+            for (int i = 0; i < n; ++i) {
+                for (cmsghdr *c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
+                    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+                        quint32 drops = 0;
+                        std::memcpy(&drops, CMSG_DATA(c), sizeof drops);
+                        m_kernelDrops.store(drops, std::memory_order_relaxed);
+                    }
+                }
+                const tb::Endpoint source{ntohl(from[i].sin_addr.s_addr), ntohs(from[i].sin_port)};
+                if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+                    reject(source, tb::DropReason::Oversized);
+                    continue;
+                }
+                admit(source, QByteArrayView(static_cast<const char *>(iov[i].iov_base), qsizetype(msgs[i].msg_len)));
+            }
+            if (n < kBatch)
+                break;
         }
-        const tb::Endpoint from{d.senderAddress().toIPv4Address(), quint16(d.senderPort())};
-        Q_EMIT datagramReceived(from, d.data());
     }
-    if (m_socket.hasPendingDatagrams())
-        QTimer::singleShot(0, this, &UdpTransport::readPending);
+}
+
+// Receive thread.
+void UdpTransport::admit(const tb::Endpoint &from, QByteArrayView datagram)
+{
+    if (isUnplugged()) {
+        m_unpluggedDrops.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    if (const std::optional<tb::DropReason> bad = m_admission ? m_admission(datagram) : std::nullopt) {
+        reject(from, *bad);
+        return;
+    }
+    std::lock_guard lock(m_inboxMutex);
+    if (m_inbox.size() >= kMaxInbox) {
+        m_inboxFull.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    m_admitted.fetch_add(1, std::memory_order_relaxed);
+    m_inbox.push_back({from, datagram.toByteArray()});
+    if (!m_inboxPosted) {
+        m_inboxPosted = true;
+        QMetaObject::invokeMethod(this, &UdpTransport::deliverInbox, Qt::QueuedConnection);
+    }
+}
+
+// Receive thread.
+void UdpTransport::reject(const tb::Endpoint &from, tb::DropReason why)
+{
+    const int r = static_cast<int>(why);
+    m_rejected[r].fetch_add(1, std::memory_order_relaxed);
+    ++m_unnoticed[r];
+    const qint64 nowMs = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now().time_since_epoch()).count();
+    if (m_lastNoticeMs[r] == 0 || nowMs - m_lastNoticeMs[r] >= kNoticeEveryMs) {
+        m_lastNoticeMs[r] = nowMs;
+        const quint64 count = std::exchange(m_unnoticed[r], 0);
+        QMetaObject::invokeMethod(this, [this, from, why, count] { Q_EMIT datagramsRejected(from, why, count); },
+                                  Qt::QueuedConnection);
+    }
+    std::lock_guard lock(m_inboxMutex);
+    if (auto it = m_sources.find(from.ip); it != m_sources.end())
+        ++it->second;
+    else if (m_sources.size() < kMaxSourcesTracked)
+        m_sources.emplace(from.ip, 1);
+    else
+        ++m_otherSources;
+}
+
+// Owner's thread.
+void UdpTransport::deliverInbox()
+{
+    std::vector<Received> batch;
+    {
+        std::lock_guard lock(m_inboxMutex);
+        batch.swap(m_inbox);
+        m_inboxPosted = false;
+    }
+    for (const Received &r : batch)
+        Q_EMIT datagramReceived(r.from, r.datagram);
+}
+
+quint64 UdpTransport::rejected() const
+{
+    quint64 sum = 0;
+    for (const auto &c : m_rejected)
+        sum += c.load(std::memory_order_relaxed);
+    return sum;
+}
+
+QJsonObject UdpTransport::stats() const
+{
+    QJsonObject rejected;
+    for (int r = 0; r < static_cast<int>(tb::DropReason::Count_); ++r) {
+        if (const quint64 n = m_rejected[r].load(std::memory_order_relaxed))
+            rejected.insert(tb::dropReasonToString(tb::DropReason(r)), qint64(n));
+    }
+    QJsonArray sources;
+    std::vector<std::pair<quint64, quint32>> bySize;
+    quint64 others = 0;
+    {
+        std::lock_guard lock(m_inboxMutex);
+        for (const auto &[ip, n] : m_sources)
+            bySize.emplace_back(n, ip);
+        others = m_otherSources;
+    }
+    std::sort(bySize.rbegin(), bySize.rend());
+    for (std::size_t i = 0; i < bySize.size() && i < 10; ++i)
+        sources.append(QJsonObject{{QStringLiteral("source"), QHostAddress(bySize[i].second).toString()},
+                                   {QStringLiteral("rejected"), qint64(bySize[i].first)}});
+    return QJsonObject{
+        {QStringLiteral("receiveBufferBytes"), m_receiveBufferActual},
+        {QStringLiteral("datagramsIn"), qint64(m_datagramsIn.load(std::memory_order_relaxed))},
+        {QStringLiteral("admitted"), qint64(m_admitted.load(std::memory_order_relaxed))},
+        {QStringLiteral("rejected"), rejected},
+        {QStringLiteral("rejectedTotal"), qint64(this->rejected())},
+        {QStringLiteral("topRejectedSources"), sources},
+        {QStringLiteral("rejectedOtherSources"), qint64(others)},
+        {QStringLiteral("inboxFull"), qint64(m_inboxFull.load(std::memory_order_relaxed))},
+        {QStringLiteral("kernelQueueDrops"), qint64(m_kernelDrops.load(std::memory_order_relaxed))},
+    };
 }
 
 } // namespace sasha

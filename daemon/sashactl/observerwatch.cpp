@@ -113,7 +113,7 @@ int observerWatch(const ObserverWatchOptions &o)
     QObject::connect(&noRing, &QTimer::timeout, &driver, [&] {
         if (sawRing)
             return;
-        const auto &c = driver.node().counters();
+        const tb::Counters c = driver.counters();
         const quint64 badMac = c.dropped[int(tb::DropReason::BadMac)];
         std::fprintf(stderr, "sashactl: no ring answered within %d s%s\n", o.noRingSeconds,
                      badMac ? qPrintable(QStringLiteral(" (%1 datagrams failed authentication: wrong --key?)").arg(badMac))

@@ -131,6 +131,7 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
 
 std::optional<QString> SashaDaemon::start()
 {
+    m_driver.setReceiveBufferBytes(m_settings.receiveBufferKb * 1024);
     if (auto err = m_driver.bind())
         return err->message;
     if (auto err = m_control.listen(m_settings.controlSocket))
@@ -316,6 +317,8 @@ ControlStatus SashaDaemon::status() const
     s.dispatcherStats = m_dispatcher.stats();
     m_admin.annotate(s.members);
     s.admin = m_admin.statusJson();
+    s.counters = ControlCounters::fromCore(m_driver.counters());
+    s.transport = m_driver.transportStats();
     return s;
 }
 
@@ -374,7 +377,7 @@ void SashaDaemon::logDrop(const tb::Event &e)
     if (idx < 0 || idx >= int(m_drops.size()))
         return;
     DropLog &d = m_drops[size_t(idx)];
-    ++d.count;
+    d.count += e.value ? e.value : 1; // the receive thread's notices stand for value datagrams
     const qint64 now = m_uptime.elapsed();
     if (d.lastLogMs >= 0 && now - d.lastLogMs < kDropLogEveryMs)
         return;

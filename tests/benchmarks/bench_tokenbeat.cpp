@@ -3,17 +3,22 @@
 //     elect times (p50, p99) from the daemons' own CLOCK_MONOTONIC events.
 //  2. Overhead: TokenBeat bytes/s sent and CPU per idle node over a quiet window.
 //  3. False purges with both cores kept busy by spinning processes for S seconds.
+//  4. --flood: junk aimed at every node's ring port (issue 11 "Tokens are never lost to junk"):
+//     re-formations, what the daemons dropped, the kernel's UDP receive-queue overflows, and
+//     dispatcher failovers timed during the flood beside the same ring without one.
 // Baselines printed beside the figures: the paper (token timeout 2,000 ms + reform 2,500 ms,
 // failover 1.5-6 s) and VRRP/keepalived defaults (3 x 1 s advert + skew ~= 3.6 s).
 
 #include "failover.h"
 #include "loopbackcluster.h"
 #include "benchcheck.h"
+#include "junkflooder.h"
 
 #include <QCommandLineParser>
 #include <QCoreApplication>
 #include <QFile>
 #include <QFileInfo>
+#include <QHostAddress>
 #include <QJsonObject>
 #include <QProcess>
 #include <QTextStream>
@@ -216,6 +221,113 @@ void busyRun(int n, int seconds, const QString &sashad, const QString &sashactl)
           << Qt::flush;
 }
 
+// The host's (namespace's) UDP receive-buffer overflows so far: /proc/net/snmp "Udp: ... RcvbufErrors".
+qint64 udpRcvbufErrors()
+{
+    QFile f(QStringLiteral("/proc/net/snmp"));
+    if (!f.open(QIODevice::ReadOnly))
+        return -1;
+    QList<QByteArray> names;
+    for (const QByteArray &line : f.readAll().split('\n')) {
+        if (!line.startsWith("Udp:"))
+            continue;
+        const QList<QByteArray> fields = line.simplified().split(' ');
+        if (names.isEmpty()) {
+            names = fields;
+            continue;
+        }
+        const qsizetype i = names.indexOf("RcvbufErrors");
+        return i > 0 && i < fields.size() ? fields[i].toLongLong() : -1;
+    }
+    return -1;
+}
+
+qint64 sumCounter(const LoopbackCluster &c, const std::vector<int> &nodes, const char *name)
+{
+    qint64 sum = 0;
+    for (int i : nodes)
+        sum += counter(c, i, name);
+    return sum;
+}
+
+qint64 sumDropped(const LoopbackCluster &c, const std::vector<int> &nodes)
+{
+    qint64 sum = 0;
+    for (int i : nodes) {
+        const QJsonObject d = c.status(i).value(QStringLiteral("counters")).toObject().value(QStringLiteral("dropped")).toObject();
+        for (auto it = d.begin(); it != d.end(); ++it)
+            sum += it.value().toInteger();
+    }
+    return sum;
+}
+
+// One window of `seconds` on a formed ring of n nodes, with junk of `kind` at `rate` (0 = as
+// fast as one thread sends; flood = false: no junk, the baseline), then `kills` dispatcher
+// kills timed while the junk goes on. Returns false when the ring broke or a kill failed.
+bool floodRun(int n, int seconds, int kills, bool flood, JunkFlooder::Kind kind, double rate,
+              const QString &sashad, const QString &sashactl)
+{
+    const auto ring = formedRing(n, sashad, sashactl);
+    if (!ring)
+        return false;
+    LoopbackCluster &c = *ring;
+    std::vector<int> live = all(n);
+    JunkFlooder::Options fo;
+    for (int i = 0; i < n; ++i)
+        fo.targets.push_back({QHostAddress(c.address(i)).toIPv4Address(), c.port()});
+    fo.kind = kind;
+    fo.rate = rate;
+    fo.forgedSender = QHostAddress(c.address(0)).toIPv4Address();
+    JunkFlooder flooder(fo);
+    const qint64 purges0 = sumCounter(c, live, "purges"), formed0 = sumCounter(c, live, "ringsFormed");
+    const qint64 dropped0 = sumDropped(c, live), kernel0 = udpRcvbufErrors();
+    QString err;
+    if (flood && !flooder.start(&err)) {
+        out() << "  cannot flood: " << err << "\n";
+        return false;
+    }
+    const qint64 t0 = monotonicUs();
+    QThread::sleep(seconds);
+    const double dt = double(monotonicUs() - t0) / 1e6;
+    const quint64 sent = flooder.sent();
+    const qint64 purges = sumCounter(c, live, "purges") - purges0;
+    const qint64 formed = sumCounter(c, live, "ringsFormed") - formed0;
+    const qint64 dropped = sumDropped(c, live) - dropped0;
+    const qint64 kernel = udpRcvbufErrors() - kernel0;
+    QString why;
+    const bool whole = c.ringIs(live, &why);
+    const QString what = !flood ? QStringLiteral("no junk (baseline)")
+                                : QStringLiteral("%1 junk at %2 datagrams/s (%3 per node)")
+                                      .arg(kind == JunkFlooder::Kind::Random ? QStringLiteral("random") : QStringLiteral("forged-header"))
+                                      .arg(double(sent) / dt, 0, 'f', 0).arg(double(sent) / dt / n, 0, 'f', 0);
+    out() << QStringLiteral("N = %1, %2 s, %3: %4 purge(s), %5 ring(s) formed, %6 datagram(s) dropped by the daemons,"
+                            " %7 kernel receive-queue overflow(s), ring %8   |   target: 0 purges\n")
+                 .arg(n).arg(dt, 0, 'f', 1).arg(what).arg(purges).arg(formed).arg(dropped).arg(kernel)
+                 .arg(whole ? QStringLiteral("whole") : QStringLiteral("BROKEN: ") + why)
+          << Qt::flush;
+    std::vector<double> elect;
+    for (int k = 0; k < kills && whole; ++k) {
+        const FailoverTiming f = killDispatcherAndTime(c, live);
+        if (f.ok)
+            elect.push_back(f.electMs);
+        if (f.killed >= 0 && c.startNode(f.killed, &err)) {
+            live.push_back(f.killed);
+            std::sort(live.begin(), live.end());
+        }
+        if (!LoopbackCluster::waitUntil([&] { return c.ringIs(live, &why); }, 10000))
+            break;
+        QThread::msleep(200);
+    }
+    flooder.stop();
+    if (kills > 0) {
+        out() << QStringLiteral("  %1 dispatcher kill(s) during it: kill -> new dispatcher elected p50 %2 ms, max %3 ms (%4 failed)\n")
+                     .arg(kills).arg(percentile(elect, 50), 0, 'f', 1).arg(percentile(elect, 100), 0, 'f', 1)
+                     .arg(kills - int(elect.size()))
+              << Qt::flush;
+    }
+    return whole && purges == 0 && int(elect.size()) == kills;
+}
+
 }  // namespace
 
 int main(int argc, char **argv)
@@ -237,7 +349,14 @@ int main(int argc, char **argv)
                                  tool(SASHAD_PATH, QStringLiteral("sashad")));
     QCommandLineOption sashactlOpt(QStringLiteral("sashactl"), QStringLiteral("sashactl binary."), QStringLiteral("PATH"),
                                    tool(SASHACTL_PATH, QStringLiteral("sashactl")));
-    parser.addOptions({killsOpt, sizesOpt, idleOpt, busyOpt, sashadOpt, sashactlOpt});
+    QCommandLineOption floodOpt(QStringLiteral("flood"),
+                                QStringLiteral("Only the junk-flood runs: a 5-node ring without junk, then random and forged-header junk at every ring port."));
+    QCommandLineOption floodSecondsOpt(QStringLiteral("flood-seconds"), QStringLiteral("Flood window per run (default 60)."),
+                                       QStringLiteral("S"), QStringLiteral("60"));
+    QCommandLineOption floodRateOpt(QStringLiteral("flood-rate"),
+                                    QStringLiteral("Junk datagrams/s over all nodes (default 0 = as fast as one thread sends)."),
+                                    QStringLiteral("R"), QStringLiteral("0"));
+    parser.addOptions({killsOpt, sizesOpt, idleOpt, busyOpt, sashadOpt, sashactlOpt, floodOpt, floodSecondsOpt, floodRateOpt});
     parser.process(app);
     const int kills = std::clamp(parser.value(killsOpt).toInt(), 1, 1000);
     const int idle = std::clamp(parser.value(idleOpt).toInt(), 1, 3600);
@@ -246,6 +365,17 @@ int main(int argc, char **argv)
     for (const auto &s : parser.value(sizesOpt).split(QLatin1Char(','), Qt::SkipEmptyParts))
         sizes.push_back(std::clamp(s.toInt(), 2, 50));
     const QString sashad = parser.value(sashadOpt), sashactl = parser.value(sashactlOpt);
+    if (parser.isSet(floodOpt)) {
+        const int seconds = std::clamp(parser.value(floodSecondsOpt).toInt(), 1, 3600);
+        const double rate = std::clamp(parser.value(floodRateOpt).toDouble(), 0.0, 1e7);
+        const int floodKills = std::min(kills, 5);
+        out() << "== Junk aimed at the ring ports (target: 0 purges at >= 40k datagrams/s; failover unchanged)\n";
+        bool fine = floodRun(5, seconds, floodKills, false, JunkFlooder::Kind::Random, rate, sashad, sashactl);
+        fine = floodRun(5, seconds, floodKills, true, JunkFlooder::Kind::Random, rate, sashad, sashactl) && fine;
+        fine = floodRun(5, seconds, floodKills, true, JunkFlooder::Kind::Forged, rate, sashad, sashactl) && fine;
+        BENCH_ASSERT_TRUE(fine, "no purge and every failover done, with and without junk");
+        return 0;
+    }
 
     out() << "== TokenBeat failover (default LAN timers: rotation 40 ms, token timeout 140 ms, reform 40 ms)\n";
     bool ok = true;

@@ -2,9 +2,11 @@
 // real signals (SIGKILL = crash, SIGSTOP = hang, SIGTERM = graceful leave). Membership and roles
 // are read the way an operator reads them: `sashactl --json status`.
 
+#include "junkflooder.h"
 #include "loopbackcluster.h"
 
 #include <QJsonArray>
+#include <QHostAddress>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
@@ -204,6 +206,71 @@ private Q_SLOTS:
         QTest::qWait(300);
         QCOMPARE(purges(0) + purges(1), before);
         QVERIFY2(onlyDispatcherIs(0, c.address(0), &why), qPrintable(why));
+    }
+
+    // Issue 11 "Tokens are never lost to junk": unauthenticated datagrams at every ring port, as
+    // fast as one thread sends them (~100k/s here), first random bytes, then well-formed headers
+    // naming a member as sender, so only the HMAC rejects them. The receive threads drop every one
+    // under its reason and source; the token never waits behind them: no purge, no re-formation.
+    void junkFloodCostsNoPurge_data()
+    {
+        QTest::addColumn<int>("kind");
+        QTest::addColumn<QString>("reason");
+        QTest::newRow("random bytes") << int(JunkFlooder::Kind::Random) << QStringLiteral("bad-magic");
+        QTest::newRow("forged headers (only the MAC is wrong)") << int(JunkFlooder::Kind::Forged) << QStringLiteral("bad-mac");
+    }
+    void junkFloodCostsNoPurge()
+    {
+        QFETCH(int, kind);
+        QFETCH(QString, reason);
+        constexpr int kNodes = 5, kSeconds = 6;
+        auto &c = startCluster(kNodes);
+        QString why;
+        QVERIFY2(LoopbackCluster::waitUntil([&] { return c.ringIs(range(kNodes), &why); }, 10000), qPrintable(why));
+        QTest::qWait(300);
+        auto sum = [&](const char *field) {
+            qint64 n = 0;
+            for (int i = 0; i < kNodes; ++i)
+                n += ctlStatus(i).value(QStringLiteral("counters")).toObject().value(QLatin1String(field)).toInteger();
+            return n;
+        };
+        // Every datagram sent is rejected (most under `reason`; random ones shorter than an
+        // envelope as truncated) or dropped by the kernel from a full queue (SO_RXQ_OVFL).
+        auto rejected = [&](bool onlyReason) {
+            qint64 n = 0;
+            for (int i = 0; i < kNodes; ++i) {
+                const QJsonObject t = ctlStatus(i).value(QStringLiteral("transport")).toObject();
+                n += onlyReason ? t.value(QStringLiteral("rejected")).toObject().value(reason).toInteger()
+                                : t.value(QStringLiteral("rejectedTotal")).toInteger()
+                                      + t.value(QStringLiteral("kernelQueueDrops")).toInteger();
+            }
+            return n;
+        };
+        const qint64 purges0 = sum("purges"), formed0 = sum("ringsFormed"), rejected0 = rejected(false), reason0 = rejected(true);
+        JunkFlooder::Options fo;
+        for (int i = 0; i < kNodes; ++i)
+            fo.targets.push_back({QHostAddress(c.address(i)).toIPv4Address(), c.port()});
+        fo.kind = JunkFlooder::Kind(kind);
+        fo.forgedSender = QHostAddress(c.address(0)).toIPv4Address();
+        JunkFlooder flooder(fo);
+        QString err;
+        QVERIFY2(flooder.start(&err), qPrintable(err));
+        QTest::qWait(kSeconds * 1000);
+        flooder.stop();
+        const quint64 sent = flooder.sent();
+        qInfo("junk sent: %llu datagrams in %d s (%.0f/s)", static_cast<unsigned long long>(sent), kSeconds,
+              double(sent) / kSeconds);
+        QVERIFY2(sent >= 20000ull * kSeconds, "the flooder sent too little to mean anything");
+        QVERIFY2(LoopbackCluster::waitUntil([&] { return quint64(rejected(false) - rejected0) >= sent; }, 3000),
+                 qPrintable(QStringLiteral("%1 rejected or dropped of %2 sent").arg(rejected(false) - rejected0).arg(sent)));
+        QVERIFY2(double(rejected(true) - reason0) >= 0.9 * double(sent),
+                 qPrintable(QStringLiteral("%1 of %2 sent rejected as %3").arg(rejected(true) - reason0).arg(sent).arg(reason)));
+        QCOMPARE(sum("purges") - purges0, 0);
+        QCOMPARE(sum("ringsFormed") - formed0, 0);
+        QVERIFY2(c.ringIs(range(kNodes), &why), qPrintable(why));
+        const QJsonObject t = ctlStatus(1).value(QStringLiteral("transport")).toObject();
+        QCOMPARE(t.value(QStringLiteral("topRejectedSources")).toArray().first().toObject().value(QStringLiteral("source")).toString(),
+                 QStringLiteral("127.0.0.1"));
     }
 
     void nodeWithWrongKeyIsRejectedAndCounted()
