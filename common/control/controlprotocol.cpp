@@ -203,6 +203,7 @@ QString controlDropReasonName(tb::DropReason r)
     case R::UnknownType: return QStringLiteral("unknown-type");
     case R::StaleRing: return QStringLiteral("stale-ring");
     case R::NotForUs: return QStringLiteral("not-for-us");
+    case R::WrongDestination: return QStringLiteral("wrong-destination");
     case R::Count_: break;
     }
     return QStringLiteral("unknown");
