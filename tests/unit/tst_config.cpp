@@ -73,6 +73,21 @@ private:
         return cfgPath;
     }
 
+    // The name a data row's files are written under.
+    static QString rowFileName() { return QString::fromLatin1(QTest::currentDataTag()).replace(QLatin1Char(' '), QLatin1Char('_')); }
+
+    // r must be one error at path:line whose text contains every string of mustContain.
+    static void verifyError(const ConfigResult &r, const QString &path, int line, const QStringList &mustContain)
+    {
+        QVERIFY(!r.ok());
+        QVERIFY(r.error.has_value());
+        const QString text = r.error->toString();
+        QCOMPARE(r.error->line, line);
+        QVERIFY2(text.startsWith(path + QLatin1Char(':') + QString::number(line) + QStringLiteral(": ")), qPrintable(text));
+        for (const QString &s : mustContain)
+            QVERIFY2(text.contains(s), qPrintable(QStringLiteral("'%1' not in: %2").arg(s, text)));
+    }
+
 private Q_SLOTS:
     void initTestCase() { QVERIFY(m_dir.isValid()); }
 
@@ -321,8 +336,7 @@ private Q_SLOTS:
         QFETCH(QString, toml);
         QFETCH(int, line);
         QFETCH(QStringList, mustContain);
-        const QString path = writeFiles(QString::fromLatin1(QTest::currentDataTag()).replace(QLatin1Char(' '), QLatin1Char('_')),
-                                        toml, KeyFile::Good);
+        const QString path = writeFiles(rowFileName(), toml, KeyFile::Good);
         QVERIFY(!path.isEmpty());
         const FakeHost host;
         const ConfigResult r = loadNodeSettings(path, &host);
@@ -333,12 +347,7 @@ private Q_SLOTS:
             QVERIFY2(r.ok(), r.error ? qPrintable(r.error->toString()) : "");
             return;
         }
-        QVERIFY(!r.ok());
-        const QString text = r.error->toString();
-        QCOMPARE(r.error->line, line);
-        QVERIFY2(text.startsWith(path + QLatin1Char(':') + QString::number(line) + QStringLiteral(": ")), qPrintable(text));
-        for (const QString &m : mustContain)
-            QVERIFY2(text.contains(m), qPrintable(QStringLiteral("'%1' not in: %2").arg(m, text)));
+        verifyError(r, path, line, mustContain);
     }
 
     void systemHostKnowsLoopback()
@@ -398,17 +407,9 @@ private Q_SLOTS:
         QFETCH(KeyFile, keyFile);
         QFETCH(int, line);
         QFETCH(QStringList, mustContain);
-        const QString path = writeFiles(QString::fromLatin1(QTest::currentDataTag()).replace(QLatin1Char(' '), QLatin1Char('_')),
-                                        toml, keyFile);
+        const QString path = writeFiles(rowFileName(), toml, keyFile);
         QVERIFY(!path.isEmpty());
-        const ConfigResult r = loadNodeSettings(path);
-        QVERIFY(!r.ok());
-        QVERIFY(r.error.has_value());
-        const QString text = r.error->toString();
-        QCOMPARE(r.error->line, line);
-        QVERIFY2(text.startsWith(path + QLatin1Char(':') + QString::number(line) + QStringLiteral(": ")), qPrintable(text));
-        for (const QString &s : mustContain)
-            QVERIFY2(text.contains(s), qPrintable(QStringLiteral("'%1' not in: %2").arg(s, text)));
+        verifyError(loadNodeSettings(path), path, line, mustContain);
     }
 
     void shortKeyIsRefused()
