@@ -38,20 +38,27 @@ tb::NodeConfig NodeSettings::toNodeConfig(quint64 bootEpoch) const
 
 QByteArray decodeClusterKey(const QByteArray &content, QString *why)
 {
-    const QByteArray trimmed = content.trimmed();
-    const bool isHex = trimmed.size() == 64
-        && std::all_of(trimmed.begin(), trimmed.end(), [](char ch) {
-               return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
-           });
-    const QByteArray key = isHex ? QByteArray::fromHex(trimmed) : content;
-    if (key.size() < tb::kMinKeySize) {
+    const auto fail = [why](const QString &m) {
         if (why)
-            *why = QStringLiteral("key is %1 bytes; at least %2 are needed (generate one with: "
-                                  "sashactl keygen --output FILE)")
-                       .arg(key.size())
-                       .arg(tb::kMinKeySize);
-        return {};
-    }
+            *why = m + QStringLiteral(" (generate a key with: sashactl keygen --output FILE)");
+        return QByteArray();
+    };
+    const QByteArray trimmed = content.trimmed();
+    if (trimmed.isEmpty())
+        return fail(QStringLiteral("the key file is empty"));
+    const bool isHex = std::all_of(trimmed.begin(), trimmed.end(), [](char ch) {
+        return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+    });
+    if (isHex && trimmed.size() < 2 * tb::kMinKeySize)
+        return fail(QStringLiteral("the key is %1 hex digits, which is %2 bytes; at least %3 bytes (%4 hex digits) are needed")
+                        .arg(trimmed.size()).arg(QString::number(double(trimmed.size()) / 2)).arg(tb::kMinKeySize)
+                        .arg(2 * tb::kMinKeySize));
+    if (isHex && trimmed.size() % 2 != 0)
+        return fail(QStringLiteral("the key is %1 hex digits, an odd number; a hex key has two digits per byte")
+                        .arg(trimmed.size()));
+    const QByteArray key = isHex ? QByteArray::fromHex(trimmed) : content;
+    if (key.size() < tb::kMinKeySize)
+        return fail(QStringLiteral("key is %1 bytes; at least %2 are needed").arg(key.size()).arg(tb::kMinKeySize));
     return key;
 }
 

@@ -17,6 +17,8 @@
 
 namespace sasha {
 
+class HostNetwork;
+
 // One problem found in a config file. line/column are 1-based; 0 when the problem is not tied
 // to a place in the file (e.g. the file cannot be read).
 struct ConfigError {
@@ -128,18 +130,23 @@ struct ConfigResult {
     bool ok() const { return settings.has_value(); }
 };
 
-// Reads and validates a config file, including the key file it names.
-ConfigResult loadNodeSettings(const QString &path);
+// Reads and validates a config file, including the key file it names. With a host (sashad
+// --check and start), also what only holds on the node itself: [node] address is one of the
+// host's addresses, the [dispatcher] interface exists (docs/config.md "Checks on the host").
+ConfigResult loadNodeSettings(const QString &path, const HostNetwork *host = nullptr);
 // Same, from text already in memory; `path` is used in messages and to resolve a relative
 // key_file against the config file's directory.
-ConfigResult parseNodeSettings(const QByteArray &text, const QString &path);
+ConfigResult parseNodeSettings(const QByteArray &text, const QString &path, const HostNetwork *host = nullptr);
 
 // Only [node] control_socket (or its default) from a config file, without validating the rest
 // or reading the key file: for sashactl --config, which may run as a user who cannot read the key.
 std::optional<QString> readControlSocketPath(const QString &configPath, ConfigError *error);
 
-// Decodes key file content: 64 hex characters (sashactl keygen, optional trailing newline) or
-// any other content taken as raw bytes. Returns an empty array with *why set when unusable.
+// Decodes key file content (docs/config.md, [cluster] key_file). Content that is only hex digits
+// once surrounding whitespace is removed is hex: an even number of at least 32 digits (16 bytes;
+// sashactl keygen writes 64 and a newline). Any other content is the key's raw bytes, exactly as
+// stored, at least 16 of them. Returns an empty array with *why set when unusable (empty, an odd
+// number of hex digits, fewer than 16 bytes, e.g. an 8-byte key written as 16 hex digits).
 QByteArray decodeClusterKey(const QByteArray &content, QString *why);
 
 // "a.b.c.d" or "a.b.c.d:port" -> Endpoint; defaultPort when no port is given.

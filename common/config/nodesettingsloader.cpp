@@ -4,6 +4,8 @@
 
 #include "config/nodesettings.h"
 
+#include "config/hostnetwork.h"
+
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
@@ -44,17 +46,26 @@ QString quoted(const QString &s) { return QLatin1Char('"') + s + QLatin1Char('"'
 // nullopt both when the key is absent and on error; ok() tells them apart.
 class SectionReader {
 public:
-    SectionReader(const toml::table &table, QString section, QString file,
+    SectionReader(const toml::table &table, QString section, QString file, const HostNetwork *host,
                   std::optional<ConfigError> &error)
-        : m_table(table), m_section(std::move(section)), m_file(std::move(file)), m_error(error)
+        : m_table(table), m_section(std::move(section)), m_file(std::move(file)), m_host(host), m_error(error)
     {
     }
 
     bool ok() const { return !m_error.has_value(); }
     const QString &file() const { return m_file; }
     bool has(std::string_view key) const { return m_table.contains(key); }
+    // The host's checks run only when the loader was given one (sashad --check and start).
+    const HostNetwork *host() const { return m_host; }
 
+    // Reported at the key's line, or at the table's when the key is absent.
     void fail(std::string_view key, const QString &message)
+    {
+        failAt(key, key.empty() ? nullptr : m_table.get(key), message);
+    }
+
+    // Reported at `at`'s line (an entry inside the key's value), else as fail(key) does.
+    void failAt(std::string_view key, const toml::node *at, const QString &message)
     {
         if (m_error)
             return;
@@ -63,7 +74,7 @@ public:
         e.key = QStringLiteral("[%1]").arg(m_section);
         if (!key.empty())
             e.key += QLatin1Char(' ') + QString::fromUtf8(key.data(), qsizetype(key.size()));
-        const toml::node *n = key.empty() ? nullptr : m_table.get(key);
+        const toml::node *n = at ? at : key.empty() ? nullptr : m_table.get(key);
         const toml::source_region &src = n ? n->source() : m_table.source();
         e.line = int(src.begin.line);
         e.column = int(src.begin.column);
@@ -196,15 +207,56 @@ private:
     const toml::table &m_table;
     QString m_section;
     QString m_file;
+    const HostNetwork *m_host;
     std::optional<ConfigError> &m_error;
 };
+
+// Why ip cannot be a host's own unicast address (a node's ring address, a VIP); empty if it can.
+QString notUnicast(quint32 ip)
+{
+    if ((ip >> 24) == 0)
+        return QStringLiteral("is in 0.0.0.0/8 (\"this network\"), not a host's address");
+    if ((ip >> 28) == 0xE)
+        return QStringLiteral("is a multicast address (224.0.0.0/4), not a host's address");
+    if (ip == 0xffffffffu)
+        return QStringLiteral("is the broadcast address, not a host's address");
+    if ((ip >> 28) == 0xF)
+        return QStringLiteral("is in the reserved range 240.0.0.0/4, not a host's address");
+    return {};
+}
+
+// [node] address must be one of this host's own (the ring socket binds it): on --check and at
+// start, where the loader has the host. A lab node checks inside its own network namespace.
+void checkAddressIsLocal(SectionReader &r, quint32 address)
+{
+    if (!r.host())
+        return;
+    const QString addr = quoted(ipv4ToString(address));
+    const QString here = r.host()->addresses().join(QStringLiteral(", "));
+    switch (r.host()->addressUse(address)) {
+    case HostNetwork::AddressUse::Assigned:
+        return;
+    case HostNetwork::AddressUse::Broadcast:
+        r.fail("address", QStringLiteral("%1 is the broadcast address of an interface here, not an address of this host "
+                                         "(addresses here: %2); set this node's own address").arg(addr, here));
+        return;
+    case HostNetwork::AddressUse::Foreign:
+        r.fail("address", QStringLiteral("%1 is not an address of this host (addresses here: %2); set the address this "
+                                         "node has on the cluster interface, and check in the node's own network "
+                                         "namespace").arg(addr, here));
+        return;
+    }
+}
 
 void parseNode(SectionReader &r, NodeSettings &s)
 {
     if (const auto a = r.string("address")) {
         const auto ip = parseIpv4(*a);
-        if (!ip || *ip == 0 || *ip == 0xffffffffu)
+        if (!ip)
             r.fail("address", QStringLiteral("must be an IPv4 address like \"10.0.0.2\"; got %1").arg(quoted(*a)));
+        else if (const QString why = notUnicast(*ip); !why.isEmpty())
+            r.fail("address", QStringLiteral("%1 %2; set this node's own address on the cluster interface, like \"10.0.0.2\"")
+                                  .arg(quoted(*a), why));
         else
             s.address = *ip;
     }
@@ -227,6 +279,9 @@ void parseNode(SectionReader &r, NodeSettings &s)
         }
         if ((bits & tb::kObserver) && (bits & (tb::kCanDispatch | tb::kCanServe)))
             r.fail("capabilities", QStringLiteral("\"observer\" cannot be combined with \"dispatch\" or \"serve\""));
+        if (caps->isEmpty())
+            r.fail("capabilities", QStringLiteral("must name at least one capability; got []; accepted: \"dispatch\", "
+                                                  "\"serve\" (both by default, or leave the key out), or \"observer\" alone"));
         s.caps = bits;
     }
     if (const auto c = r.string("control_socket")) {
@@ -245,8 +300,12 @@ void parseNode(SectionReader &r, NodeSettings &s)
         s.nice = int(*v);
     if (const auto v = r.integer("receive_buffer_kb", 64, 1 << 20))
         s.receiveBufferKb = int(*v);
-    if (!r.ok() || s.address != 0)
+    if (!r.ok())
         return;
+    if (s.address != 0) {
+        checkAddressIsLocal(r, s.address);
+        return;
+    }
     // No address: take the interface's first IPv4 address.
     if (s.interfaceName.isEmpty()) {
         r.fail("address", QStringLiteral("is required unless [node] interface names the cluster interface"));
@@ -284,6 +343,13 @@ void parseCluster(SectionReader &r, NodeSettings &s)
         if (::stat(native.constData(), &st) != 0) {
             r.fail("key_file", QStringLiteral("key file %1 does not exist or cannot be read (create one with: "
                                               "sashactl keygen --output %1)").arg(s.keyFile));
+        } else if (S_ISDIR(st.st_mode)) {
+            r.fail("key_file", QStringLiteral("%1 is a directory, not a key file; name the key file itself, e.g. "
+                                              "%1/cluster.key (create one with: sashactl keygen --output %1/cluster.key)")
+                                   .arg(s.keyFile));
+        } else if (!S_ISREG(st.st_mode)) {
+            r.fail("key_file", QStringLiteral("%1 is not a regular file; name the key file (create one with: "
+                                              "sashactl keygen --output FILE)").arg(s.keyFile));
         } else if (st.st_mode & (S_IRWXG | S_IRWXO)) {
             r.fail("key_file", QStringLiteral("key file %1 is accessible by group or others: chmod 600 %1").arg(s.keyFile));
         } else {
@@ -394,8 +460,11 @@ void parseDispatcher(SectionReader &r, NodeSettings &s)
         d.interfaceName = *i;
     if (const auto v = r.string("vip")) {
         const auto ip = parseIpv4(*v);
-        if (!ip || *ip == 0 || *ip == 0xffffffffu)
+        if (!ip)
             r.fail("vip", QStringLiteral("must be an IPv4 address like \"10.0.0.200\"; got %1").arg(quoted(*v)));
+        else if (const QString why = notUnicast(*ip); !why.isEmpty())
+            r.fail("vip", QStringLiteral("%1 %2; the VIP is a unicast address clients connect to, like \"10.0.0.200\"")
+                              .arg(quoted(*v), why));
         else
             d.vip = *ip;
     }
@@ -404,7 +473,12 @@ void parseDispatcher(SectionReader &r, NodeSettings &s)
         if (!mac)
             r.fail("vmac", QStringLiteral("must be a MAC address like \"02:5a:5a:00:00:01\"; got %1").arg(quoted(*m)));
         else if ((*mac)[0] & 0x01)
-            r.fail("vmac", QStringLiteral("must be a unicast MAC (lowest bit of the first byte clear); got %1").arg(quoted(*m)));
+            r.fail("vmac", QStringLiteral("must be a unicast MAC (lowest bit of the first byte clear); got %1, a multicast "
+                                          "or broadcast MAC; use a locally administered unicast MAC like \"02:5a:5a:00:00:01\"")
+                               .arg(quoted(*m)));
+        else if (*mac == std::array<quint8, 6>{})
+            r.fail("vmac", QStringLiteral("must not be all zero; got %1; use a locally administered unicast MAC like "
+                                          "\"02:5a:5a:00:00:01\"").arg(quoted(*m)));
         else
             d.vmac = *mac;
     }
@@ -431,8 +505,19 @@ void parseDispatcher(SectionReader &r, NodeSettings &s)
             const QString addr = QString::fromStdString(std::string(k.str()));
             const auto ip = parseIpv4(addr);
             const auto weight = v.value_exact<int64_t>();
-            if (!ip || !weight || *weight < 0 || *weight > 65535) {
-                r.fail("weights", QStringLiteral("entries are \"IPv4\" = weight 0..65535; got %1").arg(quoted(addr)));
+            if (!ip) {
+                r.failAt("weights", &v, QStringLiteral("entry %1: the key must be a server's IPv4 address like \"10.0.0.2\"")
+                                            .arg(quoted(addr)));
+                return;
+            }
+            if (!weight) {
+                r.failAt("weights", &v, QStringLiteral("entry %1: the weight must be an integer 0..65535; got %2")
+                                            .arg(quoted(addr), typeName(v)));
+                return;
+            }
+            if (*weight < 0 || *weight > 65535) {
+                r.failAt("weights", &v, QStringLiteral("entry %1 = %2: the weight must be in 0..65535 (0 = no new flows); got %2")
+                                            .arg(quoted(addr)).arg(*weight));
                 return;
             }
             d.weights[*ip] = quint32(*weight);
@@ -460,6 +545,12 @@ void parseDispatcher(SectionReader &r, NodeSettings &s)
         r.fail("vmac", QStringLiteral("is required when vip is set (the MAC the VIP resolves to, e.g. \"02:5a:5a:00:00:01\")"));
     else if (d.interfaceName.isEmpty())
         r.fail("interface", QStringLiteral("is required unless [node] interface names the cluster interface"));
+    else if (r.host() && !r.host()->hasInterface(d.interfaceName))
+        r.fail("interface", QStringLiteral("no interface %1 on this host%2; present: %3; name the interface that faces "
+                                           "the clients (where the VIP's frames arrive)")
+                                .arg(quoted(d.interfaceName),
+                                     r.has("interface") ? QString() : QStringLiteral(" (inherited from [node] interface)"),
+                                     r.host()->interfaceNames().join(QStringLiteral(", "))));
     else
         d.configured = true;
 }
@@ -548,7 +639,7 @@ ConfigError errorAt(const QString &file, const toml::source_region &src, QString
 
 } // namespace
 
-ConfigResult parseNodeSettings(const QByteArray &text, const QString &path)
+ConfigResult parseNodeSettings(const QByteArray &text, const QString &path, const HostNetwork *host)
 {
     const QString file = QFileInfo(path).absoluteFilePath();
     toml::table root;
@@ -593,7 +684,7 @@ ConfigResult parseNodeSettings(const QByteArray &text, const QString &path)
     for (const auto &spec : specs) {
         const toml::table *t = root[spec.name].as_table();
         const QString name = QString::fromUtf8(spec.name.data(), qsizetype(spec.name.size()));
-        SectionReader reader(t ? *t : empty, name, file, error);
+        SectionReader reader(t ? *t : empty, name, file, host, error);
         spec.parse(reader, s);
         if (error)
             return {std::nullopt, error};
@@ -624,12 +715,12 @@ std::optional<QString> readControlSocketPath(const QString &configPath, ConfigEr
     return std::nullopt;
 }
 
-ConfigResult loadNodeSettings(const QString &path)
+ConfigResult loadNodeSettings(const QString &path, const HostNetwork *host)
 {
     QFile f(path);
     if (!f.open(QIODevice::ReadOnly))
         return {std::nullopt, ConfigError{path, 0, 0, {}, QStringLiteral("cannot read config file: %1").arg(f.errorString())}};
-    return parseNodeSettings(f.readAll(), path);
+    return parseNodeSettings(f.readAll(), path, host);
 }
 
 } // namespace sasha

@@ -6,6 +6,8 @@
 #include <QJsonParseError>
 #include <QStringList>
 
+#include <iterator>
+
 namespace sasha {
 namespace {
 
@@ -16,6 +18,39 @@ QString addrName(tb::NodeAddr a) { return a == tb::kNoNode ? QString() : ipv4ToS
 QString endpointName(const tb::Endpoint &e)
 {
     return QStringLiteral("%1:%2").arg(ipv4ToString(e.ip)).arg(e.port);
+}
+
+// Every request's "cmd", in ControlRequest::Command order (toJson indexes it by command).
+constexpr std::pair<const char *, ControlRequest::Command> kCommands[] = {
+    {"status", ControlRequest::Command::Status},     {"members", ControlRequest::Command::Members},
+    {"events", ControlRequest::Command::Events},     {"watch", ControlRequest::Command::Watch},
+    {"counters", ControlRequest::Command::Counters}, {"connections", ControlRequest::Command::Connections},
+    {"fault", ControlRequest::Command::Fault},       {"drain", ControlRequest::Command::Drain},
+    {"undrain", ControlRequest::Command::Undrain},   {"weight", ControlRequest::Command::Weight},
+    {"handover", ControlRequest::Command::Handover},
+};
+
+// "status, members, ...": what an error message lists as accepted.
+QString commandList()
+{
+    QStringList names;
+    for (const auto &c : kCommands)
+        names << QLatin1String(c.first);
+    return names.join(QStringLiteral(", "));
+}
+
+QString jsonTypeName(const QJsonValue &v)
+{
+    switch (v.type()) {
+    case QJsonValue::Null: return QStringLiteral("null");
+    case QJsonValue::Bool: return QStringLiteral("a boolean");
+    case QJsonValue::Double: return QStringLiteral("a number");
+    case QJsonValue::String: return QStringLiteral("a string");
+    case QJsonValue::Array: return QStringLiteral("an array");
+    case QJsonValue::Object: return QStringLiteral("an object");
+    case QJsonValue::Undefined: break;
+    }
+    return QStringLiteral("nothing");
 }
 
 quint64 u64(const QJsonObject &o, const char *key)
@@ -203,6 +238,7 @@ QString controlDropReasonName(tb::DropReason r)
     case R::UnknownType: return QStringLiteral("unknown-type");
     case R::StaleRing: return QStringLiteral("stale-ring");
     case R::NotForUs: return QStringLiteral("not-for-us");
+    case R::WrongDestination: return QStringLiteral("wrong-destination");
     case R::Count_: break;
     }
     return QStringLiteral("unknown");
@@ -431,9 +467,9 @@ ControlEvent ControlEvent::fromJson(const QJsonObject &o)
 
 QJsonObject ControlRequest::toJson() const
 {
-    static const char *const names[] = {"status",      "members", "events", "watch",   "counters",
-                                        "connections", "fault",   "drain",  "undrain", "weight", "handover"};
-    QJsonObject o{{QStringLiteral("cmd"), QLatin1String(names[int(command)])}};
+    static_assert(std::size(kCommands) == std::size_t(Command::Handover) + 1);
+    Q_ASSERT(kCommands[int(command)].second == command);
+    QJsonObject o{{QStringLiteral("cmd"), QLatin1String(kCommands[int(command)].first)}};
     if (command == Command::Events || command == Command::Connections)
         o.insert(QStringLiteral("limit"), limit);
     if (command == Command::Fault) {
@@ -465,6 +501,8 @@ std::optional<ControlRequest> parseControlRequest(const QByteArray &line, QStrin
     };
     if (line.size() > kMaxRequestLine)
         return fail(QStringLiteral("request longer than %1 bytes").arg(kMaxRequestLine));
+    if (line.trimmed().isEmpty())
+        return fail(QStringLiteral("empty request; send one JSON object per line, like {\"cmd\":\"status\"}"));
     QJsonParseError pe;
     const QJsonDocument doc = QJsonDocument::fromJson(line, &pe);
     if (pe.error != QJsonParseError::NoError)
@@ -472,25 +510,22 @@ std::optional<ControlRequest> parseControlRequest(const QByteArray &line, QStrin
     if (!doc.isObject())
         return fail(QStringLiteral("request must be a JSON object like {\"cmd\":\"status\"}"));
     const QJsonObject o = doc.object();
-    const QString cmd = o.value(QLatin1String("cmd")).toString();
-    static const std::pair<const char *, ControlRequest::Command> commands[] = {
-        {"status", ControlRequest::Command::Status},   {"members", ControlRequest::Command::Members},
-        {"events", ControlRequest::Command::Events},   {"watch", ControlRequest::Command::Watch},
-        {"counters", ControlRequest::Command::Counters}, {"connections", ControlRequest::Command::Connections},
-        {"fault", ControlRequest::Command::Fault},       {"drain", ControlRequest::Command::Drain},
-        {"undrain", ControlRequest::Command::Undrain},   {"weight", ControlRequest::Command::Weight},
-        {"handover", ControlRequest::Command::Handover},
-    };
+    const QJsonValue cmdValue = o.value(QLatin1String("cmd"));
+    if (cmdValue.isUndefined())
+        return fail(QStringLiteral("missing \"cmd\"; send {\"cmd\":\"status\"} or another command: %1").arg(commandList()));
+    if (!cmdValue.isString())
+        return fail(QStringLiteral("\"cmd\" must be a string; got %1; accepted: %2").arg(jsonTypeName(cmdValue), commandList()));
+    const QString cmd = cmdValue.toString();
     ControlRequest r;
     bool found = false;
-    for (const auto &[name, c] : commands) {
+    for (const auto &[name, c] : kCommands) {
         if (cmd == QLatin1String(name)) {
             r.command = c;
             found = true;
         }
     }
     if (!found)
-        return fail(QStringLiteral("unknown command \"%1\"; accepted: status, members, events, watch, counters, connections, fault, drain, undrain, weight, handover").arg(cmd));
+        return fail(QStringLiteral("unknown command \"%1\"; accepted: %2").arg(cmd, commandList()));
     if (o.contains(QLatin1String("limit"))) {
         const QJsonValue v = o.value(QLatin1String("limit"));
         const qint64 n = v.toInteger(-1);

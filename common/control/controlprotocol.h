@@ -4,7 +4,8 @@
 // a key is never renamed, only added.
 //
 // Request:  one JSON object per line, {"cmd": "<command>", ...arguments}
-// Response: one JSON object per line; failures are {"error": "<message>"}.
+// Response: one JSON object per line; failures are {"error": "<message>"}. Every request line
+//   gets an answer: an empty line, bad JSON, a missing or non-string "cmd" get an error.
 //   "status"   -> the status object (ControlStatus::toJson, keys below)
 //   "members"  -> {"members": [member...], "observers": [member...]}
 //   "events"   -> {"events": [event...]} oldest first; argument "limit" (1..2000, default 100)

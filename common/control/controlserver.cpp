@@ -106,10 +106,10 @@ void ControlServer::onNewConnection()
 void ControlServer::onReadyRead(QLocalSocket *s)
 {
     // Bounded: at most the lines already buffered, and an over-long partial line is refused.
+    // Every line gets exactly one answer, an empty one too (an error), so a client that counts
+    // its requests never waits for an answer that will not come.
     while (s->canReadLine()) {
         const QByteArray line = s->readLine(kMaxRequestLine + 2).trimmed();
-        if (line.isEmpty())
-            continue;
         QString error;
         const auto req = parseControlRequest(line, &error);
         if (!req) {

@@ -19,9 +19,12 @@ constexpr int kOffMagic = 0;
 constexpr int kOffVersion = 2;
 constexpr int kOffType = 3;
 constexpr int kOffSender = 4;
-constexpr int kOffEpoch = 8;
-constexpr int kOffSeq = 16;
-constexpr int kOffBodyLen = 24;
+constexpr int kOffDestIp = 8;
+constexpr int kOffDestPort = 12;
+constexpr int kOffEpoch = 14;
+constexpr int kOffSeq = 22;
+constexpr int kOffBodyLen = 30;
+static_assert(kOffBodyLen + 2 == kEnvelopeHeaderSize);
 
 // HMAC-SHA256 over data with key, truncated to kMacSize bytes.
 QByteArray computeMac(const QByteArray &key, const char *data, qsizetype size)
@@ -51,7 +54,7 @@ Sealer::Sealer(QByteArray key, NodeAddr self, quint64 bootEpoch)
 // Returns an empty QByteArray (and consumes no sequence number) when the key is shorter than
 // kMinKeySize or the body does not fit the u16 length field: a datagram we cannot
 // authenticate properly, or describe truthfully, is never produced.
-QByteArray Sealer::seal(quint8 type, QByteArrayView body)
+QByteArray Sealer::seal(quint8 type, const Endpoint &to, QByteArrayView body)
 {
     if (m_key.size() < kMinKeySize || body.size() > std::numeric_limits<quint16>::max())
         return {};
@@ -64,6 +67,8 @@ QByteArray Sealer::seal(quint8 type, QByteArrayView body)
     p[kOffVersion] = kEnvelopeVersion;
     p[kOffType] = type;
     qToBigEndian<quint32>(m_self, p + kOffSender);
+    qToBigEndian<quint32>(to.ip, p + kOffDestIp);
+    qToBigEndian<quint16>(to.port, p + kOffDestPort);
     qToBigEndian<quint64>(m_bootEpoch, p + kOffEpoch);
     qToBigEndian<quint64>(m_seq, p + kOffSeq);
     qToBigEndian<quint16>(n, p + kOffBodyLen);
@@ -73,9 +78,17 @@ QByteArray Sealer::seal(quint8 type, QByteArrayView body)
     return out;
 }
 
-Opener::Opener(QByteArray key, std::size_t maxDatagram, std::size_t maxSenders)
-    : m_key(std::move(key)), m_maxDatagram(maxDatagram), m_maxSenders(std::max<std::size_t>(1, maxSenders))
+Opener::Opener(QByteArray key, std::vector<Endpoint> accepts, std::size_t maxDatagram, std::size_t maxSenders)
+    : m_key(std::move(key)), m_accepts(std::move(accepts)), m_maxDatagram(maxDatagram),
+      m_maxSenders(std::max<std::size_t>(1, maxSenders))
 {
+}
+
+bool Opener::accepts(const Endpoint &destination) const
+{
+    return std::any_of(m_accepts.begin(), m_accepts.end(), [&](const Endpoint &e) {
+        return e.port == destination.port && (e.ip == destination.ip || e.ip == 0);
+    });
 }
 
 // Checks run cheapest and least trusting first; nothing after the MAC check runs for a
@@ -110,8 +123,10 @@ std::optional<DropReason> Opener::authenticate(QByteArrayView datagram) const
     return std::nullopt;
 }
 
-// Checks run cheapest and least trusting first; nothing after the MAC check runs for a
-// datagram whose MAC failed, so unauthenticated input never touches the replay state.
+// authenticate() first. The destination is checked after the MAC: only an authentic datagram
+// sent to another endpoint (a replay across links) is counted as WrongDestination, never forged
+// junk. It is checked before the replay window, which a datagram meant for another receiver
+// must not move.
 Opener::Result Opener::open(QByteArrayView datagram)
 {
     Result r;
@@ -124,6 +139,11 @@ Opener::Result Opener::open(QByteArrayView datagram)
     Envelope env;
     env.type = p[kOffType];
     env.sender = qFromBigEndian<quint32>(p + kOffSender);
+    env.destination = Endpoint{qFromBigEndian<quint32>(p + kOffDestIp), qFromBigEndian<quint16>(p + kOffDestPort)};
+    if (!accepts(env.destination)) {
+        r.reason = DropReason::WrongDestination;
+        return r;
+    }
     env.bootEpoch = qFromBigEndian<quint64>(p + kOffEpoch);
     env.seq = qFromBigEndian<quint64>(p + kOffSeq);
     if (!acceptReplay(env.sender, env.bootEpoch, env.seq, r.reason))

@@ -1,7 +1,7 @@
 #pragma once
 // TokenBeat message bodies and their codecs: pure encode/decode over byte spans, no socket,
 // no state (like Mumble's MumbleProtocol.h). The envelope around a body (magic, type, sender,
-// boot epoch, sequence, MAC) is in envelope.h. All integers are big-endian.
+// destination, boot epoch, sequence, MAC) is in envelope.h. All integers are big-endian.
 //
 // Type  Body (sizes in bytes)                                                   fixed part
 // 1  Join          addr 4 | ip 4 | port 2 | caps 1 | claim 1 | lastRingEpoch 4 | flags 1    17
@@ -54,10 +54,10 @@ enum class MessageType : quint8 {
 };
 QString messageTypeToString(quint8 type);
 
-// Largest ring: 56 members of 21 bytes plus 8 observers fill a View to exactly 1,400 bytes
-// once sealed (14 + 64 * 21 + 42 envelope bytes).
+// Largest ring: 56 members of 21 bytes plus 7 observers fill a View to 1,385 bytes once sealed
+// (14 + 63 * 21 + 48 envelope bytes), within the default maxDatagram of 1,400.
 constexpr int kMaxMembers = 56;
-constexpr int kMaxViewObservers = 8;
+constexpr int kMaxViewObservers = 7;
 constexpr int kViewHeaderSize = 14;
 constexpr int kViewEntrySize = 21;
 constexpr int kTokenHeaderSize = 21;

@@ -17,12 +17,22 @@ constexpr std::size_t kOobDataHeader = 18;
 
 bool isDispatchRole(Role r) { return r == Role::Dispatcher || r == Role::Standalone; }
 
+// The endpoints a datagram for this node is addressed to: its own, and the broadcast endpoint
+// its Joins go to (the network delivers those to every node listening there).
+std::vector<Endpoint> receivedAt(const NodeConfig &c)
+{
+    std::vector<Endpoint> at{c.endpoint};
+    if (c.broadcast)
+        at.push_back(*c.broadcast);
+    return at;
+}
+
 } // namespace
 
 TokenBeatNode::Impl::Impl(NodeConfig c)
     : cfg(std::move(c)),
       sealer(cfg.key, cfg.self, cfg.bootEpoch),
-      opener(cfg.key, cfg.maxDatagram),
+      opener(cfg.key, receivedAt(cfg), cfg.maxDatagram),
       oob(cfg.timers, cfg.maxDatagram - kEnvelopeOverhead - kOobDataHeader,
           quint8(MessageType::OobData), quint8(MessageType::OobAck))
 {
@@ -32,7 +42,7 @@ void TokenBeatNode::Impl::send(const Endpoint &to, MessageType type, const QByte
 {
     if (to.isNull())
         return;
-    QByteArray datagram = sealer.seal(quint8(type), body);
+    QByteArray datagram = sealer.seal(quint8(type), to, body);
     if (datagram.isEmpty())
         return; // key too short: nothing we could authenticate (reported at start)
     Q_ASSERT(std::size_t(datagram.size()) <= cfg.maxDatagram);
@@ -45,18 +55,8 @@ void TokenBeatNode::Impl::send(const Endpoint &to, MessageType type, const QByte
 
 void TokenBeatNode::Impl::sendMany(const std::set<Endpoint> &to, MessageType type, const QByteArray &body)
 {
-    if (to.empty())
-        return;
-    QByteArray datagram = sealer.seal(quint8(type), body);
-    if (datagram.isEmpty() || std::size_t(datagram.size()) > cfg.maxDatagram)
-        return;
-    for (const Endpoint &e : to) {
-        if (e.isNull())
-            continue;
-        ++counters.datagramsOut;
-        counters.bytesOut += datagram.size();
-        out->send.push_back(Outgoing{e, datagram});
-    }
+    for (const Endpoint &e : to)
+        send(e, type, body);
 }
 
 void TokenBeatNode::Impl::emitEvent(Event::Kind kind, NodeAddr node, const QString &detail)

@@ -46,6 +46,7 @@ enum class DropReason : quint8 {
     UnknownType,
     StaleRing,     // authentic token/view of an older ring epoch
     NotForUs,      // authentic but irrelevant in our state (e.g. a token while Joining of no ring)
+    WrongDestination, // authentic, but sealed for another endpoint: replayed from another link
     Count_
 };
 QString dropReasonToString(DropReason r);

@@ -142,7 +142,7 @@ struct TokenBeatNode::Impl {
 
     // node.cpp
     void send(const Endpoint &to, MessageType type, const QByteArray &body);
-    // One sealed datagram to several endpoints (one sequence number: each receiver sees it once).
+    // One body to several endpoints, sealed for each (the envelope authenticates the destination).
     void sendMany(const std::set<Endpoint> &to, MessageType type, const QByteArray &body);
     void emitEvent(Event::Kind kind, NodeAddr node, const QString &detail = {});
     void drop(DropReason reason, const Endpoint &from, const QString &detail = {});

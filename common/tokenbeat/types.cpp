@@ -77,6 +77,7 @@ QString dropReasonToString(DropReason r)
     case DropReason::UnknownType: return QStringLiteral("unknown-type");
     case DropReason::StaleRing: return QStringLiteral("stale-ring");
     case DropReason::NotForUs: return QStringLiteral("not-for-us");
+    case DropReason::WrongDestination: return QStringLiteral("wrong-destination");
     case DropReason::Count_: break;
     }
     return QStringLiteral("drop(%1)").arg(int(r));

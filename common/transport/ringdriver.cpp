@@ -28,7 +28,8 @@ RingDriver::RingDriver(tb::NodeConfig config, Clock clock, QObject *parent)
     connect(&m_transport, &UdpTransport::datagramReceived, this, &RingDriver::onDatagram);
     // The receive thread authenticates with its own Opener (no replay state: the core keeps
     // that), so junk never reaches this thread.
-    auto opener = std::make_shared<const tb::Opener>(m_config.key, m_config.maxDatagram);
+    // The destination (replays across links) and the replay window are the core's.
+    auto opener = std::make_shared<const tb::Opener>(m_config.key, std::vector<tb::Endpoint>{}, m_config.maxDatagram);
     m_transport.setAdmission([opener](QByteArrayView datagram) { return opener->authenticate(datagram); });
     // The core reports its own drops as events; the receive thread's are reported the same way
     // (value = how many datagrams the notice stands for).

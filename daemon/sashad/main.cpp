@@ -1,6 +1,7 @@
 // sashad: the daemon every SASHA node runs. Exit codes: 0 after a clean stop (or a config that
 // passes --check), 2 for anything that prevents starting, with one line saying what to fix.
 
+#include "config/hostnetwork.h"
 #include "config/logcategories.h"
 #include "config/nodesettings.h"
 #include "sashadaemon.h"
@@ -46,7 +47,9 @@ int main(int argc, char *argv[])
                                        QStringLiteral("Configuration file (TOML)."), QStringLiteral("FILE"),
                                        QStringLiteral("/etc/sasha/sashad.toml"));
     const QCommandLineOption checkOpt(QStringLiteral("check"),
-                                      QStringLiteral("Validate the configuration and key file, then exit (0 valid, 2 not)."));
+                                      QStringLiteral("Validate the configuration and key file, and that [node] address and "
+                                                     "the [dispatcher] interface exist on this host (run it where the "
+                                                     "node runs), then exit (0 valid, 2 not)."));
     parser.addOptions({configOpt, checkOpt});
     if (!parser.parse(app.arguments()))
         return fail(parser.errorText());
@@ -57,7 +60,10 @@ int main(int argc, char *argv[])
     if (!parser.positionalArguments().isEmpty())
         return fail(QStringLiteral("unexpected argument %1 (see --help)").arg(parser.positionalArguments().first()));
 
-    const ConfigResult cfg = loadNodeSettings(parser.value(configOpt));
+    // The same checks on --check and at start, the host's included: a node that would bind a
+    // foreign address or capture on a missing interface does not start.
+    const SystemHostNetwork host;
+    const ConfigResult cfg = loadNodeSettings(parser.value(configOpt), &host);
     if (!cfg.ok())
         return fail(cfg.error->toString());
     const NodeSettings &settings = *cfg.settings;

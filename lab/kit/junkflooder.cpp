@@ -16,6 +16,8 @@ namespace {
 constexpr int kBatch = 32;          // datagrams per sendmmsg
 constexpr int kMaxDatagram = 1400;
 constexpr int kTokenType = 4;       // tokenbeat/messages.h MessageType::Token
+constexpr int kHeader = 32;         // tokenbeat/envelope.h kEnvelopeHeaderSize (version 2)
+constexpr int kForgedBody = 40;
 
 void put16(unsigned char *p, quint16 v) { p[0] = quint8(v >> 8); p[1] = quint8(v); }
 void put32(unsigned char *p, quint32 v) { put16(p, quint16(v >> 16)); put16(p + 2, quint16(v)); }
@@ -78,20 +80,24 @@ void JunkFlooder::run()
     quint64 total = 0;
     while (!m_stop.load(std::memory_order_relaxed)) {
         for (int i = 0; i < kBatch; ++i) {
-            const int len = m_options.kind == Kind::Forged ? 26 + 40 + 16 : 16 + int(rng() % (kMaxDatagram - 16));
+            const int len = m_options.kind == Kind::Forged ? kHeader + kForgedBody + 16 : 16 + int(rng() % (kMaxDatagram - 16));
             for (int b = 0; b < len; b += 8) {
                 const quint64 r = rng();
                 std::memcpy(buf[i] + b, &r, std::min(8, len - b));
             }
             if (m_options.kind == Kind::Forged) {
+                // tokenbeat/envelope.h, version 2: magic, version, type, sender, destination
+                // address and port, boot epoch, sequence, body length; then body and MAC.
                 buf[i][0] = 0x53;
                 buf[i][1] = 0x42;
-                buf[i][2] = 1;
+                buf[i][2] = 2;
                 buf[i][3] = kTokenType;
                 put32(buf[i] + 4, m_options.forgedSender);
-                put64(buf[i] + 8, 1); // boot epoch
-                put64(buf[i] + 16, seq++);
-                put16(buf[i] + 24, 40);
+                put32(buf[i] + 8, m_options.targets[next].ip);
+                put16(buf[i] + 12, m_options.targets[next].port);
+                put64(buf[i] + 14, 1); // boot epoch
+                put64(buf[i] + 22, seq++);
+                put16(buf[i] + 30, kForgedBody);
             }
             iov[i] = {buf[i], std::size_t(len)};
             msgs[i] = {};

@@ -115,6 +115,9 @@ double baselineMap(const std::vector<std::vector<ConnEntry>> &conns)
     return ms;
 }
 
+// Where a simulated node receives: its address, on the ring's default port.
+tb::Endpoint endpointOf(tb::NodeAddr a) { return tb::Endpoint{a, 7400}; }
+
 // One simulated node: sealer, opener and reliable exchange, as TokenBeatNode wires them.
 struct SimNode {
     tb::NodeAddr addr;
@@ -122,7 +125,7 @@ struct SimNode {
     tb::Opener opener;
     tb::ReliableExchange oob;
     SimNode(tb::NodeAddr a, const QByteArray &key, const tb::Timers &timers)
-        : addr(a), sealer(key, a, 1), opener(key, 1400),
+        : addr(a), sealer(key, a, 1), opener(key, {endpointOf(a)}, 1400),
           oob(timers, 1400 - tb::kEnvelopeOverhead - 18, quint8(tb::MessageType::OobData),
               quint8(tb::MessageType::OobAck))
     {
@@ -160,7 +163,7 @@ Exchange runExchange(const std::vector<std::vector<ConnEntry>> &conns)
 
     auto emit = [&](SimNode &from, tb::ReliableExchange::Result &res) {
         for (auto &o : res.send)
-            wire.push_back({o.to, from.sealer.seal(o.type, o.body)});
+            wire.push_back({o.to, from.sealer.seal(o.type, endpointOf(o.to), o.body)});
         res.send.clear();
     };
     const auto t0 = Clock::now();

@@ -7,6 +7,7 @@
 // The simulator checks safety invariants after EVERY step (one delivery or one tick) and
 // records the first violation in failure(); tst_ringsim prints it with seed and scenario.
 
+#include "tokenbeat/envelope.h"
 #include "tokenbeat/messages.h"
 #include "tokenbeat/node.h"
 
@@ -148,6 +149,11 @@ public:
     {
         apply(i, m_nodes[i].node->onDatagram(m_now, from, datagram));
     }
+
+    // Sees every datagram a node sends, as sent (before broadcast fan-out and loss): a capture
+    // on the wire, for tests that replay traffic elsewhere.
+    using Tap = std::function<void(int sender, const Outgoing &out)>;
+    void setTap(Tap tap) { m_tap = std::move(tap); }
 
     // Schedules fn at simulated time t (runs before datagrams and ticks due at the same time).
     void at(Time t, std::function<void()> fn) { m_actions.emplace(std::make_pair(t, m_seq++), std::move(fn)); }
@@ -333,6 +339,8 @@ private:
             m_maxDatagram = std::max<std::size_t>(m_maxDatagram, o.datagram.size());
             if (std::size_t(o.datagram.size()) > m_opt.maxDatagram)
                 fail(QStringLiteral("node %1 sent a %2-byte datagram").arg(i).arg(o.datagram.size()));
+            if (m_tap)
+                m_tap(i, o);
             const Endpoint from{n.addr, kPort};
             if (o.to.ip == kBroadcastIp) {
                 for (const SimNode &peer : m_nodes)
@@ -387,17 +395,17 @@ private:
     }
 
     // SASHA_SIM_TRACE=2 also prints every delivered datagram and every one lost to a full
-    // receive queue (envelope: type at byte 3, sender at bytes 4..7, body from byte 26).
+    // receive queue (envelope: type at byte 3, sender at bytes 4..7, body from kEnvelopeHeaderSize).
     void tracePacket(const char *what, int to, const Packet &p) const
     {
-        if (!m_tracePackets || p.datagram.size() < 26)
+        if (!m_tracePackets || p.datagram.size() < kEnvelopeHeaderSize)
             return;
         static const char *types[] = {"?", "Join", "View", "ViewAck", "Token", "Purge", "Leave",
                                       "ObserverHello", "Beacon", "OobData", "OobAck", "ViewRequest"};
         const auto u8 = [&](int i) { return quint32(quint8(p.datagram[i])); };
         const quint8 type = quint8(p.datagram[3]);
         QString body;
-        for (int i = 26; i < std::min<int>(p.datagram.size() - 16, 26 + 14); ++i)
+        for (int i = kEnvelopeHeaderSize; i < std::min<int>(p.datagram.size() - kMacSize, kEnvelopeHeaderSize + 14); ++i)
             body += QString::number(u8(i), 16).rightJustified(2, QLatin1Char('0'));
         qInfo("%9.3f n%-2d %s %-12s from node=%-3u body %s", double(m_now.count()) / 1000.0, to, what,
               type < std::size(types) ? types[type] : "?", u8(7), qPrintable(body));
@@ -465,6 +473,7 @@ private:
     Time m_lastPartition{0};
     Time m_quiet = 2s;
     bool m_checkPurges = true;
+    Tap m_tap;
     double m_loss = 0, m_dup = 0;
     std::vector<EventRecord> m_events;
     std::size_t m_maxDatagram = 0;

@@ -1,8 +1,10 @@
 // Specification of the sashad config loader: every error class names file, line, key and what
 // is accepted; valid files, defaults and presets produce the expected settings.
 
+#include "config/hostnetwork.h"
 #include "config/nodesettings.h"
 
+#include <QDir>
 #include <QFile>
 #include <QTemporaryDir>
 #include <QTest>
@@ -11,7 +13,21 @@ using namespace sasha;
 using namespace std::chrono_literals;
 
 namespace {
-enum class KeyFile { Good, Missing, WorldReadable, GroupReadable, RawBytes };
+enum class KeyFile { Good, Missing, WorldReadable, GroupReadable, RawBytes, SixteenHexDigits, Directory };
+
+// A host with lo (127.0.0.1/8) and eth0 (10.0.0.2/24, broadcast 10.0.0.255).
+class FakeHost final : public HostNetwork {
+public:
+    bool hasInterface(const QString &name) const override { return interfaceNames().contains(name); }
+    AddressUse addressUse(quint32 ip) const override
+    {
+        if ((ip >> 24) == 127 || ip == 0x0a000002u)
+            return AddressUse::Assigned;
+        return ip == 0x0a0000ffu ? AddressUse::Broadcast : AddressUse::Foreign;
+    }
+    QStringList interfaceNames() const override { return {QStringLiteral("lo"), QStringLiteral("eth0")}; }
+    QStringList addresses() const override { return {QStringLiteral("127.0.0.1"), QStringLiteral("10.0.0.2")}; }
+};
 }
 Q_DECLARE_METATYPE(KeyFile)
 
@@ -26,12 +42,17 @@ private:
     {
         const QString keyPath = m_dir.filePath(name + QStringLiteral(".key"));
         QFile::remove(keyPath);
-        if (kind != KeyFile::Missing) {
+        QDir(keyPath).removeRecursively();
+        if (kind == KeyFile::Directory && !QDir().mkpath(keyPath))
+            return {};
+        if (kind != KeyFile::Missing && kind != KeyFile::Directory) {
             QFile key(keyPath);
             if (!key.open(QIODevice::WriteOnly))
                 return {};
             if (kind == KeyFile::RawBytes)
                 key.write(QByteArray(24, '\x5a'));
+            else if (kind == KeyFile::SixteenHexDigits) // an 8-byte key, as `openssl rand -hex 8` writes it
+                key.write("0123456789abcdef\n");
             else
                 key.write(QByteArray(32, '\x01').toHex() + '\n');
             key.close();
@@ -50,6 +71,21 @@ private:
             return {};
         cfg.write(text.toUtf8());
         return cfgPath;
+    }
+
+    // The name a data row's files are written under.
+    static QString rowFileName() { return QString::fromLatin1(QTest::currentDataTag()).replace(QLatin1Char(' '), QLatin1Char('_')); }
+
+    // r must be one error at path:line whose text contains every string of mustContain.
+    static void verifyError(const ConfigResult &r, const QString &path, int line, const QStringList &mustContain)
+    {
+        QVERIFY(!r.ok());
+        QVERIFY(r.error.has_value());
+        const QString text = r.error->toString();
+        QCOMPARE(r.error->line, line);
+        QVERIFY2(text.startsWith(path + QLatin1Char(':') + QString::number(line) + QStringLiteral(": ")), qPrintable(text));
+        for (const QString &s : mustContain)
+            QVERIFY2(text.contains(s), qPrintable(QStringLiteral("'%1' not in: %2").arg(s, text)));
     }
 
 private Q_SLOTS:
@@ -208,6 +244,161 @@ private Q_SLOTS:
         QTest::newRow("agent backoff out of range")
             << head + QStringLiteral("[agent]\ndead_max_backoff = 300\n") << KeyFile::Good << 6
             << QStringList{QStringLiteral("[agent] dead_max_backoff"), QStringLiteral("0..255")};
+
+        // Issue 11: what --check used to accept or explain wrongly.
+        QTest::newRow("8-byte key written as 16 hex digits")
+            << head << KeyFile::SixteenHexDigits << 4
+            << QStringList{QStringLiteral("[cluster] key_file"), QStringLiteral("16 hex digits, which is 8 bytes"),
+                           QStringLiteral("at least 16 bytes (32 hex digits)"), QStringLiteral("sashactl keygen")};
+        QTest::newRow("key file that is a directory")
+            << head << KeyFile::Directory << 4
+            << QStringList{QStringLiteral("[cluster] key_file"), QStringLiteral("is a directory, not a key file"),
+                           QStringLiteral("sashactl keygen --output")};
+        QTest::newRow("empty capabilities")
+            << QStringLiteral("[node]\naddress = \"127.0.0.2\"\ncapabilities = []\n[cluster]\nkey_file = \"KEY\"\n")
+            << KeyFile::Good << 3
+            << QStringList{QStringLiteral("[node] capabilities"), QStringLiteral("at least one"), QStringLiteral("got []"),
+                           QStringLiteral("\"observer\"")};
+        QTest::newRow("multicast address")
+            << QStringLiteral("[node]\naddress = \"224.0.0.5\"\n[cluster]\nkey_file = \"KEY\"\n") << KeyFile::Good << 2
+            << QStringList{QStringLiteral("[node] address"), QStringLiteral("\"224.0.0.5\""), QStringLiteral("multicast"),
+                           QStringLiteral("own address")};
+        QTest::newRow("broadcast address 255.255.255.255")
+            << QStringLiteral("[node]\naddress = \"255.255.255.255\"\n[cluster]\nkey_file = \"KEY\"\n") << KeyFile::Good << 2
+            << QStringList{QStringLiteral("[node] address"), QStringLiteral("\"255.255.255.255\""), QStringLiteral("broadcast")};
+        QTest::newRow("address in the this-network block 0.0.0.0")
+            << QStringLiteral("[node]\naddress = \"0.0.0.0\"\n[cluster]\nkey_file = \"KEY\"\n") << KeyFile::Good << 2
+            << QStringList{QStringLiteral("[node] address"), QStringLiteral("\"0.0.0.0\""), QStringLiteral("0.0.0.0/8")};
+        QTest::newRow("address in the reserved block 240.0.0.0")
+            << QStringLiteral("[node]\naddress = \"250.1.2.3\"\n[cluster]\nkey_file = \"KEY\"\n") << KeyFile::Good << 2
+            << QStringList{QStringLiteral("[node] address"), QStringLiteral("\"250.1.2.3\""), QStringLiteral("240.0.0.0/4")};
+        QTest::newRow("dispatcher multicast vip")
+            << disp + QStringLiteral("vip = \"239.1.1.1\"\nvmac = \"02:5a:5a:00:00:01\"\n") << KeyFile::Good << 7
+            << QStringList{QStringLiteral("[dispatcher] vip"), QStringLiteral("\"239.1.1.1\""), QStringLiteral("multicast")};
+        QTest::newRow("dispatcher all-zero vmac")
+            << disp + QStringLiteral("vip = \"10.77.0.200\"\nvmac = \"00:00:00:00:00:00\"\n") << KeyFile::Good << 8
+            << QStringList{QStringLiteral("[dispatcher] vmac"), QStringLiteral("all zero"), QStringLiteral("\"00:00:00:00:00:00\""),
+                           QStringLiteral("02:5a:5a:00:00:01")};
+        QTest::newRow("dispatcher broadcast vmac")
+            << disp + QStringLiteral("vip = \"10.77.0.200\"\nvmac = \"ff:ff:ff:ff:ff:ff\"\n") << KeyFile::Good << 8
+            << QStringList{QStringLiteral("[dispatcher] vmac"), QStringLiteral("unicast"), QStringLiteral("\"ff:ff:ff:ff:ff:ff\"")};
+        QTest::newRow("dispatcher weight of 70000 quotes the value")
+            << disp + QStringLiteral("weights = { \"10.0.0.2\" = 70000 }\n") << KeyFile::Good << 7
+            << QStringList{QStringLiteral("[dispatcher] weights"), QStringLiteral("\"10.0.0.2\" = 70000"),
+                           QStringLiteral("0..65535"), QStringLiteral("got 70000")};
+        QTest::newRow("dispatcher weight not an integer")
+            << disp + QStringLiteral("weights = { \"10.0.0.2\" = \"heavy\" }\n") << KeyFile::Good << 7
+            << QStringList{QStringLiteral("[dispatcher] weights"), QStringLiteral("\"10.0.0.2\""), QStringLiteral("integer 0..65535"),
+                           QStringLiteral("got a string")};
+        QTest::newRow("dispatcher weight entry reported at its own line")
+            << disp + QStringLiteral("[dispatcher.weights]\n\"10.0.0.2\" = 3\n\"10.0.0.3\" = -1\n") << KeyFile::Good << 9
+            << QStringList{QStringLiteral("[dispatcher] weights"), QStringLiteral("\"10.0.0.3\" = -1"), QStringLiteral("got -1")};
+    }
+
+    // The checks that only hold on the node itself (sashad --check and start pass the host).
+    void hostChecks_data()
+    {
+        QTest::addColumn<QString>("toml");
+        QTest::addColumn<int>("line"); // 0: valid
+        QTest::addColumn<QStringList>("mustContain");
+        const QString key = QStringLiteral("[cluster]\nkey_file = \"KEY\"\n");
+        const QString dispatcher = QStringLiteral("[dispatcher]\nvip = \"10.0.0.200\"\nvmac = \"02:5a:5a:00:00:01\"\n");
+        QTest::newRow("address assigned to an interface")
+            << QStringLiteral("[node]\naddress = \"10.0.0.2\"\n") + key << 0 << QStringList{};
+        QTest::newRow("address in the loopback subnet (the loopback test rings)")
+            << QStringLiteral("[node]\naddress = \"127.0.5.3\"\n") + key << 0 << QStringList{};
+        QTest::newRow("foreign address")
+            << QStringLiteral("[node]\naddress = \"10.9.9.9\"\n") + key << 2
+            << QStringList{QStringLiteral("[node] address"), QStringLiteral("\"10.9.9.9\" is not an address of this host"),
+                           QStringLiteral("addresses here: 127.0.0.1, 10.0.0.2"), QStringLiteral("network namespace")};
+        QTest::newRow("address is an interface's broadcast address")
+            << QStringLiteral("[node]\nport = 7400\naddress = \"10.0.0.255\"\n") + key << 3
+            << QStringList{QStringLiteral("[node] address"), QStringLiteral("\"10.0.0.255\" is the broadcast address")};
+        QTest::newRow("dispatcher interface present")
+            << QStringLiteral("[node]\naddress = \"10.0.0.2\"\n") + key + dispatcher + QStringLiteral("interface = \"eth0\"\n")
+            << 0 << QStringList{};
+        QTest::newRow("dispatcher interface missing")
+            << QStringLiteral("[node]\naddress = \"10.0.0.2\"\n") + key + dispatcher + QStringLiteral("interface = \"eth9\"\n")
+            << 8
+            << QStringList{QStringLiteral("[dispatcher] interface"), QStringLiteral("no interface \"eth9\" on this host;"),
+                           QStringLiteral("present: lo, eth0")};
+        QTest::newRow("dispatcher interface inherited from a missing [node] interface")
+            << QStringLiteral("[node]\naddress = \"10.0.0.2\"\ninterface = \"eth9\"\n") + key + dispatcher << 6
+            << QStringList{QStringLiteral("[dispatcher] interface"), QStringLiteral("\"eth9\""),
+                           QStringLiteral("inherited from [node] interface"), QStringLiteral("present: lo, eth0")};
+        QTest::newRow("interface without vip and vmac is not used, not checked")
+            << QStringLiteral("[node]\naddress = \"10.0.0.2\"\n") + key + QStringLiteral("[dispatcher]\ninterface = \"eth9\"\n")
+            << 0 << QStringList{};
+    }
+
+    void hostChecks()
+    {
+        QFETCH(QString, toml);
+        QFETCH(int, line);
+        QFETCH(QStringList, mustContain);
+        const QString path = writeFiles(rowFileName(), toml, KeyFile::Good);
+        QVERIFY(!path.isEmpty());
+        const FakeHost host;
+        const ConfigResult r = loadNodeSettings(path, &host);
+        // Without a host (a config checked away from its node) none of this is checked.
+        const ConfigResult unchecked = loadNodeSettings(path);
+        QVERIFY2(unchecked.ok(), unchecked.error ? qPrintable(unchecked.error->toString()) : "");
+        if (line == 0) {
+            QVERIFY2(r.ok(), r.error ? qPrintable(r.error->toString()) : "");
+            return;
+        }
+        verifyError(r, path, line, mustContain);
+    }
+
+    void systemHostKnowsLoopback()
+    {
+        const SystemHostNetwork host;
+        if (!host.hasInterface(QStringLiteral("lo")))
+            QSKIP("no loopback interface named lo here");
+        QVERIFY(!host.hasInterface(QStringLiteral("nosuchif0")));
+        QVERIFY(!host.hasInterface(QString()));
+        const auto use = [&](quint32 ip) { return int(host.addressUse(ip)); };
+        QCOMPARE(use(0x7f000001u), int(HostNetwork::AddressUse::Assigned));
+        QCOMPARE(use(0x7f050603u), int(HostNetwork::AddressUse::Assigned)); // all of 127/8 binds on lo
+        QCOMPARE(use(0xc0000201u), int(HostNetwork::AddressUse::Foreign));  // 192.0.2.1, TEST-NET-1
+        QVERIFY(host.interfaceNames().contains(QStringLiteral("lo")));
+        QVERIFY(host.addresses().contains(QStringLiteral("127.0.0.1")));
+    }
+
+    // [cluster] key_file content: hex (two digits per byte, at least 32 digits) or raw bytes.
+    void clusterKey_data()
+    {
+        QTest::addColumn<QByteArray>("content");
+        QTest::addColumn<QByteArray>("key"); // empty: refused
+        QTest::addColumn<QString>("whyPart");
+        const QByteArray keygen = QByteArray(32, '\x01').toHex();
+        QTest::newRow("sashactl keygen: 64 hex digits and a newline") << keygen + '\n' << QByteArray(32, '\x01') << QString();
+        QTest::newRow("upper-case hex") << keygen.toUpper() << QByteArray(32, '\x01') << QString();
+        QTest::newRow("32 hex digits: 16 bytes") << QByteArray(16, '\x02').toHex() + "\r\n" << QByteArray(16, '\x02') << QString();
+        QTest::newRow("16 hex digits: an 8-byte key") << QByteArray("0123456789abcdef\n") << QByteArray()
+                                                      << QStringLiteral("16 hex digits, which is 8 bytes");
+        QTest::newRow("odd number of hex digits") << QByteArray(63, 'a') << QByteArray() << QStringLiteral("63 hex digits, an odd number");
+        QTest::newRow("few hex digits, odd") << QByteArray("abc") << QByteArray()
+                                             << QStringLiteral("3 hex digits, which is 1.5 bytes; at least 16 bytes");
+        QTest::newRow("empty file") << QByteArray() << QByteArray() << QStringLiteral("empty");
+        QTest::newRow("only whitespace") << QByteArray(" \n\t\n") << QByteArray() << QStringLiteral("empty");
+        QTest::newRow("raw bytes as stored") << QByteArray(24, '\x5a') << QByteArray(24, '\x5a') << QString();
+        QTest::newRow("raw text keeps its newline") << QByteArray("correct horse battery\n") << QByteArray("correct horse battery\n")
+                                                   << QString();
+        QTest::newRow("raw bytes too short") << QByteArray("tooshort") << QByteArray() << QStringLiteral("8 bytes; at least 16");
+    }
+
+    void clusterKey()
+    {
+        QFETCH(QByteArray, content);
+        QFETCH(QByteArray, key);
+        QFETCH(QString, whyPart);
+        QString why;
+        QCOMPARE(decodeClusterKey(content, &why), key);
+        if (key.isEmpty()) {
+            QVERIFY2(why.contains(whyPart), qPrintable(why));
+            QVERIFY2(why.contains(QStringLiteral("sashactl keygen")), qPrintable(why));
+        }
     }
 
     void errors()
@@ -216,17 +407,9 @@ private Q_SLOTS:
         QFETCH(KeyFile, keyFile);
         QFETCH(int, line);
         QFETCH(QStringList, mustContain);
-        const QString path = writeFiles(QString::fromLatin1(QTest::currentDataTag()).replace(QLatin1Char(' '), QLatin1Char('_')),
-                                        toml, keyFile);
+        const QString path = writeFiles(rowFileName(), toml, keyFile);
         QVERIFY(!path.isEmpty());
-        const ConfigResult r = loadNodeSettings(path);
-        QVERIFY(!r.ok());
-        QVERIFY(r.error.has_value());
-        const QString text = r.error->toString();
-        QCOMPARE(r.error->line, line);
-        QVERIFY2(text.startsWith(path + QLatin1Char(':') + QString::number(line) + QStringLiteral(": ")), qPrintable(text));
-        for (const QString &s : mustContain)
-            QVERIFY2(text.contains(s), qPrintable(QStringLiteral("'%1' not in: %2").arg(s, text)));
+        verifyError(loadNodeSettings(path), path, line, mustContain);
     }
 
     void shortKeyIsRefused()

@@ -173,7 +173,16 @@ private Q_SLOTS:
                                                         << "weight, handover";
         QTest::newRow("unknown command") << QByteArray(R"({"cmd":"reboot"})") << false << 0 << 0
                                          << "unknown command \"reboot\"; accepted: status, members, events, watch, counters";
-        QTest::newRow("missing cmd") << QByteArray(R"({"limit":3})") << false << 0 << 0 << "unknown command";
+        QTest::newRow("missing cmd") << QByteArray(R"({"limit":3})") << false << 0 << 0
+                                     << "missing \"cmd\"; send {\"cmd\":\"status\"} or another command: status, members";
+        QTest::newRow("cmd is a number") << QByteArray(R"({"cmd":5})") << false << 0 << 0
+                                         << "\"cmd\" must be a string; got a number; accepted: status, members";
+        QTest::newRow("cmd is null") << QByteArray(R"({"cmd":null})") << false << 0 << 0 << "\"cmd\" must be a string; got null";
+        QTest::newRow("cmd is an array") << QByteArray(R"({"cmd":["status"]})") << false << 0 << 0
+                                         << "\"cmd\" must be a string; got an array";
+        QTest::newRow("cmd is an empty string") << QByteArray(R"({"cmd":""})") << false << 0 << 0 << "unknown command \"\"";
+        QTest::newRow("empty line") << QByteArray() << false << 0 << 0 << "empty request; send one JSON object per line";
+        QTest::newRow("line of whitespace") << QByteArray(" \t\r") << false << 0 << 0 << "empty request";
         QTest::newRow("not JSON") << QByteArray("status") << false << 0 << 0 << "bad JSON";
         QTest::newRow("array instead of object") << QByteArray("[1,2]") << false << 0 << 0 << "JSON object";
         QTest::newRow("limit zero") << QByteArray(R"({"cmd":"events","limit":0})") << false << 0 << 0 << "1..2000";
@@ -336,7 +345,11 @@ private Q_SLOTS:
         QCOMPARE(ask(R"({"cmd":"events","limit":10})").value("events").toArray().size(), 1);
         QCOMPARE(ask(R"({"cmd":"counters"})").value("counters").toObject().value("purges").toInteger(), 1);
         QVERIFY(ask(R"({"cmd":"nope"})").value("error").toString().contains(QStringLiteral("unknown command")));
-        QCOMPARE(server.badRequests(), quint64(1));
+        // Every line is answered, an empty one and a non-string cmd included (issue 11).
+        QVERIFY(ask("").value("error").toString().contains(QStringLiteral("empty request")));
+        QVERIFY(ask(R"({"cmd":5})").value("error").toString().contains(QStringLiteral("\"cmd\" must be a string")));
+        QCOMPARE(ask(R"({"cmd":"status"})").value("node").toString(), QStringLiteral("127.0.0.2")); // still in step
+        QCOMPARE(server.badRequests(), quint64(3));
         const QJsonObject first = ask(R"({"cmd":"watch"})");
         QVERIFY(first.contains("status"));
         e.kind = QStringLiteral("purge-started");

@@ -16,7 +16,7 @@ namespace {
 
 constexpr quint8 kDataType = 10;
 constexpr quint8 kAckType = 11;
-constexpr std::size_t kChunk = 1340; // 1400 - envelope 42 - OobData header 18, as the node uses
+constexpr std::size_t kChunk = 1334; // 1400 - envelope 48 - OobData header 18, as the node uses
 constexpr NodeAddr kA = 1;
 constexpr NodeAddr kB = 2;
 constexpr NodeAddr kNobody = 99;

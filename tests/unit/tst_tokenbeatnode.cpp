@@ -7,6 +7,8 @@
 
 #include <QTest>
 
+#include <map>
+
 using namespace sasha::tb;
 using namespace sasha::tb::sim;
 
@@ -36,10 +38,11 @@ int count(const RingSim &sim, Event::Kind k, Time since = Time{0})
     return n;
 }
 
-QByteArray sealed(NodeAddr from, MessageType type, const QByteArray &body, quint64 boot = 1)
+// A datagram as `from` would seal it for the node at `to` (a simulator node's endpoint).
+QByteArray sealed(NodeAddr from, NodeAddr to, MessageType type, const QByteArray &body, quint64 boot = 1)
 {
     Sealer s(QByteArray(32, 'k'), from, boot);
-    return s.seal(quint8(type), body);
+    return s.seal(quint8(type), Endpoint{to, kPort}, body);
 }
 
 } // namespace
@@ -61,6 +64,7 @@ private Q_SLOTS:
     void paperTimersAreSettable();
     void badDatagramsAreDroppedAndCounted_data();
     void badDatagramsAreDroppedAndCounted();
+    void replayToAnotherNodeIsRejectedBeforeTheStateMachine();
     void statusReachesEveryMemberWithinOneRotation();
     void outOfBandReliableMessageIsDelivered();
     void idleTokenCarriesNoUpdates();
@@ -122,7 +126,7 @@ void TestTokenBeatNode::purgeFromNonMemberIsIgnored()
     const quint32 epoch = n.view().ringEpoch;
     const NodeAddr outsider = 0x0A0000C8;
     const quint64 before = n.counters().dropped[int(DropReason::NotForUs)];
-    sim.inject(1, Endpoint{outsider, kPort}, sealed(outsider, MessageType::Purge, encodeBody(EpochMsg{epoch})));
+    sim.inject(1, Endpoint{outsider, kPort}, sealed(outsider, sim.nodes()[1].addr, MessageType::Purge, encodeBody(EpochMsg{epoch})));
     QCOMPARE(n.state(), NodeState::Member);
     QCOMPARE(n.counters().dropped[int(DropReason::NotForUs)], before + 1);
     sim.runUntil(sim.now() + 500ms);
@@ -135,7 +139,7 @@ void TestTokenBeatNode::purgeOfOtherEpochIsIgnored()
     startAll(sim, 3);
     TokenBeatNode &n = *sim.nodes()[1].node;
     const NodeAddr member = sim.nodes()[2].addr;
-    sim.inject(1, Endpoint{member, kPort}, sealed(member, MessageType::Purge, encodeBody(EpochMsg{n.view().ringEpoch - 1}), 99));
+    sim.inject(1, Endpoint{member, kPort}, sealed(member, sim.nodes()[1].addr, MessageType::Purge, encodeBody(EpochMsg{n.view().ringEpoch - 1}), 99));
     QCOMPARE(n.state(), NodeState::Member);
     QCOMPARE(n.counters().dropped[int(DropReason::StaleRing)], quint64(1));
 }
@@ -272,15 +276,18 @@ void TestTokenBeatNode::badDatagramsAreDroppedAndCounted_data()
     QTest::addColumn<QByteArray>("datagram");
     QTest::addColumn<int>("reason");
     const NodeAddr member = 0x0A000003;
-    QByteArray badMac = sealed(member, MessageType::Beacon, encodeBody(BeaconMsg{}), 50);
+    const NodeAddr receiver = 0x0A000002; // node 1, where the rows are injected
+    QByteArray badMac = sealed(member, receiver, MessageType::Beacon, encodeBody(BeaconMsg{}), 50);
     badMac[badMac.size() - 1] = char(badMac[badMac.size() - 1] ^ 1);
     Sealer other(QByteArray(32, 'x'), member, 51);
     QTest::newRow("flipped MAC bit") << badMac << int(DropReason::BadMac);
-    QTest::newRow("wrong cluster key") << other.seal(quint8(MessageType::Beacon), encodeBody(BeaconMsg{})) << int(DropReason::BadMac);
+    QTest::newRow("wrong cluster key") << other.seal(quint8(MessageType::Beacon), Endpoint{receiver, kPort}, encodeBody(BeaconMsg{})) << int(DropReason::BadMac);
     QTest::newRow("three bytes") << QByteArray("SB\x01") << int(DropReason::Truncated);
-    QTest::newRow("token body cut short") << sealed(member, MessageType::Token, QByteArray(10, '\0'), 52) << int(DropReason::Malformed);
-    QTest::newRow("view body cut short") << sealed(member, MessageType::View, QByteArray(13, '\0'), 53) << int(DropReason::Malformed);
-    QTest::newRow("unknown type 200") << sealed(member, MessageType(200), QByteArray(4, '\0'), 54) << int(DropReason::UnknownType);
+    QTest::newRow("token body cut short") << sealed(member, receiver, MessageType::Token, QByteArray(10, '\0'), 52) << int(DropReason::Malformed);
+    QTest::newRow("view body cut short") << sealed(member, receiver, MessageType::View, QByteArray(13, '\0'), 53) << int(DropReason::Malformed);
+    QTest::newRow("token sealed for node 2, replayed to node 1")
+        << sealed(member, 0x0A000001, MessageType::Token, encodeBody(TokenMsg{}), 55) << int(DropReason::WrongDestination);
+    QTest::newRow("unknown type 200") << sealed(member, receiver, MessageType(200), QByteArray(4, '\0'), 54) << int(DropReason::UnknownType);
 }
 
 void TestTokenBeatNode::badDatagramsAreDroppedAndCounted()
@@ -298,6 +305,87 @@ void TestTokenBeatNode::badDatagramsAreDroppedAndCounted()
     QCOMPARE(sim.events().back().event.kind, Event::Kind::DatagramDropped);
     QCOMPARE(int(sim.events().back().event.dropReason), reason);
     QCOMPARE(n.state(), NodeState::Member);
+}
+
+// Issue 11 item 6: a datagram captured on its way to one node and replayed to any other is
+// rejected by the envelope (WrongDestination), before the protocol sees it, whatever its type.
+// Traffic of a real run is captured: formation (Join, View, ViewAck, Token), an observer
+// (ObserverHello), a reliable out-of-band message (OobData, OobAck), a graceful leave (Leave)
+// and the master's crash (Purge); then each type's first datagram is replayed to every other
+// live node.
+void TestTokenBeatNode::replayToAnotherNodeIsRejectedBeforeTheStateMachine()
+{
+    SimOptions o = fixedNet();
+    o.broadcast = false;
+    o.allSeeds = true; // Joins go to each seed's endpoint, not to a broadcast address
+    RingSim sim(21, o);
+    const auto indexOf = [&](const Endpoint &e) {
+        for (const auto &n : sim.nodes())
+            if (n.addr == e.ip && e.port == kPort)
+                return n.index;
+        return -1;
+    };
+    struct Captured {
+        int to = -1;
+        NodeAddr sender = kNoNode;
+        QByteArray datagram;
+    };
+    std::map<MessageType, Captured> first;
+    sim.setTap([&](int sender, const Outgoing &out) {
+        const auto type = MessageType(quint8(out.datagram.at(3)));
+        if (!first.contains(type) && indexOf(out.to) >= 0)
+            first[type] = Captured{indexOf(out.to), sim.nodes()[sender].addr, out.datagram};
+    });
+    for (int i = 0; i < 5; ++i)
+        sim.start(sim.addNode());
+    sim.start(sim.addNode(kObserver));
+    sim.runUntil(sim.now() + 500ms);
+    QVERIFY2(sim.converged(), qPrintable(sim.failure()));
+    sim.act(2, sim.nodes()[2].node->sendOob(sim.now(), sim.nodes()[1].addr, 3, QByteArray("are you there?"), true));
+    sim.runUntil(sim.now() + 50ms);
+    sim.leave(4);
+    sim.runUntil(sim.now() + 200ms);
+    sim.crash(0);
+    sim.runUntil(sim.now() + 500ms);
+    sim.setTap({});
+
+    for (MessageType t : {MessageType::Join, MessageType::View, MessageType::ViewAck, MessageType::Token, MessageType::Purge,
+                          MessageType::Leave, MessageType::ObserverHello, MessageType::OobData, MessageType::OobAck})
+        QVERIFY2(first.contains(t), qPrintable(QStringLiteral("no %1 was sent").arg(messageTypeToString(quint8(t)))));
+
+    int replays = 0;
+    for (const auto &[type, c] : first) {
+        const QString what = messageTypeToString(quint8(type));
+        // Authentic for its own destination: only the destination can make the others refuse it.
+        Opener original(QByteArray(32, 'k'), {Endpoint{sim.nodes()[c.to].addr, kPort}});
+        QVERIFY2(original.open(c.datagram).envelope.has_value(), qPrintable(what));
+        for (auto &n : sim.nodes()) {
+            if (n.index == c.to || !n.alive)
+                continue;
+            const TokenBeatNode &node = *n.node;
+            const NodeState state = node.state();
+            const Role role = node.role();
+            const RingView view = node.view();
+            const quint64 wrong = node.counters().dropped[int(DropReason::WrongDestination)];
+            const quint64 dropped = node.counters().droppedTotal();
+            const std::size_t events = sim.events().size();
+            const quint64 sent = sim.datagramsSent();
+            sim.inject(n.index, Endpoint{c.sender, kPort}, c.datagram);
+            const QString where = QStringLiteral("%1 sent to node %2, replayed to node %3").arg(what).arg(c.to).arg(n.index);
+            QVERIFY2(node.counters().dropped[int(DropReason::WrongDestination)] == wrong + 1, qPrintable(where));
+            QVERIFY2(node.counters().droppedTotal() == dropped + 1, qPrintable(where));
+            QVERIFY2(sim.events().size() == events + 1, qPrintable(where));
+            QVERIFY2(sim.events().back().event.kind == Event::Kind::DatagramDropped, qPrintable(where));
+            QVERIFY2(sim.events().back().event.dropReason == DropReason::WrongDestination, qPrintable(where));
+            QVERIFY2(sim.datagramsSent() == sent, qPrintable(where)); // nothing answered it
+            QVERIFY2(node.state() == state && node.role() == role, qPrintable(where));
+            QVERIFY2(node.view().ringEpoch == view.ringEpoch && node.view().viewVersion == view.viewVersion
+                         && node.view().members == view.members,
+                     qPrintable(where));
+            ++replays;
+        }
+    }
+    QVERIFY(replays >= 2 * int(first.size()));
 }
 
 void TestTokenBeatNode::statusReachesEveryMemberWithinOneRotation()
@@ -361,7 +449,7 @@ void TestTokenBeatNode::joiningNodeWaitsForLowerRingItLearnedOf()
     b.masterEndpoint = Endpoint{sim.nodes()[lower].addr, kPort};
     b.dispatcher = b.master;
     b.nMembers = 3;
-    sim.inject(me, b.masterEndpoint, sealed(b.master, MessageType::Beacon, encodeBody(b)));
+    sim.inject(me, b.masterEndpoint, sealed(b.master, sim.nodes()[me].addr, MessageType::Beacon, encodeBody(b)));
     const Timers t;
     sim.runUntil(t.reformInterval + 1ms);
     TokenBeatNode &n = *sim.nodes()[me].node;
