@@ -402,6 +402,8 @@ QJsonObject ControlStatus::toJson() const
         o.insert(QStringLiteral("admin"), admin);
     if (!transport.isEmpty())
         o.insert(QStringLiteral("transport"), transport);
+    if (!dispatch.isEmpty())
+        o.insert(QStringLiteral("dispatch"), dispatch);
     return o;
 }
 
@@ -424,6 +426,7 @@ ControlStatus ControlStatus::fromJson(const QJsonObject &o)
     s.dispatcherStats = o.value(QLatin1String("dataPath")).toObject();
     s.admin = o.value(QLatin1String("admin")).toObject();
     s.transport = o.value(QLatin1String("transport")).toObject();
+    s.dispatch = o.value(QLatin1String("dispatch")).toObject();
     return s;
 }
 

@@ -116,6 +116,9 @@ struct ControlStatus {
     // The ring socket's receive path (docs/sashactl.md, "transport": receive buffer, datagrams
     // admitted and rejected by reason and by source, kernel queue overflows). Left out when empty.
     QJsonObject transport;
+    // Whether this node may be elected dispatcher (docs/sashactl.md, "dispatch": configured,
+    // capable, withdrawn {reason: detail}). Left out when empty.
+    QJsonObject dispatch;
 
     // Snapshot of a running node; name is the local display name.
     static ControlStatus fromNode(const tb::TokenBeatNode &node, const QString &name, qint64 uptimeMs, qint64 pid);

@@ -69,6 +69,8 @@ std::optional<TransportError> RingDriver::start()
     std::erase(m_config.seeds, m_config.endpoint);
     m_node = std::make_unique<tb::TokenBeatNode>(m_config);
     m_stoppedEmitted = false;
+    if (!m_withdrawn.empty())
+        withdrawCapabilities(m_withdrawn.begin()->first, m_withdrawn.begin()->second, true); // applies them all
     apply(m_node->start(m_clock()));
     return std::nullopt;
 }
@@ -95,10 +97,17 @@ void RingDriver::setLocalStatus(const tb::NodeStatus &status)
         m_node->setLocalStatus(status);
 }
 
-void RingDriver::setCapabilities(quint8 caps)
+void RingDriver::withdrawCapabilities(const QString &reason, quint8 bits, bool withdrawn)
 {
+    if (withdrawn && bits)
+        m_withdrawn[reason] = bits;
+    else
+        m_withdrawn.erase(reason);
+    quint8 gone = 0;
+    for (const auto &[why, b] : m_withdrawn)
+        gone |= b;
     if (m_node)
-        m_node->setCapabilities(caps);
+        m_node->setCapabilities(quint8(m_config.caps & ~gone));
 }
 
 tb::Counters RingDriver::counters() const

@@ -13,6 +13,7 @@
 #include <QTimer>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -50,8 +51,13 @@ public:
     // Out-of-band message (see TokenBeatNode::sendOob); returns the transfer id (reliable).
     quint64 sendOob(tb::NodeAddr to, quint8 channel, const QByteArray &payload, bool reliable);
     void setLocalStatus(const tb::NodeStatus &status);
-    // See TokenBeatNode::setCapabilities (drain withdraws kCanDispatch). No-op before start().
-    void setCapabilities(quint8 caps);
+    // Capabilities withdrawn for a while, each for its own reason (a planned handover, a drain
+    // fault, a data path that cannot run: docs/dispatcher.md "A node that cannot dispatch"):
+    // the ring sees the configured capabilities minus every bit some reason withdraws
+    // (TokenBeatNode::setCapabilities). Applied at start() too.
+    void withdrawCapabilities(const QString &reason, quint8 bits, bool withdrawn);
+    // Reason -> bits currently withdrawn.
+    const std::map<QString, quint8> &withdrawnCapabilities() const { return m_withdrawn; }
     // Fault injection: drop every datagram in and out (UdpTransport::setUnplugged).
     void setUnplugged(bool on) { m_transport.setUnplugged(on); }
     bool isUnplugged() const { return m_transport.isUnplugged(); }
@@ -90,6 +96,7 @@ private:
     // An observer's last members: the master re-sends an unchanged view version with new
     // statuses (cps, connections), and an observer learns of them only that way.
     std::vector<tb::Member> m_lastObservedMembers;
+    std::map<QString, quint8> m_withdrawn;
     bool m_stoppedEmitted = false;
 };
 

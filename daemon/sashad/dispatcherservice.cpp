@@ -25,7 +25,6 @@ namespace {
 constexpr int kStatsIntervalMs = 1000;
 constexpr int kBacklogDrainMs = 5;
 constexpr int kResolveRetryMs = 100;
-constexpr int kStartRetryMs = 2000;
 // Planned handover (docs/dispatcher.md "Membership changes"): the successor announces the VMAC
 // once the previous dispatcher's table is in (state transfer; or, when that one did not give up
 // its dispatch capability and so sends none, once the agents' reports are), at the latest this
@@ -177,9 +176,8 @@ DispatcherService::DispatcherService(const NodeSettings &settings, RingDriver &d
     m_completionGrace.setSingleShot(true);
     m_completionGrace.setInterval(kHandoverGraceMs);
     connect(&m_completionGrace, &QTimer::timeout, this, &DispatcherService::maybePublishCompletion);
-    m_retryTimer.setSingleShot(true);
-    m_retryTimer.setInterval(kStartRetryMs);
-    connect(&m_retryTimer, &QTimer::timeout, this, &DispatcherService::onViewChanged);
+    m_recoverTimer.setSingleShot(true);
+    connect(&m_recoverTimer, &QTimer::timeout, this, &DispatcherService::probeRecovery);
 }
 
 DispatcherService::~DispatcherService()
@@ -204,7 +202,7 @@ void DispatcherService::setSuspended(bool on)
 
 bool DispatcherService::shouldRun() const
 {
-    if (m_suspended || !m_settings.dispatcher.configured || !m_driver.isRunning())
+    if (m_suspended || !m_unable.isEmpty() || !m_settings.dispatcher.configured || !m_driver.isRunning())
         return false;
     const tb::TokenBeatNode &node = m_driver.node();
     switch (node.state()) {
@@ -265,8 +263,6 @@ void DispatcherService::onViewChanged()
         return;
     }
     if (!m_run) {
-        if (m_retryTimer.isActive())
-            return;
         if (!m_prepared) {
             // Not prepared (prepare = false, or elected before preparing): built on the worker
             // like a preparation, never on this thread, which relays the token; collectPrepared()
@@ -315,6 +311,10 @@ std::unique_ptr<DispatcherService::Running> DispatcherService::open(bool ahead, 
         failure = std::move(why);
         return nullptr;
     };
+    // A capture opens on a down interface and then sees nothing: refuse it here (runs on the
+    // worker; QNetworkInterface reads the kernel, no member state).
+    if (auto problem = interfaceProblem())
+        return fail(*problem);
 
     LiveCaptureOptions capture;
     capture.interface = iface;
@@ -363,7 +363,7 @@ std::unique_ptr<DispatcherService::Running> DispatcherService::open(bool ahead, 
 // after every run), so that a takeover only switches the capture filter and starts the thread.
 void DispatcherService::prepareAhead()
 {
-    if (m_run || m_prepared || !m_settings.dispatcher.configured || !m_settings.dispatcher.prepare ||
+    if (m_run || m_prepared || !m_unable.isEmpty() || !m_settings.dispatcher.configured || !m_settings.dispatcher.prepare ||
         !(m_settings.caps & tb::kCanDispatch))
         return;
     if (!m_driver.isRunning() || m_driver.node().state() != tb::NodeState::Member) {
@@ -373,14 +373,12 @@ void DispatcherService::prepareAhead()
     buildOnWorker();
 }
 
+// The data path did not open for an election: give the role away (dispatcherability.cpp).
 void DispatcherService::startFailed(const QString &err)
 {
-    if (err != m_lastStartError)
-        qCCritical(lcRing, "cannot start the dispatcher: %s (retrying every %d ms)", qPrintable(err), kStartRetryMs);
     m_lastStartError = err;
-    m_electedUs = 0;
     Q_EMIT logEvent(QStringLiteral("dispatcher-failed"), QString(), err);
-    m_retryTimer.start();
+    becomeUnable(QStringLiteral("cannot start the data path: %1").arg(err));
 }
 
 void DispatcherService::buildOnWorker()
@@ -406,6 +404,8 @@ void DispatcherService::collectPrepared()
         return;
     m_prepareWorker.join();
     std::unique_ptr<Running> prepared = std::move(m_workerResult);
+    if (collectProbe(prepared, m_workerError))
+        return;
     const bool elected = shouldRun() && !m_run;
     if (!prepared) {
         if (elected)
@@ -520,6 +520,7 @@ std::optional<QString> DispatcherService::start()
     m_prevNewFlows.clear();
     m_cps.clear();
     m_prevFramesIn = m_prevNewTotal = 0;
+    m_prevInjected = m_prevInjectErrors = 0;
     m_published.clear();
     m_departed.clear();
     {
@@ -584,7 +585,6 @@ std::optional<QString> DispatcherService::start()
 
 void DispatcherService::stop(const QString &why)
 {
-    m_retryTimer.stop();
     m_handingOver = false;
     m_announcePending = false;
     m_announceDeadline.stop();
@@ -850,11 +850,8 @@ void DispatcherService::tickStats()
 {
     if (!m_run)
         return;
-    if (m_run->thread->finished()) {
-        const QString err = QString::fromStdString(m_run->thread->error());
-        qCCritical(lcRing, "dispatcher thread ended: %s", qPrintable(err));
-        stop(QStringLiteral("thread ended: %1").arg(err));
-        m_retryTimer.start();
+    if (const auto problem = runningProblem()) {
+        becomeUnable(*problem);
         return;
     }
     const FastPathCounters &c = m_run->fastPath->counters();

@@ -58,6 +58,8 @@ public:
     // Stops the thread (abdication, leave, shutdown). Idempotent.
     void stop(const QString &why);
     bool isRunning() const { return m_run != nullptr; }
+    // Why this node cannot dispatch now (its data path failed), empty when it can.
+    const QString &unableReason() const { return m_unable; }
     // Planned handover (SIGTERM of the dispatcher's sashad, docs/dispatcher.md "Membership
     // changes"): from now on the data path ignores the ring and stops announcing the VMAC, so the
     // successor the ring elects once this node has left can announce it, but it keeps forwarding
@@ -94,6 +96,9 @@ Q_SIGNALS:
     void runStopped();
     // Handing over: the successor says it has announced the VMAC and forwards.
     void successorAnnounced(sasha::tb::NodeAddr successor);
+    // This node's data path cannot run (unable, with why) or runs again (docs/dispatcher.md "A
+    // node that cannot dispatch"): the daemon withdraws or restores the dispatch capability.
+    void ableChanged(bool able, const QString &why);
 
 private:
     struct Running;
@@ -114,6 +119,11 @@ private:
     void collectPrepared();
     void startFailed(const QString &error);
     void announceHandover(const QString &why);
+    void becomeUnable(const QString &why);
+    void probeRecovery();
+    bool collectProbe(std::unique_ptr<Running> &prepared, const QString &error);
+    std::optional<QString> interfaceProblem() const;
+    std::optional<QString> runningProblem();
     void onFlowTransfer(tb::NodeAddr from, const QByteArray &payload);
     void applyTransferPart(const FlowTransferTable &part);
     void maybeAnnounceTransferred();
@@ -199,7 +209,12 @@ private:
     QTimer m_statsTimer;      // 1 s: per-server figures to the ring, health of the thread
     QTimer m_backlogTimer;    // drains m_backlog into the queue
     QTimer m_resolveTimer;    // a server's MAC was unknown: look again soon
-    QTimer m_retryTimer;      // start failed: try again
+    // The data path failed (start, thread, interface, injection): the capability is withdrawn
+    // and the data path is rebuilt on the worker every kRecoverMs until it opens again.
+    QString m_unable;
+    QTimer m_recoverTimer;
+    bool m_probing = false;           // the worker's build is a recovery probe
+    quint64 m_prevInjected = 0, m_prevInjectErrors = 0;
     // Member health travels in token statuses, which change without a new view (RingDriver
     // emits viewChanged only for membership): compare them to the published table this often.
     QTimer m_healthPoll;

@@ -415,7 +415,7 @@ void FaultService::setDrain(bool on)
     m_draining = on;
     if (m_effects.setDraining)
         m_effects.setDraining(on);
-    m_driver.setCapabilities(on ? quint8(m_settings.caps & ~tb::kCanDispatch) : m_settings.caps);
+    m_driver.withdrawCapabilities(QStringLiteral("drain fault"), tb::kCanDispatch, on);
     qCWarning(lcControl, "%s", on ? "draining: health draining, no dispatch capability"
                                   : "drain undone: health and capabilities back");
     if (!on)

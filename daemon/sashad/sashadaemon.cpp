@@ -113,6 +113,9 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
         successorHasOurFlows();
     });
     connect(&m_driver, &RingDriver::viewChanged, this, &SashaDaemon::onHandoverView);
+    connect(&m_dispatcher, &DispatcherService::ableChanged, this, [this](bool able, const QString &) {
+        m_driver.withdrawCapabilities(QStringLiteral("data path"), tb::kCanDispatch, !able);
+    });
     connect(&m_dispatcher, &DispatcherService::successorAnnounced, this, [this](tb::NodeAddr from) {
         if (m_successor != tb::kNoNode && from == m_successor && m_handoverStep.isActive())
             successorHasOurFlows();
@@ -185,7 +188,7 @@ bool SashaDaemon::startHandover()
         return false;
     m_successor = tb::kNoNode;
     m_handoverFinishing = false;
-    m_driver.setCapabilities(quint8(m_settings.caps & ~tb::kCanDispatch));
+    m_driver.withdrawCapabilities(QStringLiteral("handover"), tb::kCanDispatch, true);
     m_handoverStep.start(kHandoverElectMs);
     return true;
 }
@@ -287,7 +290,7 @@ void SashaDaemon::finishHandover()
             return;
         }
         // Dispatch-capable again: the successor keeps the role (a working dispatcher's claim wins).
-        m_driver.setCapabilities(m_settings.caps);
+        m_driver.withdrawCapabilities(QStringLiteral("handover"), tb::kCanDispatch, false);
         m_handoverFinishing = false;
         if (m_handoverAnswer) {
             m_handoverAnswer(QJsonObject{{QStringLiteral("result"), QStringLiteral("handed-over")},
@@ -318,8 +321,23 @@ ControlStatus SashaDaemon::status() const
     m_admin.annotate(s.members);
     s.admin = m_admin.statusJson();
     s.counters = ControlCounters::fromCore(m_driver.counters());
+    s.dispatch = dispatchJson();
     s.transport = m_driver.transportStats();
     return s;
+}
+
+// "dispatch" in the status JSON: whether this node may be elected, and why not.
+QJsonObject SashaDaemon::dispatchJson() const
+{
+    QJsonObject withdrawn;
+    for (const auto &[reason, bits] : m_driver.withdrawnCapabilities()) {
+        if (bits & tb::kCanDispatch)
+            withdrawn.insert(reason, reason == QLatin1String("data path") ? m_dispatcher.unableReason() : QString());
+    }
+    const bool configured = (m_settings.caps & tb::kCanDispatch) && m_settings.dispatcher.configured;
+    return QJsonObject{{QStringLiteral("configured"), configured},
+                       {QStringLiteral("capable"), configured && withdrawn.isEmpty()},
+                       {QStringLiteral("withdrawn"), withdrawn}};
 }
 
 void SashaDaemon::logLocal(const QString &kind, const QString &node, const QString &detail)

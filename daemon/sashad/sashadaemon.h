@@ -53,6 +53,7 @@ private:
     void onEvent(const tb::Event &e);
     void logDrop(const tb::Event &e);
     // An event of the daemon's own services (agent, dispatcher) for the log and watchers.
+    QJsonObject dispatchJson() const;
     void logLocal(const QString &kind, const QString &node, const QString &detail);
 
     NodeSettings m_settings;

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Integration test of a hostile network on the namespace lab (issue 11): a 5-node cluster under
+# httperf load
+#   1. with junk aimed at every node's ring port from the client (random bytes, then forged
+#      envelope headers naming a member): no purge, no re-formation, 0 connections lost, every
+#      datagram counted in the nodes' "transport" figures;
+#   2. where the lowest-addressed node's data path cannot run (its [dispatcher] interface is a
+#      veth that is down): elected by a handover, it gives the role away (dispatch capability
+#      withdrawn, reason in its status and events), the next node dispatches and the VIP answers;
+#      once the link is up it is capable again, and the working dispatcher keeps the role (no
+#      preemption).
+# Needs root; exit 77 = skipped. Removes the lab it made, also when it fails (SASHA_KEEP_LOGS=DIR
+# keeps the nodes' sashad logs of a failed run there). Needs SASHAD, SASHACTL, SASHA_JUNKFLOOD.
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+lab=${SASHA_LAB:-$here/../../lab/sasha-lab}
+readonly lab
+readonly kRate=${SASHA_HOSTILE_RATE:-300}     # connections/s from httperf
+readonly kFloodSeconds=8
+failures=0
+
+# shellcheck source-path=SCRIPTDIR source=lab_test_lib.sh
+source "$here/lab_test_lib.sh"
+
+[[ $(id -u) -eq 0 ]] || skip "lab_hostile needs root (network namespaces, packet capture); run: sudo $0"
+for tool in ip nginx ethtool curl httperf python3; do
+    command -v "$tool" >/dev/null 2>&1 || skip "'$tool' is not installed (packaging/install-deps.sh full)"
+done
+[[ -n ${SASHAD:-} && -x ${SASHAD:-} && -n ${SASHACTL:-} && -x ${SASHACTL:-} && -n ${SASHA_JUNKFLOOD:-} && -x ${SASHA_JUNKFLOOD:-} ]] \
+    || { echo "FAIL - SASHAD, SASHACTL and SASHA_JUNKFLOOD must name the built binaries"; exit 1; }
+if [[ -e /run/sasha-lab/lab.env ]] || ip netns list | grep -qE '^sasha-(sw|client|node[0-9]+)( |$)'; then
+    skip "a sasha lab is already up; this test will not tear it down (run: $lab down)"
+fi
+tmp=$(mktemp -d /tmp/lab_hostile.XXXXXX)
+cleanup() {
+    local rc=$?
+    jobs -p | xargs -r kill 2>/dev/null
+    if ((rc != 0)) && [[ -n ${SASHA_KEEP_LOGS:-} ]]; then
+        mkdir -p "$SASHA_KEEP_LOGS"
+        for f in /run/sasha-lab/node*/sashad.log; do [[ -e $f ]] && cp "$f" "$SASHA_KEEP_LOGS/$(basename "$(dirname "$f")").log"; done
+    fi
+    "$lab" down >/dev/null 2>&1 || true
+    rm -rf "$tmp"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+if ! "$lab" up --nodes 5 >"$tmp/up.log" 2>&1; then
+    cat "$tmp/up.log"
+    echo "FAIL - sasha-lab up"
+    exit 1
+fi
+allMembers() { local k; for k in 1 2 3 4 5; do ringOf "$k" 5 || return 1; done; }
+if waitFor 15 allMembers; then pass "5 nodes form a ring with a dispatcher"; else fail "ring of 5 did not form"; exit 1; fi
+dispatcherNode() { nodeIndex "$(dispatcherOf 1)"; }
+sumStatus() {   # sumStatus PYTHON_PATH : the sum over the 5 nodes of one status field
+    local k total=0 v
+    for k in 1 2 3 4 5; do
+        v=$(nodeCtl "$k" --json status | jsonField "$1")
+        [[ $v =~ ^[0-9]+$ ]] || v=0
+        total=$((total + v))
+    done
+    echo "$total"
+}
+dispatchOf() { nodeCtl "$1" --json status | jsonField "$2"; }
+
+# 1: junk at every ring port under load.
+targets=()
+for k in 1 2 3 4 5; do targets+=("10.77.0.$k:7400"); done
+for kind in random forged; do
+    purges0=$(sumStatus '["counters"]["purges"]')
+    formed0=$(sumStatus '["counters"]["ringsFormed"]')
+    rejected0=$(sumStatus '["transport"]["rejectedTotal"]')
+    extra=()
+    [[ $kind == forged ]] && extra=(--forged 10.77.0.1)
+    "$lab" load --rate "$kRate" --duration $((kFloodSeconds + 2)) --json >"$tmp/load.json" 2>/dev/null &
+    loadPid=$!
+    sleep 1
+    "$lab" exec client -- "$SASHA_JUNKFLOOD" --seconds "$kFloodSeconds" "${extra[@]}" "${targets[@]}" >"$tmp/flood.log" 2>&1
+    wait "$loadPid"
+    sent=$(awk '/^sent/ {print $2}' "$tmp/flood.log")
+    purges=$(( $(sumStatus '["counters"]["purges"]') - purges0 ))
+    formed=$(( $(sumStatus '["counters"]["ringsFormed"]') - formed0 ))
+    rejected=$(( $(sumStatus '["transport"]["rejectedTotal"]') - rejected0 ))
+    errors=$(jsonField '["errors"]["total"]' <"$tmp/load.json")
+    note "$kind junk: $(cat "$tmp/flood.log"); nodes rejected $rejected; purges $purges, rings formed $formed; httperf $(jsonField '["connections"]' <"$tmp/load.json") connections, $errors errors"
+    if [[ $sent =~ ^[0-9]+$ ]] && ((sent >= 10000 * kFloodSeconds)); then
+        pass "$kind junk: $sent datagrams sent at the ring ports"
+    else
+        fail "$kind junk: the flooder sent too little to mean anything: $(cat "$tmp/flood.log")"
+    fi
+    if ((purges == 0 && formed == 0)); then pass "$kind junk: no purge, no re-formation"; else fail "$kind junk: $purges purges, $formed rings formed"; fi
+    # Every datagram is rejected by a receive thread (or, should a queue overflow, counted as the
+    # kernel's drop): at least 99 % of what was sent is in the nodes' rejected figures.
+    if [[ $sent =~ ^[0-9]+$ ]] && ((rejected * 100 >= sent * 99)); then
+        pass "$kind junk: $rejected of $sent counted as rejected by the nodes"
+    else
+        fail "$kind junk: only $rejected of $sent counted as rejected"
+    fi
+    if [[ $errors == 0 ]]; then pass "$kind junk: 0 connections lost"; else fail "$kind junk: $errors httperf errors"; fi
+done
+busiest=$(nodeCtl 2 --json status | jsonField '["transport"]["topRejectedSources"][0]["source"]')
+if [[ $busiest == 10.77.0.100 ]]; then pass "the client is named as the top rejected source"; else fail "top rejected source: '$busiest'"; fi
+
+# 2: node1's data path cannot run (its dispatcher interface is a veth that is down).
+"$lab" fault node1 daemon-kill >/dev/null
+"$lab" exec node1 -- ip link add sashabad0 type veth peer name sashabad1
+python3 - /run/sasha-lab/node1/sashad.toml <<'EOF'
+import sys
+p = sys.argv[1]
+s = open(p).read()
+i = s.index('[dispatcher]')
+s = s[:i] + s[i:].replace('interface = "eth0"', 'interface = "sashabad0"', 1)
+open(p, 'w').write(s)
+EOF
+"$lab" restore node1 >/dev/null
+waitFor 15 allMembers || fail "node1 did not rejoin with its broken dispatcher interface"
+dk=$(dispatcherNode)
+[[ $dk != 1 ]] || fail "node1 dispatches after its restart (a working dispatcher should keep the role)"
+nodeCtl "$dk" handover >"$tmp/handover.log" 2>&1   # the ring's next choice is node1, the lowest
+unableSeen() { [[ $(dispatchOf 1 '["dispatch"]["capable"]') == False ]]; }
+if waitFor 5 unableSeen; then
+    pass "node1 withdrew its dispatch capability: $(dispatchOf 1 '["dispatch"]["withdrawn"]')"
+else
+    fail "node1 still capable after it was elected with a down interface: $(nodeCtl 1 --json status | jsonField '["dispatch"]')"
+fi
+if nodeCtl 1 events | grep -q "dispatcher-unable.*sashabad0 is down"; then pass "node1's events say why it cannot dispatch"; else fail "no dispatcher-unable event on node1"; fi
+otherDispatches() { local d; d=$(dispatcherNode); [[ -n $d && $d != 1 ]] && [[ $(nodeCtl "$d" --json status | jsonField '["role"]') == dispatcher ]]; }
+if waitFor 5 otherDispatches; then pass "node$(dispatcherNode) dispatches instead"; else fail "no other node took the role: dispatcher $(dispatcherOf 2)"; fi
+code=$(clientCurl -o /dev/null -w '%{http_code}' http://10.77.0.200/)
+if [[ $code == 200 ]]; then pass "the VIP answers (HTTP $code)"; else fail "the VIP does not answer: '$code'"; fi
+now=$(dispatcherNode)
+"$lab" exec node1 -- ip link set sashabad1 up
+"$lab" exec node1 -- ip link set sashabad0 up
+capableAgain() { [[ $(dispatchOf 1 '["dispatch"]["capable"]') == True ]]; }
+if waitFor 8 capableAgain; then pass "node1 is capable again once its interface is up"; else fail "node1 still not capable: $(nodeCtl 1 --json status | jsonField '["dispatch"]')"; fi
+sleep 1
+if [[ $(dispatcherNode) == "$now" ]]; then pass "node$now keeps the role (no preemption)"; else fail "the role moved from node$now to node$(dispatcherNode)"; fi
+
+if [[ $failures -eq 0 ]]; then echo "lab_hostile: all checks passed"; exit 0; fi
+echo "lab_hostile: $failures check(s) failed"
+exit 1
