@@ -20,6 +20,7 @@ const char *dropReasonName(DropReason r) noexcept
     case DropReason::TableFull: return "table-full";
     case DropReason::OutputTooSmall: return "output-too-small";
     case DropReason::Icmp: return "icmp";
+    case DropReason::Bogus: return "bogus";
     }
     return "unknown";
 }
@@ -27,7 +28,7 @@ const char *dropReasonName(DropReason r) noexcept
 FastPath::FastPath(const FastPathConfig &config, ServerTableHandoff &tables)
     : m_config(config)
     , m_tables(tables)
-    , m_flows(config.maxFlows, config.timeouts)
+    , m_flows(config.maxFlows, config.timeouts, config.synFlood)
     , m_reconstruction(config.reconstructionQueueCapacity)
     , m_counters(std::make_unique<FastPathCounters>())
 {
@@ -87,6 +88,8 @@ ProcessResult FastPath::process(std::span<const std::uint8_t> in, std::span<std:
             return drop(DropReason::ServerToClient, c.serverToClient);
         return drop(DropReason::NotForVip, c.notForVip);
     }
+    if (const BogusVerdict bogus = checkBogus(f.key.srcIp, f.hasVlan, policy.vip); bogus != BogusVerdict::None)
+        return dropBogus(bogus);
 
     const std::uint64_t hash = flowHash(f.key);
     if (FlowEntry *e = m_flows.find(f.key, hash)) {
@@ -130,6 +133,8 @@ ProcessResult FastPath::process(std::span<const std::uint8_t> in, std::span<std:
         return drop(DropReason::NoServer, c.noServer);
     // A reset of an unknown flow is passed on without creating state.
     if (!(f.isTcp() && (f.tcpFlags & kTcpRst) && !opener)) {
+        if (opener && f.isTcp() && m_flows.evictForSyn(hash, now))
+            bump(c.synSeenEvicted);
         if (!m_flows.insert(f.key, hash, slot, state, origin, now))
             return drop(DropReason::TableFull, c.tableFull);
         if (opener) {
@@ -147,6 +152,13 @@ ProcessResult FastPath::dropIcmp(IcmpVerdict why) noexcept
     ProcessResult r = drop(DropReason::Icmp, m_counters->icmpDropped[std::size_t(why)]);
     r.parse = ParseVerdict::Icmp;
     r.icmp = why;
+    return r;
+}
+
+[[gnu::cold, gnu::noinline]] ProcessResult FastPath::dropBogus(BogusVerdict why) noexcept
+{
+    ProcessResult r = drop(DropReason::Bogus, m_counters->bogusDropped[std::size_t(why)]);
+    r.bogus = why;
     return r;
 }
 
@@ -176,6 +188,8 @@ ProcessResult FastPath::dropIcmp(IcmpVerdict why) noexcept
             return general(drop(DropReason::ServerToClient, c.serverToClient));
         return general(drop(DropReason::NotForVip, c.notForVip));
     }
+    if (const BogusVerdict bogus = checkBogus(loadBe32(ip + 12), f.hasVlan, policy.vip); bogus != BogusVerdict::None)
+        return general(dropBogus(bogus));
     if (f.key.dstIp != policy.vip)
         return dropIcmp(IcmpVerdict::EmbeddedNotFromVip);
     if (policy.mode == ForwardMode::Nat)
