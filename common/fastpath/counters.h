@@ -55,6 +55,7 @@ struct FastPathCounters {
     Counter hashedFlows{0};        // adopted by the continuity Maglev table before reconstruction ended
     Counter expiredFlows{0};
     Counter synSeenEvicted{0};     // unanswered flows evicted to make room for a new SYN (SynFloodLimits)
+    Counter readmittedFlows{0};    // unknown TCP packets after an eviction, placed again by Maglev (FastPath::process)
     Counter reconstructedInserted{0};
     Counter reconstructedCorrected{0}; // agent said another server than the hash had guessed
     Counter reconstructedFull{0};

@@ -111,13 +111,21 @@ ProcessResult FastPath::process(std::span<const std::uint8_t> in, std::span<std:
 
     // Unknown flow.
     const bool opener = f.isTcp() ? f.isSyn() : policy.reconstructionComplete;
+    // Under a SYN flood an unanswered flow may have been evicted before its handshake's ACK got
+    // through (lost in a full capture buffer, or slower than the budget's turnover). Under Maglev
+    // its SYN's server is where the new-flow table puts it, so the flow is admitted again,
+    // unanswered, as its SYN was (its next packet promotes it), within the same budget: an ACK
+    // flood gains nothing a SYN flood does not. docs/fastpath.md "SYN floods".
+    const bool readmitted = !opener && policy.reconstructionComplete && f.isTcp()
+        && !(f.tcpFlags & (kTcpRst | kTcpFin)) && policy.scheduler == SchedulerKind::Maglev
+        && m_flows.evictedRecently(now);
     std::uint16_t slot;
     FlowState state;
     FlowOrigin origin;
-    if (opener) {
+    if (opener || readmitted) {
         slot = m_scheduler.pick(*table, m_flows, hash);
         state = f.isTcp() ? FlowState::SynSeen : FlowState::Udp;
-        origin = FlowOrigin::Scheduled;
+        origin = opener ? FlowOrigin::Scheduled : FlowOrigin::Hashed;
     } else {
         if (policy.reconstructionComplete)
             return drop(DropReason::UnknownFlow, c.unknownFlowDropped);
@@ -133,13 +141,15 @@ ProcessResult FastPath::process(std::span<const std::uint8_t> in, std::span<std:
         return drop(DropReason::NoServer, c.noServer);
     // A reset of an unknown flow is passed on without creating state.
     if (!(f.isTcp() && (f.tcpFlags & kTcpRst) && !opener)) {
-        if (opener && f.isTcp() && m_flows.evictForSyn(hash, now))
+        if (state == FlowState::SynSeen && m_flows.evictForSyn(hash, now))
             bump(c.synSeenEvicted);
         if (!m_flows.insert(f.key, hash, slot, state, origin, now))
             return drop(DropReason::TableFull, c.tableFull);
         if (opener) {
             bump(c.newFlows);
             bump(c.serverNewFlows[slot]);
+        } else if (readmitted) {
+            bump(c.readmittedFlows);
         } else {
             bump(c.hashedFlows);
         }

@@ -204,6 +204,7 @@ bool FlowTable::evictForSyn(std::uint64_t hash, FastTime now) noexcept
     if (oldest < 0)
         return false;
     eraseAt(victim);
+    m_lastEvictionMs = nowMs;
     return true;
 }
 

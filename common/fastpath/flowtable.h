@@ -109,6 +109,12 @@ public:
     // slots from the home slot (see SynFloodLimits). Returns true if it evicted one. Invalidates
     // entry pointers like erase().
     bool evictForSyn(std::uint64_t hash, FastTime now) noexcept;
+    // Whether evictForSyn() evicted a flow within the last FlowTimeouts::synSeen: only then may
+    // a packet of an unknown flow belong to a flow that would still be here without the defence.
+    bool evictedRecently(FastTime now) const noexcept
+    {
+        return m_lastEvictionMs != 0 && std::int32_t(toMs(now) - m_lastEvictionMs) < std::int32_t(m_timeoutMs[std::size_t(FlowState::SynSeen)]);
+    }
 
     // A client packet of this flow: refreshes it and applies the TCP transition
     // (SynSeen + ACK -> Established; FIN or RST -> Closing).
@@ -188,6 +194,7 @@ private:
     std::uint32_t m_synSeenPressureMs = 0;
     std::size_t m_evictionSample = 0;
     std::atomic<std::size_t> m_synSeen{0}; // written by the fast-path thread only
+    std::uint32_t m_lastEvictionMs = 0;    // 0: never (a tick of exactly 0 reads as never: harmless)
     // Written by the fast-path thread only; atomics so other threads may read them relaxed.
     std::unique_ptr<std::atomic<std::uint32_t>[]> m_active;
     std::unique_ptr<std::atomic<std::uint32_t>[]> m_open;

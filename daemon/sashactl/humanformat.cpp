@@ -106,9 +106,10 @@ QString formatDispatcher(const QJsonObject &d)
                             .arg(n(fp, "framesIn"), n(fp, "forwarded"), n(fp, "deliveredLocal"), n(fp, "icmpForwarded"),
                                  n(th, "captured"), n(th, "injected"), n(th, "injectErrors"), n(th, "kernelDropped"))});
     t.addRow({"flow events", QStringLiteral("%1 scheduled, %2 hashed, %3 reconstructed (%4 corrected), %5 expired, "
-                                            "%6 syn-seen evicted")
+                                            "%6 syn-seen evicted (%7 readmitted)")
                                  .arg(n(fp, "newFlows"), n(fp, "hashedFlows"), n(fp, "reconstructedInserted"),
-                                      n(fp, "reconstructedCorrected"), n(fp, "expiredFlows"), n(fp, "synSeenEvicted"))});
+                                      n(fp, "reconstructedCorrected"), n(fp, "expiredFlows"), n(fp, "synSeenEvicted"),
+                                      n(fp, "readmittedFlows"))});
     QStringList drops;
     const QJsonObject dropped = fp.value(QLatin1String("dropped")).toObject();
     for (auto it = dropped.begin(); it != dropped.end(); ++it) {

@@ -113,6 +113,7 @@ QJsonObject DispatcherService::stats() const
         {QStringLiteral("hashedFlows"), u(c.hashedFlows)},
         {QStringLiteral("expiredFlows"), u(c.expiredFlows)},
         {QStringLiteral("synSeenEvicted"), u(c.synSeenEvicted)},
+        {QStringLiteral("readmittedFlows"), u(c.readmittedFlows)},
         {QStringLiteral("reconstructedInserted"), u(c.reconstructedInserted)},
         {QStringLiteral("reconstructedCorrected"), u(c.reconstructedCorrected)},
         {QStringLiteral("reconstructedFull"), u(c.reconstructedFull)},

@@ -143,6 +143,8 @@ private Q_SLOTS:
     void bogusFramesNeverReachTheFlowTable();
     void synFloodCannotStarveLegitimateClients_data();
     void synFloodCannotStarveLegitimateClients();
+    void anEvictedFlowsNextPacketIsReadmittedUnderMaglev_data();
+    void anEvictedFlowsNextPacketIsReadmittedUnderMaglev();
     void housekeepingExpiresFlows();
     void sweepIsPacedByTime();
     void handoffAcknowledgesAndReclaims();
@@ -642,6 +644,58 @@ void TestFastPath::bogusFramesNeverReachTheFlowTable()
     QCOMPARE(h.accounted(), read(h.c().framesIn));
     // The same client port from a real client is served.
     QCOMPARE(int(h.send(tcp(7000, kTcpSyn)).verdict), int(Verdict::Forward));
+}
+
+// A legitimate handshake whose ACK was lost (a saturated capture buffer) while the flood evicted
+// its unanswered entry: under Maglev the next packet finds the SYN's server again, as long as an
+// eviction happened within the syn-seen lifetime; other schedulers cannot know that server.
+void TestFastPath::anEvictedFlowsNextPacketIsReadmittedUnderMaglev_data()
+{
+    QTest::addColumn<int>("scheduler");
+    QTest::addColumn<int>("flags");
+    QTest::addColumn<int>("afterMs"); // after the eviction
+    QTest::addColumn<bool>("readmitted");
+    const int maglev = int(SchedulerKind::Maglev);
+    QTest::newRow("maglev, the ACK 1 s later") << maglev << int(kTcpAck) << 1000 << true;
+    QTest::newRow("maglev, data 29.999 s later") << maglev << int(kTcpAck | kTcpPsh) << 29999 << true;
+    QTest::newRow("maglev, 30 s later: no eviction that recent") << maglev << int(kTcpAck) << 30000 << false;
+    QTest::newRow("maglev, a FIN") << maglev << int(kTcpFin | kTcpAck) << 1000 << false;
+    QTest::newRow("maglev, a RST") << maglev << int(kTcpRst) << 1000 << false;
+    QTest::newRow("round-robin") << int(SchedulerKind::RoundRobin) << int(kTcpAck) << 1000 << false;
+    QTest::newRow("weighted least-connections") << int(SchedulerKind::WeightedLeastConnections) << int(kTcpAck) << 1000
+                                                << false;
+}
+
+void TestFastPath::anEvictedFlowsNextPacketIsReadmittedUnderMaglev()
+{
+    QFETCH(int, scheduler);
+    QFETCH(int, flags);
+    QFETCH(int, afterMs);
+    QFETCH(bool, readmitted);
+    Harness h(4); // syn-seen budget 1: the second SYN evicts the first
+    QVERIFY(h.publish(fourServers(), policy(SchedulerKind(scheduler), true)));
+    const ProcessResult first = h.send(tcp(1, kTcpSyn), 1s);
+    QCOMPARE(int(h.send(tcp(2, kTcpSyn), 2s).verdict), int(Verdict::Forward));
+    QCOMPARE(read(h.c().synSeenEvicted), 1u);
+    QVERIFY(!h.fp->flows().find(keyOf(tcp(1, 0))));
+
+    const ProcessResult r = h.send(tcp(1, std::uint8_t(flags)), 2s + std::chrono::milliseconds(afterMs));
+    if (!readmitted) {
+        QCOMPARE(name(r.reason), name(DropReason::UnknownFlow));
+        QCOMPARE(read(h.c().readmittedFlows), 0u);
+        QVERIFY(!h.fp->flows().find(keyOf(tcp(1, 0))));
+        return;
+    }
+    QCOMPARE(int(r.verdict), int(Verdict::Forward));
+    QCOMPARE(r.slot, first.slot);
+    QCOMPARE(read(h.c().readmittedFlows), 1u);
+    const FlowEntry *e = h.fp->flows().find(keyOf(tcp(1, 0)));
+    QVERIFY(e);
+    QCOMPARE(int(e->state()), int(FlowState::SynSeen)); // unanswered until its next packet
+    QCOMPARE(int(e->origin()), int(FlowOrigin::Hashed));
+    h.send(tcp(1, kTcpAck | kTcpPsh), 3s + std::chrono::milliseconds(afterMs));
+    QCOMPARE(int(h.fp->flows().find(keyOf(tcp(1, 0)))->state()), int(FlowState::Established));
+    QCOMPARE(h.accounted(), read(h.c().framesIn));
 }
 
 // A spoofed SYN flood at 20k SYN/s for 10 s (an injected clock) into a 16k-flow table, 12 times
