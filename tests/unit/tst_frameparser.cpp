@@ -57,22 +57,20 @@ struct OneServer {
     std::unique_ptr<FastPath> fp;
 };
 
-int icmpVerdictIndex(const QByteArray &name)
+// The value of a verdict enum whose name is `name`, -1 if none.
+template <typename Verdict>
+int verdictIndex(const QByteArray &name, std::size_t count, const char *(*nameOf)(Verdict) noexcept)
 {
-    for (std::size_t v = 0; v < kIcmpVerdictCount; ++v) {
-        if (name == icmpVerdictName(IcmpVerdict(v)))
+    for (std::size_t v = 0; v < count; ++v) {
+        if (name == nameOf(Verdict(v)))
             return int(v);
     }
     return -1;
 }
 
-int bogusVerdictIndex(const QByteArray &name)
+std::span<const std::uint8_t> asFrame(const QByteArray &in)
 {
-    for (std::size_t v = 0; v < kBogusVerdictCount; ++v) {
-        if (name == bogusVerdictName(BogusVerdict(v)))
-            return int(v);
-    }
-    return -1;
+    return {reinterpret_cast<const std::uint8_t *>(in.constData()), std::size_t(in.size())};
 }
 
 } // namespace
@@ -162,8 +160,7 @@ void TestFrameParser::table()
     QFETCH(QByteArray, verdict);
     QFETCH(QByteArray, out);
 
-    const std::span<const std::uint8_t> frame(reinterpret_cast<const std::uint8_t *>(in.constData()),
-                                              std::size_t(in.size()));
+    const std::span<const std::uint8_t> frame = asFrame(in);
     const ParseResult parsed = parseFrame(frame);
     QCOMPARE(QByteArray(parseVerdictName(parsed.verdict)), verdict);
 
@@ -341,11 +338,10 @@ void TestFrameParser::icmp()
     QFETCH(QByteArray, in);
     QFETCH(QByteArray, verdict);
     QFETCH(QByteArray, out);
-    const int expected = icmpVerdictIndex(verdict);
+    const int expected = verdictIndex(verdict, kIcmpVerdictCount, icmpVerdictName);
     QVERIFY(expected >= 0);
 
-    const std::span<const std::uint8_t> frame(reinterpret_cast<const std::uint8_t *>(in.constData()),
-                                              std::size_t(in.size()));
+    const std::span<const std::uint8_t> frame = asFrame(in);
     const ParseResult parsed = parseFrame(frame);
     QCOMPARE(QByteArray(parseVerdictName(parsed.verdict)), QByteArray("icmp"));
     // The parser decides up to EmbeddedNotTcpUdp; what needs the policy it leaves routable.
@@ -452,11 +448,10 @@ void TestFrameParser::bogus()
     QFETCH(QByteArray, in);
     QFETCH(QByteArray, verdict);
     QFETCH(QByteArray, out);
-    const int expected = bogusVerdictIndex(verdict);
+    const int expected = verdictIndex(verdict, kBogusVerdictCount, bogusVerdictName);
     QVERIFY(expected >= 0);
 
-    const std::span<const std::uint8_t> frame(reinterpret_cast<const std::uint8_t *>(in.constData()),
-                                              std::size_t(in.size()));
+    const std::span<const std::uint8_t> frame = asFrame(in);
     const ParseResult parsed = parseFrame(frame);
     QCOMPARE(QByteArray(parseVerdictName(parsed.verdict)), QByteArray("ok"));
     QCOMPARE(QByteArray(bogusVerdictName(checkBogus(parsed.view.key.srcIp, parsed.view.hasVlan, kVip))), verdict);
