@@ -46,11 +46,16 @@ struct FastPathCounters {
     // only, by IcmpVerdict (index 0, Routable, stays 0); those dropped for a general reason
     // (noTable, notForVip, serverToClient, outputTooSmall) in that counter only.
     std::array<Counter, kIcmpVerdictCount> icmpDropped{};
+    // Frames to the VIP from a source no client has, or VLAN-tagged, by BogusVerdict (index 0,
+    // None, stays 0). An ICMP message is checked too, by its own source.
+    std::array<Counter, kBogusVerdictCount> bogusDropped{};
     // Flow events (not in the every-frame-once sum).
     Counter icmpForwarded{0};      // ICMP errors sent to their flow's server; also in forwarded or deliveredLocal
     Counter newFlows{0};           // scheduled by the scheduler (SYN, first UDP datagram)
     Counter hashedFlows{0};        // adopted by the continuity Maglev table before reconstruction ended
     Counter expiredFlows{0};
+    Counter synSeenEvicted{0};     // unanswered flows evicted to make room for a new SYN (SynFloodLimits)
+    Counter readmittedFlows{0};    // unknown TCP packets after an eviction, placed again by Maglev (FastPath::process)
     Counter reconstructedInserted{0};
     Counter reconstructedCorrected{0}; // agent said another server than the hash had guessed
     Counter reconstructedFull{0};     // agent's or transferred flows refused: the table was full
@@ -60,5 +65,21 @@ struct FastPathCounters {
     std::array<Counter, kMaxServers> serverPackets{};
     std::array<Counter, kMaxServers> serverNewFlows{};
 };
+
+// The invariant the tests and the fuzz target check: every frame in framesIn is in exactly one
+// of these counters (icmpForwarded, newFlows and the other flow events are not in the sum).
+inline std::uint64_t framesAccounted(const FastPathCounters &c) noexcept
+{
+    std::uint64_t n = read(c.forwarded) + read(c.deliveredLocal) + read(c.noTable) + read(c.notForVip)
+        + read(c.serverToClient) + read(c.unknownFlowDropped) + read(c.serverGone) + read(c.noServer)
+        + read(c.tableFull) + read(c.outputTooSmall);
+    for (const Counter &m : c.malformed)
+        n += read(m);
+    for (const Counter &m : c.icmpDropped)
+        n += read(m);
+    for (const Counter &m : c.bogusDropped)
+        n += read(m);
+    return n;
+}
 
 } // namespace sasha

@@ -20,6 +20,7 @@ const char *dropReasonName(DropReason r) noexcept
     case DropReason::TableFull: return "table-full";
     case DropReason::OutputTooSmall: return "output-too-small";
     case DropReason::Icmp: return "icmp";
+    case DropReason::Bogus: return "bogus";
     }
     return "unknown";
 }
@@ -27,7 +28,7 @@ const char *dropReasonName(DropReason r) noexcept
 FastPath::FastPath(const FastPathConfig &config, ServerTableHandoff &tables)
     : m_config(config)
     , m_tables(tables)
-    , m_flows(config.maxFlows, config.timeouts)
+    , m_flows(config.maxFlows, config.timeouts, config.synFlood)
     , m_reconstruction(config.reconstructionQueueCapacity)
     , m_counters(std::make_unique<FastPathCounters>())
 {
@@ -87,6 +88,8 @@ ProcessResult FastPath::process(std::span<const std::uint8_t> in, std::span<std:
             return drop(DropReason::ServerToClient, c.serverToClient);
         return drop(DropReason::NotForVip, c.notForVip);
     }
+    if (const BogusVerdict bogus = checkBogus(f.key.srcIp, f.hasVlan, policy.vip); bogus != BogusVerdict::None)
+        return dropBogus(bogus);
 
     const std::uint64_t hash = flowHash(f.key);
     if (FlowEntry *e = m_flows.find(f.key, hash)) {
@@ -108,13 +111,21 @@ ProcessResult FastPath::process(std::span<const std::uint8_t> in, std::span<std:
 
     // Unknown flow.
     const bool opener = f.isTcp() ? f.isSyn() : policy.reconstructionComplete;
+    // Under a SYN flood an unanswered flow may have been evicted before its handshake's ACK got
+    // through (lost in a full capture buffer, or slower than the budget's turnover). Under Maglev
+    // its SYN's server is where the new-flow table puts it, so the flow is admitted again,
+    // unanswered, as its SYN was (its next packet promotes it), within the same budget: an ACK
+    // flood gains nothing a SYN flood does not. docs/fastpath.md "SYN floods".
+    const bool readmitted = !opener && policy.reconstructionComplete && f.isTcp()
+        && !(f.tcpFlags & (kTcpRst | kTcpFin)) && policy.scheduler == SchedulerKind::Maglev
+        && m_flows.evictedRecently(now);
     std::uint16_t slot;
     FlowState state;
     FlowOrigin origin;
-    if (opener) {
+    if (opener || readmitted) {
         slot = m_scheduler.pick(*table, m_flows, hash);
         state = f.isTcp() ? FlowState::SynSeen : FlowState::Udp;
-        origin = FlowOrigin::Scheduled;
+        origin = opener ? FlowOrigin::Scheduled : FlowOrigin::Hashed;
     } else {
         if (policy.reconstructionComplete)
             return drop(DropReason::UnknownFlow, c.unknownFlowDropped);
@@ -130,11 +141,15 @@ ProcessResult FastPath::process(std::span<const std::uint8_t> in, std::span<std:
         return drop(DropReason::NoServer, c.noServer);
     // A reset of an unknown flow is passed on without creating state.
     if (!(f.isTcp() && (f.tcpFlags & kTcpRst) && !opener)) {
+        if (state == FlowState::SynSeen && m_flows.evictForSyn(hash, now))
+            bump(c.synSeenEvicted);
         if (!m_flows.insert(f.key, hash, slot, state, origin, now))
             return drop(DropReason::TableFull, c.tableFull);
         if (opener) {
             bump(c.newFlows);
             bump(c.serverNewFlows[slot]);
+        } else if (readmitted) {
+            bump(c.readmittedFlows);
         } else {
             bump(c.hashedFlows);
         }
@@ -147,6 +162,13 @@ ProcessResult FastPath::dropIcmp(IcmpVerdict why) noexcept
     ProcessResult r = drop(DropReason::Icmp, m_counters->icmpDropped[std::size_t(why)]);
     r.parse = ParseVerdict::Icmp;
     r.icmp = why;
+    return r;
+}
+
+[[gnu::cold, gnu::noinline]] ProcessResult FastPath::dropBogus(BogusVerdict why) noexcept
+{
+    ProcessResult r = drop(DropReason::Bogus, m_counters->bogusDropped[std::size_t(why)]);
+    r.bogus = why;
     return r;
 }
 
@@ -176,6 +198,8 @@ ProcessResult FastPath::dropIcmp(IcmpVerdict why) noexcept
             return general(drop(DropReason::ServerToClient, c.serverToClient));
         return general(drop(DropReason::NotForVip, c.notForVip));
     }
+    if (const BogusVerdict bogus = checkBogus(loadBe32(ip + 12), f.hasVlan, policy.vip); bogus != BogusVerdict::None)
+        return general(dropBogus(bogus));
     if (f.key.dstIp != policy.vip)
         return dropIcmp(IcmpVerdict::EmbeddedNotFromVip);
     if (policy.mode == ForwardMode::Nat)

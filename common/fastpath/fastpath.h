@@ -42,7 +42,8 @@ enum class DropReason : std::uint8_t {
     NoServer,
     TableFull,
     OutputTooSmall,
-    Icmp, // an ICMP message that is not forwarded: see ProcessResult::icmp
+    Icmp,  // an ICMP message that is not forwarded: see ProcessResult::icmp
+    Bogus, // a source no client has, or a VLAN tag: see ProcessResult::bogus
 };
 const char *dropReasonName(DropReason r) noexcept;
 
@@ -51,6 +52,7 @@ struct ProcessResult {
     DropReason reason = DropReason::None;
     ParseVerdict parse = ParseVerdict::Ok;    // Icmp for every ICMP message, forwarded or not
     IcmpVerdict icmp = IcmpVerdict::Routable; // when parse == Icmp: why it was dropped
+    BogusVerdict bogus = BogusVerdict::None;  // when reason == Bogus: why
     std::uint16_t slot = kNoServerSlot; // the server it went to
     std::uint32_t outLength = 0;        // bytes of the output frame
 };
@@ -69,6 +71,7 @@ struct ReconstructedFlow {
 struct FastPathConfig {
     std::size_t maxFlows = std::size_t(1) << 20;
     FlowTimeouts timeouts;
+    SynFloodLimits synFlood;
     // The expiry sweep is paced by time, not by calls: a whole pass over the table every
     // sweepPass, spread over the housekeeping calls in proportion to the time since the last one
     // (at low rates the thread calls housekeeping for almost every frame: a fixed amount per call
@@ -105,6 +108,7 @@ private:
     ProcessResult drop(DropReason reason, Counter &counter) noexcept;
     ProcessResult processIcmp(const ParseResult &parsed, std::span<std::uint8_t> out) noexcept;
     ProcessResult dropIcmp(IcmpVerdict why) noexcept;
+    ProcessResult dropBogus(BogusVerdict why) noexcept;
     ProcessResult deliver(const FrameView &frame, std::span<std::uint8_t> out, const ServerInfo &server,
                           const DispatchPolicy &policy) noexcept;
 

@@ -2,12 +2,13 @@
 
 #include "fastpath/frameparser.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
 namespace sasha {
 
-FlowTable::FlowTable(std::size_t maxFlows, const FlowTimeouts &timeouts)
+FlowTable::FlowTable(std::size_t maxFlows, const FlowTimeouts &timeouts, const SynFloodLimits &synFlood)
     : m_maxFlows(maxFlows < 1 ? 1 : maxFlows)
 {
     const std::size_t capacity = std::bit_ceil(m_maxFlows * 2);
@@ -29,6 +30,13 @@ FlowTable::FlowTable(std::size_t maxFlows, const FlowTimeouts &timeouts)
     m_timeoutMs[std::size_t(FlowState::Established)] = ms(timeouts.established);
     m_timeoutMs[std::size_t(FlowState::Closing)] = ms(timeouts.closing);
     m_timeoutMs[std::size_t(FlowState::Udp)] = ms(timeouts.udp);
+    auto share = [this](std::size_t divisor) {
+        return divisor == 0 ? std::size_t(0) : std::max<std::size_t>(1, m_maxFlows / divisor);
+    };
+    m_synPressureAt = share(synFlood.pressureDivisor);
+    m_synBudget = share(synFlood.budgetDivisor);
+    m_synSeenPressureMs = ms(synFlood.synSeenUnderPressure);
+    m_evictionSample = std::min(synFlood.evictionSample, capacity);
 }
 
 std::size_t FlowTable::memoryBytes() const noexcept
@@ -70,6 +78,8 @@ FlowEntry *FlowTable::insert(const FlowKey &key, std::uint64_t hash, std::uint16
     adjustOpen(slot, +1);
     if (countsAsActive(state))
         adjustActive(slot, +1);
+    if (state == FlowState::SynSeen)
+        adjustSynSeen(+1);
     return &e;
 }
 
@@ -86,6 +96,10 @@ void FlowTable::setState(FlowEntry &e, FlowState s) noexcept
 {
     const bool was = countsAsActive(e.state());
     const bool is = countsAsActive(s);
+    if (e.state() == FlowState::SynSeen)
+        adjustSynSeen(-1);
+    if (s == FlowState::SynSeen)
+        adjustSynSeen(+1);
     e.stateBits = std::uint8_t((e.stateBits & 0xF0) | std::uint8_t(s));
     if (was != is)
         adjustActive(e.slot, is ? +1 : -1);
@@ -151,6 +165,8 @@ void FlowTable::eraseAt(std::size_t hole) noexcept
     FlowEntry &gone = m_entries[hole];
     if (countsAsActive(gone.state()))
         adjustActive(gone.slot, -1);
+    if (gone.state() == FlowState::SynSeen)
+        adjustSynSeen(-1);
     adjustOpen(gone.slot, -1);
     --m_size;
     // Backward-shift deletion (Knuth 6.4, algorithm R): pull later entries of the probe chain
@@ -171,19 +187,47 @@ void FlowTable::eraseAt(std::size_t hole) noexcept
     m_entries[hole].stateBits = 0;
 }
 
-bool FlowTable::expired(const FlowEntry &e, std::uint32_t nowMs) const noexcept
+bool FlowTable::expired(const FlowEntry &e, std::uint32_t nowMs, std::uint32_t synSeenMs) const noexcept
 {
     const std::int32_t idle = std::int32_t(nowMs - e.lastSeenMs);
-    return idle >= std::int32_t(m_timeoutMs[e.stateBits & 0x0F]);
+    const FlowState s = e.state();
+    return idle >= std::int32_t(s == FlowState::SynSeen ? synSeenMs : m_timeoutMs[std::size_t(s)]);
+}
+
+bool FlowTable::evictForSyn(std::uint64_t hash, FastTime now) noexcept
+{
+    if (m_synBudget == 0 || (synSeenFlows() < m_synBudget && m_size < m_maxFlows))
+        return false;
+    const std::uint32_t nowMs = toMs(now);
+    std::size_t victim = 0;
+    std::int32_t oldest = -1;
+    for (std::size_t n = 0, i = hash & m_mask; n < m_evictionSample; ++n, i = (i + 1) & m_mask) {
+        const FlowEntry &e = m_entries[i];
+        if (e.state() != FlowState::SynSeen)
+            continue;
+        const std::int32_t idle = std::int32_t(nowMs - e.lastSeenMs);
+        if (idle > oldest) {
+            oldest = idle;
+            victim = i;
+        }
+    }
+    if (oldest < 0)
+        return false;
+    eraseAt(victim);
+    m_lastEvictionMs = nowMs;
+    return true;
 }
 
 std::size_t FlowTable::sweep(FastTime now, std::size_t maxSlots) noexcept
 {
     const std::uint32_t nowMs = toMs(now);
+    // Decided once per call: retiring entries may end the pressure, the next call sees that.
+    const std::uint32_t synSeenMs = underSynPressure() ? m_synSeenPressureMs
+                                                      : m_timeoutMs[std::size_t(FlowState::SynSeen)];
     std::size_t retired = 0;
     for (std::size_t examined = 0; examined < maxSlots; ++examined) {
         const FlowEntry &e = m_entries[m_sweepCursor];
-        if (e.state() != FlowState::Empty && expired(e, nowMs)) {
+        if (e.state() != FlowState::Empty && expired(e, nowMs, synSeenMs)) {
             // The shift may pull another entry into this slot: look at it again next turn.
             eraseAt(m_sweepCursor);
             ++retired;

@@ -65,10 +65,32 @@ struct FlowTimeouts {
     FastTime udp = std::chrono::seconds(60);
 };
 
+// The SYN-flood defence (docs/fastpath.md "SYN floods"). In L4/2 the dispatcher never sees a
+// server's SYN-ACK, so a flow is "answered" when the client sends its handshake's ACK: SynSeen ->
+// Established. Until then it is the cheapest entry to lose: the client retransmits its SYN, and
+// a spoofed source never answers. Like LVS's defence levels (drop_entry scans for SYN_RECV
+// entries to drop, secure_tcp shortens their life) but driven by the syn-seen count in the table,
+// not by free memory, and at insert time rather than by a timer, so a flood cannot outrun it:
+//  1. pressure: more than maxFlows / pressureDivisor syn-seen flows -> the sweep retires
+//     syn-seen flows after synSeenUnderPressure instead of FlowTimeouts::synSeen;
+//  2. budget: a new SYN that finds maxFlows / budgetDivisor syn-seen flows in the table (or the
+//     table full) first evicts the least recently seen syn-seen flow among evictionSample slots
+//     from its home slot (a sampled LRU, as Redis does, because a true LRU list would cost
+//     memory per flow and pointer updates per packet). Established, closing, UDP, hashed and
+//     reconstructed flows are never evicted, so syn-seen flows never hold more than about
+//     maxFlows / budgetDivisor entries and answered connections always find room.
+// A divisor of 0 turns its level off (both 0: the table as it was before the defence).
+struct SynFloodLimits {
+    std::size_t pressureDivisor = 16;
+    std::size_t budgetDivisor = 4;
+    FastTime synSeenUnderPressure = std::chrono::seconds(2); // above a SYN's first retransmission (1 s)
+    std::size_t evictionSample = 64; // slots, ~20 cache lines; about 8 syn-seen flows at the budget
+};
+
 class FlowTable {
 public:
     // Allocates everything. maxFlows >= 1.
-    FlowTable(std::size_t maxFlows, const FlowTimeouts &timeouts);
+    FlowTable(std::size_t maxFlows, const FlowTimeouts &timeouts, const SynFloodLimits &synFlood = {});
     FlowTable(const FlowTable &) = delete;
     FlowTable &operator=(const FlowTable &) = delete;
 
@@ -83,6 +105,17 @@ public:
     FlowEntry *insert(const FlowKey &key, std::uint64_t hash, std::uint16_t slot, FlowState state,
                       FlowOrigin origin, FastTime now) noexcept;
     bool erase(const FlowKey &key) noexcept;
+    // Before inserting a new SYN's flow with this hash: at the syn-seen budget, or with the table
+    // full, evicts the least recently seen syn-seen flow among SynFloodLimits::evictionSample
+    // slots from the home slot (see SynFloodLimits). Returns true if it evicted one. Invalidates
+    // entry pointers like erase().
+    bool evictForSyn(std::uint64_t hash, FastTime now) noexcept;
+    // Whether evictForSyn() evicted a flow within the last FlowTimeouts::synSeen: only then may
+    // a packet of an unknown flow belong to a flow that would still be here without the defence.
+    bool evictedRecently(FastTime now) const noexcept
+    {
+        return m_lastEvictionMs != 0 && std::int32_t(toMs(now) - m_lastEvictionMs) < std::int32_t(m_timeoutMs[std::size_t(FlowState::SynSeen)]);
+    }
 
     // A client packet of this flow: refreshes it and applies the TCP transition
     // (SynSeen + ACK -> Established; FIN or RST -> Closing).
@@ -120,6 +153,10 @@ public:
     }
 
     std::size_t size() const noexcept { return m_size; }
+    // Unanswered flows (SynSeen), and whether there are enough to shorten their lifetime. Any
+    // thread (relaxed).
+    std::size_t synSeenFlows() const noexcept { return m_synSeen.load(std::memory_order_relaxed); }
+    bool underSynPressure() const noexcept { return m_synPressureAt != 0 && synSeenFlows() >= m_synPressureAt; }
     std::size_t maxFlows() const noexcept { return m_maxFlows; }
     std::size_t capacity() const noexcept { return m_mask + 1; }
     // Bytes owned by the table: entries plus the per-server counters.
@@ -143,7 +180,12 @@ private:
     void adjustOpen(std::uint16_t slot, int delta) noexcept { adjust(m_open.get(), slot, delta); }
     void setState(FlowEntry &e, FlowState s) noexcept;
     void eraseAt(std::size_t index) noexcept;
-    bool expired(const FlowEntry &e, std::uint32_t nowMs) const noexcept;
+    bool expired(const FlowEntry &e, std::uint32_t nowMs, std::uint32_t synSeenMs) const noexcept;
+    void adjustSynSeen(int delta) noexcept
+    {
+        m_synSeen.store(std::size_t(std::ptrdiff_t(m_synSeen.load(std::memory_order_relaxed)) + delta),
+                        std::memory_order_relaxed);
+    }
     static std::uint32_t toMs(FastTime t) noexcept { return std::uint32_t(std::uint64_t(t.count()) / 1000); }
 
     std::unique_ptr<FlowEntry[]> m_entries;
@@ -152,6 +194,13 @@ private:
     std::size_t m_size = 0;
     std::size_t m_sweepCursor = 0;
     std::uint32_t m_timeoutMs[5] = {}; // indexed by FlowState
+    // SynFloodLimits resolved against maxFlows; 0 = that level is off.
+    std::size_t m_synPressureAt = 0;
+    std::size_t m_synBudget = 0;
+    std::uint32_t m_synSeenPressureMs = 0;
+    std::size_t m_evictionSample = 0;
+    std::atomic<std::size_t> m_synSeen{0}; // written by the fast-path thread only
+    std::uint32_t m_lastEvictionMs = 0;    // 0: never (a tick of exactly 0 reads as never: harmless)
     // Written by the fast-path thread only; atomics so other threads may read them relaxed.
     std::unique_ptr<std::atomic<std::uint32_t>[]> m_active;
     std::unique_ptr<std::atomic<std::uint32_t>[]> m_open;

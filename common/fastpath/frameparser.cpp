@@ -44,6 +44,21 @@ const char *icmpVerdictName(IcmpVerdict v) noexcept
     return "icmp-unknown";
 }
 
+const char *bogusVerdictName(BogusVerdict v) noexcept
+{
+    switch (v) {
+    case BogusVerdict::None: return "none";
+    case BogusVerdict::SourceVip: return "bogus-source-vip";
+    case BogusVerdict::SourceThisNetwork: return "bogus-source-this-network";
+    case BogusVerdict::SourceLoopback: return "bogus-source-loopback";
+    case BogusVerdict::SourceMulticast: return "bogus-source-multicast";
+    case BogusVerdict::SourceReserved: return "bogus-source-reserved";
+    case BogusVerdict::SourceBroadcast: return "bogus-source-broadcast";
+    case BogusVerdict::VlanTagged: return "vlan-tagged";
+    }
+    return "bogus-unknown";
+}
+
 namespace {
 
 constexpr std::size_t kIcmpHeaderBytes = 8;

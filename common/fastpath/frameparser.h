@@ -72,6 +72,45 @@ enum class IcmpVerdict : std::uint8_t {
 constexpr std::size_t kIcmpVerdictCount = 13;
 const char *icmpVerdictName(IcmpVerdict v) noexcept;
 
+// Frames to the VIP that parse but that no client can send, dropped before they reach the flow
+// table (FastPathCounters::bogusDropped): spoofed or misrouted sources (RFC 1122 3.2.1.3 and
+// RFC 5735 "martians": no host sends from these), and 802.1Q tags on the dispatcher's link. A
+// SYN flood with such sources would otherwise cost a flow entry each and reach a server.
+// Index 0, None, is not a drop.
+enum class BogusVerdict : std::uint8_t {
+    None = 0,
+    SourceVip,         // the VIP itself (a LAND attack, or a loop): replies never come this way
+    SourceThisNetwork, // 0.0.0.0/8: "this host on this network", only a booting host's source
+    SourceLoopback,    // 127.0.0.0/8: never on a wire
+    SourceMulticast,   // 224.0.0.0/4: a group address is never a source
+    SourceReserved,    // 240.0.0.0/4 but the limited broadcast: reserved, never assigned
+    SourceBroadcast,   // 255.255.255.255: the limited broadcast
+    VlanTagged,        // an 802.1Q tag: the dispatcher's interface is untagged; on a VLAN, run it
+                       // on the VLAN's interface (eth0.42), where the kernel strips the tag
+};
+constexpr std::size_t kBogusVerdictCount = 8;
+const char *bogusVerdictName(BogusVerdict v) noexcept;
+
+// Pure: why a frame from srcIp (host order) to the VIP is bogus, or None. One compare for the
+// common case (a unicast source below 224/4 that is not 0/8, 127/8 or the VIP).
+inline BogusVerdict checkBogus(std::uint32_t srcIp, bool hasVlan, std::uint32_t vip) noexcept
+{
+    const std::uint32_t first = srcIp >> 24;
+    if (!hasVlan && first != 0 && first != 127 && first < 224 && srcIp != vip) [[likely]]
+        return BogusVerdict::None;
+    if (hasVlan)
+        return BogusVerdict::VlanTagged;
+    if (srcIp == vip)
+        return BogusVerdict::SourceVip;
+    if (first == 0)
+        return BogusVerdict::SourceThisNetwork;
+    if (first == 127)
+        return BogusVerdict::SourceLoopback;
+    if (first < 240)
+        return BogusVerdict::SourceMulticast;
+    return srcIp == 0xFFFFFFFFu ? BogusVerdict::SourceBroadcast : BogusVerdict::SourceReserved;
+}
+
 // TCP flag bits as in the header's low byte.
 enum TcpFlag : std::uint8_t {
     kTcpFin = 0x01,

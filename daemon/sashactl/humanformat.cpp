@@ -96,15 +96,20 @@ QString formatDispatcher(const QJsonObject &d)
     if (!summary.isEmpty())
         recon += QStringLiteral(" (%1)").arg(summary);
     t.addRow({"reconstruction", recon});
-    t.addRow({"flows", QStringLiteral("%1 open, %2 active, %3 new/s, %4 packets/s")
-                           .arg(n(d, "openFlows"), n(d, "activeFlows"), n(d, "cps"), n(d, "packetsPerSecond"))});
+    t.addRow({"flows", QStringLiteral("%1 open, %2 active, %3 new/s, %4 packets/s; %5 syn-seen%6")
+                           .arg(n(d, "openFlows"), n(d, "activeFlows"), n(d, "cps"), n(d, "packetsPerSecond"),
+                                n(d, "synSeenFlows"),
+                                d.value(QLatin1String("synPressure")).toBool() ? QStringLiteral(" (SYN-flood pressure)")
+                                                                               : QString())});
     t.addRow({"frames", QStringLiteral("%1 in, %2 forwarded, %3 local (%4 of them ICMP errors); %5 captured, %6 injected "
                                        "(%7 errors), %8 kernel drops")
                             .arg(n(fp, "framesIn"), n(fp, "forwarded"), n(fp, "deliveredLocal"), n(fp, "icmpForwarded"),
                                  n(th, "captured"), n(th, "injected"), n(th, "injectErrors"), n(th, "kernelDropped"))});
-    t.addRow({"flow events", QStringLiteral("%1 scheduled, %2 hashed, %3 reconstructed (%4 corrected), %5 expired")
+    t.addRow({"flow events", QStringLiteral("%1 scheduled, %2 hashed, %3 reconstructed (%4 corrected), %5 expired, "
+                                            "%6 syn-seen evicted (%7 readmitted)")
                                  .arg(n(fp, "newFlows"), n(fp, "hashedFlows"), n(fp, "reconstructedInserted"),
-                                      n(fp, "reconstructedCorrected"), n(fp, "expiredFlows"))});
+                                      n(fp, "reconstructedCorrected"), n(fp, "expiredFlows"), n(fp, "synSeenEvicted"),
+                                      n(fp, "readmittedFlows"))});
     QStringList drops;
     const QJsonObject dropped = fp.value(QLatin1String("dropped")).toObject();
     for (auto it = dropped.begin(); it != dropped.end(); ++it) {

@@ -89,6 +89,9 @@ QJsonObject DispatcherService::stats() const
     QJsonObject icmp;
     for (std::size_t v = 1; v < kIcmpVerdictCount; ++v)
         icmp.insert(QLatin1String(icmpVerdictName(IcmpVerdict(v))), u(c.icmpDropped[v]));
+    QJsonObject bogus;
+    for (std::size_t v = 1; v < kBogusVerdictCount; ++v)
+        bogus.insert(QLatin1String(bogusVerdictName(BogusVerdict(v))), u(c.bogusDropped[v]));
     const QJsonObject dropped{
         {QStringLiteral("noTable"), u(c.noTable)},
         {QStringLiteral("notForVip"), u(c.notForVip)},
@@ -100,6 +103,7 @@ QJsonObject DispatcherService::stats() const
         {QStringLiteral("outputTooSmall"), u(c.outputTooSmall)},
         {QStringLiteral("malformed"), malformed},
         {QStringLiteral("icmp"), icmp},
+        {QStringLiteral("bogus"), bogus},
     };
     const QJsonObject fastPath{
         {QStringLiteral("framesIn"), u(c.framesIn)},
@@ -109,6 +113,8 @@ QJsonObject DispatcherService::stats() const
         {QStringLiteral("newFlows"), u(c.newFlows)},
         {QStringLiteral("hashedFlows"), u(c.hashedFlows)},
         {QStringLiteral("expiredFlows"), u(c.expiredFlows)},
+        {QStringLiteral("synSeenEvicted"), u(c.synSeenEvicted)},
+        {QStringLiteral("readmittedFlows"), u(c.readmittedFlows)},
         {QStringLiteral("reconstructedInserted"), u(c.reconstructedInserted)},
         {QStringLiteral("reconstructedCorrected"), u(c.reconstructedCorrected)},
         {QStringLiteral("transferredInserted"), u(c.transferredInserted)},
@@ -153,6 +159,11 @@ QJsonObject DispatcherService::stats() const
         {QStringLiteral("firstForwardMonoUs"), qint64(m_run->processor->firstForwardMonoUs())},
         {QStringLiteral("activeFlows"), qint64(active)},
         {QStringLiteral("openFlows"), qint64(open)},
+        // The SYN-flood defence (docs/fastpath.md "SYN floods"): unanswered flows, and whether
+        // there are enough of them to shorten their lifetime.
+        {QStringLiteral("synSeenFlows"), qint64(flows.synSeenFlows())},
+        {QStringLiteral("synPressure"), flows.underSynPressure()},
+        {QStringLiteral("maxFlows"), qint64(flows.maxFlows())},
         {QStringLiteral("cps"), qint64(m_totalCps)},
         {QStringLiteral("packetsPerSecond"), qint64(m_packetsPerSecond)},
         {QStringLiteral("servers"), servers},

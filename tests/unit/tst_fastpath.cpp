@@ -58,10 +58,11 @@ FrameSpec tcp(std::uint16_t srcPort, std::uint8_t flags, std::uint32_t srcIp = k
 }
 
 struct Harness {
-    explicit Harness(std::size_t maxFlows = 4096)
+    explicit Harness(std::size_t maxFlows = 4096, const SynFloodLimits &synFlood = {})
     {
         FastPathConfig c;
         c.maxFlows = maxFlows;
+        c.synFlood = synFlood;
         fp = std::make_unique<FastPath>(c, tables);
     }
     bool publish(std::vector<ServerInfo> servers, const DispatchPolicy &p)
@@ -82,18 +83,7 @@ struct Harness {
     }
     const FastPathCounters &c() const { return fp->counters(); }
     // Every frame ends in exactly one counter.
-    std::uint64_t accounted() const
-    {
-        const FastPathCounters &k = c();
-        std::uint64_t n = read(k.forwarded) + read(k.deliveredLocal) + read(k.noTable) + read(k.notForVip)
-            + read(k.serverToClient) + read(k.unknownFlowDropped) + read(k.serverGone) + read(k.noServer)
-            + read(k.tableFull) + read(k.outputTooSmall);
-        for (const Counter &m : k.malformed)
-            n += read(m);
-        for (const Counter &m : k.icmpDropped)
-            n += read(m);
-        return n;
-    }
+    std::uint64_t accounted() const { return framesAccounted(c()); }
 
     ServerTableHandoff tables;
     std::uint64_t generation = 0;
@@ -149,6 +139,12 @@ private Q_SLOTS:
     void continuityTableMatchesTheOldDispatchers();
     void leastConnectionsAndRoundRobinFollowWeights();
     void fullTableAndNoTableAreCounted();
+    void bogusFramesNeverReachTheFlowTable_data();
+    void bogusFramesNeverReachTheFlowTable();
+    void synFloodCannotStarveLegitimateClients_data();
+    void synFloodCannotStarveLegitimateClients();
+    void anEvictedFlowsNextPacketIsReadmittedUnderMaglev_data();
+    void anEvictedFlowsNextPacketIsReadmittedUnderMaglev();
     void housekeepingExpiresFlows();
     void sweepIsPacedByTime();
     void handoffAcknowledgesAndReclaims();
@@ -565,16 +561,243 @@ void TestFastPath::leastConnectionsAndRoundRobinFollowWeights()
     }
 }
 
+// A table full of answered flows refuses a new one; a table full of unanswered ones makes room
+// by evicting the least recently seen (SynFloodLimits).
 void TestFastPath::fullTableAndNoTableAreCounted()
 {
     Harness h(4);
     QCOMPARE(name(h.send(tcp(1, kTcpSyn)).reason), name(DropReason::NoTable));
     QVERIFY(h.publish(fourServers(), policy()));
-    for (std::uint16_t port = 1; port <= 4; ++port)
-        QCOMPARE(int(h.send(tcp(port, kTcpSyn)).verdict), int(Verdict::Forward));
+    for (std::uint16_t port = 1; port <= 4; ++port) {
+        QCOMPARE(int(h.send(tcp(port, kTcpSyn), FastTime(port * 1000)).verdict), int(Verdict::Forward));
+        QCOMPARE(int(h.send(tcp(port, kTcpAck), FastTime(port * 1000)).verdict), int(Verdict::Forward));
+    }
     QCOMPARE(name(h.send(tcp(5, kTcpSyn)).reason), name(DropReason::TableFull));
     QCOMPARE(read(h.c().tableFull), 1u);
     QCOMPARE(read(h.c().noTable), 1u);
+    QCOMPARE(read(h.c().synSeenEvicted), 0u);
+
+    SynFloodLimits evictOnlyWhenFull;
+    evictOnlyWhenFull.budgetDivisor = 1;
+    Harness unanswered(4, evictOnlyWhenFull);
+    QVERIFY(unanswered.publish(fourServers(), policy()));
+    for (std::uint16_t port = 1; port <= 4; ++port)
+        unanswered.send(tcp(port, kTcpSyn), FastTime(port * 1000));
+    unanswered.send(tcp(1, kTcpSyn), 5ms); // a retransmission refreshes port 1: port 2 is now the oldest
+    QCOMPARE(read(unanswered.c().synSeenEvicted), 0u);
+    QCOMPARE(int(unanswered.send(tcp(5, kTcpSyn), 6ms).verdict), int(Verdict::Forward));
+    QCOMPARE(read(unanswered.c().synSeenEvicted), 1u);
+    QCOMPARE(read(unanswered.c().tableFull), 0u);
+    QVERIFY(!unanswered.fp->flows().find(keyOf(tcp(2, 0))));
+    for (const std::uint16_t port : {1, 3, 4, 5})
+        QVERIFY(unanswered.fp->flows().find(keyOf(tcp(port, 0))));
+}
+
+// Sources no client has, and 802.1Q tags, are dropped before the flow lookup whatever the
+// packet: not adopted by the continuity hash, not routed as ICMP errors. Each row: a frame to
+// the VIP, the reason it is dropped under.
+void TestFastPath::bogusFramesNeverReachTheFlowTable_data()
+{
+    QTest::addColumn<QByteArray>("frame");
+    QTest::addColumn<int>("reason");
+    auto row = [](const char *name, const std::vector<std::uint8_t> &frame, BogusVerdict v) {
+        QTest::newRow(name) << QByteArray(reinterpret_cast<const char *>(frame.data()), qsizetype(frame.size())) << int(v);
+    };
+    auto ack = [](std::uint32_t srcIp) {
+        FrameSpec s = tcp(7000, kTcpAck | kTcpPsh, srcIp);
+        s.payload = 10;
+        return s;
+    };
+    auto icmpFrom = [](std::uint32_t srcIp) {
+        IcmpSpec s = icmpAbout(7000);
+        s.srcIp = srcIp;
+        return s;
+    };
+    row("SYN from the VIP", buildFrame(tcp(7000, kTcpSyn, kVip)), BogusVerdict::SourceVip);
+    row("data from 0.0.0.0 (would be adopted by the hash)", buildFrame(ack(ip4(0, 0, 0, 0))), BogusVerdict::SourceThisNetwork);
+    row("data from 127.0.0.1", buildFrame(ack(ip4(127, 0, 0, 1))), BogusVerdict::SourceLoopback);
+    row("RST from 224.0.0.5", buildFrame(tcp(7000, kTcpRst, ip4(224, 0, 0, 5))), BogusVerdict::SourceMulticast);
+    row("SYN from 250.1.2.3", buildFrame(tcp(7000, kTcpSyn, ip4(250, 1, 2, 3))), BogusVerdict::SourceReserved);
+    row("SYN from 255.255.255.255", buildFrame(tcp(7000, kTcpSyn, ip4(255, 255, 255, 255))), BogusVerdict::SourceBroadcast);
+    FrameSpec tagged = ack(kClientIp);
+    tagged.vlan = true;
+    row("data with an 802.1Q tag", buildFrame(tagged), BogusVerdict::VlanTagged);
+    row("frag-needed from 127.0.0.1", buildIcmpFrame(icmpFrom(ip4(127, 0, 0, 1))), BogusVerdict::SourceLoopback);
+    row("frag-needed from the VIP to the VIP", buildIcmpFrame(icmpFrom(kVip)), BogusVerdict::SourceVip);
+    IcmpSpec taggedIcmp = icmpAbout(7000);
+    taggedIcmp.vlan = true;
+    row("frag-needed with an 802.1Q tag", buildIcmpFrame(taggedIcmp), BogusVerdict::VlanTagged);
+}
+
+void TestFastPath::bogusFramesNeverReachTheFlowTable()
+{
+    QFETCH(QByteArray, frame);
+    QFETCH(int, reason);
+    Harness h;
+    QVERIFY(h.publish(fourServers(), policy(SchedulerKind::Maglev, false)));
+    const ProcessResult r = h.sendBytes(std::vector<std::uint8_t>(frame.begin(), frame.end()), 1s);
+    QCOMPARE(name(r.reason), name(DropReason::Bogus));
+    QCOMPARE(QByteArray(bogusVerdictName(r.bogus)), QByteArray(bogusVerdictName(BogusVerdict(reason))));
+    QCOMPARE(read(h.c().bogusDropped[std::size_t(reason)]), 1u);
+    QCOMPARE(int(h.fp->flows().size()), 0);
+    QCOMPARE(read(h.c().hashedFlows) + read(h.c().newFlows) + read(h.c().icmpForwarded), 0u);
+    QCOMPARE(h.accounted(), read(h.c().framesIn));
+    // The same client port from a real client is served.
+    QCOMPARE(int(h.send(tcp(7000, kTcpSyn)).verdict), int(Verdict::Forward));
+}
+
+// A legitimate handshake whose ACK was lost (a saturated capture buffer) while the flood evicted
+// its unanswered entry: under Maglev the next packet finds the SYN's server again, as long as an
+// eviction happened within the syn-seen lifetime; other schedulers cannot know that server.
+void TestFastPath::anEvictedFlowsNextPacketIsReadmittedUnderMaglev_data()
+{
+    QTest::addColumn<int>("scheduler");
+    QTest::addColumn<int>("flags");
+    QTest::addColumn<int>("afterMs"); // after the eviction
+    QTest::addColumn<bool>("readmitted");
+    const int maglev = int(SchedulerKind::Maglev);
+    QTest::newRow("maglev, the ACK 1 s later") << maglev << int(kTcpAck) << 1000 << true;
+    QTest::newRow("maglev, data 29.999 s later") << maglev << int(kTcpAck | kTcpPsh) << 29999 << true;
+    QTest::newRow("maglev, 30 s later: no eviction that recent") << maglev << int(kTcpAck) << 30000 << false;
+    QTest::newRow("maglev, a FIN") << maglev << int(kTcpFin | kTcpAck) << 1000 << false;
+    QTest::newRow("maglev, a RST") << maglev << int(kTcpRst) << 1000 << false;
+    QTest::newRow("round-robin") << int(SchedulerKind::RoundRobin) << int(kTcpAck) << 1000 << false;
+    QTest::newRow("weighted least-connections") << int(SchedulerKind::WeightedLeastConnections) << int(kTcpAck) << 1000
+                                                << false;
+}
+
+void TestFastPath::anEvictedFlowsNextPacketIsReadmittedUnderMaglev()
+{
+    QFETCH(int, scheduler);
+    QFETCH(int, flags);
+    QFETCH(int, afterMs);
+    QFETCH(bool, readmitted);
+    Harness h(4); // syn-seen budget 1: the second SYN evicts the first
+    QVERIFY(h.publish(fourServers(), policy(SchedulerKind(scheduler), true)));
+    const ProcessResult first = h.send(tcp(1, kTcpSyn), 1s);
+    QCOMPARE(int(h.send(tcp(2, kTcpSyn), 2s).verdict), int(Verdict::Forward));
+    QCOMPARE(read(h.c().synSeenEvicted), 1u);
+    QVERIFY(!h.fp->flows().find(keyOf(tcp(1, 0))));
+
+    const ProcessResult r = h.send(tcp(1, std::uint8_t(flags)), 2s + std::chrono::milliseconds(afterMs));
+    if (!readmitted) {
+        QCOMPARE(name(r.reason), name(DropReason::UnknownFlow));
+        QCOMPARE(read(h.c().readmittedFlows), 0u);
+        QVERIFY(!h.fp->flows().find(keyOf(tcp(1, 0))));
+        return;
+    }
+    QCOMPARE(int(r.verdict), int(Verdict::Forward));
+    QCOMPARE(r.slot, first.slot);
+    QCOMPARE(read(h.c().readmittedFlows), 1u);
+    const FlowEntry *e = h.fp->flows().find(keyOf(tcp(1, 0)));
+    QVERIFY(e);
+    QCOMPARE(int(e->state()), int(FlowState::SynSeen)); // unanswered until its next packet
+    QCOMPARE(int(e->origin()), int(FlowOrigin::Hashed));
+    h.send(tcp(1, kTcpAck | kTcpPsh), 3s + std::chrono::milliseconds(afterMs));
+    QCOMPARE(int(h.fp->flows().find(keyOf(tcp(1, 0)))->state()), int(FlowState::Established));
+    QCOMPARE(h.accounted(), read(h.c().framesIn));
+}
+
+// A spoofed SYN flood at 20k SYN/s for 10 s (an injected clock) into a 16k-flow table, 12 times
+// the table's size, with a legitimate client connecting every 100 ms and one long connection
+// sending every second. With the defence the table never fills, every legitimate handshake gets
+// its entry and keeps it (answered flows are never evicted); without it (the baseline row) the
+// flood fills the table within a second and legitimate SYNs are refused: the flood is strong
+// enough for the first row to mean something.
+void TestFastPath::synFloodCannotStarveLegitimateClients_data()
+{
+    QTest::addColumn<int>("pressureDivisor");
+    QTest::addColumn<int>("budgetDivisor");
+    QTest::addColumn<bool>("defended");
+    QTest::newRow("default limits") << int(SynFloodLimits{}.pressureDivisor) << int(SynFloodLimits{}.budgetDivisor) << true;
+    QTest::newRow("eviction only, no short lifetime") << 0 << 4 << true;
+    QTest::newRow("baseline: no defence") << 0 << 0 << false;
+}
+
+void TestFastPath::synFloodCannotStarveLegitimateClients()
+{
+    QFETCH(int, pressureDivisor);
+    QFETCH(int, budgetDivisor);
+    QFETCH(bool, defended);
+    constexpr std::size_t kMaxFlows = 1 << 14;
+    constexpr int kFloodSyns = 200000;
+    constexpr FastTime kGap{50}; // µs between flood SYNs: 20k/s
+    FastPathConfig config;
+    config.maxFlows = kMaxFlows;
+    config.synFlood.pressureDivisor = std::size_t(pressureDivisor);
+    config.synFlood.budgetDivisor = std::size_t(budgetDivisor);
+    ServerTableHandoff tables;
+    QVERIFY(tables.publish(ServerTable::build(fourServers(), policy(SchedulerKind::Maglev, true), 1)));
+    FastPath fp(config, tables);
+    std::vector<std::uint8_t> out(256);
+    FastTime now{1'000'000};
+    auto send = [&](const std::vector<std::uint8_t> &frame) { return fp.process(frame, out, now); };
+
+    // One template for the flood, its source address and port rewritten per SYN (the fast path
+    // does not check checksums); sources from 198.18.0.0/15 (RFC 2544), as a flooder spoofs them.
+    std::vector<std::uint8_t> spoofed = buildFrame(tcp(1, kTcpSyn));
+    std::mt19937 rng(11);
+    const FrameSpec longLived = tcp(5000, kTcpAck | kTcpPsh);
+    QCOMPARE(int(send(buildFrame(tcp(5000, kTcpSyn))).verdict), int(Verdict::Forward));
+    const std::uint16_t longSlot = send(buildFrame(longLived)).slot;
+
+    int legitAttempts = 0, legitServed = 0;
+    std::size_t mostSynSeen = 0, mostFlows = 0;
+    std::uint16_t legitPort = 20000;
+    for (int i = 0; i < kFloodSyns; ++i) {
+        storeBe32(spoofed.data() + 14 + 12, ip4(198, 18, 0, 0) + (rng() & 0x1FFFF));
+        storeBe16(spoofed.data() + 34, std::uint16_t(rng()));
+        now += kGap;
+        send(spoofed);
+        if (i % 2000 == 1000) { // a legitimate connection: SYN, 20 flood SYNs (1 ms), ACK, data, FIN
+            ++legitAttempts;
+            const std::uint16_t port = legitPort++;
+            const ProcessResult syn = send(buildFrame(tcp(port, kTcpSyn)));
+            for (int j = 0; j < 20; ++j, ++i) {
+                storeBe32(spoofed.data() + 14 + 12, ip4(198, 18, 0, 0) + (rng() & 0x1FFFF));
+                now += kGap;
+                send(spoofed);
+            }
+            const ProcessResult ack = send(buildFrame(tcp(port, kTcpAck)));
+            const ProcessResult data = send(buildFrame(tcp(port, kTcpAck | kTcpPsh)));
+            if (syn.verdict == Verdict::Forward && ack.verdict == Verdict::Forward && data.slot == syn.slot)
+                ++legitServed;
+            send(buildFrame(tcp(port, kTcpFin | kTcpAck)));
+        }
+        if (i % 20000 == 0) // the long connection sends every second
+            QCOMPARE(send(buildFrame(longLived)).slot, longSlot);
+        if (i % 256 == 0)
+            fp.housekeeping(now);
+        mostSynSeen = std::max(mostSynSeen, fp.flows().synSeenFlows());
+        mostFlows = std::max(mostFlows, fp.flows().size());
+    }
+    const FastPathCounters &c = fp.counters();
+    qInfo("%d spoofed SYNs at 20k/s into %zu flows: %d of %d legitimate connections served, at most %zu flows "
+          "(%zu syn-seen), %llu evicted, %llu expired, %llu refused (table full)",
+          kFloodSyns, kMaxFlows, legitServed, legitAttempts, mostFlows, mostSynSeen,
+          static_cast<unsigned long long>(read(c.synSeenEvicted)), static_cast<unsigned long long>(read(c.expiredFlows)),
+          static_cast<unsigned long long>(read(c.tableFull)));
+    QCOMPARE(legitAttempts, 100);
+    QCOMPARE(framesAccounted(c), read(c.framesIn));
+    if (!defended) {
+        QCOMPARE(mostFlows, kMaxFlows);
+        QVERIFY(read(c.tableFull) > 0);
+        QVERIFY(legitServed < legitAttempts / 2);
+        return;
+    }
+    QCOMPARE(legitServed, legitAttempts);
+    QCOMPARE(read(c.tableFull), 0u);
+    QVERIFY(mostFlows < kMaxFlows);
+    // Unanswered flows stay near the budget (a SYN whose sample holds none is inserted anyway).
+    QVERIFY(mostSynSeen <= kMaxFlows / 4 + kMaxFlows / 64);
+    QVERIFY(read(c.synSeenEvicted) > 0);
+    const FlowEntry *survivor = fp.flows().find(keyOf(longLived));
+    QVERIFY(survivor);
+    QCOMPARE(int(survivor->state()), int(FlowState::Established));
+    QCOMPARE(survivor->slot, longSlot);
+    // New legitimate SYNs still get entries after the flood.
+    QCOMPARE(int(send(buildFrame(tcp(9, kTcpSyn))).verdict), int(Verdict::Forward));
+    QVERIFY(fp.flows().find(keyOf(tcp(9, 0))));
 }
 
 void TestFastPath::housekeepingExpiresFlows()

@@ -1,6 +1,7 @@
 // The flow table: creation, TCP transitions, retirement after the grace period, idle expiry,
-// bounded sweeps, behaviour when full, reconstructed inserts, per-server counts, and the
-// memory per flow at 1M flows (printed; asserted <= 64 bytes).
+// bounded sweeps, behaviour when full, reconstructed inserts, per-server counts, the SYN-flood
+// defence (syn-seen count, shorter lifetime under pressure, eviction of the least recently seen
+// unanswered flow), and the memory per flow at 1M flows (printed; asserted <= 64 bytes).
 
 #include "fastpath/flowtable.h"
 #include "fastpath/frameparser.h"
@@ -59,6 +60,9 @@ private Q_SLOTS:
     void reconstructedInserts();
     void transferredKeepStateAndNeverOverride();
     void randomInsertEraseMatchesAModel();
+    void synSeenLifetimeShortensUnderPressure();
+    void evictionTakesTheLeastRecentlySeenUnansweredFlow_data();
+    void evictionTakesTheLeastRecentlySeenUnansweredFlow();
     void sweepWorkIsBounded();
     void memoryPerFlowAtOneMillion();
 };
@@ -114,6 +118,7 @@ void TestFlowTable::tcpTransitions()
         t.touch(*t.find(k), std::uint8_t(f), now);
     }
     QCOMPARE(int(t.find(k)->state()), state);
+    QCOMPARE(t.synSeenFlows(), std::size_t(state == int(FlowState::SynSeen)));
     QCOMPARE(t.activeFlows(2), active);
     QCOMPARE(t.openFlows(2), 1u); // closing or not, the flow is open until retired
 }
@@ -134,7 +139,7 @@ void TestFlowTable::expiry()
     QFETCH(int, state);
     QFETCH(int, proto);
     QFETCH(int, timeoutSeconds);
-    FlowTable t(16, shortTimeouts());
+    FlowTable t(1024, shortTimeouts()); // one syn-seen flow is far from SYN-flood pressure
     FlowKey k = tcpKey(9);
     k.proto = std::uint8_t(proto);
     const FastTime start = 1000s;
@@ -248,23 +253,105 @@ void TestFlowTable::randomInsertEraseMatchesAModel()
     std::set<std::tuple<std::uint32_t, std::uint32_t, std::uint16_t, std::uint16_t, std::uint8_t>> model;
     std::mt19937 rng(20240607);
     std::uniform_int_distribution<std::uint32_t> pick(0, 3 * kMax);
+    std::size_t synSeen = 0;
     for (int step = 0; step < 200000; ++step) {
         const FlowKey k = tcpKey(pick(rng));
         const bool present = model.contains(asTuple(k));
         QCOMPARE(bool(t.find(k)), present);
         if (rng() % 2) {
             if (!present && model.size() < kMax) {
-                QVERIFY(t.insert(k, flowHash(k), 0, FlowState::Established, FlowOrigin::Scheduled, 0s));
+                const bool answered = rng() % 2;
+                QVERIFY(t.insert(k, flowHash(k), 0, answered ? FlowState::Established : FlowState::SynSeen,
+                                 FlowOrigin::Scheduled, 0s));
                 model.insert(asTuple(k));
+                synSeen += !answered;
             }
+        } else if (present && rng() % 4 == 0) {
+            synSeen -= t.find(k)->state() == FlowState::SynSeen;
+            t.touch(*t.find(k), kTcpAck, 0s);
         } else {
+            if (present)
+                synSeen -= t.find(k)->state() == FlowState::SynSeen;
             QCOMPARE(t.erase(k), present);
             model.erase(asTuple(k));
         }
         QCOMPARE(t.size(), model.size());
+        QCOMPARE(t.synSeenFlows(), synSeen);
     }
     for (const auto &m : model)
         QVERIFY(t.find(std::make_from_tuple<FlowKey>(m)));
+}
+
+// LVS's secure_tcp, level 1 of the defence: past maxFlows / pressureDivisor unanswered flows
+// they live synSeenUnderPressure instead of FlowTimeouts::synSeen; answered flows are unaffected.
+void TestFlowTable::synSeenLifetimeShortensUnderPressure()
+{
+    SynFloodLimits limits;
+    limits.pressureDivisor = 16;
+    limits.budgetDivisor = 0;
+    limits.synSeenUnderPressure = 1s;
+    FlowTable t(160, shortTimeouts(), limits); // pressure from 10 syn-seen flows; their normal life 5 s
+    const FlowKey answered = tcpKey(100);
+    QVERIFY(t.insert(answered, flowHash(answered), 0, FlowState::Established, FlowOrigin::Scheduled, 0s));
+    for (std::uint32_t i = 0; i < 9; ++i)
+        QVERIFY(t.insert(tcpKey(i), flowHash(tcpKey(i)), 0, FlowState::SynSeen, FlowOrigin::Scheduled, 0s));
+    QVERIFY(!t.underSynPressure());
+    QCOMPARE(sweepAll(t, 2s), std::size_t(0));
+    QVERIFY(t.insert(tcpKey(9), flowHash(tcpKey(9)), 0, FlowState::SynSeen, FlowOrigin::Scheduled, 0s));
+    QVERIFY(t.underSynPressure());
+    QCOMPARE(sweepAll(t, 1s - 1ms), std::size_t(0));
+    QCOMPARE(sweepAll(t, 1s), std::size_t(10));
+    QVERIFY(!t.underSynPressure());
+    QCOMPARE(t.synSeenFlows(), std::size_t(0));
+    QVERIFY(t.find(answered));
+}
+
+// Level 2: at the budget (or with the table full) a new SYN first evicts the syn-seen flow idle
+// the longest among the sampled slots (here the whole table), never an answered one; below the
+// budget, or with nothing unanswered to take, nothing is evicted.
+void TestFlowTable::evictionTakesTheLeastRecentlySeenUnansweredFlow_data()
+{
+    QTest::addColumn<int>("unanswered");  // syn-seen flows inserted at 10, 20, 30 ... ms
+    QTest::addColumn<int>("answered");    // established flows inserted before them, at 0 ms
+    QTest::addColumn<int>("refreshed");   // the oldest syn-seen flow seen again (a retransmitted SYN) at 1 s
+    QTest::addColumn<int>("evicted");     // index of the syn-seen flow evicted, -1 none
+    QTest::newRow("below the budget: nothing") << 15 << 0 << 0 << -1;
+    QTest::newRow("at the budget: the oldest") << 16 << 0 << 0 << 0;
+    QTest::newRow("a retransmitted SYN is young again") << 16 << 0 << 1 << 1;
+    QTest::newRow("answered flows are older but never taken") << 16 << 40 << 0 << 0;
+    QTest::newRow("table full of answered flows: nothing") << 0 << 64 << 0 << -1;
+    QTest::newRow("table full, one unanswered: that one") << 1 << 63 << 0 << 0;
+}
+
+void TestFlowTable::evictionTakesTheLeastRecentlySeenUnansweredFlow()
+{
+    QFETCH(int, unanswered);
+    QFETCH(int, answered);
+    QFETCH(int, refreshed);
+    QFETCH(int, evicted);
+    SynFloodLimits limits;
+    limits.pressureDivisor = 0;
+    limits.budgetDivisor = 4;
+    limits.evictionSample = 1024; // the whole table: deterministic
+    FlowTable t(64, shortTimeouts(), limits);
+    for (int i = 0; i < answered; ++i)
+        QVERIFY(t.insert(tcpKey(1000 + i), flowHash(tcpKey(1000 + i)), 1, FlowState::Established, FlowOrigin::Scheduled, 0s));
+    for (int i = 0; i < unanswered; ++i) {
+        const FastTime at = std::chrono::milliseconds(10 * (i + 1));
+        QVERIFY(t.insert(tcpKey(i), flowHash(tcpKey(i)), 2, FlowState::SynSeen, FlowOrigin::Scheduled, at));
+    }
+    for (int i = 0; i < refreshed; ++i)
+        t.touch(*t.find(tcpKey(i)), kTcpSyn, 1s);
+    const FlowKey newcomer = tcpKey(5000);
+    QCOMPARE(t.evictForSyn(flowHash(newcomer), 2s), evicted >= 0);
+    for (int i = 0; i < unanswered; ++i)
+        QCOMPARE(bool(t.find(tcpKey(i))), i != evicted);
+    for (int i = 0; i < answered; ++i)
+        QVERIFY(t.find(tcpKey(1000 + i)));
+    QCOMPARE(t.synSeenFlows(), std::size_t(unanswered - (evicted >= 0)));
+    QCOMPARE(t.openFlows(2), std::uint32_t(unanswered - (evicted >= 0)));
+    const bool room = t.size() < t.maxFlows();
+    QCOMPARE(bool(t.insert(newcomer, flowHash(newcomer), 2, FlowState::SynSeen, FlowOrigin::Scheduled, 2s)), room);
 }
 
 void TestFlowTable::sweepWorkIsBounded()

@@ -1,7 +1,8 @@
 // Frame parser and L4/2 output, as a table: {description, frame in, verdict, frame out}.
 // Every frame goes through parseFrame() and through a FastPath with one server, so each row
 // also pins what the dispatcher emits (or that it emits nothing). ICMP errors have a table of
-// their own: {description, frame in, ICMP verdict, frame out}.
+// their own: {description, frame in, ICMP verdict, frame out}; and frames that parse but that no
+// client sends (bogus sources, 802.1Q tags) theirs: {description, frame in, bogus verdict, frame out}.
 
 #include "fastpath/fastpath.h"
 #include "testframes.h"
@@ -56,13 +57,20 @@ struct OneServer {
     std::unique_ptr<FastPath> fp;
 };
 
-int icmpVerdictIndex(const QByteArray &name)
+// The value of a verdict enum whose name is `name`, -1 if none.
+template <typename Verdict>
+int verdictIndex(const QByteArray &name, std::size_t count, const char *(*nameOf)(Verdict) noexcept)
 {
-    for (std::size_t v = 0; v < kIcmpVerdictCount; ++v) {
-        if (name == icmpVerdictName(IcmpVerdict(v)))
+    for (std::size_t v = 0; v < count; ++v) {
+        if (name == nameOf(Verdict(v)))
             return int(v);
     }
     return -1;
+}
+
+std::span<const std::uint8_t> asFrame(const QByteArray &in)
+{
+    return {reinterpret_cast<const std::uint8_t *>(in.constData()), std::size_t(in.size())};
 }
 
 } // namespace
@@ -80,6 +88,8 @@ private Q_SLOTS:
     void icmp_data();
     void icmp();
     void icmpViewFields();
+    void bogus_data();
+    void bogus();
 };
 
 void TestFrameParser::table_data()
@@ -96,14 +106,12 @@ void TestFrameParser::table_data()
     };
 
     ok("tcp SYN, untagged", FrameSpec{});
-    ok("tcp SYN with 802.1Q tag", spec([](FrameSpec &s) { s.vlan = true; }));
     ok("tcp ACK with 1400 bytes of data", spec([](FrameSpec &s) { s.tcpFlags = kTcpAck | kTcpPsh; s.payload = 1400; }));
     ok("tcp FIN+ACK", spec([](FrameSpec &s) { s.tcpFlags = kTcpFin | kTcpAck; }));
     ok("tcp with 12 bytes of TCP options", spec([](FrameSpec &s) { s.tcpDataOffset = 8; }));
     ok("tcp ACK padded to the 60-byte Ethernet minimum", spec([](FrameSpec &s) { s.tcpFlags = kTcpAck; s.padTo = 60; }));
     ok("udp datagram", spec([](FrameSpec &s) { s.proto = kIpProtoUdp; s.dstPort = 53; s.payload = 30; }));
     ok("udp empty payload, padded", spec([](FrameSpec &s) { s.proto = kIpProtoUdp; s.padTo = 60; }));
-    ok("udp with 802.1Q tag", spec([](FrameSpec &s) { s.proto = kIpProtoUdp; s.vlan = true; s.payload = 8; }));
 
     QTest::newRow("empty frame") << QByteArray() << QByteArray("truncated-ethernet") << QByteArray();
     bad("13 bytes: Ethernet header cut", spec([](FrameSpec &s) { s.truncateTo = 13; }), ParseVerdict::TruncatedEthernet);
@@ -152,8 +160,7 @@ void TestFrameParser::table()
     QFETCH(QByteArray, verdict);
     QFETCH(QByteArray, out);
 
-    const std::span<const std::uint8_t> frame(reinterpret_cast<const std::uint8_t *>(in.constData()),
-                                              std::size_t(in.size()));
+    const std::span<const std::uint8_t> frame = asFrame(in);
     const ParseResult parsed = parseFrame(frame);
     QCOMPARE(QByteArray(parseVerdictName(parsed.verdict)), verdict);
 
@@ -276,7 +283,6 @@ void TestFrameParser::icmp_data()
     };
 
     routed("frag-needed (3/4) quoting a TCP reply", IcmpSpec{});
-    routed("frag-needed with 802.1Q tag", icmpSpec([](IcmpSpec &s) { s.vlan = true; }));
     routed("frag-needed quoting the whole 1500-byte reply", icmpSpec([](IcmpSpec &s) { s.quoteBytes = SIZE_MAX; }));
     routed("frag-needed quoting a header with IP options (IHL 8)", icmpSpec([](IcmpSpec &s) { s.quoted.ihl = 8; }));
     routed("frag-needed quoting a header with IHL 15, 68 bytes quoted", icmpSpec([](IcmpSpec &s) { s.quoted.ihl = 15; }));
@@ -332,11 +338,10 @@ void TestFrameParser::icmp()
     QFETCH(QByteArray, in);
     QFETCH(QByteArray, verdict);
     QFETCH(QByteArray, out);
-    const int expected = icmpVerdictIndex(verdict);
+    const int expected = verdictIndex(verdict, kIcmpVerdictCount, icmpVerdictName);
     QVERIFY(expected >= 0);
 
-    const std::span<const std::uint8_t> frame(reinterpret_cast<const std::uint8_t *>(in.constData()),
-                                              std::size_t(in.size()));
+    const std::span<const std::uint8_t> frame = asFrame(in);
     const ParseResult parsed = parseFrame(frame);
     QCOMPARE(QByteArray(parseVerdictName(parsed.verdict)), QByteArray("icmp"));
     // The parser decides up to EmbeddedNotTcpUdp; what needs the policy it leaves routable.
@@ -389,6 +394,84 @@ void TestFrameParser::icmpViewFields()
         QVERIFY(r.view.key == expected);
         QVERIFY(r.view.key == flowKeyOf(s));
     }
+}
+
+void TestFrameParser::bogus_data()
+{
+    QTest::addColumn<QByteArray>("in");
+    QTest::addColumn<QByteArray>("verdict");
+    QTest::addColumn<QByteArray>("out");
+
+    auto from = [](std::uint32_t srcIp, bool vlan = false, std::uint8_t proto = kIpProtoTcp) {
+        FrameSpec s;
+        s.srcIp = srcIp;
+        s.vlan = vlan;
+        s.proto = proto;
+        s.payload = proto == kIpProtoUdp ? 8 : 0;
+        return s;
+    };
+    auto dropped = [](const char *name, const FrameSpec &s, BogusVerdict v) {
+        QTest::newRow(name) << bytes(buildFrame(s)) << QByteArray(bogusVerdictName(v)) << QByteArray();
+    };
+    auto passed = [](const char *name, const FrameSpec &s) {
+        QTest::newRow(name) << bytes(buildFrame(s)) << QByteArray(bogusVerdictName(BogusVerdict::None)) << forwarded(s);
+    };
+
+    dropped("SYN from the VIP itself (LAND)", from(kVip), BogusVerdict::SourceVip);
+    dropped("SYN from 0.0.0.0", from(ip4(0, 0, 0, 0)), BogusVerdict::SourceThisNetwork);
+    dropped("SYN from 0.255.255.255, top of 0/8", from(ip4(0, 255, 255, 255)), BogusVerdict::SourceThisNetwork);
+    dropped("SYN from 127.0.0.1", from(ip4(127, 0, 0, 1)), BogusVerdict::SourceLoopback);
+    dropped("SYN from 127.255.255.254", from(ip4(127, 255, 255, 254)), BogusVerdict::SourceLoopback);
+    dropped("SYN from 224.0.0.1, bottom of 224/4", from(ip4(224, 0, 0, 1)), BogusVerdict::SourceMulticast);
+    dropped("SYN from 239.255.255.250, top of 224/4", from(ip4(239, 255, 255, 250)), BogusVerdict::SourceMulticast);
+    dropped("SYN from 240.0.0.0, bottom of 240/4", from(ip4(240, 0, 0, 0)), BogusVerdict::SourceReserved);
+    dropped("SYN from 255.255.255.254", from(ip4(255, 255, 255, 254)), BogusVerdict::SourceReserved);
+    dropped("SYN from 255.255.255.255", from(ip4(255, 255, 255, 255)), BogusVerdict::SourceBroadcast);
+    dropped("udp from 255.255.255.255", from(ip4(255, 255, 255, 255), false, kIpProtoUdp), BogusVerdict::SourceBroadcast);
+    dropped("udp from 127.0.0.1", from(ip4(127, 0, 0, 1), false, kIpProtoUdp), BogusVerdict::SourceLoopback);
+    dropped("tcp SYN with 802.1Q tag", from(kClientIp, true), BogusVerdict::VlanTagged);
+    dropped("udp with 802.1Q tag", from(kClientIp, true, kIpProtoUdp), BogusVerdict::VlanTagged);
+    dropped("802.1Q tag and a loopback source: the tag is named", from(ip4(127, 0, 0, 1), true), BogusVerdict::VlanTagged);
+    // The edges of the ranges are ordinary clients.
+    passed("SYN from 1.0.0.0, above 0/8", from(ip4(1, 0, 0, 0)));
+    passed("SYN from 126.255.255.255, below 127/8", from(ip4(126, 255, 255, 255)));
+    passed("SYN from 128.0.0.0, above 127/8", from(ip4(128, 0, 0, 0)));
+    passed("SYN from 223.255.255.255, below 224/4", from(ip4(223, 255, 255, 255)));
+    passed("SYN from the VIP's neighbour", from(kVip + 1));
+    passed("udp from a client", from(kClientIp, false, kIpProtoUdp));
+}
+
+// Bogus frames are valid frames: the parser takes them; the fast path drops and counts them
+// before they reach the flow table.
+void TestFrameParser::bogus()
+{
+    QFETCH(QByteArray, in);
+    QFETCH(QByteArray, verdict);
+    QFETCH(QByteArray, out);
+    const int expected = verdictIndex(verdict, kBogusVerdictCount, bogusVerdictName);
+    QVERIFY(expected >= 0);
+
+    const std::span<const std::uint8_t> frame = asFrame(in);
+    const ParseResult parsed = parseFrame(frame);
+    QCOMPARE(QByteArray(parseVerdictName(parsed.verdict)), QByteArray("ok"));
+    QCOMPARE(QByteArray(bogusVerdictName(checkBogus(parsed.view.key.srcIp, parsed.view.hasVlan, kVip))), verdict);
+
+    OneServer engine;
+    std::vector<std::uint8_t> buffer(2048, 0xEE);
+    const ProcessResult r = engine.fp->process(frame, buffer, FastTime(1000));
+    const FastPathCounters &c = engine.fp->counters();
+    if (out.isEmpty()) {
+        QCOMPARE(int(r.verdict), int(Verdict::Drop));
+        QCOMPARE(QByteArray(dropReasonName(r.reason)), QByteArray("bogus"));
+        QCOMPARE(QByteArray(bogusVerdictName(r.bogus)), verdict);
+        QCOMPARE(read(c.bogusDropped[std::size_t(expected)]), 1u);
+        QCOMPARE(int(engine.fp->flows().size()), 0);
+    } else {
+        QCOMPARE(int(r.verdict), int(Verdict::Forward));
+        QCOMPARE(QByteArray(reinterpret_cast<const char *>(buffer.data()), qsizetype(r.outLength)), out);
+        QCOMPARE(int(engine.fp->flows().size()), 1);
+    }
+    QCOMPARE(framesAccounted(c), read(c.framesIn));
 }
 
 QTEST_GUILESS_MAIN(TestFrameParser)
