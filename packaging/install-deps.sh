@@ -8,7 +8,7 @@ what=${1:-full}
 build_pkgs=(build-essential cmake pkg-config ninja-build
   qt6-base-dev qt6-charts-dev libqt6opengl6-dev libgl-dev
   libpcap-dev libnet1-dev libtomlplusplus-dev)
-lab_pkgs=(iproute2 iputils-ping procps psmisc ethtool curl python3 nginx-light httperf haproxy
+lab_pkgs=(iproute2 iputils-ping procps psmisc ethtool curl python3 nginx-light httperf haproxy nftables
   xvfb xauth fonts-dejavu-core)
 case "$what" in
   build) pkgs=("${build_pkgs[@]}") ;;

@@ -24,6 +24,16 @@ ControlServer::AnswerFn answerLater(QLocalSocket *s)
     };
 }
 
+ControlServer::LineAnswerFn lineLater(QLocalSocket *s)
+{
+    return [client = QPointer<QLocalSocket>(s)](const QByteArray &line) {
+        if (client && client->state() == QLocalSocket::ConnectedState) {
+            client->write(line);
+            client->flush();
+        }
+    };
+}
+
 // A watcher that does not read is cut off rather than buffered without bound.
 constexpr qint64 kMaxPendingBytes = 1 << 20;
 constexpr int kWatchStatusMs = 1000;
@@ -162,7 +172,7 @@ void ControlServer::answer(QLocalSocket *s, const ControlRequest &r)
             s->write(controlLine(controlError(QStringLiteral("this daemon keeps no connection map"))));
             break;
         }
-        m_connections(r.limit, answerLater(s));
+        m_connections(r.limit, lineLater(s));
         break;
     }
     case C::Fault: {

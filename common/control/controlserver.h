@@ -27,8 +27,11 @@ public:
     // answer exactly once, from this thread; an answer for a client gone meanwhile is dropped.
     using AnswerFn = std::function<void(const QJsonObject &)>;
     // The answer to {"cmd":"connections","limit":N}: {"connections":[...], ...}, given later
-    // the same way (the flow table is copied and encoded off this thread).
-    using ConnectionsFn = std::function<void(int limit, AnswerFn answer)>;
+    // the same way, as the whole answer line already encoded (controlLine()): the flow table is
+    // copied, turned into JSON and serialised off this thread (100k flows are ~10 MB of JSON, far
+    // beyond a token timeout's worth of work for the thread that relays the token).
+    using LineAnswerFn = std::function<void(const QByteArray &line)>;
+    using ConnectionsFn = std::function<void(int limit, LineAnswerFn answer)>;
     using FaultFn = std::function<void(const ControlRequest &request, AnswerFn answer)>;
     // "drain", "undrain" and "weight" (ControlRequest::isAdmin) answer the same way.
     using AdminFn = FaultFn;

@@ -396,7 +396,8 @@ void TokenBeatNode::Impl::sendJoins(bool all)
 void TokenBeatNode::Impl::formRing()
 {
     RingView v;
-    v.ringEpoch = std::max({maxEpochSeen, abandonedEpoch, view.ringEpoch}) + 1;
+    v.ringEpoch = nextEpoch(std::max({maxEpochSeen, abandonedEpoch, view.ringEpoch}), cfg.self);
+    const Role claimBefore = role; // Dispatcher or Standalone: how strong our claim is
     v.viewVersion = 0; // publishView makes it 1
     std::map<NodeAddr, Role> heardClaims;
     for (const auto &[addr, h] : heard) {
@@ -416,6 +417,8 @@ void TokenBeatNode::Impl::formRing()
     enterRing(v);
     becomeMaster();
     claims.insert(heardClaims.begin(), heardClaims.end());
+    if (v.dispatcher == cfg.self)
+        claims[cfg.self] = claimBefore;
     publishView(QStringLiteral("ring %1 formed with %2 members").arg(v.ringEpoch).arg(v.members.size()));
 }
 

@@ -175,6 +175,16 @@ struct TokenBeatNode::Impl {
     QByteArray viewBody() const;
     NodeAddr elect() const { return elect(view, claims); }
     static NodeAddr elect(const RingView &v, const std::map<NodeAddr, Role> &claims);
+    // The claim a ring's dispatcher holds for the next election: strong when it dispatches for
+    // several members, weak when alone.
+    static Role claimOfRing(const RingView &v) { return v.members.size() > 1 ? Role::Dispatcher : Role::Standalone; }
+    // A new ring's epoch: above every epoch in `above`, its low byte 255 minus the master's
+    // address's, so rings formed at once on two sides of a partition never share one, and the
+    // lower master's (the one that survives the heal) is the newer (docs/tokenbeat.md).
+    static quint32 nextEpoch(quint32 above, NodeAddr master)
+    {
+        return (((above >> 8) + 1) << 8) | (0xFFu - (master & 0xFFu));
+    }
     void offerMastership(const JoinMsg &j);
     void tickOffer();
     Role roleFor(NodeAddr addr, const RingView &v) const;

@@ -99,18 +99,29 @@ void TokenBeatNode::Impl::becomeMaster()
     ackedAt.clear();
     claims.clear();
     if (view.dispatcher != kNoNode)
-        claims[view.dispatcher] = Role::Dispatcher;
+        claims[view.dispatcher] = claimOfRing(view);
     observersDirty = true;
 }
 
 // Election (docs/tokenbeat.md "Election"): the lowest capable member that claims the role
 // (the ring's current dispatcher, or a node whose Join claimed it) keeps it; with no claim, the
 // lowest capable member gets it. So a rejoining node never takes the role from a working one.
+// A claim is strong (Dispatcher: it dispatched a ring of several) or weak (Standalone: it was
+// alone, a node cut off by a link flap or a partition of one), and a strong claim wins over a
+// weak one whatever the addresses: a node that comes back never takes the role from the
+// dispatcher that served the others meanwhile (docs/tokenbeat.md "Who dispatches after a node
+// comes back"). Among claims of one strength, the lowest address.
 NodeAddr TokenBeatNode::Impl::elect(const RingView &view, const std::map<NodeAddr, Role> &claims)
 {
-    for (const Member &m : view.members)
-        if ((m.caps & kCanDispatch) && (m.addr == view.dispatcher || claims.contains(m.addr)))
-            return m.addr;
+    auto claimOf = [&](NodeAddr a) {
+        const auto c = claims.find(a);
+        return c != claims.end() ? c->second : a == view.dispatcher ? Role::Dispatcher : Role::None;
+    };
+    for (const Role strength : {Role::Dispatcher, Role::Standalone}) {
+        for (const Member &m : view.members)
+            if ((m.caps & kCanDispatch) && claimOf(m.addr) == strength)
+                return m.addr;
+    }
     for (const Member &m : view.members)
         if (m.caps & kCanDispatch)
             return m.addr;
@@ -157,9 +168,14 @@ void TokenBeatNode::Impl::advanceView()
 void TokenBeatNode::Impl::publishView(const QString &why)
 {
     advanceView();
+    // A weak claim stays weak through the views of a merge (the dissolved ring's members join
+    // one by one, the claimer among them): it becomes strong once a token has gone round the
+    // larger ring (the rotation below).
+    const auto held = claims.find(view.dispatcher);
+    const bool weak = held != claims.end() && held->second == Role::Standalone;
     claims.clear();
     if (view.dispatcher != kNoNode)
-        claims[view.dispatcher] = Role::Dispatcher;
+        claims[view.dispatcher] = weak ? Role::Standalone : claimOfRing(view);
     for (Member &m : view.members) {
         if (m.addr == cfg.self) {
             m.caps = cfg.caps;
@@ -443,7 +459,7 @@ void TokenBeatNode::Impl::mergeNamesake(const Endpoint &from, const RingView &v)
         ++added;
     }
     if (v.dispatcher != kNoNode && hasMember(view, v.dispatcher))
-        claims[v.dispatcher] = Role::Dispatcher;
+        claims[v.dispatcher] = claimOfRing(v);
     view.viewVersion = std::max(view.viewVersion, v.viewVersion);
     publishView(QStringLiteral("merged view %1.%2 of a ring that named us master (%3 members added)")
                     .arg(v.ringEpoch).arg(v.viewVersion).arg(added));
@@ -598,6 +614,8 @@ void TokenBeatNode::Impl::processToken(TokenMsg t)
     }
     if (isMaster()) {
         ++counters.rotations;
+        if (view.dispatcher != kNoNode && view.members.size() > 1)
+            claims[view.dispatcher] = Role::Dispatcher; // it dispatches for several now
         tokenUpdates = std::move(t.updates);
         if (t.rotation == rotation) {
             rotationInFlight = false;

@@ -22,6 +22,19 @@ std::string vmacFilter(const MacAddress &vmac)
     return text;
 }
 
+std::string vmacAnnouncementFilter(const MacAddress &vmac)
+{
+    char text[64];
+    std::snprintf(text, sizeof text, "arp and ether src %02x:%02x:%02x:%02x:%02x:%02x", vmac[0], vmac[1], vmac[2],
+                  vmac[3], vmac[4], vmac[5]);
+    return text;
+}
+
+std::string dispatcherFilter(const MacAddress &vmac)
+{
+    return vmacFilter(vmac) + " or (" + vmacAnnouncementFilter(vmac) + ")";
+}
+
 struct PcapCallbacks {
     static void deliverWhole(u_char *user, const pcap_pkthdr *header, const u_char *bytes)
     {

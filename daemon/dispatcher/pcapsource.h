@@ -25,6 +25,11 @@ namespace sasha {
 
 // "ether dst 02:5a:5a:00:00:01": the BPF filter for frames addressed to the VMAC.
 std::string vmacFilter(const MacAddress &vmac);
+// "arp and ether src 02:5a:...": another node's VMAC announcements (the capture's direction is
+// "in", so never our own): what a prepared, idle capture watches.
+std::string vmacAnnouncementFilter(const MacAddress &vmac);
+// What a dispatching capture takes: frames to the VMAC, and other nodes' VMAC announcements.
+std::string dispatcherFilter(const MacAddress &vmac);
 // A filter no frame matches (its length is never 0): a prepared capture that is open and
 // activated but takes nothing in (docs/dispatcher.md "Takeover").
 inline constexpr const char *kRejectAllFilter = "less 0";

@@ -2,16 +2,31 @@
 
 #include <libnet.h>
 
+#include <algorithm>
+
 namespace sasha {
 
-VmacAnnouncer::VmacAnnouncer(const MacAddress &vmac, std::uint32_t vip, std::chrono::milliseconds interval)
+VmacAnnouncer::VmacAnnouncer(const MacAddress &vmac, std::uint32_t vip, std::chrono::milliseconds interval,
+                             const MacAddress &announcer)
     : m_interval(interval)
 {
-    m_frame = buildGratuitousArp(vmac, vip, m_error);
+    m_frame = buildGratuitousArp(vmac, vip, m_error, announcer);
+}
+
+std::optional<MacAddress> VmacAnnouncer::announcerOf(std::span<const std::uint8_t> f, const MacAddress &vmac) noexcept
+{
+    // Ethernet 14 + ARP 28: type 0x0806 at 12, ARP op at 20, sender MAC at 22, target MAC at 32.
+    if (f.size() < 42 || f[12] != 0x08 || f[13] != 0x06)
+        return std::nullopt;
+    if (!std::equal(vmac.begin(), vmac.end(), f.begin() + 6) || !std::equal(vmac.begin(), vmac.end(), f.begin() + 22))
+        return std::nullopt;
+    MacAddress announcer{};
+    std::copy_n(f.begin() + 32, 6, announcer.begin());
+    return announcer;
 }
 
 std::vector<std::uint8_t> VmacAnnouncer::buildGratuitousArp(const MacAddress &vmac, std::uint32_t vip,
-                                                            std::string &error)
+                                                            std::string &error, const MacAddress &announcer)
 {
     char errbuf[LIBNET_ERRBUF_SIZE] = {};
     libnet_t *l = libnet_init(LIBNET_NONE, nullptr, errbuf);
@@ -21,7 +36,6 @@ std::vector<std::uint8_t> VmacAnnouncer::buildGratuitousArp(const MacAddress &vm
     }
     std::vector<std::uint8_t> frame;
     const std::uint8_t broadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-    const std::uint8_t unknown[6] = {0, 0, 0, 0, 0, 0};
     // libnet takes protocol addresses as raw bytes in network order.
     const std::uint8_t vipBytes[4] = {std::uint8_t(vip >> 24), std::uint8_t(vip >> 16), std::uint8_t(vip >> 8),
                                       std::uint8_t(vip)};
@@ -30,7 +44,7 @@ std::vector<std::uint8_t> VmacAnnouncer::buildGratuitousArp(const MacAddress &vm
     // is still built in wire order: Ethernet header then ARP, concatenated here as
     // libnet_adv_cull_packet would (neither carries a checksum to fill in).
     const libnet_ptag_t arp = libnet_build_arp(ARPHRD_ETHER, ETHERTYPE_IP, 6, 4, ARPOP_REQUEST, vmac.data(), vipBytes,
-                                               unknown, vipBytes, nullptr, 0, l, 0);
+                                               announcer.data(), vipBytes, nullptr, 0, l, 0);
     const libnet_ptag_t ethernet =
         arp == -1 ? -1 : libnet_build_ethernet(broadcast, vmac.data(), ETHERTYPE_ARP, nullptr, 0, l, 0);
     if (arp == -1 || ethernet == -1) {
@@ -52,6 +66,10 @@ bool VmacAnnouncer::tick(PacketSink &sink, std::chrono::microseconds now) noexce
     const bool periodic = m_interval.count() > 0 && now - m_last >= m_interval;
     if (!m_due && !periodic)
         return false;
+    if (const std::uint64_t who = m_announcer.load(std::memory_order_relaxed); who != 0 && m_frame.size() >= 38) {
+        for (int i = 0; i < 6; ++i)
+            m_frame[std::size_t(32 + i)] = std::uint8_t(who >> (8 * (5 - i)));
+    }
     if (!sink.enqueue(m_frame))
         return false; // no room: tried again at the next tick
     m_due = false;

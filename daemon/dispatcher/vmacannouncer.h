@@ -7,8 +7,13 @@
 // Frame (42 bytes, built once with libnet; no padding, the NIC pads to 60 on the wire):
 //   Ethernet  dst ff:ff:ff:ff:ff:ff, src VMAC, type 0x0806
 //   ARP       htype 1, ptype 0x0800, hlen 6, plen 4, op 1 (request),
-//             sender VMAC / VIP, target 00:00:00:00:00:00 / VIP
-// A request, not a reply: RFC 5798 §6.4.2 (VRRP) broadcasts gratuitous ARP requests.
+//             sender VMAC / VIP, target ANNOUNCER / VIP
+// A request, not a reply: RFC 5798 §6.4.2 (VRRP) broadcasts gratuitous ARP requests. ANNOUNCER
+// (6 bytes) says who announces: the dispatcher's ring address (4 bytes, big-endian) and the
+// number of members of its ring (2 bytes), all zero when not set. Receivers of a gratuitous ARP
+// request ignore the target hardware address (RFC 5227 §2.3); a dispatcher that sees another
+// node announce the VMAC reads it (announcerOf(): issue 11, docs/dispatcher.md "One dispatcher on
+// the data network").
 //
 // Thread: tick() runs on the dispatcher thread (the announcement goes out on its sink); no
 // allocation after construction.
@@ -16,7 +21,10 @@
 #include "fastpath/flowkey.h"
 #include "packetsink.h"
 
+#include <atomic>
 #include <chrono>
+#include <optional>
+#include <span>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -26,10 +34,16 @@ namespace sasha {
 class VmacAnnouncer {
 public:
     // vip in host byte order. interval 0 = announce once, at the first tick().
-    VmacAnnouncer(const MacAddress &vmac, std::uint32_t vip, std::chrono::milliseconds interval);
+    VmacAnnouncer(const MacAddress &vmac, std::uint32_t vip, std::chrono::milliseconds interval,
+                  const MacAddress &announcer = {});
 
     // Builds the gratuitous ARP with libnet (no socket: LIBNET_NONE). Empty on failure, with `error` set.
-    static std::vector<std::uint8_t> buildGratuitousArp(const MacAddress &vmac, std::uint32_t vip, std::string &error);
+    static std::vector<std::uint8_t> buildGratuitousArp(const MacAddress &vmac, std::uint32_t vip, std::string &error,
+                                                        const MacAddress &announcer = {});
+    // A VMAC announcement (an ARP frame whose Ethernet and ARP sender are `vmac`): the announcer's
+    // MAC from its target hardware address (all zero from a sender that does not say). nullopt
+    // for any other frame. Pure; no allocation.
+    static std::optional<MacAddress> announcerOf(std::span<const std::uint8_t> frame, const MacAddress &vmac) noexcept;
 
     bool valid() const noexcept { return !m_frame.empty(); }
     std::string error() const { return m_error; }
@@ -40,6 +54,11 @@ public:
     bool tick(PacketSink &sink, std::chrono::microseconds now) noexcept;
     // Makes the next tick() announce regardless of the interval (e.g. after a takeover).
     void announceNow() noexcept { m_due = true; }
+    // Any thread: who announces (the ANNOUNCER field of the next announcements).
+    void setAnnouncer(std::uint32_t ringAddress, std::uint16_t members) noexcept
+    {
+        m_announcer.store((std::uint64_t(ringAddress) << 16) | members, std::memory_order_relaxed);
+    }
     std::uint64_t sent() const noexcept { return m_sent; }
 
 private:
@@ -49,6 +68,7 @@ private:
     std::chrono::microseconds m_last{0};
     bool m_due = true;
     std::uint64_t m_sent = 0;
+    std::atomic<std::uint64_t> m_announcer{0}; // 48 bits: ring address, members; 0 = as built
 };
 
 } // namespace sasha

@@ -111,3 +111,126 @@ std::optional<QString> DispatcherService::runningProblem()
 }
 
 } // namespace sasha
+
+// One dispatcher on the data network (issue 11 item 2, docs/dispatcher.md). Every dispatcher
+// announces the VMAC once per announce_ms with its ring address and ring size in it; every capable
+// node sees the others' announcements (the dispatching capture lets them in, an idle node polls
+// its prepared capture). An announcement from a node that is not a member of this node's ring
+// (and has not been for kLeftGraceMs: a dispatcher that just died sent its last one before it
+// left the view) is a second dispatcher on the same data network: a ring partitioned on the
+// ring port only. The election rule decides (a ring of several before a ring of one, then the
+// lower address): when the other wins, this node yields (it stops dispatching if it does, and
+// withdraws the dispatch capability until that dispatcher has been silent for
+// kConflictHoldAnnouncements periods); when this node wins, the other will yield.
+namespace sasha {
+namespace {
+constexpr qint64 kLeftGraceMs = 300;
+constexpr int kConflictHoldAnnouncements = 3;
+
+qint64 steadyMs() { return RingDriver::steadyNow().count() / 1000; }
+
+// Reads the prepared (idle) capture's frames: VMAC announcements only (its filter).
+class AnnouncementReceiver final : public FrameReceiver {
+public:
+    explicit AnnouncementReceiver(const MacAddress &vmac) : m_vmac(vmac) {}
+    void onFrame(std::span<const std::uint8_t> frame) noexcept override
+    {
+        if (const auto a = VmacAnnouncer::announcerOf(frame, m_vmac))
+            announcers.push_back(*a);
+    }
+    std::vector<MacAddress> announcers;
+
+private:
+    MacAddress m_vmac;
+};
+} // namespace
+
+// At every view: when each member was last one (an announcement from a node that just left the
+// ring is not taken for a second dispatcher).
+void DispatcherService::noteMembers()
+{
+    if (!m_driver.isRunning())
+        return;
+    const qint64 now = steadyMs();
+    for (const tb::Member &m : m_driver.node().view().members)
+        m_lastMemberMs[m.addr] = now;
+}
+
+// Every 200 ms (m_announcementPoll, started with the service when it may dispatch).
+void DispatcherService::watchAnnouncements()
+{
+    noteMembers();
+    if (m_run) {
+        const quint64 seen = m_run->processor->foreignAnnouncements();
+        if (seen != m_foreignSeen) {
+            m_foreignSeen = seen;
+            const std::uint64_t mac = m_run->processor->lastForeignAnnouncer();
+            MacAddress a{};
+            for (int i = 0; i < 6; ++i)
+                a[std::size_t(i)] = std::uint8_t(mac >> (8 * (5 - i)));
+            onAnnouncement(a);
+        }
+    } else if (m_prepared) {
+        AnnouncementReceiver r(m_settings.dispatcher.vmac);
+        m_prepared->source->receive(r, 64, std::chrono::milliseconds(0));
+        for (const MacAddress &a : r.announcers)
+            onAnnouncement(a);
+    }
+    expireConflict();
+}
+
+void DispatcherService::onAnnouncement(const MacAddress &announcer)
+{
+    if (!m_driver.isRunning() || m_driver.node().state() != tb::NodeState::Member)
+        return; // a node still joining has no ring to compare with: every dispatcher is foreign to it
+    // Who announces: its ring address and its ring's size (vmacannouncer.h); zero from a sender
+    // that does not say, which cannot be judged and is left alone.
+    const tb::NodeAddr who = (tb::NodeAddr(announcer[0]) << 24) | (tb::NodeAddr(announcer[1]) << 16)
+                             | (tb::NodeAddr(announcer[2]) << 8) | announcer[3];
+    const int theirMembers = (announcer[4] << 8) | announcer[5];
+    const tb::TokenBeatNode &node = m_driver.node();
+    if (who == tb::kNoNode || who == node.self() || node.view().find(who))
+        return; // this ring's own dispatcher (we are not dispatching, or it is handing over)
+    const qint64 now = steadyMs();
+    if (const auto last = m_lastMemberMs.find(who); last != m_lastMemberMs.end() && now - last->second < kLeftGraceMs)
+        return; // it left our ring a moment ago: an announcement it sent before
+    // The election rule (docs/tokenbeat.md "Election"): the dispatcher of a ring of several (a
+    // strong claim) wins over one alone (a weak claim); then the lower address.
+    const int ourMembers = int(node.view().members.size());
+    const bool theyStrong = theirMembers > 1, weStrong = ourMembers > 1;
+    const bool theyWin = theyStrong != weStrong ? theyStrong : who < node.self();
+    const QString name = ipv4ToString(who);
+    if (!theyWin) {
+        if (m_run)
+            qCInfo(lcRing, "another dispatcher (%s, outside our ring, ring of %d) announces the VMAC; it will yield",
+                   qPrintable(name), theirMembers);
+        return;
+    }
+    m_conflictSeenMs = now;
+    if (!m_conflict.isEmpty())
+        return;
+    m_conflict = QStringLiteral("dispatcher %1 (ring of %2), outside this ring, announces the VMAC on the data network")
+                     .arg(name).arg(theirMembers);
+    qCCritical(lcRing, "%s: yielding (no dispatching until it has been silent for %d announcements)",
+               qPrintable(m_conflict), kConflictHoldAnnouncements);
+    Q_EMIT logEvent(QStringLiteral("dispatcher-yielded"), name, m_conflict);
+    if (m_run)
+        stop(m_conflict);
+    Q_EMIT dataNetworkConflict(true, m_conflict);
+}
+
+void DispatcherService::expireConflict()
+{
+    if (m_conflict.isEmpty())
+        return;
+    const qint64 hold = qint64(kConflictHoldAnnouncements) * std::max(m_settings.dispatcher.announceMs, 100);
+    if (steadyMs() - m_conflictSeenMs < hold)
+        return;
+    qCInfo(lcRing, "the other dispatcher has been silent for %lld ms; dispatch capability restored",
+           static_cast<long long>(hold));
+    Q_EMIT logEvent(QStringLiteral("dispatcher-conflict-over"), QString(), m_conflict);
+    m_conflict.clear();
+    Q_EMIT dataNetworkConflict(false, QString());
+}
+
+} // namespace sasha

@@ -209,19 +209,19 @@ std::optional<std::vector<FlowFeedEntry>> DispatcherService::pollFeedFlows(std::
 // The control protocol's "connections": the copy of the flow table is waited for (up to
 // kSnapshotWait) and turned into JSON (100k flows: tens of ms) on a worker thread, never on this
 // one, which relays the token; the answer comes back through the event loop.
-void DispatcherService::connections(int limit, const ControlServer::AnswerFn &answer)
+void DispatcherService::connections(int limit, const ControlServer::LineAnswerFn &answer)
 {
     if (!m_run) {
         const tb::NodeAddr disp = m_driver.isRunning() ? m_driver.node().view().dispatcher : tb::kNoNode;
-        answer(QJsonObject{{QStringLiteral("error"),
-                            QStringLiteral("this node is not dispatching; the dispatcher is %1")
-                                .arg(disp ? ipv4ToString(disp) : QStringLiteral("unknown"))}});
+        answer(controlLine(controlError(QStringLiteral("this node is not dispatching; the dispatcher is %1")
+                                            .arg(disp ? ipv4ToString(disp) : QStringLiteral("unknown")))));
         return;
     }
+    // Built and serialised on the worker: only the finished line reaches this thread.
     snapshotOnWorker(std::size_t(std::max(limit, 1)), kSnapshotWait,
                      [answer](const std::optional<FlowMapProcessor::Snapshot> &snap,
                               const std::map<std::uint16_t, tb::NodeAddr> &owner) -> std::function<void()> {
-                         return [answer, result = connectionsJson(snap, owner)] { answer(result); };
+                         return [answer, line = controlLine(connectionsJson(snap, owner))] { answer(line); };
                      });
 }
 

@@ -35,6 +35,7 @@ constexpr int kHandoverGraceMs = 500;
 constexpr int kHealthPollMs = 50;
 constexpr int kPrepareAgainMs = 500;    // after a run: prepare for the next election once the ring settled
 constexpr int kNeighbourCheckMs = 5000; // while prepared: members' MACs still known?
+constexpr int kAnnouncementPollMs = 200; // other nodes' VMAC announcements (dispatcherability.cpp)
 constexpr int kFirstForwardPollMs = 5; // the event's own monoUs is at most this late; its detail is exact
 
 // The cluster subnet of the node's address, for the neighbour table's solicitations.
@@ -178,6 +179,9 @@ DispatcherService::DispatcherService(const NodeSettings &settings, RingDriver &d
     connect(&m_completionGrace, &QTimer::timeout, this, &DispatcherService::maybePublishCompletion);
     m_recoverTimer.setSingleShot(true);
     connect(&m_recoverTimer, &QTimer::timeout, this, &DispatcherService::probeRecovery);
+    connect(&m_announcementPoll, &QTimer::timeout, this, &DispatcherService::watchAnnouncements);
+    if (settings.dispatcher.configured && (settings.caps & tb::kCanDispatch))
+        m_announcementPoll.start(kAnnouncementPollMs);
 }
 
 DispatcherService::~DispatcherService()
@@ -202,7 +206,8 @@ void DispatcherService::setSuspended(bool on)
 
 bool DispatcherService::shouldRun() const
 {
-    if (m_suspended || !m_unable.isEmpty() || !m_settings.dispatcher.configured || !m_driver.isRunning())
+    if (m_suspended || !m_unable.isEmpty() || !m_conflict.isEmpty() || !m_settings.dispatcher.configured
+        || !m_driver.isRunning())
         return false;
     const tb::TokenBeatNode &node = m_driver.node();
     switch (node.state()) {
@@ -251,6 +256,7 @@ void DispatcherService::rememberRing()
 
 void DispatcherService::onViewChanged()
 {
+    noteMembers();
     const auto remember = qScopeGuard([this] { rememberRing(); });
     if (m_handingOver)
         return; // the ring's next dispatcher is elected without us; keep forwarding meanwhile
@@ -272,6 +278,11 @@ void DispatcherService::onViewChanged()
             buildOnWorker();
             return;
         }
+        // What the prepared capture holds is judged first (as an idle node's): a lower dispatcher
+        // outside this ring may be announcing the VMAC, and then this node yields instead.
+        watchAnnouncements();
+        if (!shouldRun())
+            return;
         if (const auto err = start())
             startFailed(*err);
         return;
@@ -318,7 +329,9 @@ std::unique_ptr<DispatcherService::Running> DispatcherService::open(bool ahead, 
 
     LiveCaptureOptions capture;
     capture.interface = iface;
-    capture.filter = ahead ? std::string(kRejectAllFilter) : vmacFilter(d.vmac);
+    // Ahead of an election the capture takes only other nodes' VMAC announcements (an idle node
+    // watches for a second dispatcher: dispatcherability.cpp); dispatching, the VMAC's frames too.
+    capture.filter = ahead ? vmacAnnouncementFilter(d.vmac) : dispatcherFilter(d.vmac);
     capture.promiscuous = !ahead;
     capture.bufferBytes = d.captureBufferMb << 20;
     auto source = PcapLiveSource::open(capture, error);
@@ -350,7 +363,7 @@ std::unique_ptr<DispatcherService::Running> DispatcherService::open(bool ahead, 
     FastPathConfig fc;
     fc.maxFlows = std::size_t(d.maxFlows);
     run->fastPath = std::make_unique<FastPath>(fc, run->tables);
-    run->processor = std::make_unique<FlowMapProcessor>(*run->fastPath, std::size_t(kMaxConnectionLimit));
+    run->processor = std::make_unique<FlowMapProcessor>(*run->fastPath, std::size_t(kMaxConnectionLimit), d.vmac);
     DispatcherThreadConfig tc;
     tc.batchWait = std::chrono::microseconds(d.batchUs);
     tc.cpu = d.cpu;
@@ -465,9 +478,10 @@ std::optional<QString> DispatcherService::start()
     // The prepared capture starts taking VMAC frames (onViewChanged() had it built first); a
     // capture that refuses the switch is opened anew here.
     std::unique_ptr<Running> run = std::move(m_prepared);
+    m_foreignSeen = 0;
     if (run) {
         std::string error;
-        if (!run->capture->setFilter(vmacFilter(d.vmac), error) || !run->capture->enablePromiscuous(error)) {
+        if (!run->capture->setFilter(dispatcherFilter(d.vmac), error) || !run->capture->enablePromiscuous(error)) {
             qCWarning(lcRing, "prepared capture unusable, opening a new one: %s", error.c_str());
             run.reset();
         }
@@ -642,6 +656,8 @@ void DispatcherService::publish()
         return;
     const DispatcherSettings &d = m_settings.dispatcher;
     const tb::TokenBeatNode &node = m_driver.node();
+    // Who announces the VMAC, for other rings' dispatchers on the data network (dispatcherability.cpp).
+    m_run->announcer->setAnnouncer(node.self(), quint16(std::min<std::size_t>(node.view().members.size(), 0xFFFF)));
     std::vector<ServerInfo> servers;
     std::vector<ServerRow> rows;
     bool unresolved = false;

@@ -83,7 +83,7 @@ public:
     // "dataPath" object of the status JSON; empty when not dispatching.
     QJsonObject stats() const;
     // The answer to the control protocol's "connections" command, given later (see the .cpp).
-    void connections(int limit, const ControlServer::AnswerFn &answer);
+    void connections(int limit, const ControlServer::LineAnswerFn &answer);
     // The observers' flow feed (FlowFeedPublisher): a copy of the flow table that never waits;
     // the first call asks the fast-path thread for it, a later one returns it (nullopt while
     // pending or not dispatching). ageMs is left 0.
@@ -99,6 +99,10 @@ Q_SIGNALS:
     // This node's data path cannot run (unable, with why) or runs again (docs/dispatcher.md "A
     // node that cannot dispatch"): the daemon withdraws or restores the dispatch capability.
     void ableChanged(bool able, const QString &why);
+    // A dispatcher outside this node's ring with a lower address announces the VMAC on the data
+    // network (docs/dispatcher.md "One dispatcher on the data network"): the daemon withdraws
+    // the dispatch capability while it does (yielded = true), and restores it after.
+    void dataNetworkConflict(bool yielded, const QString &why);
 
 private:
     struct Running;
@@ -124,6 +128,10 @@ private:
     bool collectProbe(std::unique_ptr<Running> &prepared, const QString &error);
     std::optional<QString> interfaceProblem() const;
     std::optional<QString> runningProblem();
+    void watchAnnouncements();
+    void onAnnouncement(const MacAddress &announcer);
+    void expireConflict();
+    void noteMembers();
     void onFlowTransfer(tb::NodeAddr from, const QByteArray &payload);
     void applyTransferPart(const FlowTransferTable &part);
     void maybeAnnounceTransferred();
@@ -215,6 +223,14 @@ private:
     QTimer m_recoverTimer;
     bool m_probing = false;           // the worker's build is a recovery probe
     quint64 m_prevInjected = 0, m_prevInjectErrors = 0;
+    // Other nodes' VMAC announcements (dispatcherability.cpp): seen by the running data path
+    // (FlowMapProcessor counts them) or, idle, by polling the prepared capture every
+    // kAnnouncementPollMs. A lower dispatcher outside the ring makes this node yield.
+    QTimer m_announcementPoll;
+    quint64 m_foreignSeen = 0;                     // the processor's count last read
+    std::map<tb::NodeAddr, qint64> m_lastMemberMs; // steady ms each address was last a member
+    QString m_conflict;                            // why this node yields; empty when it does not
+    qint64 m_conflictSeenMs = 0;                   // last counted announcement of that dispatcher
     // Member health travels in token statuses, which change without a new view (RingDriver
     // emits viewChanged only for membership): compare them to the published table this often.
     QTimer m_healthPoll;

@@ -11,6 +11,7 @@
 // While a request is pending the control plane does not touch m_buffer.
 
 #include "dispatcher/dispatcherthread.h"
+#include "dispatcher/vmacannouncer.h"
 #include "fastpath/fastpath.h"
 
 #include <atomic>
@@ -30,14 +31,26 @@ public:
         std::size_t tableSize = 0;
     };
 
-    FlowMapProcessor(FastPath &fastPath, std::size_t maxSnapshot)
-        : m_fastPath(fastPath), m_buffer(maxSnapshot)
+    FlowMapProcessor(FastPath &fastPath, std::size_t maxSnapshot, const MacAddress &vmac)
+        : m_fastPath(fastPath), m_vmac(vmac), m_buffer(maxSnapshot)
     {
     }
 
     FrameDisposition process(std::span<const std::uint8_t> in, std::span<std::uint8_t> out,
                              std::chrono::microseconds now) noexcept override
     {
+        if (in.size() >= 14 && in[12] == 0x08 && in[13] == 0x06) [[unlikely]] {
+            // ARP: the capture lets in another node's VMAC announcements (the control plane
+            // resolves the conflict: docs/dispatcher.md "One dispatcher on the data network").
+            if (const auto announcer = VmacAnnouncer::announcerOf(in, m_vmac)) {
+                std::uint64_t mac = 0;
+                for (std::uint8_t b : *announcer)
+                    mac = (mac << 8) | b;
+                m_foreignAnnouncer.store(mac, std::memory_order_relaxed);
+                m_foreignAnnouncements.fetch_add(1, std::memory_order_release);
+            }
+            return {FrameDisposition::Action::Drop, 0};
+        }
         const ProcessResult r = m_fastPath.process(in, out, now);
         switch (r.verdict) {
         case Verdict::Forward:
@@ -121,8 +134,15 @@ public:
         return std::nullopt;
     }
 
+    // Control plane: VMAC announcements captured from other nodes so far, and the last one's
+    // announcer MAC (48 bits in the low bytes; 0 when it did not say).
+    std::uint64_t foreignAnnouncements() const noexcept { return m_foreignAnnouncements.load(std::memory_order_acquire); }
+    std::uint64_t lastForeignAnnouncer() const noexcept { return m_foreignAnnouncer.load(std::memory_order_relaxed); }
+
 private:
     FastPath &m_fastPath;
+    MacAddress m_vmac;
+    std::atomic<std::uint64_t> m_foreignAnnouncements{0}, m_foreignAnnouncer{0};
     std::vector<FlowEntry> m_buffer; // written by the fast path only while m_requested
     bool m_forwardSeen = false; // fast-path thread only
     std::atomic<std::int64_t> m_firstForwardMonoUs{0};

@@ -65,7 +65,7 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
                   },
                   [] { return qint64(RingDriver::steadyNow().count()); })
 {
-    m_control.setConnectionsFn([this](int limit, const ControlServer::AnswerFn &answer) {
+    m_control.setConnectionsFn([this](int limit, const ControlServer::LineAnswerFn &answer) {
         m_dispatcher.connections(limit, answer);
     });
     m_control.setHandoverFn([this](const ControlRequest &, const ControlServer::AnswerFn &answer) { handover(answer); });
@@ -115,6 +115,10 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
     connect(&m_driver, &RingDriver::viewChanged, this, &SashaDaemon::onHandoverView);
     connect(&m_dispatcher, &DispatcherService::ableChanged, this, [this](bool able, const QString &) {
         m_driver.withdrawCapabilities(QStringLiteral("data path"), tb::kCanDispatch, !able);
+    });
+    connect(&m_dispatcher, &DispatcherService::dataNetworkConflict, this, [this](bool yielded, const QString &why) {
+        m_driver.withdrawCapabilities(QStringLiteral("data network conflict"), tb::kCanDispatch, yielded);
+        m_conflictReason = why;
     });
     connect(&m_dispatcher, &DispatcherService::successorAnnounced, this, [this](tb::NodeAddr from) {
         if (m_successor != tb::kNoNode && from == m_successor && m_handoverStep.isActive())
@@ -332,7 +336,9 @@ QJsonObject SashaDaemon::dispatchJson() const
     QJsonObject withdrawn;
     for (const auto &[reason, bits] : m_driver.withdrawnCapabilities()) {
         if (bits & tb::kCanDispatch)
-            withdrawn.insert(reason, reason == QLatin1String("data path") ? m_dispatcher.unableReason() : QString());
+            withdrawn.insert(reason, reason == QLatin1String("data path")               ? m_dispatcher.unableReason()
+                                     : reason == QLatin1String("data network conflict") ? m_conflictReason
+                                                                                         : QString());
     }
     const bool configured = (m_settings.caps & tb::kCanDispatch) && m_settings.dispatcher.configured;
     return QJsonObject{{QStringLiteral("configured"), configured},

@@ -72,6 +72,7 @@ private:
     bool m_shuttingDown = false;
     bool m_handoverFinishing = false;
     QTimer m_handoverStep;                 // handover: bounds each wait before leaving the ring
+    QString m_conflictReason; // DispatcherService::dataNetworkConflict's, while it holds
     tb::NodeAddr m_successor = tb::kNoNode; // handover: the dispatcher elected in our place
     ControlServer::AnswerFn m_handoverAnswer; // `sashactl handover` waiting for its answer
 

@@ -4,7 +4,12 @@
 #   1. with junk aimed at every node's ring port from the client (random bytes, then forged
 #      envelope headers naming a member): no purge, no re-formation, 0 connections lost, every
 #      datagram counted in the nodes' "transport" figures;
-#   2. where the lowest-addressed node's data path cannot run (its [dispatcher] interface is a
+#   2. partitioned on the ring port only (nftables in the nodes' namespaces) into {node1, node2}
+#      and {node3, node4, node5} for 6 s: the two rings never share an epoch, the dispatcher of
+#      the side without node1 yields within about one announcement period of starting (node1's
+#      VMAC announcements reach it on the data network), node1 dispatches throughout, and after
+#      the heal one ring with node1 as dispatcher serves;
+#   3. where the lowest-addressed node's data path cannot run (its [dispatcher] interface is a
 #      veth that is down): elected by a handover, it gives the role away (dispatch capability
 #      withdrawn, reason in its status and events), the next node dispatches and the VIP answers;
 #      once the link is up it is capable again, and the working dispatcher keeps the role (no
@@ -24,7 +29,7 @@ failures=0
 source "$here/lab_test_lib.sh"
 
 [[ $(id -u) -eq 0 ]] || skip "lab_hostile needs root (network namespaces, packet capture); run: sudo $0"
-for tool in ip nginx ethtool curl httperf python3; do
+for tool in ip nginx ethtool curl httperf python3 nft; do
     command -v "$tool" >/dev/null 2>&1 || skip "'$tool' is not installed (packaging/install-deps.sh full)"
 done
 [[ -n ${SASHAD:-} && -x ${SASHAD:-} && -n ${SASHACTL:-} && -x ${SASHACTL:-} && -n ${SASHA_JUNKFLOOD:-} && -x ${SASHA_JUNKFLOOD:-} ]] \
@@ -104,7 +109,76 @@ done
 busiest=$(nodeCtl 2 --json status | jsonField '["transport"]["topRejectedSources"][0]["source"]')
 if [[ $busiest == 10.77.0.100 ]]; then pass "the client is named as the top rejected source"; else fail "top rejected source: '$busiest'"; fi
 
-# 2: node1's data path cannot run (its dispatcher interface is a veth that is down).
+# 2: a partition of the ring port only, {node1, node2} | {node3, node4, node5}.
+partition() {   # partition on|off
+    local k peers
+    for k in 1 2 3 4 5; do
+        if [[ $1 == off ]]; then
+            "$lab" exec "node$k" -- nft delete table inet sashapart 2>/dev/null
+            continue
+        fi
+        if ((k <= 2)); then peers="10.77.0.3, 10.77.0.4, 10.77.0.5"; else peers="10.77.0.1, 10.77.0.2"; fi
+        printf 'table inet sashapart {\n  chain in { type filter hook input priority 0; ip saddr { %s } udp dport 7400 drop; }\n}\n' "$peers" \
+            | "$lab" exec "node$k" -- nft -f -
+    done
+}
+monoUsOfEvent() {   # monoUsOfEvent K KIND : monoUs of nodeK's last event of KIND, or empty
+    nodeCtl "$1" --json events | python3 -c '
+import json, sys
+kind = sys.argv[1]
+data = json.load(sys.stdin)
+events = data.get("events", []) if isinstance(data, dict) else data
+events = [e for e in events if e.get("kind") == kind]
+print(events[-1]["monoUs"] if events else "")' "$2"
+}
+dk=$(dispatcherNode)
+[[ $dk == 1 ]] || fail "node1 should dispatch before the partition (node$dk does)"
+started1=$(nodeCtl 1 --json status | jsonField '["dataPath"]["startedMonoUs"]')
+"$lab" load --rate "$kRate" --duration 12 --json >"$tmp/load.json" 2>/dev/null &
+loadPid=$!
+sleep 1
+partition on
+twoRings() { [[ $(membersOf 1) == 2 && $(membersOf 3) == 3 ]]; }
+if waitFor 5 twoRings; then pass "the ring port partition makes two rings (2 + 3 members)"; else fail "no two rings: node1 sees $(membersOf 1), node3 $(membersOf 3)"; fi
+sleep 3
+e1=$(nodeCtl 1 --json status | jsonField '["ringEpoch"]')
+e3=$(nodeCtl 3 --json status | jsonField '["ringEpoch"]')
+if [[ -n $e1 && -n $e3 && $e1 != "$e3" ]]; then pass "the two sides' rings have different epochs ($e1, $e3)"; else fail "both sides' rings have epoch $e1/$e3"; fi
+yielded=""
+for k in 3 4 5; do
+    y=$(monoUsOfEvent "$k" dispatcher-yielded)
+    st=$(monoUsOfEvent "$k" dispatcher-started)
+    if [[ -n $st ]]; then
+        if [[ -n $y && $y -ge $st ]]; then
+            ms=$(( (y - st) / 1000 ))
+            note "node$k dispatched for $ms ms before it yielded to node1"
+            if ((ms <= 1500)); then pass "node$k yielded $ms ms after it started (one announcement period and the grace)"; else fail "node$k yielded only after $ms ms"; fi
+        else
+            fail "node$k started dispatching during the partition and did not yield"
+        fi
+    fi
+    [[ -n $y ]] && yielded+=" node$k"
+done
+if [[ -n $yielded ]]; then pass "yielded to node1:$yielded"; else fail "no node of the other side yielded"; fi
+running=0
+for k in 3 4 5; do [[ -n $(nodeCtl "$k" --json status | jsonField '["dataPath"]["startedMonoUs"]') ]] && running=$((running + 1)); done
+if [[ $running == 0 ]]; then pass "no node of {3,4,5} dispatches 4 s into the partition"; else fail "$running node(s) of {3,4,5} dispatch 4 s into the partition"; fi
+if [[ $(nodeCtl 1 --json status | jsonField '["dataPath"]["startedMonoUs"]') == "$started1" ]]; then
+    pass "node1 dispatched throughout (its data path never restarted)"
+else
+    fail "node1's data path restarted during the partition"
+fi
+partition off
+wait "$loadPid"
+if waitFor 10 allMembers; then pass "one ring of 5 after the heal"; else fail "no ring of 5 after the heal"; fi
+if [[ $(dispatcherNode) == 1 ]]; then pass "node1 keeps the role after the heal"; else fail "node$(dispatcherNode) dispatches after the heal"; fi
+capable3() { [[ $(dispatchOf 3 '["dispatch"]["capable"]') == True ]]; }
+if waitFor 8 capable3; then pass "node3 is dispatch-capable again after the heal"; else fail "node3 still withdrawn: $(nodeCtl 3 --json status | jsonField '["dispatch"]')"; fi
+code=$(clientCurl -o /dev/null -w '%{http_code}' http://10.77.0.200/)
+if [[ $code == 200 ]]; then pass "the VIP answers after the heal (HTTP $code)"; else fail "the VIP does not answer after the heal: '$code'"; fi
+note "httperf across the partition: $(jsonField '["connections"]' <"$tmp/load.json") connections, $(jsonField '["errors"]["total"]' <"$tmp/load.json") errors (not asserted: the yielding side holds the VMAC for up to a second)"
+
+# 3: node1's data path cannot run (its dispatcher interface is a veth that is down).
 "$lab" fault node1 daemon-kill >/dev/null
 "$lab" exec node1 -- ip link add sashabad0 type veth peer name sashabad1
 python3 - /run/sasha-lab/node1/sashad.toml <<'EOF'

@@ -278,6 +278,10 @@ void TestPacketIo::fileSourceReplay_data()
     QTest::newRow("VMAC filter, batches of one") << QString::fromStdString(vmac) << 1 << QList<int>{0, 1, 2, 5};
     QTest::newRow("VMAC filter, batches of two") << QString::fromStdString(vmac) << 2 << QList<int>{0, 1, 2, 5};
     QTest::newRow("filter matching nothing") << QStringLiteral("ether dst 02:00:00:00:00:42") << 64 << QList<int>{};
+    QTest::newRow("dispatcher filter: frames to the VMAC and VMAC announcements")
+        << QString::fromStdString(dispatcherFilter(kVmac)) << 64 << QList<int>{0, 1, 2, 4, 5};
+    QTest::newRow("announcement filter (an idle node): only the VMAC announcement")
+        << QString::fromStdString(vmacAnnouncementFilter(kVmac)) << 64 << QList<int>{4};
 }
 
 void TestPacketIo::fileSourceReplay()
@@ -608,6 +612,21 @@ void TestPacketIo::vmacAnnouncementBytes()
     };
     QCOMPARE(hex(frame), hex(expected));
     QCOMPARE(hex(frame), hex(expectedAnnouncement(vmac, vip)));
+
+    // With who announces in the target MAC field (ring address 10.77.0.1, a ring of 5), read back.
+    const MacAddress own{10, 77, 0, 1, 0, 5};
+    Bytes withOwn = expected;
+    std::copy(own.begin(), own.end(), withOwn.begin() + 32);
+    QCOMPARE(hex(VmacAnnouncer::buildGratuitousArp(vmac, vip, error, own)), hex(withOwn));
+    QCOMPARE(VmacAnnouncer::announcerOf(withOwn, vmac), std::optional<MacAddress>(own));
+    QCOMPARE(VmacAnnouncer::announcerOf(frame, vmac), std::optional<MacAddress>(MacAddress{}));
+    // Not an announcement of this VMAC: another VMAC, an IPv4 frame, a truncated ARP.
+    QVERIFY(!VmacAnnouncer::announcerOf(withOwn, MacAddress{0x02, 0x5a, 0x5a, 0, 0, 2}));
+    Bytes ipv4 = withOwn;
+    ipv4[12] = 0x08;
+    ipv4[13] = 0x00;
+    QVERIFY(!VmacAnnouncer::announcerOf(ipv4, vmac));
+    QVERIFY(!VmacAnnouncer::announcerOf(std::span<const std::uint8_t>(withOwn).first(41), vmac));
 }
 
 void TestPacketIo::vmacAnnouncementSchedule()
@@ -629,6 +648,13 @@ void TestPacketIo::vmacAnnouncementSchedule()
     VmacAnnouncer once(kVmac, kVip, milliseconds(0));
     QVERIFY(once.tick(sink, seconds(1)));
     QVERIFY(!once.tick(sink, seconds(1000)));
+
+    // Who announces, set from another thread, goes out in the next announcement.
+    announcer.setAnnouncer(0x0a4d0003, 4);
+    announcer.announceNow();
+    QVERIFY(announcer.tick(sink, seconds(102)));
+    QCOMPARE(VmacAnnouncer::announcerOf(sink.frames.back(), kVmac),
+             std::optional<MacAddress>(MacAddress{10, 77, 0, 3, 0, 4}));
 }
 
 void TestPacketIo::privilegeErrorsNameTheCapability()
