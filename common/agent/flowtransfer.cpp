@@ -10,6 +10,8 @@ namespace {
 
 constexpr quint8 kTypeTable = 1;
 constexpr quint8 kTypeAnnounced = 2;
+constexpr quint8 kTypeStandAside = 3;
+constexpr quint8 kTypeStandBack = 4;
 
 std::nullopt_t fail(QString *error, const QString &why)
 {
@@ -69,6 +71,18 @@ QByteArray encodeFlowTransferAnnounced(const FlowTransferAnnounced &a)
     return w.take();
 }
 
+QByteArray encodeFlowTransferStandAside(const FlowTransferStandAside &a)
+{
+    ByteWriter w(kFlowTransferStandAsideSize);
+    w.u8(kFlowTransferVersion);
+    w.u8(a.holdMs ? kTypeStandAside : kTypeStandBack);
+    w.zeros(2); // flags
+    w.u32(a.successor);
+    if (a.holdMs)
+        w.u32(a.holdMs);
+    return w.take();
+}
+
 std::optional<FlowTransferMessage> decodeFlowTransfer(QByteArrayView p, QString *error)
 {
     if (p.size() < 2)
@@ -77,17 +91,26 @@ std::optional<FlowTransferMessage> decodeFlowTransfer(QByteArrayView p, QString 
         return fail(error, QStringLiteral("unknown flow transfer version %1 (this build speaks %2)")
                                .arg(quint8(p[0])).arg(kFlowTransferVersion));
     const quint8 type = quint8(p[1]);
-    if (type != kTypeTable && type != kTypeAnnounced)
+    if (type < kTypeTable || type > kTypeStandBack)
         return fail(error, QStringLiteral("unknown flow transfer message type %1").arg(type));
-    const int fixed = type == kTypeTable ? kFlowTransferTableFixedSize : kFlowTransferAnnouncedSize;
+    static const char *const names[] = {"", "table", "announcement", "stand-aside", "stand-back"};
+    const int fixed = type == kTypeTable ? kFlowTransferTableFixedSize
+                    : type == kTypeStandAside ? kFlowTransferStandAsideSize : kFlowTransferAnnouncedSize;
     if (p.size() < fixed)
         return fail(error, QStringLiteral("flow transfer %1 truncated: %2 bytes, need at least %3")
-                               .arg(type == kTypeTable ? QStringLiteral("table") : QStringLiteral("announcement"))
-                               .arg(p.size()).arg(fixed));
+                               .arg(QLatin1String(names[type])).arg(p.size()).arg(fixed));
     ByteReader in(p);
     in.skip(4); // version, type (checked above), flags
     if (type == kTypeAnnounced)
         return FlowTransferAnnounced{in.u32()};
+    if (type == kTypeStandBack)
+        return FlowTransferStandAside{in.u32(), 0};
+    if (type == kTypeStandAside) {
+        FlowTransferStandAside a{in.u32(), in.u32()};
+        if (a.holdMs == 0)
+            return fail(error, QStringLiteral("flow transfer stand-aside: holdMs 0 (a stand back is type 4)"));
+        return a;
+    }
 
     FlowTransferTable t;
     t.transferId = in.u32();

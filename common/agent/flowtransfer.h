@@ -18,6 +18,12 @@
 //   FlowTransferAnnounced (8 bytes):
 //     version 1 (=1) | type 1 (=2 announced) | flags 2 (=0) | transferId 4 (the table it applied,
 //     0 when none arrived before it announced)
+//   FlowTransferStandAside (12 bytes), `sashactl handover NODE`: the dispatcher asks every other
+//   dispatch-capable member to withdraw its dispatch capability for holdMs, so that the ring
+//   elects NODE when the dispatcher gives the role up:
+//     version 1 (=1) | type 1 (=3 stand aside) | flags 2 (=0) | successor 4 | holdMs 4
+//   FlowTransferStandBack (8 bytes): the handover is over, take the capability back:
+//     version 1 (=1) | type 1 (=4 stand back) | flags 2 (=0) | successor 4
 // Decoding: shorter than the fixed part, an unknown version or type, part >= partCount,
 // partCount 0, an entry with a protocol other than tcp/udp or an unknown state, or fewer bytes
 // than entryCount announces is malformed. Bytes after the last entry are ignored so a later
@@ -43,6 +49,7 @@ constexpr quint8 kFlowTransferChannel = 0x14;
 constexpr quint8 kFlowTransferVersion = 1;
 constexpr int kFlowTransferTableFixedSize = 24;
 constexpr int kFlowTransferAnnouncedSize = 8;
+constexpr int kFlowTransferStandAsideSize = 12;
 constexpr int kFlowTransferEntrySize = 14;
 constexpr int kMaxEntriesPerTransferPart =
     int((tb::kMaxOobPayload - kFlowTransferTableFixedSize) / kFlowTransferEntrySize);
@@ -75,7 +82,13 @@ struct FlowTransferAnnounced {
     friend bool operator==(const FlowTransferAnnounced &, const FlowTransferAnnounced &) = default;
 };
 
-using FlowTransferMessage = std::variant<FlowTransferTable, FlowTransferAnnounced>;
+struct FlowTransferStandAside {
+    tb::NodeAddr successor = tb::kNoNode;
+    quint32 holdMs = 0; // 0 = stand back (FlowTransferStandBack)
+    friend bool operator==(const FlowTransferStandAside &, const FlowTransferStandAside &) = default;
+};
+
+using FlowTransferMessage = std::variant<FlowTransferTable, FlowTransferAnnounced, FlowTransferStandAside>;
 
 // The whole table, cut into parts of at most maxEntriesPerPart entries (clamped to
 // 1..kMaxEntriesPerTransferPart); at least one part, even for an empty table.
@@ -83,6 +96,8 @@ std::vector<QByteArray> encodeFlowTransferTable(quint32 transferId, quint32 vip,
                                                 std::span<const FlowTransferEntry> entries,
                                                 int maxEntriesPerPart = kMaxEntriesPerTransferPart);
 QByteArray encodeFlowTransferAnnounced(const FlowTransferAnnounced &a);
+// holdMs 0 encodes a stand back.
+QByteArray encodeFlowTransferStandAside(const FlowTransferStandAside &a);
 // nullopt with *error set when malformed (error may be null).
 std::optional<FlowTransferMessage> decodeFlowTransfer(QByteArrayView payload, QString *error = nullptr);
 

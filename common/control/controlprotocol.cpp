@@ -485,6 +485,8 @@ QJsonObject ControlRequest::toJson() const
         o.insert(QStringLiteral("target"), ipv4ToString(adminTarget));
     if (command == Command::Weight)
         o.insert(QStringLiteral("weight"), qint64(adminWeight));
+    if (command == Command::Handover && handoverTarget != 0)
+        o.insert(QStringLiteral("target"), ipv4ToString(handoverTarget));
     return o;
 }
 
@@ -539,6 +541,12 @@ std::optional<ControlRequest> parseControlRequest(const QByteArray &line, QStrin
     }
     if (r.command == ControlRequest::Command::Fault && !parseFaultArguments(o, r, error))
         return std::nullopt;
+    if (r.command == ControlRequest::Command::Handover && o.contains(QLatin1String("target"))) {
+        const auto target = parseIpv4(o.value(QLatin1String("target")).toString());
+        if (!target)
+            return fail(QStringLiteral("handover: \"target\" must be a node's IPv4 address like \"127.0.0.3\" (or left out: the ring's next choice)"));
+        r.handoverTarget = *target;
+    }
     if (r.isAdmin() && !parseAdminArguments(o, r, error))
         return std::nullopt;
     return r;

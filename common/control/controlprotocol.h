@@ -153,6 +153,8 @@ struct ControlRequest {
     // drain, undrain, weight: validated by the parser (IPv4 target; weight 0..kMaxOperatorWeight).
     quint32 adminTarget = 0; // IPv4, host byte order
     quint32 adminWeight = 0;
+    // handover: the successor asked for (IPv4, host byte order); 0 = the ring's next choice.
+    quint32 handoverTarget = 0;
     bool isAdmin() const { return command == Command::Drain || command == Command::Undrain || command == Command::Weight; }
     AdminAction adminAction() const;
     QJsonObject toJson() const;

@@ -268,10 +268,11 @@ int main(int argc, char *argv[])
         "  undrain NODE       put NODE back in service\n"
         "  weight NODE W      NODE's operator weight for new flows, 0..65535 (0 = none); wins\n"
         "                     over [dispatcher] weights. drain/undrain/weight need no [faults].\n"
-        "  handover           on the dispatcher: hand the role to the ring's next choice without\n"
-        "                     stopping (the successor completes its table before it takes the\n"
-        "                     VMAC; this node forwards until then, then serves). A SIGTERM of the\n"
-        "                     dispatcher's sashad (systemctl stop) hands over the same way.\n"
+        "  handover [NODE]    on the dispatcher: hand the role to NODE (a dispatch-capable member;\n"
+        "                     default: the ring's next choice) without stopping: this node sends\n"
+        "                     it the flow table, it takes the VMAC once the table is in, this node\n"
+        "                     forwards until then, then serves. A SIGTERM of the dispatcher's\n"
+        "                     sashad (systemctl stop) hands over the same way.\n"
         "  keygen [--output FILE] [--force]  new cluster key (stdout without --output)"));
     parser.addHelpOption();
     parser.addVersionOption();
@@ -364,8 +365,17 @@ int main(int argc, char *argv[])
         req.command = ControlRequest::Command::Counters;
     else if (command == QLatin1String("connections"))
         req.command = ControlRequest::Command::Connections;
-    else if (command == QLatin1String("handover"))
+    else if (command == QLatin1String("handover")) {
         req.command = ControlRequest::Command::Handover;
+        if (args.size() > 2)
+            return usage(QStringLiteral("usage: sashactl handover [NODE]"));
+        if (args.size() == 2) {
+            const auto target = parseIpv4(args.at(1));
+            if (!target)
+                return usage(QStringLiteral("handover: NODE must be the successor's ring address (IPv4), got \"%1\"").arg(args.at(1)));
+            req.handoverTarget = *target;
+        }
+    }
     else if (command == QLatin1String("fault")) {
         req.command = ControlRequest::Command::Fault;
         if (const auto err = parseFaultArguments(args.at(1), args.at(2), parser.isSet(durationOpt),

@@ -110,6 +110,10 @@ void DispatcherService::onFlowTransfer(tb::NodeAddr from, const QByteArray &payl
         qCWarning(lcRing, "flow transfer from %s dropped: %s", qPrintable(ipv4ToString(from)), qPrintable(error));
         return;
     }
+    if (const auto *aside = std::get_if<FlowTransferStandAside>(&*m)) {
+        Q_EMIT standAsideRequested(from, aside->successor, aside->holdMs);
+        return;
+    }
     if (std::holds_alternative<FlowTransferAnnounced>(*m)) {
         if (m_handingOver)
             Q_EMIT successorAnnounced(from);

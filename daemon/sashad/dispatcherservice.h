@@ -103,6 +103,9 @@ Q_SIGNALS:
     // network (docs/dispatcher.md "One dispatcher on the data network"): the daemon withdraws
     // the dispatch capability while it does (yielded = true), and restores it after.
     void dataNetworkConflict(bool yielded, const QString &why);
+    // `sashactl handover NODE` on the dispatcher `from`: stand aside (withdraw the dispatch
+    // capability) for holdMs so that the ring elects `successor`; holdMs 0: stand back.
+    void standAsideRequested(sasha::tb::NodeAddr from, sasha::tb::NodeAddr successor, quint32 holdMs);
 
 private:
     struct Running;

@@ -1,5 +1,7 @@
 #include "sashadaemon.h"
 
+#include "agent/flowtransfer.h"
+
 #include "config/logcategories.h"
 
 #include <QCoreApplication>
@@ -21,6 +23,10 @@ constexpr int kHandoverElectMs = 1500;
 constexpr int kHandoverAnnouncedMs = 1500;
 constexpr int kHandoverQuietMs = 200;
 constexpr int kHandoverMaxMs = 2000;
+// `sashactl handover NODE`: how long the other capable members stand aside at most, and how long
+// the dispatcher waits for the view to show them without the capability.
+constexpr quint32 kStandAsideHoldMs = 8000;
+constexpr int kStandAsideWaitMs = 1500;
 constexpr qint64 kDropLogEveryMs = 5000;
 
 FaultService::Effects daemonFaultEffects(AgentService &agent, DispatcherService &dispatcher)
@@ -68,7 +74,7 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
     m_control.setConnectionsFn([this](int limit, const ControlServer::LineAnswerFn &answer) {
         m_dispatcher.connections(limit, answer);
     });
-    m_control.setHandoverFn([this](const ControlRequest &, const ControlServer::AnswerFn &answer) { handover(answer); });
+    m_control.setHandoverFn([this](const ControlRequest &r, const ControlServer::AnswerFn &answer) { handover(r, answer); });
     m_control.setFaultFn([this](const ControlRequest &r, const ControlServer::AnswerFn &answer) {
         m_faults.request(r, answer);
     });
@@ -119,6 +125,11 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
     connect(&m_dispatcher, &DispatcherService::dataNetworkConflict, this, [this](bool yielded, const QString &why) {
         m_driver.withdrawCapabilities(QStringLiteral("data network conflict"), tb::kCanDispatch, yielded);
         m_conflictReason = why;
+    });
+    connect(&m_dispatcher, &DispatcherService::standAsideRequested, this, &SashaDaemon::onStandAside);
+    m_standAsideEnd.setSingleShot(true);
+    connect(&m_standAsideEnd, &QTimer::timeout, this, [this] {
+        m_driver.withdrawCapabilities(QStringLiteral("handover elsewhere"), tb::kCanDispatch, false);
     });
     connect(&m_dispatcher, &DispatcherService::successorAnnounced, this, [this](tb::NodeAddr from) {
         if (m_successor != tb::kNoNode && from == m_successor && m_handoverStep.isActive())
@@ -197,8 +208,8 @@ bool SashaDaemon::startHandover()
     return true;
 }
 
-// `sashactl handover`: the same handover as a stop, but the daemon stays, as a server.
-void SashaDaemon::handover(const ControlServer::AnswerFn &answer)
+// `sashactl handover [NODE]`: the same handover as a stop, but the daemon stays, as a server.
+void SashaDaemon::handover(const ControlRequest &request, const ControlServer::AnswerFn &answer)
 {
     auto error = [&answer](const QString &why) { answer(QJsonObject{{QStringLiteral("error"), why}}); };
     if (m_shuttingDown)
@@ -217,10 +228,88 @@ void SashaDaemon::handover(const ControlServer::AnswerFn &answer)
         successor = successor || (m.addr != m_settings.address && (m.caps & tb::kCanDispatch));
     if (!successor)
         return error(QStringLiteral("no other member can dispatch"));
+    if (request.handoverTarget != 0) {
+        const tb::Member *t = view.find(request.handoverTarget);
+        if (request.handoverTarget == m_settings.address)
+            return error(QStringLiteral("%1 is this node").arg(ipv4ToString(request.handoverTarget)));
+        if (!t)
+            return error(QStringLiteral("%1 is not a member of the ring").arg(ipv4ToString(request.handoverTarget)));
+        if (!(t->caps & tb::kCanDispatch))
+            return error(QStringLiteral("%1 cannot dispatch now (capability not configured or withdrawn)")
+                             .arg(ipv4ToString(request.handoverTarget)));
+        return holdOthersBack(request.handoverTarget, answer);
+    }
     if (!startHandover())
         return error(QStringLiteral("the data path cannot hand over now"));
     m_handoverAnswer = answer;
     logLocal(QStringLiteral("handover-requested"), QString(), QStringLiteral("sashactl handover"));
+}
+
+// `sashactl handover NODE`: the election would pick the lowest capable member, so every other
+// capable member is first asked to stand aside (withdraw its dispatch capability, for
+// kStandAsideHoldMs at most) over the ring; once the view shows them without it, the handover
+// goes as usual and elects NODE; they stand back when it is over.
+void SashaDaemon::holdOthersBack(tb::NodeAddr successor, const ControlServer::AnswerFn &answer)
+{
+    m_held.clear();
+    for (const tb::Member &m : m_driver.node().view().members) {
+        if (m.addr != m_settings.address && m.addr != successor && (m.caps & tb::kCanDispatch))
+            m_held.push_back(m.addr);
+    }
+    for (tb::NodeAddr a : m_held)
+        m_oob.send(a, kFlowTransferChannel, encodeFlowTransferStandAside({successor, kStandAsideHoldMs}), true);
+    m_handoverAnswer = answer;
+    logLocal(QStringLiteral("handover-requested"), ipv4ToString(successor),
+             QStringLiteral("sashactl handover %1: %2 other member(s) asked to stand aside")
+                 .arg(ipv4ToString(successor)).arg(m_held.size()));
+    auto *wait = new QTimer(this);
+    auto since = std::make_shared<QElapsedTimer>();
+    since->start();
+    connect(wait, &QTimer::timeout, this, [this, wait, since, successor] {
+        bool clear = m_driver.isRunning();
+        for (tb::NodeAddr a : m_held) {
+            const tb::Member *m = clear ? m_driver.node().view().find(a) : nullptr;
+            clear = clear && (!m || !(m->caps & tb::kCanDispatch));
+        }
+        if (!clear && since->elapsed() < kStandAsideWaitMs)
+            return;
+        wait->stop();
+        wait->deleteLater();
+        if (!clear || !startHandover()) {
+            releaseHeld();
+            if (m_handoverAnswer) {
+                m_handoverAnswer(QJsonObject{{QStringLiteral("error"),
+                                              clear ? QStringLiteral("the data path cannot hand over now")
+                                                    : QStringLiteral("the other members did not stand aside within %1 ms; nothing changed")
+                                                          .arg(kStandAsideWaitMs)}});
+                m_handoverAnswer = nullptr;
+            }
+            return;
+        }
+        qCInfo(lcRing, "handover to %s: the other capable members stood aside", qPrintable(ipv4ToString(successor)));
+    });
+    wait->start(kHandoverPollMs);
+}
+
+void SashaDaemon::releaseHeld()
+{
+    for (tb::NodeAddr a : m_held)
+        m_oob.send(a, kFlowTransferChannel, encodeFlowTransferStandAside({tb::kNoNode, 0}), true);
+    m_held.clear();
+}
+
+// Another node's `sashactl handover NODE` asks this one to stand aside (or back).
+void SashaDaemon::onStandAside(tb::NodeAddr from, tb::NodeAddr successor, quint32 holdMs)
+{
+    const bool aside = holdMs != 0;
+    m_driver.withdrawCapabilities(QStringLiteral("handover elsewhere"), tb::kCanDispatch, aside);
+    if (aside)
+        m_standAsideEnd.start(int(std::min<quint32>(holdMs, kStandAsideHoldMs)));
+    else
+        m_standAsideEnd.stop();
+    logLocal(aside ? QStringLiteral("stood-aside") : QStringLiteral("stood-back"), ipv4ToString(from),
+             aside ? QStringLiteral("%1 hands the dispatcher role to %2").arg(ipv4ToString(from), ipv4ToString(successor))
+                   : QStringLiteral("the handover of %1 is over").arg(ipv4ToString(from)));
 }
 
 // The successor has our flow table and the VMAC (or did not say so in time): a stop leaves the
@@ -296,6 +385,7 @@ void SashaDaemon::finishHandover()
         // Dispatch-capable again: the successor keeps the role (a working dispatcher's claim wins).
         m_driver.withdrawCapabilities(QStringLiteral("handover"), tb::kCanDispatch, false);
         m_handoverFinishing = false;
+        releaseHeld();
         if (m_handoverAnswer) {
             m_handoverAnswer(QJsonObject{{QStringLiteral("result"), QStringLiteral("handed-over")},
                                          {QStringLiteral("successor"), ipv4ToString(m_successor)},

@@ -45,7 +45,10 @@ Q_SIGNALS:
 
 private:
     bool startHandover();
-    void handover(const ControlServer::AnswerFn &answer);
+    void handover(const ControlRequest &request, const ControlServer::AnswerFn &answer);
+    void holdOthersBack(tb::NodeAddr successor, const ControlServer::AnswerFn &answer);
+    void releaseHeld();
+    void onStandAside(tb::NodeAddr from, tb::NodeAddr successor, quint32 holdMs);
     void successorHasOurFlows();
     void onHandoverView();
     void leaveRing();
@@ -75,6 +78,10 @@ private:
     QString m_conflictReason; // DispatcherService::dataNetworkConflict's, while it holds
     tb::NodeAddr m_successor = tb::kNoNode; // handover: the dispatcher elected in our place
     ControlServer::AnswerFn m_handoverAnswer; // `sashactl handover` waiting for its answer
+    // `sashactl handover NODE`: the members asked to stand aside (this node is the dispatcher),
+    // and, on a member asked by another, when its own stand-aside ends.
+    std::vector<tb::NodeAddr> m_held;
+    QTimer m_standAsideEnd;
 
     // Rate-limited drop log: per reason, one line per kDropLogEveryMs with the count since.
     struct DropLog {

@@ -90,6 +90,20 @@ private Q_SLOTS:
         QCOMPARE(std::get<FlowTransferAnnounced>(*m).transferId, 0xa1b2c3d4u);
     }
 
+    void standAsideRoundTripAndLayout()
+    {
+        const QByteArray aside = encodeFlowTransferStandAside({0x0a4d0003, 5000});
+        QCOMPARE(aside.toHex(), QByteArray("010300000a4d000300001388"));
+        const auto m = decodeFlowTransfer(aside);
+        QVERIFY(m && std::holds_alternative<FlowTransferStandAside>(*m));
+        QCOMPARE(std::get<FlowTransferStandAside>(*m), (FlowTransferStandAside{0x0a4d0003, 5000}));
+        const QByteArray back = encodeFlowTransferStandAside({0x0a4d0003, 0});
+        QCOMPARE(back.toHex(), QByteArray("010400000a4d0003"));
+        const auto b = decodeFlowTransfer(back);
+        QVERIFY(b && std::holds_alternative<FlowTransferStandAside>(*b));
+        QCOMPARE(std::get<FlowTransferStandAside>(*b).holdMs, 0u);
+    }
+
     void trailingBytesIgnored()
     {
         QByteArray b = encodeFlowTransferTable(5, kVip, someEntries(3))[0];
@@ -120,6 +134,9 @@ private Q_SLOTS:
         QTest::newRow("protocol neither tcp nor udp") << patched(36, "01") << "protocol 1";
         QTest::newRow("state 0 (empty)") << patched(37, "00") << "unknown state 0";
         QTest::newRow("state 5") << patched(37, "05") << "unknown state 5";
+        QTest::newRow("type 5") << patched(1, "05") << "type 5";
+        QTest::newRow("stand-aside shorter than 12 bytes") << hex("010300000a4d0003") << "stand-aside truncated";
+        QTest::newRow("stand-aside holding 0 ms") << hex("010300000a4d000300000000") << "holdMs 0";
     }
     void malformed()
     {
