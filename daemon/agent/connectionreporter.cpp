@@ -1,4 +1,5 @@
 #include "agent/connectionreporter.h"
+#include "transport/threadpriority.h"
 
 #include <QElapsedTimer>
 
@@ -40,6 +41,7 @@ void ConnectionReporter::startNext()
     const Pending job = m_queue.front();
     m_queue.pop_front();
     m_worker = std::thread([this, job, dumper = m_dumper, self = m_self, mac = m_mac] {
+        yieldToRingThread();
         QElapsedTimer timer;
         timer.start();
         const ConnectionDump dump = dumper.dump(job.query.vip, job.query.ports);

@@ -6,6 +6,7 @@
 
 #include "control/controlprotocol.h"
 #include "transport/ringdriver.h"
+#include "transport/threadpriority.h"
 
 #include <QJsonArray>
 
@@ -234,6 +235,7 @@ void DispatcherService::snapshotOnWorker(std::size_t limit, std::chrono::millise
     const quint64 id = ++m_connectionRequests;
     m_connectionWorkers.emplace(id, std::thread([this, id, processor, owner = std::move(owner), limit, wait,
                                                  work = std::move(work)] {
+        yieldToRingThread();
         std::function<void()> then = work(processor->snapshot(limit, wait), owner);
         QMetaObject::invokeMethod(this, [this, id, then = std::move(then)] {
             if (auto it = m_connectionWorkers.find(id); it != m_connectionWorkers.end()) {

@@ -14,6 +14,7 @@
 #include "oobrouter.h"
 #include "serverstats.h"
 #include "transport/ringdriver.h"
+#include "transport/threadpriority.h"
 
 #include <QElapsedTimer>
 #include <QScopeGuard>
@@ -402,6 +403,7 @@ void DispatcherService::buildOnWorker()
     // mapped), far beyond the ring's 140 ms token timeout if this thread, which relays the token,
     // did it. open() touches no member of this object but the const settings.
     m_prepareWorker = std::thread([this] {
+        yieldToRingThread();
         QElapsedTimer clock;
         clock.start();
         m_workerResult = open(true, m_workerError);
