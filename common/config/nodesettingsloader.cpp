@@ -660,7 +660,9 @@ ConfigResult parseNodeSettings(const QByteArray &text, const QString &path, cons
 
     // Unknown tables and keys first: a typo is the likeliest mistake and the clearest message.
     for (const auto &[k, node] : root) {
-        const auto it = std::find_if(specs.begin(), specs.end(), [&](const SectionSpec &s) { return s.name == k.str(); });
+        // Not k itself in the lambda: clang before 16 cannot capture a structured binding.
+        const std::string_view tableName = k.str();
+        const auto it = std::find_if(specs.begin(), specs.end(), [&](const SectionSpec &s) { return s.name == tableName; });
         const QString name = QString::fromStdString(std::string(k.str()));
         if (it == specs.end())
             return {std::nullopt, errorAt(file, k.source(), QStringLiteral("[%1]").arg(name),

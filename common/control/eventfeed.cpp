@@ -5,11 +5,31 @@
 
 #include <QJsonArray>
 #include <QJsonDocument>
+#include <QtNumeric>
 
 #include <algorithm>
+#include <limits>
 
 namespace sasha {
 namespace {
+
+// The sender's clock and its events' stamps come off the wire and may be anywhere in qint64:
+// the offset arithmetic saturates instead of overflowing (found by fuzz_feeds).
+qint64 saturatingAdd(qint64 a, qint64 b)
+{
+    qint64 sum = 0;
+    if (!qAddOverflow(a, b, &sum))
+        return sum;
+    return b > 0 ? std::numeric_limits<qint64>::max() : std::numeric_limits<qint64>::min();
+}
+
+qint64 saturatingSub(qint64 a, qint64 b)
+{
+    qint64 difference = 0;
+    if (!qSubOverflow(a, b, &difference))
+        return difference;
+    return b < 0 ? std::numeric_limits<qint64>::max() : std::numeric_limits<qint64>::min();
+}
 
 std::optional<EventFeedMessage> fail(QString *error, QString why)
 {
@@ -126,7 +146,7 @@ EventFeedReceiver::Result EventFeedReceiver::onMessage(quint32 from, QByteArrayV
         s.dropped = m->dropped;
     }
     // Offset samples: keep the window; the smallest is the best estimate (delays are >= 0).
-    const qint64 sample = nowUs - m->senderNowUs;
+    const qint64 sample = saturatingSub(nowUs, m->senderNowUs);
     while (!s.samples.empty() && (nowUs - s.samples.front().receivedUs > kEventFeedOffsetWindowUs || s.samples.size() >= kMaxSamples))
         s.samples.pop_front();
     s.samples.push_back({nowUs, sample});
@@ -145,7 +165,7 @@ EventFeedReceiver::Result EventFeedReceiver::onMessage(quint32 from, QByteArrayV
     m_lastHeardUs = nowUs;
     const QString sender = ipv4ToString(from);
     for (ControlEvent e : m->events) {
-        e.monoUs += offset;
+        e.monoUs = saturatingAdd(e.monoUs, offset);
         if (e.monoUs > nowUs)
             e.monoUs = nowUs;
         if (e.node.isEmpty())

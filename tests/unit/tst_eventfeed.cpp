@@ -4,6 +4,8 @@
 
 #include "control/eventfeed.h"
 
+#include <limits>
+
 #include <QRandomGenerator>
 #include <QTest>
 #include <QtEndian>
@@ -66,6 +68,8 @@ private Q_SLOTS:
     void receiverMapsToItsOwnClock();
     void delayedMessageKeepsBestOffset();
     void newClockIdForgetsOffset();
+    void extremeClocksSaturate_data();
+    void extremeClocksSaturate();
     void receiverCountsAndFills();
     void receiverRefusesAndCounts();
 };
@@ -239,6 +243,33 @@ void TestEventFeed::newClockIdForgetsOffset()
     r.onMessage(kDaemon, encodeEventFeed(batch(2'000'000 - 7'000'000, {}, 0, 2)), 2'000'000);
     QCOMPARE(*r.offsetUs(kDaemon), 7'000'000);
     QVERIFY(!r.offsetUs(kOther).has_value());
+}
+
+void TestEventFeed::extremeClocksSaturate_data()
+{
+    QTest::addColumn<qint64>("senderNowUs");
+    QTest::addColumn<qint64>("stampUs");
+    QTest::addColumn<qint64>("expectedUs");
+    constexpr qint64 kMin = std::numeric_limits<qint64>::min();
+    constexpr qint64 kMax = std::numeric_limits<qint64>::max();
+    // Found by fuzz_feeds: receive time minus the sender's clock overflowed (undefined behaviour;
+    // in practice an offset of the wrong sign). Saturated, the stamp lands at the receive time.
+    QTest::newRow("sender clock at the minimum") << kMin << qint64(0) << qint64(1'000'000);
+    // The offset is about -kMax; a stamp far below zero plus it overflowed to a large positive time.
+    QTest::newRow("sender clock at the maximum, stamp far below zero") << kMax << qint64(-4'000'000'000'000'000'000) << kMin;
+}
+
+void TestEventFeed::extremeClocksSaturate()
+{
+    QFETCH(qint64, senderNowUs);
+    QFETCH(qint64, stampUs);
+    QFETCH(qint64, expectedUs);
+    EventFeedReceiver r;
+    const auto res = r.onMessage(kDaemon, encodeEventFeed(batch(senderNowUs, {makeEvent(QStringLiteral("ring-formed"), stampUs)})),
+                                 1'000'000);
+    QVERIFY2(res.error.isEmpty(), qPrintable(res.error));
+    QCOMPARE(res.events.size(), 1);
+    QCOMPARE(res.events[0].monoUs, expectedUs);
 }
 
 void TestEventFeed::receiverCountsAndFills()
