@@ -34,23 +34,7 @@ for tool in ip nginx ethtool curl httperf python3 nft; do
 done
 [[ -n ${SASHAD:-} && -x ${SASHAD:-} && -n ${SASHACTL:-} && -x ${SASHACTL:-} && -n ${SASHA_JUNKFLOOD:-} && -x ${SASHA_JUNKFLOOD:-} ]] \
     || { echo "FAIL - SASHAD, SASHACTL and SASHA_JUNKFLOOD must name the built binaries"; exit 1; }
-if [[ -e /run/sasha-lab/lab.env ]] || ip netns list | grep -qE '^sasha-(sw|client|node[0-9]+)( |$)'; then
-    skip "a sasha lab is already up; this test will not tear it down (run: $lab down)"
-fi
-tmp=$(mktemp -d /tmp/lab_hostile.XXXXXX)
-cleanup() {
-    local rc=$?
-    jobs -p | xargs -r kill 2>/dev/null
-    if ((rc != 0)) && [[ -n ${SASHA_KEEP_LOGS:-} ]]; then
-        mkdir -p "$SASHA_KEEP_LOGS"
-        for f in /run/sasha-lab/node*/sashad.log; do [[ -e $f ]] && cp "$f" "$SASHA_KEEP_LOGS/$(basename "$(dirname "$f")").log"; done
-    fi
-    "$lab" down >/dev/null 2>&1 || true
-    rm -rf "$tmp"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+ownLab lab_hostile
 
 if ! "$lab" up --nodes 5 >"$tmp/up.log" 2>&1; then
     cat "$tmp/up.log"

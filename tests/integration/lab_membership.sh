@@ -4,7 +4,8 @@
 #   1. a server's sashad SIGKILLed while its nginx keeps serving (the ring purges and re-forms);
 #   2. a server's sashad stopped with SIGTERM (graceful leave), nginx still serving;
 #   3. the dispatcher's sashad stopped with SIGTERM (planned handover), no client-visible stall,
-#      and `sashactl handover` (the same without stopping the daemon);
+#      `sashactl handover` (the same without stopping the daemon) and `sashactl handover NODE`
+#      (to the node asked for);
 #   4. a rolling restart of every node's sashad (`sasha-lab rolling`), dispatcher included.
 # And the dispatcher's data path is not restarted by 1 and 2 (same run before and after).
 # Needs root; exit 77 = skipped. Removes the lab it made, also when it fails (SASHA_KEEP_LOGS=DIR
@@ -26,24 +27,7 @@ for tool in ip nginx ethtool curl httperf python3 sha256sum; do
 done
 [[ -n ${SASHAD:-} && -x ${SASHAD:-} && -n ${SASHACTL:-} && -x ${SASHACTL:-} ]] \
     || { echo "FAIL - SASHAD and SASHACTL must name the built binaries"; exit 1; }
-if [[ -e /run/sasha-lab/lab.env ]] || ip netns list | grep -qE '^sasha-(sw|client|node[0-9]+)( |$)'; then
-    skip "a sasha lab is already up; this test will not tear it down (run: $lab down)"
-fi
-tmp=$(mktemp -d /tmp/lab_membership.XXXXXX)
-cleanup() {
-    local rc=$?
-    jobs -p | xargs -r kill 2>/dev/null
-    # SASHA_KEEP_LOGS=DIR: on failure, keep every node's sashad.log there (the lab goes away).
-    if ((rc != 0)) && [[ -n ${SASHA_KEEP_LOGS:-} ]]; then
-        mkdir -p "$SASHA_KEEP_LOGS"
-        for f in /run/sasha-lab/node*/sashad.log; do [[ -e $f ]] && cp "$f" "$SASHA_KEEP_LOGS/$(basename "$(dirname "$f")").log"; done
-    fi
-    "$lab" down >/dev/null 2>&1 || true
-    rm -rf "$tmp"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+ownLab lab_membership
 
 if ! "$lab" up --nodes 5 --large-mb 100 >"$tmp/up.log" 2>&1; then
     cat "$tmp/up.log"
@@ -227,6 +211,26 @@ else
 fi
 checkTransferred "$(dispatcherNode)"
 waitFor 10 dataPathReady "$(dispatcherNode)" || fail "the dispatcher's data path is not ready after sashactl handover"
+
+# 3c: `sashactl handover NODE`: the role goes to the node asked for, not the ring's next choice;
+# the members that stood aside for it are capable again afterwards.
+dk=$(dispatcherNode)
+pick=""
+for k in 4 5 3 2; do [[ $k != "$dk" ]] && { pick=$k; break; }; done
+under "sashactl handover 10.77.0.$pick on node$dk" 8 20M nodeCtl "$dk" handover "10.77.0.$pick"
+note "$(cat "$tmp/action.log")"
+if grep -q "handed over to 10.77.0.$pick" "$tmp/action.log" && [[ $(dispatcherNode) == "$pick" ]]; then
+    pass "sashactl handover 10.77.0.$pick made node$pick the dispatcher"
+else
+    fail "sashactl handover 10.77.0.$pick: dispatcher node$(dispatcherNode): $(cat "$tmp/action.log")"
+fi
+checkTransferred "$pick"
+allCapable() {
+    local k
+    for k in 1 2 3 4 5; do [[ $(nodeCtl "$k" --json status | jsonField '["dispatch"]["capable"]') == True ]] || return 1; done
+}
+if waitFor 10 allCapable; then pass "every node is dispatch-capable again after the targeted handover"; else fail "some node still stands aside after the targeted handover"; fi
+waitFor 10 dataPathReady "$(dispatcherNode)" || fail "the dispatcher's data path is not ready after sashactl handover NODE"
 
 # 4: rolling restart of every sashad, the dispatcher included, downloads spanning all of it.
 under "rolling restart of all 5 sashad" 20 4M "$lab" rolling --pause 1

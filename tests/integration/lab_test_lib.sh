@@ -29,3 +29,27 @@ ringOf() {   # ringOf K N : nodeK is a member of a ring of N with a dispatcher
     [[ $(membersOf "$1") == "$2" && -n $(dispatcherOf "$1") ]]
 }
 nodeIndex() { echo "${1##*.}"; }   # 10.77.0.K -> K
+
+# ownLab NAME: for a test that makes its own lab: skips when a lab is already up (never tears
+# down someone's lab), sets $tmp, and on exit (also on failure or a signal) kills the test's
+# background jobs, keeps the nodes' sashad logs in SASHA_KEEP_LOGS=DIR if the test failed, takes
+# the lab down and removes $tmp.
+ownLab() {
+    if [[ -e /run/sasha-lab/lab.env ]] || ip netns list | grep -qE '^sasha-(sw|client|node[0-9]+)( |$)'; then
+        skip "a sasha lab is already up; this test will not tear it down (run: $lab down)"
+    fi
+    tmp=$(mktemp -d "/tmp/$1.XXXXXX")
+    trap ownLabCleanup EXIT
+    trap 'exit 1' INT TERM
+}
+ownLabCleanup() {
+    local rc=$? f
+    jobs -p | xargs -r kill 2>/dev/null
+    if ((rc != 0)) && [[ -n ${SASHA_KEEP_LOGS:-} ]]; then
+        mkdir -p "$SASHA_KEEP_LOGS"
+        for f in /run/sasha-lab/node*/sashad.log; do [[ -e $f ]] && cp "$f" "$SASHA_KEEP_LOGS/$(basename "$(dirname "$f")").log"; done
+    fi
+    "$lab" down >/dev/null 2>&1 || true
+    rm -rf "$tmp"
+    exit "$rc"
+}
