@@ -21,7 +21,8 @@ nowMs() { local t=$EPOCHREALTIME; echo $(( ${t/[.,]/} / 1000 )); }
 
 sleepUntilMs() {   # sleepUntilMs T : sleeps until nowMs() >= T (at once if that is past)
     local left=$(( $1 - $(nowMs) ))
-    if ((left > 0)); then sleep "$((left / 1000)).$(printf '%03d' $((left % 1000)))"; fi
+    # In the background: 'wait' returns at once on SIGINT/SIGTERM, so the fault is undone at once.
+    if ((left > 0)); then sleep "$((left / 1000)).$(printf '%03d' $((left % 1000)))" & wait "$!"; fi
 }
 
 soakNote() { gSoakNote+="${gSoakNote:+; }$*"; warn "soak: $*"; }
