@@ -176,8 +176,8 @@ def main():
     if totals["windowsWithoutReport"]:
         print(f"({totals['windowsWithoutReport']} window(s) without an httperf report)")
     print()
-    print(f"{'node':<7} {'process':<7} {'samples':>7} {'pids':>4} {'RSS MB min-max':>16} {'fds min-max':>12} "
-          f"{'last pid RSS MB':>16} {'last pid fds':>13}")
+    print(f"{'node':<7} {'process':<7} {'samples':>7} {'pids':>4} {'RSS MiB min-max':>16} {'fds min-max':>12} "
+          f"{'last pid RSS MiB':>16} {'last pid fds':>13}")
     for node, comms in node_stats.items():
         for comm, s in comms.items():
             print(f"{node:<7} {comm:<7} {s['samples']:>7} {s['pids']:>4} "
