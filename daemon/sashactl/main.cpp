@@ -333,8 +333,8 @@ int main(int argc, char *argv[])
         if (!ok || waitTimeoutS < 1 || waitTimeoutS > 86400)
             return usage(QStringLiteral("--timeout takes 1..86400 seconds, got \"%1\"").arg(parser.value(timeoutOpt)));
     }
-    if (admin) {
-        // NODE and W are checked below; the count here only keeps other commands to one word.
+    if (admin || command == QLatin1String("handover")) {
+        // NODE (and W) are checked below; the count here only keeps other commands to one word.
     } else if (command == QLatin1String("fault") ? args.size() != 3 : args.size() != 1)
         return usage(command == QLatin1String("fault") ? QStringLiteral("usage: sashactl fault NODE ACTION [--duration S] [--if-dispatcher]")
                                                        : QStringLiteral("one command at a time"));

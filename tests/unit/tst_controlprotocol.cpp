@@ -169,6 +169,10 @@ private Q_SLOTS:
                                            << int(ControlRequest::Command::Events) << 5 << "";
         QTest::newRow("watch") << QByteArray(R"({"cmd":"watch"})") << true << int(ControlRequest::Command::Watch) << 100 << "";
         QTest::newRow("handover") << QByteArray(R"({"cmd":"handover"})") << true << int(ControlRequest::Command::Handover) << 100 << "";
+        QTest::newRow("handover to a named node") << QByteArray(R"({"cmd":"handover","target":"10.0.0.4"})") << true
+                                                  << int(ControlRequest::Command::Handover) << 100 << "";
+        QTest::newRow("handover to a bad target") << QByteArray(R"({"cmd":"handover","target":"node4"})") << false << 0 << 0
+                                                  << "handover: \"target\" must be a node's IPv4 address";
         QTest::newRow("unknown command lists handover") << QByteArray(R"({"cmd":"hand-over"})") << false << 0 << 0
                                                         << "weight, handover";
         QTest::newRow("unknown command") << QByteArray(R"({"cmd":"reboot"})") << false << 0 << 0
@@ -189,6 +193,18 @@ private Q_SLOTS:
         QTest::newRow("limit too large") << QByteArray(R"({"cmd":"events","limit":2001})") << false << 0 << 0 << "1..2000";
         QTest::newRow("limit as string") << QByteArray(R"({"cmd":"events","limit":"5"})") << false << 0 << 0 << "1..2000";
         QTest::newRow("over-long line") << QByteArray(kMaxRequestLine + 1, ' ') << false << 0 << 0 << "longer than";
+    }
+
+    void handoverTargetRoundTrip()
+    {
+        const auto r = parseControlRequest(R"({"cmd":"handover","target":"10.0.0.4"})", nullptr);
+        QVERIFY(r);
+        QCOMPARE(r->handoverTarget, 0x0a000004u);
+        QCOMPARE(r->toJson().value(QStringLiteral("target")).toString(), QStringLiteral("10.0.0.4"));
+        const auto plain = parseControlRequest(R"({"cmd":"handover"})", nullptr);
+        QVERIFY(plain);
+        QCOMPARE(plain->handoverTarget, 0u);
+        QVERIFY(!plain->toJson().contains(QStringLiteral("target")));
     }
 
     void adminRequests_data()
