@@ -65,7 +65,7 @@ QByteArray encodeAdminCommand(const AdminCommand &c)
 
 QByteArray encodeAdminReply(const AdminReply &r)
 {
-    const QByteArray msg = r.message.toUtf8().left(kMaxAdminMessage);
+    const QByteArray msg = commandhead::utf8Prefix(r.message, kMaxAdminMessage);
     ByteWriter w(kAdminReplyFixedSize + msg.size());
     w.u8(kAdminVersion);
     w.u8(kTypeReply);
@@ -136,7 +136,13 @@ std::optional<AdminReply> decodeAdminReply(QByteArrayView p, QString *error)
                         .arg(n).arg(p.size() - kAdminReplyFixedSize).arg(kMaxAdminMessage));
         return std::nullopt;
     }
-    r.message = QString::fromUtf8(in.bytes(n));
+    const QByteArrayView text = in.bytes(n);
+    if (!text.isValidUtf8()) {
+        // Replacement characters would make the message longer than it came (and than the limit).
+        fail(error, QStringLiteral("%1 message is not valid UTF-8").arg(QLatin1String("admin reply")));
+        return std::nullopt;
+    }
+    r.message = QString::fromUtf8(text);
     return r;
 }
 

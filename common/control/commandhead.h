@@ -3,6 +3,7 @@
 // version 1 | type 1 (1 command, 2 reply) | action 1, checked the same way for both, with the
 // codec's name in every message ("fault message truncated: ...").
 
+#include <QByteArray>
 #include <QByteArrayView>
 #include <QString>
 
@@ -33,6 +34,23 @@ inline bool check(QByteArrayView p, int fixed, quint8 version, quint8 type, bool
     if (!validAction(quint8(p[2])))
         return fail(error, QStringLiteral("unknown %1 action %2").arg(name).arg(quint8(p[2])));
     return true;
+}
+
+} // namespace sasha::commandhead
+
+namespace sasha::commandhead {
+
+// A message for the wire: UTF-8, at most maxBytes, cut at a character boundary (a cut inside a
+// multi-byte character would make it invalid UTF-8, which the decoders refuse).
+inline QByteArray utf8Prefix(const QString &text, qsizetype maxBytes)
+{
+    QByteArray b = text.toUtf8();
+    if (b.size() <= maxBytes)
+        return b;
+    qsizetype cut = maxBytes;
+    while (cut > 0 && (quint8(b[cut]) & 0xC0) == 0x80)
+        --cut; // b[cut] continues a character: cut before the character starts
+    return b.left(cut);
 }
 
 } // namespace sasha::commandhead

@@ -72,7 +72,7 @@ QByteArray encodeFaultCommand(const FaultCommand &c)
 
 QByteArray encodeFaultReply(const FaultReply &r)
 {
-    QByteArray msg = r.message.toUtf8().left(kMaxFaultMessage);
+    QByteArray msg = commandhead::utf8Prefix(r.message, kMaxFaultMessage);
     ByteWriter w(kFaultReplyFixedSize + msg.size());
     w.u8(kFaultVersion);
     w.u8(kTypeReply);
@@ -139,7 +139,13 @@ std::optional<FaultReply> decodeFaultReply(QByteArrayView p, QString *error)
                         .arg(n).arg(p.size() - kFaultReplyFixedSize).arg(kMaxFaultMessage));
         return std::nullopt;
     }
-    r.message = QString::fromUtf8(in.bytes(n));
+    const QByteArrayView text = in.bytes(n);
+    if (!text.isValidUtf8()) {
+        // Replacement characters would make the message longer than it came (and than the limit).
+        fail(error, QStringLiteral("%1 message is not valid UTF-8").arg(QLatin1String("fault reply")));
+        return std::nullopt;
+    }
+    r.message = QString::fromUtf8(text);
     return r;
 }
 

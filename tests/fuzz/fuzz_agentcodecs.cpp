@@ -60,6 +60,11 @@ void checkFlowTransfer(QByteArrayView payload, int perPart)
     const auto m = decodeFlowTransfer(payload);
     if (!m)
         return;
+    if (const auto *a = std::get_if<FlowTransferStandAside>(&*m)) {
+        const auto again = decodeFlowTransfer(encodeFlowTransferStandAside(*a));
+        FUZZ_CHECK(again && std::get_if<FlowTransferStandAside>(&*again) && *std::get_if<FlowTransferStandAside>(&*again) == *a);
+        return;
+    }
     if (const auto *a = std::get_if<FlowTransferAnnounced>(&*m)) {
         const auto again = decodeFlowTransfer(encodeFlowTransferAnnounced(*a));
         FUZZ_CHECK(again && std::get_if<FlowTransferAnnounced>(&*again) && *std::get_if<FlowTransferAnnounced>(&*again) == *a);

@@ -116,6 +116,13 @@ void TestFaultCommand::replyMessageTruncatedOnEncode()
     const auto back = decodeFaultReply(wire);
     QVERIFY(back.has_value());
     QCOMPARE(back->message.size(), kMaxFaultMessage);
+
+    // Cut at a character boundary: 2-byte characters never leave half a character on the wire
+    // (the decoder refuses invalid UTF-8), and the message still decodes (found by fuzz_feeds).
+    const FaultReply wide{FaultAction::Crash, FaultResult::Failed, 1, 2, QString(2000, QChar(0xE9))};
+    const auto wideBack = decodeFaultReply(encodeFaultReply(wide));
+    QVERIFY(wideBack.has_value());
+    QCOMPARE(wideBack->message, QString(kMaxFaultMessage / 2, QChar(0xE9)));
 }
 
 void TestFaultCommand::malformedReply_data()
@@ -123,6 +130,9 @@ void TestFaultCommand::malformedReply_data()
     QTest::addColumn<QByteArray>("hex");
     QTest::addColumn<QString>("reason");
     QTest::newRow("truncated fixed part") << QByteArray("0102010000000001") << "truncated";
+    QTest::newRow("message not valid UTF-8") << (QByteArray(encodeFaultReply({FaultAction::Crash, FaultResult::Failed, 1, 2, QStringLiteral("ab")}).toHex())
+                                                   .replace(QByteArray("6162"), QByteArray("b3b3")))
+                                             << "not valid UTF-8";
     QTest::newRow("command type where a reply is expected") << QByteArray("01010100000000010000000200000000") << "type";
     QTest::newRow("result 9") << QByteArray("01020109000000010000000200000000") << "result";
     QTest::newRow("message longer than the bytes present") << QByteArray("0102010000000001000000020000000561") << "length";
