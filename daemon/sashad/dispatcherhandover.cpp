@@ -168,10 +168,11 @@ void DispatcherService::applyTransferPart(const FlowTransferTable &part)
     drainBacklog();
 }
 
-// The previous dispatcher's whole table is in the flow table: take the VMAC.
+// The previous dispatcher's whole table is in the flow table, and so are the agents' reports
+// (connections the old dispatcher made after it copied its table): take the VMAC.
 void DispatcherService::maybeAnnounceTransferred()
 {
-    if (!m_run || !m_announcePending || !m_transferComplete)
+    if (!m_run || !m_announcePending || !m_transferComplete || !m_reconstructionDone)
         return;
     if (!m_backlog.empty() || !m_run->fastPath->reconstructionQueue().drainedForProducer())
         return; // drainBacklog() comes back
