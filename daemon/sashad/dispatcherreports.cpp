@@ -37,16 +37,6 @@ const char *originName(FlowOrigin o)
     return "?";
 }
 
-const char *schedulerName(SchedulerKind k)
-{
-    switch (k) {
-    case SchedulerKind::Maglev: return "maglev";
-    case SchedulerKind::WeightedLeastConnections: return "wlc";
-    case SchedulerKind::RoundRobin: return "rr";
-    }
-    return "?";
-}
-
 qint64 u(const Counter &c) { return qint64(read(c)); }
 
 } // namespace

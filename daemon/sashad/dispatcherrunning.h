@@ -16,6 +16,17 @@
 
 namespace sasha {
 
+// The [dispatcher] scheduler's name, as in the config and the status JSON.
+inline const char *schedulerName(SchedulerKind k)
+{
+    switch (k) {
+    case SchedulerKind::Maglev: return "maglev";
+    case SchedulerKind::WeightedLeastConnections: return "wlc";
+    case SchedulerKind::RoundRobin: return "rr";
+    }
+    return "?";
+}
+
 // Everything that exists only while this node dispatches. Members are declared in dependency
 // order: the thread (declared last) is destroyed first, and it is stopped before anything else.
 struct DispatcherService::Running {

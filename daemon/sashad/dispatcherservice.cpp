@@ -51,16 +51,6 @@ std::pair<quint32, int> clusterSubnet(const NodeSettings &s)
     return {s.address, 32};
 }
 
-const char *schedulerName(SchedulerKind k)
-{
-    switch (k) {
-    case SchedulerKind::Maglev: return "maglev";
-    case SchedulerKind::WeightedLeastConnections: return "wlc";
-    case SchedulerKind::RoundRobin: return "rr";
-    }
-    return "?";
-}
-
 qint64 nowMs() { return RingDriver::steadyNow().count() / 1000; }
 
 // The dispatcher's probe of a server that left the ring: the agent's [health] check sent to the
