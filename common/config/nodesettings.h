@@ -76,6 +76,20 @@ struct AgentSettings {
     quint32 deadMaxIdleMs = 0;
 };
 
+// [notify]: scripts run on the node's events, like keepalived's notify_master (docs/config.md
+// "[notify]"; NotifyRunner runs them off the ring's thread). Paths are absolute and executable
+// (the loader checks both); empty = no script for that event.
+struct NotifySettings {
+    QString roleChange;   // role-changed
+    QString memberJoined; // member-joined
+    QString memberLost;   // member-lost and member-left
+    QString healthChange; // health-changed (this node's own health check)
+    QString script;       // every event, after the event's own script
+    int timeoutMs = 5000; // a script still running after this is killed with its process group
+    int queue = 32;       // events waiting at most; more are dropped (counted, logged)
+    friend bool operator==(const NotifySettings &, const NotifySettings &) = default;
+};
+
 struct NodeSettings {
     QString configFile; // absolute path of the file the settings came from
 
@@ -118,6 +132,7 @@ struct NodeSettings {
     DispatcherSettings dispatcher;
     HealthSettings health;
     AgentSettings agent;
+    NotifySettings notify;
 
     tb::Endpoint endpoint() const { return {address, port}; }
     // The core's configuration; bootEpoch is the caller's (sashad: wall ms at start).

@@ -15,6 +15,7 @@
 #include <toml++/toml.h>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <functional>
@@ -591,6 +592,43 @@ void parseAgent(SectionReader &r, NodeSettings &s)
         a.deadMaxIdleMs = quint32(*v);
 }
 
+// A hook script: an absolute path to an executable regular file (checked on every load, so
+// --check and reload catch a missing or non-executable script before it is needed).
+void notifyScript(SectionReader &r, std::string_view key, QString &out)
+{
+    const auto v = r.string(key);
+    if (!v)
+        return;
+    if (!v->startsWith(QLatin1Char('/'))) {
+        r.fail(key, QStringLiteral("must be an absolute path to an executable, like \"/etc/sasha/notify.sh\"; got %1").arg(quoted(*v)));
+        return;
+    }
+    struct stat st {};
+    const QByteArray native = QFile::encodeName(*v);
+    if (::stat(native.constData(), &st) != 0)
+        r.fail(key, QStringLiteral("%1 does not exist; give the path of an executable script").arg(*v));
+    else if (!S_ISREG(st.st_mode))
+        r.fail(key, QStringLiteral("%1 is not a regular file; give the path of an executable script").arg(*v));
+    else if (::access(native.constData(), X_OK) != 0)
+        r.fail(key, QStringLiteral("%1 is not executable by this user: chmod +x %1").arg(*v));
+    else
+        out = *v;
+}
+
+void parseNotify(SectionReader &r, NodeSettings &s)
+{
+    NotifySettings &n = s.notify;
+    notifyScript(r, "role_change", n.roleChange);
+    notifyScript(r, "member_joined", n.memberJoined);
+    notifyScript(r, "member_lost", n.memberLost);
+    notifyScript(r, "health_change", n.healthChange);
+    notifyScript(r, "script", n.script);
+    if (const auto v = r.integer("timeout_ms", 100, 600000))
+        n.timeoutMs = int(*v);
+    if (const auto v = r.integer("queue", 1, 1024))
+        n.queue = int(*v);
+}
+
 struct SectionSpec {
     std::string_view name;
     std::vector<std::string_view> keys;
@@ -613,6 +651,8 @@ const std::vector<SectionSpec> &sectionSpecs()
          parseDispatcher},
         {"health", {"enabled", "url", "interval_ms", "timeout_ms", "rise", "fall"}, parseHealth},
         {"agent", {"dead_unacked_silence_ms", "dead_max_backoff", "dead_max_probes", "dead_max_idle_ms"}, parseAgent},
+        {"notify", {"role_change", "member_joined", "member_lost", "health_change", "script", "timeout_ms", "queue"},
+         parseNotify},
     };
     return specs;
 }
