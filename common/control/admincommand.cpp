@@ -55,10 +55,10 @@ QByteArray encodeAdminCommand(const AdminCommand &c)
     w.u8(kAdminVersion);
     w.u8(kTypeCommand);
     w.u8(quint8(c.action));
-    w.u8(0); // flags
+    w.u8(c.action == AdminAction::Weight && c.clearWeight ? kAdminClearWeight : 0); // flags
     w.u32(c.commandId);
     w.u32(c.target);
-    w.u16(c.action == AdminAction::Weight ? c.weight : 0);
+    w.u16(c.action == AdminAction::Weight && !c.clearWeight ? c.weight : 0);
     w.u16(0); // reserved
     return w.take();
 }
@@ -97,10 +97,18 @@ std::optional<AdminCommand> decodeAdminCommand(QByteArrayView p, QString *error)
     in.skip(2); // version and type, checked above
     AdminCommand c;
     c.action = AdminAction(in.u8());
-    in.skip(1); // flags: none defined
+    const quint8 flags = in.u8();
     c.commandId = in.u32();
     c.target = in.u32();
     c.weight = in.u16();
+    if (flags & kAdminClearWeight) {
+        if (c.action != AdminAction::Weight || c.weight != 0) {
+            fail(error, QStringLiteral("clear-weight flag on %1 with weight %2; only on weight, with weight 0")
+                            .arg(adminActionName(c.action)).arg(c.weight));
+            return std::nullopt;
+        }
+        c.clearWeight = true;
+    }
     if (c.action != AdminAction::Weight && c.weight != 0) {
         fail(error, QStringLiteral("%1 takes no weight; got %2").arg(adminActionName(c.action)).arg(c.weight));
         return std::nullopt;

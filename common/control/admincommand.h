@@ -15,7 +15,9 @@
 //     version 1 (=1) | type 1 (=1 command) | action 1 | flags 1 (=0) | commandId 4 | target 4 |
 //     weight 2 | reserved 2 (=0)
 //       action: 1 drain, 2 undrain, 3 weight.
-//       flags: none defined yet; a receiver ignores bits it does not know.
+//       flags: bit0 kAdminClearWeight (action weight only, weight = 0): clear the operator
+//               weight, so that [dispatcher] weights apply again; bits 1..7 = 0, and a receiver
+//               ignores bits it does not know.
 //       commandId: chosen by the sender, echoed in the reply.
 //       target: the ring address the command is meant for; a node that is not target answers
 //               WrongTarget (protects against a stale view sending to a reused address).
@@ -75,6 +77,7 @@ struct AdminCommand {
     quint32 commandId = 0;
     tb::NodeAddr target = tb::kNoNode;
     quint16 weight = 0; // Weight only
+    bool clearWeight = false; // Weight only: no operator weight any more (kAdminClearWeight)
     friend bool operator==(const AdminCommand &, const AdminCommand &) = default;
 };
 
@@ -93,6 +96,8 @@ struct AdminReply {
     QString message; // human text, truncated to kMaxAdminMessage bytes on encode
     friend bool operator==(const AdminReply &, const AdminReply &) = default;
 };
+
+constexpr quint8 kAdminClearWeight = 0x01; // command flags
 
 constexpr quint8 kReportDrained = 0x01;
 constexpr quint8 kReportWeightSet = 0x02;

@@ -27,7 +27,7 @@ constexpr std::pair<const char *, ControlRequest::Command> kCommands[] = {
     {"counters", ControlRequest::Command::Counters}, {"connections", ControlRequest::Command::Connections},
     {"fault", ControlRequest::Command::Fault},       {"drain", ControlRequest::Command::Drain},
     {"undrain", ControlRequest::Command::Undrain},   {"weight", ControlRequest::Command::Weight},
-    {"handover", ControlRequest::Command::Handover},
+    {"handover", ControlRequest::Command::Handover}, {"reload", ControlRequest::Command::Reload},
 };
 
 // "status, members, ...": what an error message lists as accepted.
@@ -137,6 +137,13 @@ bool parseAdminArguments(const QJsonObject &o, ControlRequest &r, QString *error
         return fail(QStringLiteral("%1: \"target\" must be a node's IPv4 address like \"127.0.0.3\"").arg(cmd));
     r.adminTarget = *target;
     const QJsonValue w = o.value(QLatin1String("weight"));
+    const QJsonValue clear = o.value(QLatin1String("clear"));
+    if (r.command == ControlRequest::Command::Weight && !clear.isUndefined()) {
+        if (clear != QJsonValue(true) || !w.isUndefined())
+            return fail(QStringLiteral("weight: \"clear\" must be true, without \"weight\" (clears the operator weight)"));
+        r.adminClearWeight = true;
+        return true;
+    }
     if (r.command != ControlRequest::Command::Weight) {
         if (!w.isUndefined())
             return fail(QStringLiteral("%1 takes no \"weight\" (use the weight command)").arg(cmd));
@@ -404,6 +411,10 @@ QJsonObject ControlStatus::toJson() const
         o.insert(QStringLiteral("transport"), transport);
     if (!dispatch.isEmpty())
         o.insert(QStringLiteral("dispatch"), dispatch);
+    if (!reload.isEmpty())
+        o.insert(QStringLiteral("reload"), reload);
+    if (!notify.isEmpty())
+        o.insert(QStringLiteral("notify"), notify);
     return o;
 }
 
@@ -427,6 +438,8 @@ ControlStatus ControlStatus::fromJson(const QJsonObject &o)
     s.admin = o.value(QLatin1String("admin")).toObject();
     s.transport = o.value(QLatin1String("transport")).toObject();
     s.dispatch = o.value(QLatin1String("dispatch")).toObject();
+    s.reload = o.value(QLatin1String("reload")).toObject();
+    s.notify = o.value(QLatin1String("notify")).toObject();
     return s;
 }
 
@@ -470,7 +483,7 @@ ControlEvent ControlEvent::fromJson(const QJsonObject &o)
 
 QJsonObject ControlRequest::toJson() const
 {
-    static_assert(std::size(kCommands) == std::size_t(Command::Handover) + 1);
+    static_assert(std::size(kCommands) == std::size_t(Command::Reload) + 1);
     Q_ASSERT(kCommands[int(command)].second == command);
     QJsonObject o{{QStringLiteral("cmd"), QLatin1String(kCommands[int(command)].first)}};
     if (command == Command::Events || command == Command::Connections)
@@ -483,7 +496,9 @@ QJsonObject ControlRequest::toJson() const
     }
     if (isAdmin())
         o.insert(QStringLiteral("target"), ipv4ToString(adminTarget));
-    if (command == Command::Weight)
+    if (command == Command::Weight && adminClearWeight)
+        o.insert(QStringLiteral("clear"), true);
+    else if (command == Command::Weight)
         o.insert(QStringLiteral("weight"), qint64(adminWeight));
     if (command == Command::Handover && handoverTarget != 0)
         o.insert(QStringLiteral("target"), ipv4ToString(handoverTarget));

@@ -21,7 +21,9 @@
 //                 finish, dispatch capability kept, persisted in the target's [node] state_file
 //   "undrain"  -> {"target":"a.b.c.d"}: back in service
 //   "weight"   -> {"target":"a.b.c.d","weight":W}: operator weight W (0..65535, 0 = no new flows),
-//                 which wins over [dispatcher] weights on whichever node dispatches
+//                 which wins over [dispatcher] weights on whichever node dispatches;
+//                 {"target":"a.b.c.d","clear":true} instead of "weight" clears it (then the
+//                 [dispatcher] weights apply again)
 //                 The three answer like "fault": {"result":"accepted"|"wrong-target"|"failed",
 //                 "message":"...","node":"a.b.c.d","action":"drain"} when the target replies (at
 //                 once when the target is this node), or {"error": "no reply from X within 2 s"}.
@@ -29,6 +31,10 @@
 //                 without stopping (docs/dispatcher.md "Membership changes") and answers
 //                 {"result":"handed-over","successor":"a.b.c.d","ms":N} once the successor has the
 //                 VMAC, or {"error": "..."} (not the dispatcher, no other capable member, ...).
+//   "reload"   -> {}: re-read the config file the daemon started with (as SIGHUP does); answers
+//                 {"result":"reloaded"|"no-change","changes":["weight of a.b.c.d: 1 -> 3", ...]}
+//                 or {"error": "..."} naming file, line and key (a bad file), or each key that
+//                 cannot change without a restart with its old and new value; then nothing changed.
 //
 // Members (the "members" array of status and members) also carry, where this node knows them
 // (its own state, and the admin reports every serving node sends, kAdminReportChannel):
@@ -119,6 +125,12 @@ struct ControlStatus {
     // Whether this node may be elected dispatcher (docs/sashactl.md, "dispatch": configured,
     // capable, withdrawn {reason: detail}). Left out when empty.
     QJsonObject dispatch;
+    // Config reloads (docs/sashactl.md "reload"): {"ok", "refused", "last": "ok"|"refused"|"",
+    // "lastMessage", "lastMs" (wall ms)}. Left out when empty.
+    QJsonObject reload;
+    // The [notify] scripts (docs/config.md "[notify]"): {"started", "ok", "failed", "timedOut",
+    // "dropped", "pending"}. Left out when empty.
+    QJsonObject notify;
 
     // Snapshot of a running node; name is the local display name.
     static ControlStatus fromNode(const tb::TokenBeatNode &node, const QString &name, qint64 uptimeMs, qint64 pid);
@@ -141,7 +153,7 @@ struct ControlEvent {
 };
 
 struct ControlRequest {
-    enum class Command { Status, Members, Events, Watch, Counters, Connections, Fault, Drain, Undrain, Weight, Handover };
+    enum class Command { Status, Members, Events, Watch, Counters, Connections, Fault, Drain, Undrain, Weight, Handover, Reload };
     Command command = Command::Status;
     int limit = 100; // events (1..kMaxEventLimit) and connections (1..kMaxConnectionLimit)
     // fault: validated by the parser (IPv4 target, known action, duration only and always for
@@ -153,6 +165,7 @@ struct ControlRequest {
     // drain, undrain, weight: validated by the parser (IPv4 target; weight 0..kMaxOperatorWeight).
     quint32 adminTarget = 0; // IPv4, host byte order
     quint32 adminWeight = 0;
+    bool adminClearWeight = false; // weight: {"clear": true} instead of "weight"
     // handover: the successor asked for (IPv4, host byte order); 0 = the ring's next choice.
     quint32 handoverTarget = 0;
     bool isAdmin() const { return command == Command::Drain || command == Command::Undrain || command == Command::Weight; }

@@ -101,7 +101,7 @@ std::optional<QString> parseAdminArguments(const QString &command, const QString
 {
     const bool weight = command == QLatin1String("weight");
     if (args.size() != (weight ? 3 : 2))
-        return weight ? QStringLiteral("usage: sashactl weight NODE W (W in 0..%1; 0 = no new flows)").arg(kMaxOperatorWeight)
+        return weight ? QStringLiteral("usage: sashactl weight NODE W|clear (W in 0..%1; 0 = no new flows)").arg(kMaxOperatorWeight)
                       : QStringLiteral("usage: sashactl %1 NODE%2").arg(command, command == QLatin1String("drain")
                                                                                   ? QStringLiteral(" [--wait] [--timeout S]")
                                                                                   : QString());
@@ -112,7 +112,9 @@ std::optional<QString> parseAdminArguments(const QString &command, const QString
                 : command == QLatin1String("drain") ? ControlRequest::Command::Drain
                                                     : ControlRequest::Command::Undrain;
     req.adminTarget = *target;
-    if (weight) {
+    if (weight && args.at(2) == QLatin1String("clear")) {
+        req.adminClearWeight = true;
+    } else if (weight) {
         bool ok = false;
         const uint w = args.at(2).toUInt(&ok);
         if (!ok || w > kMaxOperatorWeight)
@@ -267,12 +269,19 @@ int main(int argc, char *argv[])
         "                     default timeout 300 s; exit 1)\n"
         "  undrain NODE       put NODE back in service\n"
         "  weight NODE W      NODE's operator weight for new flows, 0..65535 (0 = none); wins\n"
-        "                     over [dispatcher] weights. drain/undrain/weight need no [faults].\n"
+        "                     over [dispatcher] weights, also across reloads, until cleared:\n"
+        "  weight NODE clear  NODE's [dispatcher] weights apply again.\n"
+        "                     drain/undrain/weight need no [faults].\n"
         "  handover [NODE]    on the dispatcher: hand the role to NODE (a dispatch-capable member;\n"
         "                     default: the ring's next choice) without stopping: this node sends\n"
         "                     it the flow table, it takes the VMAC once the table is in, this node\n"
         "                     forwards until then, then serves. A SIGTERM of the dispatcher's\n"
         "                     sashad (systemctl stop) hands over the same way.\n"
+        "  reload             re-read sashad's config file (as SIGHUP does): weights, [health],\n"
+        "                     [log], [notify], [faults] and [node] name apply at once; a bad file,\n"
+        "                     or a change to a key that needs a restart (address, port, key, VIP,\n"
+        "                     ...), is refused naming the key, and the running config stays.\n"
+        "                     Prints what changed, or \"no change\"; exit 1 when refused.\n"
         "  keygen [--output FILE] [--force]  new cluster key (stdout without --output)"));
     parser.addHelpOption();
     parser.addVersionOption();
@@ -309,7 +318,7 @@ int main(int argc, char *argv[])
                                     QStringLiteral("S"));
     parser.addOptions({socketOpt, configOpt, jsonOpt, limitOpt, outputOpt, forceOpt, durationOpt, ifDispatcherOpt,
                        waitOpt, timeoutOpt, keyOpt, seedOpt, portOpt, bindOpt, forOpt});
-    parser.addPositionalArgument(QStringLiteral("command"), QStringLiteral("status | members | events | watch | counters | connections | fault | drain | undrain | weight | handover | keygen"));
+    parser.addPositionalArgument(QStringLiteral("command"), QStringLiteral("status | members | events | watch | counters | connections | fault | drain | undrain | weight | handover | reload | keygen"));
     if (!parser.parse(app.arguments()))
         return usage(parser.errorText());
     if (parser.isSet(QStringLiteral("help")))
@@ -365,6 +374,8 @@ int main(int argc, char *argv[])
         req.command = ControlRequest::Command::Counters;
     else if (command == QLatin1String("connections"))
         req.command = ControlRequest::Command::Connections;
+    else if (command == QLatin1String("reload"))
+        req.command = ControlRequest::Command::Reload;
     else if (command == QLatin1String("handover")) {
         req.command = ControlRequest::Command::Handover;
         if (args.size() > 2)
@@ -485,6 +496,14 @@ int main(int argc, char *argv[])
                   .arg(answer->value(QLatin1String("successor")).toString())
                   .arg(answer->value(QLatin1String("ms")).toInteger()));
         break;
+    case ControlRequest::Command::Reload: {
+        const QJsonArray changes = answer->value(QLatin1String("changes")).toArray();
+        if (changes.isEmpty())
+            print(QStringLiteral("no change\n"));
+        for (const QJsonValue &c : changes)
+            print(c.toString() + QLatin1Char('\n'));
+        break;
+    }
     case ControlRequest::Command::Watch:
     case ControlRequest::Command::Fault:
     case ControlRequest::Command::Drain:

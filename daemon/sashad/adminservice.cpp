@@ -17,6 +17,8 @@ constexpr int kStateVersion = 1;
 
 QString actionText(const AdminCommand &c)
 {
+    if (c.action == AdminAction::Weight && c.clearWeight)
+        return QStringLiteral("weight clear");
     return c.action == AdminAction::Weight ? QStringLiteral("weight %1").arg(c.weight) : adminActionName(c.action);
 }
 } // namespace
@@ -108,6 +110,8 @@ std::optional<QString> AdminService::apply(const State &s, bool persist)
         m_io.setDraining(s.drained);
     if (s.weight && s.weight != before.weight && m_io.setOperatorWeight)
         m_io.setOperatorWeight(m_settings.address, *s.weight);
+    if (!s.weight && before.weight && m_io.clearOperatorWeight)
+        m_io.clearOperatorWeight(m_settings.address);
     std::optional<QString> err;
     if (persist) {
         err = saveState();
@@ -132,6 +136,7 @@ void AdminService::request(const ControlRequest &r, const ControlServer::AnswerF
     c.commandId = m_nextId++;
     c.target = r.adminTarget;
     c.weight = quint16(r.adminWeight);
+    c.clearWeight = r.adminClearWeight;
     const QString targetText = ipv4ToString(c.target);
     if (c.target == m_settings.address) {
         answer(answerOf(execute(c, m_settings.address), m_settings.address));
@@ -238,8 +243,14 @@ AdminReply AdminService::execute(const AdminCommand &c, tb::NodeAddr from)
         r.message = m_state.drained ? QStringLiteral("back in service") : QStringLiteral("was not drained");
         break;
     case AdminAction::Weight:
-        next.weight = c.weight;
         kind = QStringLiteral("weight-changed");
+        if (c.clearWeight) {
+            next.weight.reset();
+            r.message = m_state.weight ? QStringLiteral("operator weight %1 cleared: [dispatcher] weights apply").arg(*m_state.weight)
+                                       : QStringLiteral("no operator weight was set: [dispatcher] weights apply");
+            break;
+        }
+        next.weight = c.weight;
         r.message = c.weight == 0 ? QStringLiteral("weight 0: no new flows, existing flows finish")
                                   : QStringLiteral("weight %1").arg(c.weight);
         break;
@@ -284,6 +295,8 @@ void AdminService::onReport(tb::NodeAddr from, const AdminReport &r)
     m_reports[from] = Received{r, nowMs()};
     if (r.weight && m_io.setOperatorWeight)
         m_io.setOperatorWeight(from, *r.weight);
+    else if (!r.weight && m_io.clearOperatorWeight)
+        m_io.clearOperatorWeight(from);
 }
 
 AdminReport AdminService::ownReport() const

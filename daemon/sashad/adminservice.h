@@ -49,6 +49,8 @@ public:
         std::function<void(bool on)> setDraining;
         // A server's operator weight, for the dispatcher role (DispatcherService). May be empty.
         std::function<void(tb::NodeAddr server, quint32 weight)> setOperatorWeight;
+        // A server has no operator weight any more (sashactl weight NODE clear). May be empty.
+        std::function<void(tb::NodeAddr server)> clearOperatorWeight;
         // This node's open flows as the dispatcher last reported them (AgentService). May be empty.
         std::function<quint32()> openFlows;
         // A steady clock in ms, for report ageing. Empty: QDeadlineTimer's steady clock.

@@ -79,6 +79,15 @@ public:
     // A server's operator weight (sashactl weight; AdminService relays every node's report): it
     // wins over [dispatcher] weights. Kept while not dispatching, so a new dispatcher has it.
     void setOperatorWeight(tb::NodeAddr server, quint32 weight);
+    // Reload: [dispatcher] weights changed in the settings; republishes the table (operator
+    // weights keep winning over them).
+    void configWeightsChanged() { publish(); }
+    // sashactl weight NODE clear: the server's [dispatcher] weight applies again.
+    void clearOperatorWeight(tb::NodeAddr server)
+    {
+        if (m_operatorWeights.erase(server) != 0)
+            publish();
+    }
 
     // "dataPath" object of the status JSON; empty when not dispatching.
     QJsonObject stats() const;
