@@ -191,6 +191,14 @@ void ControlServer::answer(QLocalSocket *s, const ControlRequest &r)
         m_handover(r, answerLater(s));
         break;
     }
+    case C::Reload: {
+        if (!m_reload) {
+            s->write(controlLine(controlError(QStringLiteral("this daemon takes no reload command"))));
+            break;
+        }
+        m_reload(r, answerLater(s));
+        break;
+    }
     case C::Drain:
     case C::Undrain:
     case C::Weight: {

@@ -37,6 +37,8 @@ public:
     using AdminFn = FaultFn;
     // "handover" (the dispatcher hands its role to the ring's next choice) answers the same way.
     using HandoverFn = FaultFn;
+    // "reload" (re-read the config file) answers the same way.
+    using ReloadFn = FaultFn;
 
     // status is called for every status/members/counters request and every watch tick; log is
     // not owned and must outlive the server.
@@ -55,6 +57,8 @@ public:
     void setAdminFn(AdminFn fn) { m_admin = std::move(fn); }
     // Without one, "handover" answers with an error.
     void setHandoverFn(HandoverFn fn) { m_handover = std::move(fn); }
+    // Without one, "reload" answers with an error.
+    void setReloadFn(ReloadFn fn) { m_reload = std::move(fn); }
     QString path() const { return m_path; }
 
     // Streams an event to every "watch" client.
@@ -76,6 +80,7 @@ private:
     FaultFn m_fault;
     AdminFn m_admin;
     HandoverFn m_handover;
+    ReloadFn m_reload;
     const EventLog *m_log;
     QLocalServer *m_server = nullptr;
     QString m_path;

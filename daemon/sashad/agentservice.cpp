@@ -80,10 +80,28 @@ AgentService::AgentService(const NodeSettings &settings, RingDriver &driver, Oob
 void AgentService::start()
 {
     pushStatus(); // a drain restored from the state file before the ring ran
+    startHealthChecks();
+}
+
+void AgentService::restartHealthChecks()
+{
+    m_health.reset();
+    if (!m_settings.health.enabled && m_status.health != tb::Health::Unknown) {
+        m_status.health = tb::Health::Unknown; // as if never checked: able to serve
+        pushStatus();
+        Q_EMIT healthChanged(m_status.health);
+    }
+    startHealthChecks();
+}
+
+void AgentService::startHealthChecks()
+{
     if (!m_settings.health.enabled || !(m_settings.caps & tb::kCanServe))
         return;
     m_health = std::make_unique<HealthChecker>(healthConfig(m_settings.health));
     connect(m_health.get(), &HealthChecker::healthChanged, this, [this](tb::Health h) {
+        if (h == m_status.health)
+            return; // checks restarted by a reload found what the previous ones had
         const QString detail = QStringLiteral("%1 (%2)").arg(tb::healthToString(h), m_settings.health.url);
         if (h == tb::Health::Healthy)
             qCInfo(lcRing, "health: %s", qPrintable(detail));
@@ -92,6 +110,7 @@ void AgentService::start()
         Q_EMIT logEvent(QStringLiteral("health-changed"), detail);
         m_status.health = h;
         pushStatus();
+        Q_EMIT healthChanged(h);
     });
     m_health->start();
 }

@@ -29,6 +29,9 @@ public:
     // Starts the health checks (if enabled and this node serves).
     void start();
     void stop();
+    // Reload: [health] changed in the settings; the checks start over with them (health stays
+    // as it was until the new checks' verdict).
+    void restartHealthChecks();
 
     tb::Health health() const { return m_status.health; }
     // Why the node drains. Each reason is held on its own: the token status says Draining whatever
@@ -48,8 +51,11 @@ public:
 Q_SIGNALS:
     // For the event log: kind is kebab-case ("health-changed", "connections-reported", ...).
     void logEvent(const QString &kind, const QString &detail);
+    // This node's health check changed its verdict (after health() has the new one).
+    void healthChanged(sasha::tb::Health health);
 
 private:
+    void startHealthChecks();
     void onOob(tb::NodeAddr from, quint8 channel, const QByteArray &payload);
     void pushStatus();
 

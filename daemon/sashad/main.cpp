@@ -89,10 +89,16 @@ int main(int argc, char *argv[])
                   settings.nice, std::strerror(errno), currentNice);
 
     SashaDaemon daemon(settings, quint64(QDateTime::currentMSecsSinceEpoch()));
-    SignalWatcher signals({SIGTERM, SIGINT});
+    SignalWatcher signals({SIGTERM, SIGINT, SIGHUP});
     if (!signals.ok())
-        qCWarning(lcConfig, "cannot install SIGTERM/SIGINT handlers; a stop will not leave the ring gracefully");
+        qCWarning(lcConfig, "cannot install SIGTERM/SIGINT/SIGHUP handlers; a stop will not leave the ring gracefully, "
+                            "and SIGHUP will not reload");
     QObject::connect(&signals, &SignalWatcher::received, &daemon, [&daemon](int sig) {
+        if (sig == SIGHUP) {
+            // Reload (docs/config.md "Reload"): the file is read off this thread.
+            daemon.reload(QStringLiteral("SIGHUP"));
+            return;
+        }
         qCInfo(lcConfig, "received %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
         daemon.shutdown();
     });

@@ -2,10 +2,13 @@
 
 #include "agent/flowtransfer.h"
 
+#include "config/hostnetwork.h"
 #include "config/logcategories.h"
 
 #include <QCoreApplication>
 #include <QDateTime>
+#include <QLoggingCategory>
+#include <QJsonArray>
 
 #include <memory>
 
@@ -45,6 +48,7 @@ AdminService::Io daemonAdminIo(RingDriver &driver, OobRouter &oob, AgentService 
     io.view = [&driver] { return driver.isRunning() ? driver.node().view() : tb::RingView{}; };
     io.setDraining = [&agent](bool on) { agent.setDraining(AgentService::DrainReason::Operator, on); };
     io.setOperatorWeight = [&dispatcher](tb::NodeAddr server, quint32 weight) { dispatcher.setOperatorWeight(server, weight); };
+    io.clearOperatorWeight = [&dispatcher](tb::NodeAddr server) { dispatcher.clearOperatorWeight(server); };
     io.openFlows = [&agent] { return agent.openFlows(); };
     return io;
 }
@@ -69,8 +73,16 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
                   [this](tb::NodeAddr to, const QByteArray &payload, bool reliable) {
                       return m_oob.send(to, kEventFeedChannel, payload, reliable);
                   },
-                  [] { return qint64(RingDriver::steadyNow().count()); })
+                  [] { return qint64(RingDriver::steadyNow().count()); }),
+      m_notify(m_settings.notify)
 {
+    m_control.setReloadFn([this](const ControlRequest &, const ControlServer::AnswerFn &answer) {
+        reload(QStringLiteral("sashactl reload"), answer);
+    });
+    connect(&m_agent, &AgentService::healthChanged, this, [this](tb::Health h) {
+        notify(QStringLiteral("health-changed"), m_settings.address,
+               QStringLiteral("%1 (%2)").arg(tb::healthToString(h), m_settings.health.url), controlHealthName(h));
+    });
     m_control.setConnectionsFn([this](int limit, const ControlServer::LineAnswerFn &answer) {
         m_dispatcher.connections(limit, answer);
     });
@@ -145,6 +157,12 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
                 Q_EMIT finished(0);
         }
     });
+}
+
+SashaDaemon::~SashaDaemon()
+{
+    if (m_reloadWorker.joinable())
+        m_reloadWorker.join(); // reading a file: short; its queued answer dies with this object
 }
 
 std::optional<QString> SashaDaemon::start()
@@ -417,6 +435,12 @@ ControlStatus SashaDaemon::status() const
     s.counters = ControlCounters::fromCore(m_driver.counters());
     s.dispatch = dispatchJson();
     s.transport = m_driver.transportStats();
+    s.reload = QJsonObject{{QStringLiteral("ok"), qint64(m_reloadsOk)},
+                           {QStringLiteral("refused"), qint64(m_reloadsRefused)},
+                           {QStringLiteral("last"), m_lastReload},
+                           {QStringLiteral("lastMessage"), m_lastReloadMessage},
+                           {QStringLiteral("lastMs"), m_lastReloadMs}};
+    s.notify = m_notify.statusJson();
     return s;
 }
 
@@ -450,6 +474,107 @@ void SashaDaemon::logLocal(const QString &kind, const QString &node, const QStri
     m_eventFeed.publish(c);
 }
 
+// Hands an event to the [notify] scripts (NotifyRunner runs them on its own thread). Called on
+// the ring's thread: builds the event and queues it, nothing more.
+void SashaDaemon::notify(const QString &event, tb::NodeAddr node, const QString &detail, const QString &health)
+{
+    const bool running = m_driver.isRunning();
+    const tb::Role role = running ? m_driver.node().role() : tb::Role::None;
+    NotifyEvent n;
+    n.event = event;
+    n.node = node == tb::kNoNode ? QString() : ipv4ToString(node);
+    n.role = controlRoleName(role);
+    if (event == QLatin1String("role-changed")) {
+        n.oldRole = controlRoleName(m_lastRole);
+        m_lastRole = role;
+    }
+    n.health = health;
+    n.epoch = running ? m_driver.node().view().ringEpoch : 0;
+    n.self = ipv4ToString(m_settings.address);
+    n.name = m_settings.name;
+    n.detail = detail;
+    n.wallMs = QDateTime::currentMSecsSinceEpoch();
+    m_notify.notify(n);
+}
+
+void SashaDaemon::reload(const QString &trigger, ControlServer::AnswerFn answer)
+{
+    if (m_reloading) {
+        const QString why = QStringLiteral("a reload is already under way; try again when it has finished");
+        qCWarning(lcConfig, "reload (%s) refused: %s", qPrintable(trigger), qPrintable(why));
+        if (answer)
+            answer(controlError(why));
+        return;
+    }
+    if (m_reloadWorker.joinable())
+        m_reloadWorker.join();
+    m_reloading = true;
+    qCInfo(lcConfig, "reload (%s): reading %s", qPrintable(trigger), qPrintable(m_settings.configFile));
+    // Reading the file and the key, and the host's checks, off the ring's thread.
+    const QString path = m_settings.configFile;
+    m_reloadWorker = std::thread([this, path, trigger, answer] {
+        const SystemHostNetwork host;
+        ConfigResult next = loadNodeSettings(path, &host);
+        QMetaObject::invokeMethod(
+            this, [this, trigger, answer, next = std::move(next)] { finishReload(trigger, next, answer); },
+            Qt::QueuedConnection);
+    });
+}
+
+// Back on the ring's thread: all or nothing.
+void SashaDaemon::finishReload(const QString &trigger, const ConfigResult &next, const ControlServer::AnswerFn &answer)
+{
+    m_reloading = false;
+    if (m_reloadWorker.joinable())
+        m_reloadWorker.join(); // it has handed its result over: only its return is left
+    m_lastReloadMs = QDateTime::currentMSecsSinceEpoch();
+    const auto refuse = [&](const QString &why) {
+        ++m_reloadsRefused;
+        m_lastReload = QStringLiteral("refused");
+        m_lastReloadMessage = why;
+        qCWarning(lcConfig, "reload (%s) refused, the running config stays: %s", qPrintable(trigger), qPrintable(why));
+        logLocal(QStringLiteral("config-reload-refused"), QString(), why);
+        if (answer)
+            answer(controlError(QStringLiteral("reload refused, the running config stays: %1").arg(why)));
+    };
+    if (!next.ok())
+        return refuse(next.error->toString());
+    const ReloadPlan plan = planReload(m_settings, *next.settings);
+    if (!plan.ok())
+        return refuse(QStringLiteral("%1: %2").arg(m_settings.configFile, plan.refusalText()));
+    applyReload(*next.settings, plan);
+    ++m_reloadsOk;
+    m_lastReload = QStringLiteral("ok");
+    m_lastReloadMessage = plan.changes.isEmpty() ? QStringLiteral("no change") : plan.changes.join(QStringLiteral("; "));
+    qCInfo(lcConfig, "reload (%s): %s", qPrintable(trigger), qPrintable(m_lastReloadMessage));
+    logLocal(QStringLiteral("config-reloaded"), QString(), m_lastReloadMessage);
+    if (answer) {
+        QJsonArray changes;
+        for (const QString &c : plan.changes)
+            changes.append(c);
+        answer(QJsonObject{{QStringLiteral("result"), plan.changes.isEmpty() ? QStringLiteral("no-change")
+                                                                             : QStringLiteral("reloaded")},
+                           {QStringLiteral("changes"), changes}});
+    }
+}
+
+// The one short step on the ring's thread: copy the live keys, then tell whoever reads them.
+void SashaDaemon::applyReload(const NodeSettings &next, const ReloadPlan &plan)
+{
+    applyReloadable(m_settings, next);
+    if (plan.logRules) {
+        QString rules = m_settings.logRules;
+        QLoggingCategory::setFilterRules(rules.replace(QLatin1Char(';'), QLatin1Char('\n')));
+    }
+    if (plan.health)
+        m_agent.restartHealthChecks();
+    if (plan.weights)
+        m_dispatcher.configWeightsChanged();
+    if (plan.notify)
+        m_notify.setSettings(m_settings.notify);
+    // [metrics] listen: when the metrics listener exists, restart it here if its key changed.
+}
+
 void SashaDaemon::onEvent(const tb::Event &e)
 {
     if (e.kind == tb::Event::Kind::DatagramDropped) {
@@ -460,6 +585,16 @@ void SashaDaemon::onEvent(const tb::Event &e)
     if (e.kind == tb::Event::Kind::OobDelivered || e.kind == tb::Event::Kind::OobFailed)
         m_eventFeed.transferEnded(e.value, e.kind == tb::Event::Kind::OobDelivered);
     const ControlEvent c = ControlEvent::fromCore(e, QDateTime::currentMSecsSinceEpoch());
+    switch (e.kind) {
+    case tb::Event::Kind::RoleChanged:
+    case tb::Event::Kind::MemberJoined:
+    case tb::Event::Kind::MemberLeft:
+    case tb::Event::Kind::MemberLost:
+        notify(c.kind, e.kind == tb::Event::Kind::RoleChanged ? m_settings.address : e.node, c.detail);
+        break;
+    default:
+        break;
+    }
     m_log.add(c);
     m_control.publish(c);
     m_eventFeed.publish(c);

@@ -8,6 +8,7 @@
 
 #include "adminservice.h"
 #include "agentservice.h"
+#include "config/configreload.h"
 #include "config/nodesettings.h"
 #include "control/controlserver.h"
 #include "control/eventlog.h"
@@ -15,6 +16,7 @@
 #include "eventfeedpublisher.h"
 #include "faultservice.h"
 #include "flowfeedpublisher.h"
+#include "notifyrunner.h"
 #include "oobrouter.h"
 #include "transport/ringdriver.h"
 
@@ -24,6 +26,7 @@
 
 #include <array>
 #include <optional>
+#include <thread>
 
 namespace sasha {
 
@@ -39,6 +42,14 @@ public:
     void shutdown();
 
     ControlStatus status() const;
+
+    // Re-reads the config file the daemon started with (SIGHUP, `sashactl reload`; docs/config.md
+    // "Reload"): read and checked on a worker thread as --check does, then, back on this thread
+    // in one step, the keys that can change live are applied, or, when the file is bad or a key
+    // that cannot change live differs, nothing is. answer (may be empty) gets the result; one
+    // reload at a time (another one meanwhile is refused).
+    void reload(const QString &trigger, ControlServer::AnswerFn answer = {});
+    ~SashaDaemon() override;
 
 Q_SIGNALS:
     void finished(int exitCode);
@@ -58,6 +69,9 @@ private:
     // An event of the daemon's own services (agent, dispatcher) for the log and watchers.
     QJsonObject dispatchJson() const;
     void logLocal(const QString &kind, const QString &node, const QString &detail);
+    void finishReload(const QString &trigger, const ConfigResult &next, const ControlServer::AnswerFn &answer);
+    void applyReload(const NodeSettings &next, const ReloadPlan &plan);
+    void notify(const QString &event, tb::NodeAddr node, const QString &detail, const QString &health = {});
 
     NodeSettings m_settings;
     RingDriver m_driver;
@@ -70,6 +84,16 @@ private:
     AdminService m_admin;
     FlowFeedPublisher m_flowFeed; // the dispatcher's flows to observers (consoles)
     EventFeedPublisher m_eventFeed; // this node's events to observers that subscribed
+    NotifyRunner m_notify;          // [notify] scripts, on its own thread
+    tb::Role m_lastRole = tb::Role::None; // for the role-changed hook's old role
+    // Reload: the file is read and checked on m_reloadWorker, which hands the result back to
+    // this thread (finishReload) and is joined there; m_reloading while one runs.
+    std::thread m_reloadWorker;
+    bool m_reloading = false;
+    quint64 m_reloadsOk = 0, m_reloadsRefused = 0;
+    QString m_lastReload;        // "ok", "refused", "" before the first
+    QString m_lastReloadMessage; // what changed, or why it was refused
+    qint64 m_lastReloadMs = 0;
     QElapsedTimer m_uptime;
     QTimer m_leaveDeadline;
     bool m_shuttingDown = false;

@@ -1,5 +1,5 @@
 #pragma once
-// SignalWatcher: turns SIGTERM/SIGINT into a Qt signal safely. The handler only write()s the
+// SignalWatcher: turns SIGTERM/SIGINT/SIGHUP into a Qt signal safely. The handler only write()s the
 // signal number to a socketpair (async-signal-safe); a QSocketNotifier reads it in the event
 // loop (Qt docs: "Calling Qt Functions From Unix Signal Handlers"). One per process.
 
