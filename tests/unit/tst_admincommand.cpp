@@ -47,6 +47,19 @@ private Q_SLOTS:
         QCOMPARE(wire.toHex(), QByteArray("01010300010203040a00000305060000"));
     }
 
+    // weight NODE clear: flag kAdminClearWeight, weight 0 on the wire whatever the struct holds.
+    void clearWeightWireLayoutAndRoundTrip()
+    {
+        const AdminCommand c{AdminAction::Weight, 0x01020304, kTarget, 0, true};
+        const QByteArray wire = encodeAdminCommand(c);
+        QCOMPARE(wire.toHex(), QByteArray("01010301010203040a00000300000000"));
+        QString error;
+        const auto back = decodeAdminCommand(wire, &error);
+        QVERIFY2(back.has_value(), qPrintable(error));
+        QVERIFY(*back == c);
+        QCOMPARE(encodeAdminCommand({AdminAction::Weight, 0x01020304, kTarget, 7, true}), wire);
+    }
+
     void malformedCommand_data()
     {
         QTest::addColumn<QByteArray>("payload");
@@ -61,6 +74,9 @@ private Q_SLOTS:
         QTest::newRow("drain with a weight") << QByteArray(good).replace(2, 1, "\x01") << "drain takes no weight; got 1286";
         QTest::newRow("undrain with a weight") << QByteArray(good).replace(2, 1, "\x02") << "undrain takes no weight";
         QTest::newRow("no target") << QByteArray(good).replace(8, 4, QByteArray(4, '\0')) << "without a target";
+        QTest::newRow("clear with a weight") << QByteArray(good).replace(3, 1, "\x01")
+                                             << "clear-weight flag on weight with weight 1286";
+        QTest::newRow("clear on drain") << hex("01010101010203040a00000300000000") << "clear-weight flag on drain";
     }
     void malformedCommand()
     {

@@ -67,6 +67,7 @@ private:
         io.view = [this] { return m_view; };
         io.setDraining = [raw](bool on) { raw->draining.append(on); };
         io.setOperatorWeight = [raw](tb::NodeAddr server, quint32 w) { raw->weights[server] = w; };
+        io.clearOperatorWeight = [raw](tb::NodeAddr server) { raw->weights.erase(server); };
         io.openFlows = [raw] { return raw->openFlows; };
         io.nowMs = [this] { return m_nowMs; };
         n->service = std::make_unique<AdminService>(n->settings, io);
@@ -307,6 +308,31 @@ private Q_SLOTS:
         b.service->onViewChanged();
         QTRY_COMPARE(c.weights.size(), std::size_t(1));
         QCOMPARE(c.weights.at(kB), 3u);
+    }
+
+    // sashactl weight NODE clear: the node, its state file and the dispatcher forget the weight.
+    void clearedWeightIsForgottenEverywhere()
+    {
+        Node &a = add(kA);
+        Node &b = add(kB);
+        QCOMPARE(result(ask(kB, ControlRequest::Command::Weight, kB, 3)), QStringLiteral("accepted"));
+        QTRY_COMPARE(a.weights.size(), std::size_t(1));
+        ControlRequest r;
+        r.command = ControlRequest::Command::Weight;
+        r.adminTarget = kB;
+        r.adminClearWeight = true;
+        QJsonObject answer;
+        a.service->request(r, [&](const QJsonObject &o) { answer = o; });
+        QTRY_VERIFY(!answer.isEmpty());
+        QCOMPARE(result(answer), QStringLiteral("accepted"));
+        QVERIFY2(message(answer).contains(QStringLiteral("operator weight 3 cleared")), qPrintable(message(answer)));
+        QVERIFY(!b.service->state().weight.has_value());
+        QVERIFY(b.weights.empty());
+        QTRY_VERIFY(a.weights.empty()); // B's report without a weight clears it on the dispatcher
+        // Kept across a restart: the state file has no weight any more.
+        Node &b2 = add(kC, b.settings.stateFile);
+        QVERIFY(!b2.service->loadState().has_value());
+        QVERIFY(!b2.service->state().weight.has_value());
     }
 
     void reportsAnnotateTheMembersUntilStale()

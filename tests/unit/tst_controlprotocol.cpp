@@ -169,6 +169,8 @@ private Q_SLOTS:
                                            << int(ControlRequest::Command::Events) << 5 << "";
         QTest::newRow("watch") << QByteArray(R"({"cmd":"watch"})") << true << int(ControlRequest::Command::Watch) << 100 << "";
         QTest::newRow("handover") << QByteArray(R"({"cmd":"handover"})") << true << int(ControlRequest::Command::Handover) << 100 << "";
+        QTest::newRow("reload") << QByteArray(R"({"cmd":"reload"})") << true << int(ControlRequest::Command::Reload) << 100 << "";
+        QTest::newRow("unknown command lists reload") << QByteArray(R"({"cmd":"reread"})") << false << 0 << 0 << "handover, reload";
         QTest::newRow("handover to a named node") << QByteArray(R"({"cmd":"handover","target":"10.0.0.4"})") << true
                                                   << int(ControlRequest::Command::Handover) << 100 << "";
         QTest::newRow("handover to a bad target") << QByteArray(R"({"cmd":"handover","target":"node4"})") << false << 0 << 0
@@ -266,6 +268,38 @@ private Q_SLOTS:
         QCOMPARE(again->adminTarget, target);
         QCOMPARE(again->adminWeight, weight);
         QCOMPARE(int(again->adminAction()), int(r->adminAction()));
+    }
+
+    // {"cmd":"weight","target":...,"clear":true} clears the operator weight; "clear" takes only
+    // true and not with "weight".
+    void weightClear_data()
+    {
+        QTest::addColumn<QByteArray>("line");
+        QTest::addColumn<bool>("valid");
+        QTest::addColumn<QString>("errorPart");
+        QTest::newRow("clear") << QByteArray(R"({"cmd":"weight","target":"10.0.0.3","clear":true})") << true << "";
+        QTest::newRow("clear false") << QByteArray(R"({"cmd":"weight","target":"10.0.0.3","clear":false})") << false
+                                     << "\"clear\" must be true, without \"weight\"";
+        QTest::newRow("clear with a weight") << QByteArray(R"({"cmd":"weight","target":"10.0.0.3","clear":true,"weight":2})")
+                                             << false << "\"clear\" must be true, without \"weight\"";
+    }
+    void weightClear()
+    {
+        QFETCH(QByteArray, line);
+        QFETCH(bool, valid);
+        QFETCH(QString, errorPart);
+        QString error;
+        const auto r = parseControlRequest(line, &error);
+        QCOMPARE(r.has_value(), valid);
+        if (!valid) {
+            QVERIFY2(error.contains(errorPart), qPrintable(error));
+            return;
+        }
+        QVERIFY(r->adminClearWeight);
+        const auto again = parseControlRequest(QJsonDocument(r->toJson()).toJson(), &error);
+        QVERIFY2(again.has_value(), qPrintable(error));
+        QVERIFY(again->adminClearWeight);
+        QCOMPARE(again->adminTarget, r->adminTarget);
     }
 
     void memberAdminKeys()
