@@ -40,7 +40,9 @@ int main(int argc, char *argv[])
                                       "%{if-critical}critical%{endif}%{if-fatal}fatal%{endif}: %{message}"));
 
     QCommandLineParser parser;
-    parser.setApplicationDescription(QStringLiteral("SASHA node daemon: TokenBeat ring member (docs/config.md)."));
+    parser.setApplicationDescription(QStringLiteral("SASHA node daemon: TokenBeat ring member (docs/config.md).\n"
+                                                     "SIGTERM/SIGINT: leave the ring and exit. SIGHUP: reload the config "
+                                                     "file (what cannot change live is refused; docs/config.md \"Reload\")."));
     parser.addHelpOption();
     parser.addVersionOption();
     const QCommandLineOption configOpt({QStringLiteral("c"), QStringLiteral("config")},

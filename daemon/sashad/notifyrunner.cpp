@@ -168,12 +168,17 @@ void NotifyRunner::setSettings(const NotifySettings &settings)
 
 int NotifyRunner::notify(const NotifyEvent &e)
 {
+    // The event's own script (member-left and member-lost share member_lost), then the catch-all.
+    QString own;
+    if (e.event == QLatin1String("role-changed"))
+        own = m_settings.roleChange;
+    else if (e.event == QLatin1String("member-joined"))
+        own = m_settings.memberJoined;
+    else if (e.isMemberEvent())
+        own = m_settings.memberLost;
+    else if (e.event == QLatin1String("health-changed"))
+        own = m_settings.healthChange;
     QStringList scripts;
-    const QString &own = e.event == QLatin1String("role-changed")     ? m_settings.roleChange
-                       : e.event == QLatin1String("member-joined")    ? m_settings.memberJoined
-                       : e.isMemberEvent()                            ? m_settings.memberLost
-                       : e.event == QLatin1String("health-changed")   ? m_settings.healthChange
-                                                                      : m_settings.script; // never: see below
     if (!own.isEmpty() && own != m_settings.script)
         scripts << own;
     if (!m_settings.script.isEmpty())
