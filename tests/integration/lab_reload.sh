@@ -114,7 +114,21 @@ errors=$(jsonField '["errors"]["total"]' <<<"$report")
 note "load: $(jsonField '["connections"]' <<<"$report") connections at $(jsonField '["cps"]' <<<"$report") cps, $errors errors"
 if [[ $errors == 0 ]]; then pass "0 httperf errors across the reloads"; else fail "$errors httperf errors: $report"; fi
 if ringOf 3 3; then pass "node3 still in the ring of 3"; else fail "node3 is not in a ring of 3"; fi
-if [[ $(purgesOf 1) == "$purges1" ]]; then pass "no ring purge"; else fail "purges on node1: $purges1 -> $(purgesOf 1)"; fi
+# On a purge, say when it came relative to the reloads (a purge the reload caused would follow
+# its config-reloaded event at once).
+ringTimeline() {
+    nodeCtl 1 --json events --limit 2000 | python3 -c '
+import json, sys
+ev = [e for e in json.load(sys.stdin)["events"]
+      if e["kind"] in ("purge-started", "token-timeout", "config-reloaded", "config-reload-refused")]
+t0 = next((e["monoUs"] for e in ev if e["kind"] == "config-reloaded"), ev[0]["monoUs"] if ev else 0)
+print("; ".join("%+.3f s %s %s %s" % ((e["monoUs"] - t0) / 1e6, e["kind"], e["node"], e["detail"][:60]) for e in ev))'
+}
+if [[ $(purgesOf 1) == "$purges1" ]]; then
+    pass "no ring purge"
+else
+    fail "purges on node1: $purges1 -> $(purgesOf 1); relative to node1's reload: $(ringTimeline)"
+fi
 
 ((failures == 0)) || { echo "$failures failure(s)"; exit 1; }
 echo "all passed"
