@@ -7,6 +7,11 @@
 // Every key of the config file is one row of reloadKeys(): whether it can change live and how
 // its value prints. A key that cannot change live (the ring address, the key, the VIP, ...) and
 // differs refuses the whole reload: all or nothing, the running config stays.
+//
+// Thread contract: sashad's services hold its NodeSettings by reference; applyReloadable writes
+// the live keys on the ring's thread. Work on other threads (the data path built on a worker,
+// NotifyRunner's thread) may read only keys that are not live, or a copy taken on the ring's
+// thread. Making a key live means checking who reads it.
 
 #include "config/nodesettings.h"
 
