@@ -132,6 +132,8 @@ private:
     std::optional<QString> interfaceProblem() const;
     std::optional<QString> runningProblem();
     void watchAnnouncements();
+    void announceAfterLoss();
+    void judgeAnnouncements();
     void onAnnouncement(const MacAddress &announcer);
     void expireConflict();
     void noteMembers();
@@ -232,6 +234,13 @@ private:
     QTimer m_announcementPoll;
     quint64 m_foreignSeen = 0;                     // the processor's count last read
     std::map<tb::NodeAddr, qint64> m_lastMemberMs; // steady ms each address was last a member
+    bool m_wasMember = false;                      // this node was a member at the last noteMembers()
+    struct HeardAnnouncement {
+        qint64 readMs = 0; // steady ms it was read
+        int members = 0;   // the size of the announcer's ring
+    };
+    std::map<tb::NodeAddr, HeardAnnouncement> m_heardAnnouncers; // foreign VMAC announcements not judged yet
+    std::set<tb::NodeAddr> m_announcedTo;          // the ring's members at the last view while dispatching
     QString m_conflict;                            // why this node yields; empty when it does not
     qint64 m_conflictSeenMs = 0;                   // last counted announcement of that dispatcher
     // Member health travels in token statuses, which change without a new view (RingDriver
