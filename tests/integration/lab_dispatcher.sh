@@ -2,7 +2,8 @@
 # Integration test of the L4/2 dispatcher, agents and state reconstruction on the namespace lab:
 # a 5-node cluster (nginx + sashad per node), httperf/curl in the client, real faults.
 # Exit 0 = pass, 1 = fail, 77 = skipped (not root, tools missing, or a lab already up, which this
-# test will not tear down). Needs SASHAD and SASHACTL (CTest sets them).
+# test will not tear down). Needs SASHAD and SASHACTL (CTest sets them). SASHA_KEEP_LOGS=DIR keeps
+# the nodes' sashad logs of a failed run there.
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -32,10 +33,7 @@ for tool in ip nginx ethtool curl httperf python3 sha256sum; do
 done
 [[ -n ${SASHAD:-} && -x ${SASHAD:-} && -n ${SASHACTL:-} && -x ${SASHACTL:-} ]] \
     || { echo "FAIL - SASHAD and SASHACTL must name the built binaries"; exit 1; }
-if [[ -e /run/sasha-lab/lab.env ]] || ip netns list | grep -qE '^sasha-(sw|client|node[0-9]+)( |$)'; then
-    skip "a sasha lab is already up; this test will not tear it down (run: $lab down)"
-fi
-trap '"$lab" down >/dev/null 2>&1 || true' EXIT
+ownLab lab_dispatcher   # skips if a lab is up; takes ours down on exit (SASHA_KEEP_LOGS=DIR keeps logs)
 
 if ! "$lab" up --nodes 5 --large-mb 100 >/tmp/lab_dispatcher.up.log 2>&1; then
     cat /tmp/lab_dispatcher.up.log
