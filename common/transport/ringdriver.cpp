@@ -127,6 +127,14 @@ void RingDriver::onDatagram(const tb::Endpoint &from, const QByteArray &datagram
         apply(m_node->onDatagram(m_clock(), from, datagram));
 }
 
+void RingDriver::setHeartbeat(std::function<void(tb::Time)> beat, tb::Time every)
+{
+    m_heartbeat = std::move(beat);
+    m_heartbeatEvery = every;
+    if (m_node && m_timer.isActive())
+        rearm();
+}
+
 void RingDriver::onTimer()
 {
     if (!m_node)
@@ -134,8 +142,11 @@ void RingDriver::onTimer()
     // Datagrams that arrived while this thread was busy come before the deadline's verdict (a
     // token waiting in the socket is not a token timeout). Handling them may stop the node.
     m_transport.readQueued();
-    if (m_node)
-        apply(m_node->onTick(m_clock()));
+    if (!m_node)
+        return;
+    apply(m_node->onTick(m_clock()));
+    if (m_heartbeat && m_node->state() != tb::NodeState::Stopped)
+        m_heartbeat(m_clock());
 }
 
 void RingDriver::apply(tb::Actions actions)
@@ -181,7 +192,10 @@ void RingDriver::rearm()
     using namespace std::chrono;
     const tb::Time delta = m_node->nextDeadline() - m_clock();
     // Round up: firing early is harmless but wastes a wake-up; late by < 1 ms is within budget.
-    const qint64 ms = std::clamp<qint64>((delta.count() + 999) / 1000, 0, 60000);
+    qint64 maxMs = 60000;
+    if (m_heartbeat && m_heartbeatEvery.count() > 0)
+        maxMs = std::clamp<qint64>(m_heartbeatEvery.count() / 1000, 1, maxMs);
+    const qint64 ms = std::clamp<qint64>((delta.count() + 999) / 1000, 0, maxMs);
     m_timer.start(int(ms));
 }
 
