@@ -123,8 +123,11 @@ tb::Counters RingDriver::counters() const
 
 void RingDriver::onDatagram(const tb::Endpoint &from, const QByteArray &datagram)
 {
-    if (m_node)
-        apply(m_node->onDatagram(m_clock(), from, datagram));
+    if (!m_node)
+        return;
+    apply(m_node->onDatagram(m_clock(), from, datagram));
+    // A member that is not the master may never see its timer fire: every token re-arms it.
+    beat();
 }
 
 void RingDriver::setHeartbeat(std::function<void(tb::Time)> beat, tb::Time every)
@@ -145,7 +148,12 @@ void RingDriver::onTimer()
     if (!m_node)
         return;
     apply(m_node->onTick(m_clock()));
-    if (m_heartbeat && m_node->state() != tb::NodeState::Stopped)
+    beat();
+}
+
+void RingDriver::beat()
+{
+    if (m_heartbeat && m_node && m_node->state() != tb::NodeState::Stopped)
         m_heartbeat(m_clock());
 }
 

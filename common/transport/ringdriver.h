@@ -72,8 +72,9 @@ public:
     tb::Time now() const { return m_clock(); }
     quint64 sendErrors() const { return m_transport.sendErrors(); }
     // A heartbeat of the thread that relays the token (sashad feeds systemd's watchdog with it):
-    // `beat` runs on this thread after every timer tick the core handled, and the timer fires at
-    // least every `every` (> 0), so a quiet ring still beats. A hung thread stops beating.
+    // `beat` runs on this thread after every datagram and every timer tick the core handled, and
+    // the timer fires at least every `every` (> 0), so a quiet ring still beats. A hung thread
+    // stops beating. `beat` must be cheap: it runs for every datagram.
     void setHeartbeat(std::function<void(tb::Time now)> beat, tb::Time every);
 
 Q_SIGNALS:
@@ -88,6 +89,7 @@ private:
     void onTimer();
     void apply(tb::Actions actions);
     void rearm();
+    void beat();
 
     tb::NodeConfig m_config;
     Clock m_clock;

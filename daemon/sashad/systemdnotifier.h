@@ -6,8 +6,8 @@
 //   STATUS=...  when the node's role or ring changes ("dispatcher, ring of 5, epoch 12")
 //   STOPPING=1  when a stop (SIGTERM/SIGINT) begins
 //   WATCHDOG=1  from beat(), which sashad calls on the thread that relays the token after each
-//               timer tick the TokenBeat core handled (RingDriver::setHeartbeat): a hung ring
-//               thread stops feeding, and systemd restarts the daemon after WatchdogSec.
+//               datagram and timer tick the TokenBeat core handled (RingDriver::setHeartbeat):
+//               a hung ring thread stops feeding, and systemd restarts it after WatchdogSec.
 // Thread: one instance, used from the ring's thread only.
 
 #include "tokenbeat/types.h"
