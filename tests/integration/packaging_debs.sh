@@ -22,7 +22,7 @@ fail() { echo "FAIL - $*"; failures=$((failures + 1)); }
 note() { echo "     $*"; }
 
 [[ $(id -u) -eq 0 ]] || skip "packaging_debs needs root (dpkg --root keeps owners); run: sudo $0"
-for tool in cpack dpkg dpkg-deb dpkg-shlibdeps lintian systemd-analyze man; do
+for tool in cpack dpkg dpkg-deb dpkg-shlibdeps lintian systemd-analyze man col; do
     command -v "$tool" >/dev/null 2>&1 || skip "'$tool' is not installed (packaging/install-deps.sh full)"
 done
 [[ -n ${CPACK_CONFIG:-} && -f ${CPACK_CONFIG:-} ]] || { echo "FAIL - CPACK_CONFIG must name the build's CPackConfig.cmake"; exit 1; }
