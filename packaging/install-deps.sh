@@ -4,7 +4,7 @@
 #   build  compilers, Qt 6, libpcap, libnet, toml++, libsystemd: enough to build and run unit tests
 #   full   build + what the lab, integration tests, benchmarks and fuzz targets use (nginx, httperf,
 #          haproxy, Xvfb; clang with libFuzzer, which is in libclang-rt-dev, only recommended by clang;
-#          lintian, dpkg-dev, systemd (systemd-analyze), man-db and bsdextrautils (col) to build and
+#          lintian, dpkg-dev, systemd (systemd-analyze), man-db, bsdextrautils (col) and bash-completion to build and
 #          check the Debian packages: packaging/build-debs.sh, the packaging_debs test)
 set -euo pipefail
 what=${1:-full}
@@ -13,7 +13,7 @@ build_pkgs=(build-essential cmake pkg-config ninja-build
   libpcap-dev libnet1-dev libtomlplusplus-dev libsystemd-dev)
 lab_pkgs=(iproute2 iputils-ping procps psmisc ethtool curl python3 nginx-light httperf haproxy nftables
   xvfb xauth fonts-dejavu-core clang libclang-rt-dev
-  lintian dpkg-dev systemd man-db bsdextrautils)
+  lintian dpkg-dev systemd man-db bsdextrautils bash-completion)
 case "$what" in
   build) pkgs=("${build_pkgs[@]}") ;;
   full)  pkgs=("${build_pkgs[@]}" "${lab_pkgs[@]}") ;;

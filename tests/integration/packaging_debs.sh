@@ -136,7 +136,7 @@ for bin in sashad sashactl; do
     if "$root/usr/bin/$bin" --help >"$tmp/$bin.help" 2>&1; then pass "$bin --help"; else fail "$bin --help"; fi
     zcat "$root/usr/share/man/man8/$bin.8.gz" | man -l - 2>/dev/null | col -b >"$tmp/$bin.man"
     for opt in $(grep -oE -- '--[a-z][a-z-]+' "$tmp/$bin.help" | sort -u); do
-        grep -qF -- "$opt" "$tmp/$bin.man" || fail "$bin.8 does not describe $opt (in $bin --help)"
+        grep -qE -- "$opt([^a-z-]|\$)" "$tmp/$bin.man" || fail "$bin.8 does not describe $opt (in $bin --help)"
     done
 done
 commands=$(sed -n '/^Commands:/,/^Options:/s/^  \([a-z]\+\).*/\1/p' "$tmp/sashactl.help" | sort -u)
@@ -148,11 +148,21 @@ if ((withConsole)); then
     if QT_QPA_PLATFORM=offscreen "$root/usr/bin/sasha-console" --help >"$tmp/console.help" 2>&1; then pass "sasha-console --help"; else fail "sasha-console --help"; fi
     zcat "$root/usr/share/man/man1/sasha-console.1.gz" | man -l - 2>/dev/null | col -b >"$tmp/console.man"
     for opt in $(grep -oE -- '--[a-z][a-z-]+' "$tmp/console.help" | sort -u); do
-        grep -qF -- "$opt" "$tmp/console.man" || fail "sasha-console.1 does not describe $opt (in sasha-console --help)"
+        grep -qE -- "$opt([^a-z-]|\$)" "$tmp/console.man" || fail "sasha-console.1 does not describe $opt (in sasha-console --help)"
     done
 fi
-bash -c "source /usr/share/bash-completion/bash_completion 2>/dev/null; source '$root/usr/share/bash-completion/completions/sashactl' && complete -p sashactl" \
-    >/dev/null 2>&1 && pass "the bash completion loads" || fail "the bash completion does not load"
+# The completion: commands, a fault's actions, options (bash-completion provides _init_completion).
+if [[ -r /usr/share/bash-completion/bash_completion ]]; then
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    completed=$(bash -c 'source /usr/share/bash-completion/bash_completion; source "$1" || exit 1
+        t() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}; COMPREPLY=(); _sashactl; echo "${COMPREPLY[*]}"; }
+        t sashactl dr; t sashactl fault 10.0.0.1 h; t sashactl --js; t sashactl --socket /nonexistent st' \
+        bash "$root/usr/share/bash-completion/completions/sashactl" 2>&1 | tr '\n' '|')
+    [[ $completed == "drain|hang|--json|status|" ]] && pass "the bash completion completes commands, actions and options" \
+        || fail "the bash completion gave '$completed', expected 'drain|hang|--json|status|'"
+else
+    fail "bash-completion is not installed (packaging/install-deps.sh full)"
+fi
 
 cfg=$root/etc/sasha/sashad.toml.dpkg-new
 "$root/usr/bin/sashad" --config "$cfg" --check >"$tmp/check1.log" 2>&1
