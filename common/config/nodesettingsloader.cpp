@@ -350,8 +350,11 @@ void parseCluster(SectionReader &r, NodeSettings &s)
         } else if (!S_ISREG(st.st_mode)) {
             r.fail("key_file", QStringLiteral("%1 is not a regular file; name the key file (create one with: "
                                               "sashactl keygen --output FILE)").arg(s.keyFile));
-        } else if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-            r.fail("key_file", QStringLiteral("key file %1 is accessible by group or others: chmod 600 %1").arg(s.keyFile));
+        } else if (st.st_mode & (S_IWGRP | S_IXGRP | S_IRWXO)) {
+            // Group read is allowed: the packaged daemon runs as the user sasha and reads the
+            // key through its group (root:sasha 0640).
+            r.fail("key_file", QStringLiteral("key file %1 is writable by its group or accessible by others: chmod 600 %1 "
+                                              "(or chmod 640 with the daemon's group, e.g. chown root:sasha)").arg(s.keyFile));
         } else {
             QFile f(s.keyFile);
             if (!f.open(QIODevice::ReadOnly)) {

@@ -85,7 +85,7 @@ int main(int argc, char *argv[])
     errno = 0;
     const int currentNice = getpriority(PRIO_PROCESS, 0);
     if (errno == 0 && currentNice != settings.nice && setpriority(PRIO_PROCESS, 0, settings.nice) != 0)
-        qCWarning(lcConfig, "cannot set [node] nice = %d (%s): needs CAP_SYS_NICE; running at nice %d",
+        qCWarning(lcConfig, "cannot set [node] nice = %d (%s): needs CAP_SYS_NICE (the packaged unit grants it); running at nice %d",
                   settings.nice, std::strerror(errno), currentNice);
 
     SashaDaemon daemon(settings, quint64(QDateTime::currentMSecsSinceEpoch()));

@@ -135,6 +135,8 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
         if (m_successor != tb::kNoNode && from == m_successor && m_handoverStep.isActive())
             successorHasOurFlows();
     });
+    connect(&m_driver, &RingDriver::stateChanged, this, &SashaDaemon::notifySystemd);
+    connect(&m_driver, &RingDriver::viewChanged, this, &SashaDaemon::notifySystemd);
     connect(&m_driver, &RingDriver::stopped, this, [this] {
         if (m_shuttingDown) {
             qCInfo(lcRing, "left the ring");
@@ -147,6 +149,30 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
     });
 }
 
+void SashaDaemon::notifySystemd()
+{
+    if (!m_driver.isRunning() || m_shuttingDown)
+        return;
+    const tb::TokenBeatNode &node = m_driver.node();
+    const tb::NodeState state = node.state();
+    const bool inRing = state == tb::NodeState::Member || state == tb::NodeState::Observing;
+    QString line;
+    if (inRing) {
+        const tb::RingView &v = node.view();
+        line = QStringLiteral("%1 in a ring of %2 (epoch %3), dispatcher %4")
+                   .arg(controlRoleName(node.role()))
+                   .arg(v.members.size())
+                   .arg(v.ringEpoch)
+                   .arg(v.dispatcher == tb::kNoNode ? QStringLiteral("none") : ipv4ToString(v.dispatcher));
+    } else {
+        line = QStringLiteral("%1 (no ring yet)").arg(tb::nodeStateToString(state));
+    }
+    if (inRing && !m_systemd.isReady())
+        m_systemd.ready(line);
+    else
+        m_systemd.status(line);
+}
+
 std::optional<QString> SashaDaemon::start()
 {
     m_driver.setReceiveBufferBytes(m_settings.receiveBufferKb * 1024);
@@ -155,6 +181,11 @@ std::optional<QString> SashaDaemon::start()
     if (auto err = m_control.listen(m_settings.controlSocket))
         return *err;
     m_admin.loadState(); // a corrupt file is a warning: the node starts undrained
+    if (m_systemd.beatEvery().count() > 0) {
+        m_driver.setHeartbeat([this](tb::Time now) { m_systemd.beat(now); }, m_systemd.beatEvery());
+        qCInfo(lcRing, "systemd watchdog: %lld ms, fed every %lld ms from the ring's thread",
+               qint64(m_systemd.watchdogInterval().count() / 1000), qint64(m_systemd.beatEvery().count() / 1000));
+    }
     if (auto err = m_driver.start())
         return err->message;
     m_agent.start();
@@ -179,6 +210,7 @@ void SashaDaemon::shutdown()
         return;
     }
     m_shuttingDown = true;
+    m_systemd.stopping();
     // The dispatcher hands over instead of going dark when another member can take the role
     // (docs/dispatcher.md "Membership changes"): it gives up the dispatch capability but stays in
     // the ring, so the ring elects the successor while this node's agent can still report the

@@ -5,6 +5,8 @@
 // (DispatcherService) runs while the ring elects this node. FaultService answers and carries out
 // fault-injection commands ([faults] enabled) and sends the control socket's "fault" requests;
 // AdminService does the same for the operator's drain, undrain and weight (always enabled).
+// SystemdNotifier tells systemd when the node is ready, its role, that it stops, and feeds the
+// watchdog from the ring's thread (Type=notify, WatchdogSec=: packaging/sashad.service.in).
 
 #include "adminservice.h"
 #include "agentservice.h"
@@ -16,6 +18,7 @@
 #include "faultservice.h"
 #include "flowfeedpublisher.h"
 #include "oobrouter.h"
+#include "systemdnotifier.h"
 #include "transport/ringdriver.h"
 
 #include <QElapsedTimer>
@@ -58,6 +61,8 @@ private:
     // An event of the daemon's own services (agent, dispatcher) for the log and watchers.
     QJsonObject dispatchJson() const;
     void logLocal(const QString &kind, const QString &node, const QString &detail);
+    // READY=1 once in a ring (or observing one), then STATUS= on every role or ring change.
+    void notifySystemd();
 
     NodeSettings m_settings;
     RingDriver m_driver;
@@ -70,6 +75,7 @@ private:
     AdminService m_admin;
     FlowFeedPublisher m_flowFeed; // the dispatcher's flows to observers (consoles)
     EventFeedPublisher m_eventFeed; // this node's events to observers that subscribed
+    SystemdNotifier m_systemd;
     QElapsedTimer m_uptime;
     QTimer m_leaveDeadline;
     bool m_shuttingDown = false;

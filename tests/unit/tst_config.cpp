@@ -13,7 +13,7 @@ using namespace sasha;
 using namespace std::chrono_literals;
 
 namespace {
-enum class KeyFile { Good, Missing, WorldReadable, GroupReadable, RawBytes, SixteenHexDigits, Directory };
+enum class KeyFile { Good, Missing, WorldReadable, GroupReadable, GroupWritable, RawBytes, SixteenHexDigits, Directory };
 
 // A host with lo (127.0.0.1/8) and eth0 (10.0.0.2/24, broadcast 10.0.0.255).
 class FakeHost final : public HostNetwork {
@@ -61,6 +61,8 @@ private:
                 p |= QFile::ReadOther;
             if (kind == KeyFile::GroupReadable)
                 p |= QFile::ReadGroup;
+            if (kind == KeyFile::GroupWritable)
+                p |= QFile::ReadGroup | QFile::WriteGroup;
             QFile::setPermissions(keyPath, p);
         }
         QString text = toml;
@@ -135,9 +137,9 @@ private Q_SLOTS:
         QTest::newRow("world-readable key file")
             << head << KeyFile::WorldReadable << 4
             << QStringList{QStringLiteral("[cluster] key_file"), QStringLiteral("chmod 600")};
-        QTest::newRow("group-readable key file")
-            << head << KeyFile::GroupReadable << 4
-            << QStringList{QStringLiteral("[cluster] key_file"), QStringLiteral("chmod 600")};
+        QTest::newRow("group-writable key file")
+            << head << KeyFile::GroupWritable << 4
+            << QStringList{QStringLiteral("[cluster] key_file"), QStringLiteral("chmod 640")};
         QTest::newRow("missing key_file key")
             << QStringLiteral("[node]\naddress = \"127.0.0.2\"\n[cluster]\nseeds = []\n") << KeyFile::Good << 3
             << QStringList{QStringLiteral("[cluster] key_file"), QStringLiteral("required")};
@@ -492,6 +494,18 @@ enabled = true
         QCOMPARE(nc.self, 0x7f000002u);
         QCOMPARE(nc.bootEpoch, quint64(1234));
         QCOMPARE(nc.endpoint, (tb::Endpoint{0x7f000002u, 7411}));
+    }
+
+    // The packaged daemon runs as the user sasha and reads the key through its group (0640
+    // root:sasha, docs/packaging.md).
+    void groupReadableKeyIsAccepted()
+    {
+        const QString path = writeFiles(QStringLiteral("groupkey"),
+                                        QStringLiteral("[node]\naddress = \"127.0.0.2\"\n[cluster]\nkey_file = \"KEY\"\n"),
+                                        KeyFile::GroupReadable);
+        const ConfigResult r = loadNodeSettings(path);
+        QVERIFY2(r.ok(), r.error ? qPrintable(r.error->toString()) : "");
+        QCOMPARE(r.settings->key, QByteArray(32, '\x01'));
     }
 
     void defaults()
