@@ -8,9 +8,9 @@ set -euo pipefail
 what=${1:-full}
 build_pkgs=(build-essential cmake pkg-config ninja-build
   qt6-base-dev qt6-charts-dev libqt6opengl6-dev libgl-dev
-  libpcap-dev libnet1-dev libtomlplusplus-dev)
+  libpcap-dev libnet1-dev libtomlplusplus-dev libsystemd-dev)
 lab_pkgs=(iproute2 iputils-ping procps psmisc ethtool curl python3 nginx-light httperf haproxy nftables
-  xvfb xauth fonts-dejavu-core clang libclang-rt-dev)
+  xvfb xauth fonts-dejavu-core clang libclang-rt-dev prometheus)
 case "$what" in
   build) pkgs=("${build_pkgs[@]}") ;;
   full)  pkgs=("${build_pkgs[@]}" "${lab_pkgs[@]}") ;;

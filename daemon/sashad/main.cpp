@@ -4,6 +4,7 @@
 #include "config/hostnetwork.h"
 #include "config/logcategories.h"
 #include "config/nodesettings.h"
+#include "journallog.h"
 #include "sashadaemon.h"
 #include "signalwatcher.h"
 
@@ -13,6 +14,7 @@
 #include <QLoggingCategory>
 
 #include <csignal>
+#include <memory>
 #include <cstring>
 #include <cerrno>
 #include <sys/resource.h>
@@ -78,6 +80,11 @@ int main(int argc, char *argv[])
         QLoggingCategory::setFilterRules(rules.replace(QLatin1Char(';'), QLatin1Char('\n')));
     }
 
+    // Under systemd (or [log] target = "journal"): priorities and structured fields, docs/config.md.
+    std::unique_ptr<JournalLog> journal;
+    if (JournalLog::wanted(settings.logTarget))
+        journal = std::make_unique<JournalLog>(ipv4ToString(settings.address));
+
     // A client closing the control socket mid-write must not kill the daemon.
     std::signal(SIGPIPE, SIG_IGN);
 
@@ -89,6 +96,7 @@ int main(int argc, char *argv[])
                   settings.nice, std::strerror(errno), currentNice);
 
     SashaDaemon daemon(settings, quint64(QDateTime::currentMSecsSinceEpoch()));
+    daemon.setJournal(journal.get());
     SignalWatcher signals({SIGTERM, SIGINT});
     if (!signals.ok())
         qCWarning(lcConfig, "cannot install SIGTERM/SIGINT handlers; a stop will not leave the ring gracefully");
