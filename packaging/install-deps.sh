@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package SASHA needs to build, test and run its lab.
 # Usage: packaging/install-deps.sh [build|full]   (default: full)
-#   build  compilers, Qt 6, libpcap, libnet, toml++: enough to build and run unit tests
+#   build  compilers, Qt 6, libpcap, libnet, toml++, libsystemd: enough to build and run unit tests
 #   full   build + what the lab, integration tests, benchmarks and fuzz targets use (nginx, httperf,
-#          haproxy, Xvfb; clang with libFuzzer, which is in libclang-rt-dev, only recommended by clang)
+#          haproxy, Xvfb; clang with libFuzzer, which is in libclang-rt-dev, only recommended by clang;
+#          prometheus for promtool, which checks sashad's /metrics page)
 set -euo pipefail
 what=${1:-full}
 build_pkgs=(build-essential cmake pkg-config ninja-build

@@ -177,9 +177,12 @@ void dispatcherMetrics(Page &p, const MetricsInput &in)
     for (auto it = dropped.begin(); it != dropped.end(); ++it) {
         if (it.value().isObject()) {
             const QJsonObject sub = it.value().toObject();
+            // The parser's verdicts, prefixed with their group unless their name already is
+            // ("icmp-truncated", "bogus-source-vip" stay; "arp" -> "malformed-arp").
+            const QString group = it.key() + QLatin1Char('-');
             for (auto s = sub.begin(); s != sub.end(); ++s)
                 p.counter("sasha_dispatcher_frames_dropped_total", "", s.value().toDouble(),
-                          {{QStringLiteral("reason"), it.key() + QLatin1Char('-') + s.key()}});
+                          {{QStringLiteral("reason"), s.key().startsWith(group) ? s.key() : group + s.key()}});
         } else {
             p.counter("sasha_dispatcher_frames_dropped_total", "", it.value().toDouble(),
                       {{QStringLiteral("reason"), kebab(it.key())}});

@@ -70,9 +70,12 @@ int main(int argc, char *argv[])
         return fail(cfg.error->toString());
     const NodeSettings &settings = *cfg.settings;
     if (parser.isSet(checkOpt)) {
-        std::printf("%s: OK (node %s:%u, %zu seeds, control socket %s)\n", qPrintable(settings.configFile),
+        const QString metrics = settings.metrics.enabled
+                                    ? QStringLiteral(", metrics on %1:%2").arg(ipv4ToString(settings.metrics.address)).arg(settings.metrics.port)
+                                    : QString();
+        std::printf("%s: OK (node %s:%u, %zu seeds, control socket %s%s)\n", qPrintable(settings.configFile),
                     qPrintable(ipv4ToString(settings.address)), unsigned(settings.port), settings.seeds.size(),
-                    qPrintable(settings.controlSocket));
+                    qPrintable(settings.controlSocket), qPrintable(metrics));
         return 0;
     }
     if (!settings.logRules.isEmpty()) {

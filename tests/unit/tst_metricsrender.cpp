@@ -67,7 +67,9 @@ MetricsInput dispatcherInput()
     const QJsonObject dropped{{QStringLiteral("noTable"), 1},
                               {QStringLiteral("notForVip"), 2},
                               {QStringLiteral("malformed"), QJsonObject{{QStringLiteral("truncated"), 3}}},
-                              {QStringLiteral("bogus"), QJsonObject{{QStringLiteral("land"), 4}}}};
+                              {QStringLiteral("bogus"), QJsonObject{{QStringLiteral("vlan-tagged"), 4},
+                                                                    {QStringLiteral("bogus-source-vip"), 8}}},
+                              {QStringLiteral("icmp"), QJsonObject{{QStringLiteral("icmp-truncated"), 9}}}};
     s.dispatcherStats = QJsonObject{
         {QStringLiteral("running"), true},
         {QStringLiteral("servers"), servers},
@@ -172,7 +174,9 @@ private Q_SLOTS:
         expect("sasha_dispatcher_frames_forwarded_total", "123456");
         expect("sasha_dispatcher_frames_dropped_total{reason=\"not-for-vip\"}", "2");
         expect("sasha_dispatcher_frames_dropped_total{reason=\"malformed-truncated\"}", "3");
-        expect("sasha_dispatcher_frames_dropped_total{reason=\"bogus-land\"}", "4");
+        expect("sasha_dispatcher_frames_dropped_total{reason=\"bogus-vlan-tagged\"}", "4");
+        expect("sasha_dispatcher_frames_dropped_total{reason=\"bogus-source-vip\"}", "8");
+        expect("sasha_dispatcher_frames_dropped_total{reason=\"icmp-truncated\"}", "9");
         expect("sasha_dispatcher_inject_errors_total", "6");
         expect("sasha_dispatcher_thread_cpu_seconds_total", "1.5");
         expect("sasha_dispatcher_reconstruction_complete", "1");
