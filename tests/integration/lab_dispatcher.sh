@@ -161,11 +161,12 @@ conns = {k[k.index('"') + 1:-2]: v for k, v in s.items() if k.startswith('sasha_
 busy = sorted(a for a, v in conns.items() if v > 0)
 print(len(busy), int(s.get('sasha_dispatcher_frames_forwarded_total', 0)),
       int(s.get('sasha_failover_duration_seconds_count', 0)), int(s.get('sasha_dispatcher_running', 0)),
+      round(s.get('sasha_failover_duration_seconds_sum', 0) * 1000, 1),
       ' '.join(f'{a}={int(conns[a])}' for a in sorted(conns)))
 EOF
 )
-read -r busyServers forwarded failovers running perServer <<<"$summary"
-note "$metricsNode /metrics: forwarded-connection counts per server: $perServer; frames forwarded $forwarded; failovers observed $failovers"
+read -r busyServers forwarded failovers running failoverMs perServer <<<"$summary"
+note "$metricsNode /metrics: forwarded-connection counts per server: $perServer; frames forwarded $forwarded; failovers observed $failovers ($failoverMs ms from detection to first forwarded frame)"
 if [[ $running == 1 && $busyServers -ge 3 && $forwarded -gt 0 ]]; then
     pass "the new dispatcher's page shows >0 forwarded connections for each of the $busyServers live servers"
 else
