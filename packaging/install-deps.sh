@@ -4,14 +4,15 @@
 #   build  compilers, Qt 6, libpcap, libnet, toml++, libsystemd: enough to build and run unit tests
 #   full   build + what the lab, integration tests, benchmarks and fuzz targets use (nginx, httperf,
 #          haproxy, Xvfb; clang with libFuzzer, which is in libclang-rt-dev, only recommended by clang;
-#          prometheus for promtool, which checks sashad's /metrics page)
+#          prometheus for promtool, which checks sashad's /metrics page; systemd for the private
+#          systemd-journald, journalctl and systemd-cat of the journal_fields test)
 set -euo pipefail
 what=${1:-full}
 build_pkgs=(build-essential cmake pkg-config ninja-build
   qt6-base-dev qt6-charts-dev libqt6opengl6-dev libgl-dev
   libpcap-dev libnet1-dev libtomlplusplus-dev libsystemd-dev)
 lab_pkgs=(iproute2 iputils-ping procps psmisc ethtool curl python3 nginx-light httperf haproxy nftables
-  xvfb xauth fonts-dejavu-core clang libclang-rt-dev prometheus)
+  xvfb xauth fonts-dejavu-core clang libclang-rt-dev prometheus systemd)
 case "$what" in
   build) pkgs=("${build_pkgs[@]}") ;;
   full)  pkgs=("${build_pkgs[@]}" "${lab_pkgs[@]}") ;;
