@@ -5,7 +5,9 @@
 #   full   build + what the lab, integration tests, benchmarks and fuzz targets use (nginx, httperf,
 #          haproxy, Xvfb; clang with libFuzzer, which is in libclang-rt-dev, only recommended by clang;
 #          lintian, dpkg-dev, systemd (systemd-analyze), man-db, bsdextrautils (col) and bash-completion to build and
-#          check the Debian packages: packaging/build-debs.sh, the packaging_debs test)
+#          check the Debian packages: packaging/build-debs.sh, the packaging_debs test;
+#          prometheus for promtool, which checks sashad's /metrics page; systemd also for the
+#          private systemd-journald, journalctl and systemd-cat of the journal_fields test)
 set -euo pipefail
 what=${1:-full}
 build_pkgs=(build-essential cmake pkg-config ninja-build
@@ -13,7 +15,7 @@ build_pkgs=(build-essential cmake pkg-config ninja-build
   libpcap-dev libnet1-dev libtomlplusplus-dev libsystemd-dev)
 lab_pkgs=(iproute2 iputils-ping procps psmisc ethtool curl python3 nginx-light httperf haproxy nftables
   xvfb xauth fonts-dejavu-core clang libclang-rt-dev
-  lintian dpkg-dev systemd man-db bsdextrautils bash-completion)
+  lintian dpkg-dev systemd man-db bsdextrautils bash-completion prometheus)
 case "$what" in
   build) pkgs=("${build_pkgs[@]}") ;;
   full)  pkgs=("${build_pkgs[@]}" "${lab_pkgs[@]}") ;;

@@ -404,6 +404,8 @@ QJsonObject ControlStatus::toJson() const
         o.insert(QStringLiteral("transport"), transport);
     if (!dispatch.isEmpty())
         o.insert(QStringLiteral("dispatch"), dispatch);
+    if (!metrics.isEmpty())
+        o.insert(QStringLiteral("metrics"), metrics);
     return o;
 }
 
@@ -427,6 +429,7 @@ ControlStatus ControlStatus::fromJson(const QJsonObject &o)
     s.admin = o.value(QLatin1String("admin")).toObject();
     s.transport = o.value(QLatin1String("transport")).toObject();
     s.dispatch = o.value(QLatin1String("dispatch")).toObject();
+    s.metrics = o.value(QLatin1String("metrics")).toObject();
     return s;
 }
 

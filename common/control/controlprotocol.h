@@ -119,6 +119,9 @@ struct ControlStatus {
     // Whether this node may be elected dispatcher (docs/sashactl.md, "dispatch": configured,
     // capable, withdrawn {reason: detail}). Left out when empty.
     QJsonObject dispatch;
+    // The Prometheus endpoint (docs/metrics.md): {"listen": "a.b.c.d:port" as bound, "scrapes",
+    // "refused"}. Left out when [metrics] is off.
+    QJsonObject metrics;
 
     // Snapshot of a running node; name is the local display name.
     static ControlStatus fromNode(const tb::TokenBeatNode &node, const QString &name, qint64 uptimeMs, qint64 pid);

@@ -525,6 +525,7 @@ std::optional<QString> DispatcherService::start()
     m_lastStartError.clear();
     m_reconstructionDone = false;
     m_completionPublished = false;
+    m_reconstructionMs = -1;
     m_reconstructionSummary.clear();
     m_backlog.clear();
     m_prevNewFlows.clear();
@@ -854,6 +855,7 @@ void DispatcherService::maybePublishCompletion()
     m_handoverFrom = tb::kNoNode;
     publish();
     const qint64 ms = (RingDriver::steadyNow().count() - m_run->startedMonoUs) / 1000;
+    m_reconstructionMs = ms;
     Q_EMIT logEvent(QStringLiteral("reconstruction-completed"), QString(),
                     QStringLiteral("%1; merged, %2 ms after takeover").arg(m_reconstructionSummary).arg(ms));
 }

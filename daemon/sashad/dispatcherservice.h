@@ -71,6 +71,8 @@ public:
     void sendFlowTransfer(tb::NodeAddr successor);
     // Frames the data path has captured since it started (0 when not dispatching).
     quint64 framesCaptured() const;
+    // When this run forwarded its first frame (steady µs), 0 before that or when not dispatching.
+    qint64 firstForwardMonoUs() const;
     // Fault injection (unplug): while suspended the role is not run (capture and injection
     // stop with the thread); resuming follows the ring again.
     void setSuspended(bool on);
@@ -218,6 +220,7 @@ private:
     bool m_completionPublished = false;
     quint64 m_generation = 0;
     QString m_reconstructionSummary;
+    qint64 m_reconstructionMs = -1; // takeover to merged table in this run; -1 until then
 
     QTimer m_statsTimer;      // 1 s: per-server figures to the ring, health of the thread
     QTimer m_backlogTimer;    // drains m_backlog into the queue

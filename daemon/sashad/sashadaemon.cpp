@@ -69,7 +69,8 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
                   [this](tb::NodeAddr to, const QByteArray &payload, bool reliable) {
                       return m_oob.send(to, kEventFeedChannel, payload, reliable);
                   },
-                  [] { return qint64(RingDriver::steadyNow().count()); })
+                  [] { return qint64(RingDriver::steadyNow().count()); }),
+      m_metricsServer([this] { return metricsSnapshot(); })
 {
     m_control.setConnectionsFn([this](int limit, const ControlServer::LineAnswerFn &answer) {
         m_dispatcher.connections(limit, answer);
@@ -179,6 +180,8 @@ std::optional<QString> SashaDaemon::start()
     if (auto err = m_driver.bind())
         return err->message;
     if (auto err = m_control.listen(m_settings.controlSocket))
+        return *err;
+    if (auto err = applyMetricsSettings(m_settings.metrics))
         return *err;
     m_admin.loadState(); // a corrupt file is a warning: the node starts undrained
     if (m_systemd.beatEvery().count() > 0) {
@@ -428,6 +431,16 @@ void SashaDaemon::finishHandover()
     poll->start(kHandoverPollMs);
 }
 
+std::optional<QString> SashaDaemon::applyMetricsSettings(const MetricsSettings &metrics)
+{
+    return m_metricsServer.configure(metrics);
+}
+
+MetricsInput SashaDaemon::metricsSnapshot() const
+{
+    return MetricsInput{status(), m_metrics, QStringLiteral(SASHA_VERSION)};
+}
+
 ControlStatus SashaDaemon::status() const
 {
     if (!m_driver.isRunning()) {
@@ -439,6 +452,7 @@ ControlStatus SashaDaemon::status() const
         s.pid = QCoreApplication::applicationPid();
         s.uptimeMs = m_uptime.elapsed();
         s.admin = m_admin.statusJson();
+        s.metrics = m_metricsServer.statusJson();
         return s;
     }
     ControlStatus s = ControlStatus::fromNode(m_driver.node(), m_settings.name, m_uptime.elapsed(),
@@ -449,6 +463,7 @@ ControlStatus SashaDaemon::status() const
     s.counters = ControlCounters::fromCore(m_driver.counters());
     s.dispatch = dispatchJson();
     s.transport = m_driver.transportStats();
+    s.metrics = m_metricsServer.statusJson();
     return s;
 }
 
@@ -477,9 +492,20 @@ void SashaDaemon::logLocal(const QString &kind, const QString &node, const QStri
     c.node = node;
     c.role = m_driver.isRunning() ? controlRoleName(m_driver.node().role()) : controlRoleName(tb::Role::None);
     c.detail = detail;
+    if (kind == QLatin1String("dispatcher-started")) {
+        ++m_metrics.dispatcherStarts;
+    } else if (kind == QLatin1String("first-forward")) {
+        if (const auto seconds = m_failover.onFirstForward(m_dispatcher.firstForwardMonoUs())) {
+            m_metrics.failover.observe(*seconds);
+            qCInfo(lcRing, "failover: first frame forwarded %.1f ms after this node saw the ring break", *seconds * 1000);
+        }
+    }
     m_log.add(c);
     m_control.publish(c);
     m_eventFeed.publish(c);
+    if (m_journal)
+        m_journal->sendEvent(kind, QStringLiteral("%1%2%3").arg(kind, node.isEmpty() ? QString() : QLatin1Char(' ') + node,
+                                                                detail.isEmpty() ? QString() : QStringLiteral(": ") + detail));
 }
 
 void SashaDaemon::onEvent(const tb::Event &e)
@@ -491,7 +517,16 @@ void SashaDaemon::onEvent(const tb::Event &e)
     }
     if (e.kind == tb::Event::Kind::OobDelivered || e.kind == tb::Event::Kind::OobFailed)
         m_eventFeed.transferEnded(e.value, e.kind == tb::Event::Kind::OobDelivered);
+    if (e.kind == tb::Event::Kind::TokenTimeout)
+        ++m_metrics.tokenTimeouts;
+    if (e.kind == tb::Event::Kind::TokenTimeout || e.kind == tb::Event::Kind::PurgeStarted)
+        m_failover.onRingBroken(e.at.count());
+    if (e.kind == tb::Event::Kind::DispatcherElected)
+        m_failover.onDispatcherElected(e.node == m_settings.address, m_dispatcher.isRunning());
     const ControlEvent c = ControlEvent::fromCore(e, QDateTime::currentMSecsSinceEpoch());
+    if (m_journal && m_driver.isRunning())
+        m_journal->setEpoch(m_driver.node().view().ringEpoch);
+    const JournalLog::EventScope journalEvent(c.kind); // the line below reports this event
     m_log.add(c);
     m_control.publish(c);
     m_eventFeed.publish(c);

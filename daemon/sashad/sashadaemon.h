@@ -17,6 +17,10 @@
 #include "eventfeedpublisher.h"
 #include "faultservice.h"
 #include "flowfeedpublisher.h"
+#include "journallog.h"
+#include "metrics/failoverclock.h"
+#include "metrics/metricsrender.h"
+#include "metricsserver.h"
 #include "oobrouter.h"
 #include "systemdnotifier.h"
 #include "transport/ringdriver.h"
@@ -42,6 +46,13 @@ public:
     void shutdown();
 
     ControlStatus status() const;
+    // Starts, moves or stops the Prometheus endpoint ([metrics]); a reload calls it again. On
+    // failure the endpoint stays as it was and the error says why (MetricsServer::configure).
+    std::optional<QString> applyMetricsSettings(const MetricsSettings &metrics);
+    // Lines and events also go to the journal (main() decides; null: stderr only). Not owned.
+    void setJournal(JournalLog *journal) { m_journal = journal; }
+    // What /metrics shows now (taken on this thread; rendered on the metrics thread).
+    MetricsInput metricsSnapshot() const;
 
 Q_SIGNALS:
     void finished(int exitCode);
@@ -95,6 +106,13 @@ private:
         qint64 lastLogMs = -1;
     };
     std::array<DropLog, size_t(tb::DropReason::Count_)> m_drops{};
+
+    JournalLog *m_journal = nullptr;
+    // Counted from ring and service events for /metrics (onEvent, logLocal).
+    DaemonMetrics m_metrics;
+    FailoverClock m_failover;
+    // Last member: destroyed first, so its thread never asks a half-destroyed daemon for a snapshot.
+    MetricsServer m_metricsServer;
 };
 
 } // namespace sasha

@@ -171,6 +171,22 @@ private Q_SLOTS:
         QTest::newRow("faults enabled not a boolean")
             << head + QStringLiteral("[faults]\nenabled = \"yes\"\n") << KeyFile::Good << 6
             << QStringList{QStringLiteral("[faults] enabled"), QStringLiteral("true or false")};
+        QTest::newRow("metrics listen without a port")
+            << head + QStringLiteral("[metrics]\nlisten = \"127.0.0.1\"\n") << KeyFile::Good << 6
+            << QStringList{QStringLiteral("[metrics] listen"), QStringLiteral("\"ADDRESS:PORT\""), QStringLiteral("got \"127.0.0.1\"")};
+        QTest::newRow("metrics listen with a host name")
+            << head + QStringLiteral("[metrics]\nlisten = \"localhost:9477\"\n") << KeyFile::Good << 6
+            << QStringList{QStringLiteral("[metrics] listen"), QStringLiteral("IPv4"), QStringLiteral("got \"localhost:9477\"")};
+        QTest::newRow("metrics port out of range")
+            << head + QStringLiteral("[metrics]\nlisten = \"127.0.0.1:70000\"\n") << KeyFile::Good << 6
+            << QStringList{QStringLiteral("[metrics] listen"), QStringLiteral("1..65535"), QStringLiteral("got \"127.0.0.1:70000\"")};
+        QTest::newRow("metrics listen not a string")
+            << head + QStringLiteral("[metrics]\nlisten = 9477\n") << KeyFile::Good << 6
+            << QStringList{QStringLiteral("[metrics] listen"), QStringLiteral("must be a string")};
+        QTest::newRow("unknown log target")
+            << head + QStringLiteral("[log]\ntarget = \"syslog\"\n") << KeyFile::Good << 6
+            << QStringList{QStringLiteral("[log] target"), QStringLiteral("\"auto\", \"journal\" or \"stderr\""),
+                           QStringLiteral("got \"syslog\"")};
         QTest::newRow("relative control socket")
             << QStringLiteral("[node]\naddress = \"127.0.0.2\"\ncontrol_socket = \"sashad.sock\"\n[cluster]\nkey_file = \"KEY\"\n")
             << KeyFile::Good << 3 << QStringList{QStringLiteral("[node] control_socket"), QStringLiteral("absolute")};
@@ -309,6 +325,16 @@ private Q_SLOTS:
             << QStringLiteral("[node]\naddress = \"10.0.0.2\"\n") + key << 0 << QStringList{};
         QTest::newRow("address in the loopback subnet (the loopback test rings)")
             << QStringLiteral("[node]\naddress = \"127.0.5.3\"\n") + key << 0 << QStringList{};
+        QTest::newRow("metrics on an address of this host")
+            << QStringLiteral("[node]\naddress = \"10.0.0.2\"\n") + key + QStringLiteral("[metrics]\nlisten = \"10.0.0.2:9477\"\n")
+            << 0 << QStringList{};
+        QTest::newRow("metrics on every address")
+            << QStringLiteral("[node]\naddress = \"10.0.0.2\"\n") + key + QStringLiteral("[metrics]\nlisten = \"0.0.0.0:9477\"\n")
+            << 0 << QStringList{};
+        QTest::newRow("metrics on a foreign address")
+            << QStringLiteral("[node]\naddress = \"10.0.0.2\"\n") + key + QStringLiteral("[metrics]\nlisten = \"10.9.9.9:9477\"\n")
+            << 6 << QStringList{QStringLiteral("[metrics] listen"), QStringLiteral("\"10.9.9.9\" is not an address of this host"),
+                                QStringLiteral("addresses here: 127.0.0.1, 10.0.0.2")};
         QTest::newRow("foreign address")
             << QStringLiteral("[node]\naddress = \"10.9.9.9\"\n") + key << 2
             << QStringList{QStringLiteral("[node] address"), QStringLiteral("\"10.9.9.9\" is not an address of this host"),
@@ -412,6 +438,20 @@ private Q_SLOTS:
         const QString path = writeFiles(rowFileName(), toml, keyFile);
         QVERIFY(!path.isEmpty());
         verifyError(loadNodeSettings(path), path, line, mustContain);
+    }
+
+    void metricsAndLogTargetAreRead()
+    {
+        const QString path = writeFiles(QStringLiteral("metrics"),
+                                        QStringLiteral("[node]\naddress = \"127.0.0.2\"\n[cluster]\nkey_file = \"KEY\"\n"
+                                                       "[log]\ntarget = \"journal\"\n[metrics]\nlisten = \"127.0.0.2:9477\"\n"),
+                                        KeyFile::Good);
+        const ConfigResult r = loadNodeSettings(path);
+        QVERIFY2(r.ok(), r.error ? qPrintable(r.error->toString()) : "");
+        QVERIFY(r.settings->metrics.enabled);
+        QCOMPARE(r.settings->metrics.address, 0x7f000002u);
+        QCOMPARE(r.settings->metrics.port, quint16(9477));
+        QVERIFY(r.settings->logTarget == LogTarget::Journal);
     }
 
     void shortKeyIsRefused()
@@ -530,6 +570,8 @@ enabled = true
         QCOMPARE(s.timers.tokenTimeout, lan.tokenTimeout);
         QCOMPARE(s.timers.reformInterval, lan.reformInterval);
         QVERIFY(!s.faultsEnabled);
+        QVERIFY(!s.metrics.enabled);
+        QVERIFY(s.logTarget == LogTarget::Auto);
         QVERIFY(!s.dispatcher.configured);
         QCOMPARE(s.dispatcher.ports, std::vector<quint16>{80});
         QCOMPARE(int(s.dispatcher.scheduler), int(SchedulerKind::Maglev));
