@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package SASHA needs to build, test and run its lab.
 # Usage: packaging/install-deps.sh [build|full]   (default: full)
-#   build  compilers, Qt 6, libpcap, libnet, toml++: enough to build and run unit tests
+#   build  compilers, Qt 6, libpcap, libnet, toml++, libsystemd: enough to build and run unit tests
 #   full   build + what the lab, integration tests, benchmarks and fuzz targets use (nginx, httperf,
-#          haproxy, Xvfb; clang with libFuzzer, which is in libclang-rt-dev, only recommended by clang)
+#          haproxy, Xvfb; clang with libFuzzer, which is in libclang-rt-dev, only recommended by clang;
+#          lintian, dpkg-dev, systemd (systemd-analyze), man-db, bsdextrautils (col) and bash-completion to build and
+#          check the Debian packages: packaging/build-debs.sh, the packaging_debs test;
+#          prometheus for promtool, which checks sashad's /metrics page; systemd also for the
+#          private systemd-journald, journalctl and systemd-cat of the journal_fields test)
 set -euo pipefail
 what=${1:-full}
 build_pkgs=(build-essential cmake pkg-config ninja-build
   qt6-base-dev qt6-charts-dev libqt6opengl6-dev libgl-dev
-  libpcap-dev libnet1-dev libtomlplusplus-dev)
+  libpcap-dev libnet1-dev libtomlplusplus-dev libsystemd-dev)
 lab_pkgs=(iproute2 iputils-ping procps psmisc ethtool curl python3 nginx-light httperf haproxy nftables
-  xvfb xauth fonts-dejavu-core clang libclang-rt-dev)
+  xvfb xauth fonts-dejavu-core clang libclang-rt-dev
+  lintian dpkg-dev systemd man-db bsdextrautils bash-completion prometheus)
 case "$what" in
   build) pkgs=("${build_pkgs[@]}") ;;
   full)  pkgs=("${build_pkgs[@]}" "${lab_pkgs[@]}") ;;

@@ -71,6 +71,16 @@ QString injector(DispatcherSettings::Injector i)
     return {};
 }
 
+QString logTarget(LogTarget t)
+{
+    switch (t) {
+    case LogTarget::Auto: return q(QStringLiteral("auto"));
+    case LogTarget::Journal: return q(QStringLiteral("journal"));
+    case LogTarget::Stderr: return q(QStringLiteral("stderr"));
+    }
+    return {};
+}
+
 QString weights(const std::map<quint32, quint32> &w)
 {
     QStringList out;
@@ -127,6 +137,7 @@ const std::vector<Row> &rows()
         {"[timers] beacon_ms", Part::None, [](const N &s) { return ms(s.timers.beaconInterval); }, {}},
         {"[timers] observer_timeout_ms", Part::None, [](const N &s) { return ms(s.timers.observerTimeout); }, {}},
         {"[log] rules", Part::LogRules, [](const N &s) { return q(s.logRules); }, field(&N::logRules)},
+        {"[log] target", Part::None, [](const N &s) { return logTarget(s.logTarget); }, {}},
         {"[faults] enabled", Part::Other, [](const N &s) { return yesNo(s.faultsEnabled); }, field(&N::faultsEnabled)},
         {"[dispatcher] interface", Part::None, [](const N &s) { return q(s.dispatcher.interfaceName); }, {}},
         {"[dispatcher] vip", Part::None,
@@ -171,8 +182,11 @@ const std::vector<Row> &rows()
         {"[notify] timeout_ms", Part::Notify, [](const N &s) { return num(s.notify.timeoutMs); },
          field(&N::notify, &F::timeoutMs)},
         {"[notify] queue", Part::Notify, [](const N &s) { return num(s.notify.queue); }, field(&N::notify, &F::queue)},
-        // [metrics] listen (another change adds it) belongs here as a live row: the daemon then
-        // restarts its metrics listener where SashaDaemon::applyReload says so.
+        // Not live yet: making it live means restarting the metrics listener where
+        // SashaDaemon::applyReload says so.
+        {"[metrics] listen", Part::None,
+         [](const N &s) { return s.metrics.enabled ? q(endpoint({s.metrics.address, s.metrics.port})) : QStringLiteral("none"); },
+         {}},
     };
     return r;
 }

@@ -90,6 +90,18 @@ struct NotifySettings {
     friend bool operator==(const NotifySettings &, const NotifySettings &) = default;
 };
 
+// [metrics]: the Prometheus endpoint (docs/metrics.md). Off unless listen is given.
+struct MetricsSettings {
+    bool enabled = false;
+    quint32 address = 0; // IPv4, host byte order; 0 = every address (0.0.0.0)
+    quint16 port = 0;    // 0 = the OS chooses (tests); the status JSON's "metrics" tells which
+    friend bool operator==(const MetricsSettings &, const MetricsSettings &) = default;
+};
+
+// [log] target: where sashad's log lines go (docs/config.md). Auto = the journal when stderr
+// is the journal's stream (systemd's JOURNAL_STREAM), else stderr.
+enum class LogTarget { Auto, Journal, Stderr };
+
 struct NodeSettings {
     QString configFile; // absolute path of the file the settings came from
 
@@ -125,6 +137,10 @@ struct NodeSettings {
 
     // [log]
     QString logRules; // QLoggingCategory::setFilterRules syntax, ';' or newline separated
+    LogTarget logTarget = LogTarget::Auto;
+
+    // [metrics]
+    MetricsSettings metrics;
 
     // [faults]
     bool faultsEnabled = false;

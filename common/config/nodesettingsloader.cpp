@@ -351,8 +351,11 @@ void parseCluster(SectionReader &r, NodeSettings &s)
         } else if (!S_ISREG(st.st_mode)) {
             r.fail("key_file", QStringLiteral("%1 is not a regular file; name the key file (create one with: "
                                               "sashactl keygen --output FILE)").arg(s.keyFile));
-        } else if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-            r.fail("key_file", QStringLiteral("key file %1 is accessible by group or others: chmod 600 %1").arg(s.keyFile));
+        } else if (st.st_mode & (S_IWGRP | S_IXGRP | S_IRWXO)) {
+            // Group read is allowed: the packaged daemon runs as the user sasha and reads the
+            // key through its group (root:sasha 0640).
+            r.fail("key_file", QStringLiteral("key file %1 is writable by its group or accessible by others: chmod 600 %1 "
+                                              "(or chmod 640 with the daemon's group, e.g. chown root:sasha)").arg(s.keyFile));
         } else {
             QFile f(s.keyFile);
             if (!f.open(QIODevice::ReadOnly)) {
@@ -445,6 +448,44 @@ void parseLog(SectionReader &r, NodeSettings &s)
 {
     if (const auto rules = r.string("rules", true))
         s.logRules = *rules;
+    if (const auto t = r.string("target", true)) {
+        if (*t == QLatin1String("auto"))
+            s.logTarget = LogTarget::Auto;
+        else if (*t == QLatin1String("journal"))
+            s.logTarget = LogTarget::Journal;
+        else if (*t == QLatin1String("stderr"))
+            s.logTarget = LogTarget::Stderr;
+        else
+            r.fail("target", QStringLiteral("must be \"auto\", \"journal\" or \"stderr\"; got %1").arg(quoted(*t)));
+    }
+}
+
+// [metrics] listen = "a.b.c.d:port": the Prometheus endpoint (docs/metrics.md). With a host
+// (--check and start), the address must be one this host can bind.
+void parseMetrics(SectionReader &r, NodeSettings &s)
+{
+    const auto listen = r.string("listen", true);
+    if (!listen || listen->isEmpty())
+        return; // absent or "": off
+    const QString accepted = QStringLiteral("must be \"ADDRESS:PORT\" with an IPv4 address of this host (0.0.0.0 for "
+                                            "every address) and a port 1..65535 (0: the OS chooses), e.g. "
+                                            "\"127.0.0.1:9477\"; \"\" or no key turns the endpoint off");
+    const qsizetype colon = listen->lastIndexOf(QLatin1Char(':'));
+    bool portOk = false;
+    const uint port = colon > 0 ? listen->mid(colon + 1).toUInt(&portOk) : 0;
+    const auto address = colon > 0 ? parseIpv4(listen->left(colon)) : std::nullopt;
+    if (!address || !portOk || port > 65535) {
+        r.fail("listen", QStringLiteral("%1; got %2").arg(accepted, quoted(*listen)));
+        return;
+    }
+    if (r.host() && *address != 0 && r.host()->addressUse(*address) != HostNetwork::AddressUse::Assigned) {
+        r.fail("listen", QStringLiteral("%1 is not an address of this host (addresses here: %2); %3")
+                             .arg(quoted(ipv4ToString(*address)), r.host()->addresses().join(QStringLiteral(", ")), accepted));
+        return;
+    }
+    s.metrics.enabled = true;
+    s.metrics.address = *address;
+    s.metrics.port = quint16(port);
 }
 
 void parseFaults(SectionReader &r, NodeSettings &s)
@@ -644,7 +685,7 @@ const std::vector<SectionSpec> &sectionSpecs()
         {"cluster", {"key_file", "seeds", "broadcast"}, parseCluster},
         {"timers", {"rotation_ms", "token_timeout_ms", "reform_ms", "join_repeat_ms", "beacon_ms",
                     "observer_timeout_ms", "preset"}, parseTimers},
-        {"log", {"rules"}, parseLog},
+        {"log", {"rules", "target"}, parseLog},
         {"faults", {"enabled"}, parseFaults},
         {"dispatcher", {"interface", "vip", "vmac", "ports", "scheduler", "injector", "weights", "announce_ms",
                         "capture_buffer_mb", "serve_while_dispatching", "max_flows", "prepare", "batch_us", "cpu"},
@@ -653,6 +694,7 @@ const std::vector<SectionSpec> &sectionSpecs()
         {"agent", {"dead_unacked_silence_ms", "dead_max_backoff", "dead_max_probes", "dead_max_idle_ms"}, parseAgent},
         {"notify", {"role_change", "member_joined", "member_lost", "health_change", "script", "timeout_ms", "queue"},
          parseNotify},
+        {"metrics", {"listen"}, parseMetrics},
     };
     return specs;
 }

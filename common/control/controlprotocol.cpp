@@ -415,6 +415,8 @@ QJsonObject ControlStatus::toJson() const
         o.insert(QStringLiteral("reload"), reload);
     if (!notify.isEmpty())
         o.insert(QStringLiteral("notify"), notify);
+    if (!metrics.isEmpty())
+        o.insert(QStringLiteral("metrics"), metrics);
     return o;
 }
 
@@ -440,6 +442,7 @@ ControlStatus ControlStatus::fromJson(const QJsonObject &o)
     s.dispatch = o.value(QLatin1String("dispatch")).toObject();
     s.reload = o.value(QLatin1String("reload")).toObject();
     s.notify = o.value(QLatin1String("notify")).toObject();
+    s.metrics = o.value(QLatin1String("metrics")).toObject();
     return s;
 }
 

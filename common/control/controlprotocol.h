@@ -131,6 +131,9 @@ struct ControlStatus {
     // The [notify] scripts (docs/config.md "[notify]"): {"started", "ok", "failed", "timedOut",
     // "dropped", "pending"}. Left out when empty.
     QJsonObject notify;
+    // The Prometheus endpoint (docs/metrics.md): {"listen": "a.b.c.d:port" as bound, "scrapes",
+    // "refused"}. Left out when [metrics] is off.
+    QJsonObject metrics;
 
     // Snapshot of a running node; name is the local display name.
     static ControlStatus fromNode(const tb::TokenBeatNode &node, const QString &name, qint64 uptimeMs, qint64 pid);

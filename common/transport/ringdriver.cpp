@@ -123,8 +123,19 @@ tb::Counters RingDriver::counters() const
 
 void RingDriver::onDatagram(const tb::Endpoint &from, const QByteArray &datagram)
 {
-    if (m_node)
-        apply(m_node->onDatagram(m_clock(), from, datagram));
+    if (!m_node)
+        return;
+    apply(m_node->onDatagram(m_clock(), from, datagram));
+    // A member that is not the master may never see its timer fire: every token re-arms it.
+    beat();
+}
+
+void RingDriver::setHeartbeat(std::function<void(tb::Time)> beat, tb::Time every)
+{
+    m_heartbeat = std::move(beat);
+    m_heartbeatEvery = every;
+    if (m_node && m_timer.isActive())
+        rearm();
 }
 
 void RingDriver::onTimer()
@@ -134,8 +145,16 @@ void RingDriver::onTimer()
     // Datagrams that arrived while this thread was busy come before the deadline's verdict (a
     // token waiting in the socket is not a token timeout). Handling them may stop the node.
     m_transport.readQueued();
-    if (m_node)
-        apply(m_node->onTick(m_clock()));
+    if (!m_node)
+        return;
+    apply(m_node->onTick(m_clock()));
+    beat();
+}
+
+void RingDriver::beat()
+{
+    if (m_heartbeat && m_node && m_node->state() != tb::NodeState::Stopped)
+        m_heartbeat(m_clock());
 }
 
 void RingDriver::apply(tb::Actions actions)
@@ -181,7 +200,10 @@ void RingDriver::rearm()
     using namespace std::chrono;
     const tb::Time delta = m_node->nextDeadline() - m_clock();
     // Round up: firing early is harmless but wastes a wake-up; late by < 1 ms is within budget.
-    const qint64 ms = std::clamp<qint64>((delta.count() + 999) / 1000, 0, 60000);
+    qint64 maxMs = 60000;
+    if (m_heartbeat && m_heartbeatEvery.count() > 0)
+        maxMs = std::clamp<qint64>(m_heartbeatEvery.count() / 1000, 1, maxMs);
+    const qint64 ms = std::clamp<qint64>((delta.count() + 999) / 1000, 0, maxMs);
     m_timer.start(int(ms));
 }
 

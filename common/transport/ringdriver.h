@@ -71,6 +71,11 @@ public:
     const tb::NodeConfig &config() const { return m_config; }
     tb::Time now() const { return m_clock(); }
     quint64 sendErrors() const { return m_transport.sendErrors(); }
+    // A heartbeat of the thread that relays the token (sashad feeds systemd's watchdog with it):
+    // `beat` runs on this thread after every datagram and every timer tick the core handled, and
+    // the timer fires at least every `every` (> 0), so a quiet ring still beats. A hung thread
+    // stops beating. `beat` must be cheap: it runs for every datagram.
+    void setHeartbeat(std::function<void(tb::Time now)> beat, tb::Time every);
 
 Q_SIGNALS:
     void eventOccurred(const sasha::tb::Event &event);
@@ -84,6 +89,7 @@ private:
     void onTimer();
     void apply(tb::Actions actions);
     void rearm();
+    void beat();
 
     tb::NodeConfig m_config;
     Clock m_clock;
@@ -98,6 +104,8 @@ private:
     std::vector<tb::Member> m_lastObservedMembers;
     std::map<QString, quint8> m_withdrawn;
     bool m_stoppedEmitted = false;
+    std::function<void(tb::Time)> m_heartbeat;
+    tb::Time m_heartbeatEvery{0};
 };
 
 } // namespace sasha

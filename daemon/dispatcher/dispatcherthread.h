@@ -97,6 +97,9 @@ public:
             m_announceRequested.store(true, std::memory_order_relaxed);
         m_announcing.store(on, std::memory_order_release);
     }
+    // From any thread: one extra announcement at the thread's next turn, if announcing is on
+    // (nothing otherwise: a handover's successor that waits must stay silent).
+    void requestAnnouncement() noexcept { m_announceRequested.store(true, std::memory_order_relaxed); }
     void start();
     // Returns within about pollTimeout plus one batch. Idempotent.
     void stop();

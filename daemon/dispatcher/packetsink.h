@@ -1,5 +1,5 @@
 #pragma once
-// Where the dispatcher's frames go (STYLE.md habit 5). Implementations: PcapInjectSink
+// Where the dispatcher's frames go (docs/design.md habit 5). Implementations: PcapInjectSink
 // (pcap_inject, one system call per frame), AfPacketSink (AF_PACKET with PACKET_QDISC_BYPASS:
 // sendmmsg batches or a PACKET_TX_RING), LocalDeliverySink (frames for this node's own stack,
 // injected on `lo`). docs/dispatcher.md has the measured rates.

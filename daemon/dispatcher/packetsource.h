@@ -1,5 +1,5 @@
 #pragma once
-// Where the dispatcher's frames come from (STYLE.md habit 5: I/O behind an interface passed to
+// Where the dispatcher's frames come from (docs/design.md habit 5: I/O behind an interface passed to
 // the constructor). Implementations: PcapLiveSource (an interface, promiscuous, VMAC filter) and
 // PcapFileSource (a recorded capture, for replay tests). See docs/dispatcher.md.
 //

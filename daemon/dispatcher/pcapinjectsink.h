@@ -1,5 +1,5 @@
 #pragma once
-// pcap_inject: one send() per frame. The baseline of DESIGN.md ("~140k packets/s"); kept
+// pcap_inject: one send() per frame. The baseline of docs/design.md ("~140k packets/s"); kept
 // selectable because it works wherever libpcap does.
 //
 // The handle is a capture handle underneath, so it would also receive a copy of every frame on

@@ -1,7 +1,7 @@
 #pragma once
 // libpcap packet sources: a live interface (the dispatcher's NIC) and a recorded capture.
 //
-// Live capture settings, each from a measurement in DESIGN.md ("The lab"):
+// Live capture settings, each from a measurement in docs/design.md ("The lab"):
 //  - immediate mode: without it a request waits ~180 ms for the buffer timeout instead of ~0.6 ms;
 //  - 32 MB kernel buffer: 4 MB dropped 46k frames under overload, 32 MB none;
 //  - non-blocking, poll() on pcap_get_selectable_fd with a timeout: a blocking pcap_next_ex

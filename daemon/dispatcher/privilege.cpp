@@ -6,8 +6,8 @@
 namespace sasha {
 
 namespace {
-constexpr const char *kHowTo = "run sashad as root, or grant it with "
-                               "`setcap cap_net_raw,cap_net_admin+ep <path to sashad>`";
+constexpr const char *kHowTo = "the packaged unit grants it with AmbientCapabilities=; otherwise run sashad as "
+                               "root, or grant it with `setcap cap_net_raw,cap_net_admin,cap_sys_nice+ep <path to sashad>`";
 }
 
 std::string needsNetRaw(const std::string &what)

@@ -1,5 +1,5 @@
 #pragma once
-// Error texts that name the missing capability (STYLE.md habit 9). Capture and injection need
+// Error texts that name the missing capability (docs/design.md habit 9). Capture and injection need
 // CAP_NET_RAW; promiscuous mode needs CAP_NET_ADMIN as well.
 
 #include <string>

@@ -1,5 +1,5 @@
 #pragma once
-// The VMAC takeover announcement (issue 3; DESIGN.md "The lab": a switch forwards VIP frames to
+// The VMAC takeover announcement (issue 3; docs/design.md "The lab": a switch forwards VIP frames to
 // the port it last saw the VMAC on, for its ageing time, 300 s on a Linux bridge). Like a VRRP
 // master, the dispatcher sends a gratuitous ARP from the VMAC for the VIP when it takes over and
 // then periodically, so the switch moves its forwarding entry at once and keeps it fresh.

@@ -13,6 +13,10 @@
 
 #include <QNetworkInterface>
 
+#include <QTimer>
+
+#include <set>
+
 namespace sasha {
 namespace {
 constexpr int kRecoverMs = 2000;
@@ -124,7 +128,15 @@ std::optional<QString> DispatcherService::runningProblem()
 // kConflictHoldAnnouncements periods); when this node wins, the other will yield.
 namespace sasha {
 namespace {
-constexpr qint64 kLeftGraceMs = 300;
+// An announcement read less than this after its sender left our ring may have been sent before
+// (a dispatcher that died sent its last one before the ring noticed). Announcements are read at
+// most kAnnouncementPollMs (50 ms) after they arrive, and a member is noted as leaving when this
+// node's ring is purged, at least a token timeout after a death: 150 ms leaves room for a late poll.
+constexpr qint64 kLeftGraceMs = 150;
+// After this node's ring lost members while it dispatches: announce every kLossAnnounceStepMs for
+// kLossAnnounceSteps steps (announceAfterLoss()).
+constexpr int kLossAnnounceStepMs = 100;
+constexpr int kLossAnnounceSteps = 10;
 constexpr int kConflictHoldAnnouncements = 3;
 
 qint64 steadyMs() { return RingDriver::steadyNow().count() / 1000; }
@@ -145,18 +157,22 @@ private:
 };
 } // namespace
 
-// At every view: when each member was last one (an announcement from a node that just left the
-// ring is not taken for a second dispatcher).
+// At every view and state change, and every poll: when each member was last one. Only while this
+// node is a member of a formed ring, and once more at the moment it leaves that state (a purge),
+// with the view it had then: the view a joining node still holds is stale, and counting it would
+// push back the moment a partitioned dispatcher's announcements are believed.
 void DispatcherService::noteMembers()
 {
-    if (!m_driver.isRunning())
+    const bool member = m_driver.isRunning() && m_driver.node().state() == tb::NodeState::Member;
+    if (!member && !m_wasMember)
         return;
+    m_wasMember = member;
     const qint64 now = steadyMs();
     for (const tb::Member &m : m_driver.node().view().members)
         m_lastMemberMs[m.addr] = now;
 }
 
-// Every 200 ms (m_announcementPoll, started with the service when it may dispatch).
+// Every 50 ms (m_announcementPoll, started with the service when it may dispatch).
 void DispatcherService::watchAnnouncements()
 {
     noteMembers();
@@ -176,47 +192,98 @@ void DispatcherService::watchAnnouncements()
         for (const MacAddress &a : r.announcers)
             onAnnouncement(a);
     }
+    judgeAnnouncements();
     expireConflict();
 }
 
+// The ring lost members while this node dispatches: they may be alive on the other side of a
+// ring-port partition, where their ring elects a dispatcher of its own. That one yields at the
+// first of our announcements it counts, which must come kLeftGraceMs after it saw us leave; the
+// periodic announcement could be up to announce_ms later, so for a second after the loss one goes
+// out every kLossAnnounceStepMs (keepalived, too, repeats its gratuitous ARPs after a transition).
+// docs/dispatcher.md "One dispatcher on the data network": the other side stops forwarding
+// within 1 s of the partition.
+void DispatcherService::announceAfterLoss()
+{
+    if (!m_run || !m_driver.isRunning())
+        return;
+    std::set<tb::NodeAddr> now;
+    for (const tb::Member &m : m_driver.node().view().members)
+        now.insert(m.addr);
+    bool lost = false;
+    for (const tb::NodeAddr a : m_announcedTo) {
+        if (!now.count(a)) {
+            lost = true;
+            break;
+        }
+    }
+    m_announcedTo = std::move(now);
+    if (!lost)
+        return;
+    for (int step = 1; step <= kLossAnnounceSteps; ++step) {
+        QTimer::singleShot(std::chrono::milliseconds(step * kLossAnnounceStepMs), this, [this] {
+            if (m_run && m_run->thread)
+                m_run->thread->requestAnnouncement();
+        });
+    }
+}
+
+// Remembers who announced and when it was read; judgeAnnouncements() decides once this node is a
+// member (a node still joining has no ring to compare with, but what it read then counts).
 void DispatcherService::onAnnouncement(const MacAddress &announcer)
 {
-    if (!m_driver.isRunning() || m_driver.node().state() != tb::NodeState::Member)
-        return; // a node still joining has no ring to compare with: every dispatcher is foreign to it
     // Who announces: its ring address and its ring's size (vmacannouncer.h); zero from a sender
     // that does not say, which cannot be judged and is left alone.
     const tb::NodeAddr who = (tb::NodeAddr(announcer[0]) << 24) | (tb::NodeAddr(announcer[1]) << 16)
                              | (tb::NodeAddr(announcer[2]) << 8) | announcer[3];
-    const int theirMembers = (announcer[4] << 8) | announcer[5];
-    const tb::TokenBeatNode &node = m_driver.node();
-    if (who == tb::kNoNode || who == node.self() || node.view().find(who))
-        return; // this ring's own dispatcher (we are not dispatching, or it is handing over)
+    if (who == tb::kNoNode || (m_driver.isRunning() && who == m_driver.node().self()))
+        return;
+    m_heardAnnouncers[who] = HeardAnnouncement{steadyMs(), (announcer[4] << 8) | announcer[5]};
+}
+
+void DispatcherService::judgeAnnouncements()
+{
     const qint64 now = steadyMs();
-    if (const auto last = m_lastMemberMs.find(who); last != m_lastMemberMs.end() && now - last->second < kLeftGraceMs)
-        return; // it left our ring a moment ago: an announcement it sent before
-    // The election rule (docs/tokenbeat.md "Election"): the dispatcher of a ring of several (a
-    // strong claim) wins over one alone (a weak claim); then the lower address.
-    const int ourMembers = int(node.view().members.size());
-    const bool theyStrong = theirMembers > 1, weStrong = ourMembers > 1;
-    const bool theyWin = theyStrong != weStrong ? theyStrong : who < node.self();
-    const QString name = ipv4ToString(who);
-    if (!theyWin) {
+    // Forget what is older than two announcement periods (and a second dispatcher's next one
+    // refreshes it).
+    const qint64 keep = 2 * qint64(std::max(m_settings.dispatcher.announceMs, 100));
+    std::erase_if(m_heardAnnouncers, [&](const auto &e) { return now - e.second.readMs > keep; });
+    if (!m_driver.isRunning() || m_driver.node().state() != tb::NodeState::Member)
+        return;
+    const tb::TokenBeatNode &node = m_driver.node();
+    for (auto it = m_heardAnnouncers.begin(); it != m_heardAnnouncers.end();) {
+        const tb::NodeAddr who = it->first;
+        const HeardAnnouncement heard = it->second;
+        it = m_heardAnnouncers.erase(it);
+        if (node.view().find(who))
+            continue; // this ring's own dispatcher (we are not dispatching, or it is handing over)
+        if (const auto last = m_lastMemberMs.find(who);
+            last != m_lastMemberMs.end() && heard.readMs - last->second < kLeftGraceMs)
+            continue; // read within kLeftGraceMs of its leaving our ring: perhaps sent before
+        // The election rule (docs/tokenbeat.md "Election"): the dispatcher of a ring of several (a
+        // strong claim) wins over one alone (a weak claim); then the lower address.
+        const int ourMembers = int(node.view().members.size());
+        const bool theyStrong = heard.members > 1, weStrong = ourMembers > 1;
+        const bool theyWin = theyStrong != weStrong ? theyStrong : who < node.self();
+        const QString name = ipv4ToString(who);
+        if (!theyWin) {
+            if (m_run)
+                qCInfo(lcRing, "another dispatcher (%s, outside our ring, ring of %d) announces the VMAC; it will yield",
+                       qPrintable(name), heard.members);
+            continue;
+        }
+        m_conflictSeenMs = std::max(m_conflictSeenMs, heard.readMs);
+        if (!m_conflict.isEmpty())
+            continue;
+        m_conflict = QStringLiteral("dispatcher %1 (ring of %2), outside this ring, announces the VMAC on the data network")
+                         .arg(name).arg(heard.members);
+        qCCritical(lcRing, "%s: yielding (no dispatching until it has been silent for %d announcements)",
+                   qPrintable(m_conflict), kConflictHoldAnnouncements);
+        Q_EMIT logEvent(QStringLiteral("dispatcher-yielded"), name, m_conflict);
         if (m_run)
-            qCInfo(lcRing, "another dispatcher (%s, outside our ring, ring of %d) announces the VMAC; it will yield",
-                   qPrintable(name), theirMembers);
-        return;
+            stop(m_conflict);
+        Q_EMIT dataNetworkConflict(true, m_conflict);
     }
-    m_conflictSeenMs = now;
-    if (!m_conflict.isEmpty())
-        return;
-    m_conflict = QStringLiteral("dispatcher %1 (ring of %2), outside this ring, announces the VMAC on the data network")
-                     .arg(name).arg(theirMembers);
-    qCCritical(lcRing, "%s: yielding (no dispatching until it has been silent for %d announcements)",
-               qPrintable(m_conflict), kConflictHoldAnnouncements);
-    Q_EMIT logEvent(QStringLiteral("dispatcher-yielded"), name, m_conflict);
-    if (m_run)
-        stop(m_conflict);
-    Q_EMIT dataNetworkConflict(true, m_conflict);
 }
 
 void DispatcherService::expireConflict()

@@ -145,6 +145,8 @@ QJsonObject DispatcherService::stats() const
         {QStringLiteral("tableGeneration"), qint64(m_generation)},
         {QStringLiteral("reconstruction"), recon},
         {QStringLiteral("reconstructionSummary"), m_reconstructionSummary},
+        // ms from the takeover to the merged table (-1 while running): reconstruction-completed's.
+        {QStringLiteral("reconstructionMs"), m_reconstructionMs},
         {QStringLiteral("uptimeMs"), (RingDriver::steadyNow().count() - m_run->startedMonoUs) / 1000},
         {QStringLiteral("startedMonoUs"), m_run->startedMonoUs},
         {QStringLiteral("firstForwardMonoUs"), qint64(m_run->processor->firstForwardMonoUs())},
@@ -161,6 +163,11 @@ QJsonObject DispatcherService::stats() const
         {QStringLiteral("fastPath"), fastPath},
         {QStringLiteral("thread"), thread},
     };
+}
+
+qint64 DispatcherService::firstForwardMonoUs() const
+{
+    return m_run ? qint64(m_run->processor->firstForwardMonoUs()) : 0;
 }
 
 std::optional<std::vector<FlowFeedEntry>> DispatcherService::pollFeedFlows(std::size_t limit)

@@ -36,7 +36,7 @@ constexpr int kHandoverGraceMs = 500;
 constexpr int kHealthPollMs = 50;
 constexpr int kPrepareAgainMs = 500;    // after a run: prepare for the next election once the ring settled
 constexpr int kNeighbourCheckMs = 5000; // while prepared: members' MACs still known?
-constexpr int kAnnouncementPollMs = 200; // other nodes' VMAC announcements (dispatcherability.cpp)
+constexpr int kAnnouncementPollMs = 50; // other nodes' VMAC announcements (dispatcherability.cpp)
 constexpr int kFirstForwardPollMs = 5; // the event's own monoUs is at most this late; its detail is exact
 
 // The cluster subnet of the node's address, for the neighbour table's solicitations.
@@ -274,12 +274,16 @@ void DispatcherService::onViewChanged()
         watchAnnouncements();
         if (!shouldRun())
             return;
+        m_announcedTo.clear();
         if (const auto err = start())
             startFailed(*err);
+        else
+            announceAfterLoss(); // remembers the members it announces to
         return;
     }
     if (!ringSettled(m_driver))
         return; // the last ring's table stays until the next ring is formed
+    announceAfterLoss();
     publish();
     syncReconstructionMembers();
 }
@@ -521,6 +525,7 @@ std::optional<QString> DispatcherService::start()
     m_lastStartError.clear();
     m_reconstructionDone = false;
     m_completionPublished = false;
+    m_reconstructionMs = -1;
     m_reconstructionSummary.clear();
     m_backlog.clear();
     m_prevNewFlows.clear();
@@ -850,6 +855,7 @@ void DispatcherService::maybePublishCompletion()
     m_handoverFrom = tb::kNoNode;
     publish();
     const qint64 ms = (RingDriver::steadyNow().count() - m_run->startedMonoUs) / 1000;
+    m_reconstructionMs = ms;
     Q_EMIT logEvent(QStringLiteral("reconstruction-completed"), QString(),
                     QStringLiteral("%1; merged, %2 ms after takeover").arg(m_reconstructionSummary).arg(ms));
 }

@@ -71,6 +71,8 @@ public:
     void sendFlowTransfer(tb::NodeAddr successor);
     // Frames the data path has captured since it started (0 when not dispatching).
     quint64 framesCaptured() const;
+    // When this run forwarded its first frame (steady µs), 0 before that or when not dispatching.
+    qint64 firstForwardMonoUs() const;
     // Fault injection (unplug): while suspended the role is not run (capture and injection
     // stop with the thread); resuming follows the ring again.
     void setSuspended(bool on);
@@ -141,6 +143,8 @@ private:
     std::optional<QString> interfaceProblem() const;
     std::optional<QString> runningProblem();
     void watchAnnouncements();
+    void announceAfterLoss();
+    void judgeAnnouncements();
     void onAnnouncement(const MacAddress &announcer);
     void expireConflict();
     void noteMembers();
@@ -225,6 +229,7 @@ private:
     bool m_completionPublished = false;
     quint64 m_generation = 0;
     QString m_reconstructionSummary;
+    qint64 m_reconstructionMs = -1; // takeover to merged table in this run; -1 until then
 
     QTimer m_statsTimer;      // 1 s: per-server figures to the ring, health of the thread
     QTimer m_backlogTimer;    // drains m_backlog into the queue
@@ -241,6 +246,13 @@ private:
     QTimer m_announcementPoll;
     quint64 m_foreignSeen = 0;                     // the processor's count last read
     std::map<tb::NodeAddr, qint64> m_lastMemberMs; // steady ms each address was last a member
+    bool m_wasMember = false;                      // this node was a member at the last noteMembers()
+    struct HeardAnnouncement {
+        qint64 readMs = 0; // steady ms it was read
+        int members = 0;   // the size of the announcer's ring
+    };
+    std::map<tb::NodeAddr, HeardAnnouncement> m_heardAnnouncers; // foreign VMAC announcements not judged yet
+    std::set<tb::NodeAddr> m_announcedTo;          // the ring's members at the last view while dispatching
     QString m_conflict;                            // why this node yields; empty when it does not
     qint64 m_conflictSeenMs = 0;                   // last counted announcement of that dispatcher
     // Member health travels in token statuses, which change without a new view (RingDriver

@@ -4,6 +4,7 @@
 #include "config/hostnetwork.h"
 #include "config/logcategories.h"
 #include "config/nodesettings.h"
+#include "journallog.h"
 #include "sashadaemon.h"
 #include "signalwatcher.h"
 
@@ -13,6 +14,7 @@
 #include <QLoggingCategory>
 
 #include <csignal>
+#include <memory>
 #include <cstring>
 #include <cerrno>
 #include <sys/resource.h>
@@ -70,15 +72,23 @@ int main(int argc, char *argv[])
         return fail(cfg.error->toString());
     const NodeSettings &settings = *cfg.settings;
     if (parser.isSet(checkOpt)) {
-        std::printf("%s: OK (node %s:%u, %zu seeds, control socket %s)\n", qPrintable(settings.configFile),
+        const QString metrics = settings.metrics.enabled
+                                    ? QStringLiteral(", metrics on %1:%2").arg(ipv4ToString(settings.metrics.address)).arg(settings.metrics.port)
+                                    : QString();
+        std::printf("%s: OK (node %s:%u, %zu seeds, control socket %s%s)\n", qPrintable(settings.configFile),
                     qPrintable(ipv4ToString(settings.address)), unsigned(settings.port), settings.seeds.size(),
-                    qPrintable(settings.controlSocket));
+                    qPrintable(settings.controlSocket), qPrintable(metrics));
         return 0;
     }
     if (!settings.logRules.isEmpty()) {
         QString rules = settings.logRules;
         QLoggingCategory::setFilterRules(rules.replace(QLatin1Char(';'), QLatin1Char('\n')));
     }
+
+    // Under systemd (or [log] target = "journal"): priorities and structured fields, docs/config.md.
+    std::unique_ptr<JournalLog> journal;
+    if (JournalLog::wanted(settings.logTarget))
+        journal = std::make_unique<JournalLog>(ipv4ToString(settings.address));
 
     // A client closing the control socket mid-write must not kill the daemon.
     std::signal(SIGPIPE, SIG_IGN);
@@ -87,10 +97,11 @@ int main(int argc, char *argv[])
     errno = 0;
     const int currentNice = getpriority(PRIO_PROCESS, 0);
     if (errno == 0 && currentNice != settings.nice && setpriority(PRIO_PROCESS, 0, settings.nice) != 0)
-        qCWarning(lcConfig, "cannot set [node] nice = %d (%s): needs CAP_SYS_NICE; running at nice %d",
+        qCWarning(lcConfig, "cannot set [node] nice = %d (%s): needs CAP_SYS_NICE (the packaged unit grants it); running at nice %d",
                   settings.nice, std::strerror(errno), currentNice);
 
     SashaDaemon daemon(settings, quint64(QDateTime::currentMSecsSinceEpoch()));
+    daemon.setJournal(journal.get());
     SignalWatcher signals({SIGTERM, SIGINT, SIGHUP});
     if (!signals.ok())
         qCWarning(lcConfig, "cannot install SIGTERM/SIGINT/SIGHUP handlers; a stop will not leave the ring gracefully, "

@@ -74,7 +74,8 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
                       return m_oob.send(to, kEventFeedChannel, payload, reliable);
                   },
                   [] { return qint64(RingDriver::steadyNow().count()); }),
-      m_notify(m_settings.notify)
+      m_notify(m_settings.notify),
+      m_metricsServer([this] { return metricsSnapshot(); })
 {
     m_control.setReloadFn([this](const ControlRequest &, const ControlServer::AnswerFn &answer) {
         reload(QStringLiteral("sashactl reload"), answer);
@@ -147,6 +148,8 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
         if (m_successor != tb::kNoNode && from == m_successor && m_handoverStep.isActive())
             successorHasOurFlows();
     });
+    connect(&m_driver, &RingDriver::stateChanged, this, &SashaDaemon::notifySystemd);
+    connect(&m_driver, &RingDriver::viewChanged, this, &SashaDaemon::notifySystemd);
     connect(&m_driver, &RingDriver::stopped, this, [this] {
         if (m_shuttingDown) {
             qCInfo(lcRing, "left the ring");
@@ -165,6 +168,30 @@ SashaDaemon::~SashaDaemon()
         m_reloadWorker.join(); // reading a file: short; its queued answer dies with this object
 }
 
+void SashaDaemon::notifySystemd()
+{
+    if (!m_driver.isRunning() || m_shuttingDown)
+        return;
+    const tb::TokenBeatNode &node = m_driver.node();
+    const tb::NodeState state = node.state();
+    const bool inRing = state == tb::NodeState::Member || state == tb::NodeState::Observing;
+    QString line;
+    if (inRing) {
+        const tb::RingView &v = node.view();
+        line = QStringLiteral("%1 in a ring of %2 (epoch %3), dispatcher %4")
+                   .arg(controlRoleName(node.role()))
+                   .arg(v.members.size())
+                   .arg(v.ringEpoch)
+                   .arg(v.dispatcher == tb::kNoNode ? QStringLiteral("none") : ipv4ToString(v.dispatcher));
+    } else {
+        line = QStringLiteral("%1 (no ring yet)").arg(tb::nodeStateToString(state));
+    }
+    if (inRing && !m_systemd.isReady())
+        m_systemd.ready(line);
+    else
+        m_systemd.status(line);
+}
+
 std::optional<QString> SashaDaemon::start()
 {
     m_driver.setReceiveBufferBytes(m_settings.receiveBufferKb * 1024);
@@ -172,7 +199,14 @@ std::optional<QString> SashaDaemon::start()
         return err->message;
     if (auto err = m_control.listen(m_settings.controlSocket))
         return *err;
+    if (auto err = applyMetricsSettings(m_settings.metrics))
+        return *err;
     m_admin.loadState(); // a corrupt file is a warning: the node starts undrained
+    if (m_systemd.beatEvery().count() > 0) {
+        m_driver.setHeartbeat([this](tb::Time now) { m_systemd.beat(now); }, m_systemd.beatEvery());
+        qCInfo(lcRing, "systemd watchdog: %lld ms, fed every %lld ms from the ring's thread",
+               qint64(m_systemd.watchdogInterval().count() / 1000), qint64(m_systemd.beatEvery().count() / 1000));
+    }
     if (auto err = m_driver.start())
         return err->message;
     m_agent.start();
@@ -197,6 +231,7 @@ void SashaDaemon::shutdown()
         return;
     }
     m_shuttingDown = true;
+    m_systemd.stopping();
     // The dispatcher hands over instead of going dark when another member can take the role
     // (docs/dispatcher.md "Membership changes"): it gives up the dispatch capability but stays in
     // the ring, so the ring elects the successor while this node's agent can still report the
@@ -414,6 +449,16 @@ void SashaDaemon::finishHandover()
     poll->start(kHandoverPollMs);
 }
 
+std::optional<QString> SashaDaemon::applyMetricsSettings(const MetricsSettings &metrics)
+{
+    return m_metricsServer.configure(metrics);
+}
+
+MetricsInput SashaDaemon::metricsSnapshot() const
+{
+    return MetricsInput{status(), m_metrics, QStringLiteral(SASHA_VERSION)};
+}
+
 ControlStatus SashaDaemon::status() const
 {
     if (!m_driver.isRunning()) {
@@ -425,6 +470,7 @@ ControlStatus SashaDaemon::status() const
         s.pid = QCoreApplication::applicationPid();
         s.uptimeMs = m_uptime.elapsed();
         s.admin = m_admin.statusJson();
+        s.metrics = m_metricsServer.statusJson();
         return s;
     }
     ControlStatus s = ControlStatus::fromNode(m_driver.node(), m_settings.name, m_uptime.elapsed(),
@@ -441,6 +487,7 @@ ControlStatus SashaDaemon::status() const
                            {QStringLiteral("lastMessage"), m_lastReloadMessage},
                            {QStringLiteral("lastMs"), m_lastReloadMs}};
     s.notify = m_notify.statusJson();
+    s.metrics = m_metricsServer.statusJson();
     return s;
 }
 
@@ -469,9 +516,20 @@ void SashaDaemon::logLocal(const QString &kind, const QString &node, const QStri
     c.node = node;
     c.role = m_driver.isRunning() ? controlRoleName(m_driver.node().role()) : controlRoleName(tb::Role::None);
     c.detail = detail;
+    if (kind == QLatin1String("dispatcher-started")) {
+        ++m_metrics.dispatcherStarts;
+    } else if (kind == QLatin1String("first-forward")) {
+        if (const auto seconds = m_failover.onFirstForward(m_dispatcher.firstForwardMonoUs())) {
+            m_metrics.failover.observe(*seconds);
+            qCInfo(lcRing, "failover: first frame forwarded %.1f ms after this node saw the ring break", *seconds * 1000);
+        }
+    }
     m_log.add(c);
     m_control.publish(c);
     m_eventFeed.publish(c);
+    if (m_journal)
+        m_journal->sendEvent(kind, QStringLiteral("%1%2%3").arg(kind, node.isEmpty() ? QString() : QLatin1Char(' ') + node,
+                                                                detail.isEmpty() ? QString() : QStringLiteral(": ") + detail));
 }
 
 // Hands an event to the [notify] scripts (NotifyRunner runs them on its own thread). Called on
@@ -572,7 +630,8 @@ void SashaDaemon::applyReload(const NodeSettings &next, const ReloadPlan &plan)
         m_dispatcher.configWeightsChanged();
     if (plan.notify)
         m_notify.setSettings(m_settings.notify);
-    // [metrics] listen: when the metrics listener exists, restart it here if its key changed.
+    // [metrics] listen is not live yet (configreload.cpp refuses a change): to make it live,
+    // restart m_metricsServer here when its key changed.
 }
 
 void SashaDaemon::onEvent(const tb::Event &e)
@@ -584,6 +643,12 @@ void SashaDaemon::onEvent(const tb::Event &e)
     }
     if (e.kind == tb::Event::Kind::OobDelivered || e.kind == tb::Event::Kind::OobFailed)
         m_eventFeed.transferEnded(e.value, e.kind == tb::Event::Kind::OobDelivered);
+    if (e.kind == tb::Event::Kind::TokenTimeout)
+        ++m_metrics.tokenTimeouts;
+    if (e.kind == tb::Event::Kind::TokenTimeout || e.kind == tb::Event::Kind::PurgeStarted)
+        m_failover.onRingBroken(e.at.count());
+    if (e.kind == tb::Event::Kind::DispatcherElected)
+        m_failover.onDispatcherElected(e.node == m_settings.address, m_dispatcher.isRunning());
     const ControlEvent c = ControlEvent::fromCore(e, QDateTime::currentMSecsSinceEpoch());
     switch (e.kind) {
     case tb::Event::Kind::RoleChanged:
@@ -595,6 +660,9 @@ void SashaDaemon::onEvent(const tb::Event &e)
     default:
         break;
     }
+    if (m_journal && m_driver.isRunning())
+        m_journal->setEpoch(m_driver.node().view().ringEpoch);
+    const JournalLog::EventScope journalEvent(c.kind); // the line below reports this event
     m_log.add(c);
     m_control.publish(c);
     m_eventFeed.publish(c);

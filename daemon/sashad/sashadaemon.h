@@ -5,6 +5,8 @@
 // (DispatcherService) runs while the ring elects this node. FaultService answers and carries out
 // fault-injection commands ([faults] enabled) and sends the control socket's "fault" requests;
 // AdminService does the same for the operator's drain, undrain and weight (always enabled).
+// SystemdNotifier tells systemd when the node is ready, its role, that it stops, and feeds the
+// watchdog from the ring's thread (Type=notify, WatchdogSec=: packaging/sashad.service.in).
 
 #include "adminservice.h"
 #include "agentservice.h"
@@ -17,7 +19,12 @@
 #include "faultservice.h"
 #include "flowfeedpublisher.h"
 #include "notifyrunner.h"
+#include "journallog.h"
+#include "metrics/failoverclock.h"
+#include "metrics/metricsrender.h"
+#include "metricsserver.h"
 #include "oobrouter.h"
+#include "systemdnotifier.h"
 #include "transport/ringdriver.h"
 
 #include <QElapsedTimer>
@@ -42,6 +49,13 @@ public:
     void shutdown();
 
     ControlStatus status() const;
+    // Starts, moves or stops the Prometheus endpoint ([metrics]); a reload calls it again. On
+    // failure the endpoint stays as it was and the error says why (MetricsServer::configure).
+    std::optional<QString> applyMetricsSettings(const MetricsSettings &metrics);
+    // Lines and events also go to the journal (main() decides; null: stderr only). Not owned.
+    void setJournal(JournalLog *journal) { m_journal = journal; }
+    // What /metrics shows now (taken on this thread; rendered on the metrics thread).
+    MetricsInput metricsSnapshot() const;
 
     // Re-reads the config file the daemon started with (SIGHUP, `sashactl reload`; docs/config.md
     // "Reload"): read and checked on a worker thread as --check does, then, back on this thread
@@ -72,6 +86,8 @@ private:
     void finishReload(const QString &trigger, const ConfigResult &next, const ControlServer::AnswerFn &answer);
     void applyReload(const NodeSettings &next, const ReloadPlan &plan);
     void notify(const QString &event, tb::NodeAddr node, const QString &detail, const QString &health = {});
+    // READY=1 once in a ring (or observing one), then STATUS= on every role or ring change.
+    void notifySystemd();
 
     NodeSettings m_settings;
     RingDriver m_driver;
@@ -94,6 +110,7 @@ private:
     QString m_lastReload;        // "ok", "refused", "" before the first
     QString m_lastReloadMessage; // what changed, or why it was refused
     qint64 m_lastReloadMs = 0;
+    SystemdNotifier m_systemd;
     QElapsedTimer m_uptime;
     QTimer m_leaveDeadline;
     bool m_shuttingDown = false;
@@ -113,6 +130,13 @@ private:
         qint64 lastLogMs = -1;
     };
     std::array<DropLog, size_t(tb::DropReason::Count_)> m_drops{};
+
+    JournalLog *m_journal = nullptr;
+    // Counted from ring and service events for /metrics (onEvent, logLocal).
+    DaemonMetrics m_metrics;
+    FailoverClock m_failover;
+    // Last member: destroyed first, so its thread never asks a half-destroyed daemon for a snapshot.
+    MetricsServer m_metricsServer;
 };
 
 } // namespace sasha

@@ -131,6 +131,12 @@ bool LoopbackCluster::startNode(int i, QString *error)
         p->setStandardOutputFile(QProcess::nullDevice());
         p->setStandardErrorFile(QProcess::nullDevice());
     }
+    if (const auto env = m_options.environment.find(i); env != m_options.environment.end()) {
+        QProcessEnvironment e = QProcessEnvironment::systemEnvironment();
+        for (const QString &kv : env->second)
+            e.insert(kv.section(QLatin1Char('='), 0, 0), kv.section(QLatin1Char('='), 1));
+        p->setProcessEnvironment(e);
+    }
     p->start(m_options.sashad, {QStringLiteral("--config"), configPath(i)});
     if (!p->waitForStarted(5000)) {
         *error = QStringLiteral("cannot start %1: %2").arg(m_options.sashad, p->errorString());

@@ -12,6 +12,7 @@
 #include <QTemporaryDir>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -30,6 +31,9 @@ public:
         QStringList extraToml; // extra lines appended to every config
         bool quiet = true; // discard the daemons' logs unless keepLogs
         bool keepLogs = false; // logs go to <workdir>/nodeN.log
+        // Extra environment of one node's sashad (0-based index -> "VAR=value"), e.g. the
+        // NOTIFY_SOCKET and WATCHDOG_USEC systemd would set.
+        std::map<int, QStringList> environment;
     };
 
     explicit LoopbackCluster(Options options);

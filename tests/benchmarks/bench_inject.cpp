@@ -40,7 +40,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr MacAddress kServerMac{0x02, 0x5e, 0x00, 0x00, 0x00, 0x07}; // nobody's: dropped on arrival
-constexpr double kNaivePcapInjectPps = 140000; // DESIGN.md, "The lab": a naive pcap_inject loop
+constexpr double kNaivePcapInjectPps = 140000; // docs/design.md, "The lab": a naive pcap_inject loop
 constexpr std::uint64_t kDrainFrames = 12000;  // inside the ~16k slots of the 32 MB capture buffer
 constexpr int kDrainRuns = 5;                 // best of: other processes share the cores
 
@@ -326,7 +326,7 @@ int main(int argc, char **argv)
                 "maximum, the blaster (not the dispatcher) was the limit: then pps/core, from the dispatcher\n"
                 "thread's CPU time per delivered packet at saturation, is the dispatcher's capacity on one core.\n"
                 "Drain: 12000 frames parked in the capture buffer, then injected by the dispatcher alone (best of 5).\n"
-                "Baseline: DESIGN.md's naive pcap_inject loop, ~140k pps on this kind of machine.\n");
+                "Baseline: docs/design.md's naive pcap_inject loop, ~140k pps on this kind of machine.\n");
     std::printf("bench_inject: 64-byte UDP frames, veth between two namespaces, %.1f s per step, %u CPUs, return path %s\n",
                 seconds, std::thread::hardware_concurrency(),
                 switchThreads ? "on the receiver's NAPI thread" : "inside the dispatcher's send");

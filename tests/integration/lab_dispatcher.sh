@@ -2,7 +2,8 @@
 # Integration test of the L4/2 dispatcher, agents and state reconstruction on the namespace lab:
 # a 5-node cluster (nginx + sashad per node), httperf/curl in the client, real faults.
 # Exit 0 = pass, 1 = fail, 77 = skipped (not root, tools missing, or a lab already up, which this
-# test will not tear down). Needs SASHAD and SASHACTL (CTest sets them).
+# test will not tear down). Needs SASHAD and SASHACTL (CTest sets them). SASHA_KEEP_LOGS=DIR keeps
+# the nodes' sashad logs of a failed run there.
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -32,10 +33,7 @@ for tool in ip nginx ethtool curl httperf python3 sha256sum; do
 done
 [[ -n ${SASHAD:-} && -x ${SASHAD:-} && -n ${SASHACTL:-} && -x ${SASHACTL:-} ]] \
     || { echo "FAIL - SASHAD and SASHACTL must name the built binaries"; exit 1; }
-if [[ -e /run/sasha-lab/lab.env ]] || ip netns list | grep -qE '^sasha-(sw|client|node[0-9]+)( |$)'; then
-    skip "a sasha lab is already up; this test will not tear it down (run: $lab down)"
-fi
-trap '"$lab" down >/dev/null 2>&1 || true' EXIT
+ownLab lab_dispatcher   # skips if a lab is up; takes ours down on exit (SASHA_KEEP_LOGS=DIR keeps logs)
 
 if ! "$lab" up --nodes 5 --large-mb 100 >/tmp/lab_dispatcher.up.log 2>&1; then
     cat /tmp/lab_dispatcher.up.log
@@ -128,12 +126,52 @@ disp=$(dispatcherOf 1)
 dk=$(nodeIndex "$disp")
 ( sleep 5; "$lab" fault "node$dk" crash >/dev/null ) &
 killer=$!
+# 12 s in, the new dispatcher's /metrics (docs/metrics.md), scraped under the load.
+metrics=$(mktemp /tmp/lab_dispatcher.metrics.XXXXXX)
+( sleep 12
+  k=$(nodeIndex "$(dispatcherOf "$(( dk == 1 ? 2 : 1 ))")")
+  echo "node$k" >"$metrics.node"
+  "$lab" exec "node$k" -- curl -sS -m 3 http://127.0.0.1:9477/metrics >"$metrics" 2>&1 ) &
+scraper=$!
 report=$("$lab" load --rate 500 --duration 20 --json 2>/dev/null)
-wait "$killer"
+wait "$killer" "$scraper"
 errors=$(jsonField '["errors"]["total"]' <<<"$report")
 cps=$(jsonField '["cps"]' <<<"$report")
 note "httperf 500 cps x 20 s with the dispatcher killed at 5 s: $cps cps, $errors errors (paper: 2,941 lost)"
 if [[ -n $errors && $errors -le $kMaxLostConnections ]]; then pass "dispatcher kill under load lost $errors connections (bound $kMaxLostConnections)"; else fail "dispatcher kill under load: errors=$errors report=$report"; fi
+metricsNode=$(cat "$metrics.node" 2>/dev/null)
+if ! command -v promtool >/dev/null 2>&1; then
+    fail "promtool is not installed (Debian package prometheus; packaging/install-deps.sh full)"
+elif check=$(promtool check metrics <"$metrics" 2>&1); then
+    pass "promtool check metrics passes on the new dispatcher's page ($metricsNode, $(grep -c '^# TYPE' "$metrics") families)"
+else
+    fail "promtool check metrics on $metricsNode: $check"
+fi
+# Every server but the dispatcher took connections from it, and its failover was observed.
+summary=$(python3 - "$metrics" <<'EOF'
+import re, sys
+s = {}
+for line in open(sys.argv[1]):
+    m = re.match(r'^(\S+) (\S+)$', line.strip())
+    if m and not line.startswith('#'):
+        s[m.group(1)] = float(m.group(2))
+conns = {k[k.index('"') + 1:-2]: v for k, v in s.items() if k.startswith('sasha_server_connections_total{')}
+busy = sorted(a for a, v in conns.items() if v > 0)
+print(len(busy), int(s.get('sasha_dispatcher_frames_forwarded_total', 0)),
+      int(s.get('sasha_failover_duration_seconds_count', 0)), int(s.get('sasha_dispatcher_running', 0)),
+      round(s.get('sasha_failover_duration_seconds_sum', 0) * 1000, 1),
+      ' '.join(f'{a}={int(conns[a])}' for a in sorted(conns)))
+EOF
+)
+read -r busyServers forwarded failovers running failoverMs perServer <<<"$summary"
+note "$metricsNode /metrics: forwarded-connection counts per server: $perServer; frames forwarded $forwarded; failovers observed $failovers ($failoverMs ms from detection to first forwarded frame)"
+if [[ $running == 1 && $busyServers -ge 3 && $forwarded -gt 0 ]]; then
+    pass "the new dispatcher's page shows >0 forwarded connections for each of the $busyServers live servers"
+else
+    fail "the new dispatcher's page: running=$running, servers with connections=$busyServers (3 expected), frames forwarded=$forwarded"
+fi
+if [[ $failovers -ge 1 ]]; then pass "the new dispatcher observed its failover (sasha_failover_duration_seconds_count $failovers)"; else fail "no failover observed on $metricsNode"; fi
+rm -f "$metrics" "$metrics.node"
 "$lab" restore "node$dk" >/dev/null
 waitFor 15 ringOf 1 5 || fail "ring of 5 after restoring node$dk"
 

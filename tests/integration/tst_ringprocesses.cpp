@@ -10,9 +10,16 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
+#include <QScopeGuard>
+#include <QTemporaryDir>
 #include <QTest>
 
+#include <algorithm>
 #include <csignal>
+#include <cstring>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <memory>
 
 using namespace sasha::lab;
@@ -23,9 +30,10 @@ class tst_RingProcesses : public QObject {
 private:
     std::unique_ptr<LoopbackCluster> m_cluster;
 
-    LoopbackCluster &startCluster(int n, const QStringList &extra = {})
+    LoopbackCluster &startCluster(int n, const QStringList &extra = {}, std::map<int, QStringList> environment = {})
     {
         LoopbackCluster::Options o;
+        o.environment = std::move(environment);
         o.nodes = n;
         o.sashad = QStringLiteral(SASHAD_PATH);
         o.sashactl = QStringLiteral(SASHACTL_PATH);
@@ -435,6 +443,76 @@ private Q_SLOTS:
         QVERIFY2(LoopbackCluster::waitUntil([&] { return !listed(); }, 5000), "the observer was not dropped");
         QVERIFY2(c.ringIs(range(3), &why), qPrintable(why));
         QCOMPARE(purges(), before);
+    }
+
+    // Type=notify and WatchdogSec= (docs/packaging.md): node3 is started with the NOTIFY_SOCKET
+    // and WATCHDOG_USEC systemd would give it; a socket of the test's plays systemd.
+    void systemdIsToldReadinessRoleWatchdogAndStop()
+    {
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        const QByteArray path = QFile::encodeName(dir.filePath(QStringLiteral("notify")));
+        const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        QVERIFY(fd >= 0);
+        const auto closeFd = qScopeGuard([fd] { ::close(fd); });
+        sockaddr_un sa{};
+        sa.sun_family = AF_UNIX;
+        QVERIFY(std::size_t(path.size()) < sizeof sa.sun_path);
+        std::memcpy(sa.sun_path, path.constData(), std::size_t(path.size()));
+        QVERIFY(::bind(fd, reinterpret_cast<sockaddr *>(&sa), sizeof sa) == 0);
+        QByteArrayList got;
+        const auto drain = [&] {
+            char buf[4096];
+            for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
+                got.append(QByteArray(buf, int(n)));
+        };
+        const auto count = [&](const QByteArray &prefix) {
+            return std::count_if(got.begin(), got.end(), [&](const QByteArray &m) { return m.startsWith(prefix); });
+        };
+
+        // Fed every 200 ms: half of 400 ms.
+        auto &c = startCluster(3, {}, {{2, {QStringLiteral("NOTIFY_SOCKET=") + QString::fromLocal8Bit(path),
+                                            QStringLiteral("WATCHDOG_USEC=400000")}}});
+        QString why;
+        QVERIFY2(LoopbackCluster::waitUntil([&] { return c.ringIs(range(3), &why); }, 10000), qPrintable(why));
+        QVERIFY(LoopbackCluster::waitUntil([&] { drain(); return count("READY=1") == 1; }, 3000));
+        const QByteArray ready = *std::find_if(got.begin(), got.end(), [](const QByteArray &m) { return m.startsWith("READY=1"); });
+        QVERIFY2(ready.contains("STATUS=") && ready.contains(" in a ring of "), ready.constData());
+
+        got.clear();
+        QTest::qWait(1000);
+        drain();
+        QVERIFY2(count("WATCHDOG=1") >= 3, got.join('|').constData());
+
+        // A stopped daemon feeds nothing; it resumes when continued.
+        c.signal(2, SIGSTOP);
+        QVERIFY(LoopbackCluster::waitUntil([&] { return isStopped(2); }, 2000));
+        drain();
+        got.clear();
+        QTest::qWait(600);
+        drain();
+        QCOMPARE(count("WATCHDOG=1"), 0);
+        c.signal(2, SIGCONT);
+        QVERIFY(LoopbackCluster::waitUntil([&] { drain(); return count("WATCHDOG=1") >= 1; }, 2000));
+
+        // The dispatcher dies: node3's STATUS names the new one.
+        QVERIFY2(LoopbackCluster::waitUntil([&] { return c.ringIs(range(3), &why); }, 5000), qPrintable(why));
+        got.clear();
+        c.signal(0, SIGKILL);
+        const QByteArray successor = "dispatcher " + c.address(1).toLatin1();
+        QVERIFY2(LoopbackCluster::waitUntil([&] {
+                     drain();
+                     return std::any_of(got.begin(), got.end(), [&](const QByteArray &m) {
+                         return m.startsWith("STATUS=") && m.endsWith(successor);
+                     });
+                 }, 5000),
+                 qPrintable(got.join('|')));
+
+        got.clear();
+        c.signal(2, SIGTERM);
+        QCOMPARE(c.waitExit(2, 3000), 0);
+        drain();
+        QCOMPARE(count("STOPPING=1"), 1);
     }
 };
 

@@ -13,7 +13,7 @@ using namespace sasha;
 using namespace std::chrono_literals;
 
 namespace {
-enum class KeyFile { Good, Missing, WorldReadable, GroupReadable, RawBytes, SixteenHexDigits, Directory };
+enum class KeyFile { Good, Missing, WorldReadable, GroupReadable, GroupWritable, RawBytes, SixteenHexDigits, Directory };
 
 // A host with lo (127.0.0.1/8) and eth0 (10.0.0.2/24, broadcast 10.0.0.255).
 class FakeHost final : public HostNetwork {
@@ -61,6 +61,8 @@ private:
                 p |= QFile::ReadOther;
             if (kind == KeyFile::GroupReadable)
                 p |= QFile::ReadGroup;
+            if (kind == KeyFile::GroupWritable)
+                p |= QFile::ReadGroup | QFile::WriteGroup;
             QFile::setPermissions(keyPath, p);
         }
         QString text = toml;
@@ -135,9 +137,9 @@ private Q_SLOTS:
         QTest::newRow("world-readable key file")
             << head << KeyFile::WorldReadable << 4
             << QStringList{QStringLiteral("[cluster] key_file"), QStringLiteral("chmod 600")};
-        QTest::newRow("group-readable key file")
-            << head << KeyFile::GroupReadable << 4
-            << QStringList{QStringLiteral("[cluster] key_file"), QStringLiteral("chmod 600")};
+        QTest::newRow("group-writable key file")
+            << head << KeyFile::GroupWritable << 4
+            << QStringList{QStringLiteral("[cluster] key_file"), QStringLiteral("chmod 640")};
         QTest::newRow("missing key_file key")
             << QStringLiteral("[node]\naddress = \"127.0.0.2\"\n[cluster]\nseeds = []\n") << KeyFile::Good << 3
             << QStringList{QStringLiteral("[cluster] key_file"), QStringLiteral("required")};
@@ -169,6 +171,22 @@ private Q_SLOTS:
         QTest::newRow("faults enabled not a boolean")
             << head + QStringLiteral("[faults]\nenabled = \"yes\"\n") << KeyFile::Good << 6
             << QStringList{QStringLiteral("[faults] enabled"), QStringLiteral("true or false")};
+        QTest::newRow("metrics listen without a port")
+            << head + QStringLiteral("[metrics]\nlisten = \"127.0.0.1\"\n") << KeyFile::Good << 6
+            << QStringList{QStringLiteral("[metrics] listen"), QStringLiteral("\"ADDRESS:PORT\""), QStringLiteral("got \"127.0.0.1\"")};
+        QTest::newRow("metrics listen with a host name")
+            << head + QStringLiteral("[metrics]\nlisten = \"localhost:9477\"\n") << KeyFile::Good << 6
+            << QStringList{QStringLiteral("[metrics] listen"), QStringLiteral("IPv4"), QStringLiteral("got \"localhost:9477\"")};
+        QTest::newRow("metrics port out of range")
+            << head + QStringLiteral("[metrics]\nlisten = \"127.0.0.1:70000\"\n") << KeyFile::Good << 6
+            << QStringList{QStringLiteral("[metrics] listen"), QStringLiteral("1..65535"), QStringLiteral("got \"127.0.0.1:70000\"")};
+        QTest::newRow("metrics listen not a string")
+            << head + QStringLiteral("[metrics]\nlisten = 9477\n") << KeyFile::Good << 6
+            << QStringList{QStringLiteral("[metrics] listen"), QStringLiteral("must be a string")};
+        QTest::newRow("unknown log target")
+            << head + QStringLiteral("[log]\ntarget = \"syslog\"\n") << KeyFile::Good << 6
+            << QStringList{QStringLiteral("[log] target"), QStringLiteral("\"auto\", \"journal\" or \"stderr\""),
+                           QStringLiteral("got \"syslog\"")};
         QTest::newRow("relative control socket")
             << QStringLiteral("[node]\naddress = \"127.0.0.2\"\ncontrol_socket = \"sashad.sock\"\n[cluster]\nkey_file = \"KEY\"\n")
             << KeyFile::Good << 3 << QStringList{QStringLiteral("[node] control_socket"), QStringLiteral("absolute")};
@@ -307,6 +325,16 @@ private Q_SLOTS:
             << QStringLiteral("[node]\naddress = \"10.0.0.2\"\n") + key << 0 << QStringList{};
         QTest::newRow("address in the loopback subnet (the loopback test rings)")
             << QStringLiteral("[node]\naddress = \"127.0.5.3\"\n") + key << 0 << QStringList{};
+        QTest::newRow("metrics on an address of this host")
+            << QStringLiteral("[node]\naddress = \"10.0.0.2\"\n") + key + QStringLiteral("[metrics]\nlisten = \"10.0.0.2:9477\"\n")
+            << 0 << QStringList{};
+        QTest::newRow("metrics on every address")
+            << QStringLiteral("[node]\naddress = \"10.0.0.2\"\n") + key + QStringLiteral("[metrics]\nlisten = \"0.0.0.0:9477\"\n")
+            << 0 << QStringList{};
+        QTest::newRow("metrics on a foreign address")
+            << QStringLiteral("[node]\naddress = \"10.0.0.2\"\n") + key + QStringLiteral("[metrics]\nlisten = \"10.9.9.9:9477\"\n")
+            << 6 << QStringList{QStringLiteral("[metrics] listen"), QStringLiteral("\"10.9.9.9\" is not an address of this host"),
+                                QStringLiteral("addresses here: 127.0.0.1, 10.0.0.2")};
         QTest::newRow("foreign address")
             << QStringLiteral("[node]\naddress = \"10.9.9.9\"\n") + key << 2
             << QStringList{QStringLiteral("[node] address"), QStringLiteral("\"10.9.9.9\" is not an address of this host"),
@@ -412,6 +440,20 @@ private Q_SLOTS:
         verifyError(loadNodeSettings(path), path, line, mustContain);
     }
 
+    void metricsAndLogTargetAreRead()
+    {
+        const QString path = writeFiles(QStringLiteral("metrics"),
+                                        QStringLiteral("[node]\naddress = \"127.0.0.2\"\n[cluster]\nkey_file = \"KEY\"\n"
+                                                       "[log]\ntarget = \"journal\"\n[metrics]\nlisten = \"127.0.0.2:9477\"\n"),
+                                        KeyFile::Good);
+        const ConfigResult r = loadNodeSettings(path);
+        QVERIFY2(r.ok(), r.error ? qPrintable(r.error->toString()) : "");
+        QVERIFY(r.settings->metrics.enabled);
+        QCOMPARE(r.settings->metrics.address, 0x7f000002u);
+        QCOMPARE(r.settings->metrics.port, quint16(9477));
+        QVERIFY(r.settings->logTarget == LogTarget::Journal);
+    }
+
     void shortKeyIsRefused()
     {
         const QString path = m_dir.filePath(QStringLiteral("short.toml"));
@@ -494,6 +536,18 @@ enabled = true
         QCOMPARE(nc.endpoint, (tb::Endpoint{0x7f000002u, 7411}));
     }
 
+    // The packaged daemon runs as the user sasha and reads the key through its group (0640
+    // root:sasha, docs/packaging.md).
+    void groupReadableKeyIsAccepted()
+    {
+        const QString path = writeFiles(QStringLiteral("groupkey"),
+                                        QStringLiteral("[node]\naddress = \"127.0.0.2\"\n[cluster]\nkey_file = \"KEY\"\n"),
+                                        KeyFile::GroupReadable);
+        const ConfigResult r = loadNodeSettings(path);
+        QVERIFY2(r.ok(), r.error ? qPrintable(r.error->toString()) : "");
+        QCOMPARE(r.settings->key, QByteArray(32, '\x01'));
+    }
+
     void defaults()
     {
         const QString path = writeFiles(QStringLiteral("defaults"),
@@ -516,6 +570,8 @@ enabled = true
         QCOMPARE(s.timers.tokenTimeout, lan.tokenTimeout);
         QCOMPARE(s.timers.reformInterval, lan.reformInterval);
         QVERIFY(!s.faultsEnabled);
+        QVERIFY(!s.metrics.enabled);
+        QVERIFY(s.logTarget == LogTarget::Auto);
         QVERIFY(!s.dispatcher.configured);
         QCOMPARE(s.dispatcher.ports, std::vector<quint16>{80});
         QCOMPARE(int(s.dispatcher.scheduler), int(SchedulerKind::Maglev));

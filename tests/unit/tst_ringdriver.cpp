@@ -8,6 +8,7 @@
 #include <QHostAddress>
 #include <QSignalSpy>
 #include <QTest>
+#include <QThread>
 
 #include <memory>
 #include <vector>
@@ -153,6 +154,38 @@ private Q_SLOTS:
         m_drivers[2]->setLocalStatus(st);
         QTRY_COMPARE_WITH_TIMEOUT(cpsSeen, quint32(42), 3000);
         QCOMPARE(observer.node().view().viewVersion, version); // a status change, not a new view
+    }
+
+    // sashad feeds systemd's watchdog from the heartbeat: it must come from the ring's thread,
+    // and keep coming when the ring has nothing to do for longer than the watchdog allows (a
+    // lone node waits a whole beacon interval, here 10 s, between deadlines).
+    void heartbeatComesFromTheRingThreadEvenWhenIdle()
+    {
+        m_drivers.clear();
+        tb::NodeConfig c;
+        c.key = QByteArray(32, '\x42');
+        c.bootEpoch = 1;
+        c.self = addrOf(0);
+        c.endpoint = {QHostAddress(QHostAddress::LocalHost).toIPv4Address(), 0};
+        c.timers.beaconInterval = std::chrono::seconds(10);
+        RingDriver lone(c);
+        QVERIFY(!lone.start().has_value());
+        QTRY_COMPARE_WITH_TIMEOUT(lone.node().state(), tb::NodeState::Member, 3000);
+        int beats = 0;
+        bool otherThread = false;
+        tb::Time last{0};
+        lone.setHeartbeat([&](tb::Time now) {
+            ++beats;
+            otherThread = otherThread || QThread::currentThread() != lone.thread();
+            last = now;
+        }, std::chrono::milliseconds(30));
+        QTRY_VERIFY_WITH_TIMEOUT(beats >= 10, 3000);
+        QVERIFY(!otherThread);
+        QVERIFY(last.count() > 0);
+        // A blocked ring thread does not beat.
+        const int before = beats;
+        QThread::msleep(200);
+        QCOMPARE(beats, before);
     }
 };
 
