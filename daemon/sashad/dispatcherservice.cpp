@@ -178,6 +178,7 @@ DispatcherService::DispatcherService(const NodeSettings &settings, RingDriver &d
 DispatcherService::~DispatcherService()
 {
     stop(QStringLiteral("daemon exiting"));
+    joinConnectionWorkers();
     m_prepareTimer.stop();
     if (m_prepareWorker.joinable())
         m_prepareWorker.join();
@@ -217,8 +218,8 @@ bool DispatcherService::shouldRun() const
     return node.role() == tb::Role::Dispatcher || node.role() == tb::Role::Standalone;
 }
 
-// Waits (at most kSnapshotWait plus a JSON build) for "connections" requests still reading the
-// data path; their answers still arrive through the event loop.
+// Waits (at most kSnapshotWait plus a JSON build) for "connections" requests and handover copies
+// still being built: only at exit (stop() leaves them running, they hold their processor).
 void DispatcherService::joinConnectionWorkers()
 {
     for (auto &[id, worker] : m_connectionWorkers)
@@ -354,7 +355,7 @@ std::unique_ptr<DispatcherService::Running> DispatcherService::open(bool ahead, 
     FastPathConfig fc;
     fc.maxFlows = std::size_t(d.maxFlows);
     run->fastPath = std::make_unique<FastPath>(fc, run->tables);
-    run->processor = std::make_unique<FlowMapProcessor>(*run->fastPath, std::size_t(kMaxConnectionLimit), d.vmac);
+    run->processor = std::make_shared<FlowMapProcessor>(*run->fastPath, std::size_t(kMaxConnectionLimit), d.vmac);
     DispatcherThreadConfig tc;
     tc.batchWait = std::chrono::microseconds(d.batchUs);
     tc.cpu = d.cpu;
@@ -606,7 +607,9 @@ void DispatcherService::stop(const QString &why)
     m_backlogTimer.stop();
     m_resolveTimer.stop();
     m_runner.stop();
-    joinConnectionWorkers(); // they read the processor that goes with m_run
+    // The "connections" workers are not waited for: each holds the run's processor (a 100k-flow
+    // answer is built in seconds on a busy machine, and this thread relays the token: waiting
+    // here made the ring purge in lab_bigtables). A copy asked of a stopped thread times out.
     m_run->thread->stop();
     const DispatcherCounters &c = m_run->thread->counters();
     const QString detail = QStringLiteral("%1; %2 frame(s) captured, %3 injected, %4 delivered locally")
