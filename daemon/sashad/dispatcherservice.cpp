@@ -218,6 +218,30 @@ bool DispatcherService::shouldRun() const
     return node.role() == tb::Role::Dispatcher || node.role() == tb::Role::Standalone;
 }
 
+// The data path is closed on a worker: closing the capture and the injector's packet sockets
+// waits for the kernel (synchronize_net: an RCU grace period each, tens of ms on a busy 2-core
+// machine) and the flow table is unmapped; on this thread, which relays the token, a handover's
+// stop() took more than the 140 ms token timeout (lab_bigtables). The packet thread is stopped
+// already; nothing in `run` belongs to this thread. Joined like a "connections" worker.
+void DispatcherService::tearDownOnWorker(std::unique_ptr<Running> run)
+{
+    const quint64 id = ++m_connectionRequests;
+    m_connectionWorkers.emplace(id, std::thread([this, id, run = std::shared_ptr<Running>(std::move(run))]() mutable {
+        yieldToRingThread();
+        QElapsedTimer clock;
+        clock.start();
+        run.reset();
+        const double ms = double(clock.nsecsElapsed()) / 1e6;
+        QMetaObject::invokeMethod(this, [this, id, ms] {
+            if (auto it = m_connectionWorkers.find(id); it != m_connectionWorkers.end()) {
+                it->second.join();
+                m_connectionWorkers.erase(it);
+            }
+            qCInfo(lcRing, "dispatcher: data path closed in %.1f ms on a worker thread", ms);
+        }, Qt::QueuedConnection);
+    }));
+}
+
 // Waits (at most kSnapshotWait plus a JSON build) for "connections" requests and handover copies
 // still being built: only at exit (stop() leaves them running, they hold their processor).
 void DispatcherService::joinConnectionWorkers()
@@ -615,7 +639,7 @@ void DispatcherService::stop(const QString &why)
     const QString detail = QStringLiteral("%1; %2 frame(s) captured, %3 injected, %4 delivered locally")
                                .arg(why).arg(read(c.captured)).arg(read(c.injected)).arg(read(c.deliveredLocal));
     m_run->tables.reclaimStopped();
-    m_run.reset();
+    tearDownOnWorker(std::move(m_run));
     m_published.clear();
     m_departed.clear();
     m_backlog.clear();

@@ -149,6 +149,7 @@ private:
     std::optional<QString> start();
     void publish();
     void joinConnectionWorkers();
+    void tearDownOnWorker(std::unique_ptr<Running> run);
     static QJsonObject connectionsJson(const std::optional<FlowMapProcessor::Snapshot> &snap,
                                        const std::map<std::uint16_t, tb::NodeAddr> &owner);
     std::uint32_t weightOf(tb::NodeAddr server) const;
@@ -182,8 +183,9 @@ private:
     QString m_workerError;
     double m_workerMs = 0;
     qint64 m_electedUs = 0;
-    // "connections" requests being answered on their own threads, by request id; joined when the
-    // answer is delivered (main thread: the worker has finished by then) or by the destructor.
+    // "connections" requests being answered on their own threads, and stopped data paths being
+    // closed (tearDownOnWorker), by id; joined when the worker reports back (main thread: it has
+    // finished by then) or by the destructor.
     std::map<quint64, std::thread> m_connectionWorkers;
     quint64 m_connectionRequests = 0; // steady µs at which the election was seen while no data path was ready
 
