@@ -109,11 +109,15 @@ fi
 kill -0 "$holdPid" 2>/dev/null || { fail "connhold exited: $(cat "$tmp/hold.err")"; exit 1; }
 
 # A handover (and the answers), timed. `handover NODE` answers once the successor forwards.
+capable() { [[ $(nodeCtl "$1" --json status | jsonField '["dispatch"]["capable"]') == True ]]; }
 handOver() {   # handOver FROM TO : prints the ms it took; fails when TO does not dispatch after it
     local from=$1 to=$2 t0 t1
+    # The previous handover's stand-aside and the old dispatcher's withdrawal end shortly after it.
+    waitFor 10 capable "$to" || { echo "node$to is not dispatch-capable" >"$tmp/handover.log"; return 1; }
     t0=$(date +%s%N)
-    nodeCtl "$from" handover "10.77.0.$to" >"$tmp/handover.log" 2>&1
-    waitFor 15 isDispatcher "$to" || return 1
+    "$lab" exec "node$from" -- "$SASHACTL" --socket "/run/sasha-lab/node$from/run/sashad.sock" \
+        handover "10.77.0.$to" >"$tmp/handover.log" 2>&1
+    waitFor 15 isDispatcher "$to" || { echo "; dispatcher now: node$(dispatcherNode)" >>"$tmp/handover.log"; return 1; }
     t1=$(date +%s%N)
     echo $(((t1 - t0) / 1000000))
 }
