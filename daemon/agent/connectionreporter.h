@@ -9,7 +9,7 @@
 // oobReceived connection can feed every OOB service.
 // Thread: the daemon's main thread (queries in, reports out). The dump itself (100k sockets take
 // a few hundred ms) and the encoding run on a worker thread, one query at a time; queries that
-// arrive meanwhile wait in order.
+// arrive meanwhile wait in order, and a dispatcher's retry replaces its query still waiting.
 
 #include "agent/connectiondumper.h"
 #include "agent/connmessages.h"
@@ -43,6 +43,8 @@ public:
 
     quint64 queriesAnswered() const { return m_answered; }
     quint64 queriesRejected() const { return m_rejected; }
+    // Queries that replaced an identical one still waiting (see onOob): answered by one dump.
+    quint64 queriesCoalesced() const { return m_coalesced; }
 
 public Q_SLOTS:
     void onOob(sasha::tb::NodeAddr from, quint8 channel, const QByteArray &payload);
@@ -72,7 +74,7 @@ private:
     SendFn m_send;
     tb::NodeAddr m_self = tb::kNoNode;
     std::array<quint8, 6> m_mac{};
-    quint64 m_answered = 0, m_rejected = 0;
+    quint64 m_answered = 0, m_rejected = 0, m_coalesced = 0;
     std::deque<Pending> m_queue; // decoded queries waiting for the worker
     std::thread m_worker;        // the dump in progress; joined by finish() on this thread
 };

@@ -228,7 +228,9 @@ void DispatcherService::snapshotOnWorker(std::size_t limit, std::chrono::millise
     std::map<std::uint16_t, tb::NodeAddr> owner;
     for (const ServerRow &row : m_published)
         owner[row.slot] = row.addr;
-    FlowMapProcessor *processor = m_run->processor.get(); // outlives the worker: stop() joins it first
+    // Shared: the worker may outlive this run (stop() does not wait for it). snapshot() reads only
+    // the processor's own buffer, never the FastPath that goes with the run.
+    std::shared_ptr<FlowMapProcessor> processor = m_run->processor;
     const quint64 id = ++m_connectionRequests;
     m_connectionWorkers.emplace(id, std::thread([this, id, processor, owner = std::move(owner), limit, wait,
                                                  work = std::move(work)] {

@@ -32,7 +32,10 @@ inline const char *schedulerName(SchedulerKind k)
 struct DispatcherService::Running {
     ServerTableHandoff tables;
     std::unique_ptr<FastPath> fastPath;
-    std::unique_ptr<FlowMapProcessor> processor;
+    // Shared with the "connections" and handover-copy workers (snapshotOnWorker), which may outlive
+    // this run: stop() does not wait for them (a 100k-flow JSON takes seconds on a busy machine,
+    // and stop() runs on the thread that relays the token).
+    std::shared_ptr<FlowMapProcessor> processor;
     std::unique_ptr<PacketSource> source;
     PcapLiveSource *capture = nullptr; // == source, typed: the takeover switches its filter
     std::unique_ptr<PacketSink> sink;

@@ -178,6 +178,7 @@ DispatcherService::DispatcherService(const NodeSettings &settings, RingDriver &d
 DispatcherService::~DispatcherService()
 {
     stop(QStringLiteral("daemon exiting"));
+    joinConnectionWorkers();
     m_prepareTimer.stop();
     if (m_prepareWorker.joinable())
         m_prepareWorker.join();
@@ -217,8 +218,32 @@ bool DispatcherService::shouldRun() const
     return node.role() == tb::Role::Dispatcher || node.role() == tb::Role::Standalone;
 }
 
-// Waits (at most kSnapshotWait plus a JSON build) for "connections" requests still reading the
-// data path; their answers still arrive through the event loop.
+// The data path is closed on a worker: closing the capture and the injector's packet sockets
+// waits for the kernel (synchronize_net: an RCU grace period each, tens of ms on a busy 2-core
+// machine) and the flow table is unmapped; on this thread, which relays the token, a handover's
+// stop() took more than the 140 ms token timeout (lab_bigtables). The packet thread is stopped
+// already; nothing in `run` belongs to this thread. Joined like a "connections" worker.
+void DispatcherService::tearDownOnWorker(std::unique_ptr<Running> run)
+{
+    const quint64 id = ++m_connectionRequests;
+    m_connectionWorkers.emplace(id, std::thread([this, id, run = std::shared_ptr<Running>(std::move(run))]() mutable {
+        yieldToRingThread();
+        QElapsedTimer clock;
+        clock.start();
+        run.reset();
+        const double ms = double(clock.nsecsElapsed()) / 1e6;
+        QMetaObject::invokeMethod(this, [this, id, ms] {
+            if (auto it = m_connectionWorkers.find(id); it != m_connectionWorkers.end()) {
+                it->second.join();
+                m_connectionWorkers.erase(it);
+            }
+            qCInfo(lcRing, "dispatcher: data path closed in %.1f ms on a worker thread", ms);
+        }, Qt::QueuedConnection);
+    }));
+}
+
+// Waits (at most kSnapshotWait plus a JSON build) for "connections" requests and handover copies
+// still being built: only at exit (stop() leaves them running, they hold their processor).
 void DispatcherService::joinConnectionWorkers()
 {
     for (auto &[id, worker] : m_connectionWorkers)
@@ -358,7 +383,7 @@ std::unique_ptr<DispatcherService::Running> DispatcherService::open(bool ahead, 
     FastPathConfig fc;
     fc.maxFlows = std::size_t(d.maxFlows);
     run->fastPath = std::make_unique<FastPath>(fc, run->tables);
-    run->processor = std::make_unique<FlowMapProcessor>(*run->fastPath, std::size_t(kMaxConnectionLimit), d.vmac);
+    run->processor = std::make_shared<FlowMapProcessor>(*run->fastPath, std::size_t(kMaxConnectionLimit), d.vmac);
     DispatcherThreadConfig tc;
     tc.batchWait = std::chrono::microseconds(d.batchUs);
     tc.cpu = d.cpu;
@@ -611,13 +636,15 @@ void DispatcherService::stop(const QString &why)
     m_backlogTimer.stop();
     m_resolveTimer.stop();
     m_runner.stop();
-    joinConnectionWorkers(); // they read the processor that goes with m_run
+    // The "connections" workers are not waited for: each holds the run's processor (a 100k-flow
+    // answer is built in seconds on a busy machine, and this thread relays the token: waiting
+    // here made the ring purge in lab_bigtables). A copy asked of a stopped thread times out.
     m_run->thread->stop();
     const DispatcherCounters &c = m_run->thread->counters();
     const QString detail = QStringLiteral("%1; %2 frame(s) captured, %3 injected, %4 delivered locally")
                                .arg(why).arg(read(c.captured)).arg(read(c.injected)).arg(read(c.deliveredLocal));
     m_run->tables.reclaimStopped();
-    m_run.reset();
+    tearDownOnWorker(std::move(m_run));
     m_published.clear();
     m_departed.clear();
     m_backlog.clear();

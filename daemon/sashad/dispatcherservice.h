@@ -153,7 +153,8 @@ private:
     void maybeAnnounceTransferred();
     // Copies up to `limit` flows on a worker thread (waiting at most `wait` for the fast-path
     // thread) and runs `work` there with the copy (nullopt: no answer in time) and the slot ->
-    // server map; the function `work` returns then runs on this thread, unless stop() came first.
+    // server map; the function `work` returns then runs on this thread (also after stop(), which
+    // does not wait for the worker).
     using SnapshotWork = std::function<std::function<void()>(const std::optional<FlowMapProcessor::Snapshot> &,
                                                              const std::map<std::uint16_t, tb::NodeAddr> &owner)>;
     void snapshotOnWorker(std::size_t limit, std::chrono::milliseconds wait, SnapshotWork work);
@@ -161,6 +162,7 @@ private:
     std::optional<QString> start();
     void publish();
     void joinConnectionWorkers();
+    void tearDownOnWorker(std::unique_ptr<Running> run);
     static QJsonObject connectionsJson(const std::optional<FlowMapProcessor::Snapshot> &snap,
                                        const std::map<std::uint16_t, tb::NodeAddr> &owner);
     std::uint32_t weightOf(tb::NodeAddr server) const;
@@ -194,8 +196,9 @@ private:
     QString m_workerError;
     double m_workerMs = 0;
     qint64 m_electedUs = 0;
-    // "connections" requests being answered on their own threads, by request id; joined when the
-    // answer is delivered (main thread) or by stop().
+    // "connections" requests being answered on their own threads, and stopped data paths being
+    // closed (tearDownOnWorker), by id; joined when the worker reports back (main thread: it has
+    // finished by then) or by the destructor.
     std::map<quint64, std::thread> m_connectionWorkers;
     quint64 m_connectionRequests = 0; // steady µs at which the election was seen while no data path was ready
 

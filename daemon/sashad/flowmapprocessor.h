@@ -95,7 +95,9 @@ public:
     std::int64_t firstForwardMonoUs() const noexcept { return m_firstForwardMonoUs.load(std::memory_order_acquire); }
 
     // Control plane. Waits at most `timeout` for the fast-path thread (it calls idle() at least
-    // every poll timeout, 20 ms); nullopt if it did not answer in time (e.g. stopped).
+    // every poll timeout, 20 ms); nullopt if it did not answer in time (e.g. stopped). Touches
+    // only this object, never the FastPath: a worker may call it after the run that made this
+    // processor is gone (it shares ownership of the processor, not of the FastPath).
     std::optional<Snapshot> snapshot(std::size_t limit, std::chrono::milliseconds timeout)
     {
         std::unique_lock lock(m_mutex);

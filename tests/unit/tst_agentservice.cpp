@@ -34,6 +34,7 @@ private Q_SLOTS:
     void dispatcherRebuildsFromAgent();
     void malformedQueryIsCountedNotAnswered();
     void otherChannelsIgnored();
+    void retryWaitingBehindADumpIsMerged();
 };
 
 void TestAgentService::initTestCase()
@@ -111,6 +112,28 @@ void TestAgentService::malformedQueryIsCountedNotAnswered()
     QVERIFY(!failed.at(0).at(1).toString().isEmpty());
     QCOMPARE(sent, 0);
     QCOMPARE(reporter.queriesRejected(), 1u);
+}
+
+// A dispatcher's retries that arrive while a dump runs: the one still waiting is replaced by the
+// newest (answered with the newest id), so three queries cost two dumps; another dispatcher's
+// identical query is not merged with them.
+void TestAgentService::retryWaitingBehindADumpIsMerged()
+{
+    ConnectionReporter reporter(ConnectionDumper(), [](tb::NodeAddr, quint8, const QByteArray &) {});
+    reporter.setSelf(kAgent);
+    QSignalSpy answered(&reporter, &ConnectionReporter::answered);
+    const quint32 vip = QHostAddress(QStringLiteral("127.0.0.1")).toIPv4Address();
+    for (quint32 id = 1; id <= 3; ++id) // no event loop between them: the first dump is still running
+        reporter.onOob(kDispatcher, kConnQueryChannel, encodeConnQuery(ConnQuery{id, vip, {80}}));
+    reporter.onOob(kSilent, kConnQueryChannel, encodeConnQuery(ConnQuery{7, vip, {80}}));
+    QTRY_COMPARE_WITH_TIMEOUT(answered.size(), 3, 10000);
+    QCOMPARE(answered.at(0).at(1).toUInt(), 1u);
+    QCOMPARE(answered.at(1).at(1).toUInt(), 3u); // query 2 was replaced by its retry
+    QCOMPARE(answered.at(1).at(0).value<tb::NodeAddr>(), kDispatcher);
+    QCOMPARE(answered.at(2).at(1).toUInt(), 7u);
+    QCOMPARE(answered.at(2).at(0).value<tb::NodeAddr>(), kSilent);
+    QCOMPARE(reporter.queriesCoalesced(), 1u);
+    QCOMPARE(reporter.queriesAnswered(), 3u);
 }
 
 void TestAgentService::otherChannelsIgnored()
