@@ -13,7 +13,7 @@ what=${1:-full}
 build_pkgs=(build-essential cmake pkg-config ninja-build
   qt6-base-dev qt6-charts-dev libqt6opengl6-dev libgl-dev
   libpcap-dev libnet1-dev libtomlplusplus-dev libsystemd-dev)
-lab_pkgs=(iproute2 iputils-ping procps psmisc ethtool curl python3 nginx-light httperf haproxy nftables
+lab_pkgs=(iproute2 iputils-ping procps psmisc ethtool curl python3 nginx-light httperf haproxy nftables tcpdump
   xvfb xauth fonts-dejavu-core clang libclang-rt-dev
   lintian dpkg-dev systemd man-db bsdextrautils bash-completion prometheus)
 case "$what" in

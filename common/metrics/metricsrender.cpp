@@ -206,6 +206,12 @@ void dispatcherMetrics(Page &p, const MetricsInput &in)
     p.counter("sasha_dispatcher_transferred_flows_total", "Flows inserted from the previous dispatcher's table (handover).",
               num(fp, "transferredInserted"));
     p.counter("sasha_dispatcher_announcements_total", "VMAC announcements sent.", num(th, "announcements"));
+    p.declare("sasha_dispatcher_arp_frames_total", Type::Counter,
+              "ARP frames the dispatcher thread saw, by what it did (answered: a request for the VIP answered with the "
+              "VMAC; ignored: not a question for the VIP, or asked while not announcing; malformed).");
+    p.counter("sasha_dispatcher_arp_frames_total", "", num(th, "arpAnswered"), {{QStringLiteral("result"), QStringLiteral("answered")}});
+    p.counter("sasha_dispatcher_arp_frames_total", "", num(th, "arpIgnored"), {{QStringLiteral("result"), QStringLiteral("ignored")}});
+    p.counter("sasha_dispatcher_arp_frames_total", "", num(th, "arpMalformed"), {{QStringLiteral("result"), QStringLiteral("malformed")}});
     p.counter("sasha_dispatcher_thread_cpu_seconds_total", "CPU time of the dispatcher thread.", num(th, "cpuMs") / 1000.0);
     p.gauge("sasha_dispatcher_active_flows", "Flows in the table that are not closing.", num(d, "activeFlows"));
     p.gauge("sasha_dispatcher_open_flows", "Every flow in the table, closing ones included.", num(d, "openFlows"));

@@ -1,5 +1,6 @@
 #include "dispatcherthread.h"
 
+#include "arpresponder.h"
 #include "vmacannouncer.h"
 
 #include <pthread.h>
@@ -35,9 +36,10 @@ private:
 };
 
 DispatcherThread::DispatcherThread(PacketSource &source, FrameProcessor &processor, PacketSink &networkSink,
-                                   PacketSink *localSink, VmacAnnouncer *announcer, DispatcherThreadConfig config)
+                                   PacketSink *localSink, VmacAnnouncer *announcer, ArpResponder *arp,
+                                   DispatcherThreadConfig config)
     : m_source(source), m_processor(processor), m_network(networkSink), m_local(localSink), m_announcer(announcer),
-      m_config(config)
+      m_arp(arp), m_config(config)
 {
 }
 
@@ -109,9 +111,46 @@ std::chrono::nanoseconds DispatcherThread::cpuTime() const noexcept
     return std::chrono::seconds(t.tv_sec) + std::chrono::nanoseconds(t.tv_nsec);
 }
 
+// True if `frame` was an ARP request for the VIP that is now answered (or could not be: counted
+// as an injection error); false hands the frame on to the processor. Rare: the router asks once
+// per entry lifetime (tens of seconds), so a copy of 42 bytes per answer costs nothing.
+bool DispatcherThread::answerArp(std::span<const std::uint8_t> frame) noexcept
+{
+    ArpResponder::Asker asker;
+    switch (m_arp->classify(frame, asker)) {
+    case ArpResponder::Verdict::NotArp:
+        return false;
+    case ArpResponder::Verdict::Malformed:
+        bump(m_counters.arpMalformed);
+        return false;
+    case ArpResponder::Verdict::Ignored:
+        bump(m_counters.arpIgnored);
+        return false;
+    case ArpResponder::Verdict::RequestForVip:
+        break;
+    }
+    // A successor waiting for its table, or a dispatcher handing over, stays silent: the answer
+    // comes from the VMAC and would pull the switch's entry for it to this port.
+    if (!m_announcing.load(std::memory_order_relaxed)) {
+        bump(m_counters.arpIgnored);
+        return false;
+    }
+    const auto out = m_network.acquire();
+    const std::size_t length = out.empty() ? 0 : m_arp->writeReply(asker, out);
+    if (length == 0) {
+        bump(m_counters.injectErrors);
+        return true;
+    }
+    m_network.commit(length);
+    bump(m_counters.arpAnswered);
+    return true;
+}
+
 void DispatcherThread::processFrame(std::span<const std::uint8_t> frame) noexcept
 {
     bump(m_counters.captured);
+    if (m_arp && frame.size() >= 14 && frame[12] == 0x08 && frame[13] == 0x06 && answerArp(frame)) [[unlikely]]
+        return;
     // The processor writes straight into the network sink's buffer (a TX ring slot): no copy on
     // the common path. A buffer that is not committed is lent again by the next acquire().
     const auto out = m_network.acquire();

@@ -1,11 +1,12 @@
 #pragma once
 // The dispatcher's packet thread (issue 3): poll the source, hand each frame to the owner's
 // FrameProcessor (the FastPath, through FastPathProcessor), inject what it returns on the
-// network sink or the local-delivery sink, and keep the VMAC announced. A plain std::thread:
+// network sink or the local-delivery sink, keep the VMAC announced, and answer ARP requests for
+// the VIP with the VMAC while it announces (arpresponder.h). A plain std::thread:
 // no QObject, no Qt, no allocation, no lock per packet.
 //
 // Ownership: the owner (sashad's dispatcher role) owns the source, processor, sinks and
-// announcer, and keeps them alive until stop() returned. While the thread runs they belong to
+// announcer (and ARP responder), and keeps them alive until stop() returned. While the thread runs they belong to
 // it; the owner only reads counters() (relaxed atomics, from any thread) and error().
 
 #include "fastpath/counters.h"
@@ -23,6 +24,7 @@
 
 namespace sasha {
 
+class ArpResponder;
 class VmacAnnouncer;
 
 struct FrameDisposition {
@@ -56,6 +58,12 @@ struct DispatcherCounters {
     Counter oversized{0};        // longer than the capture's snapshot length, dropped (refreshed periodically)
     Counter batches{0};          // non-empty batches read
     Counter announcements{0};    // VMAC announcements queued
+    // ARP (arpresponder.h). Answered requests are not handed to the processor and count nowhere
+    // else; ignored and malformed ARP frames go on to the processor (which drops them: `dropped`).
+    Counter arpAnswered{0};  // requests for the VIP answered with the VMAC (queued on the network sink)
+    Counter arpIgnored{0};   // well-formed ARP not answered: replies, announcements, requests for
+                             // another address, and requests for the VIP while not announcing
+    Counter arpMalformed{0}; // ARP frames that are short, not Ethernet/IPv4, or from a multicast/zero MAC
 };
 
 struct DispatcherThreadConfig {
@@ -75,9 +83,11 @@ struct DispatcherThreadConfig {
 
 class DispatcherThread {
 public:
-    // localSink and announcer may be null (no local delivery, no announcements).
+    // localSink, announcer and arp may be null (no local delivery, no announcements, no ARP
+    // answers). The ARP responder answers only while the thread announces (setAnnouncing()).
     DispatcherThread(PacketSource &source, FrameProcessor &processor, PacketSink &networkSink,
-                     PacketSink *localSink, VmacAnnouncer *announcer, DispatcherThreadConfig config = {});
+                     PacketSink *localSink, VmacAnnouncer *announcer, ArpResponder *arp,
+                     DispatcherThreadConfig config = {});
     ~DispatcherThread();
     DispatcherThread(const DispatcherThread &) = delete;
     DispatcherThread &operator=(const DispatcherThread &) = delete;
@@ -87,7 +97,8 @@ public:
     // before the thread exists. The thread then re-announces every interval. False if there is
     // no announcer or the sink refused the frame (the thread's first turn tries again).
     bool announceBeforeStart() noexcept;
-    // From any thread. Off: no more VMAC announcements from this thread; frames that still arrive
+    // From any thread. Off: no more VMAC announcements and no ARP answers from this thread (an
+    // answer's source MAC is the VMAC too, so it would move the switch's entry); frames that still arrive
     // are forwarded as before (a planned handover: the old dispatcher must not pull the VMAC's
     // port back from its successor, and a successor waits until its table is complete). On: an
     // announcement goes out at the thread's next turn (within pollTimeout), then every interval.
@@ -128,6 +139,7 @@ private:
     void run();
     static bool pinTo(pthread_t thread, int cpu) noexcept;
     void processFrame(std::span<const std::uint8_t> frame) noexcept;
+    bool answerArp(std::span<const std::uint8_t> frame) noexcept;
     void flushSinks() noexcept;
 
     PacketSource &m_source;
@@ -135,6 +147,7 @@ private:
     PacketSink &m_network;
     PacketSink *m_local;
     VmacAnnouncer *m_announcer;
+    ArpResponder *m_arp;
     DispatcherThreadConfig m_config;
     DispatcherCounters m_counters;
     std::chrono::microseconds m_now{0};

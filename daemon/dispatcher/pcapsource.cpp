@@ -30,9 +30,17 @@ std::string vmacAnnouncementFilter(const MacAddress &vmac)
     return text;
 }
 
-std::string dispatcherFilter(const MacAddress &vmac)
+std::string vipArpRequestFilter(std::uint32_t vip)
 {
-    return vmacFilter(vmac) + " or (" + vmacAnnouncementFilter(vmac) + ")";
+    // ARP header: operation at offset 6, target protocol address at 24 (RFC 826, Ethernet/IPv4).
+    char text[64];
+    std::snprintf(text, sizeof text, "arp and arp[6:2] = 1 and arp[24:4] = 0x%08x", vip);
+    return text;
+}
+
+std::string dispatcherFilter(const MacAddress &vmac, std::uint32_t vip)
+{
+    return vmacFilter(vmac) + " or (" + vmacAnnouncementFilter(vmac) + ") or (" + vipArpRequestFilter(vip) + ")";
 }
 
 struct PcapCallbacks {

@@ -28,8 +28,12 @@ std::string vmacFilter(const MacAddress &vmac);
 // "arp and ether src 02:5a:...": another node's VMAC announcements (the capture's direction is
 // "in", so never our own): what a prepared, idle capture watches.
 std::string vmacAnnouncementFilter(const MacAddress &vmac);
-// What a dispatching capture takes: frames to the VMAC, and other nodes' VMAC announcements.
-std::string dispatcherFilter(const MacAddress &vmac);
+// "arp[6:2] = 1 and arp[24:4] = 0x0a4d00c8": ARP requests whose target is the VIP (host byte
+// order), broadcast by whoever resolves it (arpresponder.h).
+std::string vipArpRequestFilter(std::uint32_t vip);
+// What a dispatching capture takes: frames to the VMAC, other nodes' VMAC announcements, and
+// ARP requests for the VIP (answered while this node announces the VMAC).
+std::string dispatcherFilter(const MacAddress &vmac, std::uint32_t vip);
 // A filter no frame matches (its length is never 0): a prepared capture that is open and
 // activated but takes nothing in (docs/dispatcher.md "Takeover").
 inline constexpr const char *kRejectAllFilter = "less 0";

@@ -105,6 +105,8 @@ QString formatDispatcher(const QJsonObject &d)
                                        "(%7 errors), %8 kernel drops")
                             .arg(n(fp, "framesIn"), n(fp, "forwarded"), n(fp, "deliveredLocal"), n(fp, "icmpForwarded"),
                                  n(th, "captured"), n(th, "injected"), n(th, "injectErrors"), n(th, "kernelDropped"))});
+    t.addRow({"arp", QStringLiteral("%1 VMAC announcements sent, %2 requests for the VIP answered; %3 ARP frames ignored, %4 malformed")
+                         .arg(n(th, "announcements"), n(th, "arpAnswered"), n(th, "arpIgnored"), n(th, "arpMalformed"))});
     t.addRow({"flow events", QStringLiteral("%1 scheduled, %2 hashed, %3 reconstructed (%4 corrected), %5 expired, "
                                             "%6 syn-seen evicted (%7 readmitted)")
                                  .arg(n(fp, "newFlows"), n(fp, "hashedFlows"), n(fp, "reconstructedInserted"),

@@ -125,6 +125,9 @@ QJsonObject DispatcherService::stats() const
         {QStringLiteral("interfaceDropped"), u(t.interfaceDropped)},
         {QStringLiteral("oversized"), u(t.oversized)},
         {QStringLiteral("announcements"), u(t.announcements)},
+        {QStringLiteral("arpAnswered"), u(t.arpAnswered)},
+        {QStringLiteral("arpIgnored"), u(t.arpIgnored)},
+        {QStringLiteral("arpMalformed"), u(t.arpMalformed)},
         {QStringLiteral("cpuMs"), qint64(m_run->thread->cpuTime().count() / 1000000)},
         // [dispatcher] cpu: the CPU the thread is pinned to, -1 if it is not (not asked, or refused).
         {QStringLiteral("cpu"), m_run->thread->pinned() ? d.cpu : -1},

@@ -5,6 +5,7 @@
 
 #include "dispatcherservice.h"
 
+#include "dispatcher/arpresponder.h"
 #include "dispatcher/dispatcherthread.h"
 #include "dispatcher/localdeliverysink.h"
 #include "dispatcher/pcapsource.h"
@@ -41,6 +42,7 @@ struct DispatcherService::Running {
     std::unique_ptr<PacketSink> sink;
     std::unique_ptr<LocalDeliverySink> local;
     std::unique_ptr<VmacAnnouncer> announcer;
+    std::unique_ptr<ArpResponder> arp; // answers ARP for the VIP while the thread announces
     std::unique_ptr<DispatcherThread> thread;
     qint64 startedMonoUs = 0;
     qint64 electedMonoUs = 0; // start() entered: the ring had just made this node the dispatcher

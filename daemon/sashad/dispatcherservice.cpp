@@ -351,7 +351,7 @@ std::unique_ptr<DispatcherService::Running> DispatcherService::open(bool ahead, 
     capture.interface = iface;
     // Ahead of an election the capture takes only other nodes' VMAC announcements (an idle node
     // watches for a second dispatcher: dispatcherability.cpp); dispatching, the VMAC's frames too.
-    capture.filter = ahead ? vmacAnnouncementFilter(d.vmac) : dispatcherFilter(d.vmac);
+    capture.filter = ahead ? vmacAnnouncementFilter(d.vmac) : dispatcherFilter(d.vmac, d.vip);
     capture.promiscuous = !ahead;
     capture.bufferBytes = d.captureBufferMb << 20;
     auto source = PcapLiveSource::open(capture, error);
@@ -379,6 +379,9 @@ std::unique_ptr<DispatcherService::Running> DispatcherService::open(bool ahead, 
     run->announcer = std::make_unique<VmacAnnouncer>(d.vmac, d.vip, std::chrono::milliseconds(d.announceMs));
     if (!run->announcer->valid())
         return fail(QStringLiteral("VMAC announcement: %1").arg(QString::fromStdString(run->announcer->error())));
+    run->arp = std::make_unique<ArpResponder>(d.vmac, d.vip);
+    if (!run->arp->valid())
+        return fail(QStringLiteral("ARP reply for the VIP: %1").arg(QString::fromStdString(run->arp->error())));
 
     FastPathConfig fc;
     fc.maxFlows = std::size_t(d.maxFlows);
@@ -388,7 +391,7 @@ std::unique_ptr<DispatcherService::Running> DispatcherService::open(bool ahead, 
     tc.batchWait = std::chrono::microseconds(d.batchUs);
     tc.cpu = d.cpu;
     run->thread = std::make_unique<DispatcherThread>(*run->source, *run->processor, *run->sink, run->local.get(),
-                                                     run->announcer.get(), tc);
+                                                     run->announcer.get(), run->arp.get(), tc);
     return run;
 }
 
@@ -502,7 +505,7 @@ std::optional<QString> DispatcherService::start()
     m_foreignSeen = 0;
     if (run) {
         std::string error;
-        if (!run->capture->setFilter(dispatcherFilter(d.vmac), error) || !run->capture->enablePromiscuous(error)) {
+        if (!run->capture->setFilter(dispatcherFilter(d.vmac, d.vip), error) || !run->capture->enablePromiscuous(error)) {
             qCWarning(lcRing, "prepared capture unusable, opening a new one: %s", error.c_str());
             run.reset();
         }

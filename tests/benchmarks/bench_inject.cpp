@@ -360,7 +360,7 @@ int main(int argc, char **argv)
         RewriteProcessor processor;
         DispatcherThreadConfig threadConfig;
         threadConfig.cpu = pin ? 0 : -1;
-        DispatcherThread thread(*source, processor, *sink, nullptr, nullptr, threadConfig);
+        DispatcherThread thread(*source, processor, *sink, nullptr, nullptr, nullptr, threadConfig);
         double drained = 0;
         for (int i = 0; i < kDrainRuns; ++i)
             drained = std::max(drained, bench.drain(thread, kDrainFrames));

@@ -66,7 +66,7 @@ done
 for var in SASHAD SASHACTL SASHA_CONSOLE; do
     [[ -n ${!var:-} && -x ${!var:-} ]] || { echo "FAIL - $var must name the built binary (got '${!var:-}')"; exit 1; }
 done
-if [[ -e /run/sasha-lab/lab.env ]] || ip netns list | grep -qE '^sasha-(sw|client|node[0-9]+)( |$)'; then
+if [[ -e /run/sasha-lab/lab.env ]] || ip netns list | grep -qE '^sasha-(sw|client|router|node[0-9]+)( |$)'; then
     skip "a sasha lab is already up; this test will not tear it down (run: $lab down)"
 fi
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Integration test of lab/sasha-lab: up, checks, faults, down, as root, on a 3-node lab.
+# Integration test of lab/sasha-lab: up, checks, faults, down, as root, on a 3-node lab behind
+# the router (the default topology), then briefly the flat one (up --flat).
 # Exit 0 = pass, 1 = fail, 77 = skipped (not root, tools missing, or a lab is already up, which
 # this test will not tear down). Runs without sashad unless SASHAD is set in the environment.
 set -uo pipefail
@@ -25,7 +26,7 @@ for tool in ip bridge nginx ethtool curl httperf flock sha256sum; do
     command -v "$tool" >/dev/null 2>&1 || skip "'$tool' is not installed"
 done
 [[ -x $lab ]] || { echo "FAIL - $lab is not executable"; exit 1; }
-if [[ -e /run/sasha-lab/lab.env ]] || ip netns list | grep -qE '^sasha-(sw|client|node[0-9]+)( |$)'; then
+if [[ -e /run/sasha-lab/lab.env ]] || ip netns list | grep -qE '^sasha-(sw|client|router|node[0-9]+)( |$)'; then
     skip "a sasha lab is already up; this test will not tear it down (run: $lab down)"
 fi
 
@@ -37,6 +38,7 @@ upArgs=(--nodes 3 --large-mb 8)
 check "up builds a 3-node lab" "$lab" up "${upArgs[@]}"
 check "a second up is safe and says so" bash -c "'$lab' up ${upArgs[*]} | grep -q 'already up'"
 check "up with another size is refused while up" bash -c "! '$lab' up --nodes 4"
+check "up --flat is refused while the routed lab is up" bash -c "! '$lab' up --nodes 3 --flat"
 
 for k in 1 2 3; do
     if [[ $(clientCurl "http://10.77.0.$k/node") == "node$k" ]]; then pass "client reaches node$k directly"; else fail "client reaches node$k directly"; fi
@@ -47,14 +49,26 @@ check "responses name their server in X-Sasha-Node" \
 want=$(awk '$2 == "size/100k" {print $1}' /run/sasha-lab/www/SHA256SUMS)
 got=$(clientCurl http://10.77.0.3/size/100k | sha256sum | awk '{print $1}')
 if [[ -n $want && $want == "$got" ]]; then pass "a download's sha256 matches SHA256SUMS"; else fail "a download's sha256 matches SHA256SUMS"; fi
-check "client has the permanent ARP entry VIP -> VMAC" \
-    bash -c "ip -n sasha-client neigh show 10.77.0.200 | grep -q '02:5a:5a:00:00:01 PERMANENT'"
+noStaticNeighbours() {   # no namespace of the lab holds a permanent (static) neighbour entry
+    local ns
+    for ns in $(ip netns list | awk '/^sasha-/ {print $1}'); do
+        [[ -z $(ip -n "$ns" neigh show nud permanent) ]] || return 1
+    done
+}
+check "no static neighbour entry in any namespace of the lab" noStaticNeighbours
+check "the client's default route is the router" bash -c "ip -n sasha-client route show default | grep -q 'via 10.78.0.1 dev eth0'"
+check "the router forwards, with the kernel's default ARP settings" \
+    bash -c "[[ \$(ip netns exec sasha-router sysctl -n net.ipv4.ip_forward net.ipv4.conf.eth0.arp_accept net.ipv4.conf.all.arp_accept net.ipv4.conf.eth0.arp_ignore | tr '\n' ' ') == '1 0 0 0 ' ]]"
+check "node1 routes the client's subnet via the router" \
+    bash -c "ip -n sasha-node1 route show 10.78.0.0/24 | grep -q 'via 10.77.0.254 dev eth0'"
+check "sasha-lab status --json names the topology and the router" \
+    bash -c "'$lab' status --json | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d[\"topology\"] == \"router\" and d[\"router\"][\"address\"] == \"10.77.0.254\" and d[\"client\"][\"address\"] == \"10.78.0.100\" else 1)'"
 check "client transmit checksum offload is off" \
     bash -c "ip netns exec sasha-client ethtool -k eth0 | grep -q '^tx-checksumming: off'"
 check "the VIP is on node1's loopback" bash -c "ip -n sasha-node1 addr show dev lo | grep -q '10.77.0.200/32'"
 check "node1 does not answer ARP for the VIP (arp_ignore=1)" \
     bash -c "[[ \$(ip netns exec sasha-node1 sysctl -n net.ipv4.conf.all.arp_ignore) == 1 ]]"
-check "the lab subnet does not exist in the root namespace" bash -c "! ip -o addr | grep -q ' 10\\.77\\.0\\.'"
+check "the lab subnets do not exist in the root namespace" bash -c "! ip -o addr | grep -qE ' 10\\.7[78]\\.0\\.'"
 
 loadJson=$("$lab" load --target node1 --rate 200 --duration 2 --json --max-errors 0)
 loadRc=$?
@@ -95,6 +109,12 @@ for pid in "${masters[@]}"; do
     if [[ -e /proc/$pid && $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]]; then alive=1; fi
 done
 if [[ ${#masters[@]} -eq 3 && $alive -eq 0 ]]; then pass "no nginx of the lab is left"; else fail "no nginx of the lab is left (${masters[*]})"; fi
+# The flat topology, briefly: the client on the bridge with the static VIP -> VMAC entry.
+check "up --flat builds a 1-node flat lab" "$lab" up --nodes 1 --flat --no-sashad --large-mb 8
+check "flat: the client has the permanent ARP entry VIP -> VMAC and no router" \
+    bash -c "ip -n sasha-client neigh show 10.77.0.200 | grep -q '02:5a:5a:00:00:01 PERMANENT' && ! ip netns list | grep -q '^sasha-router'"
+check "flat: the client (10.77.0.100) reaches node1 on the bridge" nodeAnswers 1
+check "flat: down succeeds" "$lab" down
 rootLinksAfter=$(ip -o link | awk -F': ' '{print $2}' | sort)
 if [[ $rootLinksBefore == "$rootLinksAfter" ]]; then pass "the root namespace has the same interfaces"
 else fail "the root namespace has the same interfaces"; fi

@@ -33,7 +33,7 @@ for tool in ip nginx ethtool curl httperf python3; do
 done
 [[ -n ${SASHAD:-} && -x ${SASHAD:-} && -n ${SASHACTL:-} && -x ${SASHACTL:-} && -n ${SYNFLOOD:-} && -x ${SYNFLOOD:-} ]] \
     || { echo "FAIL - SASHAD, SASHACTL and SYNFLOOD must name the built binaries"; exit 1; }
-if [[ -e /run/sasha-lab/lab.env ]] || ip netns list | grep -qE '^sasha-(sw|client|node[0-9]+)( |$)'; then
+if [[ -e /run/sasha-lab/lab.env ]] || ip netns list | grep -qE '^sasha-(sw|client|router|node[0-9]+)( |$)'; then
     skip "a sasha lab is already up; this test will not tear it down (run: $lab down)"
 fi
 
@@ -70,7 +70,11 @@ if waitFor 10 dataPathReady; then pass "node$dk dispatches, reconstruction compl
 if [[ -n $(clientCurl http://10.77.0.200/node) ]]; then pass "the VIP answers before the flood"; else fail "the VIP does not answer"; fi
 
 genBefore=$(nodeCtl "$dk" --json status | jsonField '["dataPath"]["tableGeneration"]')
-"$lab" exec client -- "$SYNFLOOD" --interface eth0 --dst-mac 02:5a:5a:00:00:01 --vip 10.77.0.200 \
+# The flood leaves from the router's servers-side eth0, straight to the VMAC: a Linux router would
+# drop its martian sources (loopback, multicast, broadcast, 0/8) and tagged frames itself, and the
+# test is about the frames that do reach the dispatcher (an edge that filters nothing). httperf
+# comes from the client, through the router, as everywhere.
+"$lab" exec router -- "$SYNFLOOD" --interface eth0 --dst-mac 02:5a:5a:00:00:01 --vip 10.77.0.200 \
     --seconds "$kFloodSeconds" --rate "$kFloodPps" --bogus-every 1000 >"$floodOut" 2>&1 &
 floodPid=$!
 sleep 2

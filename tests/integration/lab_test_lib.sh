@@ -35,7 +35,7 @@ nodeIndex() { echo "${1##*.}"; }   # 10.77.0.K -> K
 # background jobs, keeps the nodes' sashad logs in SASHA_KEEP_LOGS=DIR if the test failed, takes
 # the lab down and removes $tmp.
 ownLab() {
-    if [[ -e /run/sasha-lab/lab.env ]] || ip netns list | grep -qE '^sasha-(sw|client|node[0-9]+)( |$)'; then
+    if [[ -e /run/sasha-lab/lab.env ]] || ip netns list | grep -qE '^sasha-(sw|client|router|node[0-9]+)( |$)'; then
         skip "a sasha lab is already up; this test will not tear it down (run: $lab down)"
     fi
     tmp=$(mktemp -d "/tmp/$1.XXXXXX")

@@ -248,4 +248,49 @@ inline std::vector<std::uint8_t> withMacs(std::vector<std::uint8_t> f, const Mac
     return f;
 }
 
+// An Ethernet/IPv4 ARP frame (RFC 826), written byte by byte: what a router's request for an
+// address looks like on the wire (broadcast, padded to the 60-byte minimum by the sender's NIC
+// when padTo is 60), or a reply. Fields can be bent to make malformed frames.
+struct ArpSpec {
+    MacAddress ethDst{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    MacAddress ethSrc = kRouterMac;
+    std::uint16_t etherType = 0x0806;
+    std::uint16_t htype = 1;
+    std::uint16_t ptype = 0x0800;
+    std::uint8_t hlen = 6;
+    std::uint8_t plen = 4;
+    std::uint16_t op = 1; // 1 request, 2 reply
+    MacAddress sha = kRouterMac;
+    std::uint32_t spa = kRouterIp;
+    MacAddress tha{};
+    std::uint32_t tpa = kVip;
+    std::size_t padTo = 60;
+    std::size_t truncateTo = SIZE_MAX;
+};
+
+inline std::vector<std::uint8_t> buildArpFrame(const ArpSpec &s)
+{
+    std::vector<std::uint8_t> f;
+    auto mac = [&](const MacAddress &m) { f.insert(f.end(), m.begin(), m.end()); };
+    auto u16 = [&](std::uint16_t v) { f.push_back(std::uint8_t(v >> 8)); f.push_back(std::uint8_t(v)); };
+    auto u32 = [&](std::uint32_t v) { u16(std::uint16_t(v >> 16)); u16(std::uint16_t(v)); };
+    mac(s.ethDst);
+    mac(s.ethSrc);
+    u16(s.etherType);
+    u16(s.htype);
+    u16(s.ptype);
+    f.push_back(s.hlen);
+    f.push_back(s.plen);
+    u16(s.op);
+    mac(s.sha);
+    u32(s.spa);
+    mac(s.tha);
+    u32(s.tpa);
+    if (f.size() < s.padTo)
+        f.resize(s.padTo, 0);
+    if (f.size() > s.truncateTo)
+        f.resize(s.truncateTo);
+    return f;
+}
+
 } // namespace sasha::testframes

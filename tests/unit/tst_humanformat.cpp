@@ -31,7 +31,9 @@ QJsonObject dispatcherStats(const char *fastPathJson)
                   {QStringLiteral("injector"), QStringLiteral("tx-ring")}};
     d.insert(QStringLiteral("fastPath"), QJsonDocument::fromJson(fastPathJson).object());
     d.insert(QStringLiteral("thread"), QJsonObject{{QStringLiteral("captured"), 1200}, {QStringLiteral("injected"), 1100},
-                                                   {QStringLiteral("injectErrors"), 2}, {QStringLiteral("kernelDropped"), 3}});
+                                                   {QStringLiteral("injectErrors"), 2}, {QStringLiteral("kernelDropped"), 3},
+                                                   {QStringLiteral("announcements"), 40}, {QStringLiteral("arpAnswered"), 5},
+                                                   {QStringLiteral("arpIgnored"), 6}, {QStringLiteral("arpMalformed"), 1}});
     return d;
 }
 } // namespace
@@ -44,7 +46,8 @@ void TestHumanFormat::dispatcherFramesAndDrops_data()
         << QByteArray(R"({"framesIn":1200,"forwarded":1090,"deliveredLocal":10,"icmpForwarded":7,"dropped":{}})")
         << QStringList{QStringLiteral("1200 in, 1090 forwarded, 10 local (7 of them ICMP errors)"),
                        QStringLiteral("1200 captured, 1100 injected (2 errors), 3 kernel drops"),
-                       QStringLiteral("injector tx-ring"), QStringLiteral("none")};
+                       QStringLiteral("injector tx-ring"), QStringLiteral("none"),
+                       QStringLiteral("40 VMAC announcements sent, 5 requests for the VIP answered; 6 ARP frames ignored, 1 malformed")};
     QTest::newRow("nested drop reasons listed, zero ones left out")
         << QByteArray(R"({"framesIn":10,"forwarded":4,"deliveredLocal":0,"icmpForwarded":0,)"
                       R"("dropped":{"unknownFlow":3,"icmp":{"icmp-unhandled-type":2,"icmp-quote-not-vip":0},"malformed":{"truncated":1}}})")

@@ -80,7 +80,8 @@ MetricsInput dispatcherInput()
         {QStringLiteral("reconstructionMs"), 37},
         {QStringLiteral("fastPath"), QJsonObject{{QStringLiteral("forwarded"), 123456}, {QStringLiteral("dropped"), dropped}}},
         {QStringLiteral("thread"), QJsonObject{{QStringLiteral("captured"), 130000}, {QStringLiteral("injectErrors"), 6},
-                                               {QStringLiteral("cpuMs"), 1500}}},
+                                               {QStringLiteral("cpuMs"), 1500}, {QStringLiteral("arpAnswered"), 11},
+                                               {QStringLiteral("arpIgnored"), 12}, {QStringLiteral("arpMalformed"), 13}}},
     };
     return in;
 }
@@ -178,6 +179,9 @@ private Q_SLOTS:
         expect("sasha_dispatcher_frames_dropped_total{reason=\"bogus-source-vip\"}", "8");
         expect("sasha_dispatcher_frames_dropped_total{reason=\"icmp-truncated\"}", "9");
         expect("sasha_dispatcher_inject_errors_total", "6");
+        expect("sasha_dispatcher_arp_frames_total{result=\"answered\"}", "11");
+        expect("sasha_dispatcher_arp_frames_total{result=\"ignored\"}", "12");
+        expect("sasha_dispatcher_arp_frames_total{result=\"malformed\"}", "13");
         expect("sasha_dispatcher_thread_cpu_seconds_total", "1.5");
         expect("sasha_dispatcher_reconstruction_complete", "1");
         expect("sasha_dispatcher_reconstruction_duration_seconds", "0.037");

@@ -3,6 +3,7 @@
 // also runs on a private pair of namespaces (netnslab.h) that it creates and removes.
 
 #include "dispatcher/afpacketsink.h"
+#include "dispatcher/arpresponder.h"
 #include "dispatcher/dispatcherthread.h"
 #include "dispatcher/fastpathprocessor.h"
 #include "dispatcher/injectionmethod.h"
@@ -54,6 +55,13 @@ Bytes udpFrame(const MacAddress &dst, std::uint16_t sequence, std::uint32_t dstI
     s.dstPort = dstPort;
     s.payload = 32;
     return buildFrame(s);
+}
+
+ArpSpec arpRequestFor(std::uint32_t target)
+{
+    ArpSpec s;
+    s.tpa = target;
+    return s;
 }
 
 // cutIndex: that frame is recorded as if the capture had cut it (len > caplen).
@@ -241,6 +249,8 @@ private Q_SLOTS:
     void fileSourceRejectsBadInput();
     void cutFramesAreDroppedAndCounted();
     void dispatcherThreadReplay();
+    void arpThroughTheThread_data();
+    void arpThroughTheThread();
     void fastPathThroughTheThread_data();
     void fastPathThroughTheThread();
     void dispatcherThreadCountsSinkFailures();
@@ -270,16 +280,20 @@ void TestPacketIo::fileSourceReplay_data()
     QTest::addColumn<int>("batch");
     QTest::addColumn<QList<int>>("expected"); // indexes into the recorded frames
 
-    // Recorded: 0,1,2 to the VMAC; 3 to another MAC; 4 the ARP announcement; 5 to the VMAC.
+    // Recorded: 0,1,2 to the VMAC; 3 to another MAC; 4 the ARP announcement; 5 to the VMAC;
+    // 6 a router's broadcast ARP request for the VIP; 7 one for another address.
     const std::string vmac = vmacFilter(kVmac);
-    QTest::newRow("no filter, every frame in order") << QString() << 64 << QList<int>{0, 1, 2, 3, 4, 5};
+    QTest::newRow("no filter, every frame in order") << QString() << 64 << QList<int>{0, 1, 2, 3, 4, 5, 6, 7};
     QTest::newRow("VMAC filter keeps only frames to the VMAC") << QString::fromStdString(vmac) << 64
                                                               << QList<int>{0, 1, 2, 5};
     QTest::newRow("VMAC filter, batches of one") << QString::fromStdString(vmac) << 1 << QList<int>{0, 1, 2, 5};
     QTest::newRow("VMAC filter, batches of two") << QString::fromStdString(vmac) << 2 << QList<int>{0, 1, 2, 5};
     QTest::newRow("filter matching nothing") << QStringLiteral("ether dst 02:00:00:00:00:42") << 64 << QList<int>{};
-    QTest::newRow("dispatcher filter: frames to the VMAC and VMAC announcements")
-        << QString::fromStdString(dispatcherFilter(kVmac)) << 64 << QList<int>{0, 1, 2, 4, 5};
+    QTest::newRow("dispatcher filter: frames to the VMAC, VMAC announcements, ARP requests for the VIP")
+        << QString::fromStdString(dispatcherFilter(kVmac, kVip)) << 64 << QList<int>{0, 1, 2, 4, 5, 6};
+    // The announcement is a request for the VIP too (a gratuitous one): the thread ignores it.
+    QTest::newRow("VIP ARP request filter: the router's request and the announcement")
+        << QString::fromStdString(vipArpRequestFilter(kVip)) << 64 << QList<int>{4, 6};
     QTest::newRow("announcement filter (an idle node): only the VMAC announcement")
         << QString::fromStdString(vmacAnnouncementFilter(kVmac)) << 64 << QList<int>{4};
 }
@@ -293,7 +307,8 @@ void TestPacketIo::fileSourceReplay()
     std::string error;
     const std::vector<Bytes> recorded = {udpFrame(kVmac, 0), udpFrame(kVmac, 1), udpFrame(kVmac, 2),
                                          udpFrame(kOtherMac, 3), VmacAnnouncer::buildGratuitousArp(kVmac, kVip, error),
-                                         udpFrame(kVmac, 5)};
+                                         udpFrame(kVmac, 5), buildArpFrame(ArpSpec{}),
+                                         buildArpFrame(arpRequestFor(kClientIp))};
     const QString path = m_dir.filePath(QStringLiteral("replay.pcap"));
     QVERIFY(writeCapture(path, recorded));
     auto source = PcapFileSource::open(path.toStdString(), filter.toStdString(), error);
@@ -347,7 +362,7 @@ void TestPacketIo::cutFramesAreDroppedAndCounted()
     QVERIFY2(source, error.c_str());
     MacRewriteProcessor processor(kServerMac);
     RecordingSink network;
-    DispatcherThread thread(*source, processor, network, nullptr, nullptr);
+    DispatcherThread thread(*source, processor, network, nullptr, nullptr, nullptr);
     thread.start();
     QVERIFY(waitUntil([&] { return thread.finished(); }, 5000));
     thread.stop();
@@ -380,7 +395,7 @@ void TestPacketIo::dispatcherThreadReplay()
     QVERIFY2(announcer.valid(), announcer.error().c_str());
     DispatcherThreadConfig config;
     config.batchFrames = 3;
-    DispatcherThread thread(*source, processor, network, &local, &announcer, config);
+    DispatcherThread thread(*source, processor, network, &local, &announcer, nullptr, config);
     thread.start();
     QVERIFY(waitUntil([&] { return thread.finished(); }, 5000));
     thread.stop();
@@ -404,6 +419,76 @@ void TestPacketIo::dispatcherThreadReplay()
     QCOMPARE(local.frames.size(), std::size_t(2));
     QCOMPARE(hex(local.frames[0]), hex(withMacs(recorded[5], kServerMac, kClientMac)));
     QCOMPARE(hex(local.frames[1]), hex(withMacs(recorded[8], kServerMac, kClientMac)));
+}
+
+void TestPacketIo::arpThroughTheThread_data()
+{
+    QTest::addColumn<bool>("announcing");
+    QTest::newRow("announcing: the router's requests answered with the VMAC") << true;
+    QTest::newRow("not announcing (a successor waiting, a dispatcher handing over): silent") << false;
+}
+
+void TestPacketIo::arpThroughTheThread()
+{
+    // Through the dispatching capture's filter: a router's broadcast request for the VIP, its
+    // unicast re-check to the VMAC, another dispatcher's announcement, a request for another
+    // address (filtered out), a malformed request to the VMAC, and one data frame.
+    QFETCH(bool, announcing);
+    ArpSpec recheck;
+    recheck.ethDst = kVmac;
+    ArpSpec broken;
+    broken.ethDst = kVmac;
+    broken.hlen = 8;
+    std::string error;
+    const std::vector<Bytes> recorded = {
+        buildArpFrame(ArpSpec{}),
+        buildArpFrame(recheck),
+        VmacAnnouncer::buildGratuitousArp(kVmac, kVip, error, {10, 0, 0, 9, 0, 3}),
+        buildArpFrame(arpRequestFor(kClientIp)),
+        buildArpFrame(broken),
+        udpFrame(kVmac, 1),
+    };
+    const QString path = m_dir.filePath(QStringLiteral("arp.pcap"));
+    QVERIFY(writeCapture(path, recorded));
+    auto source = PcapFileSource::open(path.toStdString(), dispatcherFilter(kVmac, kVip), error);
+    QVERIFY2(source, error.c_str());
+    MacRewriteProcessor processor(kServerMac);
+    RecordingSink network;
+    ArpResponder arp(kVmac, kVip);
+    QVERIFY2(arp.valid(), arp.error().c_str());
+    DispatcherThread thread(*source, processor, network, nullptr, nullptr, &arp);
+    thread.setAnnouncing(announcing);
+    thread.start();
+    QVERIFY(waitUntil([&] { return thread.finished(); }, 5000));
+    thread.stop();
+
+    const auto &c = thread.counters();
+    QCOMPARE(read(c.captured), std::uint64_t(5)); // the request for another address is filtered out
+    QCOMPARE(read(c.arpAnswered), std::uint64_t(announcing ? 2 : 0));
+    QCOMPARE(read(c.arpIgnored), std::uint64_t(announcing ? 1 : 3)); // the announcement (+ the 2 requests)
+    QCOMPARE(read(c.arpMalformed), std::uint64_t(1));
+    ArpSpec reply;
+    reply.ethDst = kRouterMac;
+    reply.ethSrc = kVmac;
+    reply.op = 2;
+    reply.sha = kVmac;
+    reply.spa = kVip;
+    reply.tha = kRouterMac;
+    reply.tpa = kRouterIp;
+    reply.padTo = 0;
+    std::vector<Bytes> expected;
+    if (announcing)
+        expected = {buildArpFrame(reply), buildArpFrame(reply)};
+    // MacRewriteProcessor forwards whatever reaches it; ARP it is handed (not answered) goes out
+    // rewritten too, which shows exactly which frames the thread passed on.
+    for (std::size_t i : announcing ? std::vector<std::size_t>{2, 4, 5} : std::vector<std::size_t>{0, 1, 2, 4, 5}) {
+        Bytes f = recorded[i];
+        std::copy(kServerMac.begin(), kServerMac.end(), f.begin());
+        expected.push_back(f);
+    }
+    QCOMPARE(network.frames.size(), expected.size());
+    for (std::size_t i = 0; i < expected.size(); ++i)
+        QCOMPARE(hex(network.frames[i]), hex(expected[i]));
 }
 
 void TestPacketIo::fastPathThroughTheThread_data()
@@ -445,7 +530,7 @@ void TestPacketIo::fastPathThroughTheThread()
     QVERIFY2(source, error.c_str());
     FastPathProcessor processor(fastPath);
     RecordingSink network, local;
-    DispatcherThread thread(*source, processor, network, &local, nullptr);
+    DispatcherThread thread(*source, processor, network, &local, nullptr, nullptr);
     thread.start();
     QVERIFY(waitUntil([&] { return thread.finished(); }, 5000));
     thread.stop();
@@ -475,7 +560,7 @@ void TestPacketIo::dispatcherThreadCountsSinkFailures()
     MacRewriteProcessor processor(kServerMac);
     RecordingSink network(2); // takes two, fails the rest
     // No local sink: local frames are counted as errors, not lost silently.
-    DispatcherThread thread(*source, processor, network, nullptr, nullptr);
+    DispatcherThread thread(*source, processor, network, nullptr, nullptr, nullptr);
     thread.start();
     QVERIFY(waitUntil([&] { return thread.finished(); }, 5000));
     thread.stop();
@@ -492,7 +577,7 @@ void TestPacketIo::dispatcherThreadStopsPromptly()
     RecordingSink network;
     DispatcherThreadConfig config;
     config.statsInterval = std::chrono::milliseconds(0);
-    DispatcherThread thread(source, processor, network, nullptr, nullptr, config);
+    DispatcherThread thread(source, processor, network, nullptr, nullptr, nullptr, config);
     thread.start();
     QVERIFY(thread.running());
     QVERIFY(waitUntil([&] { return read(thread.counters().kernelDropped) == 7; }, 2000));
@@ -530,7 +615,7 @@ void TestPacketIo::dispatcherThreadPinnedToCpu()
     DispatcherThreadConfig config;
     config.pollTimeout = std::chrono::milliseconds(2);
     config.cpu = cpu;
-    DispatcherThread thread(source, processor, network, nullptr, nullptr, config);
+    DispatcherThread thread(source, processor, network, nullptr, nullptr, nullptr, config);
     thread.start();
     QCOMPARE(thread.pinned(), pinned);
     QVERIFY(waitUntil([&] { return processor.idleCalls.load() >= 20; }, 3000));
@@ -563,7 +648,7 @@ void TestPacketIo::dispatcherThreadBatchWait()
     DispatcherThreadConfig config;
     config.batchFrames = 4;
     config.batchWait = std::chrono::milliseconds(batchWaitMs);
-    DispatcherThread thread(source, processor, network, nullptr, nullptr, config);
+    DispatcherThread thread(source, processor, network, nullptr, nullptr, nullptr, config);
     thread.start();
     QVERIFY(waitUntil([&] { return thread.finished(); }, 5000));
     thread.stop();
@@ -755,7 +840,7 @@ void TestPacketIo::liveCaptureAndInject()
 
     MacRewriteProcessor processor(lab.macA);
     VmacAnnouncer announcer(kVmac, kVip, std::chrono::seconds(10));
-    DispatcherThread thread(*source, processor, *network, nullptr, &announcer);
+    DispatcherThread thread(*source, processor, *network, nullptr, &announcer, nullptr);
     thread.start();
 
     constexpr int kFrames = 200;
@@ -852,7 +937,7 @@ void TestPacketIo::localDelivery()
         QVERIFY2(client, error.c_str());
     }
     MacRewriteProcessor processor(lab.macB); // UDP port 7 -> DeliverLocal
-    DispatcherThread thread(*source, processor, *network, local.get(), nullptr);
+    DispatcherThread thread(*source, processor, *network, local.get(), nullptr, nullptr);
     thread.start();
     constexpr int kFrames = 20;
     for (int i = 0; i < kFrames; ++i)
