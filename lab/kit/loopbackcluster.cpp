@@ -194,7 +194,7 @@ QJsonArray LoopbackCluster::events(int i, int limit) const
     return request(i, {{"cmd", "events"}, {"limit", limit}}).value(QStringLiteral("events")).toArray();
 }
 
-int LoopbackCluster::sashactl(int i, const QStringList &args, QByteArray *out, int timeoutMs) const
+int LoopbackCluster::sashactl(int i, const QStringList &args, QByteArray *out, int timeoutMs, QByteArray *err) const
 {
     QProcess p;
     p.start(m_options.sashactl, QStringList{QStringLiteral("--socket"), socketPath(i)} + args);
@@ -205,7 +205,18 @@ int LoopbackCluster::sashactl(int i, const QStringList &args, QByteArray *out, i
     }
     if (out)
         *out = p.readAllStandardOutput();
+    if (err)
+        *err = p.readAllStandardError();
     return p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
+}
+
+void LoopbackCluster::printLogTails(qsizetype bytes) const
+{
+    for (int i = 0; i < size(); ++i) {
+        QFile f(logPath(i));
+        if (f.open(QIODevice::ReadOnly))
+            qWarning().noquote() << "---- node" << i + 1 << "log (tail)\n" << f.readAll().right(bytes);
+    }
 }
 
 bool LoopbackCluster::waitUntil(const std::function<bool()> &pred, int timeoutMs, int stepMs)

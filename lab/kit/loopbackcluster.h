@@ -67,8 +67,11 @@ public:
     QJsonObject status(int i, int timeoutMs = 1000) const { return request(i, {{"cmd", "status"}}, timeoutMs); }
     QJsonArray events(int i, int limit = 2000) const;
 
-    // Runs sashactl with args against node i's socket; returns exit code, stdout in *out.
-    int sashactl(int i, const QStringList &args, QByteArray *out, int timeoutMs = 5000) const;
+    // Runs sashactl with args against node i's socket; returns exit code (-1: timed out or
+    // crashed), stdout in *out and stderr in *err when given.
+    int sashactl(int i, const QStringList &args, QByteArray *out, int timeoutMs = 5000, QByteArray *err = nullptr) const;
+    // Prints the last `bytes` of every node's log with qWarning (a failed test's evidence).
+    void printLogTails(qsizetype bytes = 4000) const;
 
     // Polls until pred() is true or timeoutMs passes (bounded; polls every stepMs).
     static bool waitUntil(const std::function<bool()> &pred, int timeoutMs, int stepMs = 10);

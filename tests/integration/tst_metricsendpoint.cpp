@@ -108,13 +108,8 @@ private:
 
     void dumpLogsOnFailure()
     {
-        if (!QTest::currentTestFailed() || !m_cluster)
-            return;
-        for (int i = 0; i < m_cluster->size(); ++i) {
-            QFile f(m_cluster->logPath(i));
-            if (f.open(QIODevice::ReadOnly))
-                qWarning().noquote() << "---- node" << i + 1 << "log (tail)\n" << f.readAll().right(4000);
-        }
+        if (QTest::currentTestFailed() && m_cluster)
+            m_cluster->printLogTails();
     }
 
 private Q_SLOTS:

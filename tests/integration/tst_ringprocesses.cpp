@@ -87,16 +87,7 @@ private:
     // sashactl against node i with stdout and stderr apart (fault answers go to either).
     int runCtl(int i, const QStringList &args, QByteArray *out, QByteArray *err, int timeoutMs = 5000)
     {
-        QProcess p;
-        p.start(QStringLiteral(SASHACTL_PATH), QStringList{QStringLiteral("--socket"), m_cluster->socketPath(i)} + args);
-        if (!p.waitForFinished(timeoutMs)) {
-            p.kill();
-            p.waitForFinished(1000);
-            return -1;
-        }
-        *out = p.readAllStandardOutput();
-        *err = p.readAllStandardError();
-        return p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
+        return m_cluster->sashactl(i, args, out, timeoutMs, err);
     }
 
     // What node i reports about member `addr` (its "members" row), empty when absent.
@@ -121,13 +112,8 @@ private:
 
     void dumpLogsOnFailure()
     {
-        if (!QTest::currentTestFailed() || !m_cluster)
-            return;
-        for (int i = 0; i < m_cluster->size(); ++i) {
-            QFile f(m_cluster->logPath(i));
-            if (f.open(QIODevice::ReadOnly))
-                qWarning().noquote() << "---- node" << i + 1 << "log (tail)\n" << f.readAll().right(4000);
-        }
+        if (QTest::currentTestFailed() && m_cluster)
+            m_cluster->printLogTails();
     }
 
 private Q_SLOTS:
