@@ -24,6 +24,17 @@ constexpr int kMaxDatagram = 9216;     // jumbo frame; longer ones arrive cut (M
 constexpr std::size_t kMaxInbox = 8192; // admitted datagrams waiting for the owner's thread
 constexpr qint64 kLogEveryMs = 5000;
 constexpr qint64 kNoticeEveryMs = 1000; // datagramsRejected, per reason
+// A batch of datagrams that waited this long for the owner's thread is "late" (counted; a
+// warning at most every kLagLogEveryMs). The default token timeout is 140 ms: 50 ms of it
+// spent waiting for our own thread is worth an operator's attention.
+constexpr qint64 kLateUs = 50'000;
+constexpr qint64 kLagLogEveryMs = 5000;
+
+qint64 steadyMicros()
+{
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
 
 QString endpointText(const tb::Endpoint &e)
 {
@@ -222,6 +233,8 @@ void UdpTransport::admit(const tb::Endpoint &from, QByteArrayView datagram)
         return;
     }
     m_admitted.fetch_add(1, std::memory_order_relaxed);
+    if (m_inbox.empty())
+        m_inboxSinceUs = steadyMicros();
     m_inbox.push_back({from, datagram.toByteArray()});
     if (!m_inboxPosted) {
         m_inboxPosted = true;
@@ -256,13 +269,39 @@ void UdpTransport::reject(const tb::Endpoint &from, tb::DropReason why)
 void UdpTransport::deliverInbox()
 {
     std::vector<Received> batch;
+    qint64 since = 0;
     {
         std::lock_guard lock(m_inboxMutex);
         batch.swap(m_inbox);
         m_inboxPosted = false;
+        since = m_inboxSinceUs;
     }
+    if (!batch.empty())
+        noteLag(steadyMicros() - since);
     for (const Received &r : batch)
         Q_EMIT datagramReceived(r.from, r.datagram);
+}
+
+// Owner's thread: one batch waited `lagUs` between its first datagram's arrival and now.
+void UdpTransport::noteLag(qint64 lagUs)
+{
+    if (lagUs > m_lagMaxUs.load(std::memory_order_relaxed))
+        m_lagMaxUs.store(lagUs, std::memory_order_relaxed);
+    if (lagUs < kLateUs)
+        return;
+    m_lateBatches.fetch_add(1, std::memory_order_relaxed);
+    ++m_lateSinceLog;
+    m_lagSinceLogMaxUs = std::max(m_lagSinceLogMaxUs, lagUs);
+    const qint64 nowMs = steadyMicros() / 1000;
+    if (m_lastLagLogMs != 0 && nowMs - m_lastLagLogMs < kLagLogEveryMs)
+        return;
+    qCWarning(lcTransport, "this node's ring thread was late: received datagrams waited up to %.1f ms for it "
+                           "(%llu time(s) >= %lld ms since %s); busy, or starved of CPU",
+              double(m_lagSinceLogMaxUs) / 1000.0, static_cast<unsigned long long>(m_lateSinceLog), kLateUs / 1000,
+              m_lastLagLogMs ? "the last such warning" : "start");
+    m_lastLagLogMs = nowMs;
+    m_lateSinceLog = 0;
+    m_lagSinceLogMaxUs = 0;
 }
 
 quint64 UdpTransport::rejected() const
@@ -303,6 +342,8 @@ QJsonObject UdpTransport::stats() const
         {QStringLiteral("rejectedOtherSources"), qint64(others)},
         {QStringLiteral("inboxFull"), qint64(m_inboxFull.load(std::memory_order_relaxed))},
         {QStringLiteral("kernelQueueDrops"), qint64(m_kernelDrops.load(std::memory_order_relaxed))},
+        {QStringLiteral("deliveryLagMaxMs"), double(m_lagMaxUs.load(std::memory_order_relaxed)) / 1000.0},
+        {QStringLiteral("lateDeliveries"), qint64(m_lateBatches.load(std::memory_order_relaxed))},
     };
 }
 

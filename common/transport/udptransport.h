@@ -97,6 +97,7 @@ private:
     void admit(const tb::Endpoint &from, QByteArrayView datagram);
     void reject(const tb::Endpoint &from, tb::DropReason why);
     void deliverInbox();
+    void noteLag(qint64 lagUs);
     void stopReceiving();
 
     int m_fd = -1;
@@ -113,6 +114,7 @@ private:
     mutable std::mutex m_inboxMutex;
     std::vector<Received> m_inbox;
     bool m_inboxPosted = false;
+    qint64 m_inboxSinceUs = 0; // steady µs at which the oldest datagram in m_inbox was admitted
 
     // Written by the receive thread; atomics read anywhere. m_sources under m_inboxMutex.
     std::atomic<quint64> m_datagramsIn{0}, m_admitted{0}, m_inboxFull{0}, m_kernelDrops{0};
@@ -124,7 +126,14 @@ private:
     std::atomic<bool> m_unplugged{false};
     std::atomic<quint64> m_unpluggedDrops{0};
 
+    // The owner's thread's lag: how long admitted datagrams waited for it (a busy or starved
+    // thread that relays the token shows here first). Written by the owner, read anywhere.
+    std::atomic<qint64> m_lagMaxUs{0};
+    std::atomic<quint64> m_lateBatches{0}; // batches that waited >= kLateUs
     // Owner's thread only.
+    qint64 m_lagSinceLogMaxUs = 0;
+    quint64 m_lateSinceLog = 0;
+    qint64 m_lastLagLogMs = 0;
     quint64 m_sendErrors = 0;
     qint64 m_lastSendErrorLogMs = 0;
     quint64 m_sendErrorsSinceLog = 0;

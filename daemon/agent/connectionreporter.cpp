@@ -1,5 +1,4 @@
 #include "agent/connectionreporter.h"
-#include "transport/threadpriority.h"
 
 #include <QElapsedTimer>
 
@@ -39,8 +38,7 @@ void ConnectionReporter::onOob(tb::NodeAddr from, quint8 channel, const QByteArr
 
 ConnectionReporter::~ConnectionReporter()
 {
-    if (m_worker.joinable())
-        m_worker.join();
+    m_worker.waitForDone(); // its queued answer dies with this object
 }
 
 // The dump (the kernel walks every established socket: ~2 µs each, so 100k connections take a
@@ -48,12 +46,12 @@ ConnectionReporter::~ConnectionReporter()
 // thread that relays the ring's token; the parts are sent from this thread when it is done.
 void ConnectionReporter::startNext()
 {
-    if (m_worker.joinable() || m_queue.empty())
+    if (m_busy || m_queue.empty())
         return;
     const Pending job = m_queue.front();
     m_queue.pop_front();
-    m_worker = std::thread([this, job, dumper = m_dumper, self = m_self, mac = m_mac] {
-        yieldToRingThread();
+    m_busy = true;
+    m_worker.run([this, job, dumper = m_dumper, self = m_self, mac = m_mac] {
         QElapsedTimer timer;
         timer.start();
         const ConnectionDump dump = dumper.dump(job.query.vip, job.query.ports);
@@ -73,7 +71,7 @@ void ConnectionReporter::startNext()
 
 void ConnectionReporter::finish(const Pending &job, const Result &r)
 {
-    m_worker.join();
+    m_busy = false;
     if (r.error) {
         // No answer: the dispatcher retries, and its timeout bounds the wait.
         ++m_rejected;

@@ -14,6 +14,7 @@
 #include "agent/connectiondumper.h"
 #include "agent/connmessages.h"
 #include "tokenbeat/types.h"
+#include "transport/backgroundwork.h"
 
 #include <QObject>
 
@@ -76,7 +77,9 @@ private:
     std::array<quint8, 6> m_mac{};
     quint64 m_answered = 0, m_rejected = 0, m_coalesced = 0;
     std::deque<Pending> m_queue; // decoded queries waiting for the worker
-    std::thread m_worker;        // the dump in progress; joined by finish() on this thread
+    bool m_busy = false;         // a dump in progress (finish() comes back)
+    BackgroundWork m_worker{1};  // one dump at a time; never joined from this thread. Last member:
+                                 // destroyed (and waited for) first
 };
 
 } // namespace sasha

@@ -51,7 +51,7 @@ void DispatcherService::probeRecovery()
         m_recoverTimer.start(kRecoverMs);
         return;
     }
-    if (m_prepareWorker.joinable()) {
+    if (m_preparing) {
         m_recoverTimer.start(kRecoverMs);
         return;
     }

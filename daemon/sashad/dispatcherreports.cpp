@@ -6,7 +6,6 @@
 
 #include "control/controlprotocol.h"
 #include "transport/ringdriver.h"
-#include "transport/threadpriority.h"
 
 #include <QJsonArray>
 
@@ -234,19 +233,11 @@ void DispatcherService::snapshotOnWorker(std::size_t limit, std::chrono::millise
     // Shared: the worker may outlive this run (stop() does not wait for it). snapshot() reads only
     // the processor's own buffer, never the FastPath that goes with the run.
     std::shared_ptr<FlowMapProcessor> processor = m_run->processor;
-    const quint64 id = ++m_connectionRequests;
-    m_connectionWorkers.emplace(id, std::thread([this, id, processor, owner = std::move(owner), limit, wait,
-                                                 work = std::move(work)] {
-        yieldToRingThread();
+    m_background.run([this, processor = std::move(processor), owner = std::move(owner), limit, wait,
+                      work = std::move(work)] {
         std::function<void()> then = work(processor->snapshot(limit, wait), owner);
-        QMetaObject::invokeMethod(this, [this, id, then = std::move(then)] {
-            if (auto it = m_connectionWorkers.find(id); it != m_connectionWorkers.end()) {
-                it->second.join();
-                m_connectionWorkers.erase(it);
-            }
-            then();
-        }, Qt::QueuedConnection);
-    }));
+        QMetaObject::invokeMethod(this, std::move(then), Qt::QueuedConnection);
+    });
 }
 
 QJsonObject DispatcherService::connectionsJson(const std::optional<FlowMapProcessor::Snapshot> &snap,

@@ -14,7 +14,6 @@
 #include "oobrouter.h"
 #include "serverstats.h"
 #include "transport/ringdriver.h"
-#include "transport/threadpriority.h"
 
 #include <QElapsedTimer>
 #include <QScopeGuard>
@@ -178,10 +177,8 @@ DispatcherService::DispatcherService(const NodeSettings &settings, RingDriver &d
 DispatcherService::~DispatcherService()
 {
     stop(QStringLiteral("daemon exiting"));
-    joinConnectionWorkers();
     m_prepareTimer.stop();
-    if (m_prepareWorker.joinable())
-        m_prepareWorker.join();
+    m_background.waitForDone(); // their queued answers die with this object
     m_workerResult.reset();
     m_prepared.reset();
 }
@@ -222,33 +219,17 @@ bool DispatcherService::shouldRun() const
 // waits for the kernel (synchronize_net: an RCU grace period each, tens of ms on a busy 2-core
 // machine) and the flow table is unmapped; on this thread, which relays the token, a handover's
 // stop() took more than the 140 ms token timeout (lab_bigtables). The packet thread is stopped
-// already; nothing in `run` belongs to this thread. Joined like a "connections" worker.
+// already; nothing in `run` belongs to this thread.
 void DispatcherService::tearDownOnWorker(std::unique_ptr<Running> run)
 {
-    const quint64 id = ++m_connectionRequests;
-    m_connectionWorkers.emplace(id, std::thread([this, id, run = std::shared_ptr<Running>(std::move(run))]() mutable {
-        yieldToRingThread();
+    m_background.run([this, run = std::shared_ptr<Running>(std::move(run))]() mutable {
         QElapsedTimer clock;
         clock.start();
         run.reset();
         const double ms = double(clock.nsecsElapsed()) / 1e6;
-        QMetaObject::invokeMethod(this, [this, id, ms] {
-            if (auto it = m_connectionWorkers.find(id); it != m_connectionWorkers.end()) {
-                it->second.join();
-                m_connectionWorkers.erase(it);
-            }
-            qCInfo(lcRing, "dispatcher: data path closed in %.1f ms on a worker thread", ms);
-        }, Qt::QueuedConnection);
-    }));
-}
-
-// Waits (at most kSnapshotWait plus a JSON build) for "connections" requests and handover copies
-// still being built: only at exit (stop() leaves them running, they hold their processor).
-void DispatcherService::joinConnectionWorkers()
-{
-    for (auto &[id, worker] : m_connectionWorkers)
-        worker.join();
-    m_connectionWorkers.clear();
+        QMetaObject::invokeMethod(this, [ms] { qCInfo(lcRing, "dispatcher: data path closed in %.1f ms on a worker thread", ms); },
+                                  Qt::QueuedConnection);
+    });
 }
 
 quint64 DispatcherService::framesCaptured() const
@@ -419,13 +400,13 @@ void DispatcherService::startFailed(const QString &err)
 
 void DispatcherService::buildOnWorker()
 {
-    if (m_prepareWorker.joinable())
+    if (m_preparing)
         return; // already under way
     // Built on a worker thread: it takes 40-160 ms (the flow table is zeroed, the capture ring
     // mapped), far beyond the ring's 140 ms token timeout if this thread, which relays the token,
     // did it. open() touches no member of this object but the const settings.
-    m_prepareWorker = std::thread([this] {
-        yieldToRingThread();
+    m_preparing = true;
+    m_background.run([this] {
         QElapsedTimer clock;
         clock.start();
         m_workerResult = open(true, m_workerError);
@@ -434,12 +415,12 @@ void DispatcherService::buildOnWorker()
     });
 }
 
-// Main thread: takes the worker's data path, once it has finished (waits for it if needed).
+// Main thread: takes the worker's data path (posted by the job once it is built).
 void DispatcherService::collectPrepared()
 {
-    if (!m_prepareWorker.joinable())
+    if (!m_preparing)
         return;
-    m_prepareWorker.join();
+    m_preparing = false;
     std::unique_ptr<Running> prepared = std::move(m_workerResult);
     if (collectProbe(prepared, m_workerError))
         return;

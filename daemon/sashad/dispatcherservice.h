@@ -29,6 +29,7 @@
 #include "control/flowfeed.h"
 #include "flowmapprocessor.h"
 #include "dispatcher/neighbourtable.h"
+#include "transport/backgroundwork.h"
 
 #include <QJsonObject>
 #include <QObject>
@@ -161,7 +162,6 @@ private:
     void keepNeighboursResolved();
     std::optional<QString> start();
     void publish();
-    void joinConnectionWorkers();
     void tearDownOnWorker(std::unique_ptr<Running> run);
     static QJsonObject connectionsJson(const std::optional<FlowMapProcessor::Snapshot> &snap,
                                        const std::map<std::uint16_t, tb::NodeAddr> &owner);
@@ -188,19 +188,13 @@ private:
     // [dispatcher] prepare: the data path built and opened ahead of an election (capture
     // filtered to nothing), taken over by start(); rebuilt after each run. Null otherwise.
     std::unique_ptr<Running> m_prepared;
-    // prepareAhead() builds it on this worker thread; the worker writes m_workerResult,
-    // m_workerError and m_workerMs, which the main thread reads only after join()
-    // (collectPrepared()).
-    std::thread m_prepareWorker;
+    // prepareAhead() builds it on m_background; the job writes m_workerResult, m_workerError and
+    // m_workerMs before it posts collectPrepared(), which reads them (m_preparing: under way).
+    bool m_preparing = false;
     std::unique_ptr<Running> m_workerResult;
     QString m_workerError;
     double m_workerMs = 0;
-    qint64 m_electedUs = 0;
-    // "connections" requests being answered on their own threads, and stopped data paths being
-    // closed (tearDownOnWorker), by id; joined when the worker reports back (main thread: it has
-    // finished by then) or by the destructor.
-    std::map<quint64, std::thread> m_connectionWorkers;
-    quint64 m_connectionRequests = 0; // steady µs at which the election was seen while no data path was ready
+    qint64 m_electedUs = 0; // steady µs at which the election was seen while no data path was ready
 
     std::vector<ServerRow> m_published; // the servers of the last published table
     // The serving members of the last ring this node was a settled Member of: at a takeover,
@@ -277,6 +271,9 @@ private:
     std::map<std::uint16_t, quint32> m_cps;
     quint32 m_totalCps = 0;
     quint64 m_packetsPerSecond = 0;
+    // "connections" copies, handover copies, data paths being built or closed: off this thread,
+    // never joined from it (transport/backgroundwork.h). Last: destroyed (and waited for) first.
+    BackgroundWork m_background{4};
 };
 
 } // namespace sasha

@@ -164,8 +164,7 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
 
 SashaDaemon::~SashaDaemon()
 {
-    if (m_reloadWorker.joinable())
-        m_reloadWorker.join(); // reading a file: short; its queued answer dies with this object
+    m_reloadWorker.waitForDone(); // reading a file: short; its queued answer dies with this object
 }
 
 void SashaDaemon::notifySystemd()
@@ -564,13 +563,11 @@ void SashaDaemon::reload(const QString &trigger, ControlServer::AnswerFn answer)
             answer(controlError(why));
         return;
     }
-    if (m_reloadWorker.joinable())
-        m_reloadWorker.join();
     m_reloading = true;
     qCInfo(lcConfig, "reload (%s): reading %s", qPrintable(trigger), qPrintable(m_settings.configFile));
     // Reading the file and the key, and the host's checks, off the ring's thread.
     const QString path = m_settings.configFile;
-    m_reloadWorker = std::thread([this, path, trigger, answer] {
+    m_reloadWorker.run([this, path, trigger, answer] {
         const SystemHostNetwork host;
         ConfigResult next = loadNodeSettings(path, &host);
         QMetaObject::invokeMethod(
@@ -583,8 +580,6 @@ void SashaDaemon::reload(const QString &trigger, ControlServer::AnswerFn answer)
 void SashaDaemon::finishReload(const QString &trigger, const ConfigResult &next, const ControlServer::AnswerFn &answer)
 {
     m_reloading = false;
-    if (m_reloadWorker.joinable())
-        m_reloadWorker.join(); // it has handed its result over: only its return is left
     m_lastReloadMs = QDateTime::currentMSecsSinceEpoch();
     const auto refuse = [&](const QString &why) {
         ++m_reloadsRefused;

@@ -25,6 +25,7 @@
 #include "metricsserver.h"
 #include "oobrouter.h"
 #include "systemdnotifier.h"
+#include "transport/backgroundwork.h"
 #include "transport/ringdriver.h"
 
 #include <QElapsedTimer>
@@ -103,8 +104,7 @@ private:
     NotifyRunner m_notify;          // [notify] scripts, on its own thread
     tb::Role m_lastRole = tb::Role::None; // for the role-changed hook's old role
     // Reload: the file is read and checked on m_reloadWorker, which hands the result back to
-    // this thread (finishReload) and is joined there; m_reloading while one runs.
-    std::thread m_reloadWorker;
+    // this thread (finishReload); m_reloading while one runs.
     bool m_reloading = false;
     quint64 m_reloadsOk = 0, m_reloadsRefused = 0;
     QString m_lastReload;        // "ok", "refused", "" before the first
@@ -137,6 +137,8 @@ private:
     FailoverClock m_failover;
     // Last member: destroyed first, so its thread never asks a half-destroyed daemon for a snapshot.
     MetricsServer m_metricsServer;
+    // Declared last: destroyed, and waited for, before the members its job's answer uses.
+    BackgroundWork m_reloadWorker{1};
 };
 
 } // namespace sasha

@@ -30,6 +30,18 @@ ringOf() {   # ringOf K N : nodeK is a member of a ring of N with a dispatcher
 }
 nodeIndex() { echo "${1##*.}"; }   # 10.77.0.K -> K
 
+# printRingTrouble: after a failure, the nodes' warnings in time order (token timeouts, purges,
+# a late ring thread, dropped transfers...), so a CI log that keeps no files still says which node
+# was slow or lost what. At most the last 60 lines.
+printRingTrouble() {
+    local f k
+    for f in /run/sasha-lab/node*/sashad.log; do
+        [[ -e $f ]] || continue
+        k=$(basename "$(dirname "$f")")
+        grep -E ' (warning|critical):' "$f" | grep -vE 'fault injection is enabled' | sed "s/^/$k /"
+    done | sort -k2,2 -s | tail -n 60 | sed 's/^/# /' || true
+}
+
 # ownLab NAME: for a test that makes its own lab: skips when a lab is already up (never tears
 # down someone's lab), sets $tmp, and on exit (also on failure or a signal) kills the test's
 # background jobs, keeps the nodes' sashad logs in SASHA_KEEP_LOGS=DIR if the test failed, takes
@@ -45,6 +57,7 @@ ownLab() {
 ownLabCleanup() {
     local rc=$? f
     jobs -p | xargs -r kill 2>/dev/null
+    if ((rc != 0 && rc != 77)); then printRingTrouble; fi
     if ((rc != 0)) && [[ -n ${SASHA_KEEP_LOGS:-} ]]; then
         mkdir -p "$SASHA_KEEP_LOGS"
         for f in /run/sasha-lab/node*/sashad.log; do [[ -e $f ]] && cp "$f" "$SASHA_KEEP_LOGS/$(basename "$(dirname "$f")").log"; done

@@ -1,0 +1,36 @@
+#include "transport/backgroundwork.h"
+
+#include "transport/threadpriority.h"
+
+namespace sasha {
+
+BackgroundWork::BackgroundWork(int maxThreads)
+{
+    m_pool.setMaxThreadCount(std::max(1, maxThreads));
+}
+
+BackgroundWork::~BackgroundWork()
+{
+    m_pool.waitForDone();
+}
+
+void BackgroundWork::run(std::function<void()> job)
+{
+    m_pool.start([job = std::move(job)] {
+        // A pool thread is lowered once: Linux keeps a niceness per thread, and lowering it again
+        // for each job would take it to 19.
+        thread_local bool lowered = false;
+        if (!lowered) {
+            yieldToRingThread();
+            lowered = true;
+        }
+        job();
+    });
+}
+
+void BackgroundWork::waitForDone()
+{
+    m_pool.waitForDone();
+}
+
+} // namespace sasha
