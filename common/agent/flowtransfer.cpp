@@ -29,7 +29,7 @@ bool validState(quint8 s)
 
 std::vector<QByteArray> encodeFlowTransferTable(quint32 transferId, quint32 vip,
                                                 std::span<const FlowTransferEntry> entries,
-                                                int maxEntriesPerPart)
+                                                int maxEntriesPerPart, bool closedSince)
 {
     const std::size_t perPart = std::size_t(std::clamp(maxEntriesPerPart, 1, kMaxEntriesPerTransferPart));
     const std::size_t partCount = std::max<std::size_t>(1, (entries.size() + perPart - 1) / perPart);
@@ -41,7 +41,7 @@ std::vector<QByteArray> encodeFlowTransferTable(quint32 transferId, quint32 vip,
         ByteWriter w(kFlowTransferTableFixedSize + kFlowTransferEntrySize * qsizetype(count));
         w.u8(kFlowTransferVersion);
         w.u8(kTypeTable);
-        w.zeros(2); // flags
+        w.u16(closedSince ? kFlowTransferClosedSince : 0);
         w.u32(transferId);
         w.u32(vip);
         w.u16(quint16(part));
@@ -100,7 +100,8 @@ std::optional<FlowTransferMessage> decodeFlowTransfer(QByteArrayView p, QString 
         return fail(error, QStringLiteral("flow transfer %1 truncated: %2 bytes, need at least %3")
                                .arg(QLatin1String(names[type])).arg(p.size()).arg(fixed));
     ByteReader in(p);
-    in.skip(4); // version, type (checked above), flags
+    in.skip(2); // version, type (checked above)
+    const quint16 flags = in.u16();
     if (type == kTypeAnnounced)
         return FlowTransferAnnounced{in.u32()};
     if (type == kTypeStandBack)
@@ -113,6 +114,7 @@ std::optional<FlowTransferMessage> decodeFlowTransfer(QByteArrayView p, QString 
     }
 
     FlowTransferTable t;
+    t.closedSince = flags & kFlowTransferClosedSince;
     t.transferId = in.u32();
     t.vip = in.u32();
     t.part = in.u16();

@@ -10,11 +10,15 @@
 //
 // Wire layout, all integers big-endian.
 //   FlowTransferTable (24 + 14e bytes):
-//     version 1 (=1) | type 1 (=1 table) | flags 2 (=0) | transferId 4 (the sender's; the same in
+//     version 1 (=1) | type 1 (=1 table) | flags 2 | transferId 4 (the sender's; the same in
 //     every part) | vip 4 | part 2 | partCount 2 (part < partCount) | totalEntries 4 (over all
 //     parts) | entryCount 4 (e) | entry 14 × e
 //   entry (14 bytes): clientIp 4 | clientPort 2 | vport 2 | server 4 (the ring address of the
 //     server the flow goes to) | proto 1 (6 tcp, 17 udp) | state 1 (FlowTransferState)
+//   flags bit 0 (kFlowTransferClosedSince): not a table but the flows the sender saw close
+//     after it copied its table (a FIN or RST it still forwarded while the successor took the
+//     VMAC): sent when the successor has announced; the successor closes those it holds as
+//     open and inserts none. Other flag bits are 0 and ignored.
 //   FlowTransferAnnounced (8 bytes):
 //     version 1 (=1) | type 1 (=2 announced) | flags 2 (=0) | transferId 4 (the table it applied,
 //     0 when none arrived before it announced)
@@ -51,6 +55,7 @@ constexpr int kFlowTransferTableFixedSize = 24;
 constexpr int kFlowTransferAnnouncedSize = 8;
 constexpr int kFlowTransferStandAsideSize = 12;
 constexpr int kFlowTransferEntrySize = 14;
+constexpr quint16 kFlowTransferClosedSince = 0x0001; // FlowTransferTable flags
 constexpr int kMaxEntriesPerTransferPart =
     int((tb::kMaxOobPayload - kFlowTransferTableFixedSize) / kFlowTransferEntrySize);
 
@@ -73,6 +78,7 @@ struct FlowTransferTable {
     quint16 part = 0;
     quint16 partCount = 1;
     quint32 totalEntries = 0;
+    bool closedSince = false; // flags bit 0: see the wire layout above
     std::vector<FlowTransferEntry> entries;
     friend bool operator==(const FlowTransferTable &, const FlowTransferTable &) = default;
 };
@@ -91,10 +97,12 @@ struct FlowTransferStandAside {
 using FlowTransferMessage = std::variant<FlowTransferTable, FlowTransferAnnounced, FlowTransferStandAside>;
 
 // The whole table, cut into parts of at most maxEntriesPerPart entries (clamped to
-// 1..kMaxEntriesPerTransferPart); at least one part, even for an empty table.
+// 1..kMaxEntriesPerTransferPart); at least one part, even for an empty table. closedSince: the
+// flows closed since the table was copied (flags bit 0), not a table.
 std::vector<QByteArray> encodeFlowTransferTable(quint32 transferId, quint32 vip,
                                                 std::span<const FlowTransferEntry> entries,
-                                                int maxEntriesPerPart = kMaxEntriesPerTransferPart);
+                                                int maxEntriesPerPart = kMaxEntriesPerTransferPart,
+                                                bool closedSince = false);
 QByteArray encodeFlowTransferAnnounced(const FlowTransferAnnounced &a);
 // holdMs 0 encodes a stand back.
 QByteArray encodeFlowTransferStandAside(const FlowTransferStandAside &a);

@@ -235,6 +235,11 @@ FastPath::Housekeeping FastPath::housekeeping(FastTime now) noexcept
     ReconstructedFlow rf;
     while (h.reconstructed < m_config.reconstructedPerCall && m_reconstruction.pop(rf)) {
         ++h.reconstructed;
+        if (rf.closedElsewhere) {
+            if (m_flows.closeIfOpen(rf.key, now))
+                bump(c.transferredClosed);
+            continue;
+        }
         if (rf.transferred) {
             const auto r = m_flows.insertTransferred(rf.key, rf.slot, rf.state, now);
             bump(r == FlowTable::ReconstructResult::Inserted ? c.transferredInserted

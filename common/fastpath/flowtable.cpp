@@ -151,6 +151,15 @@ FlowTable::ReconstructResult FlowTable::insertTransferred(const FlowKey &key, st
                                                                      : ReconstructResult::Full;
 }
 
+bool FlowTable::closeIfOpen(const FlowKey &key, FastTime now) noexcept
+{
+    FlowEntry *e = find(key);
+    if (!e || e->proto != kIpProtoTcp || e->state() == FlowState::Closing)
+        return false;
+    touch(*e, kTcpFin, now);
+    return true;
+}
+
 bool FlowTable::erase(const FlowKey &key) noexcept
 {
     FlowEntry *e = find(key);

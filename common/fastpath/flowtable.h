@@ -134,6 +134,10 @@ public:
     // first, is the better witness, and a flow seen here since is fresher.
     ReconstructResult insertTransferred(const FlowKey &key, std::uint16_t slot, FlowState state,
                                         FastTime now) noexcept;
+    // A TCP flow another dispatcher saw close (a FIN or RST it forwarded): Closing as if this
+    // table had seen it, its lifetime counted from now. False when unknown, not TCP, or closing
+    // already.
+    bool closeIfOpen(const FlowKey &key, FastTime now) noexcept;
 
     // Examines at most maxSlots slots from where the previous call stopped and retires expired
     // flows; a full pass over the table takes capacity()/maxSlots calls. Returns flows retired.

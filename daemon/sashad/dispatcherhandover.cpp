@@ -101,6 +101,45 @@ void DispatcherService::sendFlowTransfer(tb::NodeAddr successor)
     });
 }
 
+void DispatcherService::sendClosedSince(tb::NodeAddr successor, std::function<void(std::vector<quint64>)> sent)
+{
+    if (!m_run) {
+        sent({});
+        return;
+    }
+    const quint32 vip = m_settings.dispatcher.vip;
+    snapshotOnWorker(kMaxTransferFlows, kTransferSnapshotWait, [this, successor, vip, sent](
+                         const std::optional<FlowMapProcessor::Snapshot> &snap,
+                         const std::map<std::uint16_t, tb::NodeAddr> &owner) -> std::function<void()> {
+        std::vector<FlowTransferEntry> closed;
+        if (snap) {
+            for (const FlowEntry &e : snap->flows) {
+                const auto o = owner.find(e.slot);
+                if (e.state() != FlowState::Closing || e.proto != kIpProtoTcp || e.dstIp != vip || o == owner.end())
+                    continue;
+                closed.push_back({e.srcIp, e.srcPort, e.dstPort, o->second, e.proto, FlowTransferState::Closing});
+            }
+        }
+        const quint32 id = quint32(RingDriver::steadyNow().count()) | 1u;
+        auto parts = std::make_shared<std::vector<QByteArray>>(
+            closed.empty() ? std::vector<QByteArray>{}
+                           : encodeFlowTransferTable(id, vip, closed, kMaxEntriesPerTransferPart, true));
+        const bool copied = snap.has_value();
+        const std::size_t count = closed.size();
+        return [this, successor, parts, sent, copied, count] {
+            std::vector<quint64> ids;
+            for (const QByteArray &part : *parts)
+                ids.push_back(m_oob.send(successor, kFlowTransferChannel, part, true));
+            if (!copied)
+                qCWarning(lcRing, "handover: the dispatcher thread did not copy its flow table in time; no closed-since list sent");
+            else
+                qCInfo(lcRing, "handover: %zu closing flow(s) sent to %s (closed since the table was copied, or before)",
+                       count, qPrintable(ipv4ToString(successor)));
+            sent(ids);
+        };
+    });
+}
+
 void DispatcherService::onFlowTransfer(tb::NodeAddr from, const QByteArray &payload)
 {
     QString error;
@@ -120,6 +159,10 @@ void DispatcherService::onFlowTransfer(tb::NodeAddr from, const QByteArray &payl
         return;
     }
     const auto &part = std::get<FlowTransferTable>(*m);
+    if (part.closedSince) {
+        applyClosedSince(from, part);
+        return;
+    }
     if (part.vip != m_settings.dispatcher.vip) {
         ++m_transferRejected;
         qCWarning(lcRing, "flow transfer from %s dropped: it is for VIP %s, ours is %s", qPrintable(ipv4ToString(from)),
@@ -165,6 +208,27 @@ void DispatcherService::applyTransferPart(const FlowTransferTable &part)
                         QStringLiteral("%1 flow(s) in %2 part(s), %3 ms after takeover")
                             .arg(m_transferFlows).arg(m_transferPartCount).arg(ms));
     }
+    drainBacklog();
+}
+
+// The previous dispatcher's closed-since list: flows it saw close while this node took the VMAC
+// over. Only from the node this run took over from; unknown flows are not inserted.
+void DispatcherService::applyClosedSince(tb::NodeAddr from, const FlowTransferTable &part)
+{
+    if (!m_run || from != m_tookOverFrom || part.vip != m_settings.dispatcher.vip) {
+        ++m_transferRejected;
+        qCWarning(lcRing, "closed-since list from %s dropped: %s", qPrintable(ipv4ToString(from)),
+                  !m_run ? "not dispatching" : from != m_tookOverFrom ? "this node did not take over from it" : "another VIP");
+        return;
+    }
+    for (const FlowTransferEntry &e : part.entries) {
+        ReconstructedFlow rf{FlowKey{e.clientIp, part.vip, e.clientPort, e.vport, e.proto}, kNoServerSlot,
+                             FlowState::Closing, false};
+        rf.closedElsewhere = true;
+        m_backlog.push_back(rf);
+    }
+    qCInfo(lcRing, "handover from %s: %zu flow(s) it saw closing applied", qPrintable(ipv4ToString(from)),
+           part.entries.size());
     drainBacklog();
 }
 

@@ -507,6 +507,7 @@ std::optional<QString> DispatcherService::start()
     m_handoverFrom = m_lastRingDispatcher != self.self() && self.view().find(m_lastRingDispatcher)
                          ? m_lastRingDispatcher : tb::kNoNode;
     m_announcePending = m_handoverFrom != tb::kNoNode;
+    m_tookOverFrom = m_handoverFrom;
     m_transferId = 0;
     m_transferParts.clear();
     m_transferPartCount = 0;

@@ -70,6 +70,11 @@ public:
     // Handing over: send the flow table to the successor the ring elected (state transfer,
     // flowtransfer.h). The copy is taken off this thread; the parts go out reliable.
     void sendFlowTransfer(tb::NodeAddr successor);
+    // Handing over, once the successor has announced: send it the flows this node saw close
+    // since it copied its table (FINs it still forwarded meanwhile), so the successor does not
+    // count them open until their idle timeout. `sent` runs on this thread with the reliable
+    // transfers' ids once they are queued (empty when there was nothing to send).
+    void sendClosedSince(tb::NodeAddr successor, std::function<void(std::vector<quint64>)> sent);
     // Frames the data path has captured since it started (0 when not dispatching).
     quint64 framesCaptured() const;
     // When this run forwarded its first frame (steady µs), 0 before that or when not dispatching.
@@ -151,6 +156,7 @@ private:
     void noteMembers();
     void onFlowTransfer(tb::NodeAddr from, const QByteArray &payload);
     void applyTransferPart(const FlowTransferTable &part);
+    void applyClosedSince(tb::NodeAddr from, const FlowTransferTable &part);
     void maybeAnnounceTransferred();
     // Copies up to `limit` flows on a worker thread (waiting at most `wait` for the fast-path
     // thread) and runs `work` there with the copy (nullopt: no answer in time) and the slot ->
@@ -206,6 +212,7 @@ private:
     // Taking over from a dispatcher that is handing over (still in the ring at our takeover):
     // it takes no new flows in our table, and the VMAC is announced once the table is complete.
     tb::NodeAddr m_handoverFrom = tb::kNoNode;
+    tb::NodeAddr m_tookOverFrom = tb::kNoNode; // m_handoverFrom of this run, kept after the handover ends
     bool m_announcePending = false;
     QTimer m_announceDeadline; // announce anyway after kHandoverAnnounceMaxMs
     QTimer m_completionGrace;  // after a handover's announcement: continuity hash a little longer

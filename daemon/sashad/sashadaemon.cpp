@@ -26,6 +26,8 @@ constexpr int kHandoverElectMs = 1500;
 constexpr int kHandoverAnnouncedMs = 1500;
 constexpr int kHandoverQuietMs = 200;
 constexpr int kHandoverMaxMs = 2000;
+// The closed-since list, copied, sent and acknowledged (a few ms; bounded for a busy machine).
+constexpr int kClosedSinceMaxMs = 500;
 // `sashactl handover NODE`: how long the other capable members stand aside at most, and how long
 // the dispatcher waits for the view to show them without the capability.
 constexpr quint32 kStandAsideHoldMs = 8000;
@@ -144,7 +146,13 @@ SashaDaemon::SashaDaemon(NodeSettings settings, quint64 bootEpoch, QObject *pare
     connect(&m_standAsideEnd, &QTimer::timeout, this, [this] {
         m_driver.withdrawCapabilities(QStringLiteral("handover elsewhere"), tb::kCanDispatch, false);
     });
-    connect(&m_dispatcher, &DispatcherService::successorAnnounced, this, [this](tb::NodeAddr from) {
+    m_closedSinceWait.setSingleShot(true);
+    connect(&m_closedSinceWait, &QTimer::timeout, this, [this] {
+        qCWarning(lcRing, "handover: the closed-since list was not delivered within %d ms; going on without it",
+                  kClosedSinceMaxMs);
+        afterClosedSince();
+    });
+        connect(&m_dispatcher, &DispatcherService::successorAnnounced, this, [this](tb::NodeAddr from) {
         if (m_successor != tb::kNoNode && from == m_successor && m_handoverStep.isActive())
             successorHasOurFlows();
     });
@@ -369,6 +377,29 @@ void SashaDaemon::onStandAside(tb::NodeAddr from, tb::NodeAddr successor, quint3
 void SashaDaemon::successorHasOurFlows()
 {
     m_handoverStep.stop();
+    if (m_closedSincePending)
+        return;
+    // First the flows that closed while the successor took over (their FINs came here), so it
+    // does not count them open for the idle timeout (drain --wait, least-connections).
+    m_closedSincePending = true;
+    m_closedSinceWait.start(kClosedSinceMaxMs);
+    m_dispatcher.sendClosedSince(m_successor, [this](std::vector<quint64> ids) {
+        if (!m_closedSincePending)
+            return; // too late: the handover went on without it
+        m_closedSinceIds.insert(ids.begin(), ids.end());
+        m_closedSinceIds.erase(0); // a send refused (never delivered)
+        if (m_closedSinceIds.empty())
+            afterClosedSince();
+    });
+}
+
+void SashaDaemon::afterClosedSince()
+{
+    if (!m_closedSincePending)
+        return;
+    m_closedSincePending = false;
+    m_closedSinceWait.stop();
+    m_closedSinceIds.clear();
     if (m_shuttingDown)
         leaveRing();
     else
@@ -636,8 +667,11 @@ void SashaDaemon::onEvent(const tb::Event &e)
         logDrop(e);
         return;
     }
-    if (e.kind == tb::Event::Kind::OobDelivered || e.kind == tb::Event::Kind::OobFailed)
+    if (e.kind == tb::Event::Kind::OobDelivered || e.kind == tb::Event::Kind::OobFailed) {
         m_eventFeed.transferEnded(e.value, e.kind == tb::Event::Kind::OobDelivered);
+        if (m_closedSinceIds.erase(e.value) && m_closedSinceIds.empty())
+            afterClosedSince();
+    }
     if (e.kind == tb::Event::Kind::TokenTimeout)
         ++m_metrics.tokenTimeouts;
     if (e.kind == tb::Event::Kind::TokenTimeout || e.kind == tb::Event::Kind::PurgeStarted)

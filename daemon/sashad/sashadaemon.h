@@ -34,6 +34,7 @@
 
 #include <array>
 #include <optional>
+#include <set>
 #include <thread>
 
 namespace sasha {
@@ -76,6 +77,7 @@ private:
     void releaseHeld();
     void onStandAside(tb::NodeAddr from, tb::NodeAddr successor, quint32 holdMs);
     void successorHasOurFlows();
+    void afterClosedSince();
     void onHandoverView();
     void leaveRing();
     void finishHandover();
@@ -116,6 +118,11 @@ private:
     bool m_shuttingDown = false;
     bool m_handoverFinishing = false;
     QTimer m_handoverStep;                 // handover: bounds each wait before leaving the ring
+    // Handover: the closed-since list (DispatcherService::sendClosedSince) is on its way; the
+    // node goes on (leaves, or waits for quiet) once its transfers are delivered or the timer ends.
+    bool m_closedSincePending = false;
+    std::set<quint64> m_closedSinceIds;
+    QTimer m_closedSinceWait;
     QString m_conflictReason; // DispatcherService::dataNetworkConflict's, while it holds
     tb::NodeAddr m_successor = tb::kNoNode; // handover: the dispatcher elected in our place
     ControlServer::AnswerFn m_handoverAnswer; // `sashactl handover` waiting for its answer

@@ -59,6 +59,7 @@ private Q_SLOTS:
     void fullTableRefusesThenRecovers();
     void reconstructedInserts();
     void transferredKeepStateAndNeverOverride();
+    void closedElsewhereClosesOnlyOpenKnownTcpFlows();
     void randomInsertEraseMatchesAModel();
     void synSeenLifetimeShortensUnderPressure();
     void evictionTakesTheLeastRecentlySeenUnansweredFlow_data();
@@ -242,6 +243,26 @@ void TestFlowTable::transferredKeepStateAndNeverOverride()
     // An agent's report after the transfer still wins.
     QCOMPARE(t.insertReconstructed(half, 7, 2s), FlowTable::ReconstructResult::Corrected);
     QCOMPARE(int(t.find(half)->slot), 7);
+}
+
+// A planned handover's closed-since list: a flow the previous dispatcher saw close becomes
+// Closing here (no longer active, its closing lifetime from now); nothing is inserted.
+void TestFlowTable::closedElsewhereClosesOnlyOpenKnownTcpFlows()
+{
+    using namespace std::chrono_literals;
+    FlowTable t(64, shortTimeouts());
+    const FlowKey open = tcpKey(1), closing = tcpKey(2), unknown = tcpKey(3);
+    QCOMPARE(t.insertTransferred(open, 4, FlowState::Established, 1s), FlowTable::ReconstructResult::Inserted);
+    QCOMPARE(t.insertTransferred(closing, 4, FlowState::Closing, 1s), FlowTable::ReconstructResult::Inserted);
+    QCOMPARE(t.activeFlows(4), 1u);
+    QVERIFY(t.closeIfOpen(open, 2s));
+    QCOMPARE(int(t.find(open)->state()), int(FlowState::Closing));
+    QCOMPARE(t.activeFlows(4), 0u);
+    QCOMPARE(t.openFlows(4), 2u);
+    QVERIFY(!t.closeIfOpen(closing, 2s)); // closing already
+    QVERIFY(!t.closeIfOpen(unknown, 2s));
+    QVERIFY(!t.find(unknown));
+    QCOMPARE(t.size(), std::size_t(2));
 }
 
 void TestFlowTable::randomInsertEraseMatchesAModel()

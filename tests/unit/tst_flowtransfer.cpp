@@ -81,6 +81,18 @@ private Q_SLOTS:
                                    "0a4d0064" "9c41" "0050" "0a4d0003" "06" "01").toHex());
     }
 
+    // The closed-since list is a table with flags bit 0 set; a table has it clear.
+    void closedSinceFlag()
+    {
+        const std::vector<FlowTransferEntry> two = someEntries(2);
+        const QByteArray closed = encodeFlowTransferTable(9, kVip, two, kMaxEntriesPerTransferPart, true)[0];
+        QCOMPARE(closed.mid(2, 2).toHex(), QByteArray("0001"));
+        const FlowTransferTable t = decodeTable(closed);
+        QVERIFY(t.closedSince);
+        QVERIFY(t.entries == two);
+        QVERIFY(!decodeTable(encodeFlowTransferTable(9, kVip, two)[0]).closedSince);
+    }
+
     void announcedRoundTripAndLayout()
     {
         const QByteArray b = encodeFlowTransferAnnounced({0xa1b2c3d4});
