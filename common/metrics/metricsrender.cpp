@@ -104,10 +104,10 @@ void ringMetrics(Page &p, const MetricsInput &in)
     p.counter("sasha_oob_messages_received_total", "Out-of-band messages received.", double(c.oobReceived));
     p.counter("sasha_oob_retransmits_total", "Retransmitted chunks of reliable out-of-band messages.", double(c.retransmits));
     p.gauge("sasha_ring_thread_lag_max_seconds",
-            "Longest time received ring datagrams waited for the thread that relays the token, since start.",
+            "Longest delay of the thread that relays the token since start (ring datagrams waiting for it, or its timer firing late).",
             s.transport.value(QLatin1String("deliveryLagMaxMs")).toDouble() / 1000.0);
     p.counter("sasha_ring_thread_late_total",
-              "Batches of received ring datagrams that waited 50 ms or more for the thread that relays the token.",
+              "Times the thread that relays the token was 50 ms or more behind (datagrams waiting, or its timer late).",
               s.transport.value(QLatin1String("lateDeliveries")).toDouble());
 
     p.counter("sasha_dispatcher_starts_total", "Times this node started the dispatcher role.",

@@ -142,6 +142,8 @@ void RingDriver::onTimer()
 {
     if (!m_node)
         return;
+    if (m_timerDueUs) // how late this thread came to its deadline (a busy or starved thread)
+        m_transport.noteOwnerLag(steadyNow().count() - m_timerDueUs);
     // Datagrams that arrived while this thread was busy come before the deadline's verdict (a
     // token waiting in the socket is not a token timeout). Handling them may stop the node.
     m_transport.readQueued();
@@ -186,6 +188,7 @@ void RingDriver::apply(tb::Actions actions)
     }
     if (state == tb::NodeState::Stopped) {
         m_timer.stop();
+        m_timerDueUs = 0;
         if (!m_stoppedEmitted) {
             m_stoppedEmitted = true;
             Q_EMIT stopped();
@@ -205,6 +208,7 @@ void RingDriver::rearm()
         maxMs = std::clamp<qint64>(m_heartbeatEvery.count() / 1000, 1, maxMs);
     const qint64 ms = std::clamp<qint64>((delta.count() + 999) / 1000, 0, maxMs);
     m_timer.start(int(ms));
+    m_timerDueUs = steadyNow().count() + ms * 1000;
 }
 
 } // namespace sasha

@@ -95,6 +95,7 @@ private:
     Clock m_clock;
     UdpTransport m_transport;
     std::unique_ptr<tb::TokenBeatNode> m_node;
+    qint64 m_timerDueUs = 0; // steady µs at which m_timer is due (0: not armed)
     QTimer m_timer;
     tb::NodeState m_lastState = tb::NodeState::Stopped;
     quint32 m_lastEpoch = 0;

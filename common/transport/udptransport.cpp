@@ -277,13 +277,14 @@ void UdpTransport::deliverInbox()
         since = m_inboxSinceUs;
     }
     if (!batch.empty())
-        noteLag(steadyMicros() - since);
+        noteOwnerLag(steadyMicros() - since);
     for (const Received &r : batch)
         Q_EMIT datagramReceived(r.from, r.datagram);
 }
 
-// Owner's thread: one batch waited `lagUs` between its first datagram's arrival and now.
-void UdpTransport::noteLag(qint64 lagUs)
+// Owner's thread: one batch waited `lagUs` between its first datagram's arrival and now, or a
+// timer of the owner fired `lagUs` late.
+void UdpTransport::noteOwnerLag(qint64 lagUs)
 {
     if (lagUs > m_lagMaxUs.load(std::memory_order_relaxed))
         m_lagMaxUs.store(lagUs, std::memory_order_relaxed);
@@ -295,8 +296,8 @@ void UdpTransport::noteLag(qint64 lagUs)
     const qint64 nowMs = steadyMicros() / 1000;
     if (m_lastLagLogMs != 0 && nowMs - m_lastLagLogMs < kLagLogEveryMs)
         return;
-    qCWarning(lcTransport, "this node's ring thread was late: received datagrams waited up to %.1f ms for it "
-                           "(%llu time(s) >= %lld ms since %s); busy, or starved of CPU",
+    qCWarning(lcTransport, "this node's ring thread was late: up to %.1f ms behind (datagrams waiting for it, or "
+                           "its timers firing late; %llu time(s) >= %lld ms since %s); busy, or starved of CPU",
               double(m_lagSinceLogMaxUs) / 1000.0, static_cast<unsigned long long>(m_lateSinceLog), kLateUs / 1000,
               m_lastLagLogMs ? "the last such warning" : "start");
     m_lastLagLogMs = nowMs;

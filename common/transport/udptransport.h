@@ -67,6 +67,9 @@ public:
     // the token that arrived meanwhile must be seen first, or a node purges a healthy ring
     // because of its own stall.
     void readQueued() { deliverInbox(); }
+    // The owner's thread ran `lagUs` later than it should have (RingDriver: a timer that fired
+    // late); counted with the datagrams' waits in deliveryLagMaxMs / lateDeliveries.
+    void noteOwnerLag(qint64 lagUs);
 
     quint64 sendErrors() const { return m_sendErrors; }
 
@@ -97,7 +100,6 @@ private:
     void admit(const tb::Endpoint &from, QByteArrayView datagram);
     void reject(const tb::Endpoint &from, tb::DropReason why);
     void deliverInbox();
-    void noteLag(qint64 lagUs);
     void stopReceiving();
 
     int m_fd = -1;
