@@ -294,8 +294,11 @@ void UdpTransport::noteOwnerLag(qint64 lagUs)
     ++m_lateSinceLog;
     m_lagSinceLogMaxUs = std::max(m_lagSinceLogMaxUs, lagUs);
     const qint64 nowMs = steadyMicros() / 1000;
-    if (m_lastLagLogMs != 0 && nowMs - m_lastLagLogMs < kLagLogEveryMs)
+    // At most every kLagLogEveryMs, unless this delay is twice the last one reported: the worst
+    // stall must not hide behind a smaller one logged just before it.
+    if (m_lastLagLogMs != 0 && nowMs - m_lastLagLogMs < kLagLogEveryMs && lagUs < 2 * m_lastLoggedLagUs)
         return;
+    m_lastLoggedLagUs = m_lagSinceLogMaxUs;
     qCWarning(lcTransport, "this node's ring thread was late: up to %.1f ms behind (datagrams waiting for it, or "
                            "its timers firing late; %llu time(s) >= %lld ms since %s); busy, or starved of CPU",
               double(m_lagSinceLogMaxUs) / 1000.0, static_cast<unsigned long long>(m_lateSinceLog), kLateUs / 1000,

@@ -136,6 +136,7 @@ private:
     qint64 m_lagSinceLogMaxUs = 0;
     quint64 m_lateSinceLog = 0;
     qint64 m_lastLagLogMs = 0;
+    qint64 m_lastLoggedLagUs = 0;
     quint64 m_sendErrors = 0;
     qint64 m_lastSendErrorLogMs = 0;
     quint64 m_sendErrorsSinceLog = 0;
