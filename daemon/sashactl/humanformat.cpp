@@ -62,6 +62,15 @@ QString formatStatus(const ControlStatus &s)
     t.addRow({"members", QStringLiteral("%1 (+%2 observers)").arg(s.members.size()).arg(s.observers.size())});
     t.addRow({"uptime", QStringLiteral("%1 s").arg(double(s.uptimeMs) / 1000.0, 0, 'f', 1)});
     t.addRow({"pid", QString::number(s.pid)});
+    if (!s.transport.isEmpty())
+        t.addRow({"ring thread", QStringLiteral("%1 ms behind at worst, %2 time(s) 50 ms or more")
+                                     .arg(s.transport.value(QLatin1String("deliveryLagMaxMs")).toDouble(), 0, 'f', 1)
+                                     .arg(s.transport.value(QLatin1String("lateDeliveries")).toInteger())});
+    if (!s.metrics.isEmpty())
+        t.addRow({"metrics", QStringLiteral("http://%1/metrics (%2 scrapes, %3 refused)")
+                                 .arg(s.metrics.value(QLatin1String("listen")).toString())
+                                 .arg(s.metrics.value(QLatin1String("scrapes")).toInteger())
+                                 .arg(s.metrics.value(QLatin1String("refused")).toInteger())});
     QString out = t.toString();
     if (!s.members.isEmpty())
         out += QLatin1Char('\n') + formatMembersTable(s.members);

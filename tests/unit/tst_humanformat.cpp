@@ -18,6 +18,7 @@ private Q_SLOTS:
     void membersTable();
     void drainProgress_data();
     void drainProgress();
+    void statusShowsRingThreadAndMetrics();
 };
 
 namespace {
@@ -131,6 +132,22 @@ void TestHumanFormat::drainProgress()
     QCOMPARE(formatDrainProgress(QStringLiteral("10.0.0.3"), p, 1500), expected);
     QCOMPARE(p.drained(), drained);
     QVERIFY(!drainProgressOf({m}, QStringLiteral("10.0.0.4")).active);
+}
+
+// The plain status names the metrics endpoint and how late the ring's thread has been.
+void TestHumanFormat::statusShowsRingThreadAndMetrics()
+{
+    ControlStatus s;
+    s.node = QStringLiteral("10.77.0.1");
+    s.state = QStringLiteral("member");
+    s.transport = QJsonObject{{QStringLiteral("deliveryLagMaxMs"), 71.46}, {QStringLiteral("lateDeliveries"), 2}};
+    s.metrics = QJsonObject{{QStringLiteral("listen"), QStringLiteral("127.0.0.1:9477")},
+                            {QStringLiteral("scrapes"), 12}, {QStringLiteral("refused"), 0}};
+    const QString out = formatStatus(s);
+    QVERIFY2(out.contains(QStringLiteral("71.5 ms behind at worst, 2 time(s) 50 ms or more")), qPrintable(out));
+    QVERIFY2(out.contains(QStringLiteral("http://127.0.0.1:9477/metrics (12 scrapes, 0 refused)")), qPrintable(out));
+    s.metrics = {};
+    QVERIFY(!formatStatus(s).contains(QStringLiteral("/metrics")));
 }
 
 QTEST_GUILESS_MAIN(TestHumanFormat)
