@@ -92,11 +92,10 @@ void ClusterObserver::stop()
 
 qint64 ClusterObserver::nowUs() const { return m_driver->now().count(); }
 
-double ClusterObserver::rotationsPerSecond() const
-{
-    const auto r = m_options.timers.rotationInterval.count();
-    return r > 0 ? 1e6 / double(r) : 0;
-}
+// Unknown: the ring's rate follows the nodes' [timers] (25/s with the LAN defaults, 2/s with
+// the paper's), not this observer's, and neither views nor the event feed carry it. Returning the
+// observer's own default (as this did) labelled a paper-timer ring "token 25/s".
+double ClusterObserver::rotationsPerSecond() const { return 0; }
 
 QString ClusterObserver::describe() const
 {

@@ -21,7 +21,13 @@ std::optional<CommandLine> parseCommandLine(const QStringList &arguments, QStrin
     const QCommandLineOption bind(QStringLiteral("bind"), QStringLiteral("Local IPv4 address to observe from; also this observer's ring address."), QStringLiteral("ADDR"));
     const QCommandLineOption readOnly(QStringLiteral("read-only"), QStringLiteral("Watch only: no fault injection."));
     const QCommandLineOption lab(QStringLiteral("lab"), QStringLiteral("The cluster is a lab (sasha-lab): no confirmation before destructive faults."));
-    const QCommandLineOption presentation(QStringLiteral("presentation"), QStringLiteral("Large fonts for a projector."));
+    const QCommandLineOption presentation(QStringLiteral("presentation"),
+                                          QStringLiteral("Layout for a projector: ring, cps chart and failover phases in text scaled with the window; tables in tabs."));
+    const QCommandLineOption size(QStringLiteral("size"), QStringLiteral("Window size in pixels, e.g. 1280x720 (default 1600x1000)."), QStringLiteral("WxH"));
+    const QCommandLineOption screenshot(QStringLiteral("screenshot"), QStringLiteral("Write the window as a PNG to FILE after --screenshot-after seconds, then quit."),
+                                        QStringLiteral("FILE"));
+    const QCommandLineOption screenshotAfter(QStringLiteral("screenshot-after"), QStringLiteral("Seconds before --screenshot (default 5)."),
+                                             QStringLiteral("S"), QStringLiteral("5"));
     const QCommandLineOption demo(QStringLiteral("demo"), QStringLiteral("Show a simulated 5-node cluster instead of a real ring."));
     const QCommandLineOption controlSocket(QStringLiteral("control-socket"),
                                            QStringLiteral("A sashad control socket to read exact events from (same host); repeatable."),
@@ -36,7 +42,8 @@ std::optional<CommandLine> parseCommandLine(const QStringList &arguments, QStrin
                                 QStringLiteral("With --dump-connections: write the window as a PNG to FILE at every tick (replaced)."),
                                 QStringLiteral("FILE"));
     snapshot.setFlags(QCommandLineOption::HiddenFromHelp);
-    p.addOptions({key, seed, broadcast, port, bind, readOnly, lab, presentation, demo, noRing, controlSocket, dumpConnections, snapshot});
+    p.addOptions({key, seed, broadcast, port, bind, readOnly, lab, presentation, size, screenshot, screenshotAfter, demo, noRing,
+                  controlSocket, dumpConnections, snapshot});
     if (!p.parse(arguments)) {
         *error = p.errorText();
         return std::nullopt;
@@ -66,6 +73,34 @@ std::optional<CommandLine> parseCommandLine(const QStringList &arguments, QStrin
             *error = QStringLiteral("--snapshot FILE is written at every --dump-connections tick: give both (e.g. --dump-connections 1 --snapshot console.png)");
             return std::nullopt;
         }
+    }
+    if (p.isSet(size)) {
+        const QStringList wh = p.value(size).split(QLatin1Char('x'));
+        bool okW = false, okH = false;
+        const int w = wh.size() == 2 ? wh[0].toInt(&okW) : 0;
+        const int h = wh.size() == 2 ? wh[1].toInt(&okH) : 0;
+        if (!okW || !okH || w < 320 || h < 240 || w > 7680 || h > 4320) {
+            *error = QStringLiteral("--size %1: expected WIDTHxHEIGHT in pixels, 320x240 to 7680x4320 (e.g. 1280x720)").arg(p.value(size));
+            return std::nullopt;
+        }
+        c.windowSize = QSize(w, h);
+    }
+    if (p.isSet(screenshot)) {
+        c.screenshotPath = p.value(screenshot);
+        if (c.screenshotPath.isEmpty()) {
+            *error = QStringLiteral("--screenshot FILE: give the PNG file to write");
+            return std::nullopt;
+        }
+    }
+    if (p.isSet(screenshotAfter)) {
+        bool okAfter = false;
+        const double s = p.value(screenshotAfter).toDouble(&okAfter);
+        if (!okAfter || s < 0.5 || s > 3600 || !p.isSet(screenshot)) {
+            *error = p.isSet(screenshot) ? QStringLiteral("--screenshot-after %1: seconds from 0.5 to 3600").arg(p.value(screenshotAfter))
+                                         : QStringLiteral("--screenshot-after needs --screenshot FILE");
+            return std::nullopt;
+        }
+        c.screenshotAfterMs = int(s * 1000);
     }
     if (!p.positionalArguments().isEmpty()) {
         *error = QStringLiteral("unexpected argument %1 (see --help)").arg(p.positionalArguments().first());

@@ -3,7 +3,9 @@
 // tested without starting a window:
 //   sasha-console --key FILE [--seed ADDR[:PORT]]... [--broadcast ADDR[:PORT]] [--port P]
 //                 [--bind ADDR] [--read-only] [--lab] [--presentation] [--no-ring-timeout S]
-//   sasha-console --demo [--presentation] [--read-only]
+//                 [--size WxH] [--screenshot FILE [--screenshot-after S]]
+//   sasha-console --demo [--presentation] [--read-only] [--size WxH] [--screenshot FILE ...]
+// --screenshot writes the window as a PNG S seconds (default 5) after the start and quits.
 // --port is the ring's TokenBeat port (default 7400), used for seeds and broadcast without a port.
 // The observer itself listens on --bind (see docs/console.md for the default) with an OS-chosen port.
 // Hidden (scripts and the lab test, docs/console.md): --dump-connections S prints one dump line
@@ -14,6 +16,7 @@
 #include "transport/observeraddress.h"
 #include "mainwindow.h"
 
+#include <QSize>
 #include <QStringList>
 
 #include <optional>
@@ -26,6 +29,9 @@ struct CommandLine {
     ClusterObserver::Options observer; // key read and decoded, seeds parsed, bind chosen
     int dumpConnectionsMs = 0; // hidden --dump-connections S: print the map's figures this often
     QString snapshotPath;      // hidden --snapshot FILE: PNG of the window at every dump tick
+    QSize windowSize;          // --size WxH; invalid = the window's default (1600x1000)
+    QString screenshotPath;    // --screenshot FILE: PNG of the window, then quit
+    int screenshotAfterMs = 5000;
 };
 
 // nullopt with *error (a one-line message naming the option and what is accepted), or

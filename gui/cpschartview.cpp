@@ -4,6 +4,7 @@
 #include "cpshistory.h"
 
 #include <QLineSeries>
+#include <QEvent>
 #include <QPainter>
 #include <QValueAxis>
 
@@ -48,8 +49,16 @@ CpsChartView::CpsChartView(const CpsHistory *history, QWidget *parent) : QChartV
     connect(history, &CpsHistory::changed, this, &CpsChartView::rebuild);
 }
 
+void CpsChartView::changeEvent(QEvent *event)
+{
+    QChartView::changeEvent(event);
+    if (event->type() == QEvent::FontChange && m_presentation)
+        setPresentation(true);
+}
+
 void CpsChartView::setPresentation(bool on)
 {
+    m_presentation = on;
     QFont f = font();
     chart()->setTitleFont(f);
     for (auto *axis : {m_x, m_y}) {

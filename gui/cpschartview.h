@@ -21,12 +21,15 @@ class CpsChartView : public QChartView {
     Q_OBJECT
 public:
     explicit CpsChartView(const CpsHistory *history, QWidget *parent = nullptr);
+    // Thicker total line, and the title, axes, legend and markers in the widget's font, followed
+    // when it changes (the presentation layout scales it with the window).
     void setPresentation(bool on);
     bool exportPng(const QString &path, QString *error);
     int seriesCount() const;
 
 protected:
     void drawForeground(QPainter *painter, const QRectF &rect) override;
+    void changeEvent(QEvent *event) override;
 
 private:
     void rebuild();
@@ -38,6 +41,7 @@ private:
     QValueAxis *m_x = nullptr;
     QValueAxis *m_y = nullptr;
     qint64 m_nowUs = 0;
+    bool m_presentation = false;
 };
 
 } // namespace sasha::console

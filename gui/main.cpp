@@ -34,11 +34,6 @@ int main(int argc, char **argv)
     QApplication app(argc, argv);
     QApplication::setApplicationName(QStringLiteral("sasha-console"));
     QApplication::setApplicationVersion(QStringLiteral(SASHA_VERSION_STRING));
-    if (cl->ui.presentation) {
-        QFont f = QApplication::font();
-        f.setPointSizeF(std::max(16.0, f.pointSizeF() * 1.6));
-        QApplication::setFont(f);
-    }
 
     std::unique_ptr<ClusterFeed> feed;
     if (cl->demo) {
@@ -56,7 +51,22 @@ int main(int argc, char **argv)
         feed = std::move(observer);
     }
     MainWindow window(feed.get(), cl->ui);
+    if (cl->windowSize.isValid())
+        window.resize(cl->windowSize);
     window.show();
+    if (!cl->screenshotPath.isEmpty()) {
+        QTimer::singleShot(cl->screenshotAfterMs, &window, [&window, path = cl->screenshotPath] {
+            QSaveFile f(path);
+            if (!f.open(QIODevice::WriteOnly) || !window.grab().save(&f, "PNG") || !f.commit()) {
+                std::fprintf(stderr, "sasha-console: --screenshot %s: %s\n", qPrintable(path), qPrintable(f.errorString()));
+                QCoreApplication::exit(1);
+                return;
+            }
+            std::printf("screenshot %s %dx%d\n", qPrintable(path), window.width(), window.height());
+            std::fflush(stdout);
+            QCoreApplication::exit(0);
+        });
+    }
     QTimer dump;
     if (cl->dumpConnectionsMs > 0) {
         QObject::connect(&dump, &QTimer::timeout, &window, [&window, &feed, snapshot = cl->snapshotPath] {

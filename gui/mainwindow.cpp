@@ -6,10 +6,12 @@
 #include "cpschartview.h"
 #include "cpshistory.h"
 #include "eventmodel.h"
+#include "failoverphasespanel.h"
 #include "membershipmodel.h"
 #include "ringwidget.h"
 
 #include <QAction>
+#include <QApplication>
 #include <QDateTime>
 #include <QFileDialog>
 #include <QGroupBox>
@@ -23,6 +25,7 @@
 #include <QSpinBox>
 #include <QSplitter>
 #include <QStatusBar>
+#include <QTabBar>
 #include <QTabWidget>
 #include <QTableView>
 #include <QToolBar>
@@ -58,7 +61,10 @@ MainWindow::MainWindow(ClusterFeed *feed, ConsoleOptions options, QWidget *paren
     : QMainWindow(parent), m_feed(feed), m_options(options)
 {
     if (m_options.presentation) {
-        QFont f = font();
+        // Menus, toolbars, tables: large. The ring, the chart and the phases follow the window's
+        // height instead (applyRoomFont). From the application's font, which main() leaves alone:
+        // scaling it there too made 25.6 pt and collapsed the ring.
+        QFont f = QApplication::font();
         f.setPointSizeF(std::max(16.0, f.pointSizeF() * 1.6));
         setFont(f);
     }
@@ -135,14 +141,12 @@ void MainWindow::buildUi()
     top->setStretchFactor(1, 3);
     top->setSizes({620, 980});
 
-    auto *bottom = new QSplitter(Qt::Horizontal, vertical);
-    auto *left = new QSplitter(Qt::Vertical, bottom);
-    auto *membersBox = new QGroupBox(QStringLiteral("Members"), left);
+    auto *membersBox = new QGroupBox(QStringLiteral("Members"), central);
     auto *membersLayout = new QVBoxLayout(membersBox);
     m_memberView = makeTable(m_membership, membersBox);
     m_memberView->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
     membersLayout->addWidget(m_memberView);
-    auto *tabs = new QTabWidget(left);
+    auto *tabs = new QTabWidget(central);
     m_eventView = makeTable(m_events, tabs);
     m_eventView->horizontalHeader()->setSectionResizeMode(QHeaderView::Interactive);
     const int em = fontMetrics().horizontalAdvance(QLatin1Char('M'));
@@ -157,10 +161,8 @@ void MainWindow::buildUi()
     m_failoverView = makeTable(m_failovers, tabs);
     m_failoverView->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
     tabs->addTab(m_failoverView, QStringLiteral("Failovers"));
-    left->addWidget(membersBox);
-    left->addWidget(tabs);
 
-    auto *flowBox = new QGroupBox(QStringLiteral("Connection map"), bottom);
+    auto *flowBox = new QGroupBox(QStringLiteral("Connection map"), central);
     auto *flowLayout = new QVBoxLayout(flowBox);
     m_filter = new QLineEdit(flowBox);
     m_filter->setPlaceholderText(QStringLiteral("Filter: client, server or state (e.g. 10.0.0.3, closed, :8080)"));
@@ -194,17 +196,49 @@ void MainWindow::buildUi()
     });
     flowLayout->addWidget(m_flowView);
 
-    bottom->addWidget(left);
-    bottom->addWidget(flowBox);
-    bottom->setStretchFactor(0, 3);
-    bottom->setStretchFactor(1, 2);
-    bottom->setSizes({900, 700});
     vertical->addWidget(top);
-    vertical->addWidget(bottom);
-    vertical->setStretchFactor(0, 1);
-    vertical->setStretchFactor(1, 1);
-    if (m_options.presentation)
-        vertical->setSizes({600, 450}); // the ring and the chart are what a room looks at
+    if (m_options.presentation) {
+        // What a room reads: the ring, the chart and the last failover's phases. The tables are
+        // for the presenter: one tab strip at the bottom, kept low (drag the handle to see more).
+        m_failoverSummary->hide();
+        m_phases = new FailoverPhasesPanel(vertical);
+        auto *details = new QTabWidget(vertical);
+        details->setObjectName(QStringLiteral("details"));
+        details->addTab(membersBox, QStringLiteral("Members"));
+        details->addTab(m_eventView, QStringLiteral("Timeline"));
+        details->addTab(m_failoverView, QStringLiteral("Failovers"));
+        details->addTab(flowBox, QStringLiteral("Connection map"));
+        delete tabs; // emptied by the tabs above
+        membersBox->setTitle(QString());
+        flowBox->setTitle(QString());
+        ringBox->setTitle(QString());
+        // The tab strip, a header and one row: enough to see that the tables are there.
+        details->setMinimumHeight(details->tabBar()->sizeHint().height() + 3 * m_memberView->verticalHeader()->defaultSectionSize());
+        top->setStretchFactor(0, 1); // the ring's labels need the width at 1920x1080
+        top->setStretchFactor(1, 1);
+        top->setSizes({800, 800});
+        vertical->addWidget(m_phases);
+        vertical->addWidget(details);
+        vertical->setStretchFactor(0, 1);
+        vertical->setStretchFactor(1, 0);
+        vertical->setStretchFactor(2, 0);
+        vertical->setCollapsible(0, false);
+        vertical->setCollapsible(1, false);
+        vertical->setSizes({10000, 1, 1}); // the phases and the tab strip at their minimum
+    } else {
+        auto *bottom = new QSplitter(Qt::Horizontal, vertical);
+        auto *left = new QSplitter(Qt::Vertical, bottom);
+        left->addWidget(membersBox);
+        left->addWidget(tabs);
+        bottom->addWidget(left);
+        bottom->addWidget(flowBox);
+        bottom->setStretchFactor(0, 3);
+        bottom->setStretchFactor(1, 2);
+        bottom->setSizes({900, 700});
+        vertical->addWidget(bottom);
+        vertical->setStretchFactor(0, 1);
+        vertical->setStretchFactor(1, 1);
+    }
     layout->addWidget(vertical, 1);
     setCentralWidget(central);
 
@@ -584,6 +618,29 @@ void MainWindow::updateFailoverSummary()
     }
     if (!lines.isEmpty())
         m_failoverSummary->setText(lines.join(QStringLiteral("<br>")));
+    if (m_phases)
+        m_phases->showFailover(all.empty() ? nullptr : &all.back());
+}
+
+void MainWindow::resizeEvent(QResizeEvent *event)
+{
+    QMainWindow::resizeEvent(event);
+    if (m_options.presentation)
+        applyRoomFont();
+}
+
+void MainWindow::applyRoomFont()
+{
+    // Text about 1/36 of the window's height: 20 px at 720 lines, 30 px at 1080, readable from
+    // the back of a room on a projector; the ring shrinks its labels again if they do not fit.
+    const int px = std::clamp(height() / 36, 14, 48);
+    for (QWidget *w : {static_cast<QWidget *>(m_ring), static_cast<QWidget *>(m_chart), static_cast<QWidget *>(m_phases)}) {
+        if (w->font().pixelSize() == px)
+            continue;
+        QFont f = w->font();
+        f.setPixelSize(px);
+        w->setFont(f);
+    }
 }
 
 bool MainWindow::exportChartPng(const QString &path, QString *error) { return m_chart->exportPng(path, error); }

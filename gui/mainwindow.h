@@ -3,7 +3,8 @@
 // ring picture and cps chart on top; membership table, event timeline and failover table at the
 // bottom left; the connection map with its filter and per-server counts at the bottom right; a
 // Faults toolbar unless read-only. Destructive fault commands ask for confirmation unless the
-// cluster is a lab (--lab). GUI thread only.
+// cluster is a lab (--lab). With ConsoleOptions::presentation the ring and chart sit above a
+// FailoverPhasesPanel, and the tables share one tab strip below. GUI thread only.
 
 #include "control/admincommand.h"
 #include "control/faultcommand.h"
@@ -37,12 +38,15 @@ class CpsChartView;
 class CpsHistory;
 class EventModel;
 class FailoverModel;
+class FailoverPhasesPanel;
 class FlowSortProxy;
 class MembershipModel;
 class RingWidget;
 
 struct ConsoleOptions {
-    bool presentation = false; // large fonts for a projector
+    // For a projector: the ring, the cps chart and the last failover's phases fill the window,
+    // their text scaled with its height; the tables fold into one low tab strip.
+    bool presentation = false;
     bool readOnly = false;     // no fault injection at all
     bool lab = false;          // the cluster is a lab: no confirmation for destructive actions
     int scenarioSpacingMs = 1000; // between the faults of a multi-fault scenario
@@ -66,6 +70,8 @@ public:
     CpsHistory *history() const { return m_history; }
     RingWidget *ring() const { return m_ring; }
     CpsChartView *chart() const { return m_chart; }
+    // The last failover's phases in large figures (presentation layout only; nullptr otherwise).
+    FailoverPhasesPanel *failoverPhases() const { return m_phases; }
     QTableView *membershipView() const { return m_memberView; }
     QTableView *connectionView() const { return m_flowView; }
     QTableView *eventView() const { return m_eventView; }
@@ -91,8 +97,13 @@ public:
     bool exportEventsCsv(const QString &path, QString *error);
     bool exportSamplesCsv(const QString &path, QString *error);
 
+protected:
+    void resizeEvent(QResizeEvent *event) override;
+
 private:
     void buildUi();
+    // Presentation: the ring, chart and phases panel get a font scaled to the window's height.
+    void applyRoomFont();
     void buildMenus();
     void buildFaultToolbar();
     // Drain, Undrain, Set weight… for the selected node: a toolbar and the members' context menu.
@@ -122,6 +133,7 @@ private:
     CpsHistory *m_history;
     RingWidget *m_ring = nullptr;
     CpsChartView *m_chart = nullptr;
+    FailoverPhasesPanel *m_phases = nullptr;
     QTableView *m_memberView = nullptr;
     QTableView *m_flowView = nullptr;
     QTableView *m_eventView = nullptr;

@@ -4,7 +4,11 @@
 // re-formation and an election are shown as they happen (caption in the centre, suspect nodes,
 // a halo around a newly elected dispatcher). Reads MembershipModel; owns nothing else.
 // The real token turns far faster than the eye follows (25 rotations/s with LAN timers), so the
-// animation runs at the real rate only up to kMaxShownRotationsPerSecond and says so when slowed.
+// animation runs at the real rate only up to kMaxShownRotationsPerSecond; the centre caption says
+// "animation slowed" when the real rate is known and above that, "animation not to scale" when
+// the feed does not know the ring's rate (a real ring: its timers are not the console's).
+// The layout scales with the widget: node size, ring radius and label font are chosen so that
+// nodes, their labels and the centre caption never overlap (lastLayout() says where they went).
 
 #include "tokenbeat/types.h"
 
@@ -14,10 +18,24 @@
 #include <QWidget>
 
 #include <optional>
+#include <utility>
+#include <vector>
 
 namespace sasha::console {
 
 class MembershipModel;
+
+// Where paintStatic() last put things, in widget coordinates.
+struct RingLayout {
+    QPointF center;
+    double ringRadius = 0;
+    double nodeRadius = 0;
+    double fontScale = 1;             // the labels' font relative to the widget's font
+    double captionScale = 1;          // the caption's, at most fontScale
+    std::vector<QPointF> nodeCenters; // ring members in address order (master first)
+    std::vector<QRectF> labelRects;   // each node's two label lines (address; role · state), same order
+    QRectF captionRect;               // the centre caption's text; empty when there is none
+};
 
 class RingWidget : public QWidget {
     Q_OBJECT
@@ -34,6 +52,15 @@ public:
     // Advances the token by dt seconds of animation (the timer calls it; tests may too).
     void advance(double seconds);
     double tokenPosition() const { return m_token; } // in ring hops from the master
+    QString caption() const;                          // the centre caption (phase, epoch, rate)
+    const RingLayout &lastLayout() const { return m_layout; }
+
+    // The geometry for labels (each {address, role · state}) and a caption in a widget of size
+    // area with font base: the largest label font (at most base, down to half of it) and ring at
+    // which every label box lies inside area and no label, node or caption overlaps another.
+    // Pure: paintStatic() uses it and tests may call it.
+    static RingLayout layOut(QSizeF area, const QFont &base, const std::vector<std::pair<QString, QString>> &labels,
+                             const QString &caption);
 
     QSize sizeHint() const override { return {460, 420}; }
     QSize minimumSizeHint() const override { return {260, 240}; }
@@ -41,6 +68,7 @@ public:
 protected:
     void paintEvent(QPaintEvent *event) override;
     void resizeEvent(QResizeEvent *event) override;
+    void changeEvent(QEvent *event) override;
 
 private:
     // Everything but the token, drawn again only when the ring or the size changes: the token
@@ -63,8 +91,7 @@ private:
     bool m_cacheDirty = true;
     bool m_haloShown = false;
     // Geometry of the last static paint, for placing the token.
-    QPointF m_center;
-    double m_ringR = 0, m_nodeR = 0;
+    RingLayout m_layout;
     std::vector<double> m_aliveAngles; // in token order
     QRect m_lastTokenRect;             // where the token was last painted
 };

@@ -20,6 +20,7 @@ private Q_SLOTS:
     void refused();
     void controlSockets();
     void helpExitsNow();
+    void screenshotAndSize();
     void scriptingOptionsAreHidden();
     void failoverDumpText_data();
     void failoverDumpText();
@@ -102,6 +103,11 @@ void TestConsoleCommandLine::refused_data()
     QTest::newRow("stray argument") << QStringList{"--key", "KEY", "--seed", "10.0.0.1", "extra"} << "unexpected argument extra";
     QTest::newRow("snapshot without dump ticks") << QStringList{"--key", "KEY", "--seed", "10.0.0.1", "--snapshot", "/tmp/c.png"}
                                                  << "--snapshot FILE is written at every --dump-connections tick";
+    QTest::newRow("size without x") << QStringList{"--demo", "--size", "1280"} << "--size 1280: expected WIDTHxHEIGHT";
+    QTest::newRow("size too small") << QStringList{"--demo", "--size", "100x100"} << "320x240 to 7680x4320";
+    QTest::newRow("screenshot-after without screenshot") << QStringList{"--demo", "--screenshot-after", "2"} << "--screenshot-after needs --screenshot FILE";
+    QTest::newRow("screenshot-after zero") << QStringList{"--demo", "--screenshot", "/tmp/c.png", "--screenshot-after", "0"}
+                                           << "--screenshot-after 0: seconds from 0.5 to 3600";
     QTest::newRow("timeout too small") << QStringList{"--key", "KEY", "--seed", "10.0.0.1", "--no-ring-timeout", "0"} << "--no-ring-timeout";
 }
 
@@ -140,6 +146,25 @@ void TestConsoleCommandLine::helpExitsNow()
     QVERIFY(text.contains(QStringLiteral("--presentation")));
     const auto demo = parseCommandLine({QStringLiteral("sasha-console"), QStringLiteral("--demo")}, &text, &exitNow);
     QVERIFY(demo.has_value() && demo->demo); // --demo needs no key
+}
+
+void TestConsoleCommandLine::screenshotAndSize()
+{
+    QString text;
+    bool exitNow = false;
+    QVERIFY(!parseCommandLine({QStringLiteral("sasha-console"), QStringLiteral("--help")}, &text, &exitNow).has_value());
+    QVERIFY(text.contains(QStringLiteral("--screenshot <FILE>")) && text.contains(QStringLiteral("--size <WxH>")));
+    auto cl = parseCommandLine({QStringLiteral("sasha-console"), QStringLiteral("--demo"), QStringLiteral("--size"), QStringLiteral("1280x720"),
+                                QStringLiteral("--screenshot"), QStringLiteral("/tmp/c.png"), QStringLiteral("--screenshot-after"), QStringLiteral("2.5")},
+                               &text, &exitNow);
+    QVERIFY2(cl.has_value(), qPrintable(text));
+    QCOMPARE(cl->windowSize, QSize(1280, 720));
+    QCOMPARE(cl->screenshotPath, QStringLiteral("/tmp/c.png"));
+    QCOMPARE(cl->screenshotAfterMs, 2500);
+    cl = parseCommandLine({QStringLiteral("sasha-console"), QStringLiteral("--demo"), QStringLiteral("--screenshot"), QStringLiteral("/tmp/c.png")}, &text, &exitNow);
+    QVERIFY2(cl.has_value(), qPrintable(text));
+    QCOMPARE(cl->screenshotAfterMs, 5000);
+    QVERIFY(!cl->windowSize.isValid());
 }
 
 void TestConsoleCommandLine::scriptingOptionsAreHidden()
