@@ -232,9 +232,12 @@ void DispatcherService::tearDownOnWorker(std::unique_ptr<Running> run)
     });
 }
 
-quint64 DispatcherService::framesCaptured() const
+quint64 DispatcherService::framesForwarded() const
 {
-    return m_run ? read(m_run->thread->counters().captured) : 0;
+    if (!m_run)
+        return 0;
+    const FastPathCounters &c = m_run->fastPath->counters();
+    return read(c.forwarded) + read(c.deliveredLocal);
 }
 
 // What start() needs to know of the ring before it: who dispatched, who served. Kept at every view

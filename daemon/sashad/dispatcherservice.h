@@ -75,8 +75,10 @@ public:
     // count them open until their idle timeout. `sent` runs on this thread with the reliable
     // transfers' ids once they are queued (empty when there was nothing to send).
     void sendClosedSince(tb::NodeAddr successor, std::function<void(std::vector<quint64>)> sent);
-    // Frames the data path has captured since it started (0 when not dispatching).
-    quint64 framesCaptured() const;
+    // Frames the data path has handed to a server (over the wire or locally) since it started
+    // (0 when not dispatching). Not every captured frame: a successor's VMAC announcements are
+    // captured too, and must not keep a handing-over dispatcher from seeing its traffic end.
+    quint64 framesForwarded() const;
     // When this run forwarded its first frame (steady µs), 0 before that or when not dispatching.
     qint64 firstForwardMonoUs() const;
     // Fault injection (unplug): while suspended the role is not run (capture and injection

@@ -16,7 +16,8 @@ namespace sasha {
 namespace {
 constexpr int kLeaveBudgetMs = 1000;
 // Planned handover: after the ring let us go, keep forwarding what still arrives until the switch
-// has moved the VMAC to the successor (no frame captured for kHandoverQuietMs), at most
+// has moved the VMAC to the successor (no frame forwarded for kHandoverQuietMs: the successor's
+// own announcements, captured too, do not count), at most
 // kHandoverMaxMs.
 constexpr int kHandoverPollMs = 20;
 // Before leaving: how long to wait for the ring to elect the successor once this node gave up the
@@ -445,13 +446,13 @@ void SashaDaemon::finishHandover()
     auto *poll = new QTimer(this);
     auto quietSince = std::make_shared<QElapsedTimer>();
     auto since = std::make_shared<QElapsedTimer>();
-    auto lastCaptured = std::make_shared<quint64>(m_dispatcher.framesCaptured());
+    auto lastForwarded = std::make_shared<quint64>(m_dispatcher.framesForwarded());
     quietSince->start();
     since->start();
-    connect(poll, &QTimer::timeout, this, [this, poll, quietSince, since, lastCaptured] {
-        const quint64 captured = m_dispatcher.framesCaptured();
-        if (captured != *lastCaptured) {
-            *lastCaptured = captured;
+    connect(poll, &QTimer::timeout, this, [this, poll, quietSince, since, lastForwarded] {
+        const quint64 forwarded = m_dispatcher.framesForwarded();
+        if (forwarded != *lastForwarded) {
+            *lastForwarded = forwarded;
             quietSince->start();
         }
         if (quietSince->elapsed() < kHandoverQuietMs && since->elapsed() < kHandoverMaxMs)

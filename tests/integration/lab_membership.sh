@@ -35,6 +35,9 @@ if ! "$lab" up --nodes 5 --large-mb 100 >"$tmp/up.log" 2>&1; then
     exit 1
 fi
 if waitFor 15 ringOf 1 5; then pass "5 nodes form a ring with a dispatcher"; else fail "ring of 5 did not form"; exit 1; fi
+# Every TCP reset that crosses the lab's switch, with its time and MACs (who sent it to whom):
+# printed for a step that loses connections, next to the nodes' warnings.
+ip netns exec sasha-sw tcpdump -i any -nn -e -tt -l 'tcp[tcpflags] & tcp-rst != 0' >"$tmp/resets.txt" 2>/dev/null &
 want=$(awk '$2 == "big/100m" {print $1}' /run/sasha-lab/www/SHA256SUMS)
 [[ -n $want ]] || { fail "no checksum of big/100m in /run/sasha-lab/www/SHA256SUMS"; exit 1; }
 
@@ -77,6 +80,8 @@ under() {
     [[ -n $busiest ]] || note "no server holds a download in the dispatcher's map: $(nodeCtl "$(dispatcherNode)" --json connections --limit 5 | head -c 300)"
     for arg in "$@"; do args+=("${arg//@BUSIEST@/node$busiest}"); done
     [[ " $* " == *@BUSIEST@* ]] && label="$label node$busiest (holding $held of the 4 downloads)"
+    local resetsBefore
+    resetsBefore=$(wc -l <"$tmp/resets.txt" 2>/dev/null || echo 0)
     "$lab" load --rate "$kRate" --duration "$seconds" --json >"$tmp/load.json" 2>/dev/null &
     local loadPid=$!
     sleep 3
@@ -92,7 +97,12 @@ under() {
     errors=$(jsonField '["errors"]["total"]' <<<"$report")
     slowest=$(jsonField '["connTimeMaxMs"]' <<<"$report")
     note "$label: $(jsonField '["connections"]' <<<"$report") connections at $(jsonField '["cps"]' <<<"$report") cps, $errors errors, slowest ${slowest} ms, $okd of 4 downloads intact"
-    if [[ $errors == 0 ]]; then pass "$label: 0 connections lost"; else fail "$label: $errors httperf errors: $report"; fi
+    if [[ $errors == 0 ]]; then
+        pass "$label: 0 connections lost"
+    else
+        fail "$label: $errors httperf errors: $report"
+        tail -n +"$((resetsBefore + 1))" "$tmp/resets.txt" 2>/dev/null | head -n 20 | sed 's/^/# reset on the switch: /'
+    fi
     if [[ $okd == 4 ]]; then pass "$label: 4 of 4 downloads intact (sha256)"; else fail "$label: $okd of 4 downloads intact"; fi
 }
 
