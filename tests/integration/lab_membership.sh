@@ -143,8 +143,10 @@ drainedOf() { nodeCtl 1 --json members | python3 -c '
 import json, sys
 print([m.get("drained") for m in json.load(sys.stdin)["members"] if m["addr"] == sys.argv[1]][0])' "10.77.0.$1"; }
 dk=$(dispatcherNode)
+downloads=()
 for i in 1 2 3 4; do
     "$lab" exec client -- curl -sS -m 30 --limit-rate 20M -o "$tmp/big$i" http://10.77.0.200/big/100m 2>/dev/null &
+    downloads+=($!)
 done
 sleep 1
 read -r victim held <<<"$(busiestServer)"
@@ -154,7 +156,7 @@ nodeCtl "$dk" drain "10.77.0.$victim" --wait --timeout 60 >"$tmp/drain.log" 2>&1
 rc=$?
 waited=$((SECONDS - t0))
 seen=$(serversSeen 30)
-wait
+wait "${downloads[@]}"   # not a bare wait: the reset capture runs in the background until the end
 okd=0
 for i in 1 2 3 4; do [[ $(sha256sum "$tmp/big$i" | awk '{print $1}') == "$want" ]] && okd=$((okd + 1)); rm -f "$tmp/big$i"; done
 note "drain node$victim (holding $held downloads) --wait: exit $rc after ${waited} s: $(tr '\n' '|' <"$tmp/drain.log" | head -c 300)"
