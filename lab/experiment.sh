@@ -99,27 +99,24 @@ expWaitHealthy() {
     return 1
 }
 
-# Prints the wall-clock ms of the first event, on nodeK, after AFTER_MS, that shows the fault of
-# VICTIM being detected: a token timeout or a purge (the ring lost its token), or VICTIM lost
-# from the ring (a view change that drops a node no longer acknowledging, with no purge).
-# Nothing if none within BOUND seconds.
+# Prints the wall-clock ms of the first event in FEED (a `sashactl --json watch` stream) at or
+# after AFTER_MS that shows the fault of VICTIM being detected: a token timeout or a purge (the
+# ring lost its token), or VICTIM lost from the ring (a view change that drops a node no longer
+# acknowledging, with no purge). Nothing if none within BOUND seconds. The feed is read every
+# 10 ms: a stream, not a query per poll (a sashactl start costs ~100 ms on a loaded machine).
 expWaitDetection() {
-    local after=$1 bound=$2 k=$3 victim=$4 t
+    local after=$1 bound=$2 feed=$3 victim=$4 t
     local deadline=$((SECONDS + bound))
     while ((SECONDS <= deadline)); do
-        t=$(expCtl "$k" --json events --limit 300 | python3 -c '
-import json, sys
-try:
-    ev = json.load(sys.stdin)["events"]
-except (ValueError, KeyError):
-    sys.exit(0)
-after, victim = int(sys.argv[1]), sys.argv[2]
-t = [e["wallMs"] for e in ev if e["wallMs"] >= after and (e["kind"] in ("token-timeout", "purge-started")
-     or e["kind"] in ("member-lost", "member-left") and e.get("node") == victim)]
-if t:
-    print(min(t))' "$after" "$victim")
+        t=$(awk -v a="$after" -v v="\"node\":\"$victim\"" '
+            /"kind":"(token-timeout|purge-started)"/ || (/"kind":"member-(lost|left)"/ && index($0, v)) {
+                if (match($0, /"wallMs":[0-9]+/)) {
+                    w = substr($0, RSTART + 9, RLENGTH - 9)
+                    if (w + 0 >= a + 0) { print w; exit }
+                }
+            }' "$feed" 2>/dev/null)
         if [[ -n $t ]]; then echo "$t"; return 0; fi
-        sleep 0.02
+        sleep 0.01
     done
     return 0
 }
@@ -148,6 +145,14 @@ expRunCase() {
     for ((k = 1; k <= kExpNodes; k++)); do
         [[ " ${victims[*]} " == *" $k "* ]] || survivors+=("$k")
     done
+    local i=0 watcher=${survivors[0]} watchPid=""
+    [[ " ${survivors[*]} " == *" $dk "* ]] && watcher=$dk
+    if [[ ${#victims[@]} -gt 1 ]]; then
+        # The watcher's event stream, for timing coincident faults (stopped after the load).
+        ip netns exec "$(nodeNs "$watcher")" "$(recordedValue SASHACTL)" --socket "$(socketOf "$watcher")" --json watch \
+            >"$dir/watch.node$watcher.jsonl" 2>/dev/null 9>&- &
+        watchPid=$!
+    fi
     local start
     start=$(nowMs)
     local pids=()
@@ -159,14 +164,12 @@ expRunCase() {
         pids+=($!)
     done
     sleep "$faultAt"
-    local i=0 watcher=${survivors[0]}
-    [[ " ${survivors[*]} " == *" $dk "* ]] && watcher=$dk
     for k in "${victims[@]}"; do
         if ((i > 0)); then
             # Coincident faults, the paper's way: the next server goes off line while the
             # previous fault is still being detected (its first detection event, as the
             # dispatcher logged it).
-            det=$(expWaitDetection "${injections[-1]}" 10 "$watcher" "$(nodeIp "${victims[i - 1]}")")
+            det=$(expWaitDetection "${injections[-1]}" 10 "$dir/watch.node$watcher.jsonl" "$(nodeIp "${victims[i - 1]}")")
             [[ -n $det ]] || warn "case $scenario: no detection event within 10 s of the previous fault; injecting node$k anyway"
         fi
         t=$(nowMs)
@@ -175,6 +178,10 @@ expRunCase() {
         i=$((i + 1))
     done
     wait "${pids[@]}" || true
+    if [[ -n $watchPid ]]; then
+        kill "$watchPid" 2>/dev/null || true
+        wait "$watchPid" 2>/dev/null || true
+    fi
     local end
     end=$(nowMs)
     for ((k = 1; k <= kExpNodes; k++)); do
