@@ -227,7 +227,7 @@ def cmd_table(argv):
     print("ratio = ours / (paper x F); 'run ratio' sets the whole run's achieved rate beside the paper's figure"
           " instead (the paper's text calls some of its figures the test's average; docs/experiment.md).")
     head = ("timers", "offered", "scenario", "ours", "ours/F" if scale != 1 else "", "paper", "ratio", "window ms",
-            "achieved", "run ratio", "final", "lost", "of conns", "503s", "paper lost")
+            "achieved", "run ratio", "final", "lost", "of conns", "503s", "paper's text")
     line = "%-7s %7s %-10s %8s %8s %8s %6s %9s %8s %9s %8s %6s %8s %6s %s"
     print(line % head)
     for r in rows:
@@ -242,9 +242,9 @@ def cmd_table(argv):
         note = PAPER_NOTE.get((int(r["paper_rate"]), r["scenario"]), "")
         print(line % (r["preset"], "{:,}".format(int(r["paper_rate"])), r["scenario"], fmt(ours),
                       fmt(float(ours) / scale) if scale != 1 and ours != "" else "",
-                      fmt(paper) if paper else ("(" + note + ")" if note and not r["paper_lost"] else "-"),
+                      fmt(paper) if paper else "-",
                       ratio, r["window_ms"] or "-", fmt(r["achieved_cps"]), run_ratio, fmt(r["final_cps"]), r["lost"],
-                      r["connections"], r["rejected_503"], fmt(r["paper_lost"]) if r["paper_lost"] else ""))
+                      r["connections"], r["rejected_503"], note))
 
 
 def cmd_calibration(argv):
