@@ -4,6 +4,7 @@ paper's numbers, the calibration's served rate.
 
   experiment_report.py case DIR --preset P --paper-rate R --scale F --repeat N --csv FILE --series FILE
   experiment_report.py table OUT_DIR
+  experiment_report.py rebuild OUT_DIR    (results.csv and series.csv again from OUT_DIR/cases)
   experiment_report.py calibration HTTPERF_OUTPUT
 
 Times are wall-clock milliseconds: nginx's access log ($msec), the events' wallMs and the
@@ -144,8 +145,12 @@ def cmd_case(argv):
             tot[key] = max(tot.get(key, 0), v) if key == "test_s" else tot.get(key, 0) + v
     times = []
     events = {}
+    # A node cut off keeps serving what it had queued and logs it, but those replies never reach
+    # a client: a faulty node's log counts only up to its injection.
+    cut = dict(zip(meta["victims"], meta["injectionsMs"]))
     for k in range(1, 7):
-        times += access_times(os.path.join(a.dir, "access.node%d.log" % k))
+        times += [(t, st) for t, st in access_times(os.path.join(a.dir, "access.node%d.log" % k))
+                  if k not in cut or t < cut[k]]
         events[k] = load_events(os.path.join(a.dir, "events.node%d.json" % k))
     ok = sorted(t for t, st in times if 200 <= st < 300)
     start, dur = meta["startMs"], meta["durationS"]
@@ -247,6 +252,26 @@ def cmd_table(argv):
                       r["connections"], r["rejected_503"], note))
 
 
+def cmd_rebuild(argv):
+    """results.csv and series.csv again from the raw files in OUT_DIR/cases (after a change here)."""
+    out = argv[0]
+    with open(os.path.join(out, "run.json")) as f:
+        scale = json.load(f)["scale"]
+    for name in ("results.csv", "series.csv"):
+        if os.path.exists(os.path.join(out, name)):
+            os.rename(os.path.join(out, name), os.path.join(out, name + ".old"))
+    cases = os.path.join(out, "cases")
+    dirs = [d for d in os.listdir(cases) if os.path.exists(os.path.join(cases, d, "meta.json"))]
+    def key(d):   # presets by name, rates high to low, scenarios in the paper's order
+        preset, rate, scenario, n = d.split("-")
+        return (preset, -int(rate), SCENARIOS.index(scenario), int(n))
+    dirs.sort(key=key)
+    for d in dirs:
+        preset, rate, scenario, n = d.split("-")
+        cmd_case([os.path.join(cases, d), "--preset", preset, "--paper-rate", rate, "--scale", str(scale),
+                  "--repeat", n, "--csv", os.path.join(out, "results.csv"), "--series", os.path.join(out, "series.csv")])
+
+
 def cmd_calibration(argv):
     text = open(argv[0]).read()
     if "Total: connections" not in text:
@@ -264,6 +289,8 @@ def main():
         cmd_case(argv)
     elif cmd == "table" and len(argv) == 1:
         cmd_table(argv)
+    elif cmd == "rebuild" and len(argv) == 1:
+        cmd_rebuild(argv)
     elif cmd == "calibration" and len(argv) == 1:
         cmd_calibration(argv)
     else:

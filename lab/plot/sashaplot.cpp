@@ -174,7 +174,8 @@ int bars(const QString &csvPath, const QString &out, const QString &onlyPreset)
     }
     auto *chart = new QChart;
     chart->addSeries(series);
-    QString title = QStringLiteral("Average level of service during fault detection and recovery (cps)");
+    QString title = QStringLiteral("Average level of service during fault detection and recovery (cps); "
+                                   "no fault: the whole run. No grey bar: the paper's text gives no figure");
     if (scale != 1)
         title += QStringLiteral("\nSCALED RUN: ours measured at %1 x the paper's rates and capacity, shown divided by %1").arg(scale);
     chart->setTitle(title);
@@ -266,6 +267,7 @@ int lines(const QString &csvPath, const QString &out, const QStringList &cases)
         }
     }
     x->setRange(0, right);
+    x->applyNiceNumbers();
     y->setRange(0, top * 1.08 + 1);
     y->applyNiceNumbers();
     chart->legend()->setAlignment(Qt::AlignBottom);
