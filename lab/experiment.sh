@@ -294,10 +294,10 @@ sys.exit(0 if scales <= {sys.argv[2], str(float(sys.argv[2]))} else 1)' "$out/re
             for s in "${list[@]}"; do
                 for ((n = 1; n <= repeat; n++)); do
                     dk=$(expWaitHealthy 60) || die "the cluster did not heal to $kExpNodes healthy members within 60 s before $preset/$rate/$s"
-                    # A restored node, alone while cut off, was its own ring's dispatcher and may
-                    # announce the VMAC once more as it rejoins, taking the VIP's traffic until the
-                    # real dispatcher answers again (1 s announcements; the paper's timers keep it
-                    # alone 2.5 s longer). Let that settle, then look again.
+                    # A restored node, alone while cut off, was its own ring's dispatcher and
+                    # abdicates only once it has rejoined; cases started right after a heal with
+                    # the paper's timers served a fraction of the offered rate for 1-3 s (we think
+                    # its VMAC announcements drew the VIP's traffic). Let that settle, look again.
                     sleep "$([[ $preset == paper ]] && echo 6 || echo 2)"
                     dk=$(expWaitHealthy 60) || die "the cluster did not stay healed before $preset/$rate/$s"
                     local dir=$out/cases/$preset-$rate-$s-$n
