@@ -125,4 +125,55 @@ std::optional<tb::Endpoint> parseHostPort(const QString &text, quint16 defaultPo
     return tb::Endpoint{*ip, port};
 }
 
+int ServiceSettings::portCount() const
+{
+    int n = 0;
+    for (const auto &[first, last] : ports)
+        n += int(last) - int(first) + 1;
+    return n;
+}
+
+QString ServiceSettings::portsText() const
+{
+    QStringList out;
+    for (const auto &[first, last] : ports)
+        out << (first == last ? QString::number(first) : QStringLiteral("%1-%2").arg(first).arg(last));
+    return out.join(QStringLiteral(", "));
+}
+
+QString schedulerName(SchedulerKind kind)
+{
+    switch (kind) {
+    case SchedulerKind::Maglev: return QStringLiteral("maglev");
+    case SchedulerKind::WeightedLeastConnections: return QStringLiteral("wlc");
+    case SchedulerKind::RoundRobin: return QStringLiteral("rr");
+    }
+    return QStringLiteral("unknown");
+}
+
+std::vector<quint32> DispatcherSettings::vips() const
+{
+    std::vector<quint32> out;
+    for (const ServiceSettings &s : services)
+        if (std::find(out.begin(), out.end(), s.vip) == out.end())
+            out.push_back(s.vip);
+    if (out.empty() && vip != 0)
+        out.push_back(vip);
+    return out;
+}
+
+std::vector<std::pair<quint32, quint16>> DispatcherSettings::reportedPorts() const
+{
+    std::vector<std::pair<quint32, quint16>> out;
+    for (const ServiceSettings &s : services) {
+        if (s.protocol != ServiceSettings::Protocol::Tcp)
+            continue;
+        for (const auto &[first, last] : s.ports)
+            for (int p = first; p <= last; ++p)
+                if (std::find(out.begin(), out.end(), std::pair{s.vip, quint16(p)}) == out.end())
+                    out.emplace_back(s.vip, quint16(p));
+    }
+    return out;
+}
+
 } // namespace sasha
