@@ -141,7 +141,7 @@ QString ServiceSettings::portsText() const
     return out.join(QStringLiteral(", "));
 }
 
-QString schedulerName(SchedulerKind kind)
+QString schedulerText(SchedulerKind kind)
 {
     switch (kind) {
     case SchedulerKind::Maglev: return QStringLiteral("maglev");
@@ -174,6 +174,36 @@ std::vector<std::pair<quint32, quint16>> DispatcherSettings::reportedPorts() con
                     out.emplace_back(s.vip, quint16(p));
     }
     return out;
+}
+
+void fillServicePolicy(const DispatcherSettings &d, DispatchPolicy &policy)
+{
+    const std::vector<quint32> vips = d.vips();
+    policy.vipCount = 0;
+    for (quint32 v : vips)
+        if (policy.vipCount < kMaxVips)
+            policy.vips[policy.vipCount++] = v;
+    if (!vips.empty())
+        policy.vip = vips.front();
+    policy.ruleCount = 0;
+    policy.serviceCount = 0;
+    for (const ServiceSettings &svc : d.services) {
+        if (policy.serviceCount >= kMaxServices)
+            break;
+        const std::uint8_t index = policy.serviceCount++;
+        policy.services[index].scheduler = svc.scheduler;
+        policy.services[index].persistence = FastTime(std::int64_t(svc.persistenceS) * 1'000'000);
+        for (const auto &[first, last] : svc.ports) {
+            if (policy.ruleCount >= kMaxServiceRules)
+                break;
+            ServiceRule &r = policy.rules[policy.ruleCount++];
+            r.vip = svc.vip;
+            r.portFirst = first;
+            r.portLast = last;
+            r.protocol = svc.protocol == ServiceSettings::Protocol::Tcp ? kIpProtoTcp : kIpProtoUdp;
+            r.service = index;
+        }
+    }
 }
 
 } // namespace sasha

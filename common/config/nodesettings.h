@@ -50,7 +50,7 @@ struct ServiceSettings {
     QString protocolName() const { return protocol == Protocol::Tcp ? QStringLiteral("tcp") : QStringLiteral("udp"); }
     friend bool operator==(const ServiceSettings &, const ServiceSettings &) = default;
 };
-QString schedulerName(SchedulerKind kind);
+QString schedulerText(SchedulerKind kind);
 
 // [dispatcher]: what this node does when the ring elects it (docs/dispatcher.md). The table is
 // optional; without it (or without vip and vmac) the node never runs a dispatcher.
@@ -85,6 +85,10 @@ struct DispatcherSettings {
     // TCP (vip, port) pairs the agents report at reconstruction: every port of every TCP service.
     std::vector<std::pair<quint32, quint16>> reportedPorts() const;
 };
+
+// The fast path's view of the services (DispatchPolicy vips, rules, services), from
+// d.services in order: service i of the config is index i of the counters.
+void fillServicePolicy(const DispatcherSettings &d, DispatchPolicy &policy);
 
 // [health]: the agent's HTTP check of the local service (docs/agent.md).
 struct HealthSettings {

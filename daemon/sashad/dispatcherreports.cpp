@@ -41,6 +41,35 @@ qint64 u(const Counter &c) { return qint64(read(c)); }
 
 } // namespace
 
+QJsonArray DispatcherService::servicesJson() const
+{
+    const DispatcherSettings &d = m_settings.dispatcher;
+    QJsonArray out;
+    for (std::size_t i = 0; i < d.services.size(); ++i) {
+        const ServiceSettings &svc = d.services[i];
+        QJsonArray ports;
+        for (const auto &[first, last] : svc.ports)
+            ports.append(first == last ? QString::number(first) : QStringLiteral("%1-%2").arg(first).arg(last));
+        QJsonObject o{
+            {QStringLiteral("vip"), ipv4ToString(svc.vip)},
+            {QStringLiteral("protocol"), svc.protocolName()},
+            {QStringLiteral("ports"), ports},
+            {QStringLiteral("mode"), QStringLiteral("dr")},
+            {QStringLiteral("scheduler"), schedulerText(svc.scheduler)},
+            {QStringLiteral("persistenceS"), svc.persistenceS},
+            // Made from the legacy [dispatcher] vip and ports keys (docs/config.md).
+            {QStringLiteral("legacy"), svc.fromLegacyKeys},
+            {QStringLiteral("line"), svc.line},
+        };
+        if (m_run && i < kMaxServices) {
+            o.insert(QStringLiteral("newFlows"), u(m_run->fastPath->counters().serviceNewFlows[i]));
+            o.insert(QStringLiteral("cps"), qint64(m_serviceCps[i]));
+        }
+        out.append(o);
+    }
+    return out;
+}
+
 QJsonObject DispatcherService::stats() const
 {
     if (!m_run)
@@ -92,6 +121,7 @@ QJsonObject DispatcherService::stats() const
         {QStringLiteral("noServer"), u(c.noServer)},
         {QStringLiteral("tableFull"), u(c.tableFull)},
         {QStringLiteral("outputTooSmall"), u(c.outputTooSmall)},
+        {QStringLiteral("noService"), u(c.noService)},
         {QStringLiteral("malformed"), malformed},
         {QStringLiteral("icmp"), icmp},
         {QStringLiteral("bogus"), bogus},
@@ -106,6 +136,7 @@ QJsonObject DispatcherService::stats() const
         {QStringLiteral("expiredFlows"), u(c.expiredFlows)},
         {QStringLiteral("synSeenEvicted"), u(c.synSeenEvicted)},
         {QStringLiteral("readmittedFlows"), u(c.readmittedFlows)},
+        {QStringLiteral("persistentFlows"), u(c.persistentFlows)},
         {QStringLiteral("reconstructedInserted"), u(c.reconstructedInserted)},
         {QStringLiteral("reconstructedCorrected"), u(c.reconstructedCorrected)},
         {QStringLiteral("transferredInserted"), u(c.transferredInserted)},

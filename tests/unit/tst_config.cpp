@@ -741,9 +741,9 @@ enabled = true
         QCOMPARE(a.portsText(), QStringLiteral("80, 8000-8010"));
         QCOMPARE(a.portCount(), 12);
         QCOMPARE(a.persistenceS, 300);
-        QCOMPARE(schedulerName(a.scheduler), QStringLiteral("wlc")); // from [dispatcher]
+        QCOMPARE(schedulerText(a.scheduler), QStringLiteral("wlc")); // from [dispatcher]
         QCOMPARE(a.line, 9);
-        QCOMPARE(schedulerName(b.scheduler), QStringLiteral("rr"));
+        QCOMPARE(schedulerText(b.scheduler), QStringLiteral("rr"));
         QCOMPARE(b.protocolName(), QStringLiteral("tcp"));
         QCOMPARE(c.protocolName(), QStringLiteral("udp"));
         QCOMPARE(c.portsText(), QStringLiteral("53"));
@@ -767,7 +767,7 @@ enabled = true
         for (const ServiceSettings &x : ls) {
             QCOMPARE(ipv4ToString(x.vip), QStringLiteral("10.77.0.200"));
             QCOMPARE(x.portsText(), QStringLiteral("80, 443"));
-            QCOMPARE(schedulerName(x.scheduler), QStringLiteral("rr"));
+            QCOMPARE(schedulerText(x.scheduler), QStringLiteral("rr"));
             QVERIFY(x.fromLegacyKeys);
         }
         QCOMPARE(l.settings->dispatcher.reportedPorts().size(), std::size_t(2));
