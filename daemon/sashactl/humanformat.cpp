@@ -114,9 +114,15 @@ QString formatDispatcher(const QJsonObject &d)
     const auto n = [](const QJsonObject &o, const char *key) { return QString::number(o.value(QLatin1String(key)).toInteger()); };
     const QJsonObject fp = d.value(QLatin1String("fastPath")).toObject();
     const QJsonObject th = d.value(QLatin1String("thread")).toObject();
-    TablePrinter t({"interface", QStringLiteral("%1 (VIP %2, VMAC %3)").arg(d.value(QLatin1String("interface")).toString(),
-                                                                         d.value(QLatin1String("vip")).toString(),
-                                                                         d.value(QLatin1String("vmac")).toString())});
+    QStringList vips;
+    for (const QJsonValue &v : d.value(QLatin1String("vips")).toArray())
+        vips << v.toString();
+    if (vips.isEmpty()) // an older sashad
+        vips << d.value(QLatin1String("vip")).toString();
+    TablePrinter t({"interface", QStringLiteral("%1 (VIP%2 %3, VMAC %4)").arg(d.value(QLatin1String("interface")).toString(),
+                                                                            vips.size() > 1 ? QStringLiteral("s") : QString(),
+                                                                            vips.join(QStringLiteral(", ")),
+                                                                            d.value(QLatin1String("vmac")).toString())});
     t.addRow({"scheduler", QStringLiteral("%1, injector %2, table generation %3")
                                .arg(d.value(QLatin1String("scheduler")).toString(), d.value(QLatin1String("injector")).toString(),
                                     n(d, "tableGeneration"))});

@@ -163,6 +163,9 @@ QJsonObject DispatcherService::stats() const
         // [dispatcher] cpu: the CPU the thread is pinned to, -1 if it is not (not asked, or refused).
         {QStringLiteral("cpu"), m_run->thread->pinned() ? d.cpu : -1},
     };
+    QJsonArray vipsJson; // every VIP announced and answered for, the first = "vip"
+    for (quint32 v : d.vips())
+        vipsJson.append(ipv4ToString(v));
     const QString recon = m_completionPublished ? QStringLiteral("complete")
                         : m_reconstructionDone  ? QStringLiteral("merging")
                                                 : QStringLiteral("running");
@@ -170,6 +173,7 @@ QJsonObject DispatcherService::stats() const
         {QStringLiteral("running"), true},
         {QStringLiteral("interface"), d.interfaceName},
         {QStringLiteral("vip"), ipv4ToString(d.vip)},
+        {QStringLiteral("vips"), vipsJson},
         {QStringLiteral("vmac"), macToString(d.vmac)},
         {QStringLiteral("scheduler"), QLatin1String(schedulerName(d.scheduler))},
         {QStringLiteral("injector"), d.injector == DispatcherSettings::Injector::Pcap     ? QStringLiteral("pcap")
