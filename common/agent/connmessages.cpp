@@ -11,6 +11,8 @@ namespace {
 
 constexpr quint8 kTypeQuery = 1;
 constexpr quint8 kTypeReport = 2;
+constexpr quint16 kQueryMoreVips = 0x0001; // query flags: the more-VIPs field follows the ports
+constexpr quint8 kReportVipTable = 0x01;   // report flags: the VIP table follows the entries
 
 bool fail(QString *error, const QString &why)
 {
@@ -45,6 +47,38 @@ std::vector<quint16> portTable(const std::vector<quint16> &ports)
 
 } // namespace
 
+std::vector<std::pair<quint32, quint16>> ConnQuery::services() const
+{
+    std::vector<std::pair<quint32, quint16>> out;
+    auto add = [&](quint32 v, const std::vector<quint16> &ps) {
+        for (quint16 p : ps)
+            if (std::find(out.begin(), out.end(), std::pair{v, p}) == out.end() && out.size() < std::size_t(kMaxServicePorts))
+                out.emplace_back(v, p);
+    };
+    add(vip, ports);
+    for (const ConnQueryVip &m : moreVips)
+        add(m.vip, m.ports);
+    return out;
+}
+
+ConnQuery connQueryFor(quint32 queryId, const std::vector<std::pair<quint32, quint16>> &services)
+{
+    ConnQuery q;
+    q.queryId = queryId;
+    for (const auto &[v, p] : services) {
+        if (q.ports.empty() || v == q.vip) {
+            q.vip = v;
+            q.ports.push_back(p);
+            continue;
+        }
+        auto it = std::find_if(q.moreVips.begin(), q.moreVips.end(), [v = v](const ConnQueryVip &m) { return m.vip == v; });
+        if (it == q.moreVips.end())
+            it = q.moreVips.insert(q.moreVips.end(), ConnQueryVip{v, {}});
+        it->ports.push_back(p);
+    }
+    return q;
+}
+
 quint8 idleCodeFromMs(quint32 idleMs)
 {
     if (idleMs == 0)
@@ -58,13 +92,37 @@ QByteArray encodeConnQuery(const ConnQuery &q)
     ByteWriter w(kConnQueryFixedSize + 2 * qsizetype(ports.size()));
     w.u8(kConnMessageVersion);
     w.u8(kTypeQuery);
-    w.zeros(2); // reserved
+    w.u16(q.moreVips.empty() ? 0 : kQueryMoreVips); // flags
     w.u32(q.queryId);
     w.u32(q.vip);
     w.u16(quint16(ports.size()));
     for (quint16 port : ports)
         w.u16(port);
-    return w.take();
+    if (q.moreVips.empty())
+        return w.take();
+    QByteArray out = w.take();
+    std::size_t budget = kMaxServicePorts - ports.size();
+    std::vector<std::pair<quint32, std::vector<quint16>>> more;
+    for (const ConnQueryVip &m : q.moreVips) {
+        std::vector<quint16> mp = portTable(m.ports);
+        if (mp.size() > budget)
+            mp.resize(budget);
+        budget -= mp.size();
+        if (!mp.empty())
+            more.emplace_back(m.vip, std::move(mp));
+    }
+    qsizetype size = 2;
+    for (const auto &[v, mp] : more)
+        size += 6 + 2 * qsizetype(mp.size());
+    ByteWriter tail(size);
+    tail.u16(quint16(more.size()));
+    for (const auto &[v, mp] : more) {
+        tail.u32(v);
+        tail.u16(quint16(mp.size()));
+        for (quint16 port : mp)
+            tail.u16(port);
+    }
+    return out + tail.take();
 }
 
 std::optional<ConnQuery> decodeConnQuery(QByteArrayView payload, QString *error)
@@ -72,7 +130,8 @@ std::optional<ConnQuery> decodeConnQuery(QByteArrayView payload, QString *error)
     if (!checkHead(payload, kConnQueryFixedSize, kTypeQuery, "connection query", error))
         return std::nullopt;
     ByteReader in(payload);
-    in.skip(4); // version and type (checked above), reserved
+    in.skip(2); // version and type (checked above)
+    const quint16 flags = in.u16();
     ConnQuery q;
     q.queryId = in.u32();
     q.vip = in.u32();
@@ -89,6 +148,38 @@ std::optional<ConnQuery> decodeConnQuery(QByteArrayView payload, QString *error)
     q.ports.reserve(n);
     for (int i = 0; i < n; ++i)
         q.ports.push_back(in.u16());
+    // The appended field: more VIPs, when the flag says so. Truncated or over the port limit is
+    // malformed; other flags are a later version's and ignored.
+    if (!(flags & kQueryMoreVips))
+        return q;
+    if (!in.need(2)) {
+        fail(error, QStringLiteral("connection query truncated: more VIPs announced, %1 bytes present").arg(payload.size()));
+        return std::nullopt;
+    }
+    const quint16 m = in.u16();
+    int total = n;
+    for (int i = 0; i < m; ++i) {
+        if (!in.need(6)) {
+            fail(error, QStringLiteral("connection query truncated: VIP %1 of %2 announced, %3 bytes present").arg(i + 1).arg(m).arg(payload.size()));
+            return std::nullopt;
+        }
+        ConnQueryVip more;
+        more.vip = in.u32();
+        const quint16 k = in.u16();
+        total += k;
+        if (k == 0 || total > kMaxServicePorts) {
+            fail(error, QStringLiteral("connection query: %1 ports over all VIPs, accepted 1..%2").arg(k == 0 ? 0 : total).arg(kMaxServicePorts));
+            return std::nullopt;
+        }
+        if (!in.need(2 * qsizetype(k))) {
+            fail(error, QStringLiteral("connection query truncated: %1 ports announced for VIP %2, %3 bytes present")
+                            .arg(k).arg(i + 1).arg(payload.size()));
+            return std::nullopt;
+        }
+        for (int j = 0; j < k; ++j)
+            more.ports.push_back(in.u16());
+        q.moreVips.push_back(std::move(more));
+    }
     return q;
 }
 
@@ -97,16 +188,18 @@ std::vector<QByteArray> encodeConnReports(const ConnQuery &query, tb::NodeAddr s
                                           std::span<const ConnEntry> entries, quint32 skippedDead,
                                           int maxEntriesPerPart)
 {
-    const std::vector<quint16> ports = portTable(query.ports);
+    // The port table: (vip, port) pairs; with one VIP the VIPs are not sent.
+    const std::vector<std::pair<quint32, quint16>> table = query.services();
+    const bool sendVips = !query.moreVips.empty();
     const std::size_t perPart = std::size_t(std::clamp(maxEntriesPerPart, 1, kMaxEntriesPerReport));
 
     // Keep only what was asked; remember each entry's port index.
     std::vector<std::pair<const ConnEntry *, quint8>> kept;
     kept.reserve(entries.size());
     for (const ConnEntry &e : entries) {
-        const auto it = std::find(ports.begin(), ports.end(), e.vport);
-        if (it != ports.end())
-            kept.emplace_back(&e, quint8(it - ports.begin()));
+        const auto it = std::find(table.begin(), table.end(), std::pair{e.vip ? e.vip : query.vip, e.vport});
+        if (it != table.end())
+            kept.emplace_back(&e, quint8(it - table.begin()));
     }
     const std::size_t partCount = std::max<std::size_t>(1, (kept.size() + perPart - 1) / perPart);
     // partCount fits u16: kMaxEntriesPerReport * 65535 is far above what a host holds.
@@ -115,12 +208,12 @@ std::vector<QByteArray> encodeConnReports(const ConnQuery &query, tb::NodeAddr s
     for (std::size_t part = 0; part < partCount; ++part) {
         const std::size_t first = part * perPart;
         const std::size_t count = std::min(perPart, kept.size() - std::min(kept.size(), first));
-        const qsizetype entriesAt = kConnReportFixedSize + 2 * qsizetype(ports.size());
-        ByteWriter w(entriesAt + kConnEntrySize * qsizetype(count));
+        const qsizetype entriesAt = kConnReportFixedSize + 2 * qsizetype(table.size());
+        ByteWriter w(entriesAt + kConnEntrySize * qsizetype(count) + (sendVips ? 4 * qsizetype(table.size()) : 0));
         w.u8(kConnMessageVersion);
         w.u8(kTypeReport);
-        w.u8(0); // reserved
-        w.u8(quint8(ports.size()));
+        w.u8(sendVips ? kReportVipTable : 0); // flags
+        w.u8(quint8(table.size()));
         w.u32(query.queryId);
         w.u32(server);
         w.u32(query.vip);
@@ -130,7 +223,7 @@ std::vector<QByteArray> encodeConnReports(const ConnQuery &query, tb::NodeAddr s
         w.u32(quint32(kept.size()));
         w.u32(skippedDead);
         w.u32(quint32(count));
-        for (quint16 port : ports)
+        for (const auto &[v, port] : table)
             w.u16(port);
         for (std::size_t i = 0; i < count; ++i) {
             const auto &[entry, index] = kept[first + i];
@@ -139,6 +232,9 @@ std::vector<QByteArray> encodeConnReports(const ConnQuery &query, tb::NodeAddr s
             w.u8(index);
             w.u8(entry->idleCode);
         }
+        if (sendVips)
+            for (const auto &[v, port] : table)
+                w.u32(v);
         out.push_back(w.take());
     }
     return out;
@@ -149,7 +245,8 @@ std::optional<ConnReport> decodeConnReport(QByteArrayView payload, QString *erro
     if (!checkHead(payload, kConnReportFixedSize, kTypeReport, "connection report", error))
         return std::nullopt;
     ByteReader in(payload);
-    in.skip(3); // version and type (checked above), reserved
+    in.skip(2); // version and type (checked above)
+    const quint8 flags = in.u8();
     const int portCount = in.u8();
     if (portCount > kMaxServicePorts) {
         fail(error, QStringLiteral("connection report: %1 ports, accepted 0..%2").arg(portCount).arg(kMaxServicePorts));
@@ -186,6 +283,23 @@ std::optional<ConnReport> decodeConnReport(QByteArrayView payload, QString *erro
     for (int i = 0; i < portCount; ++i)
         ports[std::size_t(i)] = in.u16();
     r.entries.resize(count);
+    // The appended VIP of each port-table entry, after the entries; else all are to r.vip.
+    std::vector<quint32> vips(static_cast<std::size_t>(portCount), r.vip);
+    const qsizetype vipsAt = entriesAt + qsizetype(count) * kConnEntrySize;
+    if (flags & kReportVipTable) {
+        if (payload.size() < vipsAt + 4 * qsizetype(portCount)) {
+            fail(error, QStringLiteral("connection report truncated: a VIP table of %1 entries announced, %2 bytes present")
+                            .arg(portCount).arg(payload.size()));
+            return std::nullopt;
+        }
+        ByteReader tail(payload.sliced(vipsAt));
+        for (int i = 0; i < portCount; ++i)
+            vips[std::size_t(i)] = tail.u32();
+    }
+    for (quint32 &v : vips) {
+        if (v == r.vip)
+            v = 0; // the report's own VIP: 0, as an encoder writes it
+    }
     for (quint32 i = 0; i < count; ++i) {
         ConnEntry &c = r.entries[i];
         c.clientIp = in.u32();
@@ -198,6 +312,7 @@ std::optional<ConnReport> decodeConnReport(QByteArrayView payload, QString *erro
             return std::nullopt;
         }
         c.vport = ports[index];
+        c.vip = vips[index];
     }
     return r;
 }

@@ -9,10 +9,10 @@
 //
 // Wire layout, all integers big-endian.
 //   ConnQuery (14 + 2n bytes):
-//     version 1 (=1) | type 1 (=1 query) | reserved 2 (=0) | queryId 4 | vip 4 |
+//     version 1 (=1) | type 1 (=1 query) | flags 2 (bit 0: more VIPs follow) | queryId 4 | vip 4 |
 //     portCount 2 (n, 1..kMaxServicePorts) | port 2 × n
 //   ConnReport (38 + 2p + 8e bytes):
-//     version 1 (=1) | type 1 (=2 report) | flags 1 (=0) | portCount 1 (p, 0..kMaxServicePorts) |
+//     version 1 (=1) | type 1 (=2 report) | flags 1 (bit 0: VIP table follows) | portCount 1 (p, 0..kMaxServicePorts) |
 //     queryId 4 (echoed) | server 4 (the reporter's ring address) | vip 4 |
 //     mac 6 (the server's MAC on the cluster link, all zero when unknown) |
 //     part 2 | partCount 2 (part < partCount) | totalEntries 4 (over all parts) |
@@ -24,6 +24,14 @@
 //   wins, docs/agent.md) without growing the entry past 8 bytes: 100k connections = 800 KB,
 //   under the reliable exchange's 1 MiB cap; more are split into parts of at most
 //   kMaxEntriesPerReport entries.
+//   Appended, each announced by its flag bit (version 1 still: a decoder that predates them
+//   ignores the flags and the bytes, as below):
+//   ConnQuery, after the last port: more VIPs, for clusters with services on several VIPs
+//     (docs/config.md "[[service]]"): vipCount 2 (m) | m × (vip 4 | portCount 2 (k, 1..) | port 2 × k).
+//     The ports over all VIPs are at most kMaxServicePorts. Absent: only vip's ports are asked.
+//   ConnReport, after the last entry: the VIP of each port-table entry, vip 4 × p, present when
+//     the query had more VIPs; the port table is then of (vip, port) pairs. Absent: every entry
+//     is to the report's vip. A flagged field that is truncated is malformed.
 // Decoding: shorter than the fixed part, an unknown version/type, a query without ports or with
 // more than kMaxServicePorts, part >= partCount, an entry whose portIndex is outside the port
 // table, or fewer bytes than the counts announce is malformed. Bytes after the last entry (or
@@ -53,15 +61,28 @@ constexpr int kConnReportFixedSize = 38;
 constexpr int kConnEntrySize = 8;
 constexpr int kMaxServicePorts = 64;
 // Entries per report so that the largest report (all ports listed) fits one reliable transfer.
+// (The port table is 2 bytes a port, and 4 more for its VIP when the query had several VIPs.)
 constexpr int kMaxEntriesPerReport =
-    int((tb::kMaxOobPayload - kConnReportFixedSize - 2 * kMaxServicePorts) / kConnEntrySize);
+    int((tb::kMaxOobPayload - kConnReportFixedSize - 6 * kMaxServicePorts) / kConnEntrySize);
+
+struct ConnQueryVip {
+    quint32 vip = 0;
+    std::vector<quint16> ports;
+    friend bool operator==(const ConnQueryVip &, const ConnQueryVip &) = default;
+};
 
 struct ConnQuery {
     quint32 queryId = 0;
     quint32 vip = 0;              // IPv4, host byte order
     std::vector<quint16> ports;   // service ports on the VIP
+    std::vector<ConnQueryVip> moreVips; // the appended field: other VIPs and their ports
+    // Every (vip, port) asked, vip's first, without duplicates, at most kMaxServicePorts.
+    std::vector<std::pair<quint32, quint16>> services() const;
     friend bool operator==(const ConnQuery &, const ConnQuery &) = default;
 };
+
+// A query for every (vip, port) of `services` (the first pair's VIP is the query's vip).
+ConnQuery connQueryFor(quint32 queryId, const std::vector<std::pair<quint32, quint16>> &services);
 
 // One connection as it travels: the client's address, the service port, and its idle code.
 struct ConnEntry {
@@ -69,6 +90,7 @@ struct ConnEntry {
     quint16 clientPort = 0;
     quint16 vport = 0;
     quint8 idleCode = 0;
+    quint32 vip = 0;        // 0 = the query's (report's) vip, also when decoded
     friend bool operator==(const ConnEntry &, const ConnEntry &) = default;
 };
 
@@ -94,8 +116,8 @@ QByteArray encodeConnQuery(const ConnQuery &q);
 std::optional<ConnQuery> decodeConnQuery(QByteArrayView payload, QString *error = nullptr);
 
 // An agent's whole answer, cut into parts of at most maxEntriesPerPart entries (clamped to
-// 1..kMaxEntriesPerReport); at least one part, even for no connections. Entries whose vport is
-// not in query.ports are left out (the agent only reports what was asked).
+// 1..kMaxEntriesPerReport); at least one part, even for no connections. Entries whose (vip,
+// vport) the query did not ask are left out (the agent only reports what was asked).
 std::vector<QByteArray> encodeConnReports(const ConnQuery &query, tb::NodeAddr server,
                                           const std::array<quint8, 6> &mac,
                                           std::span<const ConnEntry> entries, quint32 skippedDead,

@@ -34,21 +34,35 @@ ReconstructionCoordinator::ReconstructionCoordinator(ReconstructionConfig config
     m_config.maxAttempts = std::max(1, m_config.maxAttempts);
 }
 
-quint64 ReconstructionCoordinator::flowKey(quint32 clientIp, quint16 clientPort, quint16 vport)
+ReconstructionCoordinator::ClaimKey ReconstructionCoordinator::flowKey(quint32 clientIp, quint16 clientPort, quint32 vip,
+                                                                        quint16 vport)
 {
-    return (quint64(clientIp) << 32) | (quint64(clientPort) << 16) | vport;
+    return {(quint64(clientIp) << 32) | (quint64(clientPort) << 16) | vport, vip};
 }
 
 ReconstructionCoordinator::Output ReconstructionCoordinator::start(tb::Time now, quint32 vip,
                                                                    std::vector<quint16> ports,
                                                                    const std::vector<tb::NodeAddr> &servers)
 {
+    std::vector<std::pair<quint32, quint16>> services;
+    for (quint16 p : ports)
+        services.emplace_back(vip, p);
+    Output out = start(now, services, servers);
+    m_vip = vip; // also when ports is empty
+    return out;
+}
+
+ReconstructionCoordinator::Output ReconstructionCoordinator::start(tb::Time now,
+                                                                   const std::vector<std::pair<quint32, quint16>> &services,
+                                                                   const std::vector<tb::NodeAddr> &servers)
+{
     Output out;
     m_started = true;
     m_running = true;
     m_startedAt = now;
-    m_vip = vip;
-    m_ports = std::move(ports);
+    m_services = services;
+    m_vip = services.empty() ? 0 : services.front().first;
+    const quint32 vip = m_vip;
     m_servers.clear();
     m_claims.clear();
     m_runConflicts = 0;
@@ -74,8 +88,8 @@ void ReconstructionCoordinator::query(tb::Time now, tb::NodeAddr server, ServerR
     q.queryId = m_nextQueryId++;
     if (m_nextQueryId == 0)
         m_nextQueryId = 1;
+    q = connQueryFor(q.queryId, m_services);
     q.vip = m_vip;
-    q.ports = m_ports;
     if (run.attempts == 0)
         run.firstQueryAt = now;
     ++run.attempts;
@@ -149,7 +163,10 @@ ReconstructionCoordinator::Output ReconstructionCoordinator::onReport(tb::Time n
 
     out.flows.reserve(report->entries.size());
     for (const ConnEntry &e : report->entries) {
-        const auto [claim, inserted] = m_claims.try_emplace(flowKey(e.clientIp, e.clientPort, e.vport),
+        const quint32 vip = e.vip ? e.vip : report->vip;
+        if (std::find(m_services.begin(), m_services.end(), std::pair{vip, e.vport}) == m_services.end())
+            continue; // not asked (the decoder checked the report's own table, not our query)
+        const auto [claim, inserted] = m_claims.try_emplace(flowKey(e.clientIp, e.clientPort, vip, e.vport),
                                                             Claim{from, e.idleCode});
         if (!inserted) {
             Claim &c = claim->second;
@@ -162,7 +179,7 @@ ReconstructionCoordinator::Output ReconstructionCoordinator::onReport(tb::Time n
                 continue;
             c = Claim{from, e.idleCode};
         }
-        out.flows.push_back({e.clientIp, e.clientPort, m_vip, e.vport, from});
+        out.flows.push_back({e.clientIp, e.clientPort, vip, e.vport, from});
     }
     run.flowsReported += report->entries.size();
 
@@ -300,7 +317,7 @@ std::vector<ReconstructionCoordinator::Flow> ReconstructionCoordinator::mergedFl
     std::vector<Flow> out;
     out.reserve(m_claims.size());
     for (const auto &[key, claim] : m_claims)
-        out.push_back({quint32(key >> 32), quint16(key >> 16), m_vip, quint16(key), claim.server});
+        out.push_back({quint32(key.flow >> 32), quint16(key.flow >> 16), key.vip, quint16(key.flow), claim.server});
     return out;
 }
 

@@ -92,6 +92,10 @@ public:
     // A new dispatcher starts: every server in `servers` is queried (the dispatcher itself may be
     // among them: it may still hold connections it served). Restarting resets everything.
     Output start(tb::Time now, quint32 vip, std::vector<quint16> ports, const std::vector<tb::NodeAddr> &servers);
+    // Same for services on several VIPs: every (vip, port) of `services` is asked (the first
+    // pair's VIP is the queries' vip; docs/agent.md "Several VIPs").
+    Output start(tb::Time now, const std::vector<std::pair<quint32, quint16>> &services,
+                 const std::vector<tb::NodeAddr> &servers);
     // A report from the out-of-band channel. from = the ring address the datagram came from
     // (authenticated by the envelope); a report naming another server is rejected.
     Output onReport(tb::Time now, tb::NodeAddr from, QByteArrayView payload);
@@ -131,18 +135,30 @@ private:
 
     void query(tb::Time now, tb::NodeAddr server, ServerRun &run, Output &out);
     void checkCompletion(tb::Time now, Output &out);
-    static quint64 flowKey(quint32 clientIp, quint16 clientPort, quint16 vport);
+    // (clientIp, clientPort, vport) and the VIP: a claim's key.
+    struct ClaimKey {
+        quint64 flow = 0;
+        quint32 vip = 0;
+        friend bool operator==(const ClaimKey &, const ClaimKey &) = default;
+    };
+    struct ClaimKeyHash {
+        std::size_t operator()(const ClaimKey &k) const noexcept
+        {
+            return std::hash<quint64>()(k.flow ^ (quint64(k.vip) * 0x9E3779B97F4A7C15ull));
+        }
+    };
+    static ClaimKey flowKey(quint32 clientIp, quint16 clientPort, quint32 vip, quint16 vport);
     bool reject(Output &out, quint64 &counter, const QString &why);
 
     ReconstructionConfig m_config;
     bool m_started = false, m_running = false;
     tb::Time m_startedAt{0};
     quint32 m_vip = 0;
-    std::vector<quint16> m_ports;
+    std::vector<std::pair<quint32, quint16>> m_services; // every (vip, port) asked
     quint32 m_nextQueryId = 1;
     std::map<tb::NodeAddr, ServerRun> m_servers;
-    // (clientIp, clientPort, vport) -> winning claim. One VIP per run.
-    std::unordered_map<quint64, Claim> m_claims;
+    // (clientIp, clientPort, vip, vport) -> winning claim.
+    std::unordered_map<ClaimKey, Claim, ClaimKeyHash> m_claims;
     quint64 m_runConflicts = 0;
     Stats m_stats;
 };

@@ -109,6 +109,17 @@ std::function<void(NodeSettings &, const NodeSettings &)> field(S NodeSettings::
     return [section, m](NodeSettings &to, const NodeSettings &from) { (to.*section).*m = (from.*section).*m; };
 }
 
+// "10.77.0.200 tcp 80, 8000-8010 dr maglev 0s; ..." (the [[service]] tables), or "none".
+QString services(const std::vector<ServiceSettings> &list)
+{
+    QStringList out;
+    for (const ServiceSettings &svc : list)
+        if (!svc.fromLegacyKeys) // those have their own rows: [dispatcher] vip, ports, scheduler
+            out << QStringLiteral("%1 %2 %3 dr %4 %5s").arg(ipv4ToString(svc.vip), svc.protocolName(), svc.portsText(),
+                                                       schedulerText(svc.scheduler)).arg(svc.persistenceS);
+    return out.isEmpty() ? QStringLiteral("none") : q(out.join(QStringLiteral("; ")));
+}
+
 const std::vector<Row> &rows()
 {
     using N = NodeSettings;
@@ -158,6 +169,8 @@ const std::vector<Row> &rows()
         {"[dispatcher] prepare", Part::None, [](const N &s) { return yesNo(s.dispatcher.prepare); }, {}},
         {"[dispatcher] batch_us", Part::None, [](const N &s) { return num(s.dispatcher.batchUs); }, {}},
         {"[dispatcher] cpu", Part::None, [](const N &s) { return num(s.dispatcher.cpu); }, {}},
+        // Every service, one text: a changed, added or removed service needs a restart.
+        {"[[service]]", Part::None, [](const N &s) { return services(s.dispatcher.services); }, {}},
         {"[health] enabled", Part::Health, [](const N &s) { return yesNo(s.health.enabled); }, field(&N::health, &H::enabled)},
         {"[health] url", Part::Health, [](const N &s) { return q(s.health.url); }, field(&N::health, &H::url)},
         {"[health] interval_ms", Part::Health, [](const N &s) { return num(s.health.intervalMs); },

@@ -125,4 +125,85 @@ std::optional<tb::Endpoint> parseHostPort(const QString &text, quint16 defaultPo
     return tb::Endpoint{*ip, port};
 }
 
+int ServiceSettings::portCount() const
+{
+    int n = 0;
+    for (const auto &[first, last] : ports)
+        n += int(last) - int(first) + 1;
+    return n;
+}
+
+QString ServiceSettings::portsText() const
+{
+    QStringList out;
+    for (const auto &[first, last] : ports)
+        out << (first == last ? QString::number(first) : QStringLiteral("%1-%2").arg(first).arg(last));
+    return out.join(QStringLiteral(", "));
+}
+
+QString schedulerText(SchedulerKind kind)
+{
+    switch (kind) {
+    case SchedulerKind::Maglev: return QStringLiteral("maglev");
+    case SchedulerKind::WeightedLeastConnections: return QStringLiteral("wlc");
+    case SchedulerKind::RoundRobin: return QStringLiteral("rr");
+    }
+    return QStringLiteral("unknown");
+}
+
+std::vector<quint32> DispatcherSettings::vips() const
+{
+    std::vector<quint32> out;
+    for (const ServiceSettings &s : services)
+        if (std::find(out.begin(), out.end(), s.vip) == out.end())
+            out.push_back(s.vip);
+    if (out.empty() && vip != 0)
+        out.push_back(vip);
+    return out;
+}
+
+std::vector<std::pair<quint32, quint16>> DispatcherSettings::reportedPorts() const
+{
+    std::vector<std::pair<quint32, quint16>> out;
+    for (const ServiceSettings &s : services) {
+        if (s.protocol != ServiceSettings::Protocol::Tcp)
+            continue;
+        for (const auto &[first, last] : s.ports)
+            for (int p = first; p <= last; ++p)
+                if (std::find(out.begin(), out.end(), std::pair{s.vip, quint16(p)}) == out.end())
+                    out.emplace_back(s.vip, quint16(p));
+    }
+    return out;
+}
+
+void fillServicePolicy(const DispatcherSettings &d, DispatchPolicy &policy)
+{
+    const std::vector<quint32> vips = d.vips();
+    policy.vipCount = 0;
+    for (quint32 v : vips)
+        if (policy.vipCount < kMaxVips)
+            policy.vips[policy.vipCount++] = v;
+    if (!vips.empty())
+        policy.vip = vips.front();
+    policy.ruleCount = 0;
+    policy.serviceCount = 0;
+    for (const ServiceSettings &svc : d.services) {
+        if (policy.serviceCount >= kMaxServices)
+            break;
+        const std::uint8_t index = policy.serviceCount++;
+        policy.services[index].scheduler = svc.scheduler;
+        policy.services[index].persistence = FastTime(std::int64_t(svc.persistenceS) * 1'000'000);
+        for (const auto &[first, last] : svc.ports) {
+            if (policy.ruleCount >= kMaxServiceRules)
+                break;
+            ServiceRule &r = policy.rules[policy.ruleCount++];
+            r.vip = svc.vip;
+            r.portFirst = first;
+            r.portLast = last;
+            r.protocol = svc.protocol == ServiceSettings::Protocol::Tcp ? kIpProtoTcp : kIpProtoUdp;
+            r.service = index;
+        }
+    }
+}
+
 } // namespace sasha

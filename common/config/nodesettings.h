@@ -31,6 +31,27 @@ struct ConfigError {
     QString toString() const;
 };
 
+// [[service]]: one virtual service (docs/config.md "[[service]]"): the (VIP, protocol, ports)
+// the dispatcher forwards, like an ipvsadm virtual service. Without [[service]] tables the
+// [dispatcher] vip and ports keys make one TCP and one UDP service (legacy form).
+struct ServiceSettings {
+    enum class Protocol { Tcp, Udp };
+    enum class Mode { Direct }; // "dr" (L4/2); "nat" is refused: not implemented yet
+    quint32 vip = 0;                                  // host byte order
+    Protocol protocol = Protocol::Tcp;
+    std::vector<std::pair<quint16, quint16>> ports;   // inclusive ranges, as written
+    Mode mode = Mode::Direct;
+    SchedulerKind scheduler = SchedulerKind::Maglev;
+    int persistenceS = 0;                             // source-address affinity timeout; 0 = off
+    int line = 0;                                     // where the table starts (messages)
+    bool fromLegacyKeys = false;                      // made from [dispatcher] vip/ports
+    int portCount() const;
+    QString portsText() const;                        // "80, 8000-8010"
+    QString protocolName() const { return protocol == Protocol::Tcp ? QStringLiteral("tcp") : QStringLiteral("udp"); }
+    friend bool operator==(const ServiceSettings &, const ServiceSettings &) = default;
+};
+QString schedulerText(SchedulerKind kind);
+
 // [dispatcher]: what this node does when the ring elects it (docs/dispatcher.md). The table is
 // optional; without it (or without vip and vmac) the node never runs a dispatcher.
 struct DispatcherSettings {
@@ -56,7 +77,18 @@ struct DispatcherSettings {
     int batchUs = 0;
     // Pin the packet thread to this CPU (like HAProxy's cpu-map); -1 = let the scheduler place it.
     int cpu = -1;
+    // The virtual services, [[service]] tables in file order, or the one TCP and one UDP service
+    // the legacy vip and ports keys make. Empty when the node cannot dispatch.
+    std::vector<ServiceSettings> services;
+    // Every VIP of the services, first-seen order (vip above is the first).
+    std::vector<quint32> vips() const;
+    // TCP (vip, port) pairs the agents report at reconstruction: every port of every TCP service.
+    std::vector<std::pair<quint32, quint16>> reportedPorts() const;
 };
+
+// The fast path's view of the services (DispatchPolicy vips, rules, services), from
+// d.services in order: service i of the config is index i of the counters.
+void fillServicePolicy(const DispatcherSettings &d, DispatchPolicy &policy);
 
 // [health]: the agent's HTTP check of the local service (docs/agent.md).
 struct HealthSettings {

@@ -56,6 +56,8 @@ public:
     bool ok() const { return !m_error.has_value(); }
     const QString &file() const { return m_file; }
     bool has(std::string_view key) const { return m_table.contains(key); }
+    const toml::node *node(std::string_view key) const { return m_table.get(key); }
+    std::size_t tableLine() const { return m_table.source().begin.line; }
     // The host's checks run only when the loader was given one (sashad --check and start).
     const HostNetwork *host() const { return m_host; }
 
@@ -72,7 +74,7 @@ public:
             return;
         ConfigError e;
         e.file = m_file;
-        e.key = QStringLiteral("[%1]").arg(m_section);
+        e.key = QStringLiteral("[%1]").arg(m_section); // "[[service]]" for a service table
         if (!key.empty())
             e.key += QLatin1Char(' ') + QString::fromUtf8(key.data(), qsizetype(key.size()));
         const toml::node *n = at ? at : key.empty() ? nullptr : m_table.get(key);
@@ -579,10 +581,52 @@ void parseDispatcher(SectionReader &r, NodeSettings &s)
         d.batchUs = int(*v);
     if (const auto v = r.integer("cpu", -1, 1023))
         d.cpu = int(*v);
-    if (!r.ok() || (d.vip == 0 && !r.has("vmac")))
+}
+
+// The services the legacy keys make: one TCP and one UDP service on vip's `ports`, under
+// [dispatcher] scheduler (docs/config.md "The [dispatcher] vip and ports keys").
+void legacyServices(DispatcherSettings &d, int line)
+{
+    for (const auto protocol : {ServiceSettings::Protocol::Tcp, ServiceSettings::Protocol::Udp}) {
+        ServiceSettings svc;
+        svc.vip = d.vip;
+        svc.protocol = protocol;
+        for (quint16 p : d.ports)
+            svc.ports.emplace_back(p, p);
+        svc.scheduler = d.scheduler;
+        svc.line = line;
+        svc.fromLegacyKeys = true;
+        d.services.push_back(svc);
+    }
+}
+
+// After [dispatcher] and [[service]] are read: can this node dispatch, and with what services.
+void finishDispatcher(SectionReader &r, NodeSettings &s, bool haveServices)
+{
+    DispatcherSettings &d = s.dispatcher;
+    if (!r.ok())
+        return;
+    if (haveServices) {
+        // Each service names its VIP; the legacy keys would be a second, contradictory source.
+        for (const std::string_view key : {"vip", "ports"}) {
+            if (r.has(key)) {
+                r.fail(key, QStringLiteral("must not be set with [[service]] tables: each service names its vip and port; "
+                                           "remove %1 from [dispatcher] and write e.g. [[service]] vip = \"10.0.0.200\", "
+                                           "protocol = \"tcp\", port = 80").arg(QLatin1String(key.data(), qsizetype(key.size()))));
+                return;
+            }
+        }
+        d.vip = d.services.front().vip;
+        if (!r.has("vmac")) {
+            r.fail("vmac", QStringLiteral("is required with [[service]] tables (the MAC every VIP resolves to, e.g. "
+                                          "\"02:5a:5a:00:00:01\")"));
+            return;
+        }
+    }
+    if (!haveServices && d.vip == 0 && !r.has("vmac"))
         return; // no VIP: this node never dispatches (a valid choice, e.g. a serve-only node)
     if (d.vip == 0)
-        r.fail("vip", QStringLiteral("is required when vmac is set (the address clients connect to)"));
+        r.fail("vip", QStringLiteral("is required when vmac is set (the address clients connect to), or [[service]] tables"));
     else if (!r.has("vmac"))
         r.fail("vmac", QStringLiteral("is required when vip is set (the MAC the VIP resolves to, e.g. \"02:5a:5a:00:00:01\")"));
     else if (d.interfaceName.isEmpty())
@@ -595,6 +639,164 @@ void parseDispatcher(SectionReader &r, NodeSettings &s)
                                      r.host()->interfaceNames().join(QStringLiteral(", "))));
     else
         d.configured = true;
+    if (d.configured && !haveServices)
+        legacyServices(d, int(r.tableLine()));
+}
+
+const std::vector<std::string_view> &serviceKeys()
+{
+    static const std::vector<std::string_view> keys = {"vip", "protocol", "port", "mode", "scheduler", "persistence_s"};
+    return keys;
+}
+
+// One port value: an integer, "N" or "N-M" (N <= M), each 1..65535.
+std::optional<std::pair<quint16, quint16>> portRange(const toml::node &n)
+{
+    if (const auto v = n.value_exact<int64_t>()) {
+        if (*v < 1 || *v > 65535)
+            return std::nullopt;
+        return std::pair{quint16(*v), quint16(*v)};
+    }
+    const auto text = n.value_exact<std::string>();
+    if (!text)
+        return std::nullopt;
+    const QStringList parts = QString::fromStdString(*text).split(QLatin1Char('-'));
+    if (parts.size() > 2)
+        return std::nullopt;
+    bool ok1 = false, ok2 = false;
+    const int first = parts[0].trimmed().toInt(&ok1);
+    const int last = parts.size() == 2 ? parts[1].trimmed().toInt(&ok2) : (ok2 = true, first);
+    if (!ok1 || !ok2 || first < 1 || last > 65535 || first > last)
+        return std::nullopt;
+    return std::pair{quint16(first), quint16(last)};
+}
+
+QString nodeText(const toml::node &n)
+{
+    if (const auto v = n.value_exact<int64_t>())
+        return QString::number(*v);
+    if (const auto v = n.value_exact<std::string>())
+        return quoted(QString::fromStdString(*v));
+    return typeName(n);
+}
+
+void parseService(SectionReader &r, const NodeSettings &s, ServiceSettings &svc)
+{
+    if (!r.has("vip")) {
+        r.fail({}, QStringLiteral("vip is required: the address clients connect to, like vip = \"10.0.0.200\""));
+        return;
+    }
+    if (!r.has("port")) {
+        r.fail({}, QStringLiteral("port is required: a port 1..65535, a list like [80, 443] or a range like \"8000-8010\""));
+        return;
+    }
+    if (const auto v = r.string("vip")) {
+        const auto ip = parseIpv4(*v);
+        if (!ip)
+            r.fail("vip", QStringLiteral("must be an IPv4 address like \"10.0.0.200\"; got %1").arg(quoted(*v)));
+        else if (const QString why = notUnicast(*ip); !why.isEmpty())
+            r.fail("vip", QStringLiteral("%1 %2; a VIP is a unicast address clients connect to, like \"10.0.0.200\"")
+                              .arg(quoted(*v), why));
+        else
+            svc.vip = *ip;
+    }
+    if (const auto k = r.choice("protocol", {QStringLiteral("tcp"), QStringLiteral("udp")}))
+        svc.protocol = *k == 0 ? ServiceSettings::Protocol::Tcp : ServiceSettings::Protocol::Udp;
+    if (r.ok()) {
+        const QString accepted = QStringLiteral("a port 1..65535, a list like [80, 443] or a range like \"8000-8010\"");
+        const toml::node *n = r.node("port");
+        if (const toml::array *arr = n->as_array()) {
+            if (arr->empty())
+                r.fail("port", QStringLiteral("must be %1; got an empty list").arg(accepted));
+            for (const toml::node &item : *arr) {
+                const auto range = portRange(item);
+                if (!range) {
+                    r.failAt("port", &item, QStringLiteral("must be %1; the list has %2").arg(accepted, nodeText(item)));
+                    break;
+                }
+                svc.ports.push_back(*range);
+            }
+        } else if (const auto range = portRange(*n)) {
+            svc.ports.push_back(*range);
+        } else {
+            r.fail("port", QStringLiteral("must be %1; got %2").arg(accepted, nodeText(*n)));
+        }
+    }
+    if (r.has("mode") && r.ok()) {
+        if (r.string("mode") == QStringLiteral("nat"))
+            r.fail("mode", QStringLiteral("\"nat\" (L4/3, RFC 2391) is not implemented yet; accepted: \"dr\" (L4/2: the "
+                                          "dispatcher rewrites the MAC, servers reply directly)"));
+        else
+            r.choice("mode", {QStringLiteral("dr")});
+    }
+    svc.scheduler = s.dispatcher.scheduler;
+    if (const auto k = r.choice("scheduler", {QStringLiteral("maglev"), QStringLiteral("wlc"), QStringLiteral("rr")}))
+        svc.scheduler = *k == 0 ? SchedulerKind::Maglev : *k == 1 ? SchedulerKind::WeightedLeastConnections
+                                                                 : SchedulerKind::RoundRobin;
+    if (const auto v = r.integer("persistence_s", 0, 86400))
+        svc.persistenceS = int(*v);
+}
+
+// [[service]] tables, in file order, after [dispatcher] (a service's scheduler defaults to its).
+// Limits: kMaxServices services, kMaxVips VIPs, kMaxServiceRules port entries, and
+// kMaxServicePorts TCP ports over all services (each is reported at reconstruction).
+void parseServices(const toml::array &tables, const QString &file, const HostNetwork *host, NodeSettings &s,
+                   std::optional<ConfigError> &error)
+{
+    constexpr int kMaxReportedPorts = 64; // connmessages.h kMaxServicePorts
+    std::vector<quint32> vips;
+    int rules = 0, tcpPorts = 0;
+    for (const toml::node &n : tables) {
+        const toml::table &t = *n.as_table();
+        SectionReader r(t, QStringLiteral("[service]"), file, host, error);
+        ServiceSettings svc;
+        svc.line = int(t.source().begin.line);
+        parseService(r, s, svc);
+        if (!r.ok())
+            return;
+        if (s.dispatcher.services.size() >= kMaxServices) {
+            r.fail({}, QStringLiteral("at most %1 services; this is service %2").arg(kMaxServices).arg(s.dispatcher.services.size() + 1));
+            return;
+        }
+        if (std::find(vips.begin(), vips.end(), svc.vip) == vips.end()) {
+            if (vips.size() >= kMaxVips) {
+                r.fail("vip", QStringLiteral("at most %1 different VIPs over all services; this is VIP %2")
+                                  .arg(kMaxVips).arg(vips.size() + 1));
+                return;
+            }
+            vips.push_back(svc.vip);
+        }
+        rules += int(svc.ports.size());
+        if (rules > int(kMaxServiceRules)) {
+            r.fail("port", QStringLiteral("at most %1 ports and ranges over all services; got %2").arg(kMaxServiceRules).arg(rules));
+            return;
+        }
+        if (svc.protocol == ServiceSettings::Protocol::Tcp) {
+            tcpPorts += svc.portCount();
+            if (tcpPorts > kMaxReportedPorts) {
+                r.fail("port", QStringLiteral("at most %1 TCP ports over all services (the agents report each at "
+                                              "reconstruction); got %2 with this service's %3")
+                                   .arg(kMaxReportedPorts).arg(tcpPorts).arg(svc.portsText()));
+                return;
+            }
+        }
+        for (const ServiceSettings &other : s.dispatcher.services) {
+            if (other.vip != svc.vip || other.protocol != svc.protocol)
+                continue;
+            for (const auto &[a1, a2] : svc.ports) {
+                for (const auto &[b1, b2] : other.ports) {
+                    if (a1 <= b2 && b1 <= a2) {
+                        r.fail("port", QStringLiteral("port %1/%2 of %3 is already in the service at line %4; a port "
+                                                      "belongs to one service")
+                                           .arg(std::max(a1, b1)).arg(svc.protocolName(), ipv4ToString(svc.vip))
+                                           .arg(other.line));
+                        return;
+                    }
+                }
+            }
+        }
+        s.dispatcher.services.push_back(svc);
+    }
 }
 
 void parseHealth(SectionReader &r, NodeSettings &s)
@@ -741,9 +943,28 @@ ConfigResult parseNodeSettings(const QByteArray &text, const QString &path, cons
         sectionNames.push_back(s.name);
 
     // Unknown tables and keys first: a typo is the likeliest mistake and the clearest message.
+    sectionNames.push_back("[[service]]");
+    const toml::array *services = nullptr;
     for (const auto &[k, node] : root) {
         // Not k itself in the lambda: clang before 16 cannot capture a structured binding.
         const std::string_view tableName = k.str();
+        if (tableName == "service") {
+            // [[service]]: an array of tables, each checked like a section.
+            services = node.as_array();
+            if (!services || !services->is_array_of_tables())
+                return {std::nullopt, errorAt(file, k.source(), QStringLiteral("[[service]]"),
+                                              QStringLiteral("must be an array of tables, each written [[service]]; got %1")
+                                                  .arg(services ? QStringLiteral("an array of other values") : typeName(node)))};
+            for (const toml::node &item : *services) {
+                for (const auto &[key, value] : *item.as_table()) {
+                    if (std::find(serviceKeys().begin(), serviceKeys().end(), key.str()) == serviceKeys().end())
+                        return {std::nullopt, errorAt(file, key.source(),
+                                                      QStringLiteral("[[service]] %1").arg(QString::fromStdString(std::string(key.str()))),
+                                                      QStringLiteral("unknown key; accepted keys of [[service]]: %1").arg(joinNames(serviceKeys())))};
+                }
+            }
+            continue;
+        }
         const auto it = std::find_if(specs.begin(), specs.end(), [&](const SectionSpec &s) { return s.name == tableName; });
         const QString name = QString::fromStdString(std::string(k.str()));
         if (it == specs.end())
@@ -773,6 +994,16 @@ ConfigResult parseNodeSettings(const QByteArray &text, const QString &path, cons
         if (error)
             return {std::nullopt, error};
     }
+    if (services) {
+        parseServices(*services, file, host, s, error);
+        if (error)
+            return {std::nullopt, error};
+    }
+    const toml::table *dispatcher = root["dispatcher"].as_table();
+    SectionReader reader(dispatcher ? *dispatcher : empty, QStringLiteral("dispatcher"), file, host, error);
+    finishDispatcher(reader, s, services != nullptr);
+    if (error)
+        return {std::nullopt, error};
     return {std::move(s), std::nullopt};
 }
 

@@ -405,6 +405,8 @@ QJsonObject ControlStatus::toJson() const
     };
     if (!dispatcherStats.isEmpty())
         o.insert(QStringLiteral("dataPath"), dispatcherStats);
+    if (!services.isEmpty())
+        o.insert(QStringLiteral("services"), services);
     if (!admin.isEmpty())
         o.insert(QStringLiteral("admin"), admin);
     if (!transport.isEmpty())
@@ -437,6 +439,7 @@ ControlStatus ControlStatus::fromJson(const QJsonObject &o)
     s.observers = membersFromJson(o.value(QLatin1String("observers")).toArray());
     s.counters = ControlCounters::fromJson(o.value(QLatin1String("counters")).toObject());
     s.dispatcherStats = o.value(QLatin1String("dataPath")).toObject();
+    s.services = o.value(QLatin1String("services")).toArray();
     s.admin = o.value(QLatin1String("admin")).toObject();
     s.transport = o.value(QLatin1String("transport")).toObject();
     s.dispatch = o.value(QLatin1String("dispatch")).toObject();

@@ -116,6 +116,9 @@ struct ControlStatus {
     // The dispatcher's figures while this node dispatches (docs/sashactl.md, "dataPath"):
     // empty otherwise, and then left out of the JSON.
     QJsonObject dispatcherStats;
+    // The configured virtual services (docs/sashactl.md "services"): one object each, with
+    // "newFlows" while this node dispatches. Left out of the JSON when empty.
+    QJsonArray services;
     // This node's operator state (docs/sashactl.md, "admin"): drained, weight, openFlows,
     // stateFile. Left out of the JSON when empty.
     QJsonObject admin;

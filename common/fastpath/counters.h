@@ -42,6 +42,7 @@ struct FastPathCounters {
     Counter noServer{0};           // nobody may take new flows
     Counter tableFull{0};          // new flow refused: flow table at maxFlows
     Counter outputTooSmall{0};     // caller's buffer shorter than the frame
+    Counter noService{0};          // to a VIP, but no configured service has its protocol and port
     // ICMP messages (docs/fastpath.md "ICMP"). Those dropped for an ICMP reason are counted here
     // only, by IcmpVerdict (index 0, Routable, stays 0); those dropped for a general reason
     // (noTable, notForVip, serverToClient, outputTooSmall) in that counter only.
@@ -55,6 +56,7 @@ struct FastPathCounters {
     Counter hashedFlows{0};        // adopted by the continuity Maglev table before reconstruction ended
     Counter expiredFlows{0};
     Counter synSeenEvicted{0};     // unanswered flows evicted to make room for a new SYN (SynFloodLimits)
+    Counter persistentFlows{0};    // new flows sent to the server of the client's persistence entry
     Counter readmittedFlows{0};    // unknown TCP packets after an eviction, placed again by Maglev (FastPath::process)
     Counter reconstructedInserted{0};
     Counter reconstructedCorrected{0}; // agent said another server than the hash had guessed
@@ -65,6 +67,8 @@ struct FastPathCounters {
     // Per server slot.
     std::array<Counter, kMaxServers> serverPackets{};
     std::array<Counter, kMaxServers> serverNewFlows{};
+    // Per configured service (DispatchPolicy::services): new flows scheduled for it.
+    std::array<Counter, kMaxServices> serviceNewFlows{};
 };
 
 // The invariant the tests and the fuzz target check: every frame in framesIn is in exactly one
@@ -73,7 +77,7 @@ inline std::uint64_t framesAccounted(const FastPathCounters &c) noexcept
 {
     std::uint64_t n = read(c.forwarded) + read(c.deliveredLocal) + read(c.noTable) + read(c.notForVip)
         + read(c.serverToClient) + read(c.unknownFlowDropped) + read(c.serverGone) + read(c.noServer)
-        + read(c.tableFull) + read(c.outputTooSmall);
+        + read(c.tableFull) + read(c.outputTooSmall) + read(c.noService);
     for (const Counter &m : c.malformed)
         n += read(m);
     for (const Counter &m : c.icmpDropped)

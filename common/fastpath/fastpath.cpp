@@ -21,6 +21,7 @@ const char *dropReasonName(DropReason r) noexcept
     case DropReason::OutputTooSmall: return "output-too-small";
     case DropReason::Icmp: return "icmp";
     case DropReason::Bogus: return "bogus";
+    case DropReason::NoService: return "no-service";
     }
     return "unknown";
 }
@@ -29,6 +30,7 @@ FastPath::FastPath(const FastPathConfig &config, ServerTableHandoff &tables)
     : m_config(config)
     , m_tables(tables)
     , m_flows(config.maxFlows, config.timeouts, config.synFlood)
+    , m_persistence(config.persistenceEntries)
     , m_reconstruction(config.reconstructionQueueCapacity)
     , m_counters(std::make_unique<FastPathCounters>())
 {
@@ -81,14 +83,14 @@ ProcessResult FastPath::process(std::span<const std::uint8_t> in, std::span<std:
     if (!table)
         return drop(DropReason::NoTable, c.noTable);
     const DispatchPolicy &policy = table->policy();
-    if (f.key.dstIp != policy.vip) {
+    if (!policy.isVip(f.key.dstIp)) {
         // In L4/2 replies leave the servers from the VIP straight to the client; seeing one
         // here means the switch or the capture filter is wrong.
-        if (f.key.srcIp == policy.vip)
+        if (policy.isVip(f.key.srcIp))
             return drop(DropReason::ServerToClient, c.serverToClient);
         return drop(DropReason::NotForVip, c.notForVip);
     }
-    if (const BogusVerdict bogus = checkBogus(f.key.srcIp, f.hasVlan, policy.vip); bogus != BogusVerdict::None)
+    if (const BogusVerdict bogus = checkBogus(f.key.srcIp, f.hasVlan, f.key.dstIp); bogus != BogusVerdict::None)
         return dropBogus(bogus);
 
     const std::uint64_t hash = flowHash(f.key);
@@ -109,7 +111,16 @@ ProcessResult FastPath::process(std::span<const std::uint8_t> in, std::span<std:
         }
     }
 
-    // Unknown flow.
+    // Unknown flow. With services configured, only a service's protocol and port may open one
+    // (a flow already in the table was admitted when it opened: services never change at run time).
+    const ServiceRule *rule = nullptr;
+    if (policy.ruleCount > 0) {
+        rule = policy.findRule(f.key);
+        if (!rule)
+            return drop(DropReason::NoService, c.noService);
+    }
+    const ServiceParams *service = rule ? &policy.services[rule->service] : nullptr;
+    const SchedulerKind scheduler = service ? service->scheduler : policy.scheduler;
     const bool opener = f.isTcp() ? f.isSyn() : policy.reconstructionComplete;
     // Under a SYN flood an unanswered flow may have been evicted before its handshake's ACK got
     // through (lost in a full capture buffer, or slower than the budget's turnover). Under Maglev
@@ -117,13 +128,16 @@ ProcessResult FastPath::process(std::span<const std::uint8_t> in, std::span<std:
     // unanswered, as its SYN was (its next packet promotes it), within the same budget: an ACK
     // flood gains nothing a SYN flood does not. docs/fastpath.md "SYN floods".
     const bool readmitted = !opener && policy.reconstructionComplete && f.isTcp()
-        && !(f.tcpFlags & (kTcpRst | kTcpFin)) && policy.scheduler == SchedulerKind::Maglev
+        && !(f.tcpFlags & (kTcpRst | kTcpFin)) && scheduler == SchedulerKind::Maglev
         && m_flows.evictedRecently(now);
     std::uint16_t slot;
     FlowState state;
     FlowOrigin origin;
     if (opener || readmitted) {
-        slot = m_scheduler.pick(*table, m_flows, hash);
+        slot = opener && service && service->persistence.count() > 0 ? persistentSlot(*table, *rule, f.key.srcIp, now)
+                                                                      : kNoServerSlot;
+        if (slot == kNoServerSlot)
+            slot = m_scheduler.pick(*table, m_flows, hash, scheduler);
         state = f.isTcp() ? FlowState::SynSeen : FlowState::Udp;
         origin = opener ? FlowOrigin::Scheduled : FlowOrigin::Hashed;
     } else {
@@ -148,6 +162,11 @@ ProcessResult FastPath::process(std::span<const std::uint8_t> in, std::span<std:
         if (opener) {
             bump(c.newFlows);
             bump(c.serverNewFlows[slot]);
+            if (rule) {
+                bump(c.serviceNewFlows[rule->service]);
+                if (service->persistence.count() > 0)
+                    m_persistence.remember(rule->service, f.key.srcIp, slot, now);
+            }
         } else if (readmitted) {
             bump(c.readmittedFlows);
         } else {
@@ -155,6 +174,22 @@ ProcessResult FastPath::process(std::span<const std::uint8_t> in, std::span<std:
         }
     }
     return deliver(f, out, *server, policy);
+}
+
+// The server the client's last new flow to this service went to, if within the service's
+// persistence and that server may still take new flows; else kNoServerSlot (schedule afresh).
+std::uint16_t FastPath::persistentSlot(const ServerTable &table, const ServiceRule &rule, std::uint32_t client,
+                                       FastTime now) noexcept
+{
+    const ServiceParams &service = table.policy().services[rule.service];
+    const std::uint16_t slot = m_persistence.find(rule.service, client, now, service.persistence);
+    if (slot == kNoServerSlot)
+        return kNoServerSlot;
+    const auto eligible = table.eligibleForNew();
+    if (std::find(eligible.begin(), eligible.end(), slot) == eligible.end())
+        return kNoServerSlot;
+    bump(m_counters->persistentFlows);
+    return slot;
 }
 
 ProcessResult FastPath::dropIcmp(IcmpVerdict why) noexcept
@@ -193,14 +228,15 @@ ProcessResult FastPath::dropIcmp(IcmpVerdict why) noexcept
     const DispatchPolicy &policy = table->policy();
     // The ICMP message itself must be addressed to the VIP, as any frame we forward.
     const std::uint8_t *ip = f.data + f.l3Offset;
-    if (loadBe32(ip + 16) != policy.vip) {
-        if (loadBe32(ip + 12) == policy.vip)
+    const std::uint32_t icmpDst = loadBe32(ip + 16);
+    if (!policy.isVip(icmpDst)) {
+        if (policy.isVip(loadBe32(ip + 12)))
             return general(drop(DropReason::ServerToClient, c.serverToClient));
         return general(drop(DropReason::NotForVip, c.notForVip));
     }
-    if (const BogusVerdict bogus = checkBogus(loadBe32(ip + 12), f.hasVlan, policy.vip); bogus != BogusVerdict::None)
+    if (const BogusVerdict bogus = checkBogus(loadBe32(ip + 12), f.hasVlan, icmpDst); bogus != BogusVerdict::None)
         return general(dropBogus(bogus));
-    if (f.key.dstIp != policy.vip)
+    if (f.key.dstIp != icmpDst)
         return dropIcmp(IcmpVerdict::EmbeddedNotFromVip);
     if (policy.mode == ForwardMode::Nat)
         return dropIcmp(IcmpVerdict::NatMode);

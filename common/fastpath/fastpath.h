@@ -14,6 +14,7 @@
 #include "fastpath/counters.h"
 #include "fastpath/flowtable.h"
 #include "fastpath/frameparser.h"
+#include "fastpath/persistencetable.h"
 #include "fastpath/scheduler.h"
 #include "fastpath/servertable.h"
 #include "fastpath/spscring.h"
@@ -44,6 +45,7 @@ enum class DropReason : std::uint8_t {
     OutputTooSmall,
     Icmp,  // an ICMP message that is not forwarded: see ProcessResult::icmp
     Bogus, // a source no client has, or a VLAN tag: see ProcessResult::bogus
+    NoService, // to a VIP, but no configured service has its protocol and port
 };
 const char *dropReasonName(DropReason r) noexcept;
 
@@ -83,6 +85,9 @@ struct FastPathConfig {
     std::size_t sweepSlotsPerCall = 4096;
     std::size_t reconstructedPerCall = 4096;       // bounds housekeeping's merge work
     std::size_t reconstructionQueueCapacity = std::size_t(1) << 16;
+    // Source-address affinity entries (PersistenceTable, 16 bytes each); 0 when no service
+    // has persistence_s.
+    std::size_t persistenceEntries = std::size_t(1) << 16;
 };
 
 class FastPath {
@@ -112,6 +117,8 @@ private:
     ProcessResult processIcmp(const ParseResult &parsed, std::span<std::uint8_t> out) noexcept;
     ProcessResult dropIcmp(IcmpVerdict why) noexcept;
     ProcessResult dropBogus(BogusVerdict why) noexcept;
+    std::uint16_t persistentSlot(const ServerTable &table, const ServiceRule &rule, std::uint32_t client,
+                                 FastTime now) noexcept;
     ProcessResult deliver(const FrameView &frame, std::span<std::uint8_t> out, const ServerInfo &server,
                           const DispatchPolicy &policy) noexcept;
 
@@ -119,6 +126,7 @@ private:
     ServerTableHandoff &m_tables;
     FlowTable m_flows;
     Scheduler m_scheduler;
+    PersistenceTable m_persistence;
     SpscRing<ReconstructedFlow> m_reconstruction;
     std::unique_ptr<FastPathCounters> m_counters;
     FastTime m_lastHousekeeping{0};

@@ -2,9 +2,10 @@
 
 namespace sasha {
 
-std::uint16_t Scheduler::pick(const ServerTable &table, const FlowTable &flows, std::uint64_t flowHash) noexcept
+std::uint16_t Scheduler::pick(const ServerTable &table, const FlowTable &flows, std::uint64_t flowHash,
+                              SchedulerKind kind) noexcept
 {
-    switch (table.policy().scheduler) {
+    switch (kind) {
     case SchedulerKind::Maglev:
         return table.newFlowMaglev().lookup(flowHash);
     case SchedulerKind::WeightedLeastConnections:

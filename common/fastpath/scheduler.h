@@ -17,7 +17,13 @@ namespace sasha {
 class Scheduler {
 public:
     // kNoServerSlot when no server may take new flows.
-    std::uint16_t pick(const ServerTable &table, const FlowTable &flows, std::uint64_t flowHash) noexcept;
+    std::uint16_t pick(const ServerTable &table, const FlowTable &flows, std::uint64_t flowHash) noexcept
+    {
+        return pick(table, flows, flowHash, table.policy().scheduler);
+    }
+    // With a service's own scheduler (DispatchPolicy::services).
+    std::uint16_t pick(const ServerTable &table, const FlowTable &flows, std::uint64_t flowHash,
+                       SchedulerKind kind) noexcept;
 
     static std::uint16_t pickLeastConnections(const ServerTable &table, const FlowTable &flows) noexcept;
     std::uint16_t pickRoundRobin(const ServerTable &table) noexcept;

@@ -44,8 +44,31 @@ enum class ForwardMode : std::uint8_t {
     Nat = 1,    // L4/3 (RFC 2391): rewrite the destination address too
 };
 
+// Virtual services (docs/config.md "[[service]]"): which (VIP, protocol, port) the dispatcher
+// forwards. A configured service with several ports or ranges is several rules sharing one
+// service index (its counters and persistence). Fixed sizes: the policy is copied into every
+// ServerTable and read by the fast path without allocation.
+constexpr std::size_t kMaxVips = 16;
+constexpr std::size_t kMaxServices = 64;
+constexpr std::size_t kMaxServiceRules = 256;
+
+struct ServiceRule {
+    std::uint32_t vip = 0;          // host order
+    std::uint16_t portFirst = 0;    // inclusive range
+    std::uint16_t portLast = 0;
+    std::uint8_t protocol = 0;      // kIpProtoTcp or kIpProtoUdp
+    std::uint8_t service = 0;       // < kMaxServices: index into DispatchPolicy::services
+};
+
+struct ServiceParams {
+    SchedulerKind scheduler = SchedulerKind::Maglev;
+    // Source-address affinity (ipvsadm -p): a client's new flows to this service within this
+    // long of its last new flow go to the same server. 0 = off.
+    FastTime persistence{0};
+};
+
 struct DispatchPolicy {
-    std::uint32_t vip = 0;            // host order; frames to other addresses are not ours
+    std::uint32_t vip = 0;            // host order; the first VIP (the only one without services)
     MacAddress dispatcherMac{};       // source MAC of forwarded frames
     SchedulerKind scheduler = SchedulerKind::Maglev;
     ForwardMode mode = ForwardMode::Direct;
@@ -55,6 +78,37 @@ struct DispatchPolicy {
     // The dispatcher's own node stops taking new connections (DESIGN: "the node that becomes
     // dispatcher stops taking new connections as a server") unless it is the only one left.
     bool selfTakesNewFlows = false;
+    // Every VIP the dispatcher answers for (vip among them). vipCount 0: vip alone.
+    std::array<std::uint32_t, kMaxVips> vips{};
+    std::uint8_t vipCount = 0;
+    // ruleCount 0: every port and protocol of vip is forwarded under `scheduler` (the unit tests'
+    // and benchmarks' policy); otherwise only frames matching a rule open flows, the others are
+    // dropped as DropReason::NoService.
+    std::array<ServiceRule, kMaxServiceRules> rules{};
+    std::uint16_t ruleCount = 0;
+    std::array<ServiceParams, kMaxServices> services{};
+    std::uint8_t serviceCount = 0;
+
+    bool isVip(std::uint32_t ip) const noexcept
+    {
+        if (ip == vip)
+            return true;
+        for (std::size_t i = 0; i < vipCount; ++i)
+            if (vips[i] == ip)
+                return true;
+        return false;
+    }
+    // The rule a new flow to key.dstIp:key.dstPort falls under; nullptr if none. Linear: a few
+    // dozen rules, read only for packets of unknown flows.
+    const ServiceRule *findRule(const FlowKey &key) const noexcept
+    {
+        for (std::size_t i = 0; i < ruleCount; ++i) {
+            const ServiceRule &r = rules[i];
+            if (r.vip == key.dstIp && r.protocol == key.proto && key.dstPort >= r.portFirst && key.dstPort <= r.portLast)
+                return &r;
+        }
+        return nullptr;
+    }
 };
 
 class ServerTable {

@@ -167,6 +167,22 @@ void dispatcherMetrics(Page &p, const MetricsInput &in)
         p.gauge("sasha_server_departed", "", o.value(QLatin1String("departed")).toBool() ? 1 : 0, l);
     }
 
+    // Per virtual service (docs/config.md "[[service]]"): labelled by VIP, protocol and ports.
+    p.declare("sasha_service_connections_total", Type::Counter,
+              "New connections (flows) this dispatcher scheduled for the virtual service since its data path started.");
+    p.declare("sasha_service_connections_per_second", Type::Gauge, "New connections per second to the service (last second).");
+    for (const QJsonValue &v : in.status.services) {
+        const QJsonObject o = v.toObject();
+        QStringList ports;
+        for (const QJsonValue &port : o.value(QLatin1String("ports")).toArray())
+            ports << port.toString();
+        const Labels l{{QStringLiteral("vip"), o.value(QLatin1String("vip")).toString()},
+                       {QStringLiteral("protocol"), o.value(QLatin1String("protocol")).toString()},
+                       {QStringLiteral("ports"), ports.join(QLatin1Char(','))}};
+        p.counter("sasha_service_connections_total", "", num(o, "newFlows"), l);
+        p.gauge("sasha_service_connections_per_second", "", num(o, "cps"), l);
+    }
+
     const QJsonObject fp = d.value(QLatin1String("fastPath")).toObject();
     const QJsonObject th = d.value(QLatin1String("thread")).toObject();
     p.counter("sasha_dispatcher_frames_captured_total", "Frames the dispatcher thread captured.", num(th, "captured"));

@@ -125,9 +125,22 @@ std::optional<QString> clientGoneReason(const TcpSocketState &s, const DeadClien
 
 ConnectionDump ConnectionDumper::dump(std::uint32_t vip, const std::vector<std::uint16_t> &ports) const
 {
+    std::vector<std::pair<std::uint32_t, std::uint16_t>> services;
+    for (std::uint16_t p : ports)
+        services.emplace_back(vip, p);
+    return dump(services);
+}
+
+ConnectionDump ConnectionDumper::dump(const std::vector<std::pair<std::uint32_t, std::uint16_t>> &services) const
+{
     ConnectionDump result;
-    if (ports.empty())
+    if (services.empty())
         return result;
+    // The kernel filters by port (bytecode); the VIP of each socket is checked below.
+    std::vector<std::uint16_t> ports;
+    for (const auto &[vip, port] : services)
+        if (std::find(ports.begin(), ports.end(), port) == ports.end())
+            ports.push_back(port);
     Fd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
     if (fd.get() < 0) {
         result.error = errnoText("socket(AF_NETLINK, NETLINK_SOCK_DIAG) failed (kernel without sock_diag?)");
@@ -176,7 +189,7 @@ ConnectionDump ConnectionDumper::dump(std::uint32_t vip, const std::vector<std::
             ++result.scanned;
             const std::uint32_t local = ntohl(d->id.idiag_src[0]);
             const std::uint16_t localPort = ntohs(d->id.idiag_sport);
-            if (local != vip || std::find(ports.begin(), ports.end(), localPort) == ports.end())
+            if (std::find(services.begin(), services.end(), std::pair{local, localPort}) == services.end())
                 continue;
 
             ConnectionInfo c;
@@ -223,7 +236,7 @@ std::vector<ConnEntry> ConnectionDumper::toEntries(const std::vector<ConnectionI
     std::vector<ConnEntry> out;
     out.reserve(live.size());
     for (const ConnectionInfo &c : live)
-        out.push_back({c.clientIp, c.clientPort, c.vport, idleCodeFromMs(c.idleMs)});
+        out.push_back({c.clientIp, c.clientPort, c.vport, idleCodeFromMs(c.idleMs), c.vip});
     return out;
 }
 

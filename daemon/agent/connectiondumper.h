@@ -77,6 +77,8 @@ public:
 
     // Established connections to vip (host byte order) on any of ports.
     ConnectionDump dump(std::uint32_t vip, const std::vector<std::uint16_t> &ports) const;
+    // Established connections to any of the (vip, port) pairs (several VIPs: [[service]]).
+    ConnectionDump dump(const std::vector<std::pair<std::uint32_t, std::uint16_t>> &services) const;
 
     // The reconstruction wire entries of a dump (idle code from idleMs).
     static std::vector<ConnEntry> toEntries(const std::vector<ConnectionInfo> &live);

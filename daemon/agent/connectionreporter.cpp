@@ -26,7 +26,7 @@ void ConnectionReporter::onOob(tb::NodeAddr from, quint8 channel, const QByteArr
     // dump and one more report (lab_bigtables saw 3 of each per reconstruction). The newest id
     // is answered: it belongs to the dispatcher's current reconstruction.
     for (Pending &waiting : m_queue) {
-        if (waiting.from == from && waiting.query.vip == query->vip && waiting.query.ports == query->ports) {
+        if (waiting.from == from && waiting.query.services() == query->services()) {
             waiting.query.queryId = query->queryId;
             ++m_coalesced;
             return;
@@ -54,7 +54,7 @@ void ConnectionReporter::startNext()
     m_worker.run([this, job, dumper = m_dumper, self = m_self, mac = m_mac] {
         QElapsedTimer timer;
         timer.start();
-        const ConnectionDump dump = dumper.dump(job.query.vip, job.query.ports);
+        const ConnectionDump dump = dumper.dump(job.query.services());
         Result r;
         r.dumpMicros = timer.nsecsElapsed() / 1000;
         if (dump.error) {

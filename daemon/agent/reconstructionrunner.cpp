@@ -19,6 +19,12 @@ void ReconstructionRunner::start(quint32 vip, std::vector<quint16> ports, const 
     apply(m_coordinator.start(m_clock(), vip, std::move(ports), servers));
 }
 
+void ReconstructionRunner::start(const std::vector<std::pair<quint32, quint16>> &services,
+                                 const std::vector<tb::NodeAddr> &servers)
+{
+    apply(m_coordinator.start(m_clock(), services, servers));
+}
+
 void ReconstructionRunner::serverJoined(tb::NodeAddr server)
 {
     apply(m_coordinator.onServerJoined(m_clock(), server));

@@ -32,6 +32,7 @@ public:
                          QObject *parent = nullptr);
 
     void start(quint32 vip, std::vector<quint16> ports, const std::vector<tb::NodeAddr> &servers);
+    void start(const std::vector<std::pair<quint32, quint16>> &services, const std::vector<tb::NodeAddr> &servers);
     void serverJoined(tb::NodeAddr server);
     void serverLeft(tb::NodeAddr server);
     // Forget the run (abdication): later reports are rejected as unexpected.

@@ -31,7 +31,26 @@ bool zero(std::span<const std::uint8_t> f, std::size_t at) noexcept
 }
 } // namespace
 
-ArpResponder::ArpResponder(const MacAddress &vmac, std::uint32_t vip) : m_vip(vip)
+ArpResponder::ArpResponder(const MacAddress &vmac, const std::vector<std::uint32_t> &vips)
+    : ArpResponder(vmac, vips.empty() ? 0 : vips.front())
+{
+    if (!vips.empty())
+        m_vips = vips;
+}
+
+ArpResponder::Verdict ArpResponder::classify(std::span<const std::uint8_t> frame, Asker &asker) const noexcept
+{
+    Verdict v = classify(frame, m_vip, asker);
+    asker.vip = m_vip;
+    // Another of the VIPs: the same checks, against it (rare: only ARP frames get here).
+    for (std::size_t i = 1; v == Verdict::Ignored && i < m_vips.size(); ++i) {
+        v = classify(frame, m_vips[i], asker);
+        asker.vip = m_vips[i];
+    }
+    return v;
+}
+
+ArpResponder::ArpResponder(const MacAddress &vmac, std::uint32_t vip) : m_vip(vip), m_vips{vip}
 {
     char errbuf[LIBNET_ERRBUF_SIZE] = {};
     libnet_t *l = libnet_init(LIBNET_NONE, nullptr, errbuf);
@@ -91,6 +110,9 @@ std::size_t ArpResponder::writeReply(const Asker &asker, std::span<std::uint8_t>
     std::copy(asker.mac.begin(), asker.mac.end(), out.begin() + kArpTha);
     for (std::size_t i = 0; i < 4; ++i)
         out[kArpTpa + i] = std::uint8_t(asker.ip >> (8 * (3 - i)));
+    if (asker.vip != 0)
+        for (std::size_t i = 0; i < 4; ++i)
+            out[kArpSpa + i] = std::uint8_t(asker.vip >> (8 * (3 - i)));
     return kReplyBytes;
 }
 

@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace sasha {
 
@@ -45,11 +46,14 @@ public:
     struct Asker {
         MacAddress mac{};       // the request's sender hardware address
         std::uint32_t ip = 0;   // the request's sender protocol address, host byte order
+        std::uint32_t vip = 0;  // the VIP asked for (the reply's sender address); 0 = the first
     };
     static constexpr std::size_t kReplyBytes = 42;
 
     // vip in host byte order. valid() is false if libnet could not build the template.
     ArpResponder(const MacAddress &vmac, std::uint32_t vip);
+    // Answers for every VIP of `vips` (at least one; [[service]] tables on several VIPs).
+    ArpResponder(const MacAddress &vmac, const std::vector<std::uint32_t> &vips);
 
     bool valid() const noexcept { return m_valid; }
     std::string error() const { return m_error; }
@@ -57,10 +61,8 @@ public:
 
     // What `frame` is; fills `asker` for RequestForVip. No allocation.
     static Verdict classify(std::span<const std::uint8_t> frame, std::uint32_t vip, Asker &asker) noexcept;
-    Verdict classify(std::span<const std::uint8_t> frame, Asker &asker) const noexcept
-    {
-        return classify(frame, m_vip, asker);
-    }
+    // A request for any of this responder's VIPs is RequestForVip, with asker.vip set.
+    Verdict classify(std::span<const std::uint8_t> frame, Asker &asker) const noexcept;
     // Writes the reply to `asker` into `out`; returns its length (kReplyBytes), or 0 if `out`
     // is shorter or the template is invalid. No allocation.
     std::size_t writeReply(const Asker &asker, std::span<std::uint8_t> out) const noexcept;
@@ -69,6 +71,7 @@ private:
     std::array<std::uint8_t, kReplyBytes> m_template{}; // the reply with the asker's fields zero
     bool m_valid = false;
     std::uint32_t m_vip;
+    std::vector<std::uint32_t> m_vips; // m_vip first
     std::string m_error;
 };
 

@@ -43,6 +43,14 @@ std::string dispatcherFilter(const MacAddress &vmac, std::uint32_t vip)
     return vmacFilter(vmac) + " or (" + vmacAnnouncementFilter(vmac) + ") or (" + vipArpRequestFilter(vip) + ")";
 }
 
+std::string dispatcherFilter(const MacAddress &vmac, const std::vector<std::uint32_t> &vips)
+{
+    std::string out = vmacFilter(vmac) + " or (" + vmacAnnouncementFilter(vmac) + ")";
+    for (const std::uint32_t vip : vips)
+        out += " or (" + vipArpRequestFilter(vip) + ")";
+    return out;
+}
+
 struct PcapCallbacks {
     static void deliverWhole(u_char *user, const pcap_pkthdr *header, const u_char *bytes)
     {

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 struct pcap;
 
@@ -34,6 +35,8 @@ std::string vipArpRequestFilter(std::uint32_t vip);
 // What a dispatching capture takes: frames to the VMAC, other nodes' VMAC announcements, and
 // ARP requests for the VIP (answered while this node announces the VMAC).
 std::string dispatcherFilter(const MacAddress &vmac, std::uint32_t vip);
+// Same with ARP requests for any of several VIPs ([[service]] tables on several VIPs).
+std::string dispatcherFilter(const MacAddress &vmac, const std::vector<std::uint32_t> &vips);
 // A filter no frame matches (its length is never 0): a prepared capture that is open and
 // activated but takes nothing in (docs/dispatcher.md "Takeover").
 inline constexpr const char *kRejectAllFilter = "less 0";

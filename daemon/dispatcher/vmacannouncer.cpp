@@ -8,9 +8,23 @@ namespace sasha {
 
 VmacAnnouncer::VmacAnnouncer(const MacAddress &vmac, std::uint32_t vip, std::chrono::milliseconds interval,
                              const MacAddress &announcer)
+    : VmacAnnouncer(vmac, std::vector<std::uint32_t>{vip}, interval, announcer)
+{
+}
+
+VmacAnnouncer::VmacAnnouncer(const MacAddress &vmac, const std::vector<std::uint32_t> &vips,
+                             std::chrono::milliseconds interval, const MacAddress &announcer)
     : m_interval(interval)
 {
-    m_frame = buildGratuitousArp(vmac, vip, m_error, announcer);
+    for (const std::uint32_t vip : vips) {
+        m_frames.push_back(buildGratuitousArp(vmac, vip, m_error, announcer));
+        if (m_frames.back().empty()) {
+            m_frames.clear();
+            break;
+        }
+    }
+    if (m_frames.empty())
+        m_frames.emplace_back(); // frame() stays valid; valid() is false
 }
 
 std::optional<MacAddress> VmacAnnouncer::announcerOf(std::span<const std::uint8_t> f, const MacAddress &vmac) noexcept
@@ -61,17 +75,20 @@ std::vector<std::uint8_t> VmacAnnouncer::buildGratuitousArp(const MacAddress &vm
 
 bool VmacAnnouncer::tick(PacketSink &sink, std::chrono::microseconds now) noexcept
 {
-    if (m_frame.empty())
+    if (!valid())
         return false;
     const bool periodic = m_interval.count() > 0 && now - m_last >= m_interval;
     if (!m_due && !periodic)
         return false;
-    if (const std::uint64_t who = m_announcer.load(std::memory_order_relaxed); who != 0 && m_frame.size() >= 38) {
-        for (int i = 0; i < 6; ++i)
-            m_frame[std::size_t(32 + i)] = std::uint8_t(who >> (8 * (5 - i)));
+    const std::uint64_t who = m_announcer.load(std::memory_order_relaxed);
+    for (std::vector<std::uint8_t> &frame : m_frames) {
+        if (who != 0 && frame.size() >= 38) {
+            for (int i = 0; i < 6; ++i)
+                frame[std::size_t(32 + i)] = std::uint8_t(who >> (8 * (5 - i)));
+        }
+        if (!sink.enqueue(frame))
+            return false; // no room: all are tried again at the next tick
     }
-    if (!sink.enqueue(m_frame))
-        return false; // no room: tried again at the next tick
     m_due = false;
     m_last = now;
     ++m_sent;

@@ -36,6 +36,9 @@ public:
     // vip in host byte order. interval 0 = announce once, at the first tick().
     VmacAnnouncer(const MacAddress &vmac, std::uint32_t vip, std::chrono::milliseconds interval,
                   const MacAddress &announcer = {});
+    // One announcement per VIP, sent together ([[service]] tables on several VIPs).
+    VmacAnnouncer(const MacAddress &vmac, const std::vector<std::uint32_t> &vips, std::chrono::milliseconds interval,
+                  const MacAddress &announcer = {});
 
     // Builds the gratuitous ARP with libnet (no socket: LIBNET_NONE). Empty on failure, with `error` set.
     static std::vector<std::uint8_t> buildGratuitousArp(const MacAddress &vmac, std::uint32_t vip, std::string &error,
@@ -45,12 +48,13 @@ public:
     // for any other frame. Pure; no allocation.
     static std::optional<MacAddress> announcerOf(std::span<const std::uint8_t> frame, const MacAddress &vmac) noexcept;
 
-    bool valid() const noexcept { return !m_frame.empty(); }
+    bool valid() const noexcept { return !m_frames.empty() && !m_frames.front().empty(); }
     std::string error() const { return m_error; }
-    const std::vector<std::uint8_t> &frame() const noexcept { return m_frame; }
+    const std::vector<std::uint8_t> &frame() const noexcept { return m_frames.front(); } // the first VIP's
+    std::size_t vipCount() const noexcept { return m_frames.size(); }
 
-    // Queues the announcement on `sink` if one is due at `now` (the first call always is).
-    // Returns true if it queued one; the caller flushes the sink.
+    // Queues the announcements (one per VIP) on `sink` if due at `now` (the first call always
+    // is). Returns true if it queued them; the caller flushes the sink.
     bool tick(PacketSink &sink, std::chrono::microseconds now) noexcept;
     // Makes the next tick() announce regardless of the interval (e.g. after a takeover).
     void announceNow() noexcept { m_due = true; }
@@ -62,7 +66,7 @@ public:
     std::uint64_t sent() const noexcept { return m_sent; }
 
 private:
-    std::vector<std::uint8_t> m_frame;
+    std::vector<std::vector<std::uint8_t>> m_frames; // one per VIP; allocated at construction
     std::string m_error;
     std::chrono::microseconds m_interval;
     std::chrono::microseconds m_last{0};

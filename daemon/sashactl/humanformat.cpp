@@ -89,14 +89,49 @@ QString formatStatus(const ControlStatus &s)
     return out;
 }
 
+QString formatServices(const ControlStatus &s)
+{
+    if (s.services.isEmpty())
+        return QStringLiteral("no services: this node has no [dispatcher] vmac with [[service]] tables or vip (docs/config.md)\n");
+    TablePrinter t({"VIP", "PROTO", "PORTS", "MODE", "SCHEDULER", "PERSIST", "NEW", "CPS", "CONFIG"});
+    for (const QJsonValue &v : s.services) {
+        const QJsonObject o = v.toObject();
+        QStringList ports;
+        for (const QJsonValue &p : o.value(QLatin1String("ports")).toArray())
+            ports << p.toString();
+        const qint64 persist = o.value(QLatin1String("persistenceS")).toInteger();
+        const bool counted = o.contains(QLatin1String("newFlows"));
+        const bool legacy = o.value(QLatin1String("legacy")).toBool();
+        t.addRow({o.value(QLatin1String("vip")).toString(), o.value(QLatin1String("protocol")).toString(),
+                  ports.join(QLatin1Char(',')), o.value(QLatin1String("mode")).toString(),
+                  o.value(QLatin1String("scheduler")).toString(),
+                  persist > 0 ? QStringLiteral("%1 s").arg(persist) : QStringLiteral("-"),
+                  counted ? QString::number(o.value(QLatin1String("newFlows")).toInteger()) : QStringLiteral("-"),
+                  counted ? QString::number(o.value(QLatin1String("cps")).toInteger()) : QStringLiteral("-"),
+                  legacy ? QStringLiteral("[dispatcher] vip/ports")
+                         : QStringLiteral("line %1").arg(o.value(QLatin1String("line")).toInteger())});
+    }
+    QString out = t.toString();
+    if (s.dispatcherStats.isEmpty())
+        out += QStringLiteral("(NEW and CPS are counted by the dispatcher%1)\n")
+                   .arg(s.dispatcher.isEmpty() ? QString() : QStringLiteral(": sashactl services on %1").arg(s.dispatcher));
+    return out;
+}
+
 QString formatDispatcher(const QJsonObject &d)
 {
     const auto n = [](const QJsonObject &o, const char *key) { return QString::number(o.value(QLatin1String(key)).toInteger()); };
     const QJsonObject fp = d.value(QLatin1String("fastPath")).toObject();
     const QJsonObject th = d.value(QLatin1String("thread")).toObject();
-    TablePrinter t({"interface", QStringLiteral("%1 (VIP %2, VMAC %3)").arg(d.value(QLatin1String("interface")).toString(),
-                                                                         d.value(QLatin1String("vip")).toString(),
-                                                                         d.value(QLatin1String("vmac")).toString())});
+    QStringList vips;
+    for (const QJsonValue &v : d.value(QLatin1String("vips")).toArray())
+        vips << v.toString();
+    if (vips.isEmpty()) // an older sashad
+        vips << d.value(QLatin1String("vip")).toString();
+    TablePrinter t({"interface", QStringLiteral("%1 (VIP%2 %3, VMAC %4)").arg(d.value(QLatin1String("interface")).toString(),
+                                                                            vips.size() > 1 ? QStringLiteral("s") : QString(),
+                                                                            vips.join(QStringLiteral(", ")),
+                                                                            d.value(QLatin1String("vmac")).toString())});
     t.addRow({"scheduler", QStringLiteral("%1, injector %2, table generation %3")
                                .arg(d.value(QLatin1String("scheduler")).toString(), d.value(QLatin1String("injector")).toString(),
                                     n(d, "tableGeneration"))});

@@ -27,6 +27,9 @@ QString formatEvents(const QList<ControlEvent> &events);
 QString formatCounters(const QJsonObject &counters);
 // The "dataPath" object of status: summary, per-server table, fast-path drops by reason.
 QString formatDispatcher(const QJsonObject &d);
+// sashactl services: the configured virtual services, with each one's new flows and connections
+// per second when the node asked is the dispatcher ("-" otherwise).
+QString formatServices(const ControlStatus &s);
 // The answer to "connections": one row per flow, then "N of M flows".
 QString formatConnections(const QJsonObject &answer);
 // The answer to "fault": "127.0.0.3: hang accepted" plus the node's message, if any.

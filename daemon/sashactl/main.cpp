@@ -251,6 +251,8 @@ int main(int argc, char *argv[])
     parser.setApplicationDescription(QStringLiteral(
         "Control a running sashad.\n\nCommands:\n"
         "  status             node, state, role, ring and members\n"
+        "  services           the virtual services ([[service]]): VIP, protocol, ports, mode,\n"
+        "                     scheduler, persistence; new flows and CPS on the dispatcher\n"
         "  members            the ring's members (and observers)\n"
         "  events [--limit N] recent ring events, oldest first (default 100, max 2000)\n"
         "  watch              stream events as they happen (Ctrl-C ends)\n"
@@ -318,7 +320,7 @@ int main(int argc, char *argv[])
                                     QStringLiteral("S"));
     parser.addOptions({socketOpt, configOpt, jsonOpt, limitOpt, outputOpt, forceOpt, durationOpt, ifDispatcherOpt,
                        waitOpt, timeoutOpt, keyOpt, seedOpt, portOpt, bindOpt, forOpt});
-    parser.addPositionalArgument(QStringLiteral("command"), QStringLiteral("status | members | events | watch | counters | connections | fault | drain | undrain | weight | handover | reload | keygen"));
+    parser.addPositionalArgument(QStringLiteral("command"), QStringLiteral("status | services | members | events | watch | counters | connections | fault | drain | undrain | weight | handover | reload | keygen"));
     if (!parser.parse(app.arguments()))
         return usage(parser.errorText());
     if (parser.isSet(QStringLiteral("help")))
@@ -362,7 +364,9 @@ int main(int argc, char *argv[])
     }
 
     ControlRequest req;
-    if (command == QLatin1String("status"))
+    // services: the status, of which only "services" is printed.
+    const bool services = command == QLatin1String("services");
+    if (command == QLatin1String("status") || services)
         req.command = ControlRequest::Command::Status;
     else if (command == QLatin1String("members"))
         req.command = ControlRequest::Command::Members;
@@ -461,6 +465,17 @@ int main(int argc, char *argv[])
         if (!accepted)
             return kExitDaemon;
         return parser.isSet(waitOpt) ? waitForDrain(client, args.at(1), waitTimeoutS, json) : kExitOk;
+    }
+    if (services) {
+        const ControlStatus s = ControlStatus::fromJson(*answer);
+        if (json)
+            printJson(QJsonObject{{QStringLiteral("node"), s.node},
+                                  {QStringLiteral("dispatching"), !s.dispatcherStats.isEmpty()},
+                                  {QStringLiteral("services"), s.services}},
+                      true);
+        else
+            print(formatServices(s));
+        return kExitOk;
     }
     if (json) {
         printJson(*answer, true);

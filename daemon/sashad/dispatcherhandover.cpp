@@ -79,8 +79,12 @@ void DispatcherService::sendFlowTransfer(tb::NodeAddr successor)
         entries.reserve(snap->flows.size());
         quint64 orphaned = 0;
         for (const FlowEntry &e : snap->flows) {
+            // The transfer's wire format has one VIP: other VIPs' flows are left to the agents'
+            // reports (TCP) and the Maglev table (docs/dispatcher.md "Virtual services").
+            if (e.dstIp != vip)
+                continue;
             const auto o = owner.find(e.slot);
-            if (o == owner.end() || e.dstIp != vip) {
+            if (o == owner.end()) {
                 ++orphaned; // its server left the table: nobody to send it to
                 continue;
             }

@@ -40,6 +40,35 @@ qint64 u(const Counter &c) { return qint64(read(c)); }
 
 } // namespace
 
+QJsonArray DispatcherService::servicesJson() const
+{
+    const DispatcherSettings &d = m_settings.dispatcher;
+    QJsonArray out;
+    for (std::size_t i = 0; i < d.services.size(); ++i) {
+        const ServiceSettings &svc = d.services[i];
+        QJsonArray ports;
+        for (const auto &[first, last] : svc.ports)
+            ports.append(first == last ? QString::number(first) : QStringLiteral("%1-%2").arg(first).arg(last));
+        QJsonObject o{
+            {QStringLiteral("vip"), ipv4ToString(svc.vip)},
+            {QStringLiteral("protocol"), svc.protocolName()},
+            {QStringLiteral("ports"), ports},
+            {QStringLiteral("mode"), QStringLiteral("dr")},
+            {QStringLiteral("scheduler"), schedulerText(svc.scheduler)},
+            {QStringLiteral("persistenceS"), svc.persistenceS},
+            // Made from the legacy [dispatcher] vip and ports keys (docs/config.md).
+            {QStringLiteral("legacy"), svc.fromLegacyKeys},
+            {QStringLiteral("line"), svc.line},
+        };
+        if (m_run && i < kMaxServices) {
+            o.insert(QStringLiteral("newFlows"), u(m_run->fastPath->counters().serviceNewFlows[i]));
+            o.insert(QStringLiteral("cps"), qint64(m_serviceCps[i]));
+        }
+        out.append(o);
+    }
+    return out;
+}
+
 QJsonObject DispatcherService::stats() const
 {
     if (!m_run)
@@ -91,6 +120,7 @@ QJsonObject DispatcherService::stats() const
         {QStringLiteral("noServer"), u(c.noServer)},
         {QStringLiteral("tableFull"), u(c.tableFull)},
         {QStringLiteral("outputTooSmall"), u(c.outputTooSmall)},
+        {QStringLiteral("noService"), u(c.noService)},
         {QStringLiteral("malformed"), malformed},
         {QStringLiteral("icmp"), icmp},
         {QStringLiteral("bogus"), bogus},
@@ -105,6 +135,7 @@ QJsonObject DispatcherService::stats() const
         {QStringLiteral("expiredFlows"), u(c.expiredFlows)},
         {QStringLiteral("synSeenEvicted"), u(c.synSeenEvicted)},
         {QStringLiteral("readmittedFlows"), u(c.readmittedFlows)},
+        {QStringLiteral("persistentFlows"), u(c.persistentFlows)},
         {QStringLiteral("reconstructedInserted"), u(c.reconstructedInserted)},
         {QStringLiteral("reconstructedCorrected"), u(c.reconstructedCorrected)},
         {QStringLiteral("transferredInserted"), u(c.transferredInserted)},
@@ -132,6 +163,9 @@ QJsonObject DispatcherService::stats() const
         // [dispatcher] cpu: the CPU the thread is pinned to, -1 if it is not (not asked, or refused).
         {QStringLiteral("cpu"), m_run->thread->pinned() ? d.cpu : -1},
     };
+    QJsonArray vipsJson; // every VIP announced and answered for, the first = "vip"
+    for (quint32 v : d.vips())
+        vipsJson.append(ipv4ToString(v));
     const QString recon = m_completionPublished ? QStringLiteral("complete")
                         : m_reconstructionDone  ? QStringLiteral("merging")
                                                 : QStringLiteral("running");
@@ -139,6 +173,7 @@ QJsonObject DispatcherService::stats() const
         {QStringLiteral("running"), true},
         {QStringLiteral("interface"), d.interfaceName},
         {QStringLiteral("vip"), ipv4ToString(d.vip)},
+        {QStringLiteral("vips"), vipsJson},
         {QStringLiteral("vmac"), macToString(d.vmac)},
         {QStringLiteral("scheduler"), QLatin1String(schedulerName(d.scheduler))},
         {QStringLiteral("injector"), d.injector == DispatcherSettings::Injector::Pcap     ? QStringLiteral("pcap")

@@ -335,7 +335,7 @@ std::unique_ptr<DispatcherService::Running> DispatcherService::open(bool ahead, 
     capture.interface = iface;
     // Ahead of an election the capture takes only other nodes' VMAC announcements (an idle node
     // watches for a second dispatcher: dispatcherability.cpp); dispatching, the VMAC's frames too.
-    capture.filter = ahead ? vmacAnnouncementFilter(d.vmac) : dispatcherFilter(d.vmac, d.vip);
+    capture.filter = ahead ? vmacAnnouncementFilter(d.vmac) : dispatcherFilter(d.vmac, d.vips());
     capture.promiscuous = !ahead;
     capture.bufferBytes = d.captureBufferMb << 20;
     auto source = PcapLiveSource::open(capture, error);
@@ -360,15 +360,18 @@ std::unique_ptr<DispatcherService::Running> DispatcherService::open(bool ahead, 
     const std::string problem = localDeliveryProblem();
     if (!problem.empty())
         qCWarning(lcRing, "local delivery: %s", problem.c_str());
-    run->announcer = std::make_unique<VmacAnnouncer>(d.vmac, d.vip, std::chrono::milliseconds(d.announceMs));
+    run->announcer = std::make_unique<VmacAnnouncer>(d.vmac, d.vips(), std::chrono::milliseconds(d.announceMs));
     if (!run->announcer->valid())
         return fail(QStringLiteral("VMAC announcement: %1").arg(QString::fromStdString(run->announcer->error())));
-    run->arp = std::make_unique<ArpResponder>(d.vmac, d.vip);
+    run->arp = std::make_unique<ArpResponder>(d.vmac, d.vips());
     if (!run->arp->valid())
         return fail(QStringLiteral("ARP reply for the VIP: %1").arg(QString::fromStdString(run->arp->error())));
 
     FastPathConfig fc;
     fc.maxFlows = std::size_t(d.maxFlows);
+    const bool persistence = std::any_of(d.services.begin(), d.services.end(),
+                                         [](const ServiceSettings &svc) { return svc.persistenceS > 0; });
+    fc.persistenceEntries = persistence ? std::size_t(1) << 16 : 0;
     run->fastPath = std::make_unique<FastPath>(fc, run->tables);
     run->processor = std::make_shared<FlowMapProcessor>(*run->fastPath, std::size_t(kMaxConnectionLimit), d.vmac);
     DispatcherThreadConfig tc;
@@ -489,7 +492,7 @@ std::optional<QString> DispatcherService::start()
     m_foreignSeen = 0;
     if (run) {
         std::string error;
-        if (!run->capture->setFilter(dispatcherFilter(d.vmac, d.vip), error) || !run->capture->enablePromiscuous(error)) {
+        if (!run->capture->setFilter(dispatcherFilter(d.vmac, d.vips()), error) || !run->capture->enablePromiscuous(error)) {
             qCWarning(lcRing, "prepared capture unusable, opening a new one: %s", error.c_str());
             run.reset();
         }
@@ -542,6 +545,8 @@ std::optional<QString> DispatcherService::start()
     m_reconstructionSummary.clear();
     m_backlog.clear();
     m_prevNewFlows.clear();
+    m_prevServiceNewFlows.fill(0);
+    m_serviceCps.fill(0);
     m_cps.clear();
     m_prevFramesIn = m_prevNewTotal = 0;
     m_prevInjected = m_prevInjectErrors = 0;
@@ -589,7 +594,8 @@ std::optional<QString> DispatcherService::start()
             m_reconstructionMembers.insert(m.addr);
         }
     }
-    m_runner.start(d.vip, d.ports, servers);
+    // Every TCP port of every service (docs/agent.md), not only [dispatcher] ports.
+    m_runner.start(d.reportedPorts(), servers);
     m_statsTimer.start();
     m_healthPoll.start();
     m_firstForwardPoll.start();
@@ -741,6 +747,7 @@ void DispatcherService::publish()
     policy.scheduler = d.scheduler;
     policy.reconstructionComplete = m_completionPublished;
     policy.selfTakesNewFlows = d.serveWhileDispatching;
+    fillServicePolicy(d, policy);
     auto table = ServerTable::build(std::move(servers), policy, ++m_generation);
     if (!table) {
         qCWarning(lcRing, "server table %llu refused (duplicate slot)", static_cast<unsigned long long>(m_generation));
@@ -885,6 +892,11 @@ void DispatcherService::tickStats()
     }
     const FastPathCounters &c = m_run->fastPath->counters();
     const FlowTable &flows = m_run->fastPath->flows();
+    for (std::size_t i = 0; i < kMaxServices; ++i) {
+        const std::uint64_t total = read(c.serviceNewFlows[i]);
+        m_serviceCps[i] = quint32(total - m_prevServiceNewFlows[i]);
+        m_prevServiceNewFlows[i] = total;
+    }
     m_totalCps = 0;
     for (const ServerRow &row : m_published) {
         const std::uint64_t total = read(c.serverNewFlows[row.slot]);

@@ -100,6 +100,9 @@ public:
     }
 
     // "dataPath" object of the status JSON; empty when not dispatching.
+    // The configured services ("services" in the status JSON), with each one's new flows and
+    // connections per second while this node dispatches.
+    QJsonArray servicesJson() const;
     QJsonObject stats() const;
     // The answer to the control protocol's "connections" command, given later (see the .cpp).
     void connections(int limit, const ControlServer::LineAnswerFn &answer);
@@ -276,6 +279,10 @@ private:
 
     // Per-second rates, from the previous tick's cumulative counters.
     std::map<std::uint16_t, std::uint64_t> m_prevNewFlows;
+    // Per configured service (index = DispatchPolicy service): new flows at the last stats tick
+    // and in the second before it. Reset with the run (a new FastPath counts from 0).
+    std::array<std::uint64_t, kMaxServices> m_prevServiceNewFlows{};
+    std::array<quint32, kMaxServices> m_serviceCps{};
     std::uint64_t m_prevFramesIn = 0, m_prevNewTotal = 0;
     std::map<std::uint16_t, quint32> m_cps;
     quint32 m_totalCps = 0;

@@ -507,6 +507,7 @@ ControlStatus SashaDaemon::status() const
     ControlStatus s = ControlStatus::fromNode(m_driver.node(), m_settings.name, m_uptime.elapsed(),
                                               QCoreApplication::applicationPid());
     s.dispatcherStats = m_dispatcher.stats();
+    s.services = m_dispatcher.servicesJson();
     m_admin.annotate(s.members);
     s.admin = m_admin.statusJson();
     s.counters = ControlCounters::fromCore(m_driver.counters());

@@ -22,13 +22,9 @@ void checkQuery(QByteArrayView payload)
     const auto q = decodeConnQuery(payload);
     if (!q)
         return;
-    // The encoder drops repeated ports (the decoder keeps them): compare with them dropped.
-    ConnQuery unique{q->queryId, q->vip, {}};
-    for (quint16 port : q->ports) {
-        if (std::find(unique.ports.begin(), unique.ports.end(), port) == unique.ports.end())
-            unique.ports.push_back(port);
-    }
-    FUZZ_CHECK(decodeConnQuery(encodeConnQuery(*q)) == unique);
+    // The encoder drops repeated (vip, port) pairs (the decoder keeps them): compare the pairs.
+    const auto again = decodeConnQuery(encodeConnQuery(*q));
+    FUZZ_CHECK(again && again->queryId == q->queryId && again->vip == q->vip && again->services() == q->services());
 }
 
 void checkReport(QByteArrayView payload, int perPart)
@@ -37,12 +33,21 @@ void checkReport(QByteArrayView payload, int perPart)
     if (!r)
         return;
     FUZZ_CHECK(r->part < r->partCount);
-    ConnQuery query{r->queryId, r->vip, {}};
+    // A query asking exactly the report's (vip, port) pairs, its vip the report's.
+    ConnQuery query{r->queryId, r->vip, {}, {}};
     for (const ConnEntry &e : r->entries) {
-        if (std::find(query.ports.begin(), query.ports.end(), e.vport) == query.ports.end())
-            query.ports.push_back(e.vport);
+        if (e.vip == 0) { // the report's own VIP
+            if (std::find(query.ports.begin(), query.ports.end(), e.vport) == query.ports.end())
+                query.ports.push_back(e.vport);
+            continue;
+        }
+        auto it = std::find_if(query.moreVips.begin(), query.moreVips.end(), [&](const ConnQueryVip &m) { return m.vip == e.vip; });
+        if (it == query.moreVips.end())
+            it = query.moreVips.insert(query.moreVips.end(), ConnQueryVip{e.vip, {}});
+        if (std::find(it->ports.begin(), it->ports.end(), e.vport) == it->ports.end())
+            it->ports.push_back(e.vport);
     }
-    FUZZ_CHECK(query.ports.size() <= std::size_t(kMaxServicePorts));
+    FUZZ_CHECK(query.services().size() <= std::size_t(kMaxServicePorts));
     const std::vector<QByteArray> parts = encodeConnReports(query, r->server, r->mac, r->entries, r->skippedDead, perPart);
     std::vector<ConnEntry> entries;
     for (std::size_t i = 0; i < parts.size(); ++i) {

@@ -53,6 +53,7 @@ private Q_SLOTS:
     void frames_data();
     void frames();
     void templateIsAReplyFromTheVmac();
+    void everyVipIsAnswered();
     void shortBufferWritesNothing();
 };
 
@@ -169,6 +170,39 @@ void TestArpResponder::templateIsAReplyFromTheVmac()
     expected.padTo = 0;
     const auto want = buildArpFrame(expected);
     QCOMPARE(bytes(std::vector<std::uint8_t>(out.begin(), out.begin() + 42)).toHex(' '), bytes(want).toHex(' '));
+}
+
+// Services on several VIPs: a request for any of them is answered, the reply's sender address
+// the VIP asked for; other addresses stay ignored.
+void TestArpResponder::everyVipIsAnswered()
+{
+    const std::uint32_t vip2 = ip4(10, 0, 0, 101), other = ip4(10, 0, 0, 102);
+    ArpResponder responder(kVmac, std::vector<std::uint32_t>{kVip, vip2});
+    QVERIFY2(responder.valid(), responder.error().c_str());
+    for (const std::uint32_t target : {kVip, vip2, other}) {
+        ArpSpec request;
+        request.tpa = target;
+        ArpResponder::Asker asker;
+        const auto verdict = responder.classify(buildArpFrame(request), asker);
+        if (target == other) {
+            QCOMPARE(int(verdict), int(ArpResponder::Verdict::Ignored));
+            continue;
+        }
+        QCOMPARE(int(verdict), int(ArpResponder::Verdict::RequestForVip));
+        std::vector<std::uint8_t> out(64);
+        QCOMPARE(responder.writeReply(asker, out), ArpResponder::kReplyBytes);
+        ArpSpec expected;
+        expected.ethDst = kRouterMac;
+        expected.ethSrc = kVmac;
+        expected.op = 2;
+        expected.sha = kVmac;
+        expected.spa = target;
+        expected.tha = kRouterMac;
+        expected.tpa = kRouterIp;
+        expected.padTo = 0;
+        QCOMPARE(bytes(std::vector<std::uint8_t>(out.begin(), out.begin() + 42)).toHex(' '),
+                 bytes(buildArpFrame(expected)).toHex(' '));
+    }
 }
 
 void TestArpResponder::shortBufferWritesNothing()

@@ -311,6 +311,70 @@ private Q_SLOTS:
         QTest::newRow("dispatcher weight entry reported at its own line")
             << disp + QStringLiteral("[dispatcher.weights]\n\"10.0.0.2\" = 3\n\"10.0.0.3\" = -1\n") << KeyFile::Good << 9
             << QStringList{QStringLiteral("[dispatcher] weights"), QStringLiteral("\"10.0.0.3\" = -1"), QStringLiteral("got -1")};
+
+        // [[service]] tables: lines 5-7 are [dispatcher], the first [[service]] is at line 8.
+        const QString svc = head + QStringLiteral("[dispatcher]\ninterface = \"eth0\"\nvmac = \"02:5a:5a:00:00:01\"\n[[service]]\n");
+        const QString web = QStringLiteral("vip = \"10.77.0.200\"\nport = 80\n");
+        QTest::newRow("service nat mode not implemented")
+            << svc + web + QStringLiteral("mode = \"nat\"\n") << KeyFile::Good << 11
+            << QStringList{QStringLiteral("[[service]] mode"), QStringLiteral("\"nat\""), QStringLiteral("not implemented yet"),
+                           QStringLiteral("accepted: \"dr\"")};
+        QTest::newRow("service unknown mode")
+            << svc + web + QStringLiteral("mode = \"tun\"\n") << KeyFile::Good << 11
+            << QStringList{QStringLiteral("[[service]] mode"), QStringLiteral("unknown value \"tun\""), QStringLiteral("accepted: \"dr\"")};
+        QTest::newRow("service unknown key lists the service keys")
+            << svc + web + QStringLiteral("weight = 3\n") << KeyFile::Good << 11
+            << QStringList{QStringLiteral("[[service]] weight"), QStringLiteral("unknown key"),
+                           QStringLiteral("vip, protocol, port, mode, scheduler, persistence_s")};
+        QTest::newRow("service without vip")
+            << svc + QStringLiteral("port = 80\n") << KeyFile::Good << 8
+            << QStringList{QStringLiteral("[[service]]:"), QStringLiteral("vip is required")};
+        QTest::newRow("service without port")
+            << svc + QStringLiteral("vip = \"10.77.0.200\"\n") << KeyFile::Good << 8
+            << QStringList{QStringLiteral("[[service]]:"), QStringLiteral("port is required"), QStringLiteral("\"8000-8010\"")};
+        QTest::newRow("service vip not an address")
+            << svc + QStringLiteral("vip = \"10.77.0\"\nport = 80\n") << KeyFile::Good << 9
+            << QStringList{QStringLiteral("[[service]] vip"), QStringLiteral("IPv4 address"), QStringLiteral("\"10.77.0\"")};
+        QTest::newRow("service multicast vip")
+            << svc + QStringLiteral("vip = \"239.1.1.1\"\nport = 80\n") << KeyFile::Good << 9
+            << QStringList{QStringLiteral("[[service]] vip"), QStringLiteral("multicast")};
+        QTest::newRow("service unknown protocol")
+            << svc + web + QStringLiteral("protocol = \"sctp\"\n") << KeyFile::Good << 11
+            << QStringList{QStringLiteral("[[service]] protocol"), QStringLiteral("\"sctp\""), QStringLiteral("\"tcp\", \"udp\"")};
+        QTest::newRow("service port 0")
+            << svc + QStringLiteral("vip = \"10.77.0.200\"\nport = 0\n") << KeyFile::Good << 10
+            << QStringList{QStringLiteral("[[service]] port"), QStringLiteral("1..65535"), QStringLiteral("got 0")};
+        QTest::newRow("service reversed range")
+            << svc + QStringLiteral("vip = \"10.77.0.200\"\nport = \"8010-8000\"\n") << KeyFile::Good << 10
+            << QStringList{QStringLiteral("[[service]] port"), QStringLiteral("range like \"8000-8010\""), QStringLiteral("got \"8010-8000\"")};
+        QTest::newRow("service bad list entry at its own line")
+            << svc + QStringLiteral("vip = \"10.77.0.200\"\nport = [\n  80,\n  \"http\",\n]\n") << KeyFile::Good << 12
+            << QStringList{QStringLiteral("[[service]] port"), QStringLiteral("the list has \"http\"")};
+        QTest::newRow("service empty port list")
+            << svc + QStringLiteral("vip = \"10.77.0.200\"\nport = []\n") << KeyFile::Good << 10
+            << QStringList{QStringLiteral("[[service]] port"), QStringLiteral("empty list")};
+        QTest::newRow("service persistence out of range")
+            << svc + web + QStringLiteral("persistence_s = 100000\n") << KeyFile::Good << 11
+            << QStringList{QStringLiteral("[[service]] persistence_s"), QStringLiteral("0..86400"), QStringLiteral("got 100000")};
+        QTest::newRow("service overlapping port of another service")
+            << svc + QStringLiteral("vip = \"10.77.0.200\"\nport = \"8000-8010\"\n[[service]]\nvip = \"10.77.0.200\"\nport = [443, 8005]\n")
+            << KeyFile::Good << 13
+            << QStringList{QStringLiteral("[[service]] port"), QStringLiteral("port 8005/tcp of 10.77.0.200"),
+                           QStringLiteral("service at line 8")};
+        QTest::newRow("service more than 64 TCP ports")
+            << svc + QStringLiteral("vip = \"10.77.0.200\"\nport = \"1000-1100\"\n") << KeyFile::Good << 10
+            << QStringList{QStringLiteral("[[service]] port"), QStringLiteral("at most 64 TCP ports"), QStringLiteral("got 101")};
+        QTest::newRow("service with dispatcher vip")
+            << head + QStringLiteral("[dispatcher]\ninterface = \"eth0\"\nvmac = \"02:5a:5a:00:00:01\"\nvip = \"10.77.0.200\"\n[[service]]\n") + web
+            << KeyFile::Good << 8
+            << QStringList{QStringLiteral("[dispatcher] vip"), QStringLiteral("must not be set with [[service]] tables"),
+                           QStringLiteral("[[service]] vip = \"10.0.0.200\", protocol = \"tcp\", port = 80")};
+        QTest::newRow("service without dispatcher vmac")
+            << head + QStringLiteral("[dispatcher]\ninterface = \"eth0\"\n[[service]]\n") + web << KeyFile::Good << 5
+            << QStringList{QStringLiteral("[dispatcher] vmac"), QStringLiteral("required with [[service]] tables")};
+        QTest::newRow("service as a plain table")
+            << head + QStringLiteral("[service]\nvip = \"10.77.0.200\"\n") << KeyFile::Good << 5
+            << QStringList{QStringLiteral("[[service]]"), QStringLiteral("array of tables")};
     }
 
     // The checks that only hold on the node itself (sashad --check and start pass the host).
@@ -654,6 +718,59 @@ enabled = true
         QCOMPARE(a.deadMaxBackoff, 4);
         QCOMPARE(a.deadMaxProbes, 0);
         QCOMPARE(a.deadMaxIdleMs, 60000u);
+    }
+
+    // [[service]] tables: two VIPs, a list, a range, UDP, persistence, the scheduler inherited
+    // from [dispatcher]; and the legacy keys making one TCP and one UDP service.
+    void services()
+    {
+        const QString path = writeFiles(QStringLiteral("services"), QStringLiteral(
+            "[node]\naddress = \"127.0.0.2\"\ninterface = \"lo\"\n[cluster]\nkey_file = \"KEY\"\n"
+            "[dispatcher]\nvmac = \"02:5a:5a:00:00:01\"\nscheduler = \"wlc\"\n"
+            "[[service]]\nvip = \"10.77.0.200\"\nport = [80, \"8000-8010\"]\npersistence_s = 300\n"
+            "[[service]]\nvip = \"10.77.0.201\"\nprotocol = \"tcp\"\nport = 80\nmode = \"dr\"\nscheduler = \"rr\"\n"
+            "[[service]]\nvip = \"10.77.0.201\"\nprotocol = \"udp\"\nport = \"53\"\n"), KeyFile::Good);
+        const ConfigResult r = loadNodeSettings(path);
+        QVERIFY2(r.ok(), r.error ? qPrintable(r.error->toString()) : "");
+        const DispatcherSettings &d = r.settings->dispatcher;
+        QVERIFY(d.configured);
+        QCOMPARE(d.services.size(), std::size_t(3));
+        QCOMPARE(ipv4ToString(d.vip), QStringLiteral("10.77.0.200")); // the first service's
+        QCOMPARE(d.vips(), (std::vector<quint32>{*parseIpv4(QStringLiteral("10.77.0.200")), *parseIpv4(QStringLiteral("10.77.0.201"))}));
+        const ServiceSettings &a = d.services[0], &b = d.services[1], &c = d.services[2];
+        QCOMPARE(a.portsText(), QStringLiteral("80, 8000-8010"));
+        QCOMPARE(a.portCount(), 12);
+        QCOMPARE(a.persistenceS, 300);
+        QCOMPARE(schedulerText(a.scheduler), QStringLiteral("wlc")); // from [dispatcher]
+        QCOMPARE(a.line, 9);
+        QCOMPARE(schedulerText(b.scheduler), QStringLiteral("rr"));
+        QCOMPARE(b.protocolName(), QStringLiteral("tcp"));
+        QCOMPARE(c.protocolName(), QStringLiteral("udp"));
+        QCOMPARE(c.portsText(), QStringLiteral("53"));
+        // Every TCP port of every service is reported at reconstruction; UDP is not.
+        const auto reported = d.reportedPorts();
+        QCOMPARE(reported.size(), std::size_t(13));
+        QVERIFY(std::find(reported.begin(), reported.end(), std::pair{*parseIpv4(QStringLiteral("10.77.0.201")), quint16(80)})
+                != reported.end());
+        QVERIFY(std::find(reported.begin(), reported.end(), std::pair{*parseIpv4(QStringLiteral("10.77.0.201")), quint16(53)})
+                == reported.end());
+
+        const QString legacy = writeFiles(QStringLiteral("legacy"), QStringLiteral(
+            "[node]\naddress = \"127.0.0.2\"\ninterface = \"lo\"\n[cluster]\nkey_file = \"KEY\"\n"
+            "[dispatcher]\nvip = \"10.77.0.200\"\nvmac = \"02:5a:5a:00:00:01\"\nports = [80, 443]\nscheduler = \"rr\"\n"), KeyFile::Good);
+        const ConfigResult l = loadNodeSettings(legacy);
+        QVERIFY2(l.ok(), l.error ? qPrintable(l.error->toString()) : "");
+        const auto &ls = l.settings->dispatcher.services;
+        QCOMPARE(ls.size(), std::size_t(2));
+        QCOMPARE(ls[0].protocolName(), QStringLiteral("tcp"));
+        QCOMPARE(ls[1].protocolName(), QStringLiteral("udp"));
+        for (const ServiceSettings &x : ls) {
+            QCOMPARE(ipv4ToString(x.vip), QStringLiteral("10.77.0.200"));
+            QCOMPARE(x.portsText(), QStringLiteral("80, 443"));
+            QCOMPARE(schedulerText(x.scheduler), QStringLiteral("rr"));
+            QVERIFY(x.fromLegacyKeys);
+        }
+        QCOMPARE(l.settings->dispatcher.reportedPorts().size(), std::size_t(2));
     }
 
     void paperPreset_data()

@@ -114,6 +114,28 @@ IcmpSpec icmpAbout(std::uint16_t clientPort, std::uint8_t type = 3, std::uint8_t
     return s;
 }
 
+constexpr std::uint32_t kVip2 = ip4(10, 0, 0, 101);
+
+// Four services on two VIPs (docs/config.md "[[service]]"): kVip tcp 80 and tcp 8000-8010,
+// kVip2 tcp 443 (round-robin) and udp 53.
+DispatchPolicy servicePolicy(bool reconstructed = true)
+{
+    DispatchPolicy p = policy(SchedulerKind::Maglev, reconstructed);
+    p.vips = {kVip, kVip2};
+    p.vipCount = 2;
+    const ServiceRule rules[] = {
+        {kVip, 80, 80, kIpProtoTcp, 0},
+        {kVip, 8000, 8010, kIpProtoTcp, 0},
+        {kVip2, 443, 443, kIpProtoTcp, 1},
+        {kVip2, 53, 53, kIpProtoUdp, 2},
+    };
+    for (const ServiceRule &r : rules)
+        p.rules[p.ruleCount++] = r;
+    p.services[1].scheduler = SchedulerKind::RoundRobin;
+    p.serviceCount = 3;
+    return p;
+}
+
 } // namespace
 
 class TestFastPath : public QObject
@@ -153,6 +175,9 @@ private Q_SLOTS:
     void checksumUpdate();
     void checksumUpdateMatchesRecomputation();
     void natRewriteKeepsChecksumsValid();
+    void servicesDecideWhatIsForwarded_data();
+    void servicesDecideWhatIsForwarded();
+    void persistenceKeepsAClientOnOneServerWithinTheTimeout();
 };
 
 void TestFastPath::synChoosesServerAndRewritesMacs_data()
@@ -1001,3 +1026,108 @@ void TestFastPath::natRewriteKeepsChecksumsValid()
 
 QTEST_GUILESS_MAIN(TestFastPath)
 #include "tst_fastpath.moc"
+
+void TestFastPath::servicesDecideWhatIsForwarded_data()
+{
+    QTest::addColumn<int>("proto");
+    QTest::addColumn<quint32>("dstIp");
+    QTest::addColumn<int>("dstPort");
+    QTest::addColumn<int>("tcpFlags");
+    QTest::addColumn<bool>("reconstructed");
+    QTest::addColumn<int>("reason"); // DropReason; None = forwarded
+    QTest::addColumn<int>("service"); // whose serviceNewFlows counts it; -1: none
+    const int tcp = kIpProtoTcp, udp = kIpProtoUdp, syn = kTcpSyn, ack = kTcpAck, none = int(DropReason::None),
+              noService = int(DropReason::NoService);
+    QTest::newRow("first VIP, tcp 80: a service") << tcp << kVip << 80 << syn << true << none << 0;
+    QTest::newRow("first VIP, tcp 8005: in the range") << tcp << kVip << 8005 << syn << true << none << 0;
+    QTest::newRow("first VIP, tcp 8011: past the range") << tcp << kVip << 8011 << syn << true << noService << -1;
+    QTest::newRow("first VIP, tcp 81: unlisted port") << tcp << kVip << 81 << syn << true << noService << -1;
+    QTest::newRow("first VIP, udp 80: a TCP-only port") << udp << kVip << 80 << 0 << true << noService << -1;
+    QTest::newRow("second VIP, tcp 443: its service") << tcp << kVip2 << 443 << syn << true << none << 1;
+    QTest::newRow("second VIP, udp 53: its service") << udp << kVip2 << 53 << 0 << true << none << 2;
+    QTest::newRow("second VIP, tcp 80: the first VIP's port") << tcp << kVip2 << 80 << syn << true << noService << -1;
+    QTest::newRow("second VIP, unknown ACK to its service before reconstruction: hashed")
+        << tcp << kVip2 << 443 << ack << false << none << -1;
+    QTest::newRow("second VIP, unknown ACK to an unlisted port before reconstruction: not hashed")
+        << tcp << kVip2 << 444 << ack << false << noService << -1;
+    QTest::newRow("not a VIP") << tcp << ip4(10, 0, 0, 102) << 80 << syn << true << int(DropReason::NotForVip) << -1;
+}
+
+void TestFastPath::servicesDecideWhatIsForwarded()
+{
+    QFETCH(int, proto);
+    QFETCH(quint32, dstIp);
+    QFETCH(int, dstPort);
+    QFETCH(int, tcpFlags);
+    QFETCH(bool, reconstructed);
+    QFETCH(int, reason);
+    QFETCH(int, service);
+    Harness h;
+    QVERIFY(h.publish(fourServers(), servicePolicy(reconstructed)));
+    FrameSpec f = tcp(40000, std::uint8_t(tcpFlags));
+    f.proto = std::uint8_t(proto);
+    f.dstIp = dstIp;
+    f.dstPort = std::uint16_t(dstPort);
+    const ProcessResult r = h.send(f);
+    QCOMPARE(name(r.reason), name(DropReason(reason)));
+    if (DropReason(reason) == DropReason::None) {
+        QCOMPARE(int(r.verdict), int(Verdict::Forward));
+        const auto out = h.output(r);
+        // L4/2: the frame goes to the chosen server's MAC, the VIP and port untouched.
+        QVERIFY(std::equal(out.begin(), out.begin() + 6, server(r.slot).mac.begin()));
+        QCOMPARE(loadBe32(out.data() + 14 + 16), quint32(dstIp));
+    } else {
+        QCOMPARE(int(r.verdict), int(Verdict::Drop));
+    }
+    QCOMPARE(read(h.c().noService), DropReason(reason) == DropReason::NoService ? 1u : 0u);
+    for (int i = 0; i < 3; ++i)
+        QCOMPARE(read(h.c().serviceNewFlows[std::size_t(i)]), i == service ? 1u : 0u);
+    QCOMPARE(h.accounted(), read(h.c().framesIn));
+}
+
+// ipvsadm -p: within persistence of the client's last new flow to the service, its new flows go
+// to the same server, whatever the scheduler would say; after it, the scheduler decides again.
+void TestFastPath::persistenceKeepsAClientOnOneServerWithinTheTimeout()
+{
+    for (const bool persistent : {true, false}) {
+        Harness h;
+        DispatchPolicy p = servicePolicy();
+        p.services[1].persistence = persistent ? FastTime(10s) : FastTime(0); // kVip2 tcp 443, round-robin
+        QVERIFY(h.publish(fourServers(), p));
+        FrameSpec a = tcp(1000, kTcpSyn);
+        a.dstIp = kVip2;
+        a.dstPort = 443;
+        FrameSpec b = a;
+        b.srcIp = ip4(198, 51, 100, 7);
+        const std::uint16_t first = h.send(a, 1s).slot;
+        QVERIFY(first != kNoServerSlot);
+        const std::uint16_t other = h.send(b, 2s).slot; // round-robin moves on
+        QVERIFY(other != first);
+        std::set<std::uint16_t> seen;
+        for (std::uint16_t port = 1001; port <= 1003; ++port) {
+            a.srcPort = port;
+            seen.insert(h.send(a, FastTime(std::chrono::seconds(2 + port - 1000))).slot); // 3 s .. 5 s
+        }
+        if (persistent) {
+            QCOMPARE(seen, std::set<std::uint16_t>{first});
+            QCOMPARE(read(h.c().persistentFlows), 3u);
+            // 10 s after the last new flow (5 s) the affinity is gone: round-robin's next pick
+            // (its third, since persistent flows did not ask it) is neither earlier server.
+            a.srcPort = 1004;
+            const std::uint16_t later = h.send(a, 15s).slot;
+            QVERIFY(later != first && later != other && later != kNoServerSlot);
+            QCOMPARE(read(h.c().persistentFlows), 3u);
+            // An unhealthy affinity server is not used: the client is scheduled afresh.
+            std::vector<ServerInfo> servers = fourServers();
+            servers[later].healthy = false;
+            QVERIFY(h.publish(servers, p));
+            a.srcPort = 1005;
+            const std::uint16_t moved = h.send(a, 16s).slot;
+            QVERIFY(moved != later && moved != kNoServerSlot);
+        } else {
+            QVERIFY2(seen.size() > 1, "without persistence round-robin spreads the client's connections");
+            QCOMPARE(read(h.c().persistentFlows), 0u);
+        }
+        QCOMPARE(h.accounted(), read(h.c().framesIn));
+    }
+}

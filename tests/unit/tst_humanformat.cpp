@@ -3,6 +3,7 @@
 
 #include "humanformat.h"
 
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QTest>
@@ -19,6 +20,7 @@ private Q_SLOTS:
     void drainProgress_data();
     void drainProgress();
     void statusShowsRingThreadAndMetrics();
+    void servicesTable();
 };
 
 namespace {
@@ -148,6 +150,40 @@ void TestHumanFormat::statusShowsRingThreadAndMetrics()
     QVERIFY2(out.contains(QStringLiteral("http://127.0.0.1:9477/metrics (12 scrapes, 0 refused)")), qPrintable(out));
     s.metrics = {};
     QVERIFY(!formatStatus(s).contains(QStringLiteral("/metrics")));
+}
+
+// sashactl services: one row per service; NEW and CPS only where the node dispatches.
+void TestHumanFormat::servicesTable()
+{
+    const QJsonArray services = QJsonDocument::fromJson(R"([
+        {"vip": "10.77.0.200", "protocol": "tcp", "ports": ["80", "8000-8010"], "mode": "dr", "scheduler": "maglev",
+         "persistenceS": 0, "legacy": false, "line": 9, "newFlows": 1032, "cps": 41},
+        {"vip": "10.77.0.201", "protocol": "udp", "ports": ["53"], "mode": "dr", "scheduler": "rr",
+         "persistenceS": 300, "legacy": true, "line": 0, "newFlows": 7, "cps": 0}])").array();
+    ControlStatus s;
+    s.services = services;
+    s.dispatcherStats = QJsonObject{{QStringLiteral("running"), true}};
+    const QString text = formatServices(s);
+    const QStringList lines = text.split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+    QCOMPARE(lines.size(), 3);
+    QVERIFY2(lines[0].startsWith(QStringLiteral("VIP")) && lines[0].contains(QStringLiteral("PERSIST")), qPrintable(text));
+    QCOMPARE(lines[1].simplified(), QStringLiteral("10.77.0.200 tcp 80,8000-8010 dr maglev - 1032 41 line 9"));
+    QCOMPARE(lines[2].simplified(), QStringLiteral("10.77.0.201 udp 53 dr rr 300 s 7 0 [dispatcher] vip/ports"));
+    // Not dispatching: no counts, and a hint where to ask.
+    QJsonArray uncounted;
+    for (const QJsonValue &v : services) {
+        QJsonObject o = v.toObject();
+        o.remove(QStringLiteral("newFlows"));
+        o.remove(QStringLiteral("cps"));
+        uncounted.append(o);
+    }
+    ControlStatus other;
+    other.services = uncounted;
+    other.dispatcher = QStringLiteral("10.77.0.1");
+    const QString elsewhere = formatServices(other);
+    QVERIFY2(elsewhere.split(QLatin1Char('\n'))[1].simplified().endsWith(QStringLiteral("maglev - - - line 9")), qPrintable(elsewhere));
+    QVERIFY2(elsewhere.contains(QStringLiteral("sashactl services on 10.77.0.1")), qPrintable(elsewhere));
+    QVERIFY(formatServices(ControlStatus{}).startsWith(QStringLiteral("no services")));
 }
 
 QTEST_GUILESS_MAIN(TestHumanFormat)

@@ -261,6 +261,7 @@ private Q_SLOTS:
     void dispatcherThreadBatchWait();
     void localDeliverySinkAddressesLo();
     void vmacAnnouncementBytes();
+    void vmacAnnouncedForEveryVip();
     void vmacAnnouncementSchedule();
     void privilegeErrorsNameTheCapability();
     void injectionMethodNames_data();
@@ -675,6 +676,28 @@ void TestPacketIo::localDeliverySinkAddressesLo()
     QCOMPARE(sink.flush().sent, std::uint64_t(1));
     QCOMPARE(inner.frames.size(), std::size_t(1));
     QCOMPARE(hex(inner.frames[0]), hex(withMacs(frame, MacAddress{}, kClientMac)));
+}
+
+// Services on two VIPs: each announcement round sends one gratuitous ARP per VIP, in order,
+// and none between rounds.
+void TestPacketIo::vmacAnnouncedForEveryVip()
+{
+    const std::uint32_t vip1 = ip4(10, 77, 0, 200), vip2 = ip4(10, 77, 0, 201);
+    const MacAddress vmac{0x02, 0x5a, 0x5a, 0x00, 0x00, 0x01};
+    VmacAnnouncer announcer(vmac, std::vector<std::uint32_t>{vip1, vip2}, std::chrono::seconds(1));
+    QVERIFY2(announcer.valid(), announcer.error().c_str());
+    QCOMPARE(announcer.vipCount(), std::size_t(2));
+    RecordingSink sink;
+    using std::chrono::microseconds;
+    QVERIFY(announcer.tick(sink, microseconds(1'000'000)));
+    QVERIFY(!announcer.tick(sink, microseconds(1'500'000))); // within the interval
+    QVERIFY(announcer.tick(sink, microseconds(2'000'000)));
+    QCOMPARE(sink.frames.size(), std::size_t(4));
+    for (std::size_t round = 0; round < 2; ++round) {
+        QCOMPARE(hex(sink.frames[2 * round]), hex(expectedAnnouncement(vmac, vip1)));
+        QCOMPARE(hex(sink.frames[2 * round + 1]), hex(expectedAnnouncement(vmac, vip2)));
+    }
+    QCOMPARE(announcer.sent(), std::uint64_t(2));
 }
 
 void TestPacketIo::vmacAnnouncementBytes()

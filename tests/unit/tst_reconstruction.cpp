@@ -101,6 +101,8 @@ private Q_SLOTS:
     void reportMalformed();
     void everyTruncationIsMalformed();
     void trailingBytesIgnored();
+    void severalVipsRoundTrip();
+    void severalVipsAreQueriedAndMerged();
 
     void allServersAnswer();
     void noServersCompletesAtOnce();
@@ -650,3 +652,81 @@ void TestReconstruction::seededLossySimulation()
 
 QTEST_GUILESS_MAIN(TestReconstruction)
 #include "tst_reconstruction.moc"
+
+// Services on two VIPs (docs/agent.md): the query carries the second VIP in its appended field,
+// the report the VIP of each port-table entry; one VIP stays the old layout byte for byte.
+void TestReconstruction::severalVipsRoundTrip()
+{
+    constexpr quint32 kVip2 = 0x0a4d00c9; // 10.77.0.201
+    const ConnQuery one = connQueryFor(9, {{kVip, 80}, {kVip, 443}});
+    QCOMPARE(one.vip, kVip);
+    QVERIFY(one.moreVips.empty());
+    QCOMPARE(encodeConnQuery(one), encodeConnQuery(query(9, {80, 443}))); // the old layout
+    const ConnQuery two = connQueryFor(9, {{kVip, 80}, {kVip2, 80}, {kVip2, 8080}});
+    const QByteArray wire = encodeConnQuery(two);
+    QCOMPARE(wire.size(), kConnQueryFixedSize + 2 + 2 + 4 + 2 + 4);
+    const auto back = decodeConnQuery(wire);
+    QVERIFY(back.has_value());
+    QCOMPARE(back->ports, std::vector<quint16>{80});
+    QCOMPARE(back->moreVips.size(), std::size_t(1));
+    QCOMPARE(back->moreVips[0].vip, kVip2);
+    QCOMPARE(back->moreVips[0].ports, (std::vector<quint16>{80, 8080}));
+    QCOMPARE(back->services(), (std::vector<std::pair<quint32, quint16>>{{kVip, 80}, {kVip2, 80}, {kVip2, 8080}}));
+    // Over 64 ports in all, or a VIP without ports: malformed.
+    QByteArray tooMany = encodeConnQuery(connQueryFor(9, {{kVip, 80}}));
+    tooMany[3] = 1; // flags: more VIPs follow
+    tooMany += QByteArray::fromHex("0001") + QByteArray::fromHex("0a4d00c9") + QByteArray::fromHex("0040")
+        + QByteArray(2 * 64, '\1');
+    QString error;
+    QVERIFY(!decodeConnQuery(tooMany, &error));
+    QVERIFY2(error.contains(QStringLiteral("65 ports over all VIPs")), qPrintable(error));
+    QByteArray truncated = wire.left(wire.size() - 1);
+    QVERIFY(!decodeConnQuery(truncated));
+    // Without the flag, appended bytes are a later version's and ignored (as trailingBytesIgnored).
+    QByteArray unflagged = wire;
+    unflagged[3] = 0;
+    QVERIFY(decodeConnQuery(unflagged).has_value());
+    QVERIFY(decodeConnQuery(unflagged)->moreVips.empty());
+
+    // A report: the same client port to both VIPs on port 80 is two connections.
+    const std::vector<ConnEntry> conns = {{0xc0a80001, 5000, 80, 3, kVip}, {0xc0a80001, 5000, 80, 4, kVip2},
+                                          {0xc0a80002, 5001, 8080, 5, kVip2}, {0xc0a80003, 5002, 443, 6, kVip2}};
+    const std::vector<QByteArray> parts = encodeConnReports(*back, 3, kMac, conns, 0);
+    QCOMPARE(parts.size(), std::size_t(1));
+    const auto r = decodeConnReport(parts[0]);
+    QVERIFY(r.has_value());
+    QCOMPARE(r->vip, kVip);
+    QCOMPARE(r->entries.size(), std::size_t(3)); // 443 on kVip2 was not asked
+    QCOMPARE(r->entries[0].vip, 0u);              // the report's own VIP
+    QCOMPARE(r->entries[1].vip, kVip2);
+    QCOMPARE(r->entries[1].vport, quint16(80));
+    QCOMPARE(r->entries[2].vip, kVip2);
+    QCOMPARE(r->entries[2].vport, quint16(8080));
+}
+
+void TestReconstruction::severalVipsAreQueriedAndMerged()
+{
+    constexpr quint32 kVip2 = 0x0a4d00c9;
+    Coordinator c;
+    const std::vector<std::pair<quint32, quint16>> services = {{kVip, 80}, {kVip2, 80}};
+    const Coordinator::Output started = c.start(tb::Time(0), services, {1, 2});
+    QCOMPARE(started.send.size(), std::size_t(2));
+    QVERIFY(queryFor(started, 1) && queryFor(started, 2));
+    const auto q = decodeConnQuery(*queryFor(started, 1));
+    QVERIFY(q.has_value());
+    QCOMPARE(q->services(), services);
+    // Server 1 holds a connection on each VIP from the same client port; server 2 one on kVip2
+    // and one on a port nobody asked for (left out by the encoder, never merged).
+    Coordinator::Output o = feed(c, tb::Time(1), 1, *queryFor(started, 1), {{0xc0a80001, 5000, 80, 2, kVip}, {0xc0a80001, 5000, 80, 2, kVip2}});
+    QCOMPARE(o.flows.size(), std::size_t(2));
+    QCOMPARE(o.flows[0].vip, kVip);
+    QCOMPARE(o.flows[1].vip, kVip2);
+    o = feed(c, tb::Time(2), 2, *queryFor(started, 2), {{0xc0a80002, 6000, 80, 1, kVip2}, {0xc0a80002, 6001, 81, 1, kVip2}});
+    QCOMPARE(o.flows.size(), std::size_t(1));
+    QCOMPARE(o.flows[0].vip, kVip2);
+    QCOMPARE(o.flows[0].server, tb::NodeAddr(2));
+    QVERIFY(c.isComplete());
+    QCOMPARE(c.mergedCount(), std::size_t(3));
+    std::vector<Coordinator::Flow> merged = c.mergedFlows();
+    QCOMPARE(std::count_if(merged.begin(), merged.end(), [&](const Coordinator::Flow &f) { return f.vip == kVip2; }), 2);
+}
