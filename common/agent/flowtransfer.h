@@ -15,10 +15,11 @@
 //     parts) | entryCount 4 (e) | entry 14 × e
 //   entry (14 bytes): clientIp 4 | clientPort 2 | vport 2 | server 4 (the ring address of the
 //     server the flow goes to) | proto 1 (6 tcp, 17 udp) | state 1 (FlowTransferState)
-//   flags bit 0 (kFlowTransferClosedSince): not a table but the flows the sender saw close
-//     after it copied its table (a FIN or RST it still forwarded while the successor took the
-//     VMAC): sent when the successor has announced; the successor closes those it holds as
-//     open and inserts none. Other flag bits are 0 and ignored.
+//   flags bit 0 (kFlowTransferClosedSince): not a table but the sender's later word, sent when
+//     the successor has announced: every flow it holds as closing and every flow a packet touched
+//     after it copied its table (a FIN it still forwarded, a SYN that reused a closing flow's
+//     port and was scheduled afresh, a connection made after the copy), with server and state;
+//     the successor adopts them (FlowTable::adoptPrevious). Other flag bits are 0 and ignored.
 //   FlowTransferAnnounced (8 bytes):
 //     version 1 (=1) | type 1 (=2 announced) | flags 2 (=0) | transferId 4 (the table it applied,
 //     0 when none arrived before it announced)

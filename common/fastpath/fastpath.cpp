@@ -271,9 +271,12 @@ FastPath::Housekeeping FastPath::housekeeping(FastTime now) noexcept
     ReconstructedFlow rf;
     while (h.reconstructed < m_config.reconstructedPerCall && m_reconstruction.pop(rf)) {
         ++h.reconstructed;
-        if (rf.closedElsewhere) {
-            if (m_flows.closeIfOpen(rf.key, now))
-                bump(c.transferredClosed);
+        if (rf.fromPrevious) {
+            const auto r = m_flows.adoptPrevious(rf.key, rf.slot, rf.state, now);
+            bump(r == FlowTable::ReconstructResult::Inserted    ? c.transferredInserted
+                 : r == FlowTable::ReconstructResult::Corrected ? c.transferredUpdated
+                 : r == FlowTable::ReconstructResult::Full      ? c.reconstructedFull
+                                                                : c.transferredKnown);
             continue;
         }
         if (rf.transferred) {

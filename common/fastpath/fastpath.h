@@ -68,9 +68,9 @@ struct ReconstructedFlow {
     std::uint16_t slot = kNoServerSlot;
     FlowState state = FlowState::Established;
     bool transferred = false;
-    // The previous dispatcher saw this flow close after it copied its table (a planned
-    // handover's closed-since list): Closing here if it is known and open; never inserted.
-    bool closedElsewhere = false;
+    // The previous dispatcher touched this flow after it copied its table (a planned handover's
+    // closed-since list): its server and state win (FlowTable::adoptPrevious).
+    bool fromPrevious = false;
 };
 
 struct FastPathConfig {

@@ -151,13 +151,38 @@ FlowTable::ReconstructResult FlowTable::insertTransferred(const FlowKey &key, st
                                                                      : ReconstructResult::Full;
 }
 
-bool FlowTable::closeIfOpen(const FlowKey &key, FastTime now) noexcept
+FlowTable::ReconstructResult FlowTable::adoptPrevious(const FlowKey &key, std::uint16_t slot, FlowState state,
+                                                      FastTime now) noexcept
 {
-    FlowEntry *e = find(key);
-    if (!e || e->proto != kIpProtoTcp || e->state() == FlowState::Closing)
-        return false;
-    touch(*e, kTcpFin, now);
-    return true;
+    const std::uint64_t h = flowHash(key);
+    FlowEntry *e = find(key, h);
+    if (!e)
+        return insert(key, h, slot, state, FlowOrigin::Transferred, now) ? ReconstructResult::Inserted
+                                                                          : ReconstructResult::Full;
+    // A flow this table scheduled itself (a SYN it saw after the VMAC moved) is newer than
+    // anything the previous dispatcher knew: kept.
+    if (e->origin() == FlowOrigin::Scheduled)
+        return ReconstructResult::AlreadyKnown;
+    e->lastSeenMs = toMs(now);
+    bool changed = false;
+    if (e->slot != slot) {
+        const bool active = countsAsActive(e->state());
+        if (active)
+            adjustActive(e->slot, -1);
+        adjustOpen(e->slot, -1);
+        e->slot = slot;
+        adjustOpen(slot, +1);
+        if (active)
+            adjustActive(slot, +1);
+        changed = true;
+    }
+    if (e->state() != state) {
+        setState(*e, state);
+        changed = true;
+    }
+    if (changed)
+        e->stateBits = std::uint8_t((e->stateBits & 0x0F) | (std::uint8_t(FlowOrigin::Transferred) << 4));
+    return changed ? ReconstructResult::Corrected : ReconstructResult::AlreadyKnown;
 }
 
 bool FlowTable::erase(const FlowKey &key) noexcept

@@ -134,10 +134,13 @@ public:
     // first, is the better witness, and a flow seen here since is fresher.
     ReconstructResult insertTransferred(const FlowKey &key, std::uint16_t slot, FlowState state,
                                         FastTime now) noexcept;
-    // A TCP flow another dispatcher saw close (a FIN or RST it forwarded): Closing as if this
-    // table had seen it, its lifetime counted from now. False when unknown, not TCP, or closing
-    // already.
-    bool closeIfOpen(const FlowKey &key, FastTime now) noexcept;
+    // The previous dispatcher's later word on a flow (a planned handover's list of the flows it
+    // touched after it copied its table): its server and state win, as they were what it
+    // forwarded with until the VMAC moved (a SYN reusing a closing flow's port was scheduled
+    // afresh there; a FIN closed it). Inserted when unknown (a connection it made after the
+    // copy), Corrected when the server or state changed, AlreadyKnown otherwise (also for a flow
+    // this table scheduled itself: a SYN seen here is newer).
+    ReconstructResult adoptPrevious(const FlowKey &key, std::uint16_t slot, FlowState state, FastTime now) noexcept;
 
     // Examines at most maxSlots slots from where the previous call stopped and retires expired
     // flows; a full pass over the table takes capacity()/maxSlots calls. Returns flows retired.

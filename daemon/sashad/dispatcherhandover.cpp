@@ -92,11 +92,13 @@ void DispatcherService::sendFlowTransfer(tb::NodeAddr successor)
         }
         const quint32 id = quint32(RingDriver::steadyNow().count()) | 1u; // new for each transfer of a sender
         auto parts = std::make_shared<std::vector<QByteArray>>(encodeFlowTransferTable(id, vip, entries));
+        const std::uint32_t copiedMs = snap->nowMs;
         const QString detail = QStringLiteral("%1 flow(s) of %2 in %3 part(s) sent to %4, %5 ms after it was elected%6")
                                    .arg(entries.size()).arg(snap->tableSize).arg(parts->size())
                                    .arg(ipv4ToString(successor)).arg(since.elapsed())
                                    .arg(orphaned ? QStringLiteral(" (%1 without a server left out)").arg(orphaned) : QString());
-        return [this, successor, parts, detail] {
+        return [this, successor, parts, detail, copiedMs] {
+            m_transferCopyMs = copiedMs;
             for (const QByteArray &part : *parts)
                 m_oob.send(successor, kFlowTransferChannel, part, true);
             qCInfo(lcRing, "handover: %s", qPrintable(detail));
@@ -112,16 +114,25 @@ void DispatcherService::sendClosedSince(tb::NodeAddr successor, std::function<vo
         return;
     }
     const quint32 vip = m_settings.dispatcher.vip;
-    snapshotOnWorker(kMaxTransferFlows, kTransferSnapshotWait, [this, successor, vip, sent](
+    // Without the first copy's time every flow goes (as if all were touched since).
+    const std::uint32_t copiedMs = m_transferCopyMs.value_or(0);
+    const bool sinceCopy = m_transferCopyMs.has_value();
+    snapshotOnWorker(kMaxTransferFlows, kTransferSnapshotWait, [this, successor, vip, sent, copiedMs, sinceCopy](
                          const std::optional<FlowMapProcessor::Snapshot> &snap,
                          const std::map<std::uint16_t, tb::NodeAddr> &owner) -> std::function<void()> {
+        // Closing flows, and every flow a packet touched after the first copy: a FIN it forwarded,
+        // a SYN that reused a closing flow's port and was scheduled afresh, a connection made
+        // after the copy. The successor takes this node's server and state for each.
         std::vector<FlowTransferEntry> closed;
         if (snap) {
             for (const FlowEntry &e : snap->flows) {
                 const auto o = owner.find(e.slot);
-                if (e.state() != FlowState::Closing || e.proto != kIpProtoTcp || e.dstIp != vip || o == owner.end())
+                if (e.dstIp != vip || o == owner.end() || e.state() == FlowState::Empty)
                     continue;
-                closed.push_back({e.srcIp, e.srcPort, e.dstPort, o->second, e.proto, FlowTransferState::Closing});
+                const bool touched = !sinceCopy || std::int32_t(e.lastSeenMs - copiedMs) >= 0;
+                if (e.state() != FlowState::Closing && !touched)
+                    continue;
+                closed.push_back({e.srcIp, e.srcPort, e.dstPort, o->second, e.proto, transferState(e.state())});
             }
         }
         const quint32 id = quint32(RingDriver::steadyNow().count()) | 1u;
@@ -137,7 +148,7 @@ void DispatcherService::sendClosedSince(tb::NodeAddr successor, std::function<vo
             if (!copied)
                 qCWarning(lcRing, "handover: the dispatcher thread did not copy its flow table in time; no closed-since list sent");
             else
-                qCInfo(lcRing, "handover: %zu closing flow(s) sent to %s (closed since the table was copied, or before)",
+                qCInfo(lcRing, "handover: %zu flow(s) closing or touched since the table was copied sent to %s",
                        count, qPrintable(ipv4ToString(successor)));
             sent(ids);
         };
@@ -226,13 +237,15 @@ void DispatcherService::applyClosedSince(tb::NodeAddr from, const FlowTransferTa
         return;
     }
     for (const FlowTransferEntry &e : part.entries) {
-        ReconstructedFlow rf{FlowKey{e.clientIp, part.vip, e.clientPort, e.vport, e.proto}, kNoServerSlot,
-                             FlowState::Closing, false};
-        rf.closedElsewhere = true;
+        const std::uint16_t slot = m_slots.slotFor(e.server);
+        if (slot == kNoServerSlot)
+            continue;
+        ReconstructedFlow rf{FlowKey{e.clientIp, part.vip, e.clientPort, e.vport, e.proto}, slot, flowState(e.state), true};
+        rf.fromPrevious = true;
         m_backlog.push_back(rf);
     }
-    qCInfo(lcRing, "handover from %s: %zu flow(s) it saw closing applied", qPrintable(ipv4ToString(from)),
-           part.entries.size());
+    qCInfo(lcRing, "handover from %s: %zu flow(s) it had closing or touched since its copy applied",
+           qPrintable(ipv4ToString(from)), part.entries.size());
     drainBacklog();
 }
 

@@ -140,7 +140,7 @@ QJsonObject DispatcherService::stats() const
         {QStringLiteral("reconstructedCorrected"), u(c.reconstructedCorrected)},
         {QStringLiteral("transferredInserted"), u(c.transferredInserted)},
         {QStringLiteral("transferredKnown"), u(c.transferredKnown)},
-        {QStringLiteral("transferredClosed"), u(c.transferredClosed)},
+        {QStringLiteral("transferredUpdated"), u(c.transferredUpdated)},
         {QStringLiteral("reconstructedFull"), u(c.reconstructedFull)},
         {QStringLiteral("dropped"), dropped},
     };

@@ -622,6 +622,7 @@ void DispatcherService::stop(const QString &why)
     m_handoverFrom = tb::kNoNode;
     m_transferComplete = false;
     m_transferParts.clear();
+    m_transferCopyMs.reset();
     if (!m_run)
         return;
     m_statsTimer.stop();

@@ -218,6 +218,9 @@ private:
     // it takes no new flows in our table, and the VMAC is announced once the table is complete.
     tb::NodeAddr m_handoverFrom = tb::kNoNode;
     tb::NodeAddr m_tookOverFrom = tb::kNoNode; // m_handoverFrom of this run, kept after the handover ends
+    // Handing over: the fast path's clock (ms) when the table sent to the successor was copied;
+    // flows touched since then go in the closed-since list. Unset until that copy is taken.
+    std::optional<std::uint32_t> m_transferCopyMs;
     bool m_announcePending = false;
     QTimer m_announceDeadline; // announce anyway after kHandoverAnnounceMaxMs
     QTimer m_completionGrace;  // after a handover's announcement: continuity hash a little longer

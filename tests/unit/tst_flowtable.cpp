@@ -59,7 +59,7 @@ private Q_SLOTS:
     void fullTableRefusesThenRecovers();
     void reconstructedInserts();
     void transferredKeepStateAndNeverOverride();
-    void closedElsewhereClosesOnlyOpenKnownTcpFlows();
+    void previousDispatcherWordWinsExceptOverOwnScheduling();
     void randomInsertEraseMatchesAModel();
     void synSeenLifetimeShortensUnderPressure();
     void evictionTakesTheLeastRecentlySeenUnansweredFlow_data();
@@ -245,24 +245,37 @@ void TestFlowTable::transferredKeepStateAndNeverOverride()
     QCOMPARE(int(t.find(half)->slot), 7);
 }
 
-// A planned handover's closed-since list: a flow the previous dispatcher saw close becomes
-// Closing here (no longer active, its closing lifetime from now); nothing is inserted.
-void TestFlowTable::closedElsewhereClosesOnlyOpenKnownTcpFlows()
+// A planned handover's closed-since list: the previous dispatcher's server and state win for
+// what it touched after its copy (a FIN; a SYN that reused a closing flow's port and went to
+// another server; a connection made after the copy), except over a flow this table scheduled.
+void TestFlowTable::previousDispatcherWordWinsExceptOverOwnScheduling()
 {
     using namespace std::chrono_literals;
     FlowTable t(64, shortTimeouts());
-    const FlowKey open = tcpKey(1), closing = tcpKey(2), unknown = tcpKey(3);
+    const FlowKey open = tcpKey(1), reused = tcpKey(2), fresh = tcpKey(3), mine = tcpKey(4);
     QCOMPARE(t.insertTransferred(open, 4, FlowState::Established, 1s), FlowTable::ReconstructResult::Inserted);
-    QCOMPARE(t.insertTransferred(closing, 4, FlowState::Closing, 1s), FlowTable::ReconstructResult::Inserted);
+    QCOMPARE(t.insertTransferred(reused, 4, FlowState::Closing, 1s), FlowTable::ReconstructResult::Inserted);
     QCOMPARE(t.activeFlows(4), 1u);
-    QVERIFY(t.closeIfOpen(open, 2s));
+    // Closed there.
+    QCOMPARE(t.adoptPrevious(open, 4, FlowState::Closing, 2s), FlowTable::ReconstructResult::Corrected);
     QCOMPARE(int(t.find(open)->state()), int(FlowState::Closing));
     QCOMPARE(t.activeFlows(4), 0u);
-    QCOMPARE(t.openFlows(4), 2u);
-    QVERIFY(!t.closeIfOpen(closing, 2s)); // closing already
-    QVERIFY(!t.closeIfOpen(unknown, 2s));
-    QVERIFY(!t.find(unknown));
-    QCOMPARE(t.size(), std::size_t(2));
+    // Its port reused by a new connection scheduled to server 6 there: moved, open again.
+    QCOMPARE(t.adoptPrevious(reused, 6, FlowState::Established, 2s), FlowTable::ReconstructResult::Corrected);
+    QCOMPARE(int(t.find(reused)->slot), 6);
+    QCOMPARE(int(t.find(reused)->state()), int(FlowState::Established));
+    QCOMPARE(t.activeFlows(6), 1u);
+    QCOMPARE(t.openFlows(4), 1u);
+    // Made there after the copy: inserted.
+    QCOMPARE(t.adoptPrevious(fresh, 5, FlowState::SynSeen, 2s), FlowTable::ReconstructResult::Inserted);
+    QCOMPARE(int(t.find(fresh)->origin()), int(FlowOrigin::Transferred));
+    // The same word again changes nothing.
+    QCOMPARE(t.adoptPrevious(reused, 6, FlowState::Established, 3s), FlowTable::ReconstructResult::AlreadyKnown);
+    // A flow this table scheduled (its SYN came here) is kept.
+    QVERIFY(t.insert(mine, flowHash(mine), 7, FlowState::Established, FlowOrigin::Scheduled, 2s));
+    QCOMPARE(t.adoptPrevious(mine, 4, FlowState::Closing, 3s), FlowTable::ReconstructResult::AlreadyKnown);
+    QCOMPARE(int(t.find(mine)->slot), 7);
+    QCOMPARE(int(t.find(mine)->state()), int(FlowState::Established));
 }
 
 void TestFlowTable::randomInsertEraseMatchesAModel()
