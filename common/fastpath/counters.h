@@ -63,6 +63,7 @@ struct FastPathCounters {
     Counter reconstructedFull{0};     // agent's or transferred flows refused: the table was full
     Counter transferredInserted{0};   // from the previous dispatcher's table (planned handover)
     Counter transferredKnown{0};      // transferred but already known (an agent or a packet came first)
+    Counter reusedDuringHandover{0};  // SYNs on closing flows kept on their server while handing over
     Counter transferredUpdated{0};    // moved or closed by the previous dispatcher's closed-since list
     // Per server slot.
     std::array<Counter, kMaxServers> serverPackets{};

@@ -98,6 +98,11 @@ ProcessResult FastPath::process(std::span<const std::uint8_t> in, std::span<std:
         const ServerInfo *server = table->bySlot(e->slot);
         // A SYN on a closing flow (port reuse), or on a flow whose server is gone, opens a new
         // connection: forget the old one and schedule afresh below.
+        if (f.isSyn() && server && e->state() == FlowState::Closing && policy.keepServerOnReuse) {
+            m_flows.reopen(*e, now);
+            bump(c.reusedDuringHandover);
+            return deliver(f, out, *server, policy);
+        }
         if (f.isSyn() && (e->state() == FlowState::Closing || !server)) {
             m_flows.erase(f.key);
         } else {

@@ -120,6 +120,12 @@ public:
     // A client packet of this flow: refreshes it and applies the TCP transition
     // (SynSeen + ACK -> Established; FIN or RST -> Closing).
     void touch(FlowEntry &e, std::uint8_t tcpFlags, FastTime now) noexcept;
+    // A SYN on this closing flow opens a new connection to the same server: SynSeen again.
+    void reopen(FlowEntry &e, FastTime now) noexcept
+    {
+        e.lastSeenMs = toMs(now);
+        setState(e, FlowState::SynSeen);
+    }
 
     enum class ReconstructResult : std::uint8_t {
         Inserted,     // new flow from the agent's report

@@ -78,6 +78,10 @@ struct DispatchPolicy {
     // The dispatcher's own node stops taking new connections (DESIGN: "the node that becomes
     // dispatcher stops taking new connections as a server") unless it is the only one left.
     bool selfTakesNewFlows = false;
+    // A planned handover is under way: a SYN that reuses a closing flow's port stays with that
+    // flow's server instead of being scheduled afresh, because the successor's copy of the table
+    // names that server and would send the new connection's next packets there (a reset).
+    bool keepServerOnReuse = false;
     // Every VIP the dispatcher answers for (vip among them). vipCount 0: vip alone.
     std::array<std::uint32_t, kMaxVips> vips{};
     std::uint8_t vipCount = 0;

@@ -50,6 +50,7 @@ bool DispatcherService::beginHandover()
     if (!m_run)
         return false;
     m_handingOver = true;
+    publish(); // keepServerOnReuse: the successor's copy must stay right for reused ports
     m_run->thread->setAnnouncing(false);
     m_healthPoll.stop();
     m_resolveTimer.stop();

@@ -141,6 +141,7 @@ QJsonObject DispatcherService::stats() const
         {QStringLiteral("transferredInserted"), u(c.transferredInserted)},
         {QStringLiteral("transferredKnown"), u(c.transferredKnown)},
         {QStringLiteral("transferredUpdated"), u(c.transferredUpdated)},
+        {QStringLiteral("reusedDuringHandover"), u(c.reusedDuringHandover)},
         {QStringLiteral("reconstructedFull"), u(c.reconstructedFull)},
         {QStringLiteral("dropped"), dropped},
     };

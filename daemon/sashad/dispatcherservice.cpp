@@ -748,6 +748,7 @@ void DispatcherService::publish()
     policy.scheduler = d.scheduler;
     policy.reconstructionComplete = m_completionPublished;
     policy.selfTakesNewFlows = d.serveWhileDispatching;
+    policy.keepServerOnReuse = m_handingOver;
     fillServicePolicy(d, policy);
     auto table = ServerTable::build(std::move(servers), policy, ++m_generation);
     if (!table) {

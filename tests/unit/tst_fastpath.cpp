@@ -152,6 +152,7 @@ private Q_SLOTS:
     void removedServerFlowsAreDroppedAndResumeOnRejoin();
     void unhealthyServerKeepsItsFlowsButGetsNoNewOnes();
     void synOnClosingFlowIsANewConnection();
+    void reusedPortKeepsItsServerWhileHandingOver();
     void serverToClientIsNeverForwarded();
     void icmpErrorGoesToTheFlowsServer_data();
     void icmpErrorGoesToTheFlowsServer();
@@ -358,6 +359,27 @@ void TestFastPath::synOnClosingFlowIsANewConnection()
     QCOMPARE(int(again.verdict), int(Verdict::Forward));
     QCOMPARE(int(h.fp->flows().find(keyOf(tcp(11000, 0)))->state()), int(FlowState::SynSeen));
     QCOMPARE(read(h.c().newFlows), 2u);
+}
+
+// While handing over, the successor's copy of the table names a closing flow's server: a SYN
+// that reuses the port stays with that server (round robin would have moved it).
+void TestFastPath::reusedPortKeepsItsServerWhileHandingOver()
+{
+    Harness h;
+    DispatchPolicy handingOver = policy(SchedulerKind::RoundRobin);
+    handingOver.keepServerOnReuse = true;
+    QVERIFY(h.publish(fourServers(), handingOver));
+    const std::uint16_t first = h.send(tcp(12000, kTcpSyn)).slot;
+    h.send(tcp(12000, kTcpFin | kTcpAck));
+    for (int i = 0; i < 4; ++i) {
+        const ProcessResult again = h.send(tcp(12000, kTcpSyn)); // reused again and again
+        QCOMPARE(int(again.verdict), int(Verdict::Forward));
+        QCOMPARE(again.slot, first);
+        QCOMPARE(int(h.fp->flows().find(keyOf(tcp(12000, 0)))->state()), int(FlowState::SynSeen));
+        h.send(tcp(12000, kTcpFin | kTcpAck));
+    }
+    QCOMPARE(read(h.c().reusedDuringHandover), 4u);
+    QCOMPARE(read(h.c().newFlows), 1u);
 }
 
 void TestFastPath::serverToClientIsNeverForwarded()
