@@ -92,6 +92,18 @@ void FlowTable::adjust(std::atomic<std::uint32_t> *counters, std::uint16_t slot,
     c.store(c.load(std::memory_order_relaxed) + std::uint32_t(delta), std::memory_order_relaxed);
 }
 
+void FlowTable::moveToSlot(FlowEntry &e, std::uint16_t slot) noexcept
+{
+    const bool active = countsAsActive(e.state());
+    if (active)
+        adjustActive(e.slot, -1);
+    adjustOpen(e.slot, -1);
+    e.slot = slot;
+    adjustOpen(slot, +1);
+    if (active)
+        adjustActive(slot, +1);
+}
+
 void FlowTable::setState(FlowEntry &e, FlowState s) noexcept
 {
     const bool was = countsAsActive(e.state());
@@ -125,14 +137,7 @@ FlowTable::ReconstructResult FlowTable::insertReconstructed(const FlowKey &key, 
         if (e->slot == slot)
             return ReconstructResult::AlreadyKnown;
         // The agent holds the socket, so it is right. Move the flow's count with it.
-        const bool active = countsAsActive(e->state());
-        if (active)
-            adjustActive(e->slot, -1);
-        adjustOpen(e->slot, -1);
-        e->slot = slot;
-        adjustOpen(slot, +1);
-        if (active)
-            adjustActive(slot, +1);
+        moveToSlot(*e, slot);
         e->stateBits = std::uint8_t((e->stateBits & 0x0F) | (std::uint8_t(FlowOrigin::Reconstructed) << 4));
         return ReconstructResult::Corrected;
     }
@@ -166,14 +171,7 @@ FlowTable::ReconstructResult FlowTable::adoptPrevious(const FlowKey &key, std::u
     e->lastSeenMs = toMs(now);
     bool changed = false;
     if (e->slot != slot) {
-        const bool active = countsAsActive(e->state());
-        if (active)
-            adjustActive(e->slot, -1);
-        adjustOpen(e->slot, -1);
-        e->slot = slot;
-        adjustOpen(slot, +1);
-        if (active)
-            adjustActive(slot, +1);
+        moveToSlot(*e, slot);
         changed = true;
     }
     if (e->state() != state) {

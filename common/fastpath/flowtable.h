@@ -192,6 +192,8 @@ private:
     void adjustActive(std::uint16_t slot, int delta) noexcept { adjust(m_active.get(), slot, delta); }
     void adjustOpen(std::uint16_t slot, int delta) noexcept { adjust(m_open.get(), slot, delta); }
     void setState(FlowEntry &e, FlowState s) noexcept;
+    // Another server: the flow's open and active counts move with it.
+    void moveToSlot(FlowEntry &e, std::uint16_t slot) noexcept;
     void eraseAt(std::size_t index) noexcept;
     bool expired(const FlowEntry &e, std::uint32_t nowMs, std::uint32_t synSeenMs) const noexcept;
     void adjustSynSeen(int delta) noexcept
