@@ -513,6 +513,8 @@ ControlStatus SashaDaemon::status() const
     s.counters = ControlCounters::fromCore(m_driver.counters());
     s.dispatch = dispatchJson();
     s.transport = m_driver.transportStats();
+    // How long each channel's messages held the ring's thread (docs/dispatcher.md "The ring's thread").
+    s.transport.insert(QStringLiteral("oobHandling"), m_oob.stats());
     s.reload = QJsonObject{{QStringLiteral("ok"), qint64(m_reloadsOk)},
                            {QStringLiteral("refused"), qint64(m_reloadsRefused)},
                            {QStringLiteral("last"), m_lastReload},

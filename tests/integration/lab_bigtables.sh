@@ -216,6 +216,14 @@ if [[ $bigDumps -ge $kMinDumps ]]; then
 else
     fail "node$holder's agent dumped >= $kWant connections $bigDumps times (want >= $kMinDumps)"
 fi
+for k in 1 2 3; do # what held each node's ring thread (docs/dispatcher.md "The ring's thread")
+    note "node$k ring thread: $(nodeCtl "$k" --json status | python3 -c '
+import json, sys
+t = json.load(sys.stdin).get("transport", {})
+h = sorted(t.get("oobHandling", {}).items(), key=lambda kv: -kv[1]["maxMs"])[:3]
+print("late by %.1f ms at most (%d late deliveries); slowest messages: %s" % (t.get("deliveryLagMaxMs", 0),
+      t.get("lateDeliveries", 0), ", ".join("%s %.1f ms (%d of %d >= 20 ms)" % (n, v["maxMs"], v["slow"], v["handled"]) for n, v in h)))')"
+done
 if [[ $purges == 0 && $timeouts == 0 && $formed == 0 ]]; then
     pass "no purge, no token timeout, no ring re-formed on any node meanwhile"
 else
