@@ -3,6 +3,7 @@
 #include <QHostAddress>
 
 #include <algorithm>
+#include <limits>
 
 namespace sasha {
 
@@ -65,10 +66,11 @@ ReconstructionCoordinator::Output ReconstructionCoordinator::start(tb::Time now,
     const quint32 vip = m_vip;
     m_servers.clear();
     m_claims.clear();
+    m_pending.clear();
     m_runConflicts = 0;
     for (tb::NodeAddr s : servers)
         if (s != tb::kNoNode)
-            m_servers.try_emplace(s);
+            m_servers.try_emplace(s).first->second.serial = m_nextSerial++;
     Event e;
     e.kind = Event::Kind::Started;
     e.at = now;
@@ -110,16 +112,32 @@ bool ReconstructionCoordinator::reject(Output &out, quint64 &counter, const QStr
 ReconstructionCoordinator::Output ReconstructionCoordinator::onReport(tb::Time now, tb::NodeAddr from,
                                                                       QByteArrayView payload)
 {
-    Output out;
     QString error;
     std::optional<ConnReport> report = decodeConnReport(payload, &error);
-    if (!report) {
-        reject(out, m_stats.reportsMalformed, error);
-        return out;
-    }
-    if (report->server != from) {
+    if (!report)
+        return onUndecodable(error);
+    return onDecodedReport(now, from, std::move(*report), std::numeric_limits<std::size_t>::max());
+}
+
+ReconstructionCoordinator::Output ReconstructionCoordinator::onUndecodable(const QString &error)
+{
+    Output out;
+    reject(out, m_stats.reportsMalformed, error);
+    return out;
+}
+
+bool ReconstructionCoordinator::ServerRun::allReceived() const
+{
+    return !partsSeen.empty() && std::all_of(partsSeen.begin(), partsSeen.end(), [](bool b) { return b; });
+}
+
+ReconstructionCoordinator::Output ReconstructionCoordinator::onDecodedReport(tb::Time now, tb::NodeAddr from,
+                                                                             ConnReport report, std::size_t budget)
+{
+    Output out;
+    if (report.server != from) {
         reject(out, m_stats.reportsUnexpected, QStringLiteral("connection report from %1 names server %2")
-                                                   .arg(addr(from), addr(report->server)));
+                                                   .arg(addr(from), addr(report.server)));
         return out;
     }
     const auto it = m_servers.find(from);
@@ -128,76 +146,115 @@ ReconstructionCoordinator::Output ReconstructionCoordinator::onReport(tb::Time n
         return out;
     }
     ServerRun &run = it->second;
-    if (std::find(run.queryIds.begin(), run.queryIds.end(), report->queryId) == run.queryIds.end()) {
+    if (std::find(run.queryIds.begin(), run.queryIds.end(), report.queryId) == run.queryIds.end()) {
         reject(out, m_stats.reportsUnexpected, QStringLiteral("connection report from %1 answers query %2, not one of ours")
-                                                   .arg(addr(from)).arg(report->queryId));
+                                                   .arg(addr(from)).arg(report.queryId));
         return out;
     }
-    if (report->vip != m_vip) {
+    if (report.vip != m_vip) {
         reject(out, m_stats.reportsUnexpected, QStringLiteral("connection report from %1 is for %2, not %3")
-                                                   .arg(addr(from), addr(report->vip), addr(m_vip)));
+                                                   .arg(addr(from), addr(report.vip), addr(m_vip)));
         return out;
     }
     if (run.state == ServerState::Answered || run.state == ServerState::Left) {
         ++m_stats.reportsDuplicate; // a retried query's second answer: already merged
         return out;
     }
-    if (run.answeringQuery != report->queryId) {
+    if (run.answeringQuery != report.queryId) {
         // The first part of an answer (to any of our queries to it): collect this one's parts.
-        run.answeringQuery = report->queryId;
-        run.partsSeen.assign(report->partCount, false);
-        m_claims.reserve(m_claims.size() + report->totalEntries);
+        run.answeringQuery = report.queryId;
+        run.partsSeen.assign(report.partCount, false);
+        m_claims.reserve(m_claims.size() + report.totalEntries);
     }
-    if (report->partCount != run.partsSeen.size()) {
+    if (report.partCount != run.partsSeen.size()) {
         reject(out, m_stats.reportsMalformed, QStringLiteral("connection report from %1: part count changed from %2 to %3")
-                                                  .arg(addr(from)).arg(run.partsSeen.size()).arg(report->partCount));
+                                                  .arg(addr(from)).arg(run.partsSeen.size()).arg(report.partCount));
         return out;
     }
-    if (run.partsSeen[report->part]) {
+    if (run.partsSeen[report.part]) {
         ++m_stats.reportsDuplicate;
         return out;
     }
-    run.partsSeen[report->part] = true;
+    run.partsSeen[report.part] = true;
     ++m_stats.reportsAccepted;
-    run.skippedDead = report->skippedDead;
-
-    out.flows.reserve(report->entries.size());
-    for (const ConnEntry &e : report->entries) {
-        const quint32 vip = e.vip ? e.vip : report->vip;
-        if (std::find(m_services.begin(), m_services.end(), std::pair{vip, e.vport}) == m_services.end())
-            continue; // not asked (the decoder checked the report's own table, not our query)
-        const auto [claim, inserted] = m_claims.try_emplace(flowKey(e.clientIp, e.clientPort, vip, e.vport),
-                                                            Claim{from, e.idleCode});
-        if (!inserted) {
-            Claim &c = claim->second;
-            if (c.server == from)
-                continue; // the same server twice (two answers mixed): nothing to decide
-            ++m_runConflicts;
-            ++m_stats.conflicts;
-            const bool wins = e.idleCode < c.idleCode || (e.idleCode == c.idleCode && from < c.server);
-            if (!wins)
-                continue;
-            c = Claim{from, e.idleCode};
-        }
-        out.flows.push_back({e.clientIp, e.clientPort, vip, e.vport, from});
-    }
-    run.flowsReported += report->entries.size();
-
-    if (std::all_of(run.partsSeen.begin(), run.partsSeen.end(), [](bool b) { return b; })) {
-        run.state = ServerState::Answered;
-        Event e;
-        e.kind = Event::Kind::ServerAnswered;
-        e.at = now;
-        e.server = from;
-        e.count = run.flowsReported;
-        e.skipped = run.skippedDead;
-        e.elapsed = now - run.firstQueryAt;
-        e.detail = QStringLiteral("%1 reported %2 connection(s) (%3 dead left out) in %4 ms")
-                       .arg(addr(from)).arg(run.flowsReported).arg(run.skippedDead).arg(ms(e.elapsed));
-        out.events.push_back(std::move(e));
-        checkCompletion(now, out);
-    }
+    run.skippedDead = report.skippedDead;
+    run.flowsReported += report.entries.size();
+    ++run.partsMerging;
+    m_pending.push_back(PendingPart{from, run.serial, std::move(report), 0});
+    mergeSome(now, budget, out);
+    checkCompletion(now, out);
     return out;
+}
+
+ReconstructionCoordinator::Output ReconstructionCoordinator::mergeMore(tb::Time now, std::size_t budget)
+{
+    Output out;
+    mergeSome(now, budget, out);
+    checkCompletion(now, out);
+    return out;
+}
+
+// Merges up to `budget` entries of the pending parts, oldest first; a server whose every part is
+// received and merged has answered.
+void ReconstructionCoordinator::mergeSome(tb::Time now, std::size_t budget, Output &out)
+{
+    while (budget > 0 && !m_pending.empty()) {
+        PendingPart &p = m_pending.front();
+        const std::size_t end = p.report.entries.size() - p.next <= budget ? p.report.entries.size() : p.next + budget;
+        budget -= end - p.next;
+        out.flows.reserve(out.flows.size() + (end - p.next));
+        for (; p.next < end; ++p.next) {
+            const ConnEntry &e = p.report.entries[p.next];
+            const quint32 vip = e.vip ? e.vip : p.report.vip;
+            if (std::find(m_services.begin(), m_services.end(), std::pair{vip, e.vport}) == m_services.end())
+                continue; // not asked (the decoder checked the report's own table, not our query)
+            const auto [claim, inserted] = m_claims.try_emplace(flowKey(e.clientIp, e.clientPort, vip, e.vport),
+                                                                Claim{p.from, e.idleCode});
+            if (!inserted) {
+                Claim &c = claim->second;
+                if (c.server == p.from)
+                    continue; // the same server twice (two answers mixed): nothing to decide
+                ++m_runConflicts;
+                ++m_stats.conflicts;
+                const bool wins = e.idleCode < c.idleCode || (e.idleCode == c.idleCode && p.from < c.server);
+                if (!wins)
+                    continue;
+                c = Claim{p.from, e.idleCode};
+            }
+            out.flows.push_back({e.clientIp, e.clientPort, vip, e.vport, p.from});
+        }
+        if (p.next < p.report.entries.size())
+            break; // budget spent
+        const tb::NodeAddr from = p.from;
+        const quint32 serial = p.serial;
+        m_pending.pop_front();
+        const auto it = m_servers.find(from);
+        if (it == m_servers.end() || it->second.serial != serial)
+            continue; // that server's run was restarted (it rejoined): its new answer counts
+        ServerRun &run = it->second;
+        if (run.partsMerging > 0)
+            --run.partsMerging;
+        maybeAnswered(now, from, run, out);
+    }
+}
+
+void ReconstructionCoordinator::maybeAnswered(tb::Time now, tb::NodeAddr server, ServerRun &run, Output &out)
+{
+    // A server that was given up on and answered late has answered too; one that left is left.
+    if ((run.state != ServerState::Waiting && run.state != ServerState::GaveUp) || run.partsMerging > 0
+        || !run.allReceived())
+        return;
+    run.state = ServerState::Answered;
+    Event e;
+    e.kind = Event::Kind::ServerAnswered;
+    e.at = now;
+    e.server = server;
+    e.count = run.flowsReported;
+    e.skipped = run.skippedDead;
+    e.elapsed = now - run.firstQueryAt;
+    e.detail = QStringLiteral("%1 reported %2 connection(s) (%3 dead left out) in %4 ms")
+                   .arg(addr(server)).arg(run.flowsReported).arg(run.skippedDead).arg(ms(e.elapsed));
+    out.events.push_back(std::move(e));
 }
 
 ReconstructionCoordinator::Output ReconstructionCoordinator::onServerJoined(tb::Time now, tb::NodeAddr server)
@@ -206,9 +263,10 @@ ReconstructionCoordinator::Output ReconstructionCoordinator::onServerJoined(tb::
     if (!m_started || server == tb::kNoNode)
         return out;
     ServerRun &run = m_servers[server];
-    if (run.state == ServerState::Waiting && run.attempts > 0)
-        return out; // already being asked
+    if (run.state == ServerState::Waiting && run.attempts > 0 && !run.allReceived())
+        return out; // already being asked (an answer received and still merging is from before)
     run = ServerRun{};
+    run.serial = m_nextSerial++;
     run.late = !m_running;
     Event e;
     e.kind = Event::Kind::LateServerQueried;
@@ -242,8 +300,8 @@ ReconstructionCoordinator::Output ReconstructionCoordinator::onTick(tb::Time now
 {
     Output out;
     for (auto &[server, run] : m_servers) {
-        if (run.state != ServerState::Waiting || now < run.nextRetryAt)
-            continue;
+        if (run.state != ServerState::Waiting || now < run.nextRetryAt || run.allReceived())
+            continue; // (an answer received and being merged is not asked for again)
         if (run.attempts >= m_config.maxAttempts) {
             run.state = ServerState::GaveUp;
             Event e;
@@ -272,6 +330,8 @@ void ReconstructionCoordinator::checkCompletion(tb::Time now, Output &out)
 {
     if (!m_running)
         return;
+    if (now - m_startedAt >= m_config.overallTimeout && !m_pending.empty())
+        mergeSome(now, std::numeric_limits<std::size_t>::max(), out); // what arrived counts
     quint32 answered = 0, missing = 0;
     bool waiting = false;
     for (const auto &[server, run] : m_servers) {
@@ -305,7 +365,7 @@ tb::Time ReconstructionCoordinator::nextDeadline() const
 {
     tb::Time next = tb::Time::max();
     for (const auto &[server, run] : m_servers)
-        if (run.state == ServerState::Waiting)
+        if (run.state == ServerState::Waiting && !run.allReceived())
             next = std::min(next, run.nextRetryAt);
     if (m_running)
         next = std::min(next, m_startedAt + m_config.overallTimeout);

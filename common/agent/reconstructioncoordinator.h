@@ -26,6 +26,7 @@
 #include <QByteArray>
 #include <QString>
 
+#include <deque>
 #include <map>
 #include <unordered_map>
 #include <vector>
@@ -97,8 +98,19 @@ public:
     Output start(tb::Time now, const std::vector<std::pair<quint32, quint16>> &services,
                  const std::vector<tb::NodeAddr> &servers);
     // A report from the out-of-band channel. from = the ring address the datagram came from
-    // (authenticated by the envelope); a report naming another server is rejected.
+    // (authenticated by the envelope); a report naming another server is rejected. Decodes and
+    // merges the whole report at once.
     Output onReport(tb::Time now, tb::NodeAddr from, QByteArrayView payload);
+    // The same in steps, for the thread that relays the token (a 100k-connection report takes
+    // tens of milliseconds to merge): decode off that thread (decodeConnReport), hand the report
+    // here, which checks it and merges at most `budget` entries, then call mergeMore() on later
+    // event-loop turns while hasPendingMerge(). A server counts as answered, and the run as
+    // complete, only once its entries are all merged; a server whose answer is in but not merged
+    // yet is not asked again. A report that did not decode: onUndecodable() (counted).
+    Output onDecodedReport(tb::Time now, tb::NodeAddr from, ConnReport report, std::size_t budget);
+    Output mergeMore(tb::Time now, std::size_t budget);
+    Output onUndecodable(const QString &error);
+    bool hasPendingMerge() const { return !m_pending.empty(); }
     // A server joined or rejoined (paper §3.4): query it, also after completion.
     Output onServerJoined(tb::Time now, tb::NodeAddr server);
     // A server left the ring: stop waiting for it. Its flows stay in the merge (the dispatcher
@@ -127,6 +139,16 @@ private:
         quint64 flowsReported = 0;
         quint64 skippedDead = 0;
         bool late = false;                   // queried after completion: does not hold up the run
+        quint32 serial = 0;                  // which run of this server a pending part belongs to
+        quint32 partsMerging = 0;            // parts received, entries not all merged yet
+        bool allReceived() const;
+    };
+    // A report part received and checked, its entries merged from `next` on.
+    struct PendingPart {
+        tb::NodeAddr from = tb::kNoNode;
+        quint32 serial = 0;
+        ConnReport report;
+        std::size_t next = 0;
     };
     struct Claim {
         tb::NodeAddr server = tb::kNoNode;
@@ -135,6 +157,8 @@ private:
 
     void query(tb::Time now, tb::NodeAddr server, ServerRun &run, Output &out);
     void checkCompletion(tb::Time now, Output &out);
+    void mergeSome(tb::Time now, std::size_t budget, Output &out);
+    void maybeAnswered(tb::Time now, tb::NodeAddr server, ServerRun &run, Output &out);
     // (clientIp, clientPort, vport) and the VIP: a claim's key.
     struct ClaimKey {
         quint64 flow = 0;
@@ -160,6 +184,8 @@ private:
     // (clientIp, clientPort, vip, vport) -> winning claim.
     std::unordered_map<ClaimKey, Claim, ClaimKeyHash> m_claims;
     quint64 m_runConflicts = 0;
+    std::deque<PendingPart> m_pending;
+    quint32 m_nextSerial = 1;
     Stats m_stats;
 };
 

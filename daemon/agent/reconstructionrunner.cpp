@@ -12,16 +12,23 @@ ReconstructionRunner::ReconstructionRunner(ReconstructionConfig config, SendFn s
     m_timer.setSingleShot(true);
     m_timer.setTimerType(Qt::PreciseTimer);
     connect(&m_timer, &QTimer::timeout, this, &ReconstructionRunner::onTimer);
+    m_mergeTimer.setSingleShot(true);
+    m_mergeTimer.setInterval(0);
+    connect(&m_mergeTimer, &QTimer::timeout, this, &ReconstructionRunner::mergeNext);
 }
 
 void ReconstructionRunner::start(quint32 vip, std::vector<quint16> ports, const std::vector<tb::NodeAddr> &servers)
 {
+    ++m_generation;
+    m_mergeTimer.stop();
     apply(m_coordinator.start(m_clock(), vip, std::move(ports), servers));
 }
 
 void ReconstructionRunner::start(const std::vector<std::pair<quint32, quint16>> &services,
                                  const std::vector<tb::NodeAddr> &servers)
 {
+    ++m_generation;
+    m_mergeTimer.stop();
     apply(m_coordinator.start(m_clock(), services, servers));
 }
 
@@ -37,7 +44,9 @@ void ReconstructionRunner::serverLeft(tb::NodeAddr server)
 
 void ReconstructionRunner::stop()
 {
+    ++m_generation;
     m_timer.stop();
+    m_mergeTimer.stop();
     m_coordinator = ReconstructionCoordinator(m_config);
 }
 
@@ -45,7 +54,33 @@ void ReconstructionRunner::onOob(tb::NodeAddr from, quint8 channel, const QByteA
 {
     if (channel != kConnReportChannel)
         return;
-    apply(m_coordinator.onReport(m_clock(), from, payload), from);
+    const quint64 generation = m_generation;
+    m_decoder.run([this, generation, from, payload] {
+        QString error;
+        std::optional<ConnReport> report = decodeConnReport(payload, &error);
+        QMetaObject::invokeMethod(
+            this, [this, generation, from, report = std::move(report), error]() mutable {
+                onDecoded(generation, from, std::move(report), error);
+            },
+            Qt::QueuedConnection);
+    });
+}
+
+void ReconstructionRunner::onDecoded(quint64 generation, tb::NodeAddr from, std::optional<ConnReport> report,
+                                     const QString &error)
+{
+    if (generation != m_generation)
+        return; // for a run that is over
+    if (!report) {
+        apply(m_coordinator.onUndecodable(error), from);
+        return;
+    }
+    apply(m_coordinator.onDecodedReport(m_clock(), from, std::move(*report), kMergeSlice), from);
+}
+
+void ReconstructionRunner::mergeNext()
+{
+    apply(m_coordinator.mergeMore(m_clock(), kMergeSlice));
 }
 
 void ReconstructionRunner::onTimer()
@@ -68,6 +103,8 @@ void ReconstructionRunner::apply(ReconstructionCoordinator::Output out, tb::Node
                              std::chrono::duration_cast<std::chrono::milliseconds>(e.elapsed).count());
     }
     rearm();
+    if (m_coordinator.hasPendingMerge() && !m_mergeTimer.isActive())
+        m_mergeTimer.start();
 }
 
 void ReconstructionRunner::rearm()

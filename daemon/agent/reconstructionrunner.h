@@ -9,9 +9,14 @@
 //   RingDriver::oobReceived -> runner.onOob           reports arrive on kConnReportChannel
 //   runner.serverJoined(addr) / serverLeft(addr)      on membership changes
 //   runner.stop()                                     on abdication
-// Thread: the daemon's main thread. The flow sink is called synchronously from onOob.
+// Thread: the daemon's main thread, which relays the token. So that a 100k-connection report
+// never holds it for long (docs/dispatcher.md "The ring's thread"), a report is decoded on a
+// worker (BackgroundWork) and merged kMergeSlice entries per event-loop turn; the flow sink gets
+// each slice's flows as they are merged. A report that comes back from the worker after stop()
+// or a new start() is dropped.
 
 #include "agent/reconstructioncoordinator.h"
+#include "transport/backgroundwork.h"
 
 #include <QObject>
 #include <QTimer>
@@ -39,6 +44,8 @@ public:
     void stop();
 
     const ReconstructionCoordinator &coordinator() const { return m_coordinator; }
+    // Entries merged per event-loop turn: ~1-2 ms of the ring's thread on this machine.
+    static constexpr std::size_t kMergeSlice = 8192;
 
 public Q_SLOTS:
     void onOob(sasha::tb::NodeAddr from, quint8 channel, const QByteArray &payload);
@@ -54,6 +61,8 @@ private:
     void apply(ReconstructionCoordinator::Output out, tb::NodeAddr from = tb::kNoNode);
     void rearm();
     void onTimer();
+    void onDecoded(quint64 generation, tb::NodeAddr from, std::optional<ConnReport> report, const QString &error);
+    void mergeNext();
 
     ReconstructionConfig m_config;
     ReconstructionCoordinator m_coordinator;
@@ -61,6 +70,10 @@ private:
     FlowSink m_sink;
     Clock m_clock;
     QTimer m_timer;
+    QTimer m_mergeTimer;         // 0 ms: the next slice, after whatever else waits on this thread
+    quint64 m_generation = 0;    // start() and stop() make earlier decodes stale
+    // Last: destroyed (and waited for) first, while this object can still take queued results.
+    BackgroundWork m_decoder{1};
 };
 
 } // namespace sasha

@@ -110,6 +110,10 @@ private Q_SLOTS:
     void answerToEarlierQueryCounts();
     void overallTimeoutCompletes();
     void multiPartOutOfOrder();
+    void slicedMergeAnswersOnlyWhenMerged();
+    void slicedMergeIsNotAskedAgain();
+    void slicedMergeCountsAtTimeout();
+    void slicedMergeOfARestartedServer();
     void conflict_data();
     void conflict();
     void lateServerQueriedAfterCompletion();
@@ -413,6 +417,101 @@ void TestReconstruction::overallTimeoutCompletes()
     QCOMPARE(kinds(late), std::vector<Kind>{Kind::ServerAnswered});
 }
 
+// The daemon's way (ReconstructionRunner): decoded off the ring's thread, merged a budget at a
+// time. The flows come out in slices; the server has answered, and the run is complete, only
+// with the last slice; the merged table is the same as onReport's.
+void TestReconstruction::slicedMergeAnswersOnlyWhenMerged()
+{
+    Coordinator c;
+    const Coordinator::Output s = c.start(0us, kVip, {80}, {1, 2});
+    feed(c, 1ms, 2, *queryFor(s, 2), entries(5, 80, 0x02000000));
+    const std::vector<QByteArray> parts = answer(1, *queryFor(s, 1), entries(25), 10);
+    QCOMPARE(parts.size(), std::size_t(3));
+    std::size_t flows = 0;
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+        const Coordinator::Output o = c.onDecodedReport(2ms, 1, *decodeConnReport(parts[i]), 4);
+        QCOMPARE(o.flows.size(), std::size_t(4)); // at most the budget per call
+        QVERIFY(o.events.empty());
+        flows += o.flows.size();
+    }
+    QVERIFY(c.hasPendingMerge());
+    QVERIFY(c.isRunning());
+    std::vector<Kind> seen;
+    for (int turn = 0; turn < 10 && c.hasPendingMerge(); ++turn) {
+        const Coordinator::Output o = c.mergeMore(3ms, 4);
+        QVERIFY(o.flows.size() <= 4);
+        flows += o.flows.size();
+        for (const auto &e : o.events)
+            seen.push_back(e.kind);
+    }
+    QVERIFY(!c.hasPendingMerge());
+    QCOMPARE(flows, std::size_t(25));
+    QCOMPARE(seen, (std::vector<Kind>{Kind::ServerAnswered, Kind::Completed}));
+    QVERIFY(c.isComplete());
+    QCOMPARE(c.mergedCount(), std::size_t(30));
+}
+
+// An answer that is in but not merged yet is not asked for again (each query of a 100k-connection
+// server costs it a dump), and no deadline is armed for it.
+void TestReconstruction::slicedMergeIsNotAskedAgain()
+{
+    Coordinator c({100ms, 4, 10s});
+    const Coordinator::Output s = c.start(0us, kVip, {80}, {1});
+    const std::vector<QByteArray> parts = answer(1, *queryFor(s, 1), entries(20));
+    QCOMPARE(parts.size(), std::size_t(1));
+    c.onDecodedReport(50ms, 1, *decodeConnReport(parts[0]), 5);
+    QVERIFY(c.hasPendingMerge());
+    QCOMPARE(c.nextDeadline(), tb::Time(10s)); // only the overall timeout
+    QVERIFY(c.onTick(150ms).send.empty());
+    QCOMPARE(c.stats().queriesSent, 1u);
+    while (c.hasPendingMerge())
+        c.mergeMore(160ms, 5);
+    QVERIFY(c.isComplete());
+}
+
+// At the overall timeout what has arrived is merged before the completion is counted, so no
+// reported flow reaches the table after "complete".
+void TestReconstruction::slicedMergeCountsAtTimeout()
+{
+    Coordinator c({100ms, 100, 500ms});
+    const Coordinator::Output s = c.start(0us, kVip, {80}, {1, 2});
+    const std::vector<QByteArray> parts = answer(1, *queryFor(s, 1), entries(30));
+    const Coordinator::Output first = c.onDecodedReport(10ms, 1, *decodeConnReport(parts[0]), 10);
+    QCOMPARE(first.flows.size(), std::size_t(10));
+    const Coordinator::Output end = c.onTick(500ms); // 2 never answers
+    QCOMPARE(end.flows.size(), std::size_t(20));
+    QCOMPARE(count(end, Kind::ServerAnswered), 1);
+    QCOMPARE(count(end, Kind::Completed), 1);
+    QCOMPARE(end.events.back().kind, Kind::Completed);
+    QCOMPARE(end.events.back().count, 30u);
+    QCOMPARE(end.events.back().answered, 1u);
+    QVERIFY(!c.hasPendingMerge());
+}
+
+// A server that rejoins while its first answer is still being merged is asked again; the old
+// answer's flows still count, but only the new answer makes it "answered".
+void TestReconstruction::slicedMergeOfARestartedServer()
+{
+    Coordinator c({100ms, 4, 10s});
+    const Coordinator::Output s = c.start(0us, kVip, {80}, {1});
+    const std::vector<QByteArray> old = answer(1, *queryFor(s, 1), entries(10));
+    c.onDecodedReport(5ms, 1, *decodeConnReport(old[0]), 3);
+    const Coordinator::Output joined = c.onServerJoined(6ms, 1);
+    QCOMPARE(joined.send.size(), std::size_t(1));
+    std::size_t flows = 3;
+    for (int turn = 0; turn < 10 && c.hasPendingMerge(); ++turn) {
+        const Coordinator::Output o = c.mergeMore(7ms, 3);
+        QCOMPARE(count(o, Kind::ServerAnswered), 0);
+        flows += o.flows.size();
+    }
+    QCOMPARE(flows, std::size_t(10));
+    QVERIFY(c.isRunning());
+    const std::vector<QByteArray> fresh = answer(1, joined.send[0].payload, entries(12));
+    const Coordinator::Output o = c.onDecodedReport(8ms, 1, *decodeConnReport(fresh[0]), 100);
+    QCOMPARE(kinds(o), (std::vector<Kind>{Kind::ServerAnswered, Kind::Completed}));
+    QCOMPARE(c.mergedCount(), std::size_t(12));
+}
+
 void TestReconstruction::multiPartOutOfOrder()
 {
     Coordinator c;
@@ -560,8 +659,12 @@ void TestReconstruction::rejected()
 void TestReconstruction::seededLossySimulation_data()
 {
     QTest::addColumn<quint32>("seed");
-    for (quint32 seed : {1u, 2u, 3u, 42u, 1234u, 99991u})
-        QTest::newRow(qPrintable(QStringLiteral("seed %1").arg(seed))) << seed;
+    QTest::addColumn<bool>("sliced");
+    for (quint32 seed : {1u, 2u, 3u, 42u, 1234u, 99991u}) {
+        QTest::newRow(qPrintable(QStringLiteral("seed %1").arg(seed))) << seed << false;
+        // The daemon's way: decoded reports merged 7 entries per millisecond.
+        QTest::newRow(qPrintable(QStringLiteral("seed %1 sliced").arg(seed))) << seed << true;
+    }
 }
 
 // Five agents, overlapping flows, queries and reports lost or delayed at random. After every
@@ -570,6 +673,7 @@ void TestReconstruction::seededLossySimulation_data()
 void TestReconstruction::seededLossySimulation()
 {
     QFETCH(quint32, seed);
+    QFETCH(bool, sliced);
     std::mt19937 rng(seed);
     const ReconstructionConfig cfg{50ms, 4, 400ms};
     Coordinator c(cfg);
@@ -623,12 +727,22 @@ void TestReconstruction::seededLossySimulation()
                 ++it;
                 continue;
             }
-            const Coordinator::Output o = c.onReport(now, it->from, it->payload);
+            const Coordinator::Output o = sliced ? c.onDecodedReport(now, it->from, *decodeConnReport(it->payload), 7)
+                                                 : c.onReport(now, it->from, it->payload);
             QVERIFY(!o.malformed);
-            if (count(o, Kind::ServerAnswered))
-                accept(it->from);
+            QVERIFY(o.flows.size() <= (sliced ? 7u : 1000u));
+            for (const auto &e : o.events)
+                if (e.kind == Kind::ServerAnswered)
+                    accept(e.server);
             completions += count(o, Kind::Completed);
             it = reports.erase(it);
+        }
+        if (sliced && c.hasPendingMerge()) {
+            const Coordinator::Output o = c.mergeMore(now, 7);
+            for (const auto &e : o.events)
+                if (e.kind == Kind::ServerAnswered)
+                    accept(e.server);
+            completions += count(o, Kind::Completed);
         }
         if (now >= c.nextDeadline())
             deliverQueries(c.onTick(now), now);
