@@ -174,6 +174,41 @@ bool PcapLiveSource::enablePromiscuous(std::string &error)
     return true;
 }
 
+bool PcapLiveSource::disablePromiscuous(std::string &error)
+{
+    const std::string where = "capture on " + m_interface;
+    const unsigned ifindex = if_nametoindex(m_interface.c_str());
+    if (ifindex == 0) {
+        error = where + ": no such interface";
+        return false;
+    }
+    packet_mreq request{};
+    request.mr_ifindex = int(ifindex);
+    request.mr_type = PACKET_MR_PROMISC;
+    // EADDRNOTAVAIL: no such membership (promiscuous mode was never turned on): nothing to undo.
+    if (setsockopt(pcap_fileno(m_handle), SOL_PACKET, PACKET_DROP_MEMBERSHIP, &request, sizeof request) != 0
+        && errno != EADDRNOTAVAIL) {
+        error = where + ": promiscuous mode off: " + std::strerror(errno);
+        return false;
+    }
+    return true;
+}
+
+std::size_t PcapLiveSource::discardPending(std::size_t maxFrames)
+{
+    struct Discard final : FrameReceiver {
+        std::size_t frames = 0;
+        void onFrame(std::span<const std::uint8_t>) noexcept override { ++frames; }
+    } discard;
+    while (discard.frames < maxFrames) {
+        const std::size_t before = discard.frames;
+        receive(discard, 256, std::chrono::milliseconds(0));
+        if (discard.frames == before)
+            break;
+    }
+    return discard.frames;
+}
+
 PacketSource::Batch PcapLiveSource::receive(FrameReceiver &receiver, int maxFrames, std::chrono::milliseconds timeout)
 {
     // Under load the ring already holds frames: read first, poll only when it was empty.

@@ -68,6 +68,10 @@ public:
     // not while receive() runs on another thread. False with `error` set on failure.
     bool setFilter(const std::string &filter, std::string &error);
     bool enablePromiscuous(std::string &error);
+    // A stopped run's capture kept for the next preparation: promiscuous off again (the
+    // membership dropped), and the frames still in the ring thrown away (at most `maxFrames`).
+    bool disablePromiscuous(std::string &error);
+    std::size_t discardPending(std::size_t maxFrames);
 
 private:
     PcapLiveSource(pcap *handle, int fd, std::string interface);

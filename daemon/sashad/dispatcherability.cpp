@@ -28,7 +28,12 @@ void DispatcherService::becomeUnable(const QString &why)
 {
     if (m_run)
         stop(why);
-    m_prepared.reset();
+    // Closed on a worker, like a stopped run (closing packet sockets waits for the kernel); the
+    // kept capture goes too: the next preparation opens everything anew.
+    if (m_prepared)
+        tearDownOnWorker(std::move(m_prepared));
+    if (m_recycled)
+        m_background.run([old = std::shared_ptr<Recycled>(std::move(m_recycled))]() mutable { old.reset(); });
     m_electedUs = 0;
     const bool changed = m_unable.isEmpty();
     if (why != m_unable) {
@@ -79,6 +84,8 @@ bool DispatcherService::collectProbe(std::unique_ptr<Running> &prepared, const Q
                     QStringLiteral("the data path opens again (was: %1)").arg(was));
     if (m_settings.dispatcher.prepare && !m_prepared)
         m_prepared = std::move(prepared);
+    else
+        tearDownOnWorker(std::move(prepared));
     Q_EMIT ableChanged(true, QString());
     return true;
 }

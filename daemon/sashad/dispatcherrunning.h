@@ -47,12 +47,25 @@ struct DispatcherService::Running {
     qint64 startedMonoUs = 0;
     qint64 electedMonoUs = 0; // start() entered: the ring had just made this node the dispatcher
     bool takeoverLogged = false;
+    bool reused = false; // capture and injector are the last run's (Recycled)
 
     ~Running()
     {
         if (thread)
             thread->stop();
     }
+};
+
+// A stopped run's capture and injector, kept for the next preparation (DispatcherService::
+// recycle). Opening a capture maps its ring (32 MiB) and closing the packet sockets waits for
+// the kernel; both hold the process's memory-map lock, and a worker at a lower priority holding it
+// on a busy machine stalled the ring's thread (its next large allocation waits for that lock):
+// 148 ms and a purge right after a handover in lab_bigtables. So a node that hands over keeps them.
+struct DispatcherService::Recycled {
+    std::unique_ptr<PacketSource> source;
+    PcapLiveSource *capture = nullptr;
+    std::unique_ptr<PacketSink> sink;
+    unsigned ifindex = 0; // the interface they are bound to: reused only if it is still that one
 };
 
 } // namespace sasha

@@ -20,6 +20,8 @@
 #include <QJsonArray>
 #include <QNetworkInterface>
 
+#include <net/if.h>
+
 namespace sasha {
 namespace {
 constexpr int kStatsIntervalMs = 1000;
@@ -232,6 +234,25 @@ void DispatcherService::tearDownOnWorker(std::unique_ptr<Running> run)
     });
 }
 
+// Keeps a stopped run's capture and injector for the next preparation (dispatcherrunning.h,
+// Recycled): the packet thread is stopped, nothing else uses them.
+void DispatcherService::recycle(Running &run)
+{
+    if (!run.capture || !run.source || !run.sink)
+        return;
+    auto kept = std::make_unique<Recycled>();
+    kept->ifindex = if_nametoindex(m_settings.dispatcher.interfaceName.toStdString().c_str());
+    if (kept->ifindex == 0)
+        return;
+    kept->capture = run.capture;
+    kept->source = std::move(run.source);
+    kept->sink = std::move(run.sink);
+    run.capture = nullptr;
+    if (m_recycled) // an older one (not taken by a preparation): closed on a worker
+        m_background.run([old = std::shared_ptr<Recycled>(std::move(m_recycled))]() mutable { old.reset(); });
+    m_recycled = std::move(kept);
+}
+
 quint64 DispatcherService::framesForwarded() const
 {
     if (!m_run)
@@ -316,7 +337,7 @@ void DispatcherService::onDepartedGone(tb::NodeAddr server, const QString &kind,
 // Everything the data path needs, built and opened; nothing published, no thread running.
 // `ahead` (prepare = true, before any election): the capture is opened non-promiscuous with a
 // filter that matches nothing, so it takes in no frame until start() switches it.
-std::unique_ptr<DispatcherService::Running> DispatcherService::open(bool ahead, QString &failure)
+std::unique_ptr<DispatcherService::Running> DispatcherService::open(bool ahead, QString &failure, Recycled *recycled)
 {
     const DispatcherSettings &d = m_settings.dispatcher;
     const std::string iface = d.interfaceName.toStdString();
@@ -331,6 +352,21 @@ std::unique_ptr<DispatcherService::Running> DispatcherService::open(bool ahead, 
     if (auto problem = interfaceProblem())
         return fail(*problem);
 
+    // The last run's capture and injector (recycle()), if still bound to this interface: back to
+    // an idle node's filter, promiscuous off, the old run's frames thrown away.
+    if (ahead && recycled && recycled->capture && recycled->sink && recycled->ifindex == if_nametoindex(iface.c_str())) {
+        std::string err;
+        if (recycled->capture->setFilter(vmacAnnouncementFilter(d.vmac), err) && recycled->capture->disablePromiscuous(err)) {
+            recycled->capture->discardPending(std::size_t(1) << 20);
+            run->capture = recycled->capture;
+            run->source = std::move(recycled->source);
+            run->sink = std::move(recycled->sink);
+            run->reused = true;
+        } else {
+            qCWarning(lcRing, "the last run's capture cannot be reused, opening a new one: %s", err.c_str());
+        }
+    }
+
     LiveCaptureOptions capture;
     capture.interface = iface;
     // Ahead of an election the capture takes only other nodes' VMAC announcements (an idle node
@@ -338,12 +374,16 @@ std::unique_ptr<DispatcherService::Running> DispatcherService::open(bool ahead, 
     capture.filter = ahead ? vmacAnnouncementFilter(d.vmac) : dispatcherFilter(d.vmac, d.vips());
     capture.promiscuous = !ahead;
     capture.bufferBytes = d.captureBufferMb << 20;
-    auto source = PcapLiveSource::open(capture, error);
-    if (!source)
-        return fail(QString::fromStdString(error));
-    run->capture = source.get();
-    run->source = std::move(source);
-    if (d.injector == DispatcherSettings::Injector::Pcap) {
+    if (!run->source) {
+        auto source = PcapLiveSource::open(capture, error);
+        if (!source)
+            return fail(QString::fromStdString(error));
+        run->capture = source.get();
+        run->source = std::move(source);
+    }
+    if (run->sink) {
+        // reused with the capture
+    } else if (d.injector == DispatcherSettings::Injector::Pcap) {
         run->sink = PcapInjectSink::open(iface, error);
     } else {
         AfPacketSink::Options o;
@@ -412,10 +452,10 @@ void DispatcherService::buildOnWorker()
     // mapped), far beyond the ring's 140 ms token timeout if this thread, which relays the token,
     // did it. open() touches no member of this object but the const settings.
     m_preparing = true;
-    m_background.run([this] {
+    m_background.run([this, recycled = std::shared_ptr<Recycled>(std::move(m_recycled))] {
         QElapsedTimer clock;
         clock.start();
-        m_workerResult = open(true, m_workerError);
+        m_workerResult = open(true, m_workerError, recycled.get());
         m_workerMs = clock.nsecsElapsed() / 1e6;
         QMetaObject::invokeMethod(this, &DispatcherService::collectPrepared, Qt::QueuedConnection);
     });
@@ -439,12 +479,16 @@ void DispatcherService::collectPrepared()
                               "then): %s", qPrintable(m_workerError));
         return;
     }
-    if (m_run || m_prepared || (!elected && !m_settings.dispatcher.prepare))
-        return; // not needed any more; dropped
+    if (m_run || m_prepared || (!elected && !m_settings.dispatcher.prepare)) {
+        tearDownOnWorker(std::move(prepared)); // not needed any more
+        return;
+    }
     m_prepared = std::move(prepared);
-    qCInfo(lcRing, "dispatcher %s in %.1f ms on a worker thread (flow table %.1f MiB, capture buffer %d MiB)",
+    qCInfo(lcRing, "dispatcher %s in %.1f ms on a worker thread (flow table %.1f MiB, %s)",
            elected ? "data path built for the election" : "prepared ahead of an election", m_workerMs,
-           m_prepared->fastPath->flows().memoryBytes() / 1048576.0, m_settings.dispatcher.captureBufferMb);
+           m_prepared->fastPath->flows().memoryBytes() / 1048576.0,
+           m_prepared->reused ? "the last run's capture and injector reused"
+                              : qPrintable(QStringLiteral("capture buffer %1 MiB").arg(m_settings.dispatcher.captureBufferMb)));
     keepNeighboursResolved();
     if (elected)
         onViewChanged();
@@ -639,6 +683,8 @@ void DispatcherService::stop(const QString &why)
     const QString detail = QStringLiteral("%1; %2 frame(s) captured, %3 injected, %4 delivered locally")
                                .arg(why).arg(read(c.captured)).arg(read(c.injected)).arg(read(c.deliveredLocal));
     m_run->tables.reclaimStopped();
+    if (m_settings.dispatcher.prepare && m_run->thread->error().empty())
+        recycle(*m_run);
     tearDownOnWorker(std::move(m_run));
     m_published.clear();
     m_departed.clear();

@@ -131,6 +131,7 @@ Q_SIGNALS:
 
 private:
     struct Running;
+    struct Recycled;
     struct ServerRow {
         tb::NodeAddr addr = tb::kNoNode;
         std::uint16_t slot = 0;
@@ -142,7 +143,8 @@ private:
     };
 
     bool shouldRun() const;
-    std::unique_ptr<Running> open(bool ahead, QString &failure);
+    std::unique_ptr<Running> open(bool ahead, QString &failure, Recycled *recycled = nullptr);
+    void recycle(Running &run);
     void prepareAhead();
     void buildOnWorker();
     void collectPrepared();
@@ -199,6 +201,8 @@ private:
     // [dispatcher] prepare: the data path built and opened ahead of an election (capture
     // filtered to nothing), taken over by start(); rebuilt after each run. Null otherwise.
     std::unique_ptr<Running> m_prepared;
+    // The last run's capture and injector, kept for the next preparation (recycle()).
+    std::unique_ptr<Recycled> m_recycled;
     // prepareAhead() builds it on m_background; the job writes m_workerResult, m_workerError and
     // m_workerMs before it posts collectPrepared(), which reads them (m_preparing: under way).
     bool m_preparing = false;
