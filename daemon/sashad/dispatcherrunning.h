@@ -57,10 +57,11 @@ struct DispatcherService::Running {
 };
 
 // A stopped run's capture and injector, kept for the next preparation (DispatcherService::
-// recycle). Opening a capture maps its ring (32 MiB) and closing the packet sockets waits for
-// the kernel; both hold the process's memory-map lock, and a worker at a lower priority holding it
-// on a busy machine stalled the ring's thread (its next large allocation waits for that lock):
-// 148 ms and a purge right after a handover in lab_bigtables. So a node that hands over keeps them.
+// recycle). Opening a capture maps its ring (32 MiB) and closing packet sockets waits for the
+// kernel. In lab_bigtables the ring's thread was 148 ms late (a purge) exactly while a worker at
+// a lower priority rebuilt them after a handover, likely because both hold the process's
+// memory-map lock, which the ring's thread needs for its next large allocation (not proven). A
+// node that hands over keeps them: no ring mapped or unmapped per handover.
 struct DispatcherService::Recycled {
     std::unique_ptr<PacketSource> source;
     PcapLiveSource *capture = nullptr;
