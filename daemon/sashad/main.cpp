@@ -9,6 +9,8 @@
 #include "signalwatcher.h"
 
 #include <QCommandLineParser>
+#include "timedapplication.h"
+
 #include <QCoreApplication>
 #include <QDateTime>
 #include <QLoggingCategory>
@@ -34,7 +36,7 @@ int fail(const QString &message)
 
 int main(int argc, char *argv[])
 {
-    QCoreApplication app(argc, argv);
+    TimedApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("sashad"));
     QCoreApplication::setApplicationVersion(QStringLiteral(SASHA_VERSION));
     qSetMessagePattern(QStringLiteral("%{time yyyy-MM-ddThh:mm:ss.zzz} %{category} "

@@ -1,4 +1,5 @@
 #include "sashadaemon.h"
+#include "timedapplication.h"
 
 #include "agent/flowtransfer.h"
 
@@ -515,6 +516,9 @@ ControlStatus SashaDaemon::status() const
     s.transport = m_driver.transportStats();
     // How long each channel's messages held the ring's thread (docs/dispatcher.md "The ring's thread").
     s.transport.insert(QStringLiteral("oobHandling"), m_oob.stats());
+    // The slowest event this thread handled (timedapplication.h); absent in tests without it.
+    if (const auto *app = dynamic_cast<const TimedApplication *>(QCoreApplication::instance()))
+        s.transport.insert(QStringLiteral("slowestEvent"), app->stats());
     s.reload = QJsonObject{{QStringLiteral("ok"), qint64(m_reloadsOk)},
                            {QStringLiteral("refused"), qint64(m_reloadsRefused)},
                            {QStringLiteral("last"), m_lastReload},

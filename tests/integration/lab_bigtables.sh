@@ -221,8 +221,11 @@ for k in 1 2 3; do # what held each node's ring thread (docs/dispatcher.md "The 
 import json, sys
 t = json.load(sys.stdin).get("transport", {})
 h = sorted(t.get("oobHandling", {}).items(), key=lambda kv: -kv[1]["maxMs"])[:3]
-print("late by %.1f ms at most (%d late deliveries); slowest messages: %s" % (t.get("deliveryLagMaxMs", 0),
-      t.get("lateDeliveries", 0), ", ".join("%s %.1f ms (%d of %d >= 20 ms)" % (n, v["maxMs"], v["slow"], v["handled"]) for n, v in h)))')"
+e = t.get("slowestEvent", {})
+print("late by %.1f ms at most (%d late deliveries); slowest messages: %s; slowest event %.1f ms, %.1f on the CPU (%s; %d >= 20 ms)" % (
+      t.get("deliveryLagMaxMs", 0), t.get("lateDeliveries", 0),
+      ", ".join("%s %.1f ms (%d of %d >= 20 ms)" % (n, v["maxMs"], v["slow"], v["handled"]) for n, v in h),
+      e.get("maxMs", 0), e.get("maxCpuMs", 0), e.get("what", "?"), e.get("slow", 0)))')"
 done
 if [[ $purges == 0 && $timeouts == 0 && $formed == 0 ]]; then
     pass "no purge, no token timeout, no ring re-formed on any node meanwhile"
