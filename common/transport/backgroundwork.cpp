@@ -7,6 +7,10 @@ namespace sasha {
 BackgroundWork::BackgroundWork(int maxThreads)
 {
     m_pool.setMaxThreadCount(std::max(1, maxThreads));
+    // Threads are made once and kept: QThreadPool ends a thread idle for 30 s and makes a new one
+    // for the next job inside run(), on the caller's thread (the ring's), and pthread_create maps
+    // a stack (a system call that waits for the process's memory-map lock).
+    m_pool.setExpiryTimeout(-1);
 }
 
 BackgroundWork::~BackgroundWork()
