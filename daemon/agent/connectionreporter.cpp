@@ -25,6 +25,14 @@ void ConnectionReporter::onOob(tb::NodeAddr from, quint8 channel, const QByteArr
     // newer one of the same dispatcher for the same service, so each retry does not cost one more
     // dump and one more report (lab_bigtables saw 3 of each per reconstruction). The newest id
     // is answered: it belongs to the dispatcher's current reconstruction.
+    // The same holds for the dump in progress: its answer carries the query it started for, which
+    // the dispatcher takes as the answer to any of its queries of the same reconstruction. A
+    // dispatcher that started a new reconstruction meanwhile rejects it and asks again, and
+    // that query then gets a dump of its own.
+    if (m_busy && m_running.from == from && m_running.query.services() == query->services()) {
+        ++m_coalesced;
+        return;
+    }
     for (Pending &waiting : m_queue) {
         if (waiting.from == from && waiting.query.services() == query->services()) {
             waiting.query.queryId = query->queryId;
@@ -51,6 +59,7 @@ void ConnectionReporter::startNext()
     const Pending job = m_queue.front();
     m_queue.pop_front();
     m_busy = true;
+    m_running = job;
     m_worker.run([this, job, dumper = m_dumper, self = m_self, mac = m_mac] {
         QElapsedTimer timer;
         timer.start();

@@ -44,7 +44,8 @@ public:
 
     quint64 queriesAnswered() const { return m_answered; }
     quint64 queriesRejected() const { return m_rejected; }
-    // Queries that replaced an identical one still waiting (see onOob): answered by one dump.
+    // Queries that replaced an identical one still waiting, or that the dump in progress answers
+    // (see onOob): one dump for them all.
     quint64 queriesCoalesced() const { return m_coalesced; }
 
 public Q_SLOTS:
@@ -78,6 +79,7 @@ private:
     quint64 m_answered = 0, m_rejected = 0, m_coalesced = 0;
     std::deque<Pending> m_queue; // decoded queries waiting for the worker
     bool m_busy = false;         // a dump in progress (finish() comes back)
+    Pending m_running;           // the query it answers, while m_busy
     BackgroundWork m_worker{1};  // one dump at a time; never joined from this thread. Last member:
                                  // destroyed (and waited for) first
 };
