@@ -28,7 +28,9 @@ usage: sasha-lab experiment [--preset paper|default|paper,default] [--rates LIST
   --out        directory for the results (default ./experiment-<UTC date>-<time>)
   --append     add this run's cases to the results already in --out DIR (a long matrix run as
                several invocations, the lab released between them); the table shows them all
-  --quick      the CI subset: --rates 500 --scenarios none,dispatcher --duration 5 --scale 0.2
+  --quick      the CI subset, 5 s cases at --scale 0.2 that show the figure's shape: default
+               timers at 2500 with none, server1, server2 (saturated servers) and at 500 with
+               none, dispatcher; then paper timers at 500 with dispatcher
 
 Writes DIR/results.csv (one row per case), DIR/series.csv (replies per second per case),
 DIR/table.txt (beside the paper's figures), DIR/cases/* (raw httperf output, events, access
@@ -203,7 +205,7 @@ print(json.dumps({"rate": int(a[1]), "scenario": a[2], "durationS": int(a[3]), "
 }
 
 cmdExperiment() {
-    local presets=default rates=2500,1500,500 scenarios=$kExpScenarios duration=30 repeat=1 scale=1 out="" append=0
+    local presets=default rates=2500,1500,500 scenarios=$kExpScenarios duration=30 repeat=1 scale=1 out="" append=0 quick=0
     while [[ $# -gt 0 ]]; do
         case $1 in
             --preset) presets=${2:?--preset needs paper, default or paper,default}; shift 2 ;;
@@ -214,12 +216,13 @@ cmdExperiment() {
             --scale) scale=${2:?--scale needs a factor like 0.2}; shift 2 ;;
             --out) out=${2:?--out needs a directory}; shift 2 ;;
             --append) append=1; shift ;;
-            --quick) rates=500; scenarios=none,dispatcher; duration=5; scale=0.2; shift ;;
+            --quick) quick=1; presets=default,paper; rates=2500,500; scenarios=none,dispatcher,server1,server2
+                     duration=5; scale=0.2; shift ;;
             -h|--help) expUsage; return 0 ;;
             *) expUsage >&2; die "experiment: unknown option '$1'" ;;
         esac
     done
-    local p s r list=()
+    local p s r list=() plan=()
     for p in ${presets//,/ }; do
         [[ $p == paper || $p == default ]] || die "--preset: '$p' is not paper or default"
     done
@@ -233,6 +236,17 @@ cmdExperiment() {
             *) die "--scenarios: '$s' is not one of none, dispatcher, server1..server4 (or 1..4)" ;;
         esac
     done
+    # The cases, "preset rate scenario", in the order they run (one lab per preset).
+    if [[ $quick -eq 1 ]]; then
+        plan=("default 2500 none" "default 2500 server1" "default 2500 server2" "default 500 none"
+              "default 500 dispatcher" "paper 500 dispatcher")
+    else
+        for p in ${presets//,/ }; do
+            for r in ${rates//,/ }; do
+                for s in "${list[@]}"; do plan+=("$p $r $s"); done
+            done
+        done
+    fi
     [[ $duration =~ ^[0-9]+$ && $duration -ge 5 && $duration -le 600 ]] || die "--duration must be 5..600 s, got '$duration'"
     [[ $repeat =~ ^[0-9]+$ && $repeat -ge 1 && $repeat -le 20 ]] || die "--repeat must be 1..20, got '$repeat'"
     if ! [[ $scale =~ ^(1|1\.0*|0?\.[0-9]+)$ ]] || ! awk -v f="$scale" 'BEGIN { exit !(f > 0 && f <= 1) }'; then
@@ -270,11 +284,15 @@ sys.exit(0 if scales <= {sys.argv[2], str(float(sys.argv[2]))} else 1)' "$out/re
     if [[ $capacity -ne $kExpPaperCapacity ]]; then
         scaleNote=" SCALED by $scale: every rate and the servers' capacity are $scale x the paper's"
     fi
-    info "experiment: ${#list[@]} scenario(s) x rates $rates x $repeat, $duration s each, timers: $presets; servers of $capacity cps;$scaleNote"
+    if [[ $quick -eq 1 ]]; then
+        info "experiment (--quick): ${#plan[@]} cases x $repeat, $duration s each; servers of $capacity cps;$scaleNote"
+    else
+        info "experiment: ${#list[@]} scenario(s) x rates $rates x $repeat, $duration s each, timers: $presets; servers of $capacity cps;$scaleNote"
+    fi
     info "results in $out"
     trap '"$kSelf" down >/dev/null 2>&1 || true' EXIT
 
-    local preset extra rate srate dk n
+    local preset extra rate srate dk n entry
     for preset in ${presets//,/ }; do
         extra=$out/timers-$preset.toml
         if [[ $preset == paper ]]; then printf '[timers]\npreset = "paper"\n' >"$extra"; else : >"$extra"; fi
@@ -288,10 +306,12 @@ sys.exit(0 if scales <= {sys.argv[2], str(float(sys.argv[2]))} else 1)' "$out/re
         dk=$(expWaitHealthy 40) || die "no ring of $kExpNodes healthy members with a dispatcher within 40 s"
         info "[$preset timers] ring of $kExpNodes up, dispatcher node$dk"
         expCalibrate "$out" "$preset" "$capacity" "$dk"
-        for rate in ${rates//,/ }; do
+        for entry in "${plan[@]}"; do
+            read -r p rate s <<<"$entry"
+            [[ $p == "$preset" ]] || continue
             srate=$(awk -v r="$rate" -v f="$scale" 'BEGIN { printf "%d", r * f + 0.5 }')
             srate=$(( (srate + kExpClients - 1) / kExpClients * kExpClients ))
-            for s in "${list[@]}"; do
+            {
                 for ((n = 1; n <= repeat; n++)); do
                     dk=$(expWaitHealthy 60) || die "the cluster did not heal to $kExpNodes healthy members within 60 s before $preset/$rate/$s"
                     # A restored node, alone while cut off, was its own ring's dispatcher and
@@ -305,7 +325,7 @@ sys.exit(0 if scales <= {sys.argv[2], str(float(sys.argv[2]))} else 1)' "$out/re
                     expPy case "$dir" --preset "$preset" --paper-rate "$rate" --scale "$scale" --repeat "$n" \
                         --csv "$out/results.csv" --series "$out/series.csv" || warn "case $dir: no result row"
                 done
-            done
+            }
         done
         "$kSelf" down >/dev/null 2>&1 || warn "sasha-lab down failed"
     done
