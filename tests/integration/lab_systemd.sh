@@ -136,8 +136,8 @@ done
 install -m 0600 /run/sasha-lab/cluster.key "$root/etc/sasha/cluster.key"
 
 # Boot. basic.target: sysinit (journald, sysusers, tmpfiles) without the host's services. nspawn
-# keeps CAP_NET_ADMIN out of a container unless it makes the network itself; this container's
-# network is the node's, which sashad must be able to put in promiscuous mode.
+# keeps CAP_NET_ADMIN out of a container's bounding set unless it makes the network itself; the
+# unit's ambient CAP_NET_ADMIN needs it (the capability check below fails without it).
 systemd-nspawn --quiet --register=no --keep-unit --console=pipe --machine="$kMachine" -D "$root" \
     --capability=CAP_NET_ADMIN \
     --network-namespace-path=/run/netns/sasha-node1 -b -- systemd.unit=basic.target \
@@ -238,7 +238,7 @@ elected() { [[ $(ctl1 --json status | jsonField '["dispatcher"]') == 10.77.0.1 &
 if waitFor 10 elected; then pass "node1 (under systemd) is elected and its data path runs"; else fail "node1 was not elected: $(ctl1 status)"; fi
 promisc=$(promiscuity)
 [[ $promisc =~ ^[0-9]+$ && $promiscBefore =~ ^[0-9]+$ ]] && ((promisc > promiscBefore)) \
-    && pass "node1's eth0 went promiscuous (promiscuity $promiscBefore -> $promisc: CAP_NET_ADMIN in the sandbox)" \
+    && pass "node1's eth0 went promiscuous in the sandbox (promiscuity $promiscBefore -> $promisc)" \
     || fail "node1's eth0 promiscuity '$promiscBefore' -> '$promisc'"
 wait "$loadPid"
 errors=$(jsonField '["errors"]["total"]' <"$tmp/load.json")
