@@ -3,7 +3,8 @@
 # (docs/packaging.md). Usage: packaging/build-debs.sh [BUILD_DIR]   (default: ./build)
 # Configures BUILD_DIR if it is not yet, builds the packaged programs, runs cpack (prefix /usr,
 # dependencies from dpkg-shlibdeps) and writes BUILD_DIR/packages/sasha_VERSION_ARCH.deb and
-# sasha-console_VERSION_ARCH.deb. Exit 1 if the build, cpack or lintian (an error tag) fails.
+# sasha-console_VERSION_ARCH.deb and lintian's report, lintian.txt. Exit 1 if the build, cpack or
+# lintian (an error tag; a hardening tag in a hardened build) fails.
 set -euo pipefail
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${1:-$src/build}
@@ -25,5 +26,11 @@ cpack --config "$build/CPackConfig.cmake" -G DEB -B "$out"
 rm -rf "$out/_CPack_Packages"
 debs=("$out"/*.deb)
 echo "build-debs: built ${debs[*]}"
-# Tags that remain are explained in docs/packaging.md ("lintian").
-lintian --fail-on error --info "${debs[@]}"
+# Tags that remain are explained in docs/packaging.md ("lintian"). With the hardening flags
+# (SASHA_HARDENING, the default) no binary may lack them, nor keep its .comment section.
+lintian --fail-on error --info -I --pedantic "${debs[@]}" | tee "$out/lintian.txt"
+if ! grep -q '^SASHA_HARDENING:BOOL=OFF' "$build/CMakeCache.txt" \
+    && grep -E 'hardening-no-|binary-has-unneeded-section' "$out/lintian.txt"; then
+    echo "build-debs: lintian says a binary lacks a hardening flag or keeps .comment (docs/packaging.md \"Hardening\")" >&2
+    exit 1
+fi

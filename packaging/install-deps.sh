@@ -7,7 +7,8 @@
 #          lintian, dpkg-dev, systemd (systemd-analyze), man-db, bsdextrautils (col) and bash-completion to build and
 #          check the Debian packages: packaging/build-debs.sh, the packaging_debs test;
 #          prometheus for promtool, which checks sashad's /metrics page; systemd also for the
-#          private systemd-journald, journalctl and systemd-cat of the journal_fields test)
+#          private systemd-journald, journalctl and systemd-cat of the journal_fields test;
+#          systemd-container for systemd-nspawn, which boots the package under systemd in lab_systemd)
 set -euo pipefail
 what=${1:-full}
 build_pkgs=(build-essential cmake pkg-config ninja-build
@@ -15,7 +16,7 @@ build_pkgs=(build-essential cmake pkg-config ninja-build
   libpcap-dev libnet1-dev libtomlplusplus-dev libsystemd-dev)
 lab_pkgs=(iproute2 iputils-ping procps psmisc ethtool curl python3 nginx-light httperf haproxy nftables tcpdump
   xvfb xauth fonts-dejavu-core clang libclang-rt-dev
-  lintian dpkg-dev systemd man-db bsdextrautils bash-completion prometheus)
+  lintian dpkg-dev systemd systemd-container man-db bsdextrautils bash-completion prometheus)
 case "$what" in
   build) pkgs=("${build_pkgs[@]}") ;;
   full)  pkgs=("${build_pkgs[@]}" "${lab_pkgs[@]}") ;;

@@ -9,7 +9,8 @@
 #   - the binaries run: --help of each, and `sashad --check` on the shipped config fails (no key,
 #     an address not on this host) and passes once the key exists (0640, the package's mode) and
 #     the address is local; every option of --help is in the man page;
-#   - lintian reports no error tag.
+#   - lintian reports no error tag, and in a hardened build (SASHA_HARDENING) no hardening tag
+#     and no .comment section.
 # Needs root (dpkg --root unpacks with owners); exit 77 = skipped. Removes the root it made, also
 # on failure. Needs CPACK_CONFIG (the build's CPackConfig.cmake).
 set -uo pipefail
@@ -181,14 +182,22 @@ else
     fail "sashad --check with a local address and a key: $(cat "$tmp/check2.log")"
 fi
 
-# lintian: no error tag (warnings and the rest are explained in docs/packaging.md).
-lintian --fail-on error "${debs[@]}" >"$tmp/lintian.log" 2>&1
+# lintian: no error tag (warnings and the rest are explained in docs/packaging.md); in a build
+# with the hardening flags (SASHA_HARDENING, the default), no hardening tag and no .comment.
+lintian --fail-on error -I --pedantic "${debs[@]}" >"$tmp/lintian.log" 2>&1
 rc=$?
 sed 's/^/     lintian: /' "$tmp/lintian.log"
 if ((rc == 0)) && ! grep -q '^E:' "$tmp/lintian.log"; then
     pass "lintian: no error tag ($(grep -c '^W:' "$tmp/lintian.log") warning(s))"
 else
     fail "lintian reports errors (exit $rc)"
+fi
+if grep -q '^SASHA_HARDENING:BOOL=OFF' "$(dirname "$CPACK_CONFIG")/CMakeCache.txt" 2>/dev/null; then
+    note "built with SASHA_HARDENING=OFF: lintian's hardening tags not checked"
+elif grep -qE 'hardening-no-|binary-has-unneeded-section' "$tmp/lintian.log"; then
+    fail "lintian: a binary lacks a hardening flag or keeps .comment: $(grep -E 'hardening-no-|binary-has-unneeded-section' "$tmp/lintian.log" | tr '\n' ' ')"
+else
+    pass "lintian: every binary has the hardening flags (fortify, bindnow, PIE) and no .comment"
 fi
 
 if ((failures > 0)); then
