@@ -15,7 +15,7 @@ constexpr std::size_t kUdpChecksumOffset = 6;
 } // namespace
 
 std::size_t Rewriter::rewriteToServer(const FrameView &frame, std::span<std::uint8_t> out, const ServerInfo &server,
-                                      const DispatchPolicy &policy) noexcept
+                                      const MacAddress &dispatcherMac, ForwardMode mode) noexcept
 {
     if (out.size() < frame.size)
         return 0;
@@ -23,9 +23,23 @@ std::size_t Rewriter::rewriteToServer(const FrameView &frame, std::span<std::uin
     if (o != frame.data)
         std::memmove(o, frame.data, frame.size);
     std::memcpy(o, server.mac.data(), 6);
-    std::memcpy(o + 6, policy.dispatcherMac.data(), 6);
-    if (policy.mode == ForwardMode::Nat)
+    std::memcpy(o + 6, dispatcherMac.data(), 6);
+    if (mode == ForwardMode::Nat)
         rewriteAddress(frame, o, kIpDstOffset, server.ipv4);
+    return frame.size;
+}
+
+std::size_t Rewriter::rewriteNatReply(const FrameView &frame, std::span<std::uint8_t> out, std::uint32_t vip,
+                                      const MacAddress &nextHop, const MacAddress &dispatcherMac) noexcept
+{
+    if (out.size() < frame.size)
+        return 0;
+    std::uint8_t *o = out.data();
+    if (o != frame.data)
+        std::memmove(o, frame.data, frame.size);
+    std::memcpy(o, nextHop.data(), 6);
+    std::memcpy(o + 6, dispatcherMac.data(), 6);
+    rewriteAddress(frame, o, kIpSrcOffset, vip);
     return frame.size;
 }
 
