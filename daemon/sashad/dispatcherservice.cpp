@@ -335,7 +335,7 @@ std::unique_ptr<DispatcherService::Running> DispatcherService::open(bool ahead, 
     capture.interface = iface;
     // Ahead of an election the capture takes only other nodes' VMAC announcements (an idle node
     // watches for a second dispatcher: dispatcherability.cpp); dispatching, the VMAC's frames too.
-    capture.filter = ahead ? vmacAnnouncementFilter(d.vmac) : dispatcherFilter(d.vmac, d.vips());
+    capture.filter = ahead ? vmacAnnouncementFilter(d.vmac) : dispatcherFilter(d.vmac, d.announcedAddresses());
     capture.promiscuous = !ahead;
     capture.bufferBytes = d.captureBufferMb << 20;
     auto source = PcapLiveSource::open(capture, error);
@@ -360,10 +360,10 @@ std::unique_ptr<DispatcherService::Running> DispatcherService::open(bool ahead, 
     const std::string problem = localDeliveryProblem();
     if (!problem.empty())
         qCWarning(lcRing, "local delivery: %s", problem.c_str());
-    run->announcer = std::make_unique<VmacAnnouncer>(d.vmac, d.vips(), std::chrono::milliseconds(d.announceMs));
+    run->announcer = std::make_unique<VmacAnnouncer>(d.vmac, d.announcedAddresses(), std::chrono::milliseconds(d.announceMs));
     if (!run->announcer->valid())
         return fail(QStringLiteral("VMAC announcement: %1").arg(QString::fromStdString(run->announcer->error())));
-    run->arp = std::make_unique<ArpResponder>(d.vmac, d.vips());
+    run->arp = std::make_unique<ArpResponder>(d.vmac, d.announcedAddresses());
     if (!run->arp->valid())
         return fail(QStringLiteral("ARP reply for the VIP: %1").arg(QString::fromStdString(run->arp->error())));
 
@@ -492,7 +492,7 @@ std::optional<QString> DispatcherService::start()
     m_foreignSeen = 0;
     if (run) {
         std::string error;
-        if (!run->capture->setFilter(dispatcherFilter(d.vmac, d.vips()), error) || !run->capture->enablePromiscuous(error)) {
+        if (!run->capture->setFilter(dispatcherFilter(d.vmac, d.announcedAddresses()), error) || !run->capture->enablePromiscuous(error)) {
             qCWarning(lcRing, "prepared capture unusable, opening a new one: %s", error.c_str());
             run.reset();
         }
