@@ -336,6 +336,11 @@ std::unique_ptr<DispatcherService::Running> DispatcherService::open(bool ahead, 
     // Ahead of an election the capture takes only other nodes' VMAC announcements (an idle node
     // watches for a second dispatcher: dispatcherability.cpp); dispatching, the VMAC's frames too.
     capture.filter = ahead ? vmacAnnouncementFilter(d.vmac) : dispatcherFilter(d.vmac, d.announcedAddresses());
+    // NAT: also this node's own replies to the gateway (connections it still serves).
+    // Idle, only incoming announcements: this server's own replies go to the VMAC too.
+    capture.outgoing = d.hasNat();
+    if (capture.outgoing)
+        capture.filter = ahead ? "inbound and (" + capture.filter + ")" : withOwnNatReplies(capture.filter, d.vmac);
     capture.promiscuous = !ahead;
     capture.bufferBytes = d.captureBufferMb << 20;
     auto source = PcapLiveSource::open(capture, error);
@@ -492,7 +497,10 @@ std::optional<QString> DispatcherService::start()
     m_foreignSeen = 0;
     if (run) {
         std::string error;
-        if (!run->capture->setFilter(dispatcherFilter(d.vmac, d.announcedAddresses()), error) || !run->capture->enablePromiscuous(error)) {
+        std::string filter = dispatcherFilter(d.vmac, d.announcedAddresses());
+        if (d.hasNat())
+            filter = withOwnNatReplies(filter, d.vmac);
+        if (!run->capture->setFilter(filter, error) || !run->capture->enablePromiscuous(error)) {
             qCWarning(lcRing, "prepared capture unusable, opening a new one: %s", error.c_str());
             run.reset();
         }
@@ -505,6 +513,15 @@ std::optional<QString> DispatcherService::start()
             return error;
     }
     step(warm ? "capture-switched" : "opened");
+    if (d.hasNat()) {
+        // This node's own stack cannot resolve the gateway by ARP (only its own capture would
+        // answer, and it takes no frame its stack sends): a permanent entry, right for as long
+        // as the gateway floats on this VMAC (docs/dispatcher.md "NAT mode").
+        std::string error;
+        if (!KernelNeighbourTable::setPermanent(d.interfaceName.toStdString(), d.gateway, d.vmac, error))
+            qCWarning(lcRing, "NAT gateway %s -> VMAC on %s: %s (the connections this node still serves stall)",
+                      qPrintable(ipv4ToString(d.gateway)), qPrintable(d.interfaceName), error.c_str());
+    }
     // A planned handover: the previous dispatcher gave the role up but is still in the ring, and
     // forwards until this node announces the VMAC. Then the table is completed first (every
     // agent, the previous dispatcher's included, reports its connections) and announced after,
