@@ -282,14 +282,16 @@ ProcessResult FastPath::dropIcmp(IcmpVerdict why) noexcept
     if (!policy.isVip(icmpDst)) {
         if (policy.isVip(loadBe32(ip + 12)))
             return general(drop(DropReason::ServerToClient, c.serverToClient));
+        if (policy.anyNat())
+            return general(processNatIcmpReply(f, out, *table));
         return general(drop(DropReason::NotForVip, c.notForVip));
     }
     if (const BogusVerdict bogus = checkBogus(loadBe32(ip + 12), f.hasVlan, icmpDst); bogus != BogusVerdict::None)
         return general(dropBogus(bogus));
     if (f.key.dstIp != icmpDst)
         return dropIcmp(IcmpVerdict::EmbeddedNotFromVip);
-    if (policy.anyNat() && policy.modeOf(policy.ruleCount > 0 ? policy.findRule(f.key) : nullptr) == ForwardMode::Nat)
-        return dropIcmp(IcmpVerdict::NatMode);
+    const bool nat =
+        policy.anyNat() && policy.modeOf(policy.ruleCount > 0 ? policy.findRule(f.key) : nullptr) == ForwardMode::Nat;
 
     // The flow's server, found the way a non-SYN packet of the flow would find it, but without
     // creating, refreshing or changing the flow: an ICMP error says nothing about the client.
@@ -308,9 +310,56 @@ ProcessResult FastPath::dropIcmp(IcmpVerdict why) noexcept
         if (!server)
             return dropIcmp(IcmpVerdict::NoServer);
     }
-    ProcessResult r = general(deliver(f, out, *server, policy, ForwardMode::Direct));
+    ProcessResult r;
+    if (nat) {
+        // L4/3: the error is about a reply the dispatcher sent from the VIP; the server sent it
+        // from its own address. Outer destination and quoted source become the server's.
+        const std::size_t n = Rewriter::rewriteNatIcmp(f, out, 16, server->ipv4, 12, server->ipv4, server->mac,
+                                                       policy.dispatcherMac);
+        if (n == 0)
+            return general(drop(DropReason::OutputTooSmall, c.outputTooSmall));
+        bump(c.serverPackets[server->slot]);
+        r.slot = server->slot;
+        r.outLength = std::uint32_t(n);
+        r.verdict = server->isSelf ? Verdict::DeliverLocal : Verdict::Forward;
+        bump(server->isSelf ? c.deliveredLocal : c.forwarded);
+        r = general(r);
+    } else {
+        r = general(deliver(f, out, *server, policy, ForwardMode::Direct));
+    }
     if (r.verdict != Verdict::Drop)
         bump(c.icmpForwarded);
+    return r;
+}
+
+// L4/3, the other way (LVS's ip_vs_out_icmp): an ICMP error a server sends to a client about the
+// client's packet (to the server's address and a NAT service's port), through the gateway. The
+// outer source and the quoted destination become the VIP, as the client knows them. The parser's
+// key is the quote reversed: srcIp = the server, dstIp = the client.
+ProcessResult FastPath::processNatIcmpReply(const FrameView &f, std::span<std::uint8_t> out,
+                                            const ServerTable &table) noexcept
+{
+    FastPathCounters &c = *m_counters;
+    const DispatchPolicy &policy = table.policy();
+    const std::uint8_t *ip = f.data + f.l3Offset;
+    const std::uint32_t from = loadBe32(ip + 12);
+    const std::uint32_t to = loadBe32(ip + 16);
+    const ServerInfo *server = table.byAddress(from);
+    const std::uint32_t vip =
+        server && f.key.srcIp == from && f.key.dstIp == to ? policy.natReplyVip(f.key.proto, f.key.srcPort) : 0;
+    if (vip == 0)
+        return drop(DropReason::NotForVip, c.notForVip);
+    const MacAddress *nextHop = m_nextHops.find(to);
+    if (!nextHop)
+        return drop(DropReason::NoClientMac, c.noClientMac);
+    const std::size_t n = Rewriter::rewriteNatIcmp(f, out, 12, vip, 16, vip, *nextHop, policy.dispatcherMac);
+    if (n == 0)
+        return drop(DropReason::OutputTooSmall, c.outputTooSmall);
+    bump(c.natReplies);
+    ProcessResult r;
+    r.verdict = Verdict::Forward;
+    r.slot = server->slot;
+    r.outLength = std::uint32_t(n);
     return r;
 }
 

@@ -128,6 +128,8 @@ private:
     ProcessResult deliver(const FrameView &frame, std::span<std::uint8_t> out, const ServerInfo &server,
                           const DispatchPolicy &policy, ForwardMode mode) noexcept;
     ProcessResult processNatReply(const FrameView &frame, std::span<std::uint8_t> out, const ServerTable &table) noexcept;
+    ProcessResult processNatIcmpReply(const FrameView &frame, std::span<std::uint8_t> out,
+                                      const ServerTable &table) noexcept;
 
     FastPathConfig m_config;
     ServerTableHandoff &m_tables;

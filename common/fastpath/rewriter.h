@@ -41,6 +41,16 @@ public:
     static std::size_t rewriteNatReply(const FrameView &frame, std::span<std::uint8_t> out, std::uint32_t vip,
                                        const MacAddress &nextHop, const MacAddress &dispatcherMac) noexcept;
 
+    // L4/3 ICMP errors (as LVS's ip_vs_nat_icmp): an error quotes the packet it is about, whose
+    // addresses are translated too. The outer address at outerField (12 = source, 16 =
+    // destination) := outerAddress, the quoted header's address at quotedField := quotedAddress
+    // (its header checksum recomputed, its TCP/UDP checksum updated when the quote holds it), the
+    // ICMP checksum recomputed over the message, and the MACs set. Returns the bytes written, 0
+    // when out is too small. `frame` is an ICMP error parseFrame() found Routable.
+    static std::size_t rewriteNatIcmp(const FrameView &frame, std::span<std::uint8_t> out, std::size_t outerField,
+                                      std::uint32_t outerAddress, std::size_t quotedField, std::uint32_t quotedAddress,
+                                      const MacAddress &dstMac, const MacAddress &srcMac) noexcept;
+
 private:
     static void rewriteAddress(const FrameView &frame, std::uint8_t *bytes, std::size_t ipFieldOffset,
                                std::uint32_t newAddress) noexcept;
