@@ -80,12 +80,12 @@ want=$(awk '$2 == "big/100m" {print $1}' /run/sasha-lab/www/SHA256SUMS)
 dl=$tmp/downloads
 mkdir -p "$dl"
 # Every data frame of a download crosses the NAT dispatcher (in L4/2 only the client's ACKs do):
-# 4 downloads at 5 MB/s each keep this 2-core machine's ring on time; more starved it into token
+# 4 downloads at 3 MB/s each; ten at 4-10 MB/s starved this 2-core machine's ring into token
 # timeouts before the kill.
 n=4
 pids=()
 for ((i = 1; i <= n; i++)); do
-    "$lab" exec client -- curl -sS -m 60 --limit-rate 5M -o "$dl/big$i" "http://$kVip/big/100m" 2>"$tmp/curl$i.err" &
+    "$lab" exec client -- curl -sS -m 60 --limit-rate 3M -o "$dl/big$i" "http://$kVip/big/100m" 2>"$tmp/curl$i.err" &
     pids+=($!)
 done
 sleep 1
