@@ -52,9 +52,9 @@ done
 
 # 2. Requests through the VIP reach every server but the dispatcher, their replies come back
 # through the dispatcher with the VIP as source (curl would not accept them otherwise).
-seen=()
-for ((i = 0; i < 60; i++)); do seen+=("$(CURL_MAX_S=3 clientCurl "http://$kVip/node" || echo none)"); done
-seen=$(printf '%s\n' "${seen[@]}" | sort -u | tr '\n' ' ')
+answers=()
+for ((i = 0; i < 60; i++)); do answers+=("$(CURL_MAX_S=3 clientCurl "http://$kVip/node" || echo none)"); done
+seen=$(printf '%s\n' "${answers[@]}" | sort -u | tr '\n' ' ')
 want=""
 for k in 1 2 3 4 5; do [[ $k == "$dk" ]] || want+="node$k "; done
 if [[ $seen == "$want" ]]; then pass "VIP requests reach every server but the dispatcher ($seen)"; else fail "VIP requests reached '$seen', expected '$want'"; fi
@@ -98,7 +98,7 @@ for k in 1 2 3 4 5; do
     a=$("$lab" exec "node$k" -- ss -Htn state established '( sport = :80 )' dst 10.78.0.100 | awk '{print $4}' | sort)
     sleep 0.3
     b=$("$lab" exec "node$k" -- ss -Htn state established '( sport = :80 )' dst 10.78.0.100 | awk '{print $4}' | sort)
-    [[ -n $(comm -12 <(echo "$a") <(echo "$b") | grep .) ]] && holders+="node$k "
+    if comm -12 <(echo "$a") <(echo "$b") | grep -q .; then holders+="node$k "; fi
 done
 sleep "$kKillAfter"
 "$lab" fault "node$dk" daemon-kill >/dev/null
