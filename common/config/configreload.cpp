@@ -109,14 +109,14 @@ std::function<void(NodeSettings &, const NodeSettings &)> field(S NodeSettings::
     return [section, m](NodeSettings &to, const NodeSettings &from) { (to.*section).*m = (from.*section).*m; };
 }
 
-// "10.77.0.200 tcp 80, 8000-8010 dr maglev 0s; ..." (the [[service]] tables), or "none".
+// "10.77.0.200 tcp 80, 8000-8010 dr maglev 0s; ..." (the [[service]] tables, with their mode), or "none".
 QString services(const std::vector<ServiceSettings> &list)
 {
     QStringList out;
     for (const ServiceSettings &svc : list)
         if (!svc.fromLegacyKeys) // those have their own rows: [dispatcher] vip, ports, scheduler
-            out << QStringLiteral("%1 %2 %3 dr %4 %5s").arg(ipv4ToString(svc.vip), svc.protocolName(), svc.portsText(),
-                                                       schedulerText(svc.scheduler)).arg(svc.persistenceS);
+            out << QStringLiteral("%1 %2 %3 %4 %5 %6s").arg(ipv4ToString(svc.vip), svc.protocolName(), svc.portsText(),
+                                                           svc.modeName(), schedulerText(svc.scheduler)).arg(svc.persistenceS);
     return out.isEmpty() ? QStringLiteral("none") : q(out.join(QStringLiteral("; ")));
 }
 
@@ -157,6 +157,8 @@ const std::vector<Row> &rows()
          [](const N &s) { return s.dispatcher.configured || s.dispatcher.vmac != std::array<quint8, 6>{}
                                      ? q(macToString(s.dispatcher.vmac)) : QStringLiteral("none"); }, {}},
         {"[dispatcher] ports", Part::None, [](const N &s) { return ports(s.dispatcher.ports); }, {}},
+        {"[dispatcher] gateway", Part::None,
+         [](const N &s) { return s.dispatcher.gateway ? q(ipv4ToString(s.dispatcher.gateway)) : QStringLiteral("none"); }, {}},
         {"[dispatcher] scheduler", Part::None, [](const N &s) { return scheduler(s.dispatcher.scheduler); }, {}},
         {"[dispatcher] injector", Part::None, [](const N &s) { return injector(s.dispatcher.injector); }, {}},
         {"[dispatcher] weights", Part::Weights, [](const N &s) { return weights(s.dispatcher.weights); },

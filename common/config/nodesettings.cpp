@@ -162,6 +162,20 @@ std::vector<quint32> DispatcherSettings::vips() const
     return out;
 }
 
+bool DispatcherSettings::hasNat() const
+{
+    return std::any_of(services.begin(), services.end(),
+                       [](const ServiceSettings &s) { return s.mode == ServiceSettings::Mode::Nat; });
+}
+
+std::vector<quint32> DispatcherSettings::announcedAddresses() const
+{
+    std::vector<quint32> out = vips();
+    if (hasNat() && gateway != 0)
+        out.push_back(gateway);
+    return out;
+}
+
 std::vector<std::pair<quint32, quint16>> DispatcherSettings::reportedPorts() const
 {
     std::vector<std::pair<quint32, quint16>> out;
@@ -187,12 +201,16 @@ void fillServicePolicy(const DispatcherSettings &d, DispatchPolicy &policy)
         policy.vip = vips.front();
     policy.ruleCount = 0;
     policy.serviceCount = 0;
+    policy.nat = false;
     for (const ServiceSettings &svc : d.services) {
         if (policy.serviceCount >= kMaxServices)
             break;
         const std::uint8_t index = policy.serviceCount++;
         policy.services[index].scheduler = svc.scheduler;
         policy.services[index].persistence = FastTime(std::int64_t(svc.persistenceS) * 1'000'000);
+        policy.services[index].mode = svc.mode == ServiceSettings::Mode::Nat ? ForwardMode::Nat : ForwardMode::Direct;
+        if (svc.mode == ServiceSettings::Mode::Nat)
+            policy.nat = true;
         for (const auto &[first, last] : svc.ports) {
             if (policy.ruleCount >= kMaxServiceRules)
                 break;

@@ -36,7 +36,7 @@ struct ConfigError {
 // [dispatcher] vip and ports keys make one TCP and one UDP service (legacy form).
 struct ServiceSettings {
     enum class Protocol { Tcp, Udp };
-    enum class Mode { Direct }; // "dr" (L4/2); "nat" is refused: not implemented yet
+    enum class Mode { Direct, Nat }; // "dr" (L4/2), "nat" (L4/3, RFC 2391: needs [dispatcher] gateway)
     quint32 vip = 0;                                  // host byte order
     Protocol protocol = Protocol::Tcp;
     std::vector<std::pair<quint16, quint16>> ports;   // inclusive ranges, as written
@@ -48,6 +48,7 @@ struct ServiceSettings {
     int portCount() const;
     QString portsText() const;                        // "80, 8000-8010"
     QString protocolName() const { return protocol == Protocol::Tcp ? QStringLiteral("tcp") : QStringLiteral("udp"); }
+    QString modeName() const { return mode == Mode::Nat ? QStringLiteral("nat") : QStringLiteral("dr"); }
     friend bool operator==(const ServiceSettings &, const ServiceSettings &) = default;
 };
 QString schedulerText(SchedulerKind kind);
@@ -60,6 +61,10 @@ struct DispatcherSettings {
     QString interfaceName;            // capture and inject here; defaults to [node] interface
     quint32 vip = 0;                  // host byte order
     std::array<quint8, 6> vmac{};
+    // The floating gateway of NAT services (docs/config.md "NAT mode"), host byte order; 0 when
+    // no service has mode "nat" (then it is refused). The servers route their replies to the
+    // clients via this address; the dispatcher announces it with the VMAC and answers ARP for it.
+    quint32 gateway = 0;
     std::vector<quint16> ports{80};   // service ports (reconstruction queries, connection reports)
     SchedulerKind scheduler = SchedulerKind::Maglev;
     Injector injector = Injector::TxRing; // docs/dispatcher.md "Injection"
@@ -84,6 +89,11 @@ struct DispatcherSettings {
     std::vector<quint32> vips() const;
     // TCP (vip, port) pairs the agents report at reconstruction: every port of every TCP service.
     std::vector<std::pair<quint32, quint16>> reportedPorts() const;
+    // True when some service has mode "nat".
+    bool hasNat() const;
+    // Every address the dispatcher announces with the VMAC and answers ARP for: the VIPs, then
+    // the gateway when some service is NAT.
+    std::vector<quint32> announcedAddresses() const;
 };
 
 // The fast path's view of the services (DispatchPolicy vips, rules, services), from

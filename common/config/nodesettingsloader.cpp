@@ -512,6 +512,16 @@ void parseDispatcher(SectionReader &r, NodeSettings &s)
         else
             d.vip = *ip;
     }
+    if (const auto v = r.string("gateway")) {
+        const auto ip = parseIpv4(*v);
+        if (!ip)
+            r.fail("gateway", QStringLiteral("must be an IPv4 address like \"10.0.0.254\"; got %1").arg(quoted(*v)));
+        else if (const QString why = notUnicast(*ip); !why.isEmpty())
+            r.fail("gateway", QStringLiteral("%1 %2; the gateway is the unicast address the servers route their "
+                                             "replies through, like \"10.0.0.254\"").arg(quoted(*v), why));
+        else
+            d.gateway = *ip;
+    }
     if (const auto m = r.string("vmac")) {
         const auto mac = parseMac(*m);
         if (!mac)
@@ -641,6 +651,25 @@ void finishDispatcher(SectionReader &r, NodeSettings &s, bool haveServices)
         d.configured = true;
     if (d.configured && !haveServices)
         legacyServices(d, int(r.tableLine()));
+    if (!r.ok())
+        return;
+    // NAT services need the floating gateway the servers route their replies through.
+    if (d.hasNat() && d.gateway == 0) {
+        r.fail("gateway", QStringLiteral("is required with a [[service]] of mode = \"nat\": the address on the servers' "
+                                         "subnet that their route to the clients points at, like gateway = \"10.0.0.254\" "
+                                         "(the dispatcher answers ARP for it with the VMAC)"));
+    } else if (!d.hasNat() && r.has("gateway")) {
+        r.fail("gateway", QStringLiteral("is used only by [[service]] tables with mode = \"nat\"; remove it, or set "
+                                         "mode = \"nat\" on a service"));
+    } else if (d.gateway != 0) {
+        const std::vector<quint32> vips = d.vips();
+        if (std::find(vips.begin(), vips.end(), d.gateway) != vips.end())
+            r.fail("gateway", QStringLiteral("%1 is a VIP; the gateway is a separate address on the servers' subnet")
+                                  .arg(quoted(ipv4ToString(d.gateway))));
+        else if (d.gateway == s.address)
+            r.fail("gateway", QStringLiteral("%1 is this node's [node] address; the gateway floats between nodes, so it "
+                                             "must be no node's own address").arg(quoted(ipv4ToString(d.gateway))));
+    }
 }
 
 const std::vector<std::string_view> &serviceKeys()
@@ -722,13 +751,8 @@ void parseService(SectionReader &r, const NodeSettings &s, ServiceSettings &svc)
             r.fail("port", QStringLiteral("must be %1; got %2").arg(accepted, nodeText(*n)));
         }
     }
-    if (r.has("mode") && r.ok()) {
-        if (r.string("mode") == QStringLiteral("nat"))
-            r.fail("mode", QStringLiteral("\"nat\" (L4/3, RFC 2391) is not implemented yet; accepted: \"dr\" (L4/2: the "
-                                          "dispatcher rewrites the MAC, servers reply directly)"));
-        else
-            r.choice("mode", {QStringLiteral("dr")});
-    }
+    if (const auto k = r.choice("mode", {QStringLiteral("dr"), QStringLiteral("nat")}))
+        svc.mode = *k == 0 ? ServiceSettings::Mode::Direct : ServiceSettings::Mode::Nat;
     svc.scheduler = s.dispatcher.scheduler;
     if (const auto k = r.choice("scheduler", {QStringLiteral("maglev"), QStringLiteral("wlc"), QStringLiteral("rr")}))
         svc.scheduler = *k == 0 ? SchedulerKind::Maglev : *k == 1 ? SchedulerKind::WeightedLeastConnections
@@ -781,15 +805,25 @@ void parseServices(const toml::array &tables, const QString &file, const HostNet
             }
         }
         for (const ServiceSettings &other : s.dispatcher.services) {
-            if (other.vip != svc.vip || other.protocol != svc.protocol)
+            // A NAT reply is mapped back to its VIP by the server's protocol and port alone
+            // (docs/dispatcher.md "NAT mode"): two NAT services may not share one.
+            const bool bothNat = svc.mode == ServiceSettings::Mode::Nat && other.mode == ServiceSettings::Mode::Nat;
+            if ((other.vip != svc.vip && !bothNat) || other.protocol != svc.protocol)
                 continue;
             for (const auto &[a1, a2] : svc.ports) {
                 for (const auto &[b1, b2] : other.ports) {
                     if (a1 <= b2 && b1 <= a2) {
-                        r.fail("port", QStringLiteral("port %1/%2 of %3 is already in the service at line %4; a port "
-                                                      "belongs to one service")
-                                           .arg(std::max(a1, b1)).arg(svc.protocolName(), ipv4ToString(svc.vip))
-                                           .arg(other.line));
+                        if (other.vip != svc.vip)
+                            r.fail("port", QStringLiteral("port %1/%2 is already in the NAT service of %3 at line %4; "
+                                                          "replies are mapped back to their VIP by protocol and port, so "
+                                                          "two NAT services may not share a port")
+                                               .arg(std::max(a1, b1)).arg(svc.protocolName(), ipv4ToString(other.vip))
+                                               .arg(other.line));
+                        else
+                            r.fail("port", QStringLiteral("port %1/%2 of %3 is already in the service at line %4; a port "
+                                                          "belongs to one service")
+                                               .arg(std::max(a1, b1)).arg(svc.protocolName(), ipv4ToString(svc.vip))
+                                               .arg(other.line));
                         return;
                     }
                 }
@@ -890,7 +924,7 @@ const std::vector<SectionSpec> &sectionSpecs()
         {"log", {"rules", "target"}, parseLog},
         {"faults", {"enabled"}, parseFaults},
         {"dispatcher", {"interface", "vip", "vmac", "ports", "scheduler", "injector", "weights", "announce_ms",
-                        "capture_buffer_mb", "serve_while_dispatching", "max_flows", "prepare", "batch_us", "cpu"},
+                        "capture_buffer_mb", "serve_while_dispatching", "max_flows", "prepare", "batch_us", "cpu", "gateway"},
          parseDispatcher},
         {"health", {"enabled", "url", "interval_ms", "timeout_ms", "rise", "fall"}, parseHealth},
         {"agent", {"dead_unacked_silence_ms", "dead_max_backoff", "dead_max_probes", "dead_max_idle_ms"}, parseAgent},

@@ -43,6 +43,8 @@ struct FastPathCounters {
     Counter tableFull{0};          // new flow refused: flow table at maxFlows
     Counter outputTooSmall{0};     // caller's buffer shorter than the frame
     Counter noService{0};          // to a VIP, but no configured service has its protocol and port
+    Counter natReplies{0};         // L4/3 replies sent to their client from the VIP
+    Counter noClientMac{0};        // L4/3 replies dropped: the client's next hop not learned yet
     // ICMP messages (docs/fastpath.md "ICMP"). Those dropped for an ICMP reason are counted here
     // only, by IcmpVerdict (index 0, Routable, stays 0); those dropped for a general reason
     // (noTable, notForVip, serverToClient, outputTooSmall) in that counter only.
@@ -78,7 +80,7 @@ inline std::uint64_t framesAccounted(const FastPathCounters &c) noexcept
 {
     std::uint64_t n = read(c.forwarded) + read(c.deliveredLocal) + read(c.noTable) + read(c.notForVip)
         + read(c.serverToClient) + read(c.unknownFlowDropped) + read(c.serverGone) + read(c.noServer)
-        + read(c.tableFull) + read(c.outputTooSmall) + read(c.noService);
+        + read(c.tableFull) + read(c.outputTooSmall) + read(c.noService) + read(c.natReplies) + read(c.noClientMac);
     for (const Counter &m : c.malformed)
         n += read(m);
     for (const Counter &m : c.icmpDropped)

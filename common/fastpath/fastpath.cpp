@@ -22,6 +22,7 @@ const char *dropReasonName(DropReason r) noexcept
     case DropReason::Icmp: return "icmp";
     case DropReason::Bogus: return "bogus";
     case DropReason::NoService: return "no-service";
+    case DropReason::NoClientMac: return "no-client-mac";
     }
     return "unknown";
 }
@@ -31,6 +32,7 @@ FastPath::FastPath(const FastPathConfig &config, ServerTableHandoff &tables)
     , m_tables(tables)
     , m_flows(config.maxFlows, config.timeouts, config.synFlood)
     , m_persistence(config.persistenceEntries)
+    , m_nextHops(config.nextHopEntries)
     , m_reconstruction(config.reconstructionQueueCapacity)
     , m_counters(std::make_unique<FastPathCounters>())
 {
@@ -46,9 +48,9 @@ ProcessResult FastPath::drop(DropReason reason, Counter &counter) noexcept
 }
 
 ProcessResult FastPath::deliver(const FrameView &frame, std::span<std::uint8_t> out, const ServerInfo &server,
-                                const DispatchPolicy &policy) noexcept
+                                const DispatchPolicy &policy, ForwardMode mode) noexcept
 {
-    const std::size_t n = Rewriter::rewriteToServer(frame, out, server, policy);
+    const std::size_t n = Rewriter::rewriteToServer(frame, out, server, policy.dispatcherMac, mode);
     if (n == 0)
         return drop(DropReason::OutputTooSmall, m_counters->outputTooSmall);
     bump(m_counters->serverPackets[server.slot]);
@@ -88,10 +90,25 @@ ProcessResult FastPath::process(std::span<const std::uint8_t> in, std::span<std:
         // here means the switch or the capture filter is wrong.
         if (policy.isVip(f.key.srcIp))
             return drop(DropReason::ServerToClient, c.serverToClient);
+        if (policy.anyNat())
+            return processNatReply(f, out, *table);
         return drop(DropReason::NotForVip, c.notForVip);
     }
     if (const BogusVerdict bogus = checkBogus(f.key.srcIp, f.hasVlan, f.key.dstIp); bogus != BogusVerdict::None)
         return dropBogus(bogus);
+
+    // The service decides the mode (and, below, whether an unknown flow may open). Looked up for
+    // every frame only when some service is NAT: L4/2 alone pays nothing for it.
+    const ServiceRule *rule = nullptr;
+    bool ruleLooked = false;
+    ForwardMode mode = policy.mode;
+    if (policy.anyNat()) {
+        rule = policy.ruleCount > 0 ? policy.findRule(f.key) : nullptr;
+        ruleLooked = true;
+        mode = policy.modeOf(rule);
+        if (mode == ForwardMode::Nat)
+            m_nextHops.learn(f.key.srcIp, f.data + 6); // the reply goes back where this came from
+    }
 
     const std::uint64_t hash = flowHash(f.key);
     if (FlowEntry *e = m_flows.find(f.key, hash)) {
@@ -101,7 +118,7 @@ ProcessResult FastPath::process(std::span<const std::uint8_t> in, std::span<std:
         if (f.isSyn() && server && e->state() == FlowState::Closing && policy.keepServerOnReuse) {
             m_flows.reopen(*e, now);
             bump(c.reusedDuringHandover);
-            return deliver(f, out, *server, policy);
+            return deliver(f, out, *server, policy, mode);
         }
         if (f.isSyn() && (e->state() == FlowState::Closing || !server)) {
             m_flows.erase(f.key);
@@ -112,15 +129,15 @@ ProcessResult FastPath::process(std::span<const std::uint8_t> in, std::span<std:
                 return drop(DropReason::ServerGone, c.serverGone);
             }
             m_flows.touch(*e, f.tcpFlags, now);
-            return deliver(f, out, *server, policy);
+            return deliver(f, out, *server, policy, mode);
         }
     }
 
     // Unknown flow. With services configured, only a service's protocol and port may open one
     // (a flow already in the table was admitted when it opened: services never change at run time).
-    const ServiceRule *rule = nullptr;
     if (policy.ruleCount > 0) {
-        rule = policy.findRule(f.key);
+        if (!ruleLooked)
+            rule = policy.findRule(f.key);
         if (!rule)
             return drop(DropReason::NoService, c.noService);
     }
@@ -178,7 +195,35 @@ ProcessResult FastPath::process(std::span<const std::uint8_t> in, std::span<std:
             bump(c.hashedFlows);
         }
     }
-    return deliver(f, out, *server, policy);
+    return deliver(f, out, *server, policy, mode);
+}
+
+// L4/3 reply direction (docs/dispatcher.md "NAT mode"): a frame to the VMAC (the servers'
+// gateway) from a server's address and a NAT service's port. Everything it needs comes from the
+// table (the server, the service's VIP) and from the client's own frames (its next hop), none
+// from the flow: a dispatcher that took over a minute ago translates the replies of connections
+// it never saw open. Not inlined into process(): L4/2 never calls it.
+[[gnu::noinline]] ProcessResult FastPath::processNatReply(const FrameView &f, std::span<std::uint8_t> out,
+                                                         const ServerTable &table) noexcept
+{
+    FastPathCounters &c = *m_counters;
+    const DispatchPolicy &policy = table.policy();
+    const ServerInfo *server = table.byAddress(f.key.srcIp);
+    const std::uint32_t vip = server ? policy.natReplyVip(f.key.proto, f.key.srcPort) : 0;
+    if (vip == 0)
+        return drop(DropReason::NotForVip, c.notForVip);
+    const MacAddress *nextHop = m_nextHops.find(f.key.dstIp);
+    if (!nextHop)
+        return drop(DropReason::NoClientMac, c.noClientMac);
+    const std::size_t n = Rewriter::rewriteNatReply(f, out, vip, *nextHop, policy.dispatcherMac);
+    if (n == 0)
+        return drop(DropReason::OutputTooSmall, c.outputTooSmall);
+    bump(c.natReplies);
+    ProcessResult r;
+    r.verdict = Verdict::Forward;
+    r.slot = server->slot;
+    r.outLength = std::uint32_t(n);
+    return r;
 }
 
 // The server the client's last new flow to this service went to, if within the service's
@@ -237,14 +282,16 @@ ProcessResult FastPath::dropIcmp(IcmpVerdict why) noexcept
     if (!policy.isVip(icmpDst)) {
         if (policy.isVip(loadBe32(ip + 12)))
             return general(drop(DropReason::ServerToClient, c.serverToClient));
+        if (policy.anyNat())
+            return general(processNatIcmpReply(f, out, *table));
         return general(drop(DropReason::NotForVip, c.notForVip));
     }
     if (const BogusVerdict bogus = checkBogus(loadBe32(ip + 12), f.hasVlan, icmpDst); bogus != BogusVerdict::None)
         return general(dropBogus(bogus));
     if (f.key.dstIp != icmpDst)
         return dropIcmp(IcmpVerdict::EmbeddedNotFromVip);
-    if (policy.mode == ForwardMode::Nat)
-        return dropIcmp(IcmpVerdict::NatMode);
+    const bool nat =
+        policy.anyNat() && policy.modeOf(policy.ruleCount > 0 ? policy.findRule(f.key) : nullptr) == ForwardMode::Nat;
 
     // The flow's server, found the way a non-SYN packet of the flow would find it, but without
     // creating, refreshing or changing the flow: an ICMP error says nothing about the client.
@@ -263,9 +310,56 @@ ProcessResult FastPath::dropIcmp(IcmpVerdict why) noexcept
         if (!server)
             return dropIcmp(IcmpVerdict::NoServer);
     }
-    ProcessResult r = general(deliver(f, out, *server, policy));
+    ProcessResult r;
+    if (nat) {
+        // L4/3: the error is about a reply the dispatcher sent from the VIP; the server sent it
+        // from its own address. Outer destination and quoted source become the server's.
+        const std::size_t n = Rewriter::rewriteNatIcmp(f, out, 16, server->ipv4, 12, server->ipv4, server->mac,
+                                                       policy.dispatcherMac);
+        if (n == 0)
+            return general(drop(DropReason::OutputTooSmall, c.outputTooSmall));
+        bump(c.serverPackets[server->slot]);
+        r.slot = server->slot;
+        r.outLength = std::uint32_t(n);
+        r.verdict = server->isSelf ? Verdict::DeliverLocal : Verdict::Forward;
+        bump(server->isSelf ? c.deliveredLocal : c.forwarded);
+        r = general(r);
+    } else {
+        r = general(deliver(f, out, *server, policy, ForwardMode::Direct));
+    }
     if (r.verdict != Verdict::Drop)
         bump(c.icmpForwarded);
+    return r;
+}
+
+// L4/3, the other way (LVS's ip_vs_out_icmp): an ICMP error a server sends to a client about the
+// client's packet (to the server's address and a NAT service's port), through the gateway. The
+// outer source and the quoted destination become the VIP, as the client knows them. The parser's
+// key is the quote reversed: srcIp = the server, dstIp = the client.
+ProcessResult FastPath::processNatIcmpReply(const FrameView &f, std::span<std::uint8_t> out,
+                                            const ServerTable &table) noexcept
+{
+    FastPathCounters &c = *m_counters;
+    const DispatchPolicy &policy = table.policy();
+    const std::uint8_t *ip = f.data + f.l3Offset;
+    const std::uint32_t from = loadBe32(ip + 12);
+    const std::uint32_t to = loadBe32(ip + 16);
+    const ServerInfo *server = table.byAddress(from);
+    const std::uint32_t vip =
+        server && f.key.srcIp == from && f.key.dstIp == to ? policy.natReplyVip(f.key.proto, f.key.srcPort) : 0;
+    if (vip == 0)
+        return drop(DropReason::NotForVip, c.notForVip);
+    const MacAddress *nextHop = m_nextHops.find(to);
+    if (!nextHop)
+        return drop(DropReason::NoClientMac, c.noClientMac);
+    const std::size_t n = Rewriter::rewriteNatIcmp(f, out, 12, vip, 16, vip, *nextHop, policy.dispatcherMac);
+    if (n == 0)
+        return drop(DropReason::OutputTooSmall, c.outputTooSmall);
+    bump(c.natReplies);
+    ProcessResult r;
+    r.verdict = Verdict::Forward;
+    r.slot = server->slot;
+    r.outLength = std::uint32_t(n);
     return r;
 }
 

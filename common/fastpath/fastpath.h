@@ -14,6 +14,7 @@
 #include "fastpath/counters.h"
 #include "fastpath/flowtable.h"
 #include "fastpath/frameparser.h"
+#include "fastpath/nexthoptable.h"
 #include "fastpath/persistencetable.h"
 #include "fastpath/scheduler.h"
 #include "fastpath/servertable.h"
@@ -27,7 +28,7 @@
 namespace sasha {
 
 enum class Verdict : std::uint8_t {
-    Forward,      // inject the output frame
+    Forward,      // inject the output frame (to a server, or an L4/3 reply to a client)
     DeliverLocal, // the chosen server is this node: hand the output frame to the local stack
     Drop,
 };
@@ -46,6 +47,7 @@ enum class DropReason : std::uint8_t {
     Icmp,  // an ICMP message that is not forwarded: see ProcessResult::icmp
     Bogus, // a source no client has, or a VLAN tag: see ProcessResult::bogus
     NoService, // to a VIP, but no configured service has its protocol and port
+    NoClientMac, // an L4/3 reply to a client none of whose frames this dispatcher has seen yet
 };
 const char *dropReasonName(DropReason r) noexcept;
 
@@ -88,6 +90,8 @@ struct FastPathConfig {
     // Source-address affinity entries (PersistenceTable, 16 bytes each); 0 when no service
     // has persistence_s.
     std::size_t persistenceEntries = std::size_t(1) << 16;
+    // Clients' next-hop MACs for L4/3 replies (NextHopTable, 16 bytes each).
+    std::size_t nextHopEntries = std::size_t(1) << 16;
 };
 
 class FastPath {
@@ -99,6 +103,8 @@ public:
     // One client frame. `out` receives the rewritten frame and may alias `in` (in place).
     // An ICMP error quoting a packet of a flow goes to that flow's server, rewritten like the
     // flow's own frames; it neither creates nor refreshes a flow (docs/fastpath.md "ICMP").
+    // With a NAT service, also a server's reply from its service port (to the VMAC, its
+    // gateway's MAC): sent to the client from the VIP, without a flow lookup.
     ProcessResult process(std::span<const std::uint8_t> in, std::span<std::uint8_t> out, FastTime now) noexcept;
 
     struct Housekeeping {
@@ -120,13 +126,17 @@ private:
     std::uint16_t persistentSlot(const ServerTable &table, const ServiceRule &rule, std::uint32_t client,
                                  FastTime now) noexcept;
     ProcessResult deliver(const FrameView &frame, std::span<std::uint8_t> out, const ServerInfo &server,
-                          const DispatchPolicy &policy) noexcept;
+                          const DispatchPolicy &policy, ForwardMode mode) noexcept;
+    ProcessResult processNatReply(const FrameView &frame, std::span<std::uint8_t> out, const ServerTable &table) noexcept;
+    ProcessResult processNatIcmpReply(const FrameView &frame, std::span<std::uint8_t> out,
+                                      const ServerTable &table) noexcept;
 
     FastPathConfig m_config;
     ServerTableHandoff &m_tables;
     FlowTable m_flows;
     Scheduler m_scheduler;
     PersistenceTable m_persistence;
+    NextHopTable m_nextHops;
     SpscRing<ReconstructedFlow> m_reconstruction;
     std::unique_ptr<FastPathCounters> m_counters;
     FastTime m_lastHousekeeping{0};

@@ -67,7 +67,7 @@ enum class IcmpVerdict : std::uint8_t {
     UnknownFlow,        // no such flow, and reconstruction has completed
     ServerGone,         // the flow's server is no longer in the table
     NoServer,           // unknown flow, and the continuity table has no server for it
-    NatMode,            // L4/3: the quoted header would need rewriting too; not done yet
+    NatMode,            // no longer produced: L4/3 errors are translated (kept: its counter's name)
 };
 constexpr std::size_t kIcmpVerdictCount = 13;
 const char *icmpVerdictName(IcmpVerdict v) noexcept;

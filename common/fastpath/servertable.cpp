@@ -20,6 +20,9 @@ std::unique_ptr<const ServerTable> ServerTable::build(std::vector<ServerInfo> se
         t->m_indexBySlot[slot] = std::int16_t(i);
     }
     t->m_servers = std::move(servers);
+    for (std::size_t i = 0; i < t->m_servers.size(); ++i)
+        t->m_byAddress.emplace_back(t->m_servers[i].ipv4, std::uint16_t(i));
+    std::sort(t->m_byAddress.begin(), t->m_byAddress.end());
 
     std::vector<MaglevBackend> all;
     std::vector<MaglevBackend> eligible;

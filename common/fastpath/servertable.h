@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace sasha {
@@ -65,13 +66,22 @@ struct ServiceParams {
     // Source-address affinity (ipvsadm -p): a client's new flows to this service within this
     // long of its last new flow go to the same server. 0 = off.
     FastTime persistence{0};
+    // L4/2 or L4/3 (docs/dispatcher.md "NAT mode"). A NAT service's port is the servers' port too
+    // (ports are not translated), and no other NAT service has its protocol and port, so a
+    // reply from server:port maps back to exactly one VIP:port without per-flow state.
+    ForwardMode mode = ForwardMode::Direct;
 };
 
 struct DispatchPolicy {
     std::uint32_t vip = 0;            // host order; the first VIP (the only one without services)
     MacAddress dispatcherMac{};       // source MAC of forwarded frames
     SchedulerKind scheduler = SchedulerKind::Maglev;
+    // With ruleCount 0: the mode of every frame. With services: each service's own (ServiceParams).
     ForwardMode mode = ForwardMode::Direct;
+    // Some service (or, without services, `mode`) is NAT: frames from the servers' service
+    // ports to the VMAC are replies to translate (FastPath::processNatReply). Set by whoever
+    // fills the services (fillServicePolicy) or the mode.
+    bool nat = false;
     // Until true, non-SYN packets of unknown flows follow the continuity Maglev table (they are
     // probably flows the previous dispatcher placed); afterwards they are dropped and counted.
     bool reconstructionComplete = false;
@@ -113,6 +123,23 @@ struct DispatchPolicy {
         }
         return nullptr;
     }
+    bool anyNat() const noexcept { return nat || mode == ForwardMode::Nat; }
+    // The mode of a frame that falls under `rule` (nullptr: no services, `mode`).
+    ForwardMode modeOf(const ServiceRule *rule) const noexcept { return rule ? services[rule->service].mode : mode; }
+    // The VIP a NAT reply from a server's port `srcPort` over `protocol` goes back to; 0 if no
+    // NAT service has that protocol and port. Linear, like findRule.
+    std::uint32_t natReplyVip(std::uint8_t protocol, std::uint16_t srcPort) const noexcept
+    {
+        if (ruleCount == 0)
+            return mode == ForwardMode::Nat ? vip : 0;
+        for (std::size_t i = 0; i < ruleCount; ++i) {
+            const ServiceRule &r = rules[i];
+            if (r.protocol == protocol && srcPort >= r.portFirst && srcPort <= r.portLast
+                && services[r.service].mode == ForwardMode::Nat)
+                return r.vip;
+        }
+        return 0;
+    }
 };
 
 class ServerTable {
@@ -124,6 +151,22 @@ public:
     std::uint64_t generation() const noexcept { return m_generation; }
     const DispatchPolicy &policy() const noexcept { return m_policy; }
     std::span<const ServerInfo> servers() const noexcept { return m_servers; }
+    // The server whose data address is ipv4 (host order); nullptr if none. Binary search: NAT
+    // replies look their source up with it.
+    const ServerInfo *byAddress(std::uint32_t ipv4) const noexcept
+    {
+        std::size_t lo = 0, hi = m_byAddress.size();
+        while (lo < hi) {
+            const std::size_t mid = (lo + hi) / 2;
+            if (m_byAddress[mid].first < ipv4)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < m_byAddress.size() && m_byAddress[lo].first == ipv4)
+            return &m_servers[m_byAddress[lo].second];
+        return nullptr;
+    }
 
     // nullptr when no server holds this slot in this generation.
     const ServerInfo *bySlot(std::uint16_t slot) const noexcept
@@ -147,6 +190,7 @@ private:
     DispatchPolicy m_policy;
     std::vector<ServerInfo> m_servers;
     std::array<std::int16_t, kMaxServers> m_indexBySlot{};
+    std::vector<std::pair<std::uint32_t, std::uint16_t>> m_byAddress; // (ipv4, index), sorted
     std::vector<std::uint16_t> m_eligible;
     MaglevTable m_newFlowMaglev;
     MaglevTable m_continuityMaglev;

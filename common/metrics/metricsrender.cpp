@@ -187,6 +187,8 @@ void dispatcherMetrics(Page &p, const MetricsInput &in)
     const QJsonObject th = d.value(QLatin1String("thread")).toObject();
     p.counter("sasha_dispatcher_frames_captured_total", "Frames the dispatcher thread captured.", num(th, "captured"));
     p.counter("sasha_dispatcher_frames_forwarded_total", "Frames the fast path forwarded to a server.", num(fp, "forwarded"));
+    p.counter("sasha_dispatcher_nat_replies_total",
+              "L4/3 (NAT) replies the fast path sent to their client with the VIP as source.", num(fp, "natReplies"));
     p.counter("sasha_dispatcher_frames_delivered_local_total",
               "Frames the fast path delivered to this node's own server (local delivery).", num(fp, "deliveredLocal"));
     p.counter("sasha_dispatcher_frames_injected_total", "Frames the injector sent out of the interface.", num(th, "injected"));

@@ -187,8 +187,14 @@ ConnectionDump ConnectionDumper::dump(const std::vector<std::pair<std::uint32_t,
             if (d->idiag_family != AF_INET || d->idiag_state != kTcpEstablished)
                 continue;
             ++result.scanned;
-            const std::uint32_t local = ntohl(d->id.idiag_src[0]);
+            std::uint32_t local = ntohl(d->id.idiag_src[0]);
             const std::uint16_t localPort = ntohs(d->id.idiag_sport);
+            for (const LocalAlias &a : m_aliases) {
+                if (a.local == local && a.port == localPort) {
+                    local = a.vip;
+                    break;
+                }
+            }
             if (std::find(services.begin(), services.end(), std::pair{local, localPort}) == services.end())
                 continue;
 

@@ -74,6 +74,16 @@ public:
     explicit ConnectionDumper(DeadClientFilter filter = {}) : m_filter(filter) {}
     void setFilter(const DeadClientFilter &f) { m_filter = f; }
     const DeadClientFilter &filter() const { return m_filter; }
+    // L4/3 (NAT) services (docs/agent.md "NAT mode"): their connections end on this server's own
+    // address, not on the VIP. A socket on (local, port) counts as one on (vip, port), and is
+    // reported as such, when (vip, port) is asked.
+    struct LocalAlias {
+        std::uint32_t local = 0; // this server's address, host byte order
+        std::uint16_t port = 0;
+        std::uint32_t vip = 0;
+        friend bool operator==(const LocalAlias &, const LocalAlias &) = default;
+    };
+    void setLocalAliases(std::vector<LocalAlias> aliases) { m_aliases = std::move(aliases); }
 
     // Established connections to vip (host byte order) on any of ports.
     ConnectionDump dump(std::uint32_t vip, const std::vector<std::uint16_t> &ports) const;
@@ -85,6 +95,7 @@ public:
 
 private:
     DeadClientFilter m_filter;
+    std::vector<LocalAlias> m_aliases;
 };
 
 } // namespace sasha

@@ -41,6 +41,8 @@ public:
     // This node's MAC on the cluster link, sent in reports (zero = unknown).
     void setMac(const std::array<quint8, 6> &mac) { m_mac = mac; }
     void setFilter(const DeadClientFilter &f) { m_dumper.setFilter(f); }
+    // NAT services' connections to this node's own address (ConnectionDumper::setLocalAliases).
+    void setLocalAliases(std::vector<ConnectionDumper::LocalAlias> aliases) { m_dumper.setLocalAliases(std::move(aliases)); }
 
     quint64 queriesAnswered() const { return m_answered; }
     quint64 queriesRejected() const { return m_rejected; }

@@ -61,6 +61,69 @@ bool KernelNeighbourTable::inCluster(std::uint32_t address) const noexcept
     return m_mask != 0 && (address & m_mask) == m_network;
 }
 
+bool KernelNeighbourTable::setPermanent(const std::string &interface, std::uint32_t address, const MacAddress &mac,
+                                        std::string &error)
+{
+    const unsigned ifindex = if_nametoindex(interface.c_str());
+    if (ifindex == 0) {
+        error = "no interface " + interface;
+        return false;
+    }
+    const int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0) {
+        error = std::string("netlink socket: ") + std::strerror(errno);
+        return false;
+    }
+    FdCloser closer{fd};
+    timeval timeout{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    struct {
+        nlmsghdr header;
+        ndmsg body;
+        alignas(4) char attributes[64];
+    } request{};
+    request.header.nlmsg_type = RTM_NEWNEIGH;
+    request.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+    request.header.nlmsg_seq = 1;
+    request.body.ndm_family = AF_INET;
+    request.body.ndm_ifindex = int(ifindex);
+    request.body.ndm_state = NUD_PERMANENT;
+    std::size_t length = NLMSG_LENGTH(sizeof(ndmsg));
+    auto put = [&](unsigned short type, const void *data, std::size_t size) {
+        auto *a = reinterpret_cast<rtattr *>(reinterpret_cast<char *>(&request) + NLMSG_ALIGN(length));
+        a->rta_type = type;
+        a->rta_len = static_cast<unsigned short>(RTA_LENGTH(size));
+        std::memcpy(RTA_DATA(a), data, size);
+        length = NLMSG_ALIGN(length) + RTA_ALIGN(a->rta_len);
+    };
+    const std::uint32_t networkOrder = htonl(address);
+    put(NDA_DST, &networkOrder, 4);
+    put(NDA_LLADDR, mac.data(), 6);
+    request.header.nlmsg_len = std::uint32_t(length);
+    sockaddr_nl kernel{};
+    kernel.nl_family = AF_NETLINK;
+    if (::sendto(fd, &request, length, 0, reinterpret_cast<sockaddr *>(&kernel), sizeof kernel) < 0) {
+        error = std::string("netlink RTM_NEWNEIGH: ") + std::strerror(errno);
+        return false;
+    }
+    alignas(nlmsghdr) char buffer[512];
+    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n < 0) {
+        error = std::string("netlink RTM_NEWNEIGH answer: ") + std::strerror(errno);
+        return false;
+    }
+    const auto *h = reinterpret_cast<const nlmsghdr *>(buffer);
+    if (NLMSG_OK(h, int(n)) && h->nlmsg_type == NLMSG_ERROR) {
+        const auto *e = static_cast<const nlmsgerr *>(NLMSG_DATA(h));
+        if (e->error != 0) {
+            error = std::string("netlink RTM_NEWNEIGH: ") + std::strerror(-e->error)
+                + (e->error == -EPERM ? " (needs CAP_NET_ADMIN)" : "");
+            return false;
+        }
+    }
+    return true;
+}
+
 std::vector<Neighbour> KernelNeighbourTable::dumpNetlink(std::string &error)
 {
     std::vector<Neighbour> result;

@@ -53,6 +53,11 @@ public:
     std::string lastError() const { return m_error; }
 
     static std::vector<Neighbour> dumpNetlink(std::string &error);
+    // A permanent entry address -> mac on `interface` (RTM_NEWNEIGH, created or replaced; needs
+    // CAP_NET_ADMIN). For the NAT gateway on the dispatcher itself: its own stack's replies go to
+    // the VMAC without an ARP request that only it could answer. False with `error` set on failure.
+    static bool setPermanent(const std::string &interface, std::uint32_t address, const MacAddress &mac,
+                             std::string &error);
     static std::vector<Neighbour> parseProcNetArp(std::string_view text);
 
 private:

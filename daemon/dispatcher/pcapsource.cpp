@@ -51,6 +51,11 @@ std::string dispatcherFilter(const MacAddress &vmac, const std::vector<std::uint
     return out;
 }
 
+std::string withOwnNatReplies(const std::string &filter, const MacAddress &vmac)
+{
+    return "(inbound and (" + filter + ")) or (outbound and " + vmacFilter(vmac) + " and ip)";
+}
+
 struct PcapCallbacks {
     static void deliverWhole(u_char *user, const pcap_pkthdr *header, const u_char *bytes)
     {
@@ -127,7 +132,7 @@ std::unique_ptr<PcapLiveSource> PcapLiveSource::open(const LiveCaptureOptions &o
     if (pcap_datalink(handle) != DLT_EN10MB)
         return fail(where + ": not an Ethernet interface (link type " +
                     std::to_string(pcap_datalink(handle)) + ")");
-    if (pcap_setdirection(handle, PCAP_D_IN) != 0)
+    if (!options.outgoing && pcap_setdirection(handle, PCAP_D_IN) != 0)
         return fail(where + ": cannot restrict to incoming frames: " + pcap_geterr(handle));
     if (!applyFilter(handle, options.filter, where, error)) {
         pcap_close(handle);

@@ -8,7 +8,9 @@
 //    never returns when idle, so the thread could not stop;
 //  - promiscuous, with a kernel BPF filter `ether dst <VMAC>`: the VMAC is no address of the
 //    NIC, and nothing else may reach the fast path;
-//  - direction "in": our own injected frames are never captured back.
+//  - direction "in": our own injected frames are never captured back. With NAT services
+//    (outgoing = true) "in and out", the filter taking this node's own frames only when they go
+//    to the VMAC (its own servers' replies through the gateway: withOwnNatReplies()).
 
 #include "packetsource.h"
 
@@ -41,10 +43,17 @@ std::string dispatcherFilter(const MacAddress &vmac, const std::vector<std::uint
 // activated but takes nothing in (docs/dispatcher.md "Takeover").
 inline constexpr const char *kRejectAllFilter = "less 0";
 
+// L4/3: the capture runs in both directions (LiveCaptureOptions::outgoing) and `filter` becomes
+// "(inbound and (filter)) or (outbound and ether dst VMAC and ip)": what came in as before, plus
+// the IPv4 frames this node's own stack sends to the VMAC (the replies of the connections this
+// node still serves as the dispatcher, docs/dispatcher.md "NAT mode").
+std::string withOwnNatReplies(const std::string &filter, const MacAddress &vmac);
+
 struct LiveCaptureOptions {
     std::string interface;
     std::string filter;              // BPF expression; empty = everything (use vmacFilter())
     bool promiscuous = true;
+    bool outgoing = false;           // both directions (NAT); the filter must say which outgoing frames
     int bufferBytes = 32 << 20;
     // Bytes kept per frame; longer frames (TSO/GRO super-frames, jumbo frames) are dropped and
     // counted as oversized. It also sizes the kernel ring's slots (TPACKET_V2 in immediate mode):

@@ -34,6 +34,11 @@ std::optional<MacAddress> VmacAnnouncer::announcerOf(std::span<const std::uint8_
         return std::nullopt;
     if (!std::equal(vmac.begin(), vmac.end(), f.begin() + 6) || !std::equal(vmac.begin(), vmac.end(), f.begin() + 22))
         return std::nullopt;
+    // Only the gratuitous form: a request whose sender and target IP are equal. A dispatcher's
+    // ARP reply (arpresponder.h) also comes from the VMAC, unicast to whoever asked; in L4/3 the
+    // servers ask for the gateway, and its target MAC (the asking server's) is no announcer.
+    if (f[20] != 0x00 || f[21] != 0x01 || !std::equal(f.begin() + 28, f.begin() + 32, f.begin() + 38))
+        return std::nullopt;
     MacAddress announcer{};
     std::copy_n(f.begin() + 32, 6, announcer.begin());
     return announcer;

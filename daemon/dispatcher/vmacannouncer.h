@@ -43,7 +43,8 @@ public:
     // Builds the gratuitous ARP with libnet (no socket: LIBNET_NONE). Empty on failure, with `error` set.
     static std::vector<std::uint8_t> buildGratuitousArp(const MacAddress &vmac, std::uint32_t vip, std::string &error,
                                                         const MacAddress &announcer = {});
-    // A VMAC announcement (an ARP frame whose Ethernet and ARP sender are `vmac`): the announcer's
+    // A VMAC announcement (a gratuitous ARP request, sender IP = target IP, whose Ethernet and
+    // ARP sender are `vmac`; not the dispatcher's ARP replies): the announcer's
     // MAC from its target hardware address (all zero from a sender that does not say). nullopt
     // for any other frame. Pure; no allocation.
     static std::optional<MacAddress> announcerOf(std::span<const std::uint8_t> frame, const MacAddress &vmac) noexcept;

@@ -42,6 +42,19 @@ DeadClientFilter deadClientFilter(const AgentSettings &a)
     f.maxIdleMs = a.deadMaxIdleMs;
     return f;
 }
+// Connections of NAT services end on this node's own address; they are reported as the VIP's.
+std::vector<ConnectionDumper::LocalAlias> natAliases(const NodeSettings &settings)
+{
+    std::vector<ConnectionDumper::LocalAlias> out;
+    for (const ServiceSettings &svc : settings.dispatcher.services) {
+        if (svc.mode != ServiceSettings::Mode::Nat || svc.protocol != ServiceSettings::Protocol::Tcp)
+            continue;
+        for (const auto &[first, last] : svc.ports)
+            for (int p = first; p <= last; ++p)
+                out.push_back({settings.address, quint16(p), svc.vip});
+    }
+    return out;
+}
 } // namespace
 
 AgentService::AgentService(const NodeSettings &settings, RingDriver &driver, OobRouter &oob, QObject *parent)
@@ -52,6 +65,7 @@ AgentService::AgentService(const NodeSettings &settings, RingDriver &driver, Oob
                  [&oob](tb::NodeAddr to, quint8 channel, const QByteArray &payload) { oob.send(to, channel, payload, true); })
 {
     m_reporter.setSelf(settings.address);
+    m_reporter.setLocalAliases(natAliases(settings));
     m_reporter.setMac(interfaceMac(settings.interfaceName));
     connect(&oob, &OobRouter::received, &m_reporter, &ConnectionReporter::onOob);
     connect(&oob, &OobRouter::received, this, &AgentService::onOob);

@@ -53,7 +53,7 @@ QJsonArray DispatcherService::servicesJson() const
             {QStringLiteral("vip"), ipv4ToString(svc.vip)},
             {QStringLiteral("protocol"), svc.protocolName()},
             {QStringLiteral("ports"), ports},
-            {QStringLiteral("mode"), QStringLiteral("dr")},
+            {QStringLiteral("mode"), svc.modeName()},
             {QStringLiteral("scheduler"), schedulerText(svc.scheduler)},
             {QStringLiteral("persistenceS"), svc.persistenceS},
             // Made from the legacy [dispatcher] vip and ports keys (docs/config.md).
@@ -121,6 +121,7 @@ QJsonObject DispatcherService::stats() const
         {QStringLiteral("tableFull"), u(c.tableFull)},
         {QStringLiteral("outputTooSmall"), u(c.outputTooSmall)},
         {QStringLiteral("noService"), u(c.noService)},
+        {QStringLiteral("noClientMac"), u(c.noClientMac)},
         {QStringLiteral("malformed"), malformed},
         {QStringLiteral("icmp"), icmp},
         {QStringLiteral("bogus"), bogus},
@@ -130,6 +131,7 @@ QJsonObject DispatcherService::stats() const
         {QStringLiteral("forwarded"), u(c.forwarded)},
         {QStringLiteral("deliveredLocal"), u(c.deliveredLocal)},
         {QStringLiteral("icmpForwarded"), u(c.icmpForwarded)},
+        {QStringLiteral("natReplies"), u(c.natReplies)},
         {QStringLiteral("newFlows"), u(c.newFlows)},
         {QStringLiteral("hashedFlows"), u(c.hashedFlows)},
         {QStringLiteral("expiredFlows"), u(c.expiredFlows)},
@@ -175,6 +177,8 @@ QJsonObject DispatcherService::stats() const
         {QStringLiteral("interface"), d.interfaceName},
         {QStringLiteral("vip"), ipv4ToString(d.vip)},
         {QStringLiteral("vips"), vipsJson},
+        // NAT services' floating gateway (announced and answered for like a VIP); "" without NAT.
+        {QStringLiteral("gateway"), d.hasNat() ? ipv4ToString(d.gateway) : QString()},
         {QStringLiteral("vmac"), macToString(d.vmac)},
         {QStringLiteral("scheduler"), QLatin1String(schedulerName(d.scheduler))},
         {QStringLiteral("injector"), d.injector == DispatcherSettings::Injector::Pcap     ? QStringLiteral("pcap")

@@ -371,7 +371,12 @@ std::unique_ptr<DispatcherService::Running> DispatcherService::open(bool ahead, 
     capture.interface = iface;
     // Ahead of an election the capture takes only other nodes' VMAC announcements (an idle node
     // watches for a second dispatcher: dispatcherability.cpp); dispatching, the VMAC's frames too.
-    capture.filter = ahead ? vmacAnnouncementFilter(d.vmac) : dispatcherFilter(d.vmac, d.vips());
+    capture.filter = ahead ? vmacAnnouncementFilter(d.vmac) : dispatcherFilter(d.vmac, d.announcedAddresses());
+    // NAT: also this node's own replies to the gateway (connections it still serves).
+    // Idle, only incoming announcements: this server's own replies go to the VMAC too.
+    capture.outgoing = d.hasNat();
+    if (capture.outgoing)
+        capture.filter = ahead ? "inbound and (" + capture.filter + ")" : withOwnNatReplies(capture.filter, d.vmac);
     capture.promiscuous = !ahead;
     capture.bufferBytes = d.captureBufferMb << 20;
     if (!run->source) {
@@ -400,10 +405,10 @@ std::unique_ptr<DispatcherService::Running> DispatcherService::open(bool ahead, 
     const std::string problem = localDeliveryProblem();
     if (!problem.empty())
         qCWarning(lcRing, "local delivery: %s", problem.c_str());
-    run->announcer = std::make_unique<VmacAnnouncer>(d.vmac, d.vips(), std::chrono::milliseconds(d.announceMs));
+    run->announcer = std::make_unique<VmacAnnouncer>(d.vmac, d.announcedAddresses(), std::chrono::milliseconds(d.announceMs));
     if (!run->announcer->valid())
         return fail(QStringLiteral("VMAC announcement: %1").arg(QString::fromStdString(run->announcer->error())));
-    run->arp = std::make_unique<ArpResponder>(d.vmac, d.vips());
+    run->arp = std::make_unique<ArpResponder>(d.vmac, d.announcedAddresses());
     if (!run->arp->valid())
         return fail(QStringLiteral("ARP reply for the VIP: %1").arg(QString::fromStdString(run->arp->error())));
 
@@ -536,7 +541,10 @@ std::optional<QString> DispatcherService::start()
     m_foreignSeen = 0;
     if (run) {
         std::string error;
-        if (!run->capture->setFilter(dispatcherFilter(d.vmac, d.vips()), error) || !run->capture->enablePromiscuous(error)) {
+        std::string filter = dispatcherFilter(d.vmac, d.announcedAddresses());
+        if (d.hasNat())
+            filter = withOwnNatReplies(filter, d.vmac);
+        if (!run->capture->setFilter(filter, error) || !run->capture->enablePromiscuous(error)) {
             qCWarning(lcRing, "prepared capture unusable, opening a new one: %s", error.c_str());
             run.reset();
         }
@@ -549,6 +557,15 @@ std::optional<QString> DispatcherService::start()
             return error;
     }
     step(warm ? "capture-switched" : "opened");
+    if (d.hasNat()) {
+        // This node's own stack cannot resolve the gateway by ARP (only its own capture would
+        // answer, and it takes no frame its stack sends): a permanent entry, right for as long
+        // as the gateway floats on this VMAC (docs/dispatcher.md "NAT mode").
+        std::string error;
+        if (!KernelNeighbourTable::setPermanent(d.interfaceName.toStdString(), d.gateway, d.vmac, error))
+            qCWarning(lcRing, "NAT gateway %s -> VMAC on %s: %s (the connections this node still serves stall)",
+                      qPrintable(ipv4ToString(d.gateway)), qPrintable(d.interfaceName), error.c_str());
+    }
     // A planned handover: the previous dispatcher gave the role up but is still in the ring, and
     // forwards until this node announces the VMAC. Then the table is completed first (every
     // agent, the previous dispatcher's included, reports its connections) and announced after,

@@ -315,10 +315,28 @@ private Q_SLOTS:
         // [[service]] tables: lines 5-7 are [dispatcher], the first [[service]] is at line 8.
         const QString svc = head + QStringLiteral("[dispatcher]\ninterface = \"eth0\"\nvmac = \"02:5a:5a:00:00:01\"\n[[service]]\n");
         const QString web = QStringLiteral("vip = \"10.77.0.200\"\nport = 80\n");
-        QTest::newRow("service nat mode not implemented")
-            << svc + web + QStringLiteral("mode = \"nat\"\n") << KeyFile::Good << 11
-            << QStringList{QStringLiteral("[[service]] mode"), QStringLiteral("\"nat\""), QStringLiteral("not implemented yet"),
-                           QStringLiteral("accepted: \"dr\"")};
+        QTest::newRow("service nat mode without a gateway")
+            << svc + web + QStringLiteral("mode = \"nat\"\n") << KeyFile::Good << 5
+            << QStringList{QStringLiteral("[dispatcher] gateway"), QStringLiteral("is required"), QStringLiteral("mode = \"nat\""),
+                           QStringLiteral("gateway = \"10.0.0.254\"")};
+        const QString natDisp = head + QStringLiteral("[dispatcher]\ninterface = \"eth0\"\nvmac = \"02:5a:5a:00:00:01\"\n");
+        QTest::newRow("gateway without a nat service")
+            << natDisp + QStringLiteral("gateway = \"10.77.0.253\"\n[[service]]\n") + web << KeyFile::Good << 8
+            << QStringList{QStringLiteral("[dispatcher] gateway"), QStringLiteral("only by [[service]] tables with mode = \"nat\"")};
+        QTest::newRow("gateway that is a VIP")
+            << natDisp + QStringLiteral("gateway = \"10.77.0.200\"\n[[service]]\n") + web + QStringLiteral("mode = \"nat\"\n")
+            << KeyFile::Good << 8
+            << QStringList{QStringLiteral("[dispatcher] gateway"), QStringLiteral("\"10.77.0.200\" is a VIP")};
+        QTest::newRow("gateway not unicast")
+            << natDisp + QStringLiteral("gateway = \"224.0.0.1\"\n[[service]]\n") + web + QStringLiteral("mode = \"nat\"\n")
+            << KeyFile::Good << 8
+            << QStringList{QStringLiteral("[dispatcher] gateway"), QStringLiteral("\"224.0.0.1\""), QStringLiteral("multicast")};
+        QTest::newRow("two nat services on one port")
+            << natDisp + QStringLiteral("gateway = \"10.77.0.253\"\n[[service]]\n") + web + QStringLiteral("mode = \"nat\"\n")
+                   + QStringLiteral("[[service]]\nvip = \"10.77.0.201\"\nport = 80\nmode = \"nat\"\n")
+            << KeyFile::Good << 15
+            << QStringList{QStringLiteral("[[service]] port"), QStringLiteral("port 80/tcp"), QStringLiteral("NAT service of 10.77.0.200"),
+                           QStringLiteral("mapped back")};
         QTest::newRow("service unknown mode")
             << svc + web + QStringLiteral("mode = \"tun\"\n") << KeyFile::Good << 11
             << QStringList{QStringLiteral("[[service]] mode"), QStringLiteral("unknown value \"tun\""), QStringLiteral("accepted: \"dr\"")};
@@ -771,6 +789,34 @@ enabled = true
             QVERIFY(x.fromLegacyKeys);
         }
         QCOMPARE(l.settings->dispatcher.reportedPorts().size(), std::size_t(2));
+    }
+
+    // mode = "nat" with the [dispatcher] gateway: announced beside the VIPs, the service's mode
+    // reaches the fast path's policy, and an L4/2 service on the same port of another VIP is fine.
+    void natServices()
+    {
+        const QString path = writeFiles(QStringLiteral("nat"), QStringLiteral(
+            "[node]\naddress = \"127.0.0.2\"\ninterface = \"lo\"\n[cluster]\nkey_file = \"KEY\"\n"
+            "[dispatcher]\nvmac = \"02:5a:5a:00:00:01\"\ngateway = \"10.77.0.253\"\n"
+            "[[service]]\nvip = \"10.77.0.200\"\nport = 80\nmode = \"nat\"\n"
+            "[[service]]\nvip = \"10.77.0.201\"\nport = 80\nmode = \"dr\"\n"), KeyFile::Good);
+        const ConfigResult r = loadNodeSettings(path);
+        QVERIFY2(r.ok(), r.error ? qPrintable(r.error->toString()) : "");
+        const DispatcherSettings &d = r.settings->dispatcher;
+        QVERIFY(d.hasNat());
+        QCOMPARE(d.services[0].modeName(), QStringLiteral("nat"));
+        QCOMPARE(d.services[1].modeName(), QStringLiteral("dr"));
+        QCOMPARE(ipv4ToString(d.gateway), QStringLiteral("10.77.0.253"));
+        const auto announced = d.announcedAddresses();
+        QCOMPARE(announced.size(), std::size_t(3));
+        QCOMPARE(ipv4ToString(announced.back()), QStringLiteral("10.77.0.253"));
+        DispatchPolicy p;
+        fillServicePolicy(d, p);
+        QVERIFY(p.nat);
+        QCOMPARE(int(p.services[0].mode), int(ForwardMode::Nat));
+        QCOMPARE(int(p.services[1].mode), int(ForwardMode::Direct));
+        QCOMPARE(ipv4ToString(p.natReplyVip(kIpProtoTcp, 80)), QStringLiteral("10.77.0.200"));
+        QCOMPARE(p.natReplyVip(kIpProtoUdp, 80), 0u);
     }
 
     void paperPreset_data()

@@ -136,6 +136,33 @@ DispatchPolicy servicePolicy(bool reconstructed = true)
     return p;
 }
 
+// L4/3 (docs/dispatcher.md "NAT mode"): kVip tcp 80 and udp 53 are NAT services, kVip2 tcp 443
+// an L4/2 one. Every checksum of the expected frames is computed from scratch by the builder, so
+// comparing bytes checks the incremental updates (RFC 1624).
+DispatchPolicy natPolicy()
+{
+    DispatchPolicy p = policy(SchedulerKind::Maglev, true);
+    p.vips = {kVip, kVip2};
+    p.vipCount = 2;
+    const ServiceRule rules[] = {
+        {kVip, 80, 80, kIpProtoTcp, 0},
+        {kVip, 53, 53, kIpProtoUdp, 1},
+        {kVip2, 443, 443, kIpProtoTcp, 2},
+    };
+    for (const ServiceRule &r : rules)
+        p.rules[p.ruleCount++] = r;
+    p.services[0].mode = ForwardMode::Nat;
+    p.services[1].mode = ForwardMode::Nat;
+    p.serviceCount = 3;
+    p.nat = true;
+    return p;
+}
+
+QByteArray bytes(const std::vector<std::uint8_t> &v)
+{
+    return QByteArray(reinterpret_cast<const char *>(v.data()), qsizetype(v.size()));
+}
+
 } // namespace
 
 class TestFastPath : public QObject
@@ -176,6 +203,9 @@ private Q_SLOTS:
     void checksumUpdate();
     void checksumUpdateMatchesRecomputation();
     void natRewriteKeepsChecksumsValid();
+    void natTranslatesBothDirections_data();
+    void natTranslatesBothDirections();
+    void natRepliesNeedNoFlowState();
     void servicesDecideWhatIsForwarded_data();
     void servicesDecideWhatIsForwarded();
     void persistenceKeepsAClientOnOneServerWithinTheTimeout();
@@ -515,11 +545,7 @@ void TestFastPath::icmpDropsAreCountedByReason()
     fromVip.srcIp = kVip;
     fromVip.dstIp = kClientIp;
     QCOMPARE(name(h.send(fromVip).reason), name(DropReason::ServerToClient));
-    // L4/3 would need the quoted header rewritten as well: not done, counted.
-    DispatchPolicy nat = policy(SchedulerKind::Maglev, false);
-    nat.mode = ForwardMode::Nat;
-    QVERIFY(h.publish(fourServers(), nat));
-    QCOMPARE(name(h.send(icmpAbout(32002)).icmp), name(IcmpVerdict::NatMode));
+    // (L4/3 errors are translated: natTranslatesBothDirections.)
     // Nobody healthy: the continuity table is empty.
     QVERIFY(h.publish({server(0, false, 1, false)}, policy(SchedulerKind::Maglev, false)));
     QCOMPARE(name(h.send(icmpAbout(32003)).icmp), name(IcmpVerdict::NoServer));
@@ -531,7 +557,7 @@ void TestFastPath::icmpDropsAreCountedByReason()
     QCOMPARE(int(small.parse), int(ParseVerdict::Icmp));
 
     for (const IcmpVerdict v : {IcmpVerdict::ServerGone, IcmpVerdict::UnhandledType, IcmpVerdict::EmbeddedNotFromVip,
-                                IcmpVerdict::NatMode, IcmpVerdict::NoServer})
+                                IcmpVerdict::NoServer})
         QCOMPARE(read(h.c().icmpDropped[std::size_t(v)]), 1u);
     QCOMPARE(read(h.c().noTable), 1u);
     QCOMPARE(read(h.c().notForVip), 1u);
@@ -1044,6 +1070,200 @@ void TestFastPath::natRewriteKeepsChecksumsValid()
         reply.srcIp = kVip;
         QCOMPARE(replyFrame, buildFrame(reply));
     }
+}
+
+// Frame tables for L4/3, both directions. Each row: frames the client sent first (the
+// dispatcher learns its next hop from them), the frame in, the verdict, and the frame out. One
+// server (slot 0, 10.0.0.10), so every new flow goes to it.
+void TestFastPath::natTranslatesBothDirections_data()
+{
+    QTest::addColumn<QByteArrayList>("before");
+    QTest::addColumn<QByteArray>("in");
+    QTest::addColumn<int>("reason"); // DropReason; None = forwarded
+    QTest::addColumn<QByteArray>("out");
+    const ServerInfo srv = server(0);
+    const int none = int(DropReason::None);
+
+    FrameSpec syn = tcp(40000, kTcpSyn);
+    FrameSpec synToServer = syn;
+    synToServer.dstIp = srv.ipv4;
+    QTest::newRow("tcp SYN client -> VIP:80: destination address and MAC become the server's")
+        << QByteArrayList{} << bytes(buildFrame(syn)) << none
+        << bytes(withMacs(buildFrame(synToServer), srv.mac, kDispatcherMac));
+
+    FrameSpec data = tcp(40000, kTcpAck | kTcpPsh);
+    data.payload = 333;
+    FrameSpec dataToServer = data;
+    dataToServer.dstIp = srv.ipv4;
+    QTest::newRow("tcp data client -> VIP:80 on an open flow")
+        << QByteArrayList{bytes(buildFrame(syn))} << bytes(buildFrame(data)) << none
+        << bytes(withMacs(buildFrame(dataToServer), srv.mac, kDispatcherMac));
+
+    FrameSpec dns = tcp(40001, 0);
+    dns.proto = kIpProtoUdp;
+    dns.dstPort = 53;
+    dns.payload = 41;
+    FrameSpec dnsToServer = dns;
+    dnsToServer.dstIp = srv.ipv4;
+    QTest::newRow("udp client -> VIP:53: destination address and MAC become the server's")
+        << QByteArrayList{} << bytes(buildFrame(dns)) << none
+        << bytes(withMacs(buildFrame(dnsToServer), srv.mac, kDispatcherMac));
+
+    FrameSpec tls = tcp(40002, kTcpSyn);
+    tls.dstIp = kVip2;
+    tls.dstPort = 443;
+    QTest::newRow("tcp SYN client -> VIP2:443, an L4/2 service beside: only the MACs change")
+        << QByteArrayList{} << bytes(buildFrame(tls)) << none << bytes(withMacs(buildFrame(tls), srv.mac, kDispatcherMac));
+
+    // Replies: from the server's address and service port to the client, sent to the VMAC (the
+    // servers' gateway resolves to it).
+    auto reply = [&](FrameSpec s) {
+        std::swap(s.srcIp, s.dstIp);
+        std::swap(s.srcPort, s.dstPort);
+        s.srcIp = srv.ipv4;
+        s.srcMac = srv.mac;
+        s.dstMac = kVmac;
+        return s;
+    };
+    auto translated = [&](FrameSpec s, const MacAddress &nextHop) {
+        s.srcIp = kVip;
+        return withMacs(buildFrame(s), nextHop, kDispatcherMac);
+    };
+    FrameSpec synAck = reply(syn);
+    synAck.tcpFlags = kTcpSyn | kTcpAck;
+    QTest::newRow("tcp SYN+ACK server:80 -> client: source becomes VIP:80, to the client's MAC")
+        << QByteArrayList{bytes(buildFrame(syn))} << bytes(buildFrame(synAck)) << none
+        << bytes(translated(synAck, kClientMac));
+
+    FrameSpec download = reply(data);
+    download.payload = 1448;
+    FrameSpec synViaRouter = syn;
+    synViaRouter.srcMac = kRouterMac;
+    QTest::newRow("tcp data server:80 -> client behind a router: to the router's MAC")
+        << QByteArrayList{bytes(buildFrame(synViaRouter))} << bytes(buildFrame(download)) << none
+        << bytes(translated(download, kRouterMac));
+
+    FrameSpec dnsReply = reply(dns);
+    dnsReply.payload = 97;
+    QTest::newRow("udp server:53 -> client: source becomes VIP:53")
+        << QByteArrayList{bytes(buildFrame(dns))} << bytes(buildFrame(dnsReply)) << none
+        << bytes(translated(dnsReply, kClientMac));
+
+    QTest::newRow("tcp reply to a client never seen: dropped until its next frame")
+        << QByteArrayList{} << bytes(buildFrame(download)) << int(DropReason::NoClientMac) << QByteArray();
+
+    FrameSpec tlsReply = reply(tls);
+    tlsReply.tcpFlags = kTcpSyn | kTcpAck;
+    QTest::newRow("tcp server:443 -> client: no NAT service has that port")
+        << QByteArrayList{bytes(buildFrame(tls))} << bytes(buildFrame(tlsReply)) << int(DropReason::NotForVip) << QByteArray();
+
+    FrameSpec stranger = download;
+    stranger.srcIp = ip4(10, 0, 0, 99);
+    QTest::newRow("tcp from port 80 of an address that is no server: not translated")
+        << QByteArrayList{bytes(buildFrame(syn))} << bytes(buildFrame(stranger)) << int(DropReason::NotForVip) << QByteArray();
+
+    // ICMP errors, as LVS translates them: the quoted packet's address too (the builder computes
+    // every checksum of the expected frame from scratch, the quoted ones included).
+    IcmpSpec fragNeeded = icmpAbout(40000);
+    IcmpSpec fragNeededToServer = fragNeeded;
+    fragNeededToServer.dstIp = srv.ipv4;
+    fragNeededToServer.quoted.srcIp = srv.ipv4;
+    fragNeededToServer.dstMac = srv.mac;
+    fragNeededToServer.srcMac = kDispatcherMac;
+    QTest::newRow("ICMP frag-needed from a router about a NAT reply: to the server, its address inside and out")
+        << QByteArrayList{bytes(buildFrame(syn))} << bytes(buildIcmpFrame(fragNeeded)) << none
+        << bytes(buildIcmpFrame(fragNeededToServer));
+
+    IcmpSpec ttl = icmpAbout(40001, 11, 0, kIpProtoUdp);
+    ttl.quoted = dnsReply;
+    ttl.quoted.srcIp = kVip;
+    ttl.quoted.srcMac = kVmac;
+    ttl.quoteBytes = SIZE_MAX; // the whole datagram: its UDP checksum is fixed too
+    IcmpSpec ttlToServer = ttl;
+    ttlToServer.dstIp = srv.ipv4;
+    ttlToServer.quoted.srcIp = srv.ipv4;
+    ttlToServer.dstMac = srv.mac;
+    ttlToServer.srcMac = kDispatcherMac;
+    QTest::newRow("ICMP time exceeded quoting a whole NAT UDP reply: to the server, quoted UDP checksum fixed")
+        << QByteArrayList{bytes(buildFrame(dns))} << bytes(buildIcmpFrame(ttl)) << none << bytes(buildIcmpFrame(ttlToServer));
+
+    IcmpSpec portUnreachable;
+    portUnreachable.srcIp = srv.ipv4;
+    portUnreachable.dstIp = kClientIp;
+    portUnreachable.srcMac = srv.mac;
+    portUnreachable.dstMac = kVmac;
+    portUnreachable.type = 3;
+    portUnreachable.code = 3;
+    portUnreachable.quoted = dnsToServer;
+    portUnreachable.quoteBytes = SIZE_MAX;
+    IcmpSpec portUnreachableFromVip = portUnreachable;
+    portUnreachableFromVip.srcIp = kVip;
+    portUnreachableFromVip.quoted.dstIp = kVip;
+    portUnreachableFromVip.dstMac = kClientMac;
+    portUnreachableFromVip.srcMac = kDispatcherMac;
+    QTest::newRow("ICMP port unreachable from a server about a client datagram: to the client from the VIP")
+        << QByteArrayList{bytes(buildFrame(dns))} << bytes(buildIcmpFrame(portUnreachable)) << none
+        << bytes(buildIcmpFrame(portUnreachableFromVip));
+    QTest::newRow("ICMP from a server to a client never seen: dropped until its next frame")
+        << QByteArrayList{} << bytes(buildIcmpFrame(portUnreachable)) << int(DropReason::NoClientMac) << QByteArray();
+    IcmpSpec aboutDr = portUnreachable;
+    aboutDr.quoted = tls;
+    aboutDr.quoted.dstIp = srv.ipv4;
+    QTest::newRow("ICMP from a server about a port no NAT service has: not translated")
+        << QByteArrayList{bytes(buildFrame(dns))} << bytes(buildIcmpFrame(aboutDr)) << int(DropReason::NotForVip)
+        << QByteArray();
+}
+
+void TestFastPath::natTranslatesBothDirections()
+{
+    QFETCH(QByteArrayList, before);
+    QFETCH(QByteArray, in);
+    QFETCH(int, reason);
+    QFETCH(QByteArray, out);
+    Harness h;
+    QVERIFY(h.publish({server(0)}, natPolicy()));
+    for (const QByteArray &f : before)
+        QCOMPARE(name(h.sendBytes(std::vector<std::uint8_t>(f.begin(), f.end()), 1s).reason), name(DropReason::None));
+    const ProcessResult r = h.sendBytes(std::vector<std::uint8_t>(in.begin(), in.end()), 2s);
+    QCOMPARE(name(r.reason), name(DropReason(reason)));
+    if (DropReason(reason) == DropReason::None) {
+        QCOMPARE(int(r.verdict), int(Verdict::Forward));
+        QCOMPARE(bytes(h.output(r)), out);
+    } else {
+        QCOMPARE(int(r.verdict), int(Verdict::Drop));
+    }
+    QCOMPARE(h.accounted(), read(h.c().framesIn));
+}
+
+// Issue 10 item 3: the reply direction needs nothing that dies with a dispatcher. A fresh
+// FastPath (a new dispatcher) with an empty flow table translates the replies of a connection
+// it never saw open as soon as any frame from that client has taught it the client's next hop,
+// and it creates no flow for them.
+void TestFastPath::natRepliesNeedNoFlowState()
+{
+    Harness h;
+    QVERIFY(h.publish({server(0)}, natPolicy()));
+    FrameSpec download;
+    download.srcIp = server(0).ipv4;
+    download.srcMac = server(0).mac;
+    download.srcPort = 80;
+    download.dstIp = kClientIp;
+    download.dstPort = 41000;
+    download.tcpFlags = kTcpAck;
+    download.payload = 1448;
+    QCOMPARE(name(h.send(download).reason), name(DropReason::NoClientMac));
+    // Another connection of the same client (a new SYN, or an ACK of any flow) teaches its next hop.
+    QCOMPARE(name(h.send(tcp(41001, kTcpSyn)).reason), name(DropReason::None));
+    const std::size_t flowsBefore = h.fp->flows().size();
+    for (int i = 0; i < 3; ++i) {
+        const ProcessResult r = h.send(download);
+        QCOMPARE(name(r.reason), name(DropReason::None));
+        QCOMPARE(loadBe32(h.output(r).data() + 14 + 12), kVip);
+    }
+    QCOMPARE(h.fp->flows().size(), flowsBefore);
+    QCOMPARE(read(h.c().natReplies), 3u);
+    QCOMPARE(read(h.c().noClientMac), 1u);
+    QCOMPARE(h.accounted(), read(h.c().framesIn));
 }
 
 QTEST_GUILESS_MAIN(TestFastPath)

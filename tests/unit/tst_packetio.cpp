@@ -735,6 +735,17 @@ void TestPacketIo::vmacAnnouncementBytes()
     ipv4[13] = 0x00;
     QVERIFY(!VmacAnnouncer::announcerOf(ipv4, vmac));
     QVERIFY(!VmacAnnouncer::announcerOf(std::span<const std::uint8_t>(withOwn).first(41), vmac));
+    // A dispatcher's ARP reply about the NAT gateway to a server (op 2, the server's MAC and
+    // address as target): from the VMAC too, but no announcement (a server that took it for
+    // one yielded its ability to dispatch).
+    Bytes reply = expected;
+    reply[21] = 0x02;
+    const Bytes server{0x02, 0x5a, 0x00, 0x00, 0x00, 0x03, 10, 77, 0, 3};
+    std::copy(server.begin(), server.end(), reply.begin() + 32);
+    QVERIFY(!VmacAnnouncer::announcerOf(reply, vmac));
+    Bytes notGratuitous = withOwn;
+    notGratuitous[41] = 3;
+    QVERIFY(!VmacAnnouncer::announcerOf(notGratuitous, vmac));
 }
 
 void TestPacketIo::vmacAnnouncementSchedule()
