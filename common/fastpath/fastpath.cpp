@@ -47,6 +47,20 @@ ProcessResult FastPath::drop(DropReason reason, Counter &counter) noexcept
     return r;
 }
 
+// A server's reply (or ICMP error) of a NAT service, rewritten into `n` bytes (0: it did not fit):
+// forwarded to the client.
+ProcessResult FastPath::natReplyOut(std::size_t n, std::uint16_t slot) noexcept
+{
+    if (n == 0)
+        return drop(DropReason::OutputTooSmall, m_counters->outputTooSmall);
+    bump(m_counters->natReplies);
+    ProcessResult r;
+    r.verdict = Verdict::Forward;
+    r.slot = slot;
+    r.outLength = std::uint32_t(n);
+    return r;
+}
+
 ProcessResult FastPath::deliver(const FrameView &frame, std::span<std::uint8_t> out, const ServerInfo &server,
                                 const DispatchPolicy &policy, ForwardMode mode) noexcept
 {
@@ -215,15 +229,7 @@ ProcessResult FastPath::process(std::span<const std::uint8_t> in, std::span<std:
     const MacAddress *nextHop = m_nextHops.find(f.key.dstIp);
     if (!nextHop)
         return drop(DropReason::NoClientMac, c.noClientMac);
-    const std::size_t n = Rewriter::rewriteNatReply(f, out, vip, *nextHop, policy.dispatcherMac);
-    if (n == 0)
-        return drop(DropReason::OutputTooSmall, c.outputTooSmall);
-    bump(c.natReplies);
-    ProcessResult r;
-    r.verdict = Verdict::Forward;
-    r.slot = server->slot;
-    r.outLength = std::uint32_t(n);
-    return r;
+    return natReplyOut(Rewriter::rewriteNatReply(f, out, vip, *nextHop, policy.dispatcherMac), server->slot);
 }
 
 // The server the client's last new flow to this service went to, if within the service's
@@ -352,15 +358,7 @@ ProcessResult FastPath::processNatIcmpReply(const FrameView &f, std::span<std::u
     const MacAddress *nextHop = m_nextHops.find(to);
     if (!nextHop)
         return drop(DropReason::NoClientMac, c.noClientMac);
-    const std::size_t n = Rewriter::rewriteNatIcmp(f, out, 12, vip, 16, vip, *nextHop, policy.dispatcherMac);
-    if (n == 0)
-        return drop(DropReason::OutputTooSmall, c.outputTooSmall);
-    bump(c.natReplies);
-    ProcessResult r;
-    r.verdict = Verdict::Forward;
-    r.slot = server->slot;
-    r.outLength = std::uint32_t(n);
-    return r;
+    return natReplyOut(Rewriter::rewriteNatIcmp(f, out, 12, vip, 16, vip, *nextHop, policy.dispatcherMac), server->slot);
 }
 
 FastPath::Housekeeping FastPath::housekeeping(FastTime now) noexcept

@@ -125,6 +125,7 @@ private:
     ProcessResult dropBogus(BogusVerdict why) noexcept;
     std::uint16_t persistentSlot(const ServerTable &table, const ServiceRule &rule, std::uint32_t client,
                                  FastTime now) noexcept;
+    ProcessResult natReplyOut(std::size_t n, std::uint16_t slot) noexcept;
     ProcessResult deliver(const FrameView &frame, std::span<std::uint8_t> out, const ServerInfo &server,
                           const DispatchPolicy &policy, ForwardMode mode) noexcept;
     ProcessResult processNatReply(const FrameView &frame, std::span<std::uint8_t> out, const ServerTable &table) noexcept;

@@ -163,23 +163,17 @@ bool PcapLiveSource::setFilter(const std::string &filter, std::string &error)
 
 bool PcapLiveSource::enablePromiscuous(std::string &error)
 {
-    const std::string where = "capture on " + m_interface;
-    const unsigned ifindex = if_nametoindex(m_interface.c_str());
-    if (ifindex == 0) {
-        error = where + ": no such interface";
-        return false;
-    }
-    packet_mreq request{};
-    request.mr_ifindex = int(ifindex);
-    request.mr_type = PACKET_MR_PROMISC;
-    if (setsockopt(pcap_fileno(m_handle), SOL_PACKET, PACKET_ADD_MEMBERSHIP, &request, sizeof request) != 0) {
-        error = errno == EPERM ? needsNetAdmin(where) : where + ": promiscuous mode: " + std::strerror(errno);
-        return false;
-    }
-    return true;
+    return setPromiscuous(true, error);
 }
 
 bool PcapLiveSource::disablePromiscuous(std::string &error)
+{
+    return setPromiscuous(false, error);
+}
+
+// Promiscuous mode the way libpcap sets it on Linux: a PACKET_MR_PROMISC membership of this
+// socket (the kernel counts them per interface, and drops this one when the socket closes).
+bool PcapLiveSource::setPromiscuous(bool on, std::string &error)
 {
     const std::string where = "capture on " + m_interface;
     const unsigned ifindex = if_nametoindex(m_interface.c_str());
@@ -190,13 +184,14 @@ bool PcapLiveSource::disablePromiscuous(std::string &error)
     packet_mreq request{};
     request.mr_ifindex = int(ifindex);
     request.mr_type = PACKET_MR_PROMISC;
-    // EADDRNOTAVAIL: no such membership (promiscuous mode was never turned on): nothing to undo.
-    if (setsockopt(pcap_fileno(m_handle), SOL_PACKET, PACKET_DROP_MEMBERSHIP, &request, sizeof request) != 0
-        && errno != EADDRNOTAVAIL) {
-        error = where + ": promiscuous mode off: " + std::strerror(errno);
-        return false;
-    }
-    return true;
+    if (setsockopt(pcap_fileno(m_handle), SOL_PACKET, on ? PACKET_ADD_MEMBERSHIP : PACKET_DROP_MEMBERSHIP, &request,
+                   sizeof request) == 0)
+        return true;
+    if (!on && errno == EADDRNOTAVAIL)
+        return true; // no such membership (it was never turned on): nothing to undo
+    error = errno == EPERM ? needsNetAdmin(where)
+                           : where + (on ? ": promiscuous mode: " : ": promiscuous mode off: ") + std::strerror(errno);
+    return false;
 }
 
 std::size_t PcapLiveSource::discardPending(std::size_t maxFrames)

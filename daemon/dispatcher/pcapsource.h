@@ -84,6 +84,7 @@ public:
 
 private:
     PcapLiveSource(pcap *handle, int fd, std::string interface);
+    bool setPromiscuous(bool on, std::string &error);
     pcap *m_handle;
     int m_fd;
     std::string m_interface;
