@@ -86,6 +86,40 @@ ArpResponder::ArpResponder(const MacAddress &vmac, std::uint32_t vip) : m_vip(vi
     libnet_destroy(l);
 }
 
+std::vector<std::uint8_t> ArpResponder::buildQuestion(const MacAddress &asker, std::uint32_t vip, std::string &error)
+{
+    char errbuf[LIBNET_ERRBUF_SIZE] = {};
+    libnet_t *l = libnet_init(LIBNET_NONE, nullptr, errbuf);
+    if (!l) {
+        error = std::string("libnet_init: ") + errbuf;
+        return {};
+    }
+    const std::uint8_t none[6] = {};
+    const std::uint8_t broadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    const std::uint8_t noIp[4] = {};
+    const std::uint8_t vipBytes[4] = {std::uint8_t(vip >> 24), std::uint8_t(vip >> 16), std::uint8_t(vip >> 8),
+                                      std::uint8_t(vip)};
+    std::vector<std::uint8_t> frame;
+    const libnet_ptag_t arp = libnet_build_arp(ARPHRD_ETHER, ETHERTYPE_IP, 6, 4, ARPOP_REQUEST, asker.data(), noIp,
+                                               none, vipBytes, nullptr, 0, l, 0);
+    const libnet_ptag_t ethernet =
+        arp == -1 ? -1 : libnet_build_ethernet(broadcast, asker.data(), ETHERTYPE_ARP, nullptr, 0, l, 0);
+    if (arp == -1 || ethernet == -1) {
+        error = std::string("building the ARP question: ") + libnet_geterror(l);
+    } else {
+        for (const libnet_ptag_t tag : {ethernet, arp}) {
+            const std::uint8_t *bytes = libnet_getpbuf(l, tag);
+            frame.insert(frame.end(), bytes, bytes + libnet_getpbuf_size(l, tag));
+        }
+        if (frame.size() != kReplyBytes) {
+            error = "building the ARP question: libnet made " + std::to_string(frame.size()) + " bytes, not 42";
+            frame.clear();
+        }
+    }
+    libnet_destroy(l);
+    return frame;
+}
+
 ArpResponder::Verdict ArpResponder::classify(std::span<const std::uint8_t> f, std::uint32_t vip, Asker &asker) noexcept
 {
     if (f.size() < kEthType + 2 || be16(f, kEthType) != 0x0806)

@@ -59,6 +59,11 @@ public:
     std::string error() const { return m_error; }
     std::uint32_t vip() const noexcept { return m_vip; }
 
+    // A question for `vip` from `asker` (an RFC 5227 probe: broadcast, sender address 0.0.0.0, so
+    // no host makes a cache entry from it), built with libnet. A node about to take over sends it
+    // to learn whether a dispatcher beyond its ring is alive: that one answers it and announces at
+    // once (DispatcherThread). Empty on failure, with `error` set.
+    static std::vector<std::uint8_t> buildQuestion(const MacAddress &asker, std::uint32_t vip, std::string &error);
     // What `frame` is; fills `asker` for RequestForVip. No allocation.
     static Verdict classify(std::span<const std::uint8_t> frame, std::uint32_t vip, Asker &asker) noexcept;
     // A request for any of this responder's VIPs is RequestForVip, with asker.vip set.

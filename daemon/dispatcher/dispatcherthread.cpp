@@ -143,6 +143,14 @@ bool DispatcherThread::answerArp(std::span<const std::uint8_t> frame) noexcept
     }
     m_network.commit(length);
     bump(m_counters.arpAnswered);
+    // Who dispatches is in the announcement, not in the reply: a node about to take over after
+    // its ring lost the dispatcher asks for the VIP and learns from it that this one is alive
+    // beyond its ring (a ring-port partition), so it never announces the VMAC itself. The next
+    // turn's tick() sends it; a router's occasional question costs one gratuitous ARP more.
+    if (m_announcer && m_now - m_lastAskedAnnouncement >= kAskedAnnouncementGap) {
+        m_lastAskedAnnouncement = m_now;
+        m_announcer->announceNow();
+    }
     return true;
 }
 

@@ -10,7 +10,8 @@
 //             sender VMAC / VIP, target ANNOUNCER / VIP
 // A request, not a reply: RFC 5798 §6.4.2 (VRRP) broadcasts gratuitous ARP requests. ANNOUNCER
 // (6 bytes) says who announces: the dispatcher's ring address (4 bytes, big-endian) and the
-// number of members of its ring (2 bytes), all zero when not set. Receivers of a gratuitous ARP
+// number of members of its ring (2 bytes; the top bit set when the dispatcher is established:
+// DispatcherService::updateAnnouncer), all zero when not set. Receivers of a gratuitous ARP
 // request ignore the target hardware address (RFC 5227 §2.3); a dispatcher that sees another
 // node announce the VMAC reads it (announcerOf(): issue 11, docs/dispatcher.md "One dispatcher on
 // the data network").

@@ -145,6 +145,16 @@ constexpr qint64 kLeftGraceMs = 150;
 constexpr int kLossAnnounceStepMs = 100;
 constexpr int kLossAnnounceSteps = 10;
 constexpr int kConflictHoldAnnouncements = 3;
+// askBeforeTakeover(): how long a node elected after its ring lost the dispatcher waits for a
+// live dispatcher's answer before it announces the VMAC, and how often it reads its capture
+// meanwhile. A dispatcher answers within a millisecond on a quiet network (immediate-mode
+// capture, the announcement queued by the same turn); a real crash costs the wait.
+constexpr int kAskWaitMs = 30;
+constexpr int kAnswerPollMs = 5;
+// A dispatcher that has forwarded this long, or since before its ring last formed, announces
+// itself as established (the top bit of the announcement's member count).
+constexpr qint64 kEstablishedUs = 1'000'000;
+constexpr int kEstablishedBit = 0x8000;
 
 qint64 steadyMs() { return RingDriver::steadyNow().count() / 1000; }
 
@@ -191,16 +201,86 @@ void DispatcherService::watchAnnouncements()
             MacAddress a{};
             for (int i = 0; i < 6; ++i)
                 a[std::size_t(i)] = std::uint8_t(mac >> (8 * (5 - i)));
-            onAnnouncement(a);
+            onAnnouncement(a, false);
         }
     } else if (m_prepared) {
         AnnouncementReceiver r(m_settings.dispatcher.vmac);
         m_prepared->source->receive(r, 64, std::chrono::milliseconds(0));
         for (const MacAddress &a : r.announcers)
-            onAnnouncement(a);
+            onAnnouncement(a, m_askedMs != 0);
     }
     judgeAnnouncements();
     expireConflict();
+}
+
+// Who this node announces as (vmacannouncer.h: ring address, ring size), with the established bit
+// once it has dispatched for kEstablishedUs or through a change of its ring (publish(), and every
+// second from tickStats()).
+void DispatcherService::updateAnnouncer()
+{
+    if (!m_run || !m_driver.isRunning())
+        return;
+    const tb::TokenBeatNode &node = m_driver.node();
+    const bool established = node.view().ringEpoch != m_runEpoch
+                             || RingDriver::steadyNow().count() - m_run->startedMonoUs >= kEstablishedUs;
+    const int members = int(std::min<std::size_t>(node.view().members.size(), kEstablishedBit - 1));
+    m_run->announcer->setAnnouncer(node.self(), quint16(members | (established ? kEstablishedBit : 0)));
+}
+
+// Before the first announcement of a node elected because the ring lost its dispatcher (not a
+// handover: that one is still a member). A ring-port partition looks the same as a crash from
+// inside the ring, but the lost dispatcher may still forward on the data network, and an
+// announcement from here would pull the switch's VMAC entry to this port for as long as it takes
+// the two to settle: every flow that reaches the wrong one meanwhile is reset (a soak of 14
+// partitions lost 28 connections so). So the node asks first: an ARP question for the VIP, which a
+// live dispatcher answers and follows with its announcement at once (DispatcherThread). An answer
+// from a dispatcher that wins by the rule makes this node yield without ever announcing; none
+// within kAskWaitMs: the dispatcher is gone, take over. Once per loss of that dispatcher, and only
+// with a prepared capture (it reads the answers). True while the answers are awaited.
+bool DispatcherService::askBeforeTakeover()
+{
+    if (m_askedMs != 0)
+        return true;
+    const tb::TokenBeatNode &node = m_driver.node();
+    const tb::NodeAddr lost = m_lastRingDispatcher;
+    if (lost == tb::kNoNode || lost == node.self() || node.view().find(lost) || lost == m_askedAbout || !m_prepared
+        || !m_prepared->sink)
+        return false;
+    m_askedAbout = lost;
+    std::string error;
+    const std::vector<std::uint8_t> question = ArpResponder::buildQuestion(m_ownMac, m_settings.dispatcher.vip, error);
+    if (question.empty() || !m_prepared->sink->enqueue(question) || m_prepared->sink->flush().sent == 0) {
+        qCWarning(lcRing, "could not ask the data network whether %s still dispatches (%s); taking over",
+                  qPrintable(ipv4ToString(lost)), error.empty() ? m_prepared->sink->lastError().c_str() : error.c_str());
+        return false;
+    }
+    m_askedMs = steadyMs();
+    if (!m_electedUs)
+        m_electedUs = RingDriver::steadyNow().count();
+    m_answerPoll.start(kAnswerPollMs);
+    qCInfo(lcRing, "the ring lost its dispatcher %s: asking the data network whether it still dispatches (%d ms) before taking over",
+           qPrintable(ipv4ToString(lost)), kAskWaitMs);
+    return true;
+}
+
+// Every kAnswerPollMs while askBeforeTakeover()'s answers are awaited.
+void DispatcherService::pollAnswers()
+{
+    watchAnnouncements(); // judges what was read, as fresh
+    const qint64 waited = steadyMs() - m_askedMs;
+    const bool yielded = !m_conflict.isEmpty();
+    if (!yielded && waited < kAskWaitMs && shouldRun())
+        return;
+    m_answerPoll.stop();
+    m_askedMs = 0;
+    if (yielded || !shouldRun()) {
+        if (yielded)
+            qCInfo(lcRing, "answered after %lld ms: not taking over", static_cast<long long>(waited));
+        m_electedUs = 0;
+        return;
+    }
+    m_askWaitedMs = double(waited);
+    onViewChanged(); // no answer: take over (if this node is still the one)
 }
 
 // The ring lost members while this node dispatches: they may be alive on the other side of a
@@ -237,7 +317,7 @@ void DispatcherService::announceAfterLoss()
 
 // Remembers who announced and when it was read; judgeAnnouncements() decides once this node is a
 // member (a node still joining has no ring to compare with, but what it read then counts).
-void DispatcherService::onAnnouncement(const MacAddress &announcer)
+void DispatcherService::onAnnouncement(const MacAddress &announcer, bool fresh)
 {
     // Who announces: its ring address and its ring's size (vmacannouncer.h); zero from a sender
     // that does not say, which cannot be judged and is left alone.
@@ -245,7 +325,10 @@ void DispatcherService::onAnnouncement(const MacAddress &announcer)
                              | (tb::NodeAddr(announcer[2]) << 8) | announcer[3];
     if (who == tb::kNoNode || (m_driver.isRunning() && who == m_driver.node().self()))
         return;
-    m_heardAnnouncers[who] = HeardAnnouncement{steadyMs(), (announcer[4] << 8) | announcer[5]};
+    const int field = (announcer[4] << 8) | announcer[5];
+    HeardAnnouncement &heard = m_heardAnnouncers[who];
+    fresh = fresh || heard.fresh; // a later periodic one does not make an answer stale
+    heard = HeardAnnouncement{steadyMs(), field & (kEstablishedBit - 1), (field & kEstablishedBit) != 0, fresh};
 }
 
 void DispatcherService::judgeAnnouncements()
@@ -265,18 +348,34 @@ void DispatcherService::judgeAnnouncements()
         if (node.view().find(who))
             continue; // this ring's own dispatcher (we are not dispatching, or it is handing over)
         if (const auto last = m_lastMemberMs.find(who);
-            last != m_lastMemberMs.end() && heard.readMs - last->second < kLeftGraceMs)
+            !heard.fresh && last != m_lastMemberMs.end() && heard.readMs - last->second < kLeftGraceMs)
             continue; // read within kLeftGraceMs of its leaving our ring: perhaps sent before
         // The election rule (docs/tokenbeat.md "Election"): the dispatcher of a ring of several (a
-        // strong claim) wins over one alone (a weak claim); then the lower address.
+        // strong claim) wins over one alone (a weak claim); then the one that was forwarding
+        // already (established: it holds the flows, the other has just started); then the lower
+        // address.
         const int ourMembers = int(node.view().members.size());
         const bool theyStrong = heard.members > 1, weStrong = ourMembers > 1;
-        const bool theyWin = theyStrong != weStrong ? theyStrong : who < node.self();
+        const bool weEstablished = m_run && (node.view().ringEpoch != m_runEpoch
+                                             || RingDriver::steadyNow().count() - m_run->startedMonoUs >= kEstablishedUs);
+        const bool theyWin = theyStrong != weStrong                   ? theyStrong
+                             : heard.established != weEstablished ? heard.established
+                                                                   : who < node.self();
         const QString name = ipv4ToString(who);
         if (!theyWin) {
             if (m_run)
-                qCInfo(lcRing, "another dispatcher (%s, outside our ring, ring of %d) announces the VMAC; it will yield",
+                qCInfo(lcRing, "another dispatcher (%s, outside our ring, ring of %d%s) announces the VMAC; it will yield",
+                       qPrintable(name), heard.members, heard.established ? ", established" : "");
+            if (who == m_conflictWith && !m_conflict.isEmpty()) {
+                // The one we yielded to now loses by the rule (say its ring shrank to itself):
+                // no need to wait for its silence.
+                qCInfo(lcRing, "%s now loses by the election rule (ring of %d): dispatch capability restored",
                        qPrintable(name), heard.members);
+                Q_EMIT logEvent(QStringLiteral("dispatcher-conflict-over"), name, m_conflict);
+                m_conflict.clear();
+                m_conflictWith = tb::kNoNode;
+                Q_EMIT dataNetworkConflict(false, QString());
+            }
             continue;
         }
         m_conflictSeenMs = std::max(m_conflictSeenMs, heard.readMs);
@@ -284,6 +383,7 @@ void DispatcherService::judgeAnnouncements()
             continue;
         m_conflict = QStringLiteral("dispatcher %1 (ring of %2), outside this ring, announces the VMAC on the data network")
                          .arg(name).arg(heard.members);
+        m_conflictWith = who;
         qCCritical(lcRing, "%s: yielding (no dispatching until it has been silent for %d announcements)",
                    qPrintable(m_conflict), kConflictHoldAnnouncements);
         Q_EMIT logEvent(QStringLiteral("dispatcher-yielded"), name, m_conflict);
@@ -304,6 +404,7 @@ void DispatcherService::expireConflict()
            static_cast<long long>(hold));
     Q_EMIT logEvent(QStringLiteral("dispatcher-conflict-over"), QString(), m_conflict);
     m_conflict.clear();
+    m_conflictWith = tb::kNoNode;
     Q_EMIT dataNetworkConflict(false, QString());
 }
 

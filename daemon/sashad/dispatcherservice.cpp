@@ -172,6 +172,7 @@ DispatcherService::DispatcherService(const NodeSettings &settings, RingDriver &d
     m_recoverTimer.setSingleShot(true);
     connect(&m_recoverTimer, &QTimer::timeout, this, &DispatcherService::probeRecovery);
     connect(&m_announcementPoll, &QTimer::timeout, this, &DispatcherService::watchAnnouncements);
+    connect(&m_answerPoll, &QTimer::timeout, this, &DispatcherService::pollAnswers);
     if (settings.dispatcher.configured && (settings.caps & tb::kCanDispatch))
         m_announcementPoll.start(kAnnouncementPollMs);
 }
@@ -269,6 +270,8 @@ void DispatcherService::rememberRing()
         return;
     m_lastRingServers.clear();
     m_lastRingDispatcher = m_driver.node().view().dispatcher;
+    if (m_driver.node().view().find(m_lastRingDispatcher))
+        m_askedAbout = tb::kNoNode; // a dispatcher in the ring: its loss is asked about again
     for (const tb::Member &m : m_driver.node().view().members) {
         if (m.caps & tb::kCanServe)
             m_lastRingServers.insert(m.addr);
@@ -304,6 +307,8 @@ void DispatcherService::onViewChanged()
         watchAnnouncements();
         if (!shouldRun())
             return;
+        if (askBeforeTakeover())
+            return; // pollAnswers() comes back here if nobody answers
         m_announcedTo.clear();
         if (const auto err = start())
             startFailed(*err);
@@ -525,8 +530,9 @@ std::optional<QString> DispatcherService::start()
 {
     const DispatcherSettings &d = m_settings.dispatcher;
     // When the ring elected this node (the data path may have been built since, on the worker).
-    const bool builtOnElection = m_electedUs != 0;
-    const qint64 electedUs = builtOnElection ? m_electedUs : RingDriver::steadyNow().count();
+    const bool builtOnElection = m_electedUs != 0 && m_askWaitedMs < 0;
+    const double askedMs = std::exchange(m_askWaitedMs, -1.0);
+    const qint64 electedUs = m_electedUs != 0 ? m_electedUs : RingDriver::steadyNow().count();
     m_electedUs = 0;
     QElapsedTimer clock;
     clock.start();
@@ -597,6 +603,7 @@ std::optional<QString> DispatcherService::start()
     }
     run->startedMonoUs = RingDriver::steadyNow().count();
     run->electedMonoUs = electedUs;
+    m_runEpoch = self.view().ringEpoch;
 
     m_run = std::move(run);
     m_lastStartError.clear();
@@ -665,8 +672,11 @@ std::optional<QString> DispatcherService::start()
                                     QLatin1String(schedulerName(d.scheduler)))
                                .arg(m_published.size());
     step("reconstruction");
-    qCInfo(lcRing, "dispatcher takeover (%s) steps, ms since elected: %s",
-           !warm ? "cold" : builtOnElection ? "built on the worker after the election" : "prepared",
+    const QString kind = askedMs >= 0 ? QStringLiteral("prepared, after asking the data network for %1 ms").arg(askedMs)
+                         : !warm       ? QStringLiteral("cold")
+                         : builtOnElection ? QStringLiteral("built on the worker after the election")
+                                           : QStringLiteral("prepared");
+    qCInfo(lcRing, "dispatcher takeover (%s) steps, ms since elected: %s", qPrintable(kind),
            qPrintable(steps.join(QStringLiteral(", "))));
     qCInfo(lcRing, "dispatcher started %s", qPrintable(detail));
     Q_EMIT logEvent(QStringLiteral("dispatcher-started"), QString(), detail);
@@ -739,7 +749,7 @@ void DispatcherService::publish()
     const DispatcherSettings &d = m_settings.dispatcher;
     const tb::TokenBeatNode &node = m_driver.node();
     // Who announces the VMAC, for other rings' dispatchers on the data network (dispatcherability.cpp).
-    m_run->announcer->setAnnouncer(node.self(), quint16(std::min<std::size_t>(node.view().members.size(), 0xFFFF)));
+    updateAnnouncer();
     std::vector<ServerInfo> servers;
     std::vector<ServerRow> rows;
     bool unresolved = false;
@@ -955,6 +965,7 @@ void DispatcherService::tickStats()
         becomeUnable(*problem);
         return;
     }
+    updateAnnouncer(); // established after a second
     const FastPathCounters &c = m_run->fastPath->counters();
     const FlowTable &flows = m_run->fastPath->flows();
     for (std::size_t i = 0; i < kMaxServices; ++i) {

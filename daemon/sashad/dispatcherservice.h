@@ -156,9 +156,12 @@ private:
     std::optional<QString> interfaceProblem() const;
     std::optional<QString> runningProblem();
     void watchAnnouncements();
+    bool askBeforeTakeover();
+    void pollAnswers();
+    void updateAnnouncer();
     void announceAfterLoss();
     void judgeAnnouncements();
-    void onAnnouncement(const MacAddress &announcer);
+    void onAnnouncement(const MacAddress &announcer, bool fresh);
     void expireConflict();
     void noteMembers();
     void onFlowTransfer(tb::NodeAddr from, const QByteArray &payload);
@@ -266,11 +269,21 @@ private:
     struct HeardAnnouncement {
         qint64 readMs = 0; // steady ms it was read
         int members = 0;   // the size of the announcer's ring
+        bool established = false; // it dispatched before its ring last formed, or for a second
+        bool fresh = false;       // read after this node asked (askBeforeTakeover): sent just now
     };
     std::map<tb::NodeAddr, HeardAnnouncement> m_heardAnnouncers; // foreign VMAC announcements not judged yet
     std::set<tb::NodeAddr> m_announcedTo;          // the ring's members at the last view while dispatching
     QString m_conflict;                            // why this node yields; empty when it does not
     qint64 m_conflictSeenMs = 0;                   // last counted announcement of that dispatcher
+    tb::NodeAddr m_conflictWith = tb::kNoNode;     // that dispatcher
+    // askBeforeTakeover(): the data network was asked whether the ring's lost dispatcher still
+    // dispatches; answers are awaited until m_askedMs + kAskWaitMs (m_answerPoll).
+    qint64 m_askedMs = 0;                          // steady ms of the question; 0 = none awaited
+    tb::NodeAddr m_askedAbout = tb::kNoNode;       // asked once per loss of that dispatcher
+    double m_askWaitedMs = -1;                     // for the next start()'s takeover steps
+    QTimer m_answerPoll;
+    quint32 m_runEpoch = 0;                        // the ring epoch in which this run started
     // Member health travels in token statuses, which change without a new view (RingDriver
     // emits viewChanged only for membership): compare them to the published table this often.
     QTimer m_healthPoll;

@@ -55,6 +55,7 @@ private Q_SLOTS:
     void templateIsAReplyFromTheVmac();
     void everyVipIsAnswered();
     void shortBufferWritesNothing();
+    void questionIsAProbeThatIsAnswered();
 };
 
 void TestArpResponder::frames_data()
@@ -213,6 +214,32 @@ void TestArpResponder::shortBufferWritesNothing()
     std::vector<std::uint8_t> small(41, 0xee);
     QCOMPARE(responder.writeReply(asker, small), std::size_t(0));
     QVERIFY(std::all_of(small.begin(), small.end(), [](std::uint8_t b) { return b == 0xee; }));
+}
+
+// The question a node asks before a takeover (DispatcherService::askBeforeTakeover): an RFC 5227
+// probe for the VIP from the node's MAC, byte for byte, and one the responder answers.
+void TestArpResponder::questionIsAProbeThatIsAnswered()
+{
+    const MacAddress node{0x02, 0x00, 0x0a, 0x4d, 0x00, 0x03};
+    std::string error;
+    const std::vector<std::uint8_t> question = ArpResponder::buildQuestion(node, kVip, error);
+    QVERIFY2(!question.empty(), error.c_str());
+    ArpSpec probe;
+    probe.ethSrc = node;
+    probe.sha = node;
+    probe.spa = 0;
+    probe.tpa = kVip;
+    probe.padTo = 0;
+    QCOMPARE(bytes(question).toHex(' '), bytes(buildArpFrame(probe)).toHex(' '));
+    ArpResponder responder(kVmac, kVip);
+    QVERIFY(responder.valid());
+    ArpResponder::Asker asker;
+    QCOMPARE(int(responder.classify(question, asker)), int(ArpResponder::Verdict::RequestForVip));
+    QCOMPARE(asker.mac, node);
+    QCOMPARE(asker.ip, std::uint32_t(0));
+    // Another VIP is not this responder's question.
+    const auto other = ArpResponder::buildQuestion(node, kVip + 1, error);
+    QCOMPARE(int(responder.classify(other, asker)), int(ArpResponder::Verdict::Ignored));
 }
 
 QTEST_APPLESS_MAIN(TestArpResponder)

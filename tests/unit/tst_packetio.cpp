@@ -251,6 +251,7 @@ private Q_SLOTS:
     void dispatcherThreadReplay();
     void arpThroughTheThread_data();
     void arpThroughTheThread();
+    void questionBringsAnAnnouncement();
     void fastPathThroughTheThread_data();
     void fastPathThroughTheThread();
     void dispatcherThreadCountsSinkFailures();
@@ -490,6 +491,55 @@ void TestPacketIo::arpThroughTheThread()
     QCOMPARE(network.frames.size(), expected.size());
     for (std::size_t i = 0; i < expected.size(); ++i)
         QCOMPARE(hex(network.frames[i]), hex(expected[i]));
+}
+
+// A node about to take over asks for the VIP (DispatcherService::askBeforeTakeover); a live
+// dispatcher answers and announces at once, which says who it is: one announcement more for the
+// first question of a turn, none for the second (kAskedAnnouncementGap), none while not announcing.
+void TestPacketIo::questionBringsAnAnnouncement()
+{
+    const MacAddress asker{0x02, 0x00, 0x0a, 0x4d, 0x00, 0x03};
+    std::string error;
+    const Bytes question = ArpResponder::buildQuestion(asker, kVip, error);
+    QVERIFY2(!question.empty(), error.c_str());
+    const QString path = m_dir.filePath(QStringLiteral("question.pcap"));
+    QVERIFY(writeCapture(path, {question, question}));
+    for (const bool announcing : {true, false}) {
+        auto source = PcapFileSource::open(path.toStdString(), dispatcherFilter(kVmac, kVip), error);
+        QVERIFY2(source, error.c_str());
+        MacRewriteProcessor processor(kServerMac);
+        RecordingSink network;
+        ArpResponder arp(kVmac, kVip);
+        VmacAnnouncer announcer(kVmac, kVip, std::chrono::seconds(60), {10, 0, 0, 1, 0x80, 5});
+        QVERIFY(announcer.valid());
+        DispatcherThread thread(*source, processor, network, nullptr, &announcer, &arp);
+        thread.setAnnouncing(announcing);
+        thread.start();
+        QVERIFY(waitUntil([&] { return thread.finished(); }, 5000));
+        thread.stop();
+        ArpSpec reply;
+        reply.ethDst = asker;
+        reply.ethSrc = kVmac;
+        reply.op = 2;
+        reply.sha = kVmac;
+        reply.spa = kVip;
+        reply.tha = asker;
+        reply.tpa = 0;
+        reply.padTo = 0;
+        const Bytes announcement = VmacAnnouncer::buildGratuitousArp(kVmac, kVip, error, {10, 0, 0, 1, 0x80, 5});
+        std::vector<Bytes> expected;
+        if (announcing) // the first turn's announcement, two answers, the one brought forward
+            expected = {announcement, buildArpFrame(reply), buildArpFrame(reply), announcement};
+        QCOMPARE(network.frames.size(), expected.size() + (announcing ? 0 : 2)); // silent: handed on
+        for (std::size_t i = 0; i < expected.size(); ++i)
+            QCOMPARE(hex(network.frames[i]), hex(expected[i]));
+        QCOMPARE(read(thread.counters().announcements), std::uint64_t(announcing ? 2 : 0));
+        QCOMPARE(read(thread.counters().arpAnswered), std::uint64_t(announcing ? 2 : 0));
+        if (VmacAnnouncer::announcerOf(network.frames.back(), kVmac) && announcing)
+            QCOMPARE(*VmacAnnouncer::announcerOf(network.frames.back(), kVmac), (MacAddress{10, 0, 0, 1, 0x80, 5}));
+        else
+            QVERIFY(!announcing);
+    }
 }
 
 void TestPacketIo::fastPathThroughTheThread_data()
