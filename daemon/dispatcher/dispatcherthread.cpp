@@ -136,21 +136,18 @@ bool DispatcherThread::answerArp(std::span<const std::uint8_t> frame) noexcept
         return false;
     }
     const auto out = m_network.acquire();
-    const std::size_t length = out.empty() ? 0 : m_arp->writeReply(asker, out);
+    std::size_t length = out.empty() ? 0 : m_arp->writeReply(asker, out);
     if (length == 0) {
         bump(m_counters.injectErrors);
         return true;
     }
+    // A probe (sender address 0.0.0.0) is answered with who dispatches after the reply: a node
+    // whose ring broke asks so, and learns that this dispatcher is alive beyond its ring (a
+    // ring-port partition), so it never announces the VMAC itself (docs/dispatcher.md).
+    if (asker.ip == 0 && m_announcer)
+        length = VmacAnnouncer::appendAnswerer(out, length, m_announcer->announcer());
     m_network.commit(length);
     bump(m_counters.arpAnswered);
-    // Who dispatches is in the announcement, not in the reply: a node about to take over after
-    // its ring lost the dispatcher asks for the VIP and learns from it that this one is alive
-    // beyond its ring (a ring-port partition), so it never announces the VMAC itself. The next
-    // turn's tick() sends it; a router's occasional question costs one gratuitous ARP more.
-    if (m_announcer && m_now - m_lastAskedAnnouncement >= kAskedAnnouncementGap) {
-        m_lastAskedAnnouncement = m_now;
-        m_announcer->announceNow();
-    }
     return true;
 }
 

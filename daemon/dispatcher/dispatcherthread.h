@@ -61,9 +61,7 @@ struct DispatcherCounters {
     // ARP (arpresponder.h). Answered requests are not handed to the processor and count nowhere
     // else; ignored and malformed ARP frames go on to the processor (which drops them: `dropped`).
     Counter arpAnswered{0};  // requests for the VIP answered with the VMAC (queued on the network sink);
-                             // each also brings the next VMAC announcement forward (at most one per
-                             // kAskedAnnouncementGap): the announcement says who dispatches, which a
-                             // node about to take over asks before it does (docs/dispatcher.md)
+                             // a probe's answer also says who dispatches (VmacAnnouncer::appendAnswerer)
     Counter arpIgnored{0};   // well-formed ARP not answered: replies, announcements, requests for
                              // another address, and requests for the VIP while not announcing
     Counter arpMalformed{0}; // ARP frames that are short, not Ethernet/IPv4, or from a multicast/zero MAC
@@ -137,9 +135,6 @@ public:
     // forbidden CPU leaves it unpinned; the data path runs all the same).
     bool pinned() const noexcept { return m_pinned.load(std::memory_order_relaxed); }
 
-    // Answered ARP requests for the VIP bring the next announcement forward at most this often.
-    static constexpr std::chrono::microseconds kAskedAnnouncementGap{50'000};
-
 private:
     class Receiver;
     void run();
@@ -158,7 +153,6 @@ private:
     DispatcherCounters m_counters;
     std::chrono::microseconds m_now{0};
     bool m_pendingAnnouncement = false; // an announcement is queued in the network sink (thread only)
-    std::chrono::microseconds m_lastAskedAnnouncement{-kAskedAnnouncementGap}; // answerArp() (thread only)
 
     std::thread m_thread;
     std::atomic<bool> m_stop{false};

@@ -44,6 +44,43 @@ std::optional<MacAddress> VmacAnnouncer::announcerOf(std::span<const std::uint8_
     return announcer;
 }
 
+std::size_t VmacAnnouncer::appendAnswerer(std::span<std::uint8_t> out, std::size_t length, const MacAddress &announcer) noexcept
+{
+    if (length != 42 || out.size() < kAnsweredBytes)
+        return length;
+    std::copy(kAnswerMagic.begin(), kAnswerMagic.end(), out.begin() + 42);
+    std::copy(announcer.begin(), announcer.end(), out.begin() + 46);
+    std::fill(out.begin() + 52, out.begin() + std::ptrdiff_t(kAnsweredBytes), std::uint8_t(0));
+    return kAnsweredBytes;
+}
+
+std::optional<MacAddress> VmacAnnouncer::answererOf(std::span<const std::uint8_t> f, const MacAddress &vmac) noexcept
+{
+    // An ARP reply (op 2) whose Ethernet and ARP sender are the VMAC, with the trailer.
+    if (f.size() < 52 || f[12] != 0x08 || f[13] != 0x06 || f[20] != 0x00 || f[21] != 0x02)
+        return std::nullopt;
+    if (!std::equal(vmac.begin(), vmac.end(), f.begin() + 6) || !std::equal(vmac.begin(), vmac.end(), f.begin() + 22)
+        || !std::equal(kAnswerMagic.begin(), kAnswerMagic.end(), f.begin() + 42))
+        return std::nullopt;
+    MacAddress announcer{};
+    std::copy_n(f.begin() + 46, 6, announcer.begin());
+    return announcer;
+}
+
+MacAddress VmacAnnouncer::announcer() const noexcept
+{
+    MacAddress a{};
+    const std::uint64_t v = m_announcer.load(std::memory_order_relaxed);
+    if (v == 0) { // as built
+        if (!m_frames.empty() && m_frames.front().size() >= 38)
+            std::copy_n(m_frames.front().begin() + 32, 6, a.begin());
+        return a;
+    }
+    for (int i = 0; i < 6; ++i)
+        a[std::size_t(i)] = std::uint8_t(v >> (8 * (5 - i)));
+    return a;
+}
+
 std::vector<std::uint8_t> VmacAnnouncer::buildGratuitousArp(const MacAddress &vmac, std::uint32_t vip,
                                                             std::string &error, const MacAddress &announcer)
 {

@@ -50,6 +50,20 @@ public:
     // for any other frame. Pure; no allocation.
     static std::optional<MacAddress> announcerOf(std::span<const std::uint8_t> frame, const MacAddress &vmac) noexcept;
 
+    // An answer to a question (ArpResponder::buildQuestion: an RFC 5227 probe for the VIP) says who
+    // dispatches too: after the 42-byte ARP reply, in what would be the Ethernet padding (which
+    // receivers ignore), kAnswerMagic and the ANNOUNCER field, then zeros to 60 bytes. Writes them
+    // into `out` after `length` bytes; returns the new length (kAnsweredBytes), or `length` if
+    // `out` is too short.
+    static constexpr std::array<std::uint8_t, 4> kAnswerMagic{'S', 'S', 'H', 'A'};
+    static constexpr std::size_t kAnsweredBytes = 60;
+    static std::size_t appendAnswerer(std::span<std::uint8_t> out, std::size_t length, const MacAddress &announcer) noexcept;
+    // Who answered: the ANNOUNCER field of an ARP reply from `vmac` that carries it; nullopt for
+    // any other frame. Pure; no allocation.
+    static std::optional<MacAddress> answererOf(std::span<const std::uint8_t> frame, const MacAddress &vmac) noexcept;
+    // The ANNOUNCER field the next announcements carry (any thread).
+    MacAddress announcer() const noexcept;
+
     bool valid() const noexcept { return !m_frames.empty() && !m_frames.front().empty(); }
     std::string error() const { return m_error; }
     const std::vector<std::uint8_t> &frame() const noexcept { return m_frames.front(); } // the first VIP's

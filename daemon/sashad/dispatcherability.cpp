@@ -145,12 +145,15 @@ constexpr qint64 kLeftGraceMs = 150;
 constexpr int kLossAnnounceStepMs = 100;
 constexpr int kLossAnnounceSteps = 10;
 constexpr int kConflictHoldAnnouncements = 3;
-// askBeforeTakeover(): how long a node elected after its ring lost the dispatcher waits for a
-// live dispatcher's answer before it announces the VMAC, and how often it reads its capture
+// ask(): how long after the question a node elected because its ring lost the dispatcher waits
+// for a live dispatcher's answer before it announces the VMAC, and how often it reads its capture
 // meanwhile. A dispatcher answers within a millisecond on a quiet network (immediate-mode
-// capture, the announcement queued by the same turn); a real crash costs the wait.
+// capture, the answer queued by the same turn). The question goes out at the purge, so the
+// wait has usually passed by the election.
 constexpr int kAskWaitMs = 30;
 constexpr int kAnswerPollMs = 5;
+// What is read this long after the question still counts as fresh.
+constexpr qint64 kAskFreshMs = 2000;
 // A dispatcher that has forwarded this long, or since before its ring last formed, announces
 // itself as established (the top bit of the announcement's member count).
 constexpr qint64 kEstablishedUs = 1'000'000;
@@ -164,8 +167,11 @@ public:
     explicit AnnouncementReceiver(const MacAddress &vmac) : m_vmac(vmac) {}
     void onFrame(std::span<const std::uint8_t> frame) noexcept override
     {
+        // An announcement, or the answer to this node's question (ask()): both say who dispatches.
         if (const auto a = VmacAnnouncer::announcerOf(frame, m_vmac))
             announcers.push_back(*a);
+        else if (const auto b = VmacAnnouncer::answererOf(frame, m_vmac))
+            announcers.push_back(*b);
     }
     std::vector<MacAddress> announcers;
 
@@ -183,6 +189,8 @@ void DispatcherService::noteMembers()
     const bool member = m_driver.isRunning() && m_driver.node().state() == tb::NodeState::Member;
     if (!member && !m_wasMember)
         return;
+    if (!member && !m_run && m_ringDispatcherKnown)
+        ask(); // the ring broke: who dispatches now is asked while the next ring forms
     m_wasMember = member;
     const qint64 now = steadyMs();
     for (const tb::Member &m : m_driver.node().view().members)
@@ -207,7 +215,7 @@ void DispatcherService::watchAnnouncements()
         AnnouncementReceiver r(m_settings.dispatcher.vmac);
         m_prepared->source->receive(r, 64, std::chrono::milliseconds(0));
         for (const MacAddress &a : r.announcers)
-            onAnnouncement(a, m_askedMs != 0);
+            onAnnouncement(a, askedRecently());
     }
     judgeAnnouncements();
     expireConflict();
@@ -227,39 +235,74 @@ void DispatcherService::updateAnnouncer()
     m_run->announcer->setAnnouncer(node.self(), quint16(members | (established ? kEstablishedBit : 0)));
 }
 
-// Before the first announcement of a node elected because the ring lost its dispatcher (not a
-// handover: that one is still a member). A ring-port partition looks the same as a crash from
-// inside the ring, but the lost dispatcher may still forward on the data network, and an
-// announcement from here would pull the switch's VMAC entry to this port for as long as it takes
-// the two to settle: every flow that reaches the wrong one meanwhile is reset (a soak of 14
-// partitions lost 28 connections so). So the node asks first: an ARP question for the VIP, which a
-// live dispatcher answers and follows with its announcement at once (DispatcherThread). An answer
-// from a dispatcher that wins by the rule makes this node yield without ever announcing; none
-// within kAskWaitMs: the dispatcher is gone, take over. Once per loss of that dispatcher, and only
-// with a prepared capture (it reads the answers). True while the answers are awaited.
-bool DispatcherService::askBeforeTakeover()
+// A ring-port partition looks the same as a crash from inside the ring, but the lost dispatcher
+// may still forward on the data network, and an announcement from a node elected on the other
+// side pulls the switch's VMAC entry to its port for as long as it takes the two to settle: every
+// flow that reaches the wrong one meanwhile is reset (a soak of 14 partitions lost 28 connections
+// so). So a node asks: an ARP question for the VIP (an RFC 5227 probe), which a live dispatcher
+// answers with who it is after the reply (DispatcherThread, VmacAnnouncer::appendAnswerer). What
+// is read after the question was sent is fresh (judged without kLeftGraceMs: sent by a dispatcher
+// alive after our ring broke); one that wins by the rule makes this node yield without ever
+// announcing the VMAC. Each asker gets its own answer (unicast): several nodes asking at once
+// cannot take each other's.
+//
+// The question goes out when this node's ring breaks (noteMembers(): a purge), from every idle
+// capable node with a prepared data path (its injector sends, its capture reads): the answer is in
+// before the new ring has formed (~40 ms), so a real crash costs no time. A node elected because
+// the ring lost its dispatcher (not a handover: that one is still a member) waits, if need be,
+// until kAskWaitMs after the question, or asks then if it had not.
+bool DispatcherService::ask()
 {
-    if (m_askedMs != 0)
-        return true;
-    const tb::TokenBeatNode &node = m_driver.node();
-    const tb::NodeAddr lost = m_lastRingDispatcher;
-    if (lost == tb::kNoNode || lost == node.self() || node.view().find(lost) || lost == m_askedAbout || !m_prepared
-        || !m_prepared->sink)
+    if (m_run || !m_prepared || !m_prepared->sink || !m_unable.isEmpty())
         return false;
-    m_askedAbout = lost;
+    // What the capture holds was sent before the question: judged the usual way, not as fresh
+    // (a dead dispatcher's last announcement may wait there).
+    {
+        AnnouncementReceiver r(m_settings.dispatcher.vmac);
+        m_prepared->source->receive(r, 64, std::chrono::milliseconds(0));
+        for (const MacAddress &a : r.announcers)
+            onAnnouncement(a, false);
+    }
     std::string error;
     const std::vector<std::uint8_t> question = ArpResponder::buildQuestion(m_ownMac, m_settings.dispatcher.vip, error);
     if (question.empty() || !m_prepared->sink->enqueue(question) || m_prepared->sink->flush().sent == 0) {
-        qCWarning(lcRing, "could not ask the data network whether %s still dispatches (%s); taking over",
-                  qPrintable(ipv4ToString(lost)), error.empty() ? m_prepared->sink->lastError().c_str() : error.c_str());
+        qCWarning(lcRing, "could not ask the data network who dispatches: %s",
+                  error.empty() ? m_prepared->sink->lastError().c_str() : error.c_str());
         return false;
     }
     m_askedMs = steadyMs();
+    return true;
+}
+
+bool DispatcherService::askedRecently() const
+{
+    return m_askedMs != 0 && steadyMs() - m_askedMs < kAskFreshMs;
+}
+
+// True while the answers are awaited (pollAnswers() comes back to onViewChanged()).
+bool DispatcherService::askBeforeTakeover()
+{
+    if (m_answerPoll.isActive())
+        return true;
+    const tb::TokenBeatNode &node = m_driver.node();
+    const tb::NodeAddr lost = m_lastRingDispatcher;
+    if (lost == tb::kNoNode || lost == node.self() || node.view().find(lost))
+        return false;
+    if (!askedRecently()) {
+        if (!ask())
+            return false;
+        qCInfo(lcRing, "the ring lost its dispatcher %s: asked the data network whether it still dispatches",
+               qPrintable(ipv4ToString(lost)));
+    }
+    const qint64 since = steadyMs() - m_askedMs;
+    if (since >= kAskWaitMs) {
+        m_askInfo = QStringLiteral("asked the data network %1 ms before, no answer").arg(since);
+        return false;
+    }
     if (!m_electedUs)
         m_electedUs = RingDriver::steadyNow().count();
+    m_askWaitStartMs = steadyMs();
     m_answerPoll.start(kAnswerPollMs);
-    qCInfo(lcRing, "the ring lost its dispatcher %s: asking the data network whether it still dispatches (%d ms) before taking over",
-           qPrintable(ipv4ToString(lost)), kAskWaitMs);
     return true;
 }
 
@@ -267,19 +310,20 @@ bool DispatcherService::askBeforeTakeover()
 void DispatcherService::pollAnswers()
 {
     watchAnnouncements(); // judges what was read, as fresh
-    const qint64 waited = steadyMs() - m_askedMs;
+    const qint64 since = steadyMs() - m_askedMs;
     const bool yielded = !m_conflict.isEmpty();
-    if (!yielded && waited < kAskWaitMs && shouldRun())
+    if (!yielded && since < kAskWaitMs && shouldRun())
         return;
     m_answerPoll.stop();
-    m_askedMs = 0;
     if (yielded || !shouldRun()) {
         if (yielded)
-            qCInfo(lcRing, "answered after %lld ms: not taking over", static_cast<long long>(waited));
+            qCInfo(lcRing, "answered %lld ms after the question: not taking over", static_cast<long long>(since));
         m_electedUs = 0;
         return;
     }
-    m_askWaitedMs = double(waited);
+    m_askInfo = QStringLiteral("asked the data network %1 ms before, waited %2 ms, no answer")
+                    .arg(since)
+                    .arg(steadyMs() - m_askWaitStartMs);
     onViewChanged(); // no answer: take over (if this node is still the one)
 }
 

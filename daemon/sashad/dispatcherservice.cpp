@@ -270,8 +270,7 @@ void DispatcherService::rememberRing()
         return;
     m_lastRingServers.clear();
     m_lastRingDispatcher = m_driver.node().view().dispatcher;
-    if (m_driver.node().view().find(m_lastRingDispatcher))
-        m_askedAbout = tb::kNoNode; // a dispatcher in the ring: its loss is asked about again
+    m_ringDispatcherKnown = m_lastRingDispatcher != tb::kNoNode && m_lastRingDispatcher != m_driver.node().self();
     for (const tb::Member &m : m_driver.node().view().members) {
         if (m.caps & tb::kCanServe)
             m_lastRingServers.insert(m.addr);
@@ -530,8 +529,9 @@ std::optional<QString> DispatcherService::start()
 {
     const DispatcherSettings &d = m_settings.dispatcher;
     // When the ring elected this node (the data path may have been built since, on the worker).
-    const bool builtOnElection = m_electedUs != 0 && m_askWaitedMs < 0;
-    const double askedMs = std::exchange(m_askWaitedMs, -1.0);
+    const QString askInfo = std::exchange(m_askInfo, QString());
+    const bool builtOnElection = m_electedUs != 0 && askInfo.isEmpty();
+    m_askedMs = 0;
     const qint64 electedUs = m_electedUs != 0 ? m_electedUs : RingDriver::steadyNow().count();
     m_electedUs = 0;
     QElapsedTimer clock;
@@ -672,7 +672,7 @@ std::optional<QString> DispatcherService::start()
                                     QLatin1String(schedulerName(d.scheduler)))
                                .arg(m_published.size());
     step("reconstruction");
-    const QString kind = askedMs >= 0 ? QStringLiteral("prepared, after asking the data network for %1 ms").arg(askedMs)
+    const QString kind = !askInfo.isEmpty() ? QStringLiteral("prepared; %1").arg(askInfo)
                          : !warm       ? QStringLiteral("cold")
                          : builtOnElection ? QStringLiteral("built on the worker after the election")
                                            : QStringLiteral("prepared");

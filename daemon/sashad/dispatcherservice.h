@@ -156,6 +156,8 @@ private:
     std::optional<QString> interfaceProblem() const;
     std::optional<QString> runningProblem();
     void watchAnnouncements();
+    bool ask();
+    bool askedRecently() const;
     bool askBeforeTakeover();
     void pollAnswers();
     void updateAnnouncer();
@@ -277,11 +279,12 @@ private:
     QString m_conflict;                            // why this node yields; empty when it does not
     qint64 m_conflictSeenMs = 0;                   // last counted announcement of that dispatcher
     tb::NodeAddr m_conflictWith = tb::kNoNode;     // that dispatcher
-    // askBeforeTakeover(): the data network was asked whether the ring's lost dispatcher still
-    // dispatches; answers are awaited until m_askedMs + kAskWaitMs (m_answerPoll).
-    qint64 m_askedMs = 0;                          // steady ms of the question; 0 = none awaited
-    tb::NodeAddr m_askedAbout = tb::kNoNode;       // asked once per loss of that dispatcher
-    double m_askWaitedMs = -1;                     // for the next start()'s takeover steps
+    // ask(): the data network was asked who dispatches (at a purge, or by askBeforeTakeover());
+    // an elected node awaits answers until m_askedMs + kAskWaitMs (m_answerPoll).
+    qint64 m_askedMs = 0;                          // steady ms of the last question; 0 = none
+    qint64 m_askWaitStartMs = 0;                   // askBeforeTakeover() started waiting
+    bool m_ringDispatcherKnown = false;            // the last settled ring had a dispatcher (not us)
+    QString m_askInfo;                             // for the next start()'s takeover steps
     QTimer m_answerPoll;
     quint32 m_runEpoch = 0;                        // the ring epoch in which this run started
     // Member health travels in token statuses, which change without a new view (RingDriver

@@ -251,7 +251,7 @@ private Q_SLOTS:
     void dispatcherThreadReplay();
     void arpThroughTheThread_data();
     void arpThroughTheThread();
-    void questionBringsAnAnnouncement();
+    void questionIsAnsweredWithWhoDispatches();
     void fastPathThroughTheThread_data();
     void fastPathThroughTheThread();
     void dispatcherThreadCountsSinkFailures();
@@ -493,30 +493,38 @@ void TestPacketIo::arpThroughTheThread()
         QCOMPARE(hex(network.frames[i]), hex(expected[i]));
 }
 
-// A node about to take over asks for the VIP (DispatcherService::askBeforeTakeover); a live
-// dispatcher answers and announces at once, which says who it is: one announcement more for the
-// first question of a turn, none for the second (kAskedAnnouncementGap), none while not announcing.
-void TestPacketIo::questionBringsAnAnnouncement()
+// A node whose ring broke asks for the VIP (DispatcherService::ask, an RFC 5227 probe); a live
+// dispatcher's answer says who it is after the reply (60 bytes), and a router's question (sender
+// address set) is answered with the plain 42-byte reply. Silent while not announcing.
+void TestPacketIo::questionIsAnsweredWithWhoDispatches()
 {
     const MacAddress asker{0x02, 0x00, 0x0a, 0x4d, 0x00, 0x03};
+    const MacAddress who{10, 0, 0, 1, 0x80, 5};
     std::string error;
     const Bytes question = ArpResponder::buildQuestion(asker, kVip, error);
     QVERIFY2(!question.empty(), error.c_str());
     const QString path = m_dir.filePath(QStringLiteral("question.pcap"));
-    QVERIFY(writeCapture(path, {question, question}));
+    QVERIFY(writeCapture(path, {question, buildArpFrame(ArpSpec{})}));
     for (const bool announcing : {true, false}) {
         auto source = PcapFileSource::open(path.toStdString(), dispatcherFilter(kVmac, kVip), error);
         QVERIFY2(source, error.c_str());
         MacRewriteProcessor processor(kServerMac);
         RecordingSink network;
         ArpResponder arp(kVmac, kVip);
-        VmacAnnouncer announcer(kVmac, kVip, std::chrono::seconds(60), {10, 0, 0, 1, 0x80, 5});
+        VmacAnnouncer announcer(kVmac, kVip, std::chrono::seconds(60), who);
         QVERIFY(announcer.valid());
         DispatcherThread thread(*source, processor, network, nullptr, &announcer, &arp);
         thread.setAnnouncing(announcing);
         thread.start();
         QVERIFY(waitUntil([&] { return thread.finished(); }, 5000));
         thread.stop();
+        QCOMPARE(read(thread.counters().arpAnswered), std::uint64_t(announcing ? 2 : 0));
+        if (!announcing) {
+            QCOMPARE(network.frames.size(), std::size_t(2)); // both handed on, none answered
+            for (const Bytes &f : network.frames)
+                QVERIFY(!VmacAnnouncer::answererOf(f, kVmac));
+            continue;
+        }
         ArpSpec reply;
         reply.ethDst = asker;
         reply.ethSrc = kVmac;
@@ -526,19 +534,24 @@ void TestPacketIo::questionBringsAnAnnouncement()
         reply.tha = asker;
         reply.tpa = 0;
         reply.padTo = 0;
-        const Bytes announcement = VmacAnnouncer::buildGratuitousArp(kVmac, kVip, error, {10, 0, 0, 1, 0x80, 5});
-        std::vector<Bytes> expected;
-        if (announcing) // the first turn's announcement, two answers, the one brought forward
-            expected = {announcement, buildArpFrame(reply), buildArpFrame(reply), announcement};
-        QCOMPARE(network.frames.size(), expected.size() + (announcing ? 0 : 2)); // silent: handed on
+        Bytes answered = buildArpFrame(reply);
+        answered.insert(answered.end(), {'S', 'S', 'H', 'A'});
+        answered.insert(answered.end(), who.begin(), who.end());
+        answered.resize(60, 0);
+        ArpSpec routerReply = reply;
+        routerReply.ethDst = kRouterMac;
+        routerReply.tha = kRouterMac;
+        routerReply.tpa = kRouterIp;
+        const std::vector<Bytes> expected = {VmacAnnouncer::buildGratuitousArp(kVmac, kVip, error, who), answered,
+                                             buildArpFrame(routerReply)};
+        QCOMPARE(network.frames.size(), expected.size());
         for (std::size_t i = 0; i < expected.size(); ++i)
             QCOMPARE(hex(network.frames[i]), hex(expected[i]));
-        QCOMPARE(read(thread.counters().announcements), std::uint64_t(announcing ? 2 : 0));
-        QCOMPARE(read(thread.counters().arpAnswered), std::uint64_t(announcing ? 2 : 0));
-        if (VmacAnnouncer::announcerOf(network.frames.back(), kVmac) && announcing)
-            QCOMPARE(*VmacAnnouncer::announcerOf(network.frames.back(), kVmac), (MacAddress{10, 0, 0, 1, 0x80, 5}));
-        else
-            QVERIFY(!announcing);
+        QCOMPARE(*VmacAnnouncer::answererOf(network.frames[1], kVmac), who);
+        QVERIFY(!VmacAnnouncer::answererOf(network.frames[2], kVmac)); // a router's reply says nothing more
+        QVERIFY(!VmacAnnouncer::answererOf(network.frames[0], kVmac)); // an announcement is not an answer
+        QVERIFY(!VmacAnnouncer::announcerOf(network.frames[1], kVmac)); // nor an answer an announcement
+        QVERIFY(!VmacAnnouncer::answererOf(network.frames[1], MacAddress{0x02, 0x5a, 0x5a, 0, 0, 9})); // another VMAC
     }
 }
 
