@@ -29,9 +29,20 @@
 //   ConnQuery, after the last port: more VIPs, for clusters with services on several VIPs
 //     (docs/config.md "[[service]]"): vipCount 2 (m) | m × (vip 4 | portCount 2 (k, 1..) | port 2 × k).
 //     The ports over all VIPs are at most kMaxServicePorts. Absent: only vip's ports are asked.
-//   ConnReport, after the last entry: the VIP of each port-table entry, vip 4 × p, present when
-//     the query had more VIPs; the port table is then of (vip, port) pairs. Absent: every entry
-//     is to the report's vip. A flagged field that is truncated is malformed.
+//   ConnQuery, after the more-VIPs field (or the last port): UDP services (flags bit 1), the
+//     connected UDP sockets to report (docs/agent.md "UDP"): udpVipCount 2 (m) |
+//     m × (vip 4 | portCount 2 (k, 1..) | port 2 × k); at most kMaxServicePorts UDP ports over all
+//     VIPs (a budget of their own). With this field portCount n may be 0 (UDP services only; an
+//     agent that predates it refuses such a query, and the dispatcher gives it up).
+//   ConnReport, after the last entry: the VIP of each port-table entry, vip 4 × p, present
+//     (flags bit 0) when some entry's VIP is not the report's vip; the port table is then of
+//     (vip, port) pairs. Absent: every entry is to the report's vip.
+//   ConnReport, after the VIP table (or the last entry): the protocol of each port-table entry,
+//     proto 1 × p (6 tcp, 17 udp), present (flags bit 1) when the query asked UDP services; the
+//     table then holds the TCP pairs first, then the UDP pairs, up to 2 × kMaxServicePorts in
+//     all. Absent: every entry is TCP, and p is at most kMaxServicePorts. Only a query with the
+//     UDP field makes an agent send it, so a dispatcher that predates it never receives it.
+//   A flagged field that is truncated is malformed.
 // Decoding: shorter than the fixed part, an unknown version/type, a query without ports or with
 // more than kMaxServicePorts, part >= partCount, an entry whose portIndex is outside the port
 // table, or fewer bytes than the counts announce is malformed. Bytes after the last entry (or
@@ -61,9 +72,10 @@ constexpr int kConnReportFixedSize = 38;
 constexpr int kConnEntrySize = 8;
 constexpr int kMaxServicePorts = 64;
 // Entries per report so that the largest report (all ports listed) fits one reliable transfer.
-// (The port table is 2 bytes a port, and 4 more for its VIP when the query had several VIPs.)
+// (The port table is 2 bytes a port, 4 more for its VIP when the query had several VIPs, and 1
+// more for its protocol when it asked UDP services: 7 × 2 × kMaxServicePorts at most.)
 constexpr int kMaxEntriesPerReport =
-    int((tb::kMaxOobPayload - kConnReportFixedSize - 6 * kMaxServicePorts) / kConnEntrySize);
+    int((tb::kMaxOobPayload - kConnReportFixedSize - 14 * kMaxServicePorts) / kConnEntrySize);
 
 struct ConnQueryVip {
     quint32 vip = 0;
@@ -74,15 +86,21 @@ struct ConnQueryVip {
 struct ConnQuery {
     quint32 queryId = 0;
     quint32 vip = 0;              // IPv4, host byte order
-    std::vector<quint16> ports;   // service ports on the VIP
-    std::vector<ConnQueryVip> moreVips; // the appended field: other VIPs and their ports
-    // Every (vip, port) asked, vip's first, without duplicates, at most kMaxServicePorts.
+    std::vector<quint16> ports;   // TCP service ports on the VIP
+    std::vector<ConnQueryVip> moreVips; // the appended field: other VIPs and their TCP ports
+    std::vector<ConnQueryVip> udp;      // the appended UDP field: VIPs and their UDP ports
+    // Every TCP (vip, port) asked, vip's first, without duplicates, at most kMaxServicePorts.
     std::vector<std::pair<quint32, quint16>> services() const;
+    // Every UDP (vip, port) asked, without duplicates, at most kMaxServicePorts.
+    std::vector<std::pair<quint32, quint16>> udpServices() const;
     friend bool operator==(const ConnQuery &, const ConnQuery &) = default;
 };
 
-// A query for every (vip, port) of `services` (the first pair's VIP is the query's vip).
-ConnQuery connQueryFor(quint32 queryId, const std::vector<std::pair<quint32, quint16>> &services);
+using ServicePorts = std::vector<std::pair<quint32, quint16>>; // (vip, port) pairs
+
+// A query for every TCP (vip, port) of `services` and every UDP one of `udpServices` (the first
+// TCP pair's VIP is the query's vip; the first UDP pair's when there is no TCP service).
+ConnQuery connQueryFor(quint32 queryId, const ServicePorts &services, const ServicePorts &udpServices = {});
 
 // One connection as it travels: the client's address, the service port, and its idle code.
 struct ConnEntry {
@@ -91,6 +109,7 @@ struct ConnEntry {
     quint16 vport = 0;
     quint8 idleCode = 0;
     quint32 vip = 0;        // 0 = the query's (report's) vip, also when decoded
+    bool udp = false;       // a connected UDP socket of a UDP service (else TCP)
     friend bool operator==(const ConnEntry &, const ConnEntry &) = default;
 };
 
@@ -117,7 +136,7 @@ std::optional<ConnQuery> decodeConnQuery(QByteArrayView payload, QString *error 
 
 // An agent's whole answer, cut into parts of at most maxEntriesPerPart entries (clamped to
 // 1..kMaxEntriesPerReport); at least one part, even for no connections. Entries whose (vip,
-// vport) the query did not ask are left out (the agent only reports what was asked).
+// vport, protocol) the query did not ask are left out (the agent only reports what was asked).
 std::vector<QByteArray> encodeConnReports(const ConnQuery &query, tb::NodeAddr server,
                                           const std::array<quint8, 6> &mac,
                                           std::span<const ConnEntry> entries, quint32 skippedDead,

@@ -31,30 +31,54 @@ std::vector<QByteArray> encodeFlowTransferTable(quint32 transferId, quint32 vip,
                                                 std::span<const FlowTransferEntry> entries,
                                                 int maxEntriesPerPart, bool closedSince)
 {
-    const std::size_t perPart = std::size_t(std::clamp(maxEntriesPerPart, 1, kMaxEntriesPerTransferPart));
-    const std::size_t partCount = std::max<std::size_t>(1, (entries.size() + perPart - 1) / perPart);
+    // The first VIP's entries, then the others', in one sequence cut into parts.
+    std::vector<const FlowTransferEntry *> order;
+    order.reserve(entries.size());
+    for (const FlowTransferEntry &e : entries)
+        if (e.vip == 0 || e.vip == vip)
+            order.push_back(&e);
+    const std::size_t firstCount = order.size();
+    for (const FlowTransferEntry &e : entries)
+        if (e.vip != 0 && e.vip != vip)
+            order.push_back(&e);
+    const bool others = order.size() > firstCount;
+    const std::size_t perPart = std::size_t(std::clamp(
+        maxEntriesPerPart, 1, others ? kMaxOtherEntriesPerTransferPart : kMaxEntriesPerTransferPart));
+    const std::size_t partCount = std::max<std::size_t>(1, (order.size() + perPart - 1) / perPart);
     std::vector<QByteArray> out;
     out.reserve(partCount);
+    auto writeEntry = [](ByteWriter &w, const FlowTransferEntry &e) {
+        w.u32(e.clientIp);
+        w.u16(e.clientPort);
+        w.u16(e.vport);
+        w.u32(e.server);
+        w.u8(e.proto);
+        w.u8(quint8(e.state));
+    };
     for (std::size_t part = 0; part < partCount; ++part) {
-        const std::size_t first = std::min(entries.size(), part * perPart);
-        const std::size_t count = std::min(perPart, entries.size() - first);
-        ByteWriter w(kFlowTransferTableFixedSize + kFlowTransferEntrySize * qsizetype(count));
+        const std::size_t first = std::min(order.size(), part * perPart);
+        const std::size_t end = std::min(order.size(), first + perPart);
+        const std::size_t mainEnd = std::clamp(firstCount, first, end);
+        const std::size_t mainCount = mainEnd - first, otherCount = end - mainEnd;
+        ByteWriter w(kFlowTransferTableFixedSize + kFlowTransferEntrySize * qsizetype(mainCount)
+                     + (others ? 4 + kFlowTransferOtherEntrySize * qsizetype(otherCount) : 0));
         w.u8(kFlowTransferVersion);
         w.u8(kTypeTable);
-        w.u16(closedSince ? kFlowTransferClosedSince : 0);
+        w.u16(quint16((closedSince ? kFlowTransferClosedSince : 0) | (others ? kFlowTransferOtherVips : 0)));
         w.u32(transferId);
         w.u32(vip);
         w.u16(quint16(part));
         w.u16(quint16(partCount));
-        w.u32(quint32(entries.size()));
-        w.u32(quint32(count));
-        for (const FlowTransferEntry &e : entries.subspan(first, count)) {
-            w.u32(e.clientIp);
-            w.u16(e.clientPort);
-            w.u16(e.vport);
-            w.u32(e.server);
-            w.u8(e.proto);
-            w.u8(quint8(e.state));
+        w.u32(quint32(order.size()));
+        w.u32(quint32(mainCount));
+        for (std::size_t i = first; i < mainEnd; ++i)
+            writeEntry(w, *order[i]);
+        if (others) {
+            w.u32(quint32(otherCount));
+            for (std::size_t i = mainEnd; i < end; ++i) {
+                w.u32(order[i]->vip);
+                writeEntry(w, *order[i]);
+            }
         }
         out.push_back(w.take());
     }
@@ -127,8 +151,14 @@ std::optional<FlowTransferMessage> decodeFlowTransfer(QByteArrayView p, QString 
         return fail(error, QStringLiteral("flow transfer table truncated: %1 entries announced, %2 bytes present")
                                .arg(n).arg(p.size()));
     t.entries.reserve(n);
-    for (quint32 i = 0; i < n; ++i) {
+    // An entry of either field; `vip` is read first for the appended one.
+    auto readEntry = [&](quint32 i, bool other) -> std::optional<FlowTransferEntry> {
         FlowTransferEntry e;
+        if (other) {
+            e.vip = in.u32();
+            if (e.vip == t.vip)
+                e.vip = 0; // the table's own VIP, as an encoder writes it
+        }
         e.clientIp = in.u32();
         e.clientPort = in.u16();
         e.vport = in.u16();
@@ -140,7 +170,29 @@ std::optional<FlowTransferMessage> decodeFlowTransfer(QByteArrayView p, QString 
         if (!validState(state))
             return fail(error, QStringLiteral("flow transfer entry %1: unknown state %2").arg(i).arg(state));
         e.state = FlowTransferState(state);
-        t.entries.push_back(e);
+        return e;
+    };
+    for (quint32 i = 0; i < n; ++i) {
+        const std::optional<FlowTransferEntry> e = readEntry(i, false);
+        if (!e)
+            return std::nullopt;
+        t.entries.push_back(*e);
+    }
+    // The appended field: the other VIPs' flows, when the flag says so.
+    if (!(flags & kFlowTransferOtherVips))
+        return t;
+    if (!in.need(4))
+        return fail(error, QStringLiteral("flow transfer table truncated: other VIPs' flows announced, %1 bytes present").arg(p.size()));
+    const quint32 f = in.u32();
+    if (f > quint32(kMaxOtherEntriesPerTransferPart) || !in.need(qsizetype(f) * kFlowTransferOtherEntrySize))
+        return fail(error, QStringLiteral("flow transfer table truncated: %1 other VIPs' entries announced, %2 bytes present")
+                               .arg(f).arg(p.size()));
+    t.entries.reserve(n + f);
+    for (quint32 i = 0; i < f; ++i) {
+        const std::optional<FlowTransferEntry> e = readEntry(n + i, true);
+        if (!e)
+            return std::nullopt;
+        t.entries.push_back(*e);
     }
     return t;
 }

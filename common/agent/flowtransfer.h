@@ -19,7 +19,15 @@
 //     the successor has announced: every flow it holds as closing and every flow a packet touched
 //     after it copied its table (a FIN it still forwarded, a SYN that reused a closing flow's
 //     port and was scheduled afresh, a connection made after the copy), with server and state;
-//     the successor adopts them (FlowTable::adoptPrevious). Other flag bits are 0 and ignored.
+//     the successor adopts them (FlowTable::adoptPrevious).
+//   flags bit 1 (kFlowTransferOtherVips): the other VIPs' flows follow the entries (services on
+//     several VIPs, docs/config.md "[[service]]"), appended so that a successor that predates
+//     them (which ignores unknown flag bits and the bytes after the entries) applies exactly
+//     the first VIP's flows, as before, and leaves the others to the agents:
+//       otherCount 4 (f) | f × (vip 4 | entry 14)
+//     A part holds at most kMaxEntriesPerTransferPart entries of both fields together, at most
+//     kMaxOtherEntriesPerTransferPart when some are other VIPs' (so that it fits 1 MiB).
+//     totalEntries counts both fields. Other flag bits are 0 and ignored.
 //   FlowTransferAnnounced (8 bytes):
 //     version 1 (=1) | type 1 (=2 announced) | flags 2 (=0) | transferId 4 (the table it applied,
 //     0 when none arrived before it announced)
@@ -31,7 +39,7 @@
 //     version 1 (=1) | type 1 (=4 stand back) | flags 2 (=0) | successor 4
 // Decoding: shorter than the fixed part, an unknown version or type, part >= partCount,
 // partCount 0, an entry with a protocol other than tcp/udp or an unknown state, or fewer bytes
-// than entryCount announces is malformed. Bytes after the last entry are ignored so a later
+// than entryCount (or, with flags bit 1, otherCount) announces is malformed. Bytes after the last entry are ignored so a later
 // version may append fields; any other change bumps the version.
 // 100k flows are 1.4 MB: more than one reliable transfer (1 MiB), so a table is cut into parts of
 // at most kMaxEntriesPerTransferPart entries; the receiver applies each part as it arrives.
@@ -57,8 +65,12 @@ constexpr int kFlowTransferAnnouncedSize = 8;
 constexpr int kFlowTransferStandAsideSize = 12;
 constexpr int kFlowTransferEntrySize = 14;
 constexpr quint16 kFlowTransferClosedSince = 0x0001; // FlowTransferTable flags
+constexpr quint16 kFlowTransferOtherVips = 0x0002;   // FlowTransferTable flags
+constexpr int kFlowTransferOtherEntrySize = 4 + kFlowTransferEntrySize;
 constexpr int kMaxEntriesPerTransferPart =
     int((tb::kMaxOobPayload - kFlowTransferTableFixedSize) / kFlowTransferEntrySize);
+constexpr int kMaxOtherEntriesPerTransferPart =
+    int((tb::kMaxOobPayload - kFlowTransferTableFixedSize - 4) / kFlowTransferOtherEntrySize);
 
 // The flow's state in the sender's table (fastpath FlowState without Empty).
 enum class FlowTransferState : quint8 { SynSeen = 1, Established = 2, Closing = 3, Udp = 4 };
@@ -70,6 +82,7 @@ struct FlowTransferEntry {
     tb::NodeAddr server = tb::kNoNode;
     quint8 proto = 6;
     FlowTransferState state = FlowTransferState::Established;
+    quint32 vip = 0; // 0 = the table's vip (the first field); else another VIP's (flags bit 1)
     friend bool operator==(const FlowTransferEntry &, const FlowTransferEntry &) = default;
 };
 
@@ -98,8 +111,11 @@ struct FlowTransferStandAside {
 using FlowTransferMessage = std::variant<FlowTransferTable, FlowTransferAnnounced, FlowTransferStandAside>;
 
 // The whole table, cut into parts of at most maxEntriesPerPart entries (clamped to
-// 1..kMaxEntriesPerTransferPart); at least one part, even for an empty table. closedSince: the
-// flows closed since the table was copied (flags bit 0), not a table.
+// 1..kMaxEntriesPerTransferPart, or 1..kMaxOtherEntriesPerTransferPart when some entries are of
+// another VIP); at least one part, even for an empty table. Entries whose vip is 0 or `vip` go
+// to the first field, the others to the appended one, in their order. closedSince: the flows
+// closed since the table was copied (flags bit 0), not a table. Decoded entries of the first
+// field have vip 0.
 std::vector<QByteArray> encodeFlowTransferTable(quint32 transferId, quint32 vip,
                                                 std::span<const FlowTransferEntry> entries,
                                                 int maxEntriesPerPart = kMaxEntriesPerTransferPart,

@@ -36,9 +36,9 @@ ReconstructionCoordinator::ReconstructionCoordinator(ReconstructionConfig config
 }
 
 ReconstructionCoordinator::ClaimKey ReconstructionCoordinator::flowKey(quint32 clientIp, quint16 clientPort, quint32 vip,
-                                                                        quint16 vport)
+                                                                        quint16 vport, bool udp)
 {
-    return {(quint64(clientIp) << 32) | (quint64(clientPort) << 16) | vport, vip};
+    return {(quint64(clientIp) << 32) | (quint64(clientPort) << 16) | vport, vip, udp};
 }
 
 ReconstructionCoordinator::Output ReconstructionCoordinator::start(tb::Time now, quint32 vip,
@@ -57,12 +57,20 @@ ReconstructionCoordinator::Output ReconstructionCoordinator::start(tb::Time now,
                                                                    const std::vector<std::pair<quint32, quint16>> &services,
                                                                    const std::vector<tb::NodeAddr> &servers)
 {
+    return start(now, services, {}, servers);
+}
+
+ReconstructionCoordinator::Output ReconstructionCoordinator::start(tb::Time now, const ServicePorts &services,
+                                                                   const ServicePorts &udpServices,
+                                                                   const std::vector<tb::NodeAddr> &servers)
+{
     Output out;
     m_started = true;
     m_running = true;
     m_startedAt = now;
     m_services = services;
-    m_vip = services.empty() ? 0 : services.front().first;
+    m_udpServices = udpServices;
+    m_vip = !services.empty() ? services.front().first : !udpServices.empty() ? udpServices.front().first : 0;
     const quint32 vip = m_vip;
     m_servers.clear();
     m_claims.clear();
@@ -90,7 +98,7 @@ void ReconstructionCoordinator::query(tb::Time now, tb::NodeAddr server, ServerR
     q.queryId = m_nextQueryId++;
     if (m_nextQueryId == 0)
         m_nextQueryId = 1;
-    q = connQueryFor(q.queryId, m_services);
+    q = connQueryFor(q.queryId, m_services, m_udpServices);
     q.vip = m_vip;
     if (run.attempts == 0)
         run.firstQueryAt = now;
@@ -206,9 +214,10 @@ void ReconstructionCoordinator::mergeSome(tb::Time now, std::size_t budget, Outp
         for (; p.next < end; ++p.next) {
             const ConnEntry &e = p.report.entries[p.next];
             const quint32 vip = e.vip ? e.vip : p.report.vip;
-            if (std::find(m_services.begin(), m_services.end(), std::pair{vip, e.vport}) == m_services.end())
+            const ServicePorts &asked = e.udp ? m_udpServices : m_services;
+            if (std::find(asked.begin(), asked.end(), std::pair{vip, e.vport}) == asked.end())
                 continue; // not asked (the decoder checked the report's own table, not our query)
-            const auto [claim, inserted] = m_claims.try_emplace(flowKey(e.clientIp, e.clientPort, vip, e.vport),
+            const auto [claim, inserted] = m_claims.try_emplace(flowKey(e.clientIp, e.clientPort, vip, e.vport, e.udp),
                                                                 Claim{p.from, e.idleCode});
             if (!inserted) {
                 Claim &c = claim->second;
@@ -221,7 +230,7 @@ void ReconstructionCoordinator::mergeSome(tb::Time now, std::size_t budget, Outp
                     continue;
                 c = Claim{p.from, e.idleCode};
             }
-            out.flows.push_back({e.clientIp, e.clientPort, vip, e.vport, p.from});
+            out.flows.push_back({e.clientIp, e.clientPort, vip, e.vport, p.from, e.udp});
         }
         if (p.next < p.report.entries.size())
             break; // budget spent
@@ -377,7 +386,7 @@ std::vector<ReconstructionCoordinator::Flow> ReconstructionCoordinator::mergedFl
     std::vector<Flow> out;
     out.reserve(m_claims.size());
     for (const auto &[key, claim] : m_claims)
-        out.push_back({quint32(key.flow >> 32), quint16(key.flow >> 16), key.vip, quint16(key.flow), claim.server});
+        out.push_back({quint32(key.flow >> 32), quint16(key.flow >> 16), key.vip, quint16(key.flow), claim.server, key.udp});
     return out;
 }
 

@@ -52,6 +52,7 @@ public:
         quint32 vip = 0;
         quint16 vport = 0;
         tb::NodeAddr server = tb::kNoNode;
+        bool udp = false; // a connected UDP socket's flow (else TCP)
         friend bool operator==(const Flow &, const Flow &) = default;
     };
     struct Event {
@@ -96,6 +97,9 @@ public:
     // Same for services on several VIPs: every (vip, port) of `services` is asked (the first
     // pair's VIP is the queries' vip; docs/agent.md "Several VIPs").
     Output start(tb::Time now, const std::vector<std::pair<quint32, quint16>> &services,
+                 const std::vector<tb::NodeAddr> &servers);
+    // And UDP services: their connected sockets are asked too (docs/agent.md "UDP").
+    Output start(tb::Time now, const ServicePorts &services, const ServicePorts &udpServices,
                  const std::vector<tb::NodeAddr> &servers);
     // A report from the out-of-band channel. from = the ring address the datagram came from
     // (authenticated by the envelope); a report naming another server is rejected. Decodes and
@@ -159,26 +163,28 @@ private:
     void checkCompletion(tb::Time now, Output &out);
     void mergeSome(tb::Time now, std::size_t budget, Output &out);
     void maybeAnswered(tb::Time now, tb::NodeAddr server, ServerRun &run, Output &out);
-    // (clientIp, clientPort, vport) and the VIP: a claim's key.
+    // (clientIp, clientPort, vport), the VIP and the protocol: a claim's key.
     struct ClaimKey {
         quint64 flow = 0;
         quint32 vip = 0;
+        bool udp = false;
         friend bool operator==(const ClaimKey &, const ClaimKey &) = default;
     };
     struct ClaimKeyHash {
         std::size_t operator()(const ClaimKey &k) const noexcept
         {
-            return std::hash<quint64>()(k.flow ^ (quint64(k.vip) * 0x9E3779B97F4A7C15ull));
+            return std::hash<quint64>()(k.flow ^ ((quint64(k.vip) << 1 | quint64(k.udp)) * 0x9E3779B97F4A7C15ull));
         }
     };
-    static ClaimKey flowKey(quint32 clientIp, quint16 clientPort, quint32 vip, quint16 vport);
+    static ClaimKey flowKey(quint32 clientIp, quint16 clientPort, quint32 vip, quint16 vport, bool udp);
     bool reject(Output &out, quint64 &counter, const QString &why);
 
     ReconstructionConfig m_config;
     bool m_started = false, m_running = false;
     tb::Time m_startedAt{0};
     quint32 m_vip = 0;
-    std::vector<std::pair<quint32, quint16>> m_services; // every (vip, port) asked
+    std::vector<std::pair<quint32, quint16>> m_services; // every TCP (vip, port) asked
+    ServicePorts m_udpServices;                          // every UDP (vip, port) asked
     quint32 m_nextQueryId = 1;
     std::map<tb::NodeAddr, ServerRun> m_servers;
     // (clientIp, clientPort, vip, vport) -> winning claim.

@@ -1,5 +1,7 @@
 #include "config/nodesettings.h"
 
+#include "agent/connmessages.h" // kMaxServicePorts
+
 #include "tokenbeat/envelope.h" // kMinKeySize
 
 #include <QHostAddress>
@@ -176,17 +178,33 @@ std::vector<quint32> DispatcherSettings::announcedAddresses() const
     return out;
 }
 
-std::vector<std::pair<quint32, quint16>> DispatcherSettings::reportedPorts() const
+namespace {
+std::vector<std::pair<quint32, quint16>> portsOf(const std::vector<ServiceSettings> &services,
+                                                 ServiceSettings::Protocol protocol)
 {
     std::vector<std::pair<quint32, quint16>> out;
     for (const ServiceSettings &s : services) {
-        if (s.protocol != ServiceSettings::Protocol::Tcp)
+        if (s.protocol != protocol)
             continue;
         for (const auto &[first, last] : s.ports)
             for (int p = first; p <= last; ++p)
                 if (std::find(out.begin(), out.end(), std::pair{s.vip, quint16(p)}) == out.end())
                     out.emplace_back(s.vip, quint16(p));
     }
+    return out;
+}
+} // namespace
+
+std::vector<std::pair<quint32, quint16>> DispatcherSettings::reportedPorts() const
+{
+    return portsOf(services, ServiceSettings::Protocol::Tcp);
+}
+
+std::vector<std::pair<quint32, quint16>> DispatcherSettings::reportedUdpPorts() const
+{
+    std::vector<std::pair<quint32, quint16>> out = portsOf(services, ServiceSettings::Protocol::Udp);
+    if (out.size() > std::size_t(kMaxServicePorts))
+        out.resize(std::size_t(kMaxServicePorts)); // the loader refuses more; the legacy form's
     return out;
 }
 
@@ -202,6 +220,7 @@ void fillServicePolicy(const DispatcherSettings &d, DispatchPolicy &policy)
     policy.ruleCount = 0;
     policy.serviceCount = 0;
     policy.nat = false;
+    policy.udpIdlePerService = false;
     for (const ServiceSettings &svc : d.services) {
         if (policy.serviceCount >= kMaxServices)
             break;
@@ -211,6 +230,9 @@ void fillServicePolicy(const DispatcherSettings &d, DispatchPolicy &policy)
         policy.services[index].mode = svc.mode == ServiceSettings::Mode::Nat ? ForwardMode::Nat : ForwardMode::Direct;
         if (svc.mode == ServiceSettings::Mode::Nat)
             policy.nat = true;
+        policy.services[index].udpIdle = FastTime(std::int64_t(svc.udpIdleS) * 1'000'000);
+        if (svc.udpIdleS > 0)
+            policy.udpIdlePerService = true;
         for (const auto &[first, last] : svc.ports) {
             if (policy.ruleCount >= kMaxServiceRules)
                 break;

@@ -43,6 +43,7 @@ struct ServiceSettings {
     Mode mode = Mode::Direct;
     SchedulerKind scheduler = SchedulerKind::Maglev;
     int persistenceS = 0;                             // source-address affinity timeout; 0 = off
+    int udpIdleS = 0;                                 // UDP flow idle timeout; 0 = not set (60 s)
     int line = 0;                                     // where the table starts (messages)
     bool fromLegacyKeys = false;                      // made from [dispatcher] vip/ports
     int portCount() const;
@@ -89,6 +90,9 @@ struct DispatcherSettings {
     std::vector<quint32> vips() const;
     // TCP (vip, port) pairs the agents report at reconstruction: every port of every TCP service.
     std::vector<std::pair<quint32, quint16>> reportedPorts() const;
+    // UDP (vip, port) pairs the agents report (their connected sockets): every port of every UDP
+    // service, at most kMaxServicePorts (docs/agent.md "UDP").
+    std::vector<std::pair<quint32, quint16>> reportedUdpPorts() const;
     // True when some service has mode "nat".
     bool hasNat() const;
     // Every address the dispatcher announces with the VMAC and answers ARP for: the VIPs, then

@@ -674,7 +674,8 @@ void finishDispatcher(SectionReader &r, NodeSettings &s, bool haveServices)
 
 const std::vector<std::string_view> &serviceKeys()
 {
-    static const std::vector<std::string_view> keys = {"vip", "protocol", "port", "mode", "scheduler", "persistence_s"};
+    static const std::vector<std::string_view> keys = {"vip", "protocol", "port", "mode", "scheduler", "persistence_s",
+                                                       "udp_idle_s"};
     return keys;
 }
 
@@ -759,6 +760,15 @@ void parseService(SectionReader &r, const NodeSettings &s, ServiceSettings &svc)
                                                                  : SchedulerKind::RoundRobin;
     if (const auto v = r.integer("persistence_s", 0, 86400))
         svc.persistenceS = int(*v);
+    // How long the dispatcher keeps a UDP flow without a datagram from its client (the flow
+    // table's default is 60 s). Not for TCP: its flows end with FIN/RST and established idle.
+    if (r.has("udp_idle_s") && svc.protocol != ServiceSettings::Protocol::Udp && r.ok()) {
+        r.fail("udp_idle_s", QStringLiteral("applies to protocol = \"udp\" services only (1..86400 seconds); remove it "
+                                            "from this tcp service"));
+        return;
+    }
+    if (const auto v = r.integer("udp_idle_s", 1, 86400))
+        svc.udpIdleS = int(*v);
 }
 
 // [[service]] tables, in file order, after [dispatcher] (a service's scheduler defaults to its).

@@ -404,7 +404,8 @@ FastPath::Housekeeping FastPath::housekeeping(FastTime now) noexcept
         m_sweepCredit += owed * passUs;
         slots = cap;
     }
-    h.expired = slots > 0 ? m_flows.sweep(now, std::size_t(slots)) : 0;
+    const ServerTable *table = slots > 0 ? m_tables.acquire() : nullptr;
+    h.expired = slots > 0 ? m_flows.sweep(now, std::size_t(slots), table ? &table->policy() : nullptr) : 0;
     bump(c.expiredFlows, h.expired);
     return h;
 }

@@ -219,10 +219,16 @@ void FlowTable::eraseAt(std::size_t hole) noexcept
     m_entries[hole].stateBits = 0;
 }
 
-bool FlowTable::expired(const FlowEntry &e, std::uint32_t nowMs, std::uint32_t synSeenMs) const noexcept
+bool FlowTable::expired(const FlowEntry &e, std::uint32_t nowMs, std::uint32_t synSeenMs,
+                        const DispatchPolicy *policy) const noexcept
 {
     const std::int32_t idle = std::int32_t(nowMs - e.lastSeenMs);
     const FlowState s = e.state();
+    if (s == FlowState::Udp && policy) {
+        const FastTime own = policy->udpIdleOf(e.key());
+        if (own.count() > 0) // capped like the constructor's timeouts, for wrap-safe comparison
+            return idle >= std::int32_t(std::min<std::int64_t>(own.count() / 1000, std::int64_t(1) << 30));
+    }
     return idle >= std::int32_t(s == FlowState::SynSeen ? synSeenMs : m_timeoutMs[std::size_t(s)]);
 }
 
@@ -250,7 +256,7 @@ bool FlowTable::evictForSyn(std::uint64_t hash, FastTime now) noexcept
     return true;
 }
 
-std::size_t FlowTable::sweep(FastTime now, std::size_t maxSlots) noexcept
+std::size_t FlowTable::sweep(FastTime now, std::size_t maxSlots, const DispatchPolicy *policy) noexcept
 {
     const std::uint32_t nowMs = toMs(now);
     // Decided once per call: retiring entries may end the pressure, the next call sees that.
@@ -259,7 +265,7 @@ std::size_t FlowTable::sweep(FastTime now, std::size_t maxSlots) noexcept
     std::size_t retired = 0;
     for (std::size_t examined = 0; examined < maxSlots; ++examined) {
         const FlowEntry &e = m_entries[m_sweepCursor];
-        if (e.state() != FlowState::Empty && expired(e, nowMs, synSeenMs)) {
+        if (e.state() != FlowState::Empty && expired(e, nowMs, synSeenMs, policy)) {
             // The shift may pull another entry into this slot: look at it again next turn.
             eraseAt(m_sweepCursor);
             ++retired;

@@ -150,7 +150,10 @@ public:
 
     // Examines at most maxSlots slots from where the previous call stopped and retires expired
     // flows; a full pass over the table takes capacity()/maxSlots calls. Returns flows retired.
-    std::size_t sweep(FastTime now, std::size_t maxSlots) noexcept;
+    // With a policy whose services set their own UDP idle timeout ([[service]] udp_idle_s), a
+    // UDP flow expires after its service's (DispatchPolicy::udpIdleOf: a linear rule lookup per
+    // UDP flow examined, never per packet); without, after FlowTimeouts::udp.
+    std::size_t sweep(FastTime now, std::size_t maxSlots, const DispatchPolicy *policy = nullptr) noexcept;
 
     // Copies occupied entries, in slot order, until `out` is full or the table is scanned
     // (diagnostics: the control plane's connection map). Owner thread only; it reads the whole
@@ -195,7 +198,7 @@ private:
     // Another server: the flow's open and active counts move with it.
     void moveToSlot(FlowEntry &e, std::uint16_t slot) noexcept;
     void eraseAt(std::size_t index) noexcept;
-    bool expired(const FlowEntry &e, std::uint32_t nowMs, std::uint32_t synSeenMs) const noexcept;
+    bool expired(const FlowEntry &e, std::uint32_t nowMs, std::uint32_t synSeenMs, const DispatchPolicy *policy) const noexcept;
     void adjustSynSeen(int delta) noexcept
     {
         m_synSeen.store(std::size_t(std::ptrdiff_t(m_synSeen.load(std::memory_order_relaxed)) + delta),

@@ -70,6 +70,8 @@ struct ServiceParams {
     // (ports are not translated), and no other NAT service has its protocol and port, so a
     // reply from server:port maps back to exactly one VIP:port without per-flow state.
     ForwardMode mode = ForwardMode::Direct;
+    // A UDP service's flow idle timeout ([[service]] udp_idle_s); 0 = FlowTimeouts::udp.
+    FastTime udpIdle{0};
 };
 
 struct DispatchPolicy {
@@ -102,6 +104,8 @@ struct DispatchPolicy {
     std::uint16_t ruleCount = 0;
     std::array<ServiceParams, kMaxServices> services{};
     std::uint8_t serviceCount = 0;
+    // Some service has its own udpIdle: the flow table's sweep looks a UDP flow's service up.
+    bool udpIdlePerService = false;
 
     bool isVip(std::uint32_t ip) const noexcept
     {
@@ -124,6 +128,14 @@ struct DispatchPolicy {
         return nullptr;
     }
     bool anyNat() const noexcept { return nat || mode == ForwardMode::Nat; }
+    // The idle timeout of a UDP flow with this key: its service's udpIdle, or 0 (the table's).
+    FastTime udpIdleOf(const FlowKey &key) const noexcept
+    {
+        if (!udpIdlePerService)
+            return FastTime{0};
+        const ServiceRule *rule = findRule(key);
+        return rule ? services[rule->service].udpIdle : FastTime{0};
+    }
     // The mode of a frame that falls under `rule` (nullptr: no services, `mode`).
     ForwardMode modeOf(const ServiceRule *rule) const noexcept { return rule ? services[rule->service].mode : mode; }
     // The VIP a NAT reply from a server's port `srcPort` over `protocol` goes back to; 0 if no

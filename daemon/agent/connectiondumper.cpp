@@ -75,8 +75,10 @@ std::vector<char> portFilter(const std::vector<std::uint16_t> &ports)
     return out;
 }
 
-// nlmsghdr | inet_diag_req_v2 | rtattr INET_DIAG_REQ_BYTECODE (the port filter).
-std::vector<char> buildRequest(const std::vector<std::uint16_t> &ports)
+// nlmsghdr | inet_diag_req_v2 | rtattr INET_DIAG_REQ_BYTECODE (the port filter). A UDP socket
+// that connect(2)ed has sk_state TCP_ESTABLISHED too (udp_diag filters on the same bit), and no
+// tcp_info to ask for.
+std::vector<char> buildRequest(int protocol, const std::vector<std::uint16_t> &ports)
 {
     const std::vector<char> bytecode = portFilter(ports);
     const std::size_t attrLen = bytecode.empty() ? 0 : RTA_LENGTH(bytecode.size());
@@ -89,9 +91,9 @@ std::vector<char> buildRequest(const std::vector<std::uint16_t> &ports)
     h->nlmsg_seq = 1;
     auto *req = static_cast<inet_diag_req_v2 *>(NLMSG_DATA(h));
     req->sdiag_family = AF_INET;
-    req->sdiag_protocol = IPPROTO_TCP;
+    req->sdiag_protocol = std::uint8_t(protocol);
     req->idiag_states = 1u << kTcpEstablished;
-    req->idiag_ext = 1u << (INET_DIAG_INFO - 1);
+    req->idiag_ext = protocol == IPPROTO_TCP ? 1u << (INET_DIAG_INFO - 1) : 0;
     if (attrLen) {
         auto *a = reinterpret_cast<rtattr *>(msg.data() + NLMSG_LENGTH(sizeof(inet_diag_req_v2)));
         a->rta_type = INET_DIAG_REQ_BYTECODE;
@@ -133,9 +135,32 @@ ConnectionDump ConnectionDumper::dump(std::uint32_t vip, const std::vector<std::
 
 ConnectionDump ConnectionDumper::dump(const std::vector<std::pair<std::uint32_t, std::uint16_t>> &services) const
 {
+    return dump(services, {});
+}
+
+ConnectionDump ConnectionDumper::dump(const std::vector<std::pair<std::uint32_t, std::uint16_t>> &services,
+                                      const std::vector<std::pair<std::uint32_t, std::uint16_t>> &udpServices) const
+{
     ConnectionDump result;
-    if (services.empty())
+    dumpProtocol(IPPROTO_TCP, services, result);
+    if (!result.error)
+        dumpProtocol(IPPROTO_UDP, udpServices, result);
+    if (result.error) {
+        result.live.clear();
         return result;
+    }
+    std::sort(result.live.begin(), result.live.end(), [](const ConnectionInfo &a, const ConnectionInfo &b) {
+        return std::tie(a.udp, a.vport, a.clientIp, a.clientPort) < std::tie(b.udp, b.vport, b.clientIp, b.clientPort);
+    });
+    return result;
+}
+
+void ConnectionDumper::dumpProtocol(int protocol, const std::vector<std::pair<std::uint32_t, std::uint16_t>> &services,
+                                    ConnectionDump &result) const
+{
+    if (services.empty())
+        return;
+    const bool udp = protocol == IPPROTO_UDP;
     // The kernel filters by port (bytecode); the VIP of each socket is checked below.
     std::vector<std::uint16_t> ports;
     for (const auto &[vip, port] : services)
@@ -144,15 +169,15 @@ ConnectionDump ConnectionDumper::dump(const std::vector<std::pair<std::uint32_t,
     Fd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
     if (fd.get() < 0) {
         result.error = errnoText("socket(AF_NETLINK, NETLINK_SOCK_DIAG) failed (kernel without sock_diag?)");
-        return result;
+        return;
     }
 
-    const std::vector<char> msg = buildRequest(ports);
+    const std::vector<char> msg = buildRequest(protocol, ports);
     sockaddr_nl kernel{};
     kernel.nl_family = AF_NETLINK;
     if (::sendto(fd.get(), msg.data(), msg.size(), 0, reinterpret_cast<sockaddr *>(&kernel), sizeof(kernel)) < 0) {
         result.error = errnoText("sock_diag request failed");
-        return result;
+        return;
     }
 
     std::vector<char> buffer(kRecvBuffer);
@@ -163,8 +188,7 @@ ConnectionDump ConnectionDumper::dump(const std::vector<std::pair<std::uint32_t,
             if (errno == EINTR)
                 continue;
             result.error = errnoText("sock_diag dump read failed");
-            result.live.clear();
-            return result;
+            return;
         }
         if (n == 0)
             break;
@@ -177,9 +201,9 @@ ConnectionDump ConnectionDumper::dump(const std::vector<std::pair<std::uint32_t,
             if (h->nlmsg_type == NLMSG_ERROR) {
                 const auto *err = static_cast<const nlmsgerr *>(NLMSG_DATA(h));
                 errno = h->nlmsg_len >= NLMSG_LENGTH(sizeof(nlmsgerr)) ? -err->error : EPROTO;
-                result.error = errnoText("sock_diag dump refused");
-                result.live.clear();
-                return result;
+                result.error = errnoText(udp ? "sock_diag dump of UDP sockets refused (kernel without udp_diag?)"
+                                             : "sock_diag dump refused");
+                return;
             }
             if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg)))
                 continue;
@@ -190,7 +214,7 @@ ConnectionDump ConnectionDumper::dump(const std::vector<std::pair<std::uint32_t,
             std::uint32_t local = ntohl(d->id.idiag_src[0]);
             const std::uint16_t localPort = ntohs(d->id.idiag_sport);
             for (const LocalAlias &a : m_aliases) {
-                if (a.local == local && a.port == localPort) {
+                if (a.local == local && a.port == localPort && a.udp == udp) {
                     local = a.vip;
                     break;
                 }
@@ -203,6 +227,12 @@ ConnectionDump ConnectionDumper::dump(const std::vector<std::pair<std::uint32_t,
             c.clientPort = ntohs(d->id.idiag_dport);
             c.vip = local;
             c.vport = localPort;
+            c.udp = udp;
+            if (udp) {
+                // No tcp_info, no dead-client rule: the socket lives until its application closes it.
+                result.live.push_back(c);
+                continue;
+            }
             // Attributes follow the message; tcp_info may be shorter on older kernels.
             int attrLen = int(h->nlmsg_len) - int(NLMSG_LENGTH(sizeof(inet_diag_msg)));
             for (auto *a = reinterpret_cast<rtattr *>(const_cast<inet_diag_msg *>(d) + 1); RTA_OK(a, attrLen);
@@ -226,15 +256,8 @@ ConnectionDump ConnectionDumper::dump(const std::vector<std::pair<std::uint32_t,
             result.live.push_back(c);
         }
     }
-    if (!done) {
+    if (!done)
         result.error = QStringLiteral("sock_diag dump ended without NLMSG_DONE");
-        result.live.clear();
-        return result;
-    }
-    std::sort(result.live.begin(), result.live.end(), [](const ConnectionInfo &a, const ConnectionInfo &b) {
-        return std::tie(a.vport, a.clientIp, a.clientPort) < std::tie(b.vport, b.clientIp, b.clientPort);
-    });
-    return result;
 }
 
 std::vector<ConnEntry> ConnectionDumper::toEntries(const std::vector<ConnectionInfo> &live)
@@ -242,7 +265,7 @@ std::vector<ConnEntry> ConnectionDumper::toEntries(const std::vector<ConnectionI
     std::vector<ConnEntry> out;
     out.reserve(live.size());
     for (const ConnectionInfo &c : live)
-        out.push_back({c.clientIp, c.clientPort, c.vport, idleCodeFromMs(c.idleMs), c.vip});
+        out.push_back({c.clientIp, c.clientPort, c.vport, idleCodeFromMs(c.idleMs), c.vip, c.udp});
     return out;
 }
 

@@ -8,6 +8,7 @@
 //
 // Sockets: one netlink socket per dump(), opened in the network namespace of the calling
 // thread (the daemon runs inside its node's namespace). Listing works without privileges.
+// UDP services: the connected UDP sockets (docs/agent.md "UDP"), in a second dump.
 // Thread: any; no shared state. Cost: one kernel dump of the namespace's established IPv4 TCP
 // sockets on the service ports (the kernel filters by local port with inet_diag bytecode, the
 // address is checked here). The kernel still walks every established socket of the namespace:
@@ -57,13 +58,16 @@ struct ConnectionInfo {
     std::uint16_t clientPort = 0;
     std::uint32_t vip = 0;
     std::uint16_t vport = 0;
-    std::uint32_t idleMs = 0;   // min(last data, last ACK received): the client's last sign of life
+    // TCP: min(last data, last ACK received), the client's last sign of life. UDP: 0 (the kernel
+    // keeps no receive time for a UDP socket; docs/agent.md "UDP").
+    std::uint32_t idleMs = 0;
     TcpSocketState tcp;
+    bool udp = false;           // a connected UDP socket of a UDP service
     friend bool operator==(const ConnectionInfo &, const ConnectionInfo &) = default;
 };
 
 struct ConnectionDump {
-    std::vector<ConnectionInfo> live; // sorted by (vport, clientIp, clientPort)
+    std::vector<ConnectionInfo> live; // sorted by (udp, vport, clientIp, clientPort)
     std::uint32_t skippedDead = 0;
     std::uint32_t scanned = 0;        // sockets the kernel listed (established, on a service port)
     std::optional<QString> error;     // netlink failure: live is empty, the message names the cause
@@ -81,6 +85,7 @@ public:
         std::uint32_t local = 0; // this server's address, host byte order
         std::uint16_t port = 0;
         std::uint32_t vip = 0;
+        bool udp = false;        // the alias of a UDP service (else TCP)
         friend bool operator==(const LocalAlias &, const LocalAlias &) = default;
     };
     void setLocalAliases(std::vector<LocalAlias> aliases) { m_aliases = std::move(aliases); }
@@ -89,11 +94,19 @@ public:
     ConnectionDump dump(std::uint32_t vip, const std::vector<std::uint16_t> &ports) const;
     // Established connections to any of the (vip, port) pairs (several VIPs: [[service]]).
     ConnectionDump dump(const std::vector<std::pair<std::uint32_t, std::uint16_t>> &services) const;
+    // And the connected UDP sockets (a peer set: connect(2), state "established" in sock_diag)
+    // bound to any of the udpServices pairs: a second dump, of IPPROTO_UDP, with the same port
+    // filter. Unconnected UDP sockets (a plain recvfrom server) have no peer and are not listed.
+    ConnectionDump dump(const std::vector<std::pair<std::uint32_t, std::uint16_t>> &services,
+                        const std::vector<std::pair<std::uint32_t, std::uint16_t>> &udpServices) const;
 
     // The reconstruction wire entries of a dump (idle code from idleMs).
     static std::vector<ConnEntry> toEntries(const std::vector<ConnectionInfo> &live);
 
 private:
+    // One sock_diag dump of `protocol` (IPPROTO_TCP or IPPROTO_UDP) into result.
+    void dumpProtocol(int protocol, const std::vector<std::pair<std::uint32_t, std::uint16_t>> &services,
+                      ConnectionDump &result) const;
     DeadClientFilter m_filter;
     std::vector<LocalAlias> m_aliases;
 };

@@ -29,12 +29,15 @@ void ConnectionReporter::onOob(tb::NodeAddr from, quint8 channel, const QByteArr
     // the dispatcher takes as the answer to any of its queries of the same reconstruction. A
     // dispatcher that started a new reconstruction meanwhile rejects it and asks again, and
     // that query then gets a dump of its own.
-    if (m_busy && m_running.from == from && m_running.query.services() == query->services()) {
+    const auto sameServices = [&](const ConnQuery &q) {
+        return q.services() == query->services() && q.udpServices() == query->udpServices();
+    };
+    if (m_busy && m_running.from == from && sameServices(m_running.query)) {
         ++m_coalesced;
         return;
     }
     for (Pending &waiting : m_queue) {
-        if (waiting.from == from && waiting.query.services() == query->services()) {
+        if (waiting.from == from && sameServices(waiting.query)) {
             waiting.query.queryId = query->queryId;
             ++m_coalesced;
             return;
@@ -63,7 +66,7 @@ void ConnectionReporter::startNext()
     m_worker.run([this, job, dumper = m_dumper, self = m_self, mac = m_mac] {
         QElapsedTimer timer;
         timer.start();
-        const ConnectionDump dump = dumper.dump(job.query.services());
+        const ConnectionDump dump = dumper.dump(job.query.services(), job.query.udpServices());
         Result r;
         r.dumpMicros = timer.nsecsElapsed() / 1000;
         if (dump.error) {

@@ -32,6 +32,14 @@ void ReconstructionRunner::start(const std::vector<std::pair<quint32, quint16>> 
     apply(m_coordinator.start(m_clock(), services, servers));
 }
 
+void ReconstructionRunner::start(const ServicePorts &services, const ServicePorts &udpServices,
+                                 const std::vector<tb::NodeAddr> &servers)
+{
+    ++m_generation;
+    m_mergeTimer.stop();
+    apply(m_coordinator.start(m_clock(), services, udpServices, servers));
+}
+
 void ReconstructionRunner::serverJoined(tb::NodeAddr server)
 {
     apply(m_coordinator.onServerJoined(m_clock(), server));

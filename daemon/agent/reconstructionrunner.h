@@ -38,6 +38,8 @@ public:
 
     void start(quint32 vip, std::vector<quint16> ports, const std::vector<tb::NodeAddr> &servers);
     void start(const std::vector<std::pair<quint32, quint16>> &services, const std::vector<tb::NodeAddr> &servers);
+    // TCP services and UDP services (their connected sockets are asked too).
+    void start(const ServicePorts &services, const ServicePorts &udpServices, const std::vector<tb::NodeAddr> &servers);
     void serverJoined(tb::NodeAddr server);
     void serverLeft(tb::NodeAddr server);
     // Forget the run (abdication): later reports are rejected as unexpected.

@@ -47,11 +47,11 @@ std::vector<ConnectionDumper::LocalAlias> natAliases(const NodeSettings &setting
 {
     std::vector<ConnectionDumper::LocalAlias> out;
     for (const ServiceSettings &svc : settings.dispatcher.services) {
-        if (svc.mode != ServiceSettings::Mode::Nat || svc.protocol != ServiceSettings::Protocol::Tcp)
+        if (svc.mode != ServiceSettings::Mode::Nat)
             continue;
         for (const auto &[first, last] : svc.ports)
             for (int p = first; p <= last; ++p)
-                out.push_back({settings.address, quint16(p), svc.vip});
+                out.push_back({settings.address, quint16(p), svc.vip, svc.protocol == ServiceSettings::Protocol::Udp});
     }
     return out;
 }

@@ -33,6 +33,13 @@ FlowTransferState transferState(FlowState s)
     return FlowTransferState::Established;
 }
 
+// A transferred flow's VIP (0: the table's, which the caller checked) is one of `vips`, this
+// node's; a flow of a VIP it does not serve (a predecessor with another config) is left out.
+bool servesVip(const std::vector<quint32> &vips, quint32 vip)
+{
+    return vip == 0 || std::find(vips.begin(), vips.end(), vip) != vips.end();
+}
+
 FlowState flowState(FlowTransferState s)
 {
     switch (s) {
@@ -80,16 +87,14 @@ void DispatcherService::sendFlowTransfer(tb::NodeAddr successor)
         entries.reserve(snap->flows.size());
         quint64 orphaned = 0;
         for (const FlowEntry &e : snap->flows) {
-            // The transfer's wire format has one VIP: other VIPs' flows are left to the agents'
-            // reports (TCP) and the Maglev table (docs/dispatcher.md "Virtual services").
-            if (e.dstIp != vip)
-                continue;
+            // Every VIP's flows: the first VIP's in the table's own field, the others' in the
+            // appended one (docs/dispatcher.md "Virtual services").
             const auto o = owner.find(e.slot);
             if (o == owner.end()) {
                 ++orphaned; // its server left the table: nobody to send it to
                 continue;
             }
-            entries.push_back({e.srcIp, e.srcPort, e.dstPort, o->second, e.proto, transferState(e.state())});
+            entries.push_back({e.srcIp, e.srcPort, e.dstPort, o->second, e.proto, transferState(e.state()), e.dstIp});
         }
         const quint32 id = quint32(RingDriver::steadyNow().count()) | 1u; // new for each transfer of a sender
         auto parts = std::make_shared<std::vector<QByteArray>>(encodeFlowTransferTable(id, vip, entries));
@@ -128,12 +133,12 @@ void DispatcherService::sendClosedSince(tb::NodeAddr successor, std::function<vo
         if (snap) {
             for (const FlowEntry &e : snap->flows) {
                 const auto o = owner.find(e.slot);
-                if (e.dstIp != vip || o == owner.end() || e.state() == FlowState::Empty)
+                if (o == owner.end() || e.state() == FlowState::Empty)
                     continue;
                 const bool touched = !sinceCopy || std::int32_t(e.lastSeenMs - copiedMs) >= 0;
                 if (e.state() != FlowState::Closing && !touched)
                     continue;
-                closed.push_back({e.srcIp, e.srcPort, e.dstPort, o->second, e.proto, transferState(e.state())});
+                closed.push_back({e.srcIp, e.srcPort, e.dstPort, o->second, e.proto, transferState(e.state()), e.dstIp});
             }
         }
         const quint32 id = quint32(RingDriver::steadyNow().count()) | 1u;
@@ -209,12 +214,13 @@ void DispatcherService::applyTransferPart(const FlowTransferTable &part)
     }
     if (m_transferComplete || !m_transferParts.insert(part.part).second || part.partCount != m_transferPartCount)
         return;
+    const std::vector<quint32> vips = m_settings.dispatcher.vips();
     for (const FlowTransferEntry &e : part.entries) {
         const std::uint16_t slot = m_slots.slotFor(e.server);
-        if (slot == kNoServerSlot)
+        if (slot == kNoServerSlot || !servesVip(vips, e.vip))
             continue;
-        m_backlog.push_back(ReconstructedFlow{FlowKey{e.clientIp, part.vip, e.clientPort, e.vport, e.proto}, slot,
-                                              flowState(e.state), true});
+        m_backlog.push_back(ReconstructedFlow{FlowKey{e.clientIp, e.vip ? e.vip : part.vip, e.clientPort, e.vport, e.proto},
+                                              slot, flowState(e.state), true});
         ++m_transferFlows;
     }
     m_transferComplete = m_transferParts.size() == m_transferPartCount;
@@ -237,11 +243,13 @@ void DispatcherService::applyClosedSince(tb::NodeAddr from, const FlowTransferTa
                   !m_run ? "not dispatching" : from != m_tookOverFrom ? "this node did not take over from it" : "another VIP");
         return;
     }
+    const std::vector<quint32> vips = m_settings.dispatcher.vips();
     for (const FlowTransferEntry &e : part.entries) {
         const std::uint16_t slot = m_slots.slotFor(e.server);
-        if (slot == kNoServerSlot)
+        if (slot == kNoServerSlot || !servesVip(vips, e.vip))
             continue;
-        ReconstructedFlow rf{FlowKey{e.clientIp, part.vip, e.clientPort, e.vport, e.proto}, slot, flowState(e.state), true};
+        ReconstructedFlow rf{FlowKey{e.clientIp, e.vip ? e.vip : part.vip, e.clientPort, e.vport, e.proto}, slot,
+                             flowState(e.state), true};
         rf.fromPrevious = true;
         m_backlog.push_back(rf);
     }

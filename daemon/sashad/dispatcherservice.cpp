@@ -663,7 +663,7 @@ std::optional<QString> DispatcherService::start()
         }
     }
     // Every TCP port of every service (docs/agent.md), not only [dispatcher] ports.
-    m_runner.start(d.reportedPorts(), servers);
+    m_runner.start(d.reportedPorts(), d.reportedUdpPorts(), servers);
     m_statsTimer.start();
     m_healthPoll.start();
     m_firstForwardPoll.start();
@@ -898,7 +898,7 @@ void DispatcherService::onFlows(const std::vector<ReconstructionCoordinator::Flo
         const std::uint16_t slot = m_slots.slotFor(f.server);
         if (slot == kNoServerSlot)
             continue;
-        m_backlog.push_back(ReconstructedFlow{FlowKey{f.clientIp, f.vip, f.clientPort, f.vport, kIpProtoTcp}, slot});
+        m_backlog.push_back(ReconstructedFlow{FlowKey{f.clientIp, f.vip, f.clientPort, f.vport, f.udp ? kIpProtoUdp : kIpProtoTcp}, slot});
     }
     drainBacklog();
 }

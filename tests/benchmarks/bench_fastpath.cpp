@@ -7,6 +7,11 @@
 // connections interleaved at a time, 64-byte frames, 5 servers, Maglev. Links only
 // sasha_fastpath (no Qt).
 //
+// L4/2 beside L4/3 (NAT, issue 10 Proof): the same connections in NAT mode, where each client
+// packet is followed by its server's reply (SYN-ACK, 8 ACK/data, FIN+ACK from the server's
+// address and port 80 to the client), which the dispatcher translates too: packets and CPU time
+// per connection for both, measured in the same run.
+//
 // --syn-flood: a spoofed SYN flood pushed through the fast path as fast as it goes, one legitimate
 // connection (SYN, ACK 1,000 flood frames later, 3 data packets, FIN) per 1,000 flood SYNs, into
 // the default 1M-flow table; the clock is the real one, read every 256 frames as the capture loop
@@ -38,10 +43,19 @@ struct Trace {
     }
 };
 
-Trace makeTrace(std::size_t connections, std::size_t window)
+constexpr int kServers = 5;
+
+// natReplies: after each client packet, the server's reply in L4/3 (from a server's address,
+// which one does not matter: the reply path reads no flow state, docs/dispatcher.md "NAT mode").
+Trace makeTrace(std::size_t connections, std::size_t window, bool natReplies = false)
 {
     Trace t;
     t.offsets.push_back(0);
+    auto add = [&t](const FrameSpec &s) {
+        const auto frame = buildFrame(s);
+        t.bytes.insert(t.bytes.end(), frame.begin(), frame.end());
+        t.offsets.push_back(std::uint32_t(t.bytes.size()));
+    };
     for (std::size_t block = 0; block < connections / window; ++block) {
         for (int step = 0; step < 10; ++step) {
             for (std::size_t f = 0; f < window; ++f) {
@@ -51,9 +65,18 @@ Trace makeTrace(std::size_t connections, std::size_t window)
                 s.srcPort = std::uint16_t(1024 + (conn & 0xFF) * 200 + (conn >> 16));
                 s.tcpFlags = step == 0 ? std::uint8_t(kTcpSyn) : step == 9 ? std::uint8_t(kTcpFin | kTcpAck) : std::uint8_t(kTcpAck);
                 s.padTo = 60;
-                const auto frame = buildFrame(s);
-                t.bytes.insert(t.bytes.end(), frame.begin(), frame.end());
-                t.offsets.push_back(std::uint32_t(t.bytes.size()));
+                add(s);
+                if (!natReplies)
+                    continue;
+                FrameSpec r;
+                r.srcMac = {2, 0x5e, 0, 0, 0, std::uint8_t(conn % kServers)};
+                r.srcIp = ip4(10, 0, 0, std::uint8_t(10 + conn % kServers));
+                r.dstIp = s.srcIp;
+                r.srcPort = 80;
+                r.dstPort = s.srcPort;
+                r.tcpFlags = step == 0 ? std::uint8_t(kTcpSyn | kTcpAck) : s.tcpFlags;
+                r.padTo = 60;
+                add(r);
             }
         }
     }
@@ -198,7 +221,7 @@ int synFloodMode(const std::vector<ServerInfo> &servers)
 int main(int argc, char **argv)
 {
     std::vector<ServerInfo> servers;
-    for (std::uint16_t i = 0; i < 5; ++i)
+    for (std::uint16_t i = 0; i < kServers; ++i)
         servers.push_back({ip4(10, 0, 0, std::uint8_t(10 + i)), i, {2, 0x5e, 0, 0, 0, std::uint8_t(i)},
                            ip4(10, 0, 0, std::uint8_t(10 + i)), 1, true, false});
     if (argc > 1 && std::strcmp(argv[1], "--syn-flood") == 0)
@@ -241,6 +264,24 @@ int main(int argc, char **argv)
     const double firstPassPps = packetsPerSecond(trace, run);
     const double secondPassPps = packetsPerSecond(trace, run); // every SYN now reuses a closing flow
 
+    // L4/3: the same connections with their replies, through a NAT dispatcher.
+    const Trace natTrace = makeTrace(100000, 1000, true);
+    ServerTableHandoff natTables;
+    DispatchPolicy natPolicy = policy;
+    natPolicy.mode = ForwardMode::Nat;
+    natPolicy.nat = true;
+    natTables.publish(ServerTable::build(servers, natPolicy, 1));
+    FastPath nat(config, natTables);
+    std::size_t natClock = 0;
+    auto runNat = [&](std::size_t i) {
+        const ProcessResult r = nat.process(natTrace.frame(i), out, FastTime(++natClock));
+        sink += r.outLength;
+        if ((i & 255) == 255)
+            nat.housekeeping(FastTime(natClock));
+    };
+    const double natFirstPps = packetsPerSecond(natTrace, runNat);
+    const double natSecondPps = packetsPerSecond(natTrace, runNat);
+
     // Reconstruction: 100k flows reported by agents, merged through the queue.
     FastPath fresh(config, tables);
     const auto start = std::chrono::steady_clock::now();
@@ -262,6 +303,10 @@ int main(int argc, char **argv)
     BENCH_ASSERT_TRUE(read(c.framesIn) == 2 * trace.count() && read(c.forwarded) == read(c.framesIn),
                       "the fast path forwarded every frame of both passes");
     BENCH_ASSERT_TRUE(merged == 100000 && fresh.flows().size() == 100000, "reconstruction merged all 100k flows");
+    const auto &n = nat.counters();
+    BENCH_ASSERT_TRUE(read(n.framesIn) == 2 * natTrace.count() && read(n.forwarded) == read(n.framesIn) / 2
+                          && read(n.natReplies) == read(n.framesIn) / 2,
+                      "the NAT fast path forwarded every client frame and translated every reply of both passes");
     std::printf("bench_fastpath: %zu frames, 64 B, 100k connections, 5 servers, Maglev, one core\n", trace.count());
     std::printf("  baseline memcpy only        %8.2f Mpps\n", copyPps / 1e6);
     std::printf("  baseline parse only         %8.2f Mpps\n", parsePps / 1e6);
@@ -274,6 +319,16 @@ int main(int argc, char **argv)
                 static_cast<unsigned long long>(read(c.framesIn) - read(c.forwarded)));
     std::printf("  reconstruction: 100k flows merged in %.1f ms (goal <= 200 ms incl. agents and network)\n",
                 mergeMs);
+    // Per connection: the dispatcher's packets, and its CPU time (one core, the best pass).
+    const double connections = 100000;
+    const double l42Pps = std::max(firstPassPps, secondPassPps), natPps = std::max(natFirstPps, natSecondPps);
+    const double l42Packets = double(trace.count()) / connections, natPackets = double(natTrace.count()) / connections;
+    std::printf("  per connection (10 client packets; NAT: and 10 replies), best pass:\n");
+    std::printf("    L4/2 (dr)   %4.0f packets  %7.0f ns CPU  (%.2f / %.2f Mpps, 1st / 2nd pass)\n", l42Packets,
+                1e9 * l42Packets / l42Pps, firstPassPps / 1e6, secondPassPps / 1e6);
+    std::printf("    L4/3 (nat)  %4.0f packets  %7.0f ns CPU  (%.2f / %.2f Mpps, 1st / 2nd pass; %.2f x L4/2's CPU)\n",
+                natPackets, 1e9 * natPackets / natPps, natFirstPps / 1e6, natSecondPps / 1e6,
+                (natPackets / natPps) / (l42Packets / l42Pps));
     std::printf("  (checksum of outputs, ignore: %llu)\n", static_cast<unsigned long long>(sink));
     return 0;
 }

@@ -343,7 +343,7 @@ private Q_SLOTS:
         QTest::newRow("service unknown key lists the service keys")
             << svc + web + QStringLiteral("weight = 3\n") << KeyFile::Good << 11
             << QStringList{QStringLiteral("[[service]] weight"), QStringLiteral("unknown key"),
-                           QStringLiteral("vip, protocol, port, mode, scheduler, persistence_s")};
+                           QStringLiteral("vip, protocol, port, mode, scheduler, persistence_s, udp_idle_s")};
         QTest::newRow("service without vip")
             << svc + QStringLiteral("port = 80\n") << KeyFile::Good << 8
             << QStringList{QStringLiteral("[[service]]:"), QStringLiteral("vip is required")};
@@ -374,6 +374,19 @@ private Q_SLOTS:
         QTest::newRow("service persistence out of range")
             << svc + web + QStringLiteral("persistence_s = 100000\n") << KeyFile::Good << 11
             << QStringList{QStringLiteral("[[service]] persistence_s"), QStringLiteral("0..86400"), QStringLiteral("got 100000")};
+        QTest::newRow("service udp_idle_s 0")
+            << svc + web + QStringLiteral("protocol = \"udp\"\nudp_idle_s = 0\n") << KeyFile::Good << 12
+            << QStringList{QStringLiteral("[[service]] udp_idle_s"), QStringLiteral("1..86400"), QStringLiteral("got 0")};
+        QTest::newRow("service udp_idle_s above a day")
+            << svc + web + QStringLiteral("protocol = \"udp\"\nudp_idle_s = 86401\n") << KeyFile::Good << 12
+            << QStringList{QStringLiteral("[[service]] udp_idle_s"), QStringLiteral("1..86400"), QStringLiteral("got 86401")};
+        QTest::newRow("service udp_idle_s not an integer")
+            << svc + web + QStringLiteral("protocol = \"udp\"\nudp_idle_s = \"60s\"\n") << KeyFile::Good << 12
+            << QStringList{QStringLiteral("[[service]] udp_idle_s"), QStringLiteral("an integer in 1..86400"), QStringLiteral("got a string")};
+        QTest::newRow("service udp_idle_s on a tcp service")
+            << svc + web + QStringLiteral("udp_idle_s = 30\n") << KeyFile::Good << 11
+            << QStringList{QStringLiteral("[[service]] udp_idle_s"), QStringLiteral("protocol = \"udp\" services only"),
+                           QStringLiteral("1..86400")};
         QTest::newRow("service overlapping port of another service")
             << svc + QStringLiteral("vip = \"10.77.0.200\"\nport = \"8000-8010\"\n[[service]]\nvip = \"10.77.0.200\"\nport = [443, 8005]\n")
             << KeyFile::Good << 13
@@ -747,7 +760,7 @@ enabled = true
             "[dispatcher]\nvmac = \"02:5a:5a:00:00:01\"\nscheduler = \"wlc\"\n"
             "[[service]]\nvip = \"10.77.0.200\"\nport = [80, \"8000-8010\"]\npersistence_s = 300\n"
             "[[service]]\nvip = \"10.77.0.201\"\nprotocol = \"tcp\"\nport = 80\nmode = \"dr\"\nscheduler = \"rr\"\n"
-            "[[service]]\nvip = \"10.77.0.201\"\nprotocol = \"udp\"\nport = \"53\"\n"), KeyFile::Good);
+            "[[service]]\nvip = \"10.77.0.201\"\nprotocol = \"udp\"\nport = \"53\"\nudp_idle_s = 15\n"), KeyFile::Good);
         const ConfigResult r = loadNodeSettings(path);
         QVERIFY2(r.ok(), r.error ? qPrintable(r.error->toString()) : "");
         const DispatcherSettings &d = r.settings->dispatcher;
@@ -765,7 +778,17 @@ enabled = true
         QCOMPARE(b.protocolName(), QStringLiteral("tcp"));
         QCOMPARE(c.protocolName(), QStringLiteral("udp"));
         QCOMPARE(c.portsText(), QStringLiteral("53"));
-        // Every TCP port of every service is reported at reconstruction; UDP is not.
+        QCOMPARE(a.udpIdleS, 0); // not set: the flow table's 60 s
+        QCOMPARE(c.udpIdleS, 15);
+        DispatchPolicy policy;
+        fillServicePolicy(d, policy);
+        QVERIFY(policy.udpIdlePerService);
+        const quint32 vip201 = *parseIpv4(QStringLiteral("10.77.0.201"));
+        QCOMPARE(policy.udpIdleOf(FlowKey{1, vip201, 1000, 53, kIpProtoUdp}).count(), std::int64_t(15'000'000));
+        QCOMPARE(policy.udpIdleOf(FlowKey{1, vip201, 1000, 80, kIpProtoTcp}).count(), std::int64_t(0));
+        // Every TCP port of every service is reported at reconstruction, in the TCP list; the
+        // UDP services' ports in a list of their own (their connected sockets).
+        QCOMPARE(d.reportedUdpPorts(), (std::vector<std::pair<quint32, quint16>>{{vip201, 53}}));
         const auto reported = d.reportedPorts();
         QCOMPARE(reported.size(), std::size_t(13));
         QVERIFY(std::find(reported.begin(), reported.end(), std::pair{*parseIpv4(QStringLiteral("10.77.0.201")), quint16(80)})
@@ -789,6 +812,8 @@ enabled = true
             QVERIFY(x.fromLegacyKeys);
         }
         QCOMPARE(l.settings->dispatcher.reportedPorts().size(), std::size_t(2));
+        QCOMPARE(l.settings->dispatcher.reportedUdpPorts().size(), std::size_t(2)); // the legacy UDP service
+        QCOMPARE(ls[1].udpIdleS, 0);
     }
 
     // mode = "nat" with the [dispatcher] gateway: announced beside the VIPs, the service's mode

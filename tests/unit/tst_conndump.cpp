@@ -81,7 +81,24 @@ Socket connectTo(quint32 from, quint32 to, quint16 port)
     return s;
 }
 
+using Pairs = std::vector<std::pair<std::uint32_t, std::uint16_t>>;
+
 quint32 ip(const char *text) { return QHostAddress(QString::fromLatin1(text)).toIPv4Address(); }
+
+// A UDP socket bound to ip:port (0: the OS picks) with SO_REUSEADDR, as a connected-UDP server
+// binds one socket per client beside its listener; connected to peer:peerPort unless peerPort 0.
+Socket udpSocket(quint32 ip, quint16 port, quint32 peer = 0, quint16 peerPort = 0)
+{
+    Socket s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    const int one = 1;
+    const sockaddr_in local = sockAddr(ip, port);
+    const sockaddr_in remote = sockAddr(peer, peerPort);
+    if (s.fd < 0 || ::setsockopt(s.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0
+        || ::bind(s.fd, reinterpret_cast<const sockaddr *>(&local), sizeof(local)) != 0
+        || (peerPort && ::connect(s.fd, reinterpret_cast<const sockaddr *>(&remote), sizeof(remote)) != 0))
+        return Socket();
+    return s;
+}
 
 QString runIp(const QStringList &args)
 {
@@ -155,6 +172,7 @@ private Q_SLOTS:
     void clientGone();
     void loopbackListenerFoundExactly();
     void noConnectionsIsEmptyNotError();
+    void udpConnectedSocketsOnly();
     void namespaceVipOnLo();
     void vanishedClientIsFiltered();
 };
@@ -253,6 +271,67 @@ void TestConnDump::noConnectionsIsEmptyNotError()
     const ConnectionDump d = ConnectionDumper().dump(lo, {localPort(service.fd)});
     QVERIFY(!d.error);
     QVERIFY(d.live.empty());
+}
+
+// UDP services (docs/agent.md "UDP"): a connected-UDP server's per-client sockets are listed,
+// its unconnected listener and the clients' own sockets are not, nor a UDP socket on a port not
+// asked; and a TCP dump of the same port does not see them. A NAT alias maps only its protocol.
+void TestConnDump::udpConnectedSocketsOnly()
+{
+    const quint32 lo = ip("127.0.0.1");
+    Socket listener = udpSocket(lo, 0);
+    QVERIFY2(listener.fd >= 0, "cannot bind a UDP socket on 127.0.0.1");
+    const quint16 port = localPort(listener.fd);
+    std::vector<Socket> sockets;
+    std::vector<quint16> expected;
+    for (int i = 0; i < 3; ++i) {
+        Socket client = udpSocket(lo, 0, lo, port);
+        QVERIFY(client.fd >= 0);
+        const quint16 clientPort = localPort(client.fd);
+        Socket perClient = udpSocket(lo, port, lo, clientPort);
+        QVERIFY(perClient.fd >= 0);
+        expected.push_back(clientPort);
+        sockets.push_back(std::move(client));
+        sockets.push_back(std::move(perClient));
+    }
+    Socket otherListener = udpSocket(lo, 0);
+    QVERIFY(otherListener.fd >= 0);
+    const quint16 otherPort = localPort(otherListener.fd);
+    Socket otherClient = udpSocket(lo, 0, lo, otherPort);
+    QVERIFY(otherClient.fd >= 0);
+    Socket otherPerClient = udpSocket(lo, otherPort, lo, localPort(otherClient.fd));
+    QVERIFY(otherPerClient.fd >= 0);
+    std::sort(expected.begin(), expected.end());
+
+    const ConnectionDump d = ConnectionDumper().dump(Pairs{}, Pairs{{lo, port}});
+    QVERIFY2(!d.error, qPrintable(d.error.value_or(QString())));
+    QCOMPARE(clientPorts(d), expected);
+    for (const ConnectionInfo &c : d.live) {
+        QVERIFY(c.udp);
+        QCOMPARE(c.clientIp, lo);
+        QCOMPARE(c.vip, lo);
+        QCOMPARE(c.vport, port);
+        QCOMPARE(c.idleMs, 0u);
+    }
+    QCOMPARE(d.scanned, quint32(expected.size())); // the kernel filtered out the other port
+    for (const ConnEntry &e : ConnectionDumper::toEntries(d.live))
+        QVERIFY(e.udp);
+    // TCP on the same port number is another socket table: nothing there.
+    QVERIFY(ConnectionDumper().dump(Pairs{{lo, port}}, Pairs{}).live.empty());
+    // Both UDP ports asked: the other per-client socket appears too.
+    QCOMPARE(ConnectionDumper().dump(Pairs{}, Pairs{{lo, port}, {lo, otherPort}}).live.size(), expected.size() + 1);
+
+    // NAT: a UDP alias reports the sockets as the VIP's; a TCP alias of the port does not.
+    const quint32 vip = ip("10.77.0.200");
+    ConnectionDumper nat;
+    nat.setLocalAliases({{lo, port, vip, true}});
+    const ConnectionDump aliased = nat.dump(Pairs{}, Pairs{{vip, port}});
+    QVERIFY(!aliased.error);
+    QCOMPARE(clientPorts(aliased), expected);
+    QCOMPARE(aliased.live.front().vip, vip);
+    ConnectionDumper tcpAlias;
+    tcpAlias.setLocalAliases({{lo, port, vip, false}});
+    QVERIFY(tcpAlias.dump(Pairs{}, Pairs{{vip, port}}).live.empty());
 }
 
 void TestConnDump::namespaceVipOnLo()

@@ -54,6 +54,8 @@ private Q_SLOTS:
     void tcpTransitions();
     void expiry_data();
     void expiry();
+    void udpIdlePerService_data();
+    void udpIdlePerService();
     void trafficKeepsAFlowAlive();
     void timeWrapsAfter49Days();
     void fullTableRefusesThenRecovers();
@@ -151,6 +153,51 @@ void TestFlowTable::expiry()
     QVERIFY(!t.find(k));
     QCOMPARE(t.activeFlows(1), 0u);
     QCOMPARE(t.openFlows(1), 0u);
+}
+
+// [[service]] udp_idle_s: with a policy, a UDP flow lives its service's idle timeout; a UDP flow
+// of a service without one, or outside every service, and TCP flows keep the table's.
+void TestFlowTable::udpIdlePerService_data()
+{
+    QTest::addColumn<int>("port");
+    QTest::addColumn<int>("proto");
+    QTest::addColumn<int>("state");
+    QTest::addColumn<int>("timeoutSeconds");
+    QTest::newRow("udp service with udp_idle_s 5") << 53 << int(kIpProtoUdp) << int(FlowState::Udp) << 5;
+    QTest::newRow("udp service with udp_idle_s 300, above the table's 20") << 5000 << int(kIpProtoUdp) << int(FlowState::Udp) << 300;
+    QTest::newRow("udp service without udp_idle_s: the table's 20") << 123 << int(kIpProtoUdp) << int(FlowState::Udp) << 20;
+    QTest::newRow("udp outside every service: the table's 20") << 9999 << int(kIpProtoUdp) << int(FlowState::Udp) << 20;
+    QTest::newRow("tcp on a udp service's port: established 100") << 53 << int(kIpProtoTcp) << int(FlowState::Established) << 100;
+}
+
+void TestFlowTable::udpIdlePerService()
+{
+    QFETCH(int, port);
+    QFETCH(int, proto);
+    QFETCH(int, state);
+    QFETCH(int, timeoutSeconds);
+    DispatchPolicy policy;
+    policy.vip = 0x0A000064u;
+    const auto udpService = [&](std::uint16_t p, FastTime idle) {
+        policy.services[policy.serviceCount].udpIdle = idle;
+        policy.rules[policy.ruleCount++] = ServiceRule{policy.vip, p, p, kIpProtoUdp, policy.serviceCount++};
+    };
+    udpService(53, 5s);
+    udpService(5000, 300s);
+    udpService(123, 0s);
+    policy.rules[policy.ruleCount++] = ServiceRule{policy.vip, 53, 53, kIpProtoTcp, policy.serviceCount++};
+    policy.udpIdlePerService = true;
+
+    FlowTable t(1024, shortTimeouts());
+    FlowKey k = tcpKey(3);
+    k.dstPort = std::uint16_t(port);
+    k.proto = std::uint8_t(proto);
+    const FastTime start = 1000s;
+    QVERIFY(t.insert(k, flowHash(k), 1, FlowState(state), FlowOrigin::Scheduled, start));
+    QCOMPARE(t.sweep(start + std::chrono::seconds(timeoutSeconds) - 1ms, t.capacity() * 2, &policy), std::size_t(0));
+    QVERIFY(t.find(k));
+    QCOMPARE(t.sweep(start + std::chrono::seconds(timeoutSeconds), t.capacity() * 2, &policy), std::size_t(1));
+    QVERIFY(!t.find(k));
 }
 
 void TestFlowTable::trafficKeepsAFlowAlive()

@@ -24,6 +24,14 @@ std::vector<FlowTransferEntry> someEntries(int n)
     return out;
 }
 
+constexpr quint32 kVip2 = 0x0a4d00c9; // 10.77.0.201
+
+FlowTransferEntry otherVip(FlowTransferEntry e)
+{
+    e.vip = kVip2;
+    return e;
+}
+
 FlowTransferTable decodeTable(const QByteArray &b)
 {
     QString error;
@@ -116,6 +124,79 @@ private Q_SLOTS:
         QCOMPARE(std::get<FlowTransferStandAside>(*b).holdMs, 0u);
     }
 
+    // Services on several VIPs (docs/dispatcher.md "Virtual services"): the other VIPs' flows
+    // travel in the appended field (flags bit 1); a table of the first VIP alone is the old
+    // layout byte for byte.
+    void otherVipsRoundTrip_data()
+    {
+        QTest::addColumn<int>("first");
+        QTest::addColumn<int>("others");
+        QTest::addColumn<int>("perPart");
+        QTest::addColumn<int>("parts");
+        QTest::newRow("one of each") << 1 << 1 << 10 << 1;
+        QTest::newRow("other VIPs only") << 0 << 3 << 10 << 1;
+        QTest::newRow("a part boundary inside the first VIP's flows") << 15 << 3 << 10 << 2;
+        QTest::newRow("a part holding both fields") << 5 << 12 << 10 << 2;
+        QTest::newRow("100k of each at the default part size: 4 parts") << 100000 << 100000 << kMaxEntriesPerTransferPart << 4;
+    }
+    void otherVipsRoundTrip()
+    {
+        QFETCH(int, first);
+        QFETCH(int, others);
+        QFETCH(int, perPart);
+        QFETCH(int, parts);
+        std::vector<FlowTransferEntry> in = someEntries(first);
+        std::vector<FlowTransferEntry> more = someEntries(others);
+        for (FlowTransferEntry &e : more)
+            e = otherVip(e);
+        // Interleaved on input: the encoder puts the first VIP's first.
+        std::vector<FlowTransferEntry> mixed;
+        for (std::size_t i = 0; i < std::max(in.size(), more.size()); ++i) {
+            if (i < more.size())
+                mixed.push_back(more[i]);
+            if (i < in.size())
+                mixed.push_back(in[i]);
+        }
+        const std::vector<QByteArray> encoded = encodeFlowTransferTable(77, kVip, mixed, perPart);
+        QCOMPARE(int(encoded.size()), parts);
+        std::vector<FlowTransferEntry> back, oldView;
+        for (int i = 0; i < parts; ++i) {
+            QVERIFY(encoded[i].size() <= qsizetype(tb::kMaxOobPayload));
+            QCOMPARE(encoded[i].mid(2, 2).toHex(), QByteArray("0002"));
+            const FlowTransferTable t = decodeTable(encoded[i]);
+            QCOMPARE(t.vip, kVip);
+            QCOMPARE(int(t.totalEntries), first + others);
+            back.insert(back.end(), t.entries.begin(), t.entries.end());
+            // A successor that predates the field: the flag and the bytes after the entries
+            // unknown to it, it reads the first VIP's flows only.
+            QByteArray old = encoded[i];
+            old[3] = 0;
+            const FlowTransferTable o = decodeTable(old);
+            oldView.insert(oldView.end(), o.entries.begin(), o.entries.end());
+        }
+        std::vector<FlowTransferEntry> want = in;
+        want.insert(want.end(), more.begin(), more.end());
+        QVERIFY(back == want);
+        QVERIFY(oldView == in);
+        // The first VIP's own flows, flagged with its address, travel in the first field.
+        std::vector<FlowTransferEntry> ownVip = someEntries(2);
+        for (FlowTransferEntry &e : ownVip)
+            e.vip = kVip;
+        const QByteArray plain = encodeFlowTransferTable(1, kVip, ownVip)[0];
+        QCOMPARE(plain, encodeFlowTransferTable(1, kVip, someEntries(2))[0]);
+    }
+
+    void otherVipWireLayout()
+    {
+        const std::vector<FlowTransferEntry> two{{0x0a4d0064, 40001, 80, 0x0a4d0003, 6, FlowTransferState::SynSeen},
+                                                 {0x0a4d0065, 40002, 53, 0x0a4d0004, 17, FlowTransferState::Udp, kVip2}};
+        const std::vector<QByteArray> b = encodeFlowTransferTable(0x01020304, kVip, two);
+        QCOMPARE(b.size(), std::size_t(1));
+        QCOMPARE(b[0].toHex(), hex("01" "01" "0002" "01020304" "0a4d00c8" "0000" "0001" "00000002" "00000001"
+                                   "0a4d0064" "9c41" "0050" "0a4d0003" "06" "01"
+                                   "00000001" "0a4d00c9" "0a4d0065" "9c42" "0035" "0a4d0004" "11" "04").toHex());
+    }
+
     void trailingBytesIgnored()
     {
         QByteArray b = encodeFlowTransferTable(5, kVip, someEntries(3))[0];
@@ -149,6 +230,14 @@ private Q_SLOTS:
         QTest::newRow("type 5") << patched(1, "05") << "type 5";
         QTest::newRow("stand-aside shorter than 12 bytes") << hex("010300000a4d0003") << "stand-aside truncated";
         QTest::newRow("stand-aside holding 0 ms") << hex("010300000a4d000300000000") << "holdMs 0";
+        const QByteArray withOther = encodeFlowTransferTable(5, kVip, std::vector<FlowTransferEntry>{otherVip(someEntries(1)[0])})[0];
+        QTest::newRow("other VIPs' flows announced, count missing") << withOther.left(kFlowTransferTableFixedSize + 2)
+                                                                     << "other VIPs' flows announced";
+        QTest::newRow("fewer other VIPs' entries than announced") << withOther.left(withOther.size() - 1)
+                                                                  << "1 other VIPs' entries announced";
+        QByteArray badProto = withOther;
+        badProto[kFlowTransferTableFixedSize + 4 + 16] = 1;
+        QTest::newRow("other VIP's entry neither tcp nor udp") << badProto << "protocol 1";
     }
     void malformed()
     {

@@ -103,6 +103,10 @@ private Q_SLOTS:
     void trailingBytesIgnored();
     void severalVipsRoundTrip();
     void severalVipsAreQueriedAndMerged();
+    void udpServicesRoundTrip();
+    void udpReportMalformed_data();
+    void udpReportMalformed();
+    void udpFlowsAreQueriedAndMerged();
 
     void allServersAnswer();
     void noServersCompletesAtOnce();
@@ -843,4 +847,161 @@ void TestReconstruction::severalVipsAreQueriedAndMerged()
     QCOMPARE(c.mergedCount(), std::size_t(3));
     std::vector<Coordinator::Flow> merged = c.mergedFlows();
     QCOMPARE(std::count_if(merged.begin(), merged.end(), [&](const Coordinator::Flow &f) { return f.vip == kVip2; }), 2);
+}
+
+// UDP services (docs/agent.md "UDP"): the query carries them in a field of their own (flags bit
+// 1), the report a protocol per port-table entry (flags bit 1). A query or report without UDP is
+// the old layout byte for byte, and an agent that predates the field (which ignores the flag and
+// the bytes after the ports) reads the TCP part of a new query exactly.
+void TestReconstruction::udpServicesRoundTrip()
+{
+    constexpr quint32 kVip2 = 0x0a4d00c9; // 10.77.0.201
+    QCOMPARE(encodeConnQuery(connQueryFor(9, {{kVip, 80}}, {})), encodeConnQuery(query(9, {80})));
+    const ConnQuery q = connQueryFor(9, {{kVip, 80}, {kVip, 53}}, {{kVip, 53}, {kVip2, 53}, {kVip2, 443}});
+    QCOMPARE(q.vip, kVip);
+    QVERIFY(q.moreVips.empty());
+    QCOMPARE(q.udp.size(), std::size_t(2));
+    const QByteArray wire = encodeConnQuery(q);
+    QCOMPARE(wire.size(), kConnQueryFixedSize + 2 * 2 + 2 + (4 + 2 + 2) + (4 + 2 + 2 * 2));
+    QCOMPARE(quint8(wire[3]), quint8(0x02)); // flags: the UDP field, no more-VIPs field
+    const auto back = decodeConnQuery(wire);
+    QVERIFY(back.has_value());
+    QVERIFY(*back == q);
+    QCOMPARE(back->services(), (ServicePorts{{kVip, 80}, {kVip, 53}}));
+    QCOMPARE(back->udpServices(), (ServicePorts{{kVip, 53}, {kVip2, 53}, {kVip2, 443}}));
+    // What an agent that predates the field reads: the flag unknown to it, the bytes after the
+    // ports ignored. Its TCP services are exactly the new query's.
+    QByteArray old = wire;
+    old[3] = 0;
+    const auto oldView = decodeConnQuery(old);
+    QVERIFY(oldView.has_value());
+    QVERIFY(oldView->udp.empty());
+    QCOMPARE(oldView->services(), back->services());
+    // Its answer has no protocol table: every entry is TCP to the new dispatcher too.
+    const std::vector<QByteArray> oldAnswer = encodeConnReports(*oldView, 3, kMac, std::vector<ConnEntry>{{0xc0a80001, 5000, 53, 2}}, 0);
+    QCOMPARE(quint8(oldAnswer[0][2]), quint8(0)); // flags
+    const auto oldReport = decodeConnReport(oldAnswer[0]);
+    QVERIFY(oldReport.has_value());
+    QCOMPARE(oldReport->entries.size(), std::size_t(1));
+    QVERIFY(!oldReport->entries[0].udp);
+
+    // Both fields: more VIPs then UDP.
+    const ConnQuery both = connQueryFor(5, {{kVip, 80}, {kVip2, 8080}}, {{kVip2, 53}});
+    const auto bothBack = decodeConnQuery(encodeConnQuery(both));
+    QVERIFY(bothBack.has_value());
+    QVERIFY(*bothBack == both);
+    QCOMPARE(quint8(encodeConnQuery(both)[3]), quint8(0x03));
+
+    // UDP services only: no TCP port, the query's vip is the first UDP VIP. An agent that predates
+    // the field refuses it (0 ports), and the dispatcher gives that agent up.
+    const ConnQuery udpOnly = connQueryFor(6, {}, {{kVip2, 53}});
+    QCOMPARE(udpOnly.vip, kVip2);
+    QVERIFY(udpOnly.ports.empty());
+    const QByteArray udpOnlyWire = encodeConnQuery(udpOnly);
+    QVERIFY(decodeConnQuery(udpOnlyWire) == std::optional<ConnQuery>(udpOnly));
+    QByteArray udpOnlyOld = udpOnlyWire;
+    udpOnlyOld[3] = 0;
+    QString error;
+    QVERIFY(!decodeConnQuery(udpOnlyOld, &error));
+    QVERIFY2(error.contains(QStringLiteral("0 ports")), qPrintable(error));
+    // Over 64 UDP ports: malformed; 64 UDP beside 64 TCP: fine (separate budgets).
+    QByteArray tooMany = encodeConnQuery(connQueryFor(9, {{kVip, 80}}, {{kVip, 53}}));
+    tooMany.chop(2 + 4 + 2 + 2);
+    tooMany += QByteArray::fromHex("0001") + QByteArray::fromHex("0a4d00c9") + QByteArray::fromHex("0041")
+        + QByteArray(2 * 65, '\1');
+    QVERIFY(!decodeConnQuery(tooMany, &error));
+    QVERIFY2(error.contains(QStringLiteral("UDP services: 65 ports over all VIPs")), qPrintable(error));
+    ServicePorts tcp64, udp64;
+    for (int i = 0; i < kMaxServicePorts; ++i) {
+        tcp64.emplace_back(kVip, quint16(1000 + i));
+        udp64.emplace_back(kVip, quint16(1000 + i));
+    }
+    const auto full = decodeConnQuery(encodeConnQuery(connQueryFor(1, tcp64, udp64)));
+    QVERIFY(full.has_value());
+    QCOMPARE(full->udpServices(), udp64);
+
+    // The report: TCP and UDP from the same client port to the same VIP and port are two
+    // connections; a UDP socket on a port asked for TCP only is left out.
+    const std::vector<ConnEntry> conns = {
+        {0xc0a80001, 5000, 53, 3, 0, false},     {0xc0a80001, 5000, 53, 0, 0, true},
+        {0xc0a80002, 5001, 80, 0, 0, true},      {0xc0a80003, 5002, 443, 0, kVip2, true}};
+    const std::vector<QByteArray> parts = encodeConnReports(*back, 3, kMac, conns, 0);
+    QCOMPARE(parts.size(), std::size_t(1));
+    QCOMPARE(quint8(parts[0][2]), quint8(0x03)); // flags: a VIP table (kVip2) and a protocol table
+    QCOMPARE(quint8(parts[0][3]), quint8(5));    // 2 TCP + 3 UDP pairs
+    QCOMPARE(parts[0].right(5), QByteArray::fromHex("0606111111")); // the protocol table, last
+    const auto r = decodeConnReport(parts[0]);
+    QVERIFY(r.has_value());
+    QCOMPARE(r->entries.size(), std::size_t(3));
+    QVERIFY(r->entries[0] == (ConnEntry{0xc0a80001, 5000, 53, 3, 0, false}));
+    QVERIFY(r->entries[1] == (ConnEntry{0xc0a80001, 5000, 53, 0, 0, true}));
+    QVERIFY(r->entries[2] == (ConnEntry{0xc0a80003, 5002, 443, 0, kVip2, true}));
+    // One VIP: no VIP table, only the protocol table.
+    const auto oneVip = decodeConnQuery(encodeConnQuery(connQueryFor(2, {{kVip, 80}}, {{kVip, 53}})));
+    const std::vector<QByteArray> oneVipParts = encodeConnReports(*oneVip, 3, kMac, conns, 0);
+    QCOMPARE(quint8(oneVipParts[0][2]), quint8(0x02));
+    QCOMPARE(oneVipParts[0].size(), kConnReportFixedSize + 2 * 2 + kConnEntrySize + 2);
+    QVERIFY(decodeConnReport(oneVipParts[0])->entries == (std::vector<ConnEntry>{{0xc0a80001, 5000, 53, 0, 0, true}}));
+    // 64 TCP and 64 UDP pairs: a 128-entry table, accepted with the protocol table only.
+    const std::vector<QByteArray> fullParts = encodeConnReports(*full, 3, kMac, std::vector<ConnEntry>{{0xc0a80001, 5000, 1063, 0, 0, true}}, 0);
+    QCOMPARE(quint8(fullParts[0][3]), quint8(2 * kMaxServicePorts));
+    const auto fullReport = decodeConnReport(fullParts[0]);
+    QVERIFY(fullReport.has_value());
+    QVERIFY(fullReport->entries == (std::vector<ConnEntry>{{0xc0a80001, 5000, 1063, 0, 0, true}}));
+}
+
+void TestReconstruction::udpReportMalformed_data()
+{
+    QTest::addColumn<QByteArray>("payload");
+    QTest::addColumn<QString>("mustContain");
+    const auto q = decodeConnQuery(encodeConnQuery(connQueryFor(2, {{kVip, 80}}, {{kVip, 53}})));
+    const QByteArray good = encodeConnReports(*q, 3, kMac, std::vector<ConnEntry>{{0xc0a80001, 5000, 53, 0, 0, true}}, 0)[0];
+    QByteArray badProto = good;
+    badProto[badProto.size() - 1] = char(99);
+    QTest::newRow("protocol neither tcp nor udp") << badProto << QStringLiteral("protocol 99");
+    QTest::newRow("protocol table cut short") << good.left(good.size() - 1) << QStringLiteral("protocol table of 2 entries");
+    QByteArray noFlag = good;
+    noFlag[2] = 0;
+    noFlag[3] = char(65); // 65 ports without the protocol table
+    QTest::newRow("over 64 ports without the protocol table") << noFlag << QStringLiteral("65 ports, accepted 0..64");
+    QByteArray over = good;
+    over[3] = char(129);
+    QTest::newRow("over 128 ports with the protocol table") << over << QStringLiteral("129 ports, accepted 0..128");
+}
+
+void TestReconstruction::udpReportMalformed()
+{
+    QFETCH(QByteArray, payload);
+    QFETCH(QString, mustContain);
+    QString error;
+    QVERIFY(!decodeConnReport(payload, &error));
+    QVERIFY2(error.contains(mustContain), qPrintable(error));
+}
+
+// The coordinator asks UDP services beside TCP ones and merges each protocol's flows apart: a
+// UDP flow and a TCP flow with the same addresses and ports are two flows; a UDP entry on a
+// (VIP, port) asked for TCP only is not merged.
+void TestReconstruction::udpFlowsAreQueriedAndMerged()
+{
+    Coordinator c;
+    const Coordinator::Output started = c.start(tb::Time(0), ServicePorts{{kVip, 80}}, ServicePorts{{kVip, 53}}, {1, 2});
+    QCOMPARE(started.send.size(), std::size_t(2));
+    const auto q = decodeConnQuery(*queryFor(started, 1));
+    QVERIFY(q.has_value());
+    QCOMPARE(q->services(), (ServicePorts{{kVip, 80}}));
+    QCOMPARE(q->udpServices(), (ServicePorts{{kVip, 53}}));
+    Coordinator::Output o = feed(c, tb::Time(1), 1, *queryFor(started, 1),
+                                 {{0xc0a80001, 5000, 53, 0, 0, true}, {0xc0a80001, 5000, 80, 2, 0, false}});
+    QCOMPARE(o.flows.size(), std::size_t(2));
+    QVERIFY(o.flows[0] == (Coordinator::Flow{0xc0a80001, 5000, kVip, 53, 1, true}));
+    QVERIFY(o.flows[1] == (Coordinator::Flow{0xc0a80001, 5000, kVip, 80, 1, false}));
+    // Server 2: the same UDP flow (a conflict: equal codes go to the lower address, server 1),
+    // and a TCP socket on UDP port 53, never asked.
+    o = feed(c, tb::Time(2), 2, *queryFor(started, 2), {{0xc0a80001, 5000, 53, 0, 0, true}, {0xc0a80002, 6000, 53, 0, 0, false}});
+    QVERIFY(o.flows.empty());
+    QVERIFY(c.isComplete());
+    QCOMPARE(c.stats().conflicts, quint64(1));
+    QCOMPARE(c.mergedCount(), std::size_t(2));
+    std::vector<Coordinator::Flow> merged = c.mergedFlows();
+    QCOMPARE(std::count_if(merged.begin(), merged.end(), [](const Coordinator::Flow &f) { return f.udp && f.server == 1; }), 1);
 }
