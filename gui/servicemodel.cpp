@@ -49,8 +49,11 @@ void ServiceModel::setStatus(const QJsonObject &status)
     const QString node = status.value(QLatin1String("node")).toString();
     const QString dispatcher = status.value(QLatin1String("dispatcher")).toString();
     const bool dispatching = !node.isEmpty() && node == dispatcher;
-    if (!dispatching && m_fromDispatcher)
-        return; // the dispatcher's figures stay until a (new) dispatcher reports
+    // The dispatcher's figures stay while the other nodes agree that it dispatches; once one names
+    // another dispatcher (or none), they are stale, and the configuration alone is shown until
+    // the new dispatcher's status arrives (never, without its control socket).
+    if (!dispatching && m_fromDispatcher && dispatcher == m_sourceNode)
+        return;
     std::vector<Row> rows = parseServices(services.toArray(), dispatching);
     m_sourceNode = node;
     m_fromDispatcher = dispatching;

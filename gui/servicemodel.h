@@ -7,8 +7,9 @@
 //
 // Which status counts: every node's status lists the configured services, but only the
 // dispatching node's carries newFlows and cps. A dispatcher's status replaces the rows; another
-// node's status only fills the table while no dispatcher's status has been seen (the per-service
-// figures then show "—"), so the 1 Hz statuses of several nodes do not make the figures flicker.
+// node's status is ignored while it names the node the rows come from as the dispatcher, so the
+// 1 Hz statuses of several nodes do not make the figures flicker, and otherwise replaces them
+// (figures "—"): the dispatcher's figures are stale once the ring has another one.
 // Rows are updated in place when the services stay the same (a selection survives), reset when
 // they change. Owned and used by the GUI thread.
 

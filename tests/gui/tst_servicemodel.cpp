@@ -52,6 +52,7 @@ private Q_SLOTS:
     void otherNodesStatusShowsNoFigures();
     void otherNodesStatusDoesNotHideTheDispatchersFigures();
     void newDispatcherTakesOver();
+    void staleFiguresClearedWhenAnotherNodeDispatches();
     void sameServicesUpdateInPlace();
     void statusWithoutServicesIsIgnored();
     void legacyKeys();
@@ -132,6 +133,19 @@ void TestServiceModel::newDispatcherTakesOver()
     QCOMPARE(model.sourceNode(), QStringLiteral("10.77.0.3"));
     QCOMPARE(cell(model, 0, ServiceModel::Cps), QStringLiteral("7"));
     QCOMPARE(cell(model, 1, ServiceModel::Cps), QStringLiteral("3"));
+}
+
+void TestServiceModel::staleFiguresClearedWhenAnotherNodeDispatches()
+{
+    ServiceModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    model.setStatus(mixedStatus(QStringLiteral("10.77.0.1"), QStringLiteral("10.77.0.1"), 41, 20));
+    // node2 says node3 dispatches now (a failover), and node3's status is not read.
+    model.setStatus(mixedStatus(QStringLiteral("10.77.0.2"), QStringLiteral("10.77.0.3"), 0, 0));
+    QVERIFY(!model.fromDispatcher());
+    QCOMPARE(model.rowCount(), 2);
+    QCOMPARE(cell(model, 0, ServiceModel::Cps), QStringLiteral("—"));
+    QCOMPARE(cell(model, 1, ServiceModel::NewFlows), QStringLiteral("—"));
 }
 
 void TestServiceModel::sameServicesUpdateInPlace()
