@@ -13,6 +13,7 @@
 #include "control/faultcommand.h"
 #include "tokenbeat/types.h"
 
+#include <QJsonObject>
 #include <QList>
 #include <QMetaType>
 #include <QObject>
@@ -79,6 +80,10 @@ Q_SIGNALS:
     void adminReported(sasha::tb::NodeAddr from, const sasha::AdminReport &report);
     // A condition the operator must see (wrong key, no ring); empty when it cleared.
     void problemChanged(const QString &message);
+    // A daemon's status object (ControlStatus::toJson()), when the feed can read one: the
+    // observer from its --control-socket streams, about once a second per daemon. The services
+    // view (ServiceModel) reads its "services".
+    void statusReported(const QJsonObject &status);
 };
 
 } // namespace sasha::console

@@ -41,6 +41,7 @@ ClusterObserver::ClusterObserver(Options options, RingDriver::Clock clock, QObje
     for (const QString &path : std::as_const(m_options.controlSockets)) {
         auto *stream = new DaemonEventStream(path, this);
         connect(stream, &DaemonEventStream::eventReceived, this, &ClusterObserver::onDaemonEvent);
+        connect(stream, &DaemonEventStream::statusReceived, this, &ClusterFeed::statusReported);
         m_streams.push_back(stream);
     }
     m_eventSubscribe.setInterval(kEventFeedSubscribeMs);

@@ -15,7 +15,8 @@
 //     adminReplied; the nodes' admin reports on kAdminReportChannel -> adminReported;
 //   - the dispatcher's flow feed on kFlowFeedChannel (FlowFeedReceiver) -> flowMapReset and
 //     flowsChanged: a new dispatcher's snapshot replaces the map, its changes follow;
-//   - datagrams dropped as bad-mac, or no view within noRingTimeoutMs -> problemChanged.
+//   - datagrams dropped as bad-mac, or no view within noRingTimeoutMs -> problemChanged;
+//   - the statuses the --control-socket streams receive each second -> statusReported.
 // GUI thread only. Time: RingDriver's clock (CLOCK_MONOTONIC µs, the daemons' monoUs clock).
 
 #include "clusterfeed.h"

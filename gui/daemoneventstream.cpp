@@ -52,8 +52,11 @@ void DaemonEventStream::onReadyRead()
             continue;
         }
         const QJsonObject o = doc.object();
-        if (!o.contains(QStringLiteral("event")))
-            continue; // the periodic {"status": ...}
+        if (!o.contains(QStringLiteral("event"))) {
+            if (const QJsonValue status = o.value(QStringLiteral("status")); status.isObject())
+                Q_EMIT statusReceived(status.toObject()); // the periodic {"status": ...}
+            continue;
+        }
         const ControlEvent e = ControlEvent::fromJson(o.value(QStringLiteral("event")).toObject());
         if (isTimelineKind(e.kind))
             Q_EMIT eventReceived(e);

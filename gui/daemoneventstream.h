@@ -9,6 +9,7 @@
 
 #include "control/controlprotocol.h"
 
+#include <QJsonObject>
 #include <QLocalSocket>
 #include <QObject>
 #include <QTimer>
@@ -28,6 +29,9 @@ public:
 
 Q_SIGNALS:
     void eventReceived(const sasha::ControlEvent &event);
+    // The daemon's status object, sent by `watch` every second (ControlStatus::toJson(); the
+    // console's services view reads its "services", ServiceModel).
+    void statusReceived(const QJsonObject &status);
 
 private:
     void onReadyRead();

@@ -6,6 +6,7 @@
 #include "consolecommandline.h"
 #include "eventmodel.h"
 #include "mainwindow.h"
+#include "servicemodel.h"
 #include "syntheticfeed.h"
 
 #include <QApplication>
@@ -78,6 +79,15 @@ int main(int argc, char **argv)
             std::printf("connections t=%.1f dispatcher=%s active=%d rows=%d servers=[%s] %s\n", feed->nowUs() / 1e6,
                         qPrintable(ipToString(m->dispatcher())), m->activeFlows(), m->rowCount(),
                         qPrintable(perServer.join(QLatin1Char(' '))), qPrintable(failoverDumpText(window.events()->tracker())));
+            // The Services tab, as one line (from the daemons' statuses; --control-socket).
+            QStringList services;
+            for (const ServiceModel::Row &r : window.services()->rows())
+                services << QStringLiteral("%1/%2/%3/%4 new=%5 cps=%6")
+                                .arg(r.vip, r.protocol, r.ports.join(QLatin1Char(',')), r.mode,
+                                     r.newFlows ? QString::number(*r.newFlows) : QStringLiteral("-"),
+                                     r.cps ? QString::number(*r.cps) : QStringLiteral("-"));
+            std::printf("services from=%s dispatching=%d [%s]\n", qPrintable(window.services()->sourceNode()),
+                        int(window.services()->fromDispatcher()), qPrintable(services.join(QStringLiteral("; "))));
             std::fflush(stdout);
             if (snapshot.isEmpty())
                 return;

@@ -9,6 +9,7 @@
 #include "failoverphasespanel.h"
 #include "membershipmodel.h"
 #include "ringwidget.h"
+#include "servicemodel.h"
 
 #include <QAction>
 #include <QApplication>
@@ -78,6 +79,7 @@ MainWindow::MainWindow(ClusterFeed *feed, ConsoleOptions options, QWidget *paren
     m_events = new EventModel(this);
     m_failovers = new FailoverModel(m_events, this);
     m_history = new CpsHistory(120'000'000, this);
+    m_services = new ServiceModel(this);
     buildUi();
     buildMenus();
     if (!m_options.readOnly) {
@@ -93,6 +95,9 @@ MainWindow::MainWindow(ClusterFeed *feed, ConsoleOptions options, QWidget *paren
     connect(feed, &ClusterFeed::adminReplied, this, &MainWindow::onAdminReply);
     connect(feed, &ClusterFeed::adminReported, m_membership, &MembershipModel::setAdminReport);
     connect(feed, &ClusterFeed::problemChanged, this, &MainWindow::setProblem);
+    connect(feed, &ClusterFeed::statusReported, m_services, &ServiceModel::setStatus);
+    connect(m_services, &QAbstractItemModel::modelReset, this, &MainWindow::updateServicesHint);
+    connect(m_services, &QAbstractItemModel::dataChanged, this, &MainWindow::updateServicesHint);
     connect(m_flows, &ConnectionMapModel::refreshed, this, &MainWindow::updateServerCounts);
     connect(m_events, &EventModel::failoversChanged, this, &MainWindow::updateFailoverSummary);
 
@@ -161,6 +166,18 @@ void MainWindow::buildUi()
     m_failoverView = makeTable(m_failovers, tabs);
     m_failoverView->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
     tabs->addTab(m_failoverView, QStringLiteral("Failovers"));
+    auto *servicesBox = new QWidget(tabs);
+    auto *servicesLayout = new QVBoxLayout(servicesBox);
+    servicesLayout->setContentsMargins(0, 0, 0, 0);
+    m_servicesHint = new QLabel(servicesBox);
+    m_servicesHint->setWordWrap(true);
+    servicesLayout->addWidget(m_servicesHint);
+    m_serviceView = makeTable(m_services, servicesBox);
+    m_serviceView->setObjectName(QStringLiteral("services"));
+    m_serviceView->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    servicesLayout->addWidget(m_serviceView);
+    tabs->addTab(servicesBox, QStringLiteral("Services"));
+    updateServicesHint();
 
     auto *flowBox = new QGroupBox(QStringLiteral("Connection map"), central);
     auto *flowLayout = new QVBoxLayout(flowBox);
@@ -207,6 +224,7 @@ void MainWindow::buildUi()
         details->addTab(membersBox, QStringLiteral("Members"));
         details->addTab(m_eventView, QStringLiteral("Timeline"));
         details->addTab(m_failoverView, QStringLiteral("Failovers"));
+        details->addTab(servicesBox, QStringLiteral("Services"));
         details->addTab(flowBox, QStringLiteral("Connection map"));
         delete tabs; // emptied by the tabs above
         membersBox->setTitle(QString());
@@ -598,6 +616,23 @@ void MainWindow::updateServerCounts()
                                 .arg(QLocale().toString(m_flows->activeFlows()))
                                 .arg(m_flows->dispatcher() ? shortAddr(m_flows->dispatcher()) : QStringLiteral("—"))
                                 .arg(parts.isEmpty() ? QStringLiteral("none") : parts.join(QStringLiteral(" · "))));
+}
+
+void MainWindow::updateServicesHint()
+{
+    if (m_services->rowCount() == 0) {
+        m_servicesHint->setText(QStringLiteral(
+            "No daemon status yet: the services come from the sashad control sockets given with "
+            "--control-socket (the dispatcher's for the per-service figures)."));
+    } else if (!m_services->fromDispatcher()) {
+        m_servicesHint->setText(QStringLiteral("From %1, which does not dispatch: new flows and CPS are "
+                                               "known from the dispatcher's status only (its --control-socket).")
+                                    .arg(m_services->sourceNode()));
+    } else {
+        m_servicesHint->setText(QStringLiteral("From the dispatcher %1: new flows since its data path "
+                                               "started, connections per second per service.")
+                                    .arg(m_services->sourceNode()));
+    }
 }
 
 void MainWindow::updateFailoverSummary()

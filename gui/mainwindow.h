@@ -42,6 +42,7 @@ class FailoverPhasesPanel;
 class FlowSortProxy;
 class MembershipModel;
 class RingWidget;
+class ServiceModel;
 
 struct ConsoleOptions {
     // For a projector: the ring, the cps chart and the last failover's phases fill the window,
@@ -75,6 +76,10 @@ public:
     QTableView *membershipView() const { return m_memberView; }
     QTableView *connectionView() const { return m_flowView; }
     QTableView *eventView() const { return m_eventView; }
+    // The virtual services (the "Services" tab), from the daemons' statuses.
+    ServiceModel *services() const { return m_services; }
+    QTableView *serviceView() const { return m_serviceView; }
+    QLabel *servicesHint() const { return m_servicesHint; }
     QString problem() const;
 
     // Replaces the confirmation dialog (tests); returns whether to go ahead.
@@ -117,6 +122,7 @@ private:
     void updateStatus();
     void updateServerCounts();
     void updateFailoverSummary();
+    void updateServicesHint();
     tb::NodeAddr selectedNode() const;
     bool confirm(const QString &question);
     // Sends without asking (the caller confirmed); records the fault on the timeline and chart.
@@ -138,6 +144,9 @@ private:
     QTableView *m_flowView = nullptr;
     QTableView *m_eventView = nullptr;
     QTableView *m_failoverView = nullptr;
+    ServiceModel *m_services;
+    QTableView *m_serviceView = nullptr;
+    QLabel *m_servicesHint = nullptr; // why the table is empty, or whose status it shows
     QLabel *m_banner = nullptr;
     QLabel *m_serverCounts = nullptr;
     QLabel *m_failoverSummary = nullptr;

@@ -1,6 +1,7 @@
 #include "syntheticfeed.h"
 
 #include <QDateTime>
+#include <QJsonArray>
 
 namespace sasha::console {
 
@@ -156,6 +157,33 @@ void SyntheticFeed::flushFlows()
     m_outgoing.clear();
 }
 
+// The dispatcher's status as its control socket's watch stream sends it each second, reduced to
+// what the Services tab reads: one TCP service on 10.0.0.200:80 in L4/2 with the cluster's rate.
+void SyntheticFeed::emitDispatcherStatus()
+{
+    if (m_dispatcher == tb::kNoNode || !m_ringWhole)
+        return;
+    quint64 cps = 0;
+    for (quint32 c : m_cps)
+        cps += c;
+    m_newFlowsTotal += cps;
+    const QString self = ipToString(m_dispatcher);
+    const QJsonObject service{
+        {QStringLiteral("vip"), QStringLiteral("10.0.0.200")},
+        {QStringLiteral("protocol"), QStringLiteral("tcp")},
+        {QStringLiteral("ports"), QJsonArray{QStringLiteral("80")}},
+        {QStringLiteral("mode"), QStringLiteral("dr")},
+        {QStringLiteral("scheduler"), QStringLiteral("maglev")},
+        {QStringLiteral("persistenceS"), 0},
+        {QStringLiteral("legacy"), false},
+        {QStringLiteral("newFlows"), qint64(m_newFlowsTotal)},
+        {QStringLiteral("cps"), qint64(cps)},
+    };
+    Q_EMIT statusReported(QJsonObject{{QStringLiteral("node"), self},
+                                      {QStringLiteral("dispatcher"), self},
+                                      {QStringLiteral("services"), QJsonArray{service}}});
+}
+
 void SyntheticFeed::advance(qint64 us)
 {
     const qint64 end = m_now + std::max<qint64>(0, us);
@@ -173,6 +201,7 @@ void SyntheticFeed::advance(qint64 us)
             m_cps = m_opened;
             std::fill(m_opened.begin(), m_opened.end(), 0);
             m_secondStartUs = m_now;
+            emitDispatcherStatus();
         }
         if (m_ringWhole && m_now - m_lastViewUs >= m_options.viewIntervalUs) {
             m_lastViewUs = m_now;

@@ -3,7 +3,8 @@
 // `sasha-console --demo`. It produces what a real ring would: views with per-node cps, the events
 // of a failover with realistic timing (LAN timers), and a dispatcher's flow stream (new flows at
 // a chosen rate, each living a random time, flows of a dead server closed, a new dispatcher
-// re-reporting the surviving flows after reconstruction). Deterministic for a given seed.
+// re-reporting the surviving flows after reconstruction), and each second the dispatcher's status
+// with one service (the Services tab). Deterministic for a given seed.
 // Time advances only through advance() (tests) or the live timer (demo).
 
 #include "clusterfeed.h"
@@ -68,6 +69,7 @@ private:
     void openFlows(qint64 fromUs, qint64 toUs);
     void closeFlows();
     void flushFlows();
+    void emitDispatcherStatus(); // each simulated second: statusReported for the Services tab
     tb::NodeAddr pickServer(quint64 key) const;
 
     Options m_options;
@@ -80,6 +82,7 @@ private:
     std::vector<quint32> m_opened; // flows opened in the current second, per node (cps status)
     std::vector<quint32> m_cps;
     qint64 m_secondStartUs = 0;
+    quint64 m_newFlowsTotal = 0; // the simulated dispatcher's new flows (its status)
     bool m_ringWhole = true;
     tb::NodeAddr m_dispatcher = tb::kNoNode;
     tb::RingView m_view;
