@@ -9,6 +9,11 @@
 #   - the packages come from this build tree (cpack, as packaging/build-debs.sh runs it), not
 #     from a separate build machine; the file name the guide installs must be the one built;
 #   - `scp -p KEY root@node2:KEY` is a copy between the hosts' root directories;
+#   - `sysctl --system` meets the distribution's kernel.* and fs.* keys, which a container may not
+#     set (only /proc/sys/net is its own): those refusals, and only those, are let pass;
+#   - the upgrade's sasha_NEW_amd64.deb is this tree's package with the version one higher;
+#   - a /usr/sbin/policy-rc.d in the host's root (docker images have one) is removed from the
+#     hosts' roots, as a Debian host has none;
 #   - the hosts' address and default route (the guide's /etc/network/interfaces example) are set
 #     with ip before the boot; the hosts boot basic.target and start nginx themselves (the guide
 #     assumes a web server on every node; the host's nginx package serves a page naming the node);
@@ -20,7 +25,9 @@
 # --check`; the host settings block applies; `systemctl enable --now sashad` returns with the node
 # in the ring; `sashactl status`/`members` show the ring of 3; the client reaches the VIP through
 # the router (which learned VIP -> VMAC by ARP) and every server that is not the dispatcher
-# answers; the dispatcher's sashad killed (systemctl kill -s KILL) under httperf load: 0 errors;
+# answers; the dispatcher's sashad killed (systemctl kill -s KILL) under httperf load: 0 errors,
+# and the restarted node does not take the role back; the upgrade (a package one version newer,
+# installed on the dispatcher under httperf load): sashad restarted, back in the ring, 0 errors;
 # the troubleshooting commands (journalctl -u sashad -p warning, NRestarts, sashactl counters and
 # events, ethtool -k) answer. Needs root; exit 77 = skipped. Removes the containers, overlays,
 # namespaces and cgroups it made, also when it fails. Needs CPACK_CONFIG.
@@ -165,6 +172,9 @@ for ((k = 1; k <= kNodes; k++)); do
     if chroot "$root" getent passwd sasha >/dev/null; then userdel --root "$root" sasha >/dev/null 2>&1; fi
     chroot "$root" getent group sasha >/dev/null && groupdel --root "$root" sasha >/dev/null 2>&1
     rm -rf "$root/etc/sasha"
+    # A Debian host has no policy-rc.d; a root made by docker build has one that forbids every
+    # service action, and the upgrade would not restart sashad.
+    rm -f "$root/usr/sbin/policy-rc.d"
     mkdir -p "$root/var/www/html" && echo "node$k" >"$root/var/www/html/index.html"
     cp "$deb" "$root/root/"
     containerBoot "$kPrefix-node$k" "$root" "$ns" "$tmp/node$k.console" || { fail "systemd-nspawn started no container for node$k"; exit 1; }
@@ -274,23 +284,57 @@ neigh=$(inNs router ip neigh show "$kVip")
 ((failures == 0)) && pass "the client reaches every server that is not the dispatcher through router and VIP"
 
 # --- The dispatcher's sashad killed under load ----------------------------------------------------
-inNs client timeout $((kLoadSeconds + 30)) httperf --hog --timeout 2 --server "$kVip" --port 80 --uri / \
-    --rate "$kRate" --num-conns $((kRate * kLoadSeconds)) --num-calls 1 >"$tmp/httperf.txt" 2>&1 &
-loadPid=$!
+startLoad() {   # startLoad NAME: httperf from the client to the VIP in the background, report in $tmp/NAME.txt
+    inNs client timeout $((kLoadSeconds + 30)) httperf --hog --timeout 2 --server "$kVip" --port 80 --uri / \
+        --rate "$kRate" --num-conns $((kRate * kLoadSeconds)) --num-calls 1 >"$tmp/$1.txt" 2>&1 &
+    loadPid=$!
+}
+checkLoad() {   # checkLoad NAME WHAT: waits for the load and asserts 0 errors, every connection answered
+    local total replies errors
+    wait "$loadPid"
+    loadPid=""
+    total=$(sed -n -E 's/^Total: connections ([0-9]+) .*/\1/p' "$tmp/$1.txt")
+    replies=$(sed -n -E 's/^Reply status: 1xx=[0-9]+ 2xx=([0-9]+) .*/\1/p' "$tmp/$1.txt")
+    errors=$(sed -n -E 's/^Errors: total ([0-9]+) .*/\1/p' "$tmp/$1.txt")
+    note "httperf $kRate cps x $kLoadSeconds s: $total connections, $replies 2xx, $(grep '^Errors: total' "$tmp/$1.txt")"
+    [[ $errors == 0 && $total =~ ^[0-9]+$ && $replies == "$total" ]] && ((total > 0)) \
+        && pass "0 httperf errors across $2" || fail "httperf across $2: $total connections, $replies replies, $errors errors"
+}
+startLoad kill
 sleep 4
 onNode 1 systemctl kill -s KILL sashad
 elected() { [[ $(ctl 2 --json status | jsonField '["dispatcher"]') == 10.0.0.2 ]]; }
 waitFor 5 elected && pass "node1's sashad killed (systemctl kill -s KILL sashad): node2 dispatches" || note "node2 was not seen dispatching: $(ctl 2 status | head -n 3)"
-wait "$loadPid"
-total=$(sed -n -E 's/^Total: connections ([0-9]+) .*/\1/p' "$tmp/httperf.txt")
-replies=$(sed -n -E 's/^Reply status: 1xx=[0-9]+ 2xx=([0-9]+) .*/\1/p' "$tmp/httperf.txt")
-errors=$(sed -n -E 's/^Errors: total ([0-9]+) .*/\1/p' "$tmp/httperf.txt")
-note "httperf $kRate cps x $kLoadSeconds s: $total connections, $replies 2xx, errors: $(grep '^Errors: total' "$tmp/httperf.txt")"
-[[ $errors == 0 && $total =~ ^[0-9]+$ && $replies == "$total" ]] && ((total > 0)) \
-    && pass "0 httperf errors across the dispatcher's kill" || fail "httperf: $total connections, $replies replies, $errors errors"
+checkLoad kill "the dispatcher's kill"
 back() { [[ $(members 1) == "$kNodes" ]]; }
-waitFor 15 back && pass "systemd restarted node1's sashad (Restart=on-failure) and it rejoined: dispatcher $(ctl 1 --json status | jsonField '["dispatcher"]')" \
+waitFor 15 back && pass "systemd restarted node1's sashad (Restart=on-failure) and it rejoined" \
     || fail "node1 did not rejoin: $(onNode 1 systemctl is-active sashad)"
+# The guide: the lowest address dispatches when the ring forms, and no node takes the role back.
+dispatcher=$(ctl 1 --json status | jsonField '["dispatcher"]')
+[[ $dispatcher == 10.0.0.2 ]] && pass "node2 keeps the role after node1 came back (no preemption)" || fail "after node1 came back the dispatcher is '$dispatcher'"
+
+# --- 7. Upgrade: a newer package on the dispatcher, under load -------------------------------------
+upgradeBlock=$(docBlock sh '^apt install \./sasha_NEW' 2>&1) || { fail "$upgradeBlock"; exit 1; }
+version=$(dpkg-deb -f "$deb" Version)
+newVersion=${version%.*}.$((${version##*.} + 1))
+if cpack --config "$CPACK_CONFIG" -G DEB -D CPACK_COMPONENTS_ALL=daemon -D "CPACK_PACKAGE_VERSION=$newVersion" -B "$tmp/new" >"$tmp/cpack-new.log" 2>&1 \
+    && newDeb=$(ls "$tmp"/new/sasha_"$newVersion"_*.deb 2>/dev/null | head -n 1) && [[ -n $newDeb ]]; then
+    cp "$newDeb" "$(nodeRoot 2)/root/"
+    upgradeBlock=${upgradeBlock//sasha_NEW_amd64.deb/$(basename "$newDeb")}
+    pidBefore=$(onNode 2 systemctl show sashad -p MainPID --value)
+    startLoad upgrade
+    sleep 3
+    runBlock 2 "$upgradeBlock" "$tmp/upgrade.log" </dev/null || fail "node2: the upgrade block: $(tail -n 5 "$tmp/upgrade.log")"
+    backAll() { [[ $(members 2) == "$kNodes" && $(members 1) == "$kNodes" ]]; }
+    waitFor 15 backAll && pass "node2 upgraded to $(onNode 2 dpkg-query -W -f '${Version}' sasha) and back in the ring of $kNodes (sashactl members)" \
+        || fail "node2 is not back in the ring after the upgrade: $(ctl 2 members)"
+    pidAfter=$(onNode 2 systemctl show sashad -p MainPID --value)
+    [[ $pidAfter != "$pidBefore" && $pidAfter != 0 ]] && pass "installing the new package restarted sashad on node2 (pid $pidBefore -> $pidAfter)" \
+        || fail "sashad on node2 was not restarted by the upgrade (pid $pidBefore -> $pidAfter)"
+    checkLoad upgrade "the dispatcher's upgrade (handed over to $(ctl 1 --json status | jsonField '["dispatcher"]'))"
+else
+    fail "cpack of version $newVersion: $(tail -n 5 "$tmp/cpack-new.log")"
+fi
 
 # --- 8. Troubleshooting commands ------------------------------------------------------------------
 restarts=$(onNode 1 systemctl show sashad -p NRestarts)
