@@ -4,7 +4,7 @@
 # PID 1 inside a network namespace the test made. containerCleanup stops every container the test
 # booted and removes their mounts and the cgroups and run-time files nspawn left, also after a
 # failure. Every wait is bounded.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # containerPid, containerLeader: read by the test that sources this
 
 gContainerPids=()      # systemd-nspawn processes, children of the test's shell
 gContainerNames=()     # their machine names
@@ -44,10 +44,18 @@ containerBoot() {
     containerPid=$!
     gContainerPids+=("$containerPid")
     gContainerNames+=("$machine")
+    # The container's PID 1 is the child of nspawn in a PID namespace of its own; nspawn's first
+    # child, in the host's, is only an intermediate that exits (nsenter to it fails).
+    local hostPidNs child
+    hostPidNs=$(readlink "/proc/$containerPid/ns/pid")
     containerLeader=""
     for ((i = 0; i < 50; i++)); do
-        containerLeader=$(pgrep -P "$containerPid" | head -n 1)
-        [[ -n $containerLeader ]] && return 0
+        for child in $(pgrep -P "$containerPid"); do
+            if [[ $(readlink "/proc/$child/ns/pid" 2>/dev/null) =~ ^pid: && $(readlink "/proc/$child/ns/pid") != "$hostPidNs" ]]; then
+                containerLeader=$child
+                return 0
+            fi
+        done
         sleep 0.2
     done
     return 1
