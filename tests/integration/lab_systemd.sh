@@ -45,42 +45,14 @@ grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null || skip "the 
 [[ -e /run/systemd/nspawn/propagate/$kMachine ]] && skip "a container $kMachine is already running (or was left behind: /run/systemd/nspawn/propagate/$kMachine)"
 
 ownLab lab_systemd
-nspawnPid=""
-overlayUp=0
-tmpfsUp=0
-nspawnCgroup=""
-nspawnCgroupKnown=0
-hadNspawnDir=0
-[[ -d /run/systemd/nspawn ]] && hadNspawnDir=1
+# shellcheck source-path=SCRIPTDIR source=nspawn_lib.sh
+source "$here/nspawn_lib.sh"
 systemdCleanup() {
-    local rc=$? i h d
-    if [[ -n $nspawnPid ]] && kill -0 "$nspawnPid" 2>/dev/null; then
-        # Without a systemd on the host (--keep-unit), nspawn splits its own cgroup into
-        # supervisor/ and payload/, empty once the container is gone: removed below.
-        nspawnCgroup=$(sed -n 's/^0:://p' "/proc/$nspawnPid/cgroup" 2>/dev/null)
-        if [[ $nspawnCgroup == */supervisor ]]; then
-            nspawnCgroup=${nspawnCgroup%/supervisor}
-            nspawnCgroupKnown=1
-        fi
-        kill -TERM "$nspawnPid" 2>/dev/null   # nspawn asks the container's systemd to power off
-        for ((i = 0; i < 50; i++)); do kill -0 "$nspawnPid" 2>/dev/null || break; sleep 0.2; done
-        kill -KILL "$nspawnPid" 2>/dev/null
-        wait "$nspawnPid" 2>/dev/null
-    fi
+    local rc=$?
     if ((rc != 0 && rc != 77)) && [[ -s ${tmp:-}/nspawn.log ]]; then
         echo "# the container's console, last lines:"; tail -n 30 "$tmp/nspawn.log" | sed 's/^/# /'
     fi
-    ((overlayUp)) && { umount "$tmp/root" 2>/dev/null || umount -l "$tmp/root"; }
-    ((tmpfsUp)) && { umount "$tmp/layers" 2>/dev/null || umount -l "$tmp/layers"; }
-    if ((nspawnCgroupKnown)); then
-        for h in /sys/fs/cgroup /sys/fs/cgroup/unified /sys/fs/cgroup/systemd; do
-            for d in payload supervisor; do
-                [[ -d $h$nspawnCgroup/$d ]] && find "$h$nspawnCgroup/$d" -depth -type d -exec rmdir {} + 2>/dev/null
-            done
-        done
-    fi
-    rm -rf "/run/systemd/nspawn/propagate/$kMachine"
-    ((hadNspawnDir)) || rm -rf /run/systemd/nspawn
+    containerCleanup
     (exit "$rc")
     ownLabCleanup
 }
@@ -112,12 +84,8 @@ waitFor 10 ringOf 2 2 || { fail "no ring of 2 after node1's lab sashad left"; ex
 pass "node1's lab sashad left; node2 dispatches a ring of 2"
 
 # The container's root: the host's root under an overlay whose upper layer is a tmpfs.
+containerRoot "$tmp" || { echo "FAIL - an overlay of / on $tmp/root"; exit 1; }
 root=$tmp/root
-mkdir -p "$tmp/layers" "$root"
-mount -t tmpfs -o mode=0755 sasha-lab-systemd "$tmp/layers" && tmpfsUp=1 || { echo "FAIL - tmpfs for the overlay"; exit 1; }
-mkdir "$tmp/layers/upper" "$tmp/layers/work"
-mount -t overlay sasha-lab-systemd -o "lowerdir=/,upperdir=$tmp/layers/upper,workdir=$tmp/layers/work" "$root" \
-    && overlayUp=1 || { echo "FAIL - overlay of / on $root"; exit 1; }
 # No user sasha before the boot: systemd-sysusers must make it from the package's sysusers.d file.
 if chroot "$root" getent passwd sasha >/dev/null; then userdel --root "$root" sasha >/dev/null 2>&1; fi
 chroot "$root" getent group sasha >/dev/null && groupdel --root "$root" sasha >/dev/null 2>&1
@@ -135,21 +103,12 @@ for u in systemd-sysctl.service systemd-networkd-wait-online.service NetworkMana
 done
 install -m 0600 /run/sasha-lab/cluster.key "$root/etc/sasha/cluster.key"
 
-# Boot. basic.target: sysinit (journald, sysusers, tmpfiles) without the host's services. nspawn
-# keeps CAP_NET_ADMIN out of a container's bounding set unless it makes the network itself; the
-# unit's ambient CAP_NET_ADMIN needs it (the capability check below fails without it).
-systemd-nspawn --quiet --register=no --keep-unit --console=pipe --machine="$kMachine" -D "$root" \
-    --capability=CAP_NET_ADMIN \
-    --network-namespace-path=/run/netns/sasha-node1 -b -- systemd.unit=basic.target \
-    </dev/null >"$tmp/nspawn.log" 2>&1 &
-nspawnPid=$!
-leader=""
-findLeader() { leader=$(pgrep -P "$nspawnPid" | head -n 1); [[ -n $leader ]]; }
-waitFor 10 findLeader || { fail "systemd-nspawn started no container"; exit 1; }
+# Boot into basic.target: sysinit (journald, sysusers, tmpfiles) without the host's services.
+containerBoot "$kMachine" "$root" sasha-node1 "$tmp/nspawn.log" || { fail "systemd-nspawn started no container"; exit 1; }
+leader=$containerLeader
 in1() { nsenter -t "$leader" -a "$@"; }
 ctl1() { in1 sashactl "$@" 2>/dev/null; }
-booted() { [[ $(in1 systemctl is-system-running 2>/dev/null) =~ ^(running|degraded)$ ]]; }
-if waitFor 30 booted; then
+if waitFor 30 containerBooted "$leader"; then
     pass "systemd $(in1 systemctl --version | awk 'NR==1 {print $2}') booted as PID 1 in $kMachine: $(in1 systemctl is-system-running)"
 else
     fail "the container did not boot: $(in1 systemctl is-system-running 2>&1)"; exit 1
