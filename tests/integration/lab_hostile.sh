@@ -119,6 +119,16 @@ partition() {   # partition on "K..." (one side; the others are the other) | par
     done
     ((${#pids[@]} == 0)) || wait "${pids[@]}"
 }
+noLoadErrors() {   # noLoadErrors FILE WHAT : httperf's JSON (sasha-lab load --json) saw connections and 0 errors
+    local conns errs
+    conns=$(jsonField '["connections"]' <"$1")
+    errs=$(jsonField '["errors"]["total"]' <"$1")
+    if [[ -n $conns && $conns -gt 0 && $errs == 0 ]]; then
+        pass "httperf across $2: $conns connections, 0 errors"
+    else
+        fail "httperf across $2: ${conns:-?} connections, ${errs:-?} errors (goal: 0)"
+    fi
+}
 monoUsOfEvent() {   # monoUsOfEvent K KIND : monoUs of nodeK's last event of KIND, or empty
     nodeCtl "$1" --json events | python3 -c '
 import json, sys
@@ -175,16 +185,10 @@ capable3() { [[ $(dispatchOf 3 '["dispatch"]["capable"]') == True ]]; }
 if waitFor 8 capable3; then pass "node3 is dispatch-capable again after the heal"; else fail "node3 still withdrawn: $(nodeCtl 3 --json status | jsonField '["dispatch"]')"; fi
 code=$(clientCurl -o /dev/null -w '%{http_code}' http://10.77.0.200/)
 if [[ $code == 200 ]]; then pass "the VIP answers after the heal (HTTP $code)"; else fail "the VIP does not answer after the heal: '$code'"; fi
-conns=$(jsonField '["connections"]' <"$tmp/load.json")
-errs=$(jsonField '["errors"]["total"]' <"$tmp/load.json")
 # The other side's elected node asks the data network before it announces (docs/dispatcher.md
 # "One dispatcher on the data network"), hears node1 and yields without taking the VMAC: no
 # connection may reach it. Before the question, 0-6 of 3,600 were reset here.
-if [[ -n $conns && $conns -gt 0 && $errs == 0 ]]; then
-    pass "httperf across the partition: $conns connections, 0 errors"
-else
-    fail "httperf across the partition: ${conns:-?} connections, ${errs:-?} errors (goal: 0)"
-fi
+noLoadErrors "$tmp/load.json" "the partition"
 
 # 2b: the dispatcher is not the lowest address. node1 hands the role to node2, then the ring
 # port is cut between {node1, node3} and {node2, node4, node5}: node1's side elects node1, which
@@ -215,13 +219,7 @@ else
 fi
 partition off
 wait "$loadPid"
-conns=$(jsonField '["connections"]' <"$tmp/load2.json")
-errs=$(jsonField '["errors"]["total"]' <"$tmp/load2.json")
-if [[ -n $conns && $conns -gt 0 && $errs == 0 ]]; then
-    pass "httperf across the second partition: $conns connections, 0 errors"
-else
-    fail "httperf across the second partition: ${conns:-?} connections, ${errs:-?} errors (goal: 0)"
-fi
+noLoadErrors "$tmp/load2.json" "the second partition"
 if waitFor 10 allMembers; then pass "one ring of 5 after the second heal"; else fail "no ring of 5 after the second heal"; fi
 if [[ $(dispatcherNode) == 2 ]]; then pass "node2 keeps the role after the heal"; else fail "node$(dispatcherNode) dispatches after the second heal"; fi
 
