@@ -35,19 +35,28 @@ void checkReport(QByteArrayView payload, int perPart)
     FUZZ_CHECK(r->part < r->partCount);
     // A query asking exactly the report's (vip, port) pairs, its vip the report's.
     ConnQuery query{r->queryId, r->vip, {}, {}};
+    // UDP entries (the report's protocol table) into the query's UDP field, by VIP.
+    auto addTo = [](std::vector<ConnQueryVip> &list, quint32 vip, quint16 port) {
+        auto it = std::find_if(list.begin(), list.end(), [&](const ConnQueryVip &m) { return m.vip == vip; });
+        if (it == list.end())
+            it = list.insert(list.end(), ConnQueryVip{vip, {}});
+        if (std::find(it->ports.begin(), it->ports.end(), port) == it->ports.end())
+            it->ports.push_back(port);
+    };
     for (const ConnEntry &e : r->entries) {
+        if (e.udp) {
+            addTo(query.udp, e.vip == 0 ? r->vip : e.vip, e.vport);
+            continue;
+        }
         if (e.vip == 0) { // the report's own VIP
             if (std::find(query.ports.begin(), query.ports.end(), e.vport) == query.ports.end())
                 query.ports.push_back(e.vport);
             continue;
         }
-        auto it = std::find_if(query.moreVips.begin(), query.moreVips.end(), [&](const ConnQueryVip &m) { return m.vip == e.vip; });
-        if (it == query.moreVips.end())
-            it = query.moreVips.insert(query.moreVips.end(), ConnQueryVip{e.vip, {}});
-        if (std::find(it->ports.begin(), it->ports.end(), e.vport) == it->ports.end())
-            it->ports.push_back(e.vport);
+        addTo(query.moreVips, e.vip, e.vport);
     }
     FUZZ_CHECK(query.services().size() <= std::size_t(kMaxServicePorts));
+    FUZZ_CHECK(query.udpServices().size() <= std::size_t(kMaxServicePorts));
     const std::vector<QByteArray> parts = encodeConnReports(query, r->server, r->mac, r->entries, r->skippedDead, perPart);
     std::vector<ConnEntry> entries;
     for (std::size_t i = 0; i < parts.size(); ++i) {

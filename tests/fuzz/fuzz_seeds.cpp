@@ -132,6 +132,17 @@ void agentCodecsSeeds(SeedWriter w)
                                                {0x0A000102, 53000, 53, 0x0A000003, 17, FlowTransferState::Udp}};
     w.write("flow-table", encodeFlowTransferTable(9, 0x0A000064, flows).front(), 0x12);
     w.write("flow-announced", encodeFlowTransferAnnounced({9}), 2);
+    // The appended fields: a query and a report with a UDP service and a second VIP, and a
+    // transfer table with another VIP's flows (flags bit 1 in each).
+    const ConnQuery udpQuery = connQueryFor(8, {{0x0A000064, 80}, {0x0A000065, 8080}}, {{0x0A000065, 53}});
+    w.write("conn-query-udp", encodeConnQuery(udpQuery), 0);
+    const std::vector<ConnEntry> mixed{{0x0A000101, 40000, 80, 3},
+                                       {0x0A000102, 40001, 8080, 0, 0x0A000065},
+                                       {0x0A000103, 40002, 53, 1, 0x0A000065, true}};
+    w.write("conn-report-udp", encodeConnReports(udpQuery, 0x0A000002, {2, 0, 0, 0, 0, 2}, mixed, 0).front(), 0x21);
+    const std::vector<FlowTransferEntry> twoVips{{0x0A000101, 40000, 80, 0x0A000002, 6, FlowTransferState::Established},
+                                                 {0x0A000104, 40003, 8080, 0x0A000003, 6, FlowTransferState::Closing, 0x0A000065}};
+    w.write("flow-table-vips", encodeFlowTransferTable(10, 0x0A000064, twoVips).front(), 0x12);
 }
 
 void feedsSeeds(SeedWriter w)
