@@ -156,8 +156,11 @@ std::optional<FlowTransferMessage> decodeFlowTransfer(QByteArrayView p, QString 
         FlowTransferEntry e;
         if (other) {
             e.vip = in.u32();
-            if (e.vip == t.vip)
-                e.vip = 0; // the table's own VIP, as an encoder writes it
+            // An encoder writes the table's own VIP's flows in the first field, never here: a
+            // flow here under that VIP (or none) would be read back out of order, so it is refused.
+            if (e.vip == 0 || e.vip == t.vip)
+                return fail(error, QStringLiteral("flow transfer entry %1: another VIP's flow under the table's own VIP %2")
+                                       .arg(i).arg(e.vip));
         }
         e.clientIp = in.u32();
         e.clientPort = in.u16();

@@ -238,6 +238,14 @@ private Q_SLOTS:
         QByteArray badProto = withOther;
         badProto[kFlowTransferTableFixedSize + 4 + 16] = 1;
         QTest::newRow("other VIP's entry neither tcp nor udp") << badProto << "protocol 1";
+        // The appended field's VIP patched to the table's own (0a4d00c8) and to 0: an encoder
+        // never writes them there, and they would read back out of order (found by fuzz_agentcodecs).
+        QByteArray ownVip = withOther;
+        ownVip.replace(kFlowTransferTableFixedSize + 4, 4, hex("0a4d00c8"));
+        QTest::newRow("other VIPs' field holding the table's own VIP") << ownVip << "under the table's own VIP";
+        QByteArray zeroVip = withOther;
+        zeroVip.replace(kFlowTransferTableFixedSize + 4, 4, hex("00000000"));
+        QTest::newRow("other VIPs' field holding VIP 0") << zeroVip << "under the table's own VIP";
     }
     void malformed()
     {
