@@ -45,13 +45,17 @@ containerBoot() {
     gContainerPids+=("$containerPid")
     gContainerNames+=("$machine")
     # The container's PID 1 is the child of nspawn in a PID namespace of its own; nspawn's first
-    # child, in the host's, is only an intermediate that exits (nsenter to it fails).
+    # child, in the host's, is only an intermediate that exits (nsenter to it fails), and nspawn
+    # may briefly fork helpers into the container's namespace too. So the leader is the child
+    # that is PID 1 in its namespace (the last field of NSpid: "NSpid: <host pid> 1"); a
+    # fresh-clone CI run once took a short-lived child in the container's namespace for it.
     local hostPidNs child
     hostPidNs=$(readlink "/proc/$containerPid/ns/pid")
     containerLeader=""
     for ((i = 0; i < 50; i++)); do
         for child in $(pgrep -P "$containerPid"); do
-            if [[ $(readlink "/proc/$child/ns/pid" 2>/dev/null) =~ ^pid: && $(readlink "/proc/$child/ns/pid") != "$hostPidNs" ]]; then
+            if [[ $(readlink "/proc/$child/ns/pid" 2>/dev/null) =~ ^pid: && $(readlink "/proc/$child/ns/pid") != "$hostPidNs" ]] \
+                && [[ $(awk '/^NSpid:/ {print $NF}' "/proc/$child/status" 2>/dev/null) == 1 ]]; then
                 containerLeader=$child
                 return 0
             fi
