@@ -54,14 +54,21 @@ ownLab() {
     trap ownLabCleanup EXIT
     trap 'exit 1' INT TERM
 }
-ownLabCleanup() {
-    local rc=$? f
-    jobs -p | xargs -r kill 2>/dev/null
-    if ((rc != 0 && rc != 77)); then printRingTrouble; fi
-    if ((rc != 0)) && [[ -n ${SASHA_KEEP_LOGS:-} ]]; then
+# keepLogs RC: after a failure (RC not 0), the nodes' sashad logs into SASHA_KEEP_LOGS=DIR, if set.
+# Before anything takes the lab down.
+keepLogs() {
+    local f
+    if (($1 != 0)) && [[ -n ${SASHA_KEEP_LOGS:-} ]]; then
         mkdir -p "$SASHA_KEEP_LOGS"
         for f in /run/sasha-lab/node*/sashad.log; do [[ -e $f ]] && cp "$f" "$SASHA_KEEP_LOGS/$(basename "$(dirname "$f")").log"; done
     fi
+    return 0
+}
+ownLabCleanup() {
+    local rc=$?
+    jobs -p | xargs -r kill 2>/dev/null
+    if ((rc != 0 && rc != 77)); then printRingTrouble; fi
+    keepLogs "$rc"
     "$lab" down >/dev/null 2>&1 || true
     rm -rf "$tmp"
     exit "$rc"

@@ -60,6 +60,7 @@ unprivPid=""
 unprivCleanup() {
     local rc=$?
     if [[ -n $unprivPid ]]; then kill -KILL "$unprivPid" 2>/dev/null; fi
+    keepLogs "$rc"   # the lab goes down below, before ownLabCleanup would keep them
     if ((madeUser)); then
         "$lab" down >/dev/null 2>&1 || true   # no process of the user may survive its removal
         userdel "$user" >/dev/null 2>&1 || echo "     could not remove the throwaway user $user"
