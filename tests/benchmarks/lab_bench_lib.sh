@@ -51,7 +51,7 @@ labUp() {
     # --large-mb 1: the 100 MB download file is not needed here; generating it costs seconds.
     # --flat: the client on the servers' bridge, as when the figures in docs/benchmarks.md were
     # measured; behind the router every client frame would cost a forwarding hop more on the
-    # same two cores.
+    # same two cores. A caller's --router (needed by --mode nat), later on the line, overrides it.
     if ! "$kLab" up --nodes "$1" --large-mb 1 --flat "${@:2}" >"$log" 2>&1; then
         cat "$log" >&2
         die "sasha-lab up failed (log above)"
