@@ -5,8 +5,8 @@
 #   sudo tests/benchmarks/bench_lab_throughput.sh [--modes "dr nat"] [--rates "1000 2000 3000"]
 #       [--seconds S (10)] [--uri /size/1k] [--router] [--inject] [--inline-switch]
 #
-# With the defaults it takes about 5 minutes (per mode: the lab up and down, ~25 s, and three runs
-# of S seconds per rate); --rates "1000 2000" --seconds 10 about 3.5 minutes.
+# With the defaults it takes about 4 minutes (per mode: the lab up and down, ~20 s, then per rate
+# three runs of S seconds plus ~2 s); --rates "1000 2000" took 165 s on the 2-core VM.
 #
 # For each mode of --modes (default "dr nat": L4/2, then L4/3) a 5-node lab (sashad + nginx per
 # node) is brought up in that mode (sasha-lab up --mode M), measured and taken down. dr runs on the
