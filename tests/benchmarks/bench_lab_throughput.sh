@@ -27,7 +27,8 @@
 #              replies/s direct (goal >= 0.95). In nat the direct and HAProxy runs start in the
 #              router's namespace (10.77.0.254, on the servers' subnet): from the client, a server's
 #              port 80 answers through the dispatcher with the VIP as source, and HAProxy's replies
-#              would go to the dispatcher's gateway address, so neither is reachable (docs/lab.md).
+#              would be routed via the gateway into the dispatcher's own capture, which passes on
+#              only the service's replies (docs/lab.md, docs/dispatcher.md "NAT mode").
 #  (b) CPU per connection of the dispatcher's sashad during the VIP run (/proc/PID/stat, user +
 #      system; also net of its idle CPU measured during the direct run, and its packet thread's
 #      own cpuMs) against HAProxy 'mode tcp' (nbthread 1) run in the dispatcher's namespace on
