@@ -79,7 +79,8 @@ std::unique_ptr<const ServerTable> ServerTable::build(std::vector<ServerInfo> se
                 if (w.service == service && w.id == s.id)
                     weight = w.weight;
             }
-            differs = differs || weight != s.weight;
+            // An unhealthy server is in no schedule: its weights cannot make one differ.
+            differs = differs || (s.healthy && weight != s.weight);
             weights.push_back(weight);
         }
         if (!differs)

@@ -181,7 +181,7 @@ class ServerTable {
 public:
     // Control plane. Servers with duplicate or out-of-range slots are rejected (nullptr), so are
     // service weights of a service >= kMaxServices. A service whose weights (an override, else
-    // ServerInfo::weight) equal every server's cluster weight shares the cluster's schedule;
+    // ServerInfo::weight) equal every healthy server's cluster weight shares the cluster's schedule;
     // services with equal weights share one schedule (each costs two Maglev tables, 256 KiB).
     static std::unique_ptr<const ServerTable> build(std::vector<ServerInfo> servers, const DispatchPolicy &policy,
                                                     std::uint64_t generation,

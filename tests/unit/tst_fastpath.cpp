@@ -1324,6 +1324,13 @@ void TestFastPath::serviceWeightsBuildOwnTablesOnlyWhereTheyDiffer()
     QVERIFY(shared && shared->hasOwnSchedule(2));
     QCOMPARE(shared->ownScheduleCount(), std::size_t(1));
     QCOMPARE(&shared->schedule(std::uint8_t(1)), &shared->schedule(std::uint8_t(2)));
+    // A weight of an unhealthy server's changes no schedule: it is in none.
+    std::vector<ServerInfo> oneDown = fourServers();
+    oneDown[3].healthy = false;
+    const ServiceWeight down[] = {{2, server(3).id, 5}};
+    auto t3 = ServerTable::build(oneDown, p, 3, down);
+    QVERIFY(t3 && !t3->hasOwnSchedule(2));
+    QCOMPARE(t3->ownScheduleCount(), std::size_t(0));
     // A service index past kMaxServices is refused.
     const ServiceWeight bad[] = {{std::uint8_t(kMaxServices), server(0).id, 2}};
     QVERIFY(!ServerTable::build(fourServers(), p, 3, bad));
