@@ -132,6 +132,9 @@ QString serviceWeights(const std::vector<ServiceSettings> &list)
 }
 
 // Only called when no row refused, so both lists hold the same services in the same order.
+// Writes only each service's `weights` (the list is not resized): the data-path worker
+// (DispatcherService::open) reads the services' other members meanwhile, and publish() reads the
+// weights on this same thread.
 void copyServiceWeights(NodeSettings &to, const NodeSettings &from)
 {
     std::vector<ServiceSettings> &a = to.dispatcher.services;
