@@ -791,6 +791,7 @@ void parseServices(const toml::array &tables, const QString &file, const HostNet
 {
     constexpr int kMaxReportedPorts = 64; // connmessages.h kMaxServicePorts
     std::vector<quint32> vips;
+    std::vector<std::map<quint32, quint32>> weightings; // different non-empty weights tables
     int rules = 0, tcpPorts = 0;
     for (const toml::node &n : tables) {
         const toml::table &t = *n.as_table();
@@ -816,6 +817,17 @@ void parseServices(const toml::array &tables, const QString &file, const HostNet
         if (rules > int(kMaxServiceRules)) {
             r.fail("port", QStringLiteral("at most %1 ports and ranges over all services; got %2").arg(kMaxServiceRules).arg(rules));
             return;
+        }
+        if (!svc.weights.empty() && std::find(weightings.begin(), weightings.end(), svc.weights) == weightings.end()) {
+            if (weightings.size() >= kMaxServiceWeightings) {
+                r.fail("weights", QStringLiteral("at most %1 different weights tables over all services (each adds two "
+                                                 "Maglev tables to every rebuild of the dispatcher's server table); "
+                                                 "this is table %2; give services that weigh the servers alike the "
+                                                 "same table, or use [dispatcher] weights")
+                                      .arg(kMaxServiceWeightings).arg(weightings.size() + 1));
+                return;
+            }
+            weightings.push_back(svc.weights);
         }
         if (svc.protocol == ServiceSettings::Protocol::Tcp) {
             tcpPorts += svc.portCount();

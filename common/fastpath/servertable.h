@@ -52,6 +52,10 @@ enum class ForwardMode : std::uint8_t {
 constexpr std::size_t kMaxVips = 16;
 constexpr std::size_t kMaxServices = 64;
 constexpr std::size_t kMaxServiceRules = 256;
+// Different [[service]] weights tables (ServerSchedule below): each adds two Maglev tables to
+// every ServerTable::build, which runs on the ring's thread (~5 ms each on a loaded 2-core
+// machine), so the config refuses more. ServerTable::build itself has no such limit.
+constexpr std::size_t kMaxServiceWeightings = 8;
 
 struct ServiceRule {
     std::uint32_t vip = 0;          // host order

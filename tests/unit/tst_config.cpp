@@ -363,6 +363,19 @@ private Q_SLOTS:
         QTest::newRow("service weight entry reported at its own line")
             << svc + web + QStringLiteral("[service.weights]\n\"10.77.0.3\" = 1\n\"10.77.0.4\" = -2\n") << KeyFile::Good << 13
             << QStringList{QStringLiteral("[[service]] weights"), QStringLiteral("\"10.77.0.4\" = -2"), QStringLiteral("got -2")};
+        {
+            // Eight different weights tables (and a repeat of one) are fine; a ninth is refused.
+            QString many = svc + web + QStringLiteral("weights = { \"10.77.0.3\" = 0 }\n");
+            for (int i = 1; i < 8; ++i)
+                many += QStringLiteral("[[service]]\nvip = \"10.77.0.200\"\nport = %1\nweights = { \"10.77.0.3\" = %2 }\n")
+                            .arg(100 + i).arg(i);
+            many += QStringLiteral("[[service]]\nvip = \"10.77.0.200\"\nport = 200\nweights = { \"10.77.0.3\" = 0 }\n");
+            many += QStringLiteral("[[service]]\nvip = \"10.77.0.200\"\nport = 201\nweights = { \"10.77.0.3\" = 9 }\n");
+            QTest::newRow("a ninth different service weights table")
+                << many << KeyFile::Good << 47 // 11, then 9 services of 4 lines
+                << QStringList{QStringLiteral("[[service]] weights"), QStringLiteral("at most 8 different weights tables"),
+                               QStringLiteral("this is table 9")};
+        }
         QTest::newRow("service without vip")
             << svc + QStringLiteral("port = 80\n") << KeyFile::Good << 8
             << QStringList{QStringLiteral("[[service]]:"), QStringLiteral("vip is required")};
