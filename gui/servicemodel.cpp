@@ -30,6 +30,9 @@ std::vector<ServiceModel::Row> ServiceModel::parseServices(const QJsonArray &ser
         r.scheduler = o.value(QLatin1String("scheduler")).toString();
         r.persistenceS = o.value(QLatin1String("persistenceS")).toInteger();
         r.legacy = o.value(QLatin1String("legacy")).toBool();
+        const QJsonObject weights = o.value(QLatin1String("weights")).toObject(); // absent from an older sashad
+        for (auto it = weights.begin(); it != weights.end(); ++it)
+            r.weights.append(QStringLiteral("%1=%2").arg(it.key()).arg(it.value().toInteger()));
         if (dispatching && o.contains(QLatin1String("newFlows")))
             r.newFlows = quint64(o.value(QLatin1String("newFlows")).toInteger());
         if (dispatching && o.contains(QLatin1String("cps")))
@@ -92,6 +95,7 @@ QVariant ServiceModel::data(const QModelIndex &index, int role) const
             return r.mode;
         case Scheduler: return r.scheduler;
         case Persistence: return r.persistenceS > 0 ? QStringLiteral("%1 s").arg(r.persistenceS) : QStringLiteral("-");
+        case Weights: return r.weights.isEmpty() ? QStringLiteral("-") : r.weights.join(QLatin1Char(','));
         case NewFlows: return r.newFlows ? QString::number(*r.newFlows) : kUnknown;
         case Cps: return r.cps ? QString::number(*r.cps) : kUnknown;
         case Source: return r.legacy ? QStringLiteral("[dispatcher] vip/ports") : QStringLiteral("[[service]]");
@@ -109,6 +113,9 @@ QVariant ServiceModel::data(const QModelIndex &index, int role) const
     }
     if (role == Qt::TextAlignmentRole && (index.column() == NewFlows || index.column() == Cps))
         return int(Qt::AlignRight | Qt::AlignVCenter);
+    if (role == Qt::ToolTipRole && index.column() == Weights)
+        return QStringLiteral("Servers weighted apart in this service ([[service]] weights); the others have their "
+                              "cluster weight, and an operator weight (sashactl weight) wins over both");
     if (role == Qt::ToolTipRole && (index.column() == NewFlows || index.column() == Cps) && !r.cps)
         return QStringLiteral("Known from the dispatching node's status only (--control-socket of the dispatcher's sashad)");
     return {};
@@ -125,6 +132,7 @@ QVariant ServiceModel::headerData(int section, Qt::Orientation o, int role) cons
     case Mode: return QStringLiteral("Mode");
     case Scheduler: return QStringLiteral("Scheduler");
     case Persistence: return QStringLiteral("Persistence");
+    case Weights: return QStringLiteral("Weights");
     case NewFlows: return QStringLiteral("New flows");
     case Cps: return QStringLiteral("CPS");
     case Source: return QStringLiteral("Config");

@@ -1,6 +1,7 @@
 #pragma once
 // ServiceModel: the cluster's virtual services (docs/config.md "[[service]]"), one row each: VIP,
-// protocol, ports, mode (dr = L4/2, nat = L4/3), scheduler, persistence, and from the dispatcher
+// protocol, ports, mode (dr = L4/2, nat = L4/3), scheduler, persistence, the service's own server
+// weights ([[service]] weights), and from the dispatcher
 // its new flows and connections per second per service. Fed from sashad status objects (the
 // `status` JSON that `sashactl --json status` prints and the control socket's `watch` stream sends
 // each second, whose "services" array `sashactl services` shows); ClusterFeed::statusReported.
@@ -25,7 +26,7 @@ namespace sasha::console {
 class ServiceModel : public QAbstractTableModel {
     Q_OBJECT
 public:
-    enum Column { Vip, Protocol, Ports, Mode, Scheduler, Persistence, NewFlows, Cps, Source, ColumnCount };
+    enum Column { Vip, Protocol, Ports, Mode, Scheduler, Persistence, Weights, NewFlows, Cps, Source, ColumnCount };
     enum { SortRole = Qt::UserRole + 1 };
 
     struct Row {
@@ -35,6 +36,7 @@ public:
         QString mode;        // "dr", "nat"
         QString scheduler;   // "maglev", "wlc", "rr"
         qint64 persistenceS = 0;
+        QStringList weights; // "10.77.0.3=0": the service's own; empty = every server's cluster weight
         bool legacy = false; // made from [dispatcher] vip/ports
         std::optional<quint64> newFlows; // only from the dispatcher
         std::optional<qint64> cps;       // only from the dispatcher

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <functional>
+#include <set>
 
 namespace sasha {
 namespace {
@@ -120,6 +121,28 @@ QString services(const std::vector<ServiceSettings> &list)
     return out.isEmpty() ? QStringLiteral("none") : q(out.join(QStringLiteral("; ")));
 }
 
+// "service 1: { "10.77.0.3" = 0 }; service 2: { }" over the [[service]] tables that have weights.
+QString serviceWeights(const std::vector<ServiceSettings> &list)
+{
+    QStringList out;
+    for (std::size_t i = 0; i < list.size(); ++i)
+        if (!list[i].weights.empty())
+            out << QStringLiteral("service %1: %2").arg(i + 1).arg(weights(list[i].weights));
+    return out.isEmpty() ? QStringLiteral("none") : out.join(QStringLiteral("; "));
+}
+
+// Only called when no row refused, so both lists hold the same services in the same order.
+// Writes only each service's `weights` (the list is not resized): the data-path worker
+// (DispatcherService::open) reads the services' other members meanwhile, and publish() reads the
+// weights on this same thread.
+void copyServiceWeights(NodeSettings &to, const NodeSettings &from)
+{
+    std::vector<ServiceSettings> &a = to.dispatcher.services;
+    const std::vector<ServiceSettings> &b = from.dispatcher.services;
+    for (std::size_t i = 0; i < a.size() && i < b.size(); ++i)
+        a[i].weights = b[i].weights;
+}
+
 const std::vector<Row> &rows()
 {
     using N = NodeSettings;
@@ -173,6 +196,9 @@ const std::vector<Row> &rows()
         {"[dispatcher] cpu", Part::None, [](const N &s) { return num(s.dispatcher.cpu); }, {}},
         // Every service, one text: a changed, added or removed service needs a restart.
         {"[[service]]", Part::None, [](const N &s) { return services(s.dispatcher.services); }, {}},
+        // ... except its weights, which are live like [dispatcher] weights.
+        {"[[service]] weights", Part::Weights, [](const N &s) { return serviceWeights(s.dispatcher.services); },
+         copyServiceWeights},
         {"[health] enabled", Part::Health, [](const N &s) { return yesNo(s.health.enabled); }, field(&N::health, &H::enabled)},
         {"[health] url", Part::Health, [](const N &s) { return q(s.health.url); }, field(&N::health, &H::url)},
         {"[health] interval_ms", Part::Health, [](const N &s) { return num(s.health.intervalMs); },
@@ -220,6 +246,35 @@ void weightChanges(const std::map<quint32, quint32> &before, const std::map<quin
     for (const auto &[addr, ws] : diff) {
         if (ws.first != ws.second)
             out << QStringLiteral("weight of %1: %2 -> %3").arg(ipv4ToString(addr)).arg(ws.first).arg(ws.second);
+    }
+}
+
+// "service 2 (10.77.0.100 tcp 8080) weight of 10.77.0.3: 1 -> 0" for every server listed in a
+// service's weights before or after whose weight in that service differs; an unlisted server has
+// its cluster weight ([dispatcher] weights, absent = 1), so listing it with that weight is no change.
+void serviceWeightChanges(const DispatcherSettings &before, const DispatcherSettings &after, QStringList &out)
+{
+    const std::map<quint32, quint32> noOperator;
+    for (std::size_t i = 0; i < before.services.size() && i < after.services.size(); ++i) {
+        const ServiceSettings &a = before.services[i];
+        const ServiceSettings &b = after.services[i];
+        std::set<quint32> servers;
+        for (const auto &[addr, w] : a.weights)
+            servers.insert(addr);
+        for (const auto &[addr, w] : b.weights)
+            servers.insert(addr);
+        for (const quint32 addr : servers) {
+            const auto wa = a.weights.find(addr);
+            const auto wb = b.weights.find(addr);
+            const quint32 from = wa != a.weights.end() ? wa->second : clusterWeight(before, noOperator, addr);
+            const quint32 to = wb != b.weights.end() ? wb->second : clusterWeight(after, noOperator, addr);
+            if (from != to)
+                out << QStringLiteral("service %1 (%2 %3 %4) weight of %5: %6 -> %7")
+                           .arg(i + 1)
+                           .arg(ipv4ToString(b.vip), b.protocolName(), b.portsText(), ipv4ToString(addr))
+                           .arg(from)
+                           .arg(to);
+        }
     }
 }
 
@@ -272,8 +327,10 @@ ReloadPlan planReload(const NodeSettings &running, const NodeSettings &next)
         case Part::Other:
         case Part::None: plan.other = true; break;
         }
-        if (r.live == Part::Weights)
+        if (QLatin1String(r.name) == QLatin1String("[dispatcher] weights"))
             weightChanges(running.dispatcher.weights, next.dispatcher.weights, plan.changes);
+        else if (QLatin1String(r.name) == QLatin1String("[[service]] weights"))
+            serviceWeightChanges(running.dispatcher, next.dispatcher, plan.changes);
         else
             plan.changes << QStringLiteral("%1: %2 -> %3").arg(QLatin1String(r.name), before, after);
     }

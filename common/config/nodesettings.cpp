@@ -246,4 +246,25 @@ void fillServicePolicy(const DispatcherSettings &d, DispatchPolicy &policy)
     }
 }
 
+quint32 clusterWeight(const DispatcherSettings &d, const std::map<quint32, quint32> &operatorWeights, quint32 server)
+{
+    if (const auto op = operatorWeights.find(server); op != operatorWeights.end())
+        return op->second;
+    const auto w = d.weights.find(server);
+    return w == d.weights.end() ? 1 : w->second;
+}
+
+std::vector<ServiceWeight> serviceWeightOverrides(const DispatcherSettings &d,
+                                                  const std::map<quint32, quint32> &operatorWeights)
+{
+    std::vector<ServiceWeight> out;
+    for (std::size_t i = 0; i < d.services.size() && i < kMaxServices; ++i) {
+        for (const auto &[server, weight] : d.services[i].weights) {
+            if (!operatorWeights.count(server))
+                out.push_back({std::uint8_t(i), server, weight});
+        }
+    }
+    return out;
+}
+
 } // namespace sasha

@@ -44,6 +44,10 @@ struct ServiceSettings {
     SchedulerKind scheduler = SchedulerKind::Maglev;
     int persistenceS = 0;                             // source-address affinity timeout; 0 = off
     int udpIdleS = 0;                                 // UDP flow idle timeout; 0 = not set (60 s)
+    // Servers' weights in this service, like [dispatcher] weights (server address -> weight);
+    // servers not listed have their cluster weight. An operator weight wins over both
+    // (effectiveServiceWeights, docs/config.md "Weights").
+    std::map<quint32, quint32> weights;
     int line = 0;                                     // where the table starts (messages)
     bool fromLegacyKeys = false;                      // made from [dispatcher] vip/ports
     int portCount() const;
@@ -103,6 +107,15 @@ struct DispatcherSettings {
 // The fast path's view of the services (DispatchPolicy vips, rules, services), from
 // d.services in order: service i of the config is index i of the counters.
 void fillServicePolicy(const DispatcherSettings &d, DispatchPolicy &policy);
+
+// A server's weight, in this order (docs/config.md "Weights"): the operator's (sashactl weight),
+// else [dispatcher] weights, else 1.
+quint32 clusterWeight(const DispatcherSettings &d, const std::map<quint32, quint32> &operatorWeights, quint32 server);
+// The services' overrides the fast path applies (ServerTable::build): every [[service]] weights
+// entry of a server without an operator weight, service i being index i of fillServicePolicy.
+// A server with an operator weight has that weight in every service.
+std::vector<ServiceWeight> serviceWeightOverrides(const DispatcherSettings &d,
+                                                  const std::map<quint32, quint32> &operatorWeights);
 
 // [health]: the agent's HTTP check of the local service (docs/agent.md).
 struct HealthSettings {

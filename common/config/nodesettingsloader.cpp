@@ -251,6 +251,37 @@ void checkAddressIsLocal(SectionReader &r, quint32 address)
     }
 }
 
+// A weights table, [dispatcher]'s or a [[service]]'s: { "10.0.0.2" = 3 }, by the servers' ring
+// addresses, each 0..65535 (0 = no new flows). False after an error (reported through r).
+bool parseWeights(SectionReader &r, std::map<quint32, quint32> &out)
+{
+    const toml::table *w = r.subTable("weights");
+    if (!w)
+        return r.ok();
+    for (const auto &[k, v] : *w) {
+        const QString addr = QString::fromStdString(std::string(k.str()));
+        const auto ip = parseIpv4(addr);
+        const auto weight = v.value_exact<int64_t>();
+        if (!ip) {
+            r.failAt("weights", &v, QStringLiteral("entry %1: the key must be a server's IPv4 address like \"10.0.0.2\"")
+                                        .arg(quoted(addr)));
+            return false;
+        }
+        if (!weight) {
+            r.failAt("weights", &v, QStringLiteral("entry %1: the weight must be an integer 0..65535; got %2")
+                                        .arg(quoted(addr), typeName(v)));
+            return false;
+        }
+        if (*weight < 0 || *weight > 65535) {
+            r.failAt("weights", &v, QStringLiteral("entry %1 = %2: the weight must be in 0..65535 (0 = no new flows); got %2")
+                                        .arg(quoted(addr)).arg(*weight));
+            return false;
+        }
+        out[*ip] = quint32(*weight);
+    }
+    return true;
+}
+
 void parseNode(SectionReader &r, NodeSettings &s)
 {
     if (const auto a = r.string("address")) {
@@ -554,29 +585,8 @@ void parseDispatcher(SectionReader &r, NodeSettings &s)
         d.injector = *k == 0 ? DispatcherSettings::Injector::AfPacket
             : *k == 1        ? DispatcherSettings::Injector::TxRing
                              : DispatcherSettings::Injector::Pcap;
-    if (const toml::table *w = r.subTable("weights")) {
-        for (const auto &[k, v] : *w) {
-            const QString addr = QString::fromStdString(std::string(k.str()));
-            const auto ip = parseIpv4(addr);
-            const auto weight = v.value_exact<int64_t>();
-            if (!ip) {
-                r.failAt("weights", &v, QStringLiteral("entry %1: the key must be a server's IPv4 address like \"10.0.0.2\"")
-                                            .arg(quoted(addr)));
-                return;
-            }
-            if (!weight) {
-                r.failAt("weights", &v, QStringLiteral("entry %1: the weight must be an integer 0..65535; got %2")
-                                            .arg(quoted(addr), typeName(v)));
-                return;
-            }
-            if (*weight < 0 || *weight > 65535) {
-                r.failAt("weights", &v, QStringLiteral("entry %1 = %2: the weight must be in 0..65535 (0 = no new flows); got %2")
-                                            .arg(quoted(addr)).arg(*weight));
-                return;
-            }
-            d.weights[*ip] = quint32(*weight);
-        }
-    }
+    if (!parseWeights(r, d.weights))
+        return;
     if (const auto v = r.integer("announce_ms", 0, 600000))
         d.announceMs = int(*v);
     if (const auto v = r.integer("capture_buffer_mb", 1, 1024))
@@ -675,7 +685,7 @@ void finishDispatcher(SectionReader &r, NodeSettings &s, bool haveServices)
 const std::vector<std::string_view> &serviceKeys()
 {
     static const std::vector<std::string_view> keys = {"vip", "protocol", "port", "mode", "scheduler", "persistence_s",
-                                                       "udp_idle_s"};
+                                                       "udp_idle_s", "weights"};
     return keys;
 }
 
@@ -769,6 +779,8 @@ void parseService(SectionReader &r, const NodeSettings &s, ServiceSettings &svc)
     }
     if (const auto v = r.integer("udp_idle_s", 1, 86400))
         svc.udpIdleS = int(*v);
+    // The servers' weights in this service (docs/config.md "Weights"), as [dispatcher] weights.
+    parseWeights(r, svc.weights);
 }
 
 // [[service]] tables, in file order, after [dispatcher] (a service's scheduler defaults to its).
@@ -779,6 +791,7 @@ void parseServices(const toml::array &tables, const QString &file, const HostNet
 {
     constexpr int kMaxReportedPorts = 64; // connmessages.h kMaxServicePorts
     std::vector<quint32> vips;
+    std::vector<std::map<quint32, quint32>> weightings; // different non-empty weights tables
     int rules = 0, tcpPorts = 0;
     for (const toml::node &n : tables) {
         const toml::table &t = *n.as_table();
@@ -804,6 +817,17 @@ void parseServices(const toml::array &tables, const QString &file, const HostNet
         if (rules > int(kMaxServiceRules)) {
             r.fail("port", QStringLiteral("at most %1 ports and ranges over all services; got %2").arg(kMaxServiceRules).arg(rules));
             return;
+        }
+        if (!svc.weights.empty() && std::find(weightings.begin(), weightings.end(), svc.weights) == weightings.end()) {
+            if (weightings.size() >= kMaxServiceWeightings) {
+                r.fail("weights", QStringLiteral("at most %1 different weights tables over all services (each adds two "
+                                                 "Maglev tables to every rebuild of the dispatcher's server table); "
+                                                 "this is table %2; give services that weigh the servers alike the "
+                                                 "same table, or use [dispatcher] weights")
+                                      .arg(kMaxServiceWeightings).arg(weightings.size() + 1));
+                return;
+            }
+            weightings.push_back(svc.weights);
         }
         if (svc.protocol == ServiceSettings::Protocol::Tcp) {
             tcpPorts += svc.portCount();

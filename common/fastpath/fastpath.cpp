@@ -157,6 +157,8 @@ ProcessResult FastPath::process(std::span<const std::uint8_t> in, std::span<std:
     }
     const ServiceParams *service = rule ? &policy.services[rule->service] : nullptr;
     const SchedulerKind scheduler = service ? service->scheduler : policy.scheduler;
+    // The service's own weights, if they differ from the cluster's ([[service]] weights).
+    const ServerSchedule &schedule = table->schedule(rule);
     const bool opener = f.isTcp() ? f.isSyn() : policy.reconstructionComplete;
     // Under a SYN flood an unanswered flow may have been evicted before its handshake's ACK got
     // through (lost in a full capture buffer, or slower than the budget's turnover). Under Maglev
@@ -173,14 +175,15 @@ ProcessResult FastPath::process(std::span<const std::uint8_t> in, std::span<std:
         slot = opener && service && service->persistence.count() > 0 ? persistentSlot(*table, *rule, f.key.srcIp, now)
                                                                       : kNoServerSlot;
         if (slot == kNoServerSlot)
-            slot = m_scheduler.pick(*table, m_flows, hash, scheduler);
+            slot = m_scheduler.pick(schedule, m_flows, hash, scheduler);
         state = f.isTcp() ? FlowState::SynSeen : FlowState::Udp;
         origin = opener ? FlowOrigin::Scheduled : FlowOrigin::Hashed;
     } else {
         if (policy.reconstructionComplete)
             return drop(DropReason::UnknownFlow, c.unknownFlowDropped);
-        // Probably a flow the previous dispatcher placed: follow the consistent hash.
-        slot = table->continuityMaglev().lookup(hash);
+        // Probably a flow the previous dispatcher placed: follow the consistent hash (the
+        // service's, when it has weights of its own: the previous dispatcher used them too).
+        slot = schedule.continuity.lookup(hash);
         state = !f.isTcp() ? FlowState::Udp
             : (f.tcpFlags & kTcpFin) ? FlowState::Closing
                                      : FlowState::Established;
@@ -241,7 +244,8 @@ std::uint16_t FastPath::persistentSlot(const ServerTable &table, const ServiceRu
     const std::uint16_t slot = m_persistence.find(rule.service, client, now, service.persistence);
     if (slot == kNoServerSlot)
         return kNoServerSlot;
-    const auto eligible = table.eligibleForNew();
+    // The service's eligible servers: a weight 0 in this service ends the affinity too.
+    const auto &eligible = table.schedule(rule.service).eligible;
     if (std::find(eligible.begin(), eligible.end(), slot) == eligible.end())
         return kNoServerSlot;
     bump(m_counters->persistentFlows);
@@ -310,8 +314,11 @@ ProcessResult FastPath::dropIcmp(IcmpVerdict why) noexcept
     } else {
         if (policy.reconstructionComplete)
             return dropIcmp(IcmpVerdict::UnknownFlow);
-        // Probably a flow the previous dispatcher placed: follow the consistent hash.
-        const std::uint16_t slot = table->continuityMaglev().lookup(hash);
+        // Probably a flow the previous dispatcher placed: follow the consistent hash (its
+        // service's, when the service has weights of its own).
+        const ServiceRule *rule =
+            table->ownScheduleCount() > 0 && policy.ruleCount > 0 ? policy.findRule(f.key) : nullptr;
+        const std::uint16_t slot = table->schedule(rule).continuity.lookup(hash);
         server = slot == kNoServerSlot ? nullptr : table->bySlot(slot);
         if (!server)
             return dropIcmp(IcmpVerdict::NoServer);

@@ -2,52 +2,60 @@
 
 namespace sasha {
 
-std::uint16_t Scheduler::pick(const ServerTable &table, const FlowTable &flows, std::uint64_t flowHash,
+Scheduler::Scheduler()
+    : m_credit((kMaxServices + 1) * kMaxServers, 0)
+{
+}
+
+std::uint16_t Scheduler::pick(const ServerSchedule &schedule, const FlowTable &flows, std::uint64_t flowHash,
                               SchedulerKind kind) noexcept
 {
     switch (kind) {
     case SchedulerKind::Maglev:
-        return table.newFlowMaglev().lookup(flowHash);
+        return schedule.newFlow.lookup(flowHash);
     case SchedulerKind::WeightedLeastConnections:
-        return pickLeastConnections(table, flows);
+        return pickLeastConnections(schedule, flows);
     case SchedulerKind::RoundRobin:
-        return pickRoundRobin(table);
+        return pickRoundRobin(schedule);
     }
     return kNoServerSlot;
 }
 
-std::uint16_t Scheduler::pickLeastConnections(const ServerTable &table, const FlowTable &flows) noexcept
+std::uint16_t Scheduler::pickLeastConnections(const ServerSchedule &schedule, const FlowTable &flows) noexcept
 {
     // Minimise active/weight; compare a/wa < b/wb as a*wb < b*wa (64-bit, no division).
     // Ties go to the first eligible slot in id order, so the choice is deterministic.
     std::uint16_t best = kNoServerSlot;
     std::uint64_t bestActive = 0;
     std::uint64_t bestWeight = 1;
-    for (const std::uint16_t slot : table.eligibleForNew()) {
-        const ServerInfo *s = table.bySlot(slot);
+    for (std::size_t i = 0; i < schedule.eligible.size(); ++i) {
+        const std::uint16_t slot = schedule.eligible[i];
+        const std::uint64_t weight = schedule.weights[i];
         const std::uint64_t active = flows.activeFlows(slot);
-        if (best == kNoServerSlot || active * bestWeight < bestActive * s->weight) {
+        if (best == kNoServerSlot || active * bestWeight < bestActive * weight) {
             best = slot;
             bestActive = active;
-            bestWeight = s->weight;
+            bestWeight = weight;
         }
     }
     return best;
 }
 
-std::uint16_t Scheduler::pickRoundRobin(const ServerTable &table) noexcept
+std::uint16_t Scheduler::pickRoundRobin(const ServerSchedule &schedule) noexcept
 {
+    std::int64_t *credit = m_credit.data() + std::size_t(schedule.creditRow) * kMaxServers;
     std::uint16_t best = kNoServerSlot;
     std::int64_t total = 0;
-    for (const std::uint16_t slot : table.eligibleForNew()) {
-        const std::int64_t w = table.bySlot(slot)->weight;
-        m_credit[slot] += w;
+    for (std::size_t i = 0; i < schedule.eligible.size(); ++i) {
+        const std::uint16_t slot = schedule.eligible[i];
+        const std::int64_t w = schedule.weights[i];
+        credit[slot] += w;
         total += w;
-        if (best == kNoServerSlot || m_credit[slot] > m_credit[best])
+        if (best == kNoServerSlot || credit[slot] > credit[best])
             best = slot;
     }
     if (best != kNoServerSlot)
-        m_credit[best] -= total;
+        credit[best] -= total;
     return best;
 }
 

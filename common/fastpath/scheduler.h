@@ -1,35 +1,42 @@
 #pragma once
-// Picks the server for a new flow, per DispatchPolicy::scheduler. Candidates are the table's
-// eligibleForNew() slots. Maglev is pure; weighted least-connections reads the flow table's
-// per-server active counts; round-robin keeps per-slot credit (smooth weighted round-robin,
-// as nginx does: every server receives its share, interleaved rather than in bursts).
+// Picks the server for a new flow, per DispatchPolicy::scheduler (or the service's). Candidates
+// are a ServerSchedule's eligible slots with its weights: the cluster's, or a service's own
+// when its [[service]] weights differ (ServerTable::schedule). Maglev is pure; weighted
+// least-connections reads the flow table's per-server active counts (over all services);
+// round-robin keeps per-slot credit (smooth weighted round-robin, as nginx does: every server
+// receives its share, interleaved rather than in bursts), one row of credit per schedule.
 //
-// Thread: fast path. No allocation: the credit array is sized kMaxServers at construction.
+// Thread: fast path. No allocation after construction: the credit rows (kMaxServices + 1 rows of
+// kMaxServers) are allocated by the constructor.
 
 #include "fastpath/flowtable.h"
 #include "fastpath/servertable.h"
 
-#include <array>
 #include <cstdint>
+#include <vector>
 
 namespace sasha {
 
 class Scheduler {
 public:
-    // kNoServerSlot when no server may take new flows.
+    Scheduler();
+
+    // The cluster's schedule under the policy's scheduler; kNoServerSlot when no server may
+    // take new flows.
     std::uint16_t pick(const ServerTable &table, const FlowTable &flows, std::uint64_t flowHash) noexcept
     {
-        return pick(table, flows, flowHash, table.policy().scheduler);
+        return pick(table.clusterSchedule(), flows, flowHash, table.policy().scheduler);
     }
-    // With a service's own scheduler (DispatchPolicy::services).
-    std::uint16_t pick(const ServerTable &table, const FlowTable &flows, std::uint64_t flowHash,
+    // With a service's schedule and scheduler (ServerTable::schedule, DispatchPolicy::services).
+    std::uint16_t pick(const ServerSchedule &schedule, const FlowTable &flows, std::uint64_t flowHash,
                        SchedulerKind kind) noexcept;
 
-    static std::uint16_t pickLeastConnections(const ServerTable &table, const FlowTable &flows) noexcept;
-    std::uint16_t pickRoundRobin(const ServerTable &table) noexcept;
+    static std::uint16_t pickLeastConnections(const ServerSchedule &schedule, const FlowTable &flows) noexcept;
+    std::uint16_t pickRoundRobin(const ServerSchedule &schedule) noexcept;
 
 private:
-    std::array<std::int64_t, kMaxServers> m_credit{}; // round-robin's running credit per slot
+    // Round-robin's running credit: row ServerSchedule::creditRow, column slot.
+    std::vector<std::int64_t> m_credit;
 };
 
 } // namespace sasha

@@ -52,6 +52,10 @@ enum class ForwardMode : std::uint8_t {
 constexpr std::size_t kMaxVips = 16;
 constexpr std::size_t kMaxServices = 64;
 constexpr std::size_t kMaxServiceRules = 256;
+// Different [[service]] weights tables (ServerSchedule below): each adds two Maglev tables to
+// every ServerTable::build, which runs on the ring's thread (~5 ms each on a loaded 2-core
+// machine), so the config refuses more. ServerTable::build itself has no such limit.
+constexpr std::size_t kMaxServiceWeightings = 8;
 
 struct ServiceRule {
     std::uint32_t vip = 0;          // host order
@@ -154,11 +158,38 @@ struct DispatchPolicy {
     }
 };
 
+// A server's own weight in one service ([[service]] weights; docs/config.md "Weights"), in
+// place of ServerInfo::weight for that service's new flows. The control plane resolves the
+// precedence first (an operator weight wins: it passes no override for that server).
+struct ServiceWeight {
+    std::uint8_t service = 0; // < kMaxServices: index into DispatchPolicy::services
+    std::uint32_t id = 0;     // ServerInfo::id
+    std::uint32_t weight = 1; // 0 = no new flows of this service
+};
+
+// How new flows are scheduled: the cluster's (ServerInfo::weight), or a service's whose weights
+// differ from it. Built with the table, read by the fast path.
+struct ServerSchedule {
+    std::vector<std::uint16_t> eligible; // slots that may take new flows, in id order
+    std::vector<std::uint32_t> weights;  // parallel to eligible, each > 0
+    MaglevTable newFlow;                 // Maglev over eligible with these weights
+    // Maglev over every healthy server with a weight > 0 here, this node included: the
+    // previous dispatcher's newFlow for the same weights (ServerTable::continuityMaglev()).
+    MaglevTable continuity;
+    // Smooth round-robin's credit row (Scheduler): 0 for the cluster's schedule, 1 + the first
+    // service that has this schedule otherwise.
+    std::uint8_t creditRow = 0;
+};
+
 class ServerTable {
 public:
-    // Control plane. Servers with duplicate or out-of-range slots are rejected (nullptr).
+    // Control plane. Servers with duplicate or out-of-range slots are rejected (nullptr), so are
+    // service weights of a service >= kMaxServices. A service whose weights (an override, else
+    // ServerInfo::weight) equal every healthy server's cluster weight shares the cluster's schedule;
+    // services with equal weights share one schedule (each costs two Maglev tables, 256 KiB).
     static std::unique_ptr<const ServerTable> build(std::vector<ServerInfo> servers, const DispatchPolicy &policy,
-                                                    std::uint64_t generation);
+                                                    std::uint64_t generation,
+                                                    std::span<const ServiceWeight> serviceWeights = {});
 
     std::uint64_t generation() const noexcept { return m_generation; }
     const DispatchPolicy &policy() const noexcept { return m_policy; }
@@ -187,14 +218,34 @@ public:
             return nullptr;
         return &m_servers[std::size_t(m_indexBySlot[slot])];
     }
+    // The cluster's schedule (ServerInfo::weight), which services without weights of their own use.
     // Slots that may receive new flows (healthy, weight > 0, self only if allowed or alone).
-    std::span<const std::uint16_t> eligibleForNew() const noexcept { return m_eligible; }
+    std::span<const std::uint16_t> eligibleForNew() const noexcept { return m_cluster.eligible; }
     // Maglev over the eligible servers: schedules new flows under SchedulerKind::Maglev.
-    const MaglevTable &newFlowMaglev() const noexcept { return m_newFlowMaglev; }
+    const MaglevTable &newFlowMaglev() const noexcept { return m_cluster.newFlow; }
     // Maglev over every healthy server including this node: where a packet of an unknown,
     // already-established flow most likely belongs. When this node was a server under the old
     // dispatcher, this is exactly the old dispatcher's new-flow table (see docs/fastpath.md).
-    const MaglevTable &continuityMaglev() const noexcept { return m_continuityMaglev; }
+    const MaglevTable &continuityMaglev() const noexcept { return m_cluster.continuity; }
+    const ServerSchedule &clusterSchedule() const noexcept { return m_cluster; }
+
+    // The schedule of a service's new flows: its own if its weights differ from the cluster's.
+    const ServerSchedule &schedule(std::uint8_t service) const noexcept
+    {
+        const std::int8_t i = service < kMaxServices ? m_scheduleOf[service] : -1;
+        return i < 0 ? m_cluster : m_own[std::size_t(i)];
+    }
+    // nullptr (no services): the cluster's.
+    const ServerSchedule &schedule(const ServiceRule *rule) const noexcept
+    {
+        return rule ? schedule(rule->service) : m_cluster;
+    }
+    bool hasOwnSchedule(std::uint8_t service) const noexcept
+    {
+        return service < kMaxServices && m_scheduleOf[service] >= 0;
+    }
+    // How many distinct schedules of services' own the table holds (each two Maglev tables).
+    std::size_t ownScheduleCount() const noexcept { return m_own.size(); }
 
 private:
     ServerTable() = default;
@@ -203,9 +254,9 @@ private:
     std::vector<ServerInfo> m_servers;
     std::array<std::int16_t, kMaxServers> m_indexBySlot{};
     std::vector<std::pair<std::uint32_t, std::uint16_t>> m_byAddress; // (ipv4, index), sorted
-    std::vector<std::uint16_t> m_eligible;
-    MaglevTable m_newFlowMaglev;
-    MaglevTable m_continuityMaglev;
+    ServerSchedule m_cluster;
+    std::vector<ServerSchedule> m_own;                // services' own schedules
+    std::array<std::int8_t, kMaxServices> m_scheduleOf{}; // service -> index into m_own; -1 = m_cluster
 };
 
 // Gives each server id a slot and keeps it while the id is known, so a server that leaves and

@@ -93,7 +93,7 @@ QString formatServices(const ControlStatus &s)
 {
     if (s.services.isEmpty())
         return QStringLiteral("no services: this node has no [dispatcher] vmac with [[service]] tables or vip (docs/config.md)\n");
-    TablePrinter t({"VIP", "PROTO", "PORTS", "MODE", "SCHEDULER", "PERSIST", "NEW", "CPS", "CONFIG"});
+    TablePrinter t({"VIP", "PROTO", "PORTS", "MODE", "SCHEDULER", "PERSIST", "WEIGHTS", "NEW", "CPS", "CONFIG"});
     for (const QJsonValue &v : s.services) {
         const QJsonObject o = v.toObject();
         QStringList ports;
@@ -102,10 +102,16 @@ QString formatServices(const ControlStatus &s)
         const qint64 persist = o.value(QLatin1String("persistenceS")).toInteger();
         const bool counted = o.contains(QLatin1String("newFlows"));
         const bool legacy = o.value(QLatin1String("legacy")).toBool();
+        // The service's own weights ([[service]] weights); "-": every server has its cluster weight.
+        QStringList weights;
+        const QJsonObject w = o.value(QLatin1String("weights")).toObject();
+        for (auto it = w.begin(); it != w.end(); ++it)
+            weights << QStringLiteral("%1=%2").arg(it.key()).arg(it.value().toInteger());
         t.addRow({o.value(QLatin1String("vip")).toString(), o.value(QLatin1String("protocol")).toString(),
                   ports.join(QLatin1Char(',')), o.value(QLatin1String("mode")).toString(),
                   o.value(QLatin1String("scheduler")).toString(),
                   persist > 0 ? QStringLiteral("%1 s").arg(persist) : QStringLiteral("-"),
+                  weights.isEmpty() ? QStringLiteral("-") : weights.join(QLatin1Char(',')),
                   counted ? QString::number(o.value(QLatin1String("newFlows")).toInteger()) : QStringLiteral("-"),
                   counted ? QString::number(o.value(QLatin1String("cps")).toInteger()) : QStringLiteral("-"),
                   legacy ? QStringLiteral("[dispatcher] vip/ports")

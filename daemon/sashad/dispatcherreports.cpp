@@ -60,6 +60,12 @@ QJsonArray DispatcherService::servicesJson() const
             {QStringLiteral("legacy"), svc.fromLegacyKeys},
             {QStringLiteral("line"), svc.line},
         };
+        // [[service]] weights: the servers whose weight in this service is not their cluster
+        // weight's source (an operator weight still wins over them; docs/config.md "Weights").
+        QJsonObject weights;
+        for (const auto &[addr, weight] : svc.weights)
+            weights.insert(ipv4ToString(addr), qint64(weight));
+        o.insert(QStringLiteral("weights"), weights);
         if (m_run && i < kMaxServices) {
             o.insert(QStringLiteral("newFlows"), u(m_run->fastPath->counters().serviceNewFlows[i]));
             o.insert(QStringLiteral("cps"), qint64(m_serviceCps[i]));

@@ -736,10 +736,7 @@ void DispatcherService::setOperatorWeight(tb::NodeAddr server, quint32 weight)
 // An operator weight (sashactl weight, AdminService) wins over [dispatcher] weights; default 1.
 std::uint32_t DispatcherService::weightOf(tb::NodeAddr server) const
 {
-    if (const auto op = m_operatorWeights.find(server); op != m_operatorWeights.end())
-        return op->second;
-    const auto w = m_settings.dispatcher.weights.find(server);
-    return w == m_settings.dispatcher.weights.end() ? 1 : w->second;
+    return clusterWeight(m_settings.dispatcher, m_operatorWeights, server);
 }
 
 void DispatcherService::publish()
@@ -823,7 +820,9 @@ void DispatcherService::publish()
     policy.selfTakesNewFlows = d.serveWhileDispatching;
     policy.keepServerOnReuse = m_handingOver;
     fillServicePolicy(d, policy);
-    auto table = ServerTable::build(std::move(servers), policy, ++m_generation);
+    // [[service]] weights, except for servers with an operator weight (it wins in every service).
+    const std::vector<ServiceWeight> serviceWeights = serviceWeightOverrides(d, m_operatorWeights);
+    auto table = ServerTable::build(std::move(servers), policy, ++m_generation, serviceWeights);
     if (!table) {
         qCWarning(lcRing, "server table %llu refused (duplicate slot)", static_cast<unsigned long long>(m_generation));
         return;

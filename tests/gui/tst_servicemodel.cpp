@@ -27,7 +27,7 @@ QJsonObject mixedStatus(const QString &node, const QString &dispatcher, qint64 c
           {"vip": "10.77.0.200", "protocol": "tcp", "ports": ["80"], "mode": "dr", "scheduler": "maglev",
            "persistenceS": 0, "legacy": false, "line": 28 %3},
           {"vip": "10.77.0.201", "protocol": "tcp", "ports": ["80", "8000-8010"], "mode": "nat", "scheduler": "wlc",
-           "persistenceS": 300, "legacy": false, "line": 34 %4}
+           "persistenceS": 300, "legacy": false, "line": 34, "weights": {"10.77.0.3": 0, "10.77.0.4": 2} %4}
         ]})")
                                  .arg(node, dispatcher,
                                       dispatching ? QStringLiteral(", \"newFlows\": 1032, \"cps\": %1").arg(cpsDr) : QString(),
@@ -72,6 +72,7 @@ void TestServiceModel::dispatcherStatusFillsEveryColumn_data()
     QTest::newRow("dr mode") << 0 << int(C::Mode) << QStringLiteral("dr (L4/2)");
     QTest::newRow("dr scheduler") << 0 << int(C::Scheduler) << QStringLiteral("maglev");
     QTest::newRow("dr persistence off") << 0 << int(C::Persistence) << QStringLiteral("-");
+    QTest::newRow("dr weights: the cluster's") << 0 << int(C::Weights) << QStringLiteral("-");
     QTest::newRow("dr new flows") << 0 << int(C::NewFlows) << QStringLiteral("1032");
     QTest::newRow("dr cps") << 0 << int(C::Cps) << QStringLiteral("41");
     QTest::newRow("dr config") << 0 << int(C::Source) << QStringLiteral("[[service]]");
@@ -80,6 +81,7 @@ void TestServiceModel::dispatcherStatusFillsEveryColumn_data()
     QTest::newRow("nat mode") << 1 << int(C::Mode) << QStringLiteral("nat (L4/3)");
     QTest::newRow("nat scheduler") << 1 << int(C::Scheduler) << QStringLiteral("wlc");
     QTest::newRow("nat persistence") << 1 << int(C::Persistence) << QStringLiteral("300 s");
+    QTest::newRow("nat weights: its own") << 1 << int(C::Weights) << QStringLiteral("10.77.0.3=0,10.77.0.4=2");
     QTest::newRow("nat new flows") << 1 << int(C::NewFlows) << QStringLiteral("517");
     QTest::newRow("nat cps") << 1 << int(C::Cps) << QStringLiteral("20");
 }

@@ -6,7 +6,9 @@
 # (sashactl status, the metrics endpoint), the services are counted apart (sashactl services);
 # a SIGKILL of the dispatcher's sashad during four downloads from the second VIP keeps them intact,
 # and the new dispatcher's reconstruction got them from the agents (before services, agents
-# reported only the [dispatcher] ports of the first VIP).
+# reported only the [dispatcher] ports of the first VIP). The second service gives node2 weight 0
+# ([[service]] weights): it serves only the first VIP, and the second VIP's downloads are all on
+# node3, where node2's continuity table for that service finds them when it takes over.
 # Exit 0 = pass, 1 = fail, 77 = skipped (not root, a tool missing, or a lab already up, which this
 # test will not tear down). Needs SASHAD and SASHACTL (CTest sets them).
 set -uo pipefail
@@ -51,6 +53,7 @@ vip = "@VIP2@"
 protocol = "tcp"
 port = 80
 mode = "dr"
+weights = { "10.77.0.2" = 0 }
 EOF
 if ! SASHAD_EXTRA_CONFIG="$tmp/services.toml" "$lab" up --nodes "$kNodes" --large-mb 100 >"$tmp/up.log" 2>&1; then
     cat "$tmp/up.log"
@@ -85,6 +88,23 @@ for vip in "$kVip" "$kVip2"; do
     entry=$(ip -n sasha-router neigh show "$vip" dev eth0)
     if [[ $entry =~ lladdr\ $kVmac\  ]]; then pass "the router resolved $vip to the VMAC: $entry"; else fail "router entry for $vip: '$entry'"; fi
 done
+# The second service's weights: node2 (weight 0 there) answers the first VIP, never the second.
+answeredBy() {   # answeredBy VIP : the node names that answered 20 requests, sorted, unique
+    local i
+    for i in $(seq 20); do clientCurl "http://$1/node"; echo; done | grep -o '^node[0-9]*' | sort -u | tr '\n' ' '
+}
+if [[ $dk == 1 ]]; then
+    by1=$(answeredBy "$kVip")
+    by2=$(answeredBy "$kVip2")
+    if [[ $by2 == "node3 " && $by1 == *node2* ]]; then
+        pass "node2 (weight 0 in the second service) answers $kVip ($by1) but not $kVip2 ($by2)"
+    else
+        fail "[[service]] weights: $kVip answered by '$by1', $kVip2 by '$by2' (node2 must answer only $kVip)"
+    fi
+    if nodeCtl "$dk" services | grep -qE "^$kVip2 .* 10\.77\.0\.2=0 "; then pass "sashactl services shows the second service's weights"; else fail "sashactl services: $(nodeCtl "$dk" services)"; fi
+else
+    note "node$dk dispatches (not node1): the [[service]] weights check is left out"
+fi
 newFlows() { nodeCtl "$dk" services --json | pyJson "[s.get('newFlows', -1) for s in d['services']]"; }
 flows=$(newFlows)
 if python3 -c 'import ast,sys; f=ast.literal_eval(sys.argv[1]); sys.exit(0 if len(f) == 2 and min(f) >= 10 else 1)' "$flows" 2>/dev/null; then

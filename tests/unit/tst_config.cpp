@@ -344,6 +344,38 @@ private Q_SLOTS:
             << svc + web + QStringLiteral("weight = 3\n") << KeyFile::Good << 11
             << QStringList{QStringLiteral("[[service]] weight"), QStringLiteral("unknown key"),
                            QStringLiteral("vip, protocol, port, mode, scheduler, persistence_s, udp_idle_s")};
+        // [[service]] weights: the [dispatcher] weights checks, named as the service's key.
+        QTest::newRow("service weight of a non-address")
+            << svc + web + QStringLiteral("weights = { node2 = 3 }\n") << KeyFile::Good << 11
+            << QStringList{QStringLiteral("[[service]] weights"), QStringLiteral("\"node2\""),
+                           QStringLiteral("server's IPv4 address like \"10.0.0.2\"")};
+        QTest::newRow("service weight of 70000 quotes the value")
+            << svc + web + QStringLiteral("weights = { \"10.77.0.3\" = 70000 }\n") << KeyFile::Good << 11
+            << QStringList{QStringLiteral("[[service]] weights"), QStringLiteral("\"10.77.0.3\" = 70000"),
+                           QStringLiteral("0..65535 (0 = no new flows)")};
+        QTest::newRow("service weight not an integer")
+            << svc + web + QStringLiteral("weights = { \"10.77.0.3\" = 0.5 }\n") << KeyFile::Good << 11
+            << QStringList{QStringLiteral("[[service]] weights"), QStringLiteral("\"10.77.0.3\""), QStringLiteral("integer 0..65535")};
+        QTest::newRow("service weights not a table")
+            << svc + web + QStringLiteral("weights = 3\n") << KeyFile::Good << 11
+            << QStringList{QStringLiteral("[[service]] weights"), QStringLiteral("must be a table like { \"10.0.0.2\" = 2 }"),
+                           QStringLiteral("an integer")};
+        QTest::newRow("service weight entry reported at its own line")
+            << svc + web + QStringLiteral("[service.weights]\n\"10.77.0.3\" = 1\n\"10.77.0.4\" = -2\n") << KeyFile::Good << 13
+            << QStringList{QStringLiteral("[[service]] weights"), QStringLiteral("\"10.77.0.4\" = -2"), QStringLiteral("got -2")};
+        {
+            // Eight different weights tables (and a repeat of one) are fine; a ninth is refused.
+            QString many = svc + web + QStringLiteral("weights = { \"10.77.0.3\" = 0 }\n");
+            for (int i = 1; i < 8; ++i)
+                many += QStringLiteral("[[service]]\nvip = \"10.77.0.200\"\nport = %1\nweights = { \"10.77.0.3\" = %2 }\n")
+                            .arg(100 + i).arg(i);
+            many += QStringLiteral("[[service]]\nvip = \"10.77.0.200\"\nport = 200\nweights = { \"10.77.0.3\" = 0 }\n");
+            many += QStringLiteral("[[service]]\nvip = \"10.77.0.200\"\nport = 201\nweights = { \"10.77.0.3\" = 9 }\n");
+            QTest::newRow("a ninth different service weights table")
+                << many << KeyFile::Good << 47 // 11, then 9 services of 4 lines
+                << QStringList{QStringLiteral("[[service]] weights"), QStringLiteral("at most 8 different weights tables"),
+                               QStringLiteral("this is table 9")};
+        }
         QTest::newRow("service without vip")
             << svc + QStringLiteral("port = 80\n") << KeyFile::Good << 8
             << QStringList{QStringLiteral("[[service]]:"), QStringLiteral("vip is required")};
@@ -760,6 +792,7 @@ enabled = true
             "[dispatcher]\nvmac = \"02:5a:5a:00:00:01\"\nscheduler = \"wlc\"\n"
             "[[service]]\nvip = \"10.77.0.200\"\nport = [80, \"8000-8010\"]\npersistence_s = 300\n"
             "[[service]]\nvip = \"10.77.0.201\"\nprotocol = \"tcp\"\nport = 80\nmode = \"dr\"\nscheduler = \"rr\"\n"
+            "weights = { \"10.77.0.3\" = 0, \"10.77.0.4\" = 5 }\n"
             "[[service]]\nvip = \"10.77.0.201\"\nprotocol = \"udp\"\nport = \"53\"\nudp_idle_s = 15\n"), KeyFile::Good);
         const ConfigResult r = loadNodeSettings(path);
         QVERIFY2(r.ok(), r.error ? qPrintable(r.error->toString()) : "");
@@ -780,6 +813,10 @@ enabled = true
         QCOMPARE(c.portsText(), QStringLiteral("53"));
         QCOMPARE(a.udpIdleS, 0); // not set: the flow table's 60 s
         QCOMPARE(c.udpIdleS, 15);
+        // [[service]] weights: the second service's own; the others have none.
+        const quint32 s3 = *parseIpv4(QStringLiteral("10.77.0.3")), s4 = *parseIpv4(QStringLiteral("10.77.0.4"));
+        QCOMPARE(b.weights, (std::map<quint32, quint32>{{s3, 0}, {s4, 5}}));
+        QVERIFY(a.weights.empty() && c.weights.empty());
         DispatchPolicy policy;
         fillServicePolicy(d, policy);
         QVERIFY(policy.udpIdlePerService);
@@ -814,6 +851,34 @@ enabled = true
         QCOMPARE(l.settings->dispatcher.reportedPorts().size(), std::size_t(2));
         QCOMPARE(l.settings->dispatcher.reportedUdpPorts().size(), std::size_t(2)); // the legacy UDP service
         QCOMPARE(ls[1].udpIdleS, 0);
+    }
+
+    // docs/config.md "Weights": a server's weight in a service is the operator's if set, else
+    // the service's, else [dispatcher] weights, else 1. The fast path gets the services' entries
+    // only for servers without an operator weight (ServerTable::build applies them).
+    void serviceWeightPrecedence()
+    {
+        DispatcherSettings d;
+        const quint32 a = 0x0a000002, b = 0x0a000003, c = 0x0a000004;
+        d.weights = {{a, 4}};
+        ServiceSettings web, api;
+        api.weights = {{a, 0}, {b, 7}};
+        web.weights = {{c, 2}};
+        d.services = {web, api};
+        QCOMPARE(clusterWeight(d, {}, a), 4u);
+        QCOMPARE(clusterWeight(d, {}, b), 1u);
+        QCOMPARE(clusterWeight(d, {{a, 9}}, a), 9u);
+        const auto list = [](const std::vector<ServiceWeight> &v) {
+            QStringList out;
+            for (const ServiceWeight &w : v)
+                out << QStringLiteral("%1 %2=%3").arg(w.service).arg(ipv4ToString(w.id)).arg(w.weight);
+            return out;
+        };
+        QCOMPARE(list(serviceWeightOverrides(d, {})),
+                 (QStringList{"0 10.0.0.4=2", "1 10.0.0.2=0", "1 10.0.0.3=7"}));
+        // An operator weight (even a higher one) wins in every service: no override for a.
+        QCOMPARE(list(serviceWeightOverrides(d, {{a, 5}})), (QStringList{"0 10.0.0.4=2", "1 10.0.0.3=7"}));
+        QCOMPARE(list(serviceWeightOverrides(d, {{b, 0}, {c, 3}})), (QStringList{"1 10.0.0.2=0"}));
     }
 
     // mode = "nat" with the [dispatcher] gateway: announced beside the VIPs, the service's mode

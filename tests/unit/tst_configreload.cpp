@@ -160,6 +160,68 @@ private Q_SLOTS:
         QCOMPARE(p.other, part == QLatin1String("other"));
     }
 
+    // [[service]] weights change live, one line per server and service whose weight in the
+    // service differs; a server the service does not list has its [dispatcher] weight.
+    void serviceWeights_data()
+    {
+        QTest::addColumn<QStringList>("edits");
+        QTest::addColumn<QStringList>("changes");
+        QTest::addColumn<QStringList>("refusals");
+        QTest::addColumn<bool>("weights");
+        QTest::newRow("a service weight lowered to 0")
+            << QStringList{"\"10.0.0.3\" = 4", "\"10.0.0.3\" = 0"}
+            << QStringList{"service 2 (10.0.0.100 tcp 8080) weight of 10.0.0.3: 4 -> 0"} << QStringList{} << true;
+        QTest::newRow("a service weight added: it was the [dispatcher] weight")
+            << QStringList{"port = 80\n", "port = 80\nweights = { \"10.0.0.2\" = 0, \"10.0.0.9\" = 3 }\n"}
+            << QStringList{"service 1 (10.0.0.100 tcp 80) weight of 10.0.0.2: 2 -> 0",
+                           "service 1 (10.0.0.100 tcp 80) weight of 10.0.0.9: 1 -> 3"}
+            << QStringList{} << true;
+        QTest::newRow("a service weight removed: back to the [dispatcher] weight")
+            << QStringList{"weights = { \"10.0.0.3\" = 4 }\n", ""}
+            << QStringList{"service 2 (10.0.0.100 tcp 8080) weight of 10.0.0.3: 4 -> 1"} << QStringList{} << true;
+        QTest::newRow("listing the [dispatcher] weight is no change")
+            << QStringList{"port = 80\n", "port = 80\nweights = { \"10.0.0.2\" = 2 }\n"} << QStringList{} << QStringList{}
+            << true;
+        QTest::newRow("a [dispatcher] weight under a service's own: only the cluster line")
+            << QStringList{"{ \"10.0.0.2\" = 2 }", "{ \"10.0.0.2\" = 2, \"10.0.0.3\" = 7 }"}
+            << QStringList{"weight of 10.0.0.3: 1 -> 7"} << QStringList{} << true;
+        QTest::newRow("a service's port still needs a restart")
+            << QStringList{"port = 8080", "port = 8081", "\"10.0.0.3\" = 4", "\"10.0.0.3\" = 0"}
+            << QStringList{"service 2 (10.0.0.100 tcp 8081) weight of 10.0.0.3: 4 -> 0"}
+            << QStringList{"[[service]] cannot change without a restart: \"10.0.0.100 tcp 80 dr maglev 0s; 10.0.0.100 tcp "
+                           "8080 dr maglev 0s\" -> \"10.0.0.100 tcp 80 dr maglev 0s; 10.0.0.100 tcp 8081 dr maglev 0s\""}
+            << true;
+    }
+
+    void serviceWeights()
+    {
+        QFETCH(QStringList, edits);
+        QFETCH(QStringList, changes);
+        QFETCH(QStringList, refusals);
+        QFETCH(bool, weights);
+        const QString base = QStringLiteral(
+            "[node]\naddress = \"127.0.0.1\"\n\n[cluster]\nkey_file = \"KEY\"\n\n"
+            "[dispatcher]\ninterface = \"lo\"\nvmac = \"02:5a:5a:00:00:01\"\nweights = { \"10.0.0.2\" = 2 }\n\n"
+            "[[service]]\nvip = \"10.0.0.100\"\nport = 80\n\n"
+            "[[service]]\nvip = \"10.0.0.100\"\nport = 8080\nweights = { \"10.0.0.3\" = 4 }\n");
+        const QString key = writeKey(QStringLiteral("s.key"), '\x01');
+        NodeSettings running = parse(base, key);
+        const NodeSettings next = parse(edited(base, edits), key);
+        const ReloadPlan p = planReload(running, next);
+        QCOMPARE(p.changes, changes);
+        QStringList got;
+        for (const ReloadRefusal &r : p.refusals)
+            got << r.toString();
+        QCOMPARE(got, refusals);
+        QCOMPARE(p.weights, weights);
+        if (!p.ok())
+            return;
+        applyReloadable(running, next);
+        QVERIFY(planReload(running, next).empty());
+        for (std::size_t i = 0; i < next.dispatcher.services.size(); ++i)
+            QCOMPARE(running.dispatcher.services[i].weights, next.dispatcher.services[i].weights);
+    }
+
     // Another key in the same file is refused, and the refusal never prints the key.
     void anotherKeyIsRefusedWithoutPrintingIt()
     {
@@ -208,7 +270,7 @@ private Q_SLOTS:
                 live << k.name;
         }
         QCOMPARE(live, (QStringList{"[node] name", "[log] rules", "[faults] enabled", "[dispatcher] weights",
-                                    "[health] enabled", "[health] url", "[health] interval_ms", "[health] timeout_ms",
+                                    "[[service]] weights", "[health] enabled", "[health] url", "[health] interval_ms", "[health] timeout_ms",
                                     "[health] rise", "[health] fall", "[notify] role_change", "[notify] member_joined",
                                     "[notify] member_lost", "[notify] health_change", "[notify] script",
                                     "[notify] timeout_ms", "[notify] queue"}));

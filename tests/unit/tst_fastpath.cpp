@@ -10,6 +10,8 @@
 
 #include <QTest>
 
+#include <array>
+#include <cmath>
 #include <random>
 #include <set>
 
@@ -65,9 +67,9 @@ struct Harness {
         c.synFlood = synFlood;
         fp = std::make_unique<FastPath>(c, tables);
     }
-    bool publish(std::vector<ServerInfo> servers, const DispatchPolicy &p)
+    bool publish(std::vector<ServerInfo> servers, const DispatchPolicy &p, std::span<const ServiceWeight> weights = {})
     {
-        return tables.publish(ServerTable::build(std::move(servers), p, ++generation));
+        return tables.publish(ServerTable::build(std::move(servers), p, ++generation, weights));
     }
     ProcessResult send(const FrameSpec &s, FastTime now = 1s) { return sendBytes(buildFrame(s), now); }
     ProcessResult send(const IcmpSpec &s, FastTime now = 1s) { return sendBytes(buildIcmpFrame(s), now); }
@@ -135,6 +137,19 @@ DispatchPolicy servicePolicy(bool reconstructed = true)
     p.serviceCount = 3;
     return p;
 }
+
+// A frame of servicePolicy()'s service 1 (kVip2 tcp 443).
+FrameSpec toService1(std::uint16_t srcPort, std::uint8_t flags, std::uint32_t srcIp = kClientIp)
+{
+    FrameSpec f = tcp(srcPort, flags, srcIp);
+    f.dstIp = kVip2;
+    f.dstPort = 443;
+    return f;
+}
+
+// Service 1's own weights ([[service]] weights): server 0 weighs 3, server 2 takes none of its
+// new flows; servers 1 and 3 keep their cluster weight 1. Service 0 has none of its own.
+const std::vector<ServiceWeight> kService1Weights = {{1, server(0).id, 3}, {1, server(2).id, 0}};
 
 // L4/3 (docs/dispatcher.md "NAT mode"): kVip tcp 80 and udp 53 are NAT services, kVip2 tcp 443
 // an L4/2 one. Every checksum of the expected frames is computed from scratch by the builder, so
@@ -209,6 +224,11 @@ private Q_SLOTS:
     void servicesDecideWhatIsForwarded_data();
     void servicesDecideWhatIsForwarded();
     void persistenceKeepsAClientOnOneServerWithinTheTimeout();
+    void serviceWeightsBuildOwnTablesOnlyWhereTheyDiffer();
+    void serviceWeightsScheduleEachServiceApart_data();
+    void serviceWeightsScheduleEachServiceApart();
+    void serviceContinuityFollowsTheServicesWeights();
+    void persistenceRespectsAServiceWeightOfZero();
 };
 
 void TestFastPath::synChoosesServerAndRewritesMacs_data()
@@ -1266,8 +1286,183 @@ void TestFastPath::natRepliesNeedNoFlowState()
     QCOMPARE(h.accounted(), read(h.c().framesIn));
 }
 
-QTEST_GUILESS_MAIN(TestFastPath)
-#include "tst_fastpath.moc"
+// [[service]] weights (docs/config.md "Weights"): a service whose weights differ from the
+// cluster's gets its own schedule and Maglev tables; the others share the cluster's, and
+// services with the same weights share one.
+void TestFastPath::serviceWeightsBuildOwnTablesOnlyWhereTheyDiffer()
+{
+    DispatchPolicy p = servicePolicy();
+    // Service 2 lists server 1 with its cluster weight: no difference, no table of its own.
+    std::vector<ServiceWeight> weights = kService1Weights;
+    weights.push_back({2, server(1).id, 1});
+    auto t = ServerTable::build(fourServers(), p, 1, weights);
+    QVERIFY(t);
+    QVERIFY(!t->hasOwnSchedule(0));
+    QVERIFY(t->hasOwnSchedule(1));
+    QVERIFY(!t->hasOwnSchedule(2));
+    QCOMPARE(t->ownScheduleCount(), std::size_t(1));
+    QCOMPARE(&t->schedule(std::uint8_t(0)), &t->clusterSchedule());
+    QCOMPARE(&t->schedule(std::uint8_t(2)), &t->clusterSchedule());
+    const ServerSchedule &own = t->schedule(std::uint8_t(1));
+    QCOMPARE(own.eligible, (std::vector<std::uint16_t>{0, 1, 3}));
+    QCOMPARE(own.weights, (std::vector<std::uint32_t>{3, 1, 1}));
+    QCOMPARE(t->clusterSchedule().eligible, (std::vector<std::uint16_t>{0, 1, 2, 3}));
+    // The Maglev share follows the service's weights: 3/5, 0, 1/5, 1/5 of the entries.
+    std::array<std::size_t, 4> entries{};
+    for (const std::uint16_t slot : own.newFlow.entries())
+        ++entries[slot];
+    QCOMPARE(entries[2], std::size_t(0));
+    const double n = double(own.newFlow.size());
+    QVERIFY2(std::abs(double(entries[0]) / n - 0.6) < 0.01, qPrintable(QString::number(entries[0])));
+    QVERIFY2(std::abs(double(entries[1]) / n - 0.2) < 0.01, qPrintable(QString::number(entries[1])));
+    QVERIFY2(std::abs(double(entries[3]) / n - 0.2) < 0.01, qPrintable(QString::number(entries[3])));
+    // Two services with the same weights share one schedule.
+    weights.push_back({2, server(0).id, 3});
+    weights.push_back({2, server(2).id, 0});
+    weights.push_back({2, server(1).id, 1});
+    auto shared = ServerTable::build(fourServers(), p, 2, weights);
+    QVERIFY(shared && shared->hasOwnSchedule(2));
+    QCOMPARE(shared->ownScheduleCount(), std::size_t(1));
+    QCOMPARE(&shared->schedule(std::uint8_t(1)), &shared->schedule(std::uint8_t(2)));
+    // A weight of an unhealthy server's changes no schedule: it is in none.
+    std::vector<ServerInfo> oneDown = fourServers();
+    oneDown[3].healthy = false;
+    const ServiceWeight down[] = {{2, server(3).id, 5}};
+    auto t3 = ServerTable::build(oneDown, p, 3, down);
+    QVERIFY(t3 && !t3->hasOwnSchedule(2));
+    QCOMPARE(t3->ownScheduleCount(), std::size_t(0));
+    // A service index past kMaxServices is refused.
+    const ServiceWeight bad[] = {{std::uint8_t(kMaxServices), server(0).id, 2}};
+    QVERIFY(!ServerTable::build(fourServers(), p, 3, bad));
+}
+
+void TestFastPath::serviceWeightsScheduleEachServiceApart_data()
+{
+    QTest::addColumn<int>("scheduler"); // SchedulerKind of both services
+    QTest::newRow("maglev") << int(SchedulerKind::Maglev);
+    QTest::newRow("weighted least-connections") << int(SchedulerKind::WeightedLeastConnections);
+    QTest::newRow("round-robin") << int(SchedulerKind::RoundRobin);
+}
+
+// Service 1 gives server 2 weight 0 and server 0 weight 3; service 0 keeps the cluster's equal
+// weights. New flows of service 1 never reach server 2 and follow 3:1:1; service 0's still do.
+void TestFastPath::serviceWeightsScheduleEachServiceApart()
+{
+    QFETCH(int, scheduler);
+    const auto kind = SchedulerKind(scheduler);
+    Harness h(8192);
+    DispatchPolicy p = servicePolicy();
+    p.services[0].scheduler = kind;
+    p.services[1].scheduler = kind;
+    QVERIFY(h.publish(fourServers(), p, kService1Weights));
+    std::array<int, 4> service1{};
+    for (std::uint16_t port = 20000; port < 20500; ++port) {
+        const ProcessResult r = h.send(toService1(port, kTcpSyn, ip4(198, 51, 100, std::uint8_t(port % 200))));
+        QCOMPARE(int(r.verdict), int(Verdict::Forward));
+        ++service1[r.slot];
+    }
+    QCOMPARE(service1[2], 0);
+    if (kind == SchedulerKind::Maglev) {
+        QVERIFY2(service1[0] > 250 && service1[0] < 350, qPrintable(QString::number(service1[0])));
+    } else {
+        // Round-robin: exactly 3:1:1. Least-connections: every server's flows are this
+        // service's so far, so active/weight stays level: 3:1:1 as well.
+        QCOMPARE(service1[0], 300);
+        QCOMPARE(service1[1], 100);
+        QCOMPARE(service1[3], 100);
+    }
+    std::array<int, 4> service0{};
+    for (std::uint16_t port = 30000; port < 30400; ++port) {
+        FrameSpec f = tcp(port, kTcpSyn, ip4(203, 0, 113, std::uint8_t(port % 200)));
+        ++service0[h.send(f).slot];
+    }
+    QVERIFY2(service0[2] > 0, "service 0 has no weights of its own: server 2 takes its new flows");
+    QCOMPARE(read(h.c().serviceNewFlows[0]), 400u);
+    QCOMPARE(read(h.c().serviceNewFlows[1]), 500u);
+    if (kind == SchedulerKind::RoundRobin) {
+        for (int slot = 0; slot < 4; ++slot)
+            QCOMPARE(service0[std::size_t(slot)], 100);
+        // Interleaved, each service keeps its own rotation (a credit row of its own): shared
+        // credit would give 66:33:0:1 and 17:9:25:49 here.
+        std::array<int, 4> one{}, zero{};
+        for (std::uint16_t i = 0; i < 100; ++i) {
+            ++one[h.send(toService1(std::uint16_t(40000 + i), kTcpSyn)).slot];
+            ++zero[h.send(tcp(std::uint16_t(41000 + i), kTcpSyn)).slot];
+        }
+        QCOMPARE(one, (std::array<int, 4>{60, 20, 0, 20}));
+        QCOMPARE(zero, (std::array<int, 4>{25, 25, 25, 25}));
+    }
+    QCOMPARE(h.accounted(), read(h.c().framesIn));
+}
+
+// Before reconstruction completes, a packet of an unknown flow follows the continuity table of
+// its service: the previous dispatcher scheduled the service's flows with the same weights.
+void TestFastPath::serviceContinuityFollowsTheServicesWeights()
+{
+    // Old dispatcher D (slot 4) scheduled service 1 over servers 0..3 with service 1's weights;
+    // N (slot 2) takes over. N's continuity table for service 1 is D's new-flow table for it.
+    // Server 2 weighs 0 in service 1, so as N it is left out of that service either way.
+    auto old = ServerTable::build({server(0), server(1), server(2), server(3), server(4, true)}, servicePolicy(), 1,
+                                  kService1Weights);
+    auto next = ServerTable::build({server(0), server(1), server(2, true), server(3)}, servicePolicy(), 1,
+                                   kService1Weights);
+    QVERIFY(old && next);
+    const auto a = old->schedule(std::uint8_t(1)).newFlow.entries();
+    const auto b = next->schedule(std::uint8_t(1)).continuity.entries();
+    QVERIFY(std::equal(a.begin(), a.end(), b.begin(), b.end()));
+    // The cluster's continuity table is not service 1's.
+    const auto c = next->continuityMaglev().entries();
+    QVERIFY(!std::equal(a.begin(), a.end(), c.begin(), c.end()));
+
+    Harness h;
+    QVERIFY(h.publish({server(0), server(1), server(2, true), server(3)}, servicePolicy(false), kService1Weights));
+    const ServerTable *t = h.tables.acquire();
+    int toZero = 0, service0OnTwo = 0;
+    for (std::uint16_t port = 2000; port < 2300; ++port) {
+        const FrameSpec s = toService1(port, kTcpAck);
+        const ProcessResult r = h.send(s);
+        QCOMPARE(r.slot, t->schedule(std::uint8_t(1)).continuity.lookup(flowHash(keyOf(s))));
+        toZero += r.slot == 2;
+        // ICMP errors about an unknown flow of service 1 follow the same table.
+        IcmpSpec icmp = icmpAbout(std::uint16_t(port + 1000));
+        icmp.dstIp = kVip2;
+        icmp.quoted.srcIp = kVip2;
+        icmp.quoted.srcPort = 443;
+        const ProcessResult e = h.send(icmp);
+        QCOMPARE(e.slot, t->schedule(std::uint8_t(1)).continuity.lookup(flowHash(flowKeyOf(icmp))));
+        service0OnTwo += h.send(tcp(port, kTcpAck)).slot == 2;
+    }
+    QCOMPARE(toZero, 0);
+    QVERIFY(service0OnTwo > 0); // service 0 still hashes flows to this node (slot 2)
+}
+
+// A client's affinity ends when its server's weight in the service becomes 0, as it does when
+// the server drains; in another service the same server keeps taking new flows.
+void TestFastPath::persistenceRespectsAServiceWeightOfZero()
+{
+    Harness h;
+    DispatchPolicy p = servicePolicy();
+    p.services[1].persistence = FastTime(60s);
+    QVERIFY(h.publish(fourServers(), p));
+    const std::uint16_t first = h.send(toService1(1000, kTcpSyn), 1s).slot;
+    QVERIFY(first != kNoServerSlot);
+    QCOMPARE(h.send(toService1(1001, kTcpSyn), 2s).slot, first);
+    QCOMPARE(read(h.c().persistentFlows), 1u);
+    const std::vector<ServiceWeight> zero = {{1, server(first).id, 0}};
+    QVERIFY(h.publish(fourServers(), p, zero));
+    for (std::uint16_t port = 1002; port < 1010; ++port)
+        QVERIFY(h.send(toService1(port, kTcpSyn), FastTime(std::chrono::seconds(port - 999))).slot != first);
+    QCOMPARE(read(h.c().persistentFlows), 8u); // 1 + the 7 that followed the new affinity
+    // Service 0 (round-robin here, to reach every server) still sends new flows to it.
+    DispatchPolicy rr = p;
+    rr.services[0].scheduler = SchedulerKind::RoundRobin;
+    QVERIFY(h.publish(fourServers(), rr, zero));
+    bool reached = false;
+    for (std::uint16_t port = 5000; port < 5004; ++port)
+        reached = reached || h.send(tcp(port, kTcpSyn), 20s).slot == first;
+    QVERIFY(reached);
+}
+
 
 void TestFastPath::servicesDecideWhatIsForwarded_data()
 {
@@ -1373,3 +1568,6 @@ void TestFastPath::persistenceKeepsAClientOnOneServerWithinTheTimeout()
         QCOMPARE(h.accounted(), read(h.c().framesIn));
     }
 }
+
+QTEST_GUILESS_MAIN(TestFastPath)
+#include "tst_fastpath.moc"

@@ -157,7 +157,8 @@ void TestHumanFormat::servicesTable()
 {
     const QJsonArray services = QJsonDocument::fromJson(R"([
         {"vip": "10.77.0.200", "protocol": "tcp", "ports": ["80", "8000-8010"], "mode": "dr", "scheduler": "maglev",
-         "persistenceS": 0, "legacy": false, "line": 9, "newFlows": 1032, "cps": 41},
+         "persistenceS": 0, "legacy": false, "line": 9, "newFlows": 1032, "cps": 41,
+         "weights": {"10.77.0.3": 0, "10.77.0.4": 5}},
         {"vip": "10.77.0.201", "protocol": "udp", "ports": ["53"], "mode": "dr", "scheduler": "rr",
          "persistenceS": 300, "legacy": true, "line": 0, "newFlows": 7, "cps": 0}])").array();
     ControlStatus s;
@@ -167,8 +168,11 @@ void TestHumanFormat::servicesTable()
     const QStringList lines = text.split(QLatin1Char('\n'), Qt::SkipEmptyParts);
     QCOMPARE(lines.size(), 3);
     QVERIFY2(lines[0].startsWith(QStringLiteral("VIP")) && lines[0].contains(QStringLiteral("PERSIST")), qPrintable(text));
-    QCOMPARE(lines[1].simplified(), QStringLiteral("10.77.0.200 tcp 80,8000-8010 dr maglev - 1032 41 line 9"));
-    QCOMPARE(lines[2].simplified(), QStringLiteral("10.77.0.201 udp 53 dr rr 300 s 7 0 [dispatcher] vip/ports"));
+    QVERIFY2(lines[0].contains(QStringLiteral("WEIGHTS")), qPrintable(text));
+    // WEIGHTS: the service's own ([[service]] weights); "-": the cluster's (also for an older
+    // sashad without the field).
+    QCOMPARE(lines[1].simplified(), QStringLiteral("10.77.0.200 tcp 80,8000-8010 dr maglev - 10.77.0.3=0,10.77.0.4=5 1032 41 line 9"));
+    QCOMPARE(lines[2].simplified(), QStringLiteral("10.77.0.201 udp 53 dr rr 300 s - 7 0 [dispatcher] vip/ports"));
     // Not dispatching: no counts, and a hint where to ask.
     QJsonArray uncounted;
     for (const QJsonValue &v : services) {
@@ -181,7 +185,7 @@ void TestHumanFormat::servicesTable()
     other.services = uncounted;
     other.dispatcher = QStringLiteral("10.77.0.1");
     const QString elsewhere = formatServices(other);
-    QVERIFY2(elsewhere.split(QLatin1Char('\n'))[1].simplified().endsWith(QStringLiteral("maglev - - - line 9")), qPrintable(elsewhere));
+    QVERIFY2(elsewhere.split(QLatin1Char('\n'))[1].simplified().endsWith(QStringLiteral("maglev - 10.77.0.3=0,10.77.0.4=5 - - line 9")), qPrintable(elsewhere));
     QVERIFY2(elsewhere.contains(QStringLiteral("sashactl services on 10.77.0.1")), qPrintable(elsewhere));
     QVERIFY(formatServices(ControlStatus{}).startsWith(QStringLiteral("no services")));
 }
