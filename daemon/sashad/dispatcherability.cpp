@@ -168,12 +168,15 @@ public:
     void onFrame(std::span<const std::uint8_t> frame) noexcept override
     {
         // An announcement, or the answer to this node's question (ask()): both say who dispatches.
-        if (const auto a = VmacAnnouncer::announcerOf(frame, m_vmac))
+        if (const auto a = VmacAnnouncer::announcerOf(frame, m_vmac)) {
             announcers.push_back(*a);
-        else if (const auto b = VmacAnnouncer::answererOf(frame, m_vmac))
+        } else if (const auto b = VmacAnnouncer::answererOf(frame, m_vmac)) {
             announcers.push_back(*b);
+            ++answers;
+        }
     }
     std::vector<MacAddress> announcers;
+    int answers = 0; // of announcers, how many were answers to a question
 
 private:
     MacAddress m_vmac;
@@ -214,6 +217,9 @@ void DispatcherService::watchAnnouncements()
     } else if (m_prepared) {
         AnnouncementReceiver r(m_settings.dispatcher.vmac);
         m_prepared->source->receive(r, 64, std::chrono::milliseconds(0));
+        if (!r.announcers.empty() && askedRecently())
+            qCDebug(lcRing, "who dispatches: %zu announcement(s), %d of them answers, read %lld ms after the question",
+                    r.announcers.size(), r.answers, static_cast<long long>(steadyMs() - m_askedMs));
         for (const MacAddress &a : r.announcers)
             onAnnouncement(a, askedRecently());
     }
@@ -224,15 +230,20 @@ void DispatcherService::watchAnnouncements()
 // Who this node announces as (vmacannouncer.h: ring address, ring size), with the established bit
 // once it has dispatched for kEstablishedUs or through a change of its ring (publish(), and every
 // second from tickStats()).
+bool DispatcherService::established() const
+{
+    return m_run && (m_driver.node().view().ringEpoch != m_runEpoch
+                     || RingDriver::steadyNow().count() - m_run->startedMonoUs >= kEstablishedUs);
+}
+
 void DispatcherService::updateAnnouncer()
 {
     if (!m_run || !m_driver.isRunning())
         return;
     const tb::TokenBeatNode &node = m_driver.node();
-    const bool established = node.view().ringEpoch != m_runEpoch
-                             || RingDriver::steadyNow().count() - m_run->startedMonoUs >= kEstablishedUs;
+    const bool weEstablished = established();
     const int members = int(std::min<std::size_t>(node.view().members.size(), kEstablishedBit - 1));
-    m_run->announcer->setAnnouncer(node.self(), quint16(members | (established ? kEstablishedBit : 0)));
+    m_run->announcer->setAnnouncer(node.self(), quint16(members | (weEstablished ? kEstablishedBit : 0)));
 }
 
 // A ring-port partition looks the same as a crash from inside the ring, but the lost dispatcher
@@ -271,6 +282,7 @@ bool DispatcherService::ask()
         return false;
     }
     m_askedMs = steadyMs();
+    qCDebug(lcRing, "asked the data network who dispatches (an ARP probe for %s)", qPrintable(ipv4ToString(m_settings.dispatcher.vip)));
     return true;
 }
 
@@ -400,8 +412,7 @@ void DispatcherService::judgeAnnouncements()
         // address.
         const int ourMembers = int(node.view().members.size());
         const bool theyStrong = heard.members > 1, weStrong = ourMembers > 1;
-        const bool weEstablished = m_run && (node.view().ringEpoch != m_runEpoch
-                                             || RingDriver::steadyNow().count() - m_run->startedMonoUs >= kEstablishedUs);
+        const bool weEstablished = established();
         const bool theyWin = theyStrong != weStrong                   ? theyStrong
                              : heard.established != weEstablished ? heard.established
                                                                    : who < node.self();

@@ -161,6 +161,9 @@ private:
     bool askBeforeTakeover();
     void pollAnswers();
     void updateAnnouncer();
+    // This node dispatches and counts as established in the election rule: it has forwarded for
+    // kEstablishedUs, or since before its ring last formed.
+    bool established() const;
     void announceAfterLoss();
     void judgeAnnouncements();
     void onAnnouncement(const MacAddress &announcer, bool fresh);
