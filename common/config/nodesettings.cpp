@@ -260,7 +260,7 @@ std::vector<ServiceWeight> serviceWeightOverrides(const DispatcherSettings &d,
     std::vector<ServiceWeight> out;
     for (std::size_t i = 0; i < d.services.size() && i < kMaxServices; ++i) {
         for (const auto &[server, weight] : d.services[i].weights) {
-            if (!operatorWeights.count(server))
+            if (weight == 0 || !operatorWeights.count(server))
                 out.push_back({std::uint8_t(i), server, weight});
         }
     }

@@ -113,7 +113,8 @@ void fillServicePolicy(const DispatcherSettings &d, DispatchPolicy &policy);
 quint32 clusterWeight(const DispatcherSettings &d, const std::map<quint32, quint32> &operatorWeights, quint32 server);
 // The services' overrides the fast path applies (ServerTable::build): every [[service]] weights
 // entry of a server without an operator weight, service i being index i of fillServicePolicy.
-// A server with an operator weight has that weight in every service.
+// A server with an operator weight has that weight in every service, except where a service's
+// entry is 0: that one stays (the server may not run that service).
 std::vector<ServiceWeight> serviceWeightOverrides(const DispatcherSettings &d,
                                                   const std::map<quint32, quint32> &operatorWeights);
 

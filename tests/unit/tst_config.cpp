@@ -853,8 +853,8 @@ enabled = true
         QCOMPARE(ls[1].udpIdleS, 0);
     }
 
-    // docs/config.md "Weights": a server's weight in a service is the operator's if set, else
-    // the service's, else [dispatcher] weights, else 1. The fast path gets the services' entries
+    // docs/config.md "Weights": a server's weight in a service is 0 where the service says 0,
+    // else the operator's if set, else the service's, else [dispatcher] weights, else 1. The fast path gets the services' entries
     // only for servers without an operator weight (ServerTable::build applies them).
     void serviceWeightPrecedence()
     {
@@ -876,9 +876,11 @@ enabled = true
         };
         QCOMPARE(list(serviceWeightOverrides(d, {})),
                  (QStringList{"0 10.0.0.4=2", "1 10.0.0.2=0", "1 10.0.0.3=7"}));
-        // An operator weight (even a higher one) wins in every service: no override for a.
-        QCOMPARE(list(serviceWeightOverrides(d, {{a, 5}})), (QStringList{"0 10.0.0.4=2", "1 10.0.0.3=7"}));
+        // An operator weight wins in every service, except over a service's 0: a stays out of api.
+        QCOMPARE(list(serviceWeightOverrides(d, {{a, 5}})),
+                 (QStringList{"0 10.0.0.4=2", "1 10.0.0.2=0", "1 10.0.0.3=7"}));
         QCOMPARE(list(serviceWeightOverrides(d, {{b, 0}, {c, 3}})), (QStringList{"1 10.0.0.2=0"}));
+        QCOMPARE(list(serviceWeightOverrides(d, {{a, 5}, {b, 2}})), (QStringList{"0 10.0.0.4=2", "1 10.0.0.2=0"}));
     }
 
     // mode = "nat" with the [dispatcher] gateway: announced beside the VIPs, the service's mode
