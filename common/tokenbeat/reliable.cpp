@@ -92,6 +92,7 @@ struct ReliableExchange::Pending {
         ChunkState state = ChunkState::Unsent;
         int retransmits = 0; // retransmissions so far (the first transmission not counted)
         Time deadline{0};    // when InFlight: retransmit (or give up) at this time
+        QByteArray body;     // when InFlight: the encoded OobData body, shared by every transmission
     };
     quint64 id = 0;
     NodeAddr to = kNoNode;
@@ -228,8 +229,9 @@ void ReliableExchange::Pending::fillWindow(const ReliableExchange &ex, Time now,
         auto &c = chunks[nextUnsent];
         c.state = ChunkState::InFlight;
         c.deadline = now + backoff(ex.m_timers, 0);
+        c.body = chunkBody(ex, nextUnsent);
         ++inFlight;
-        out.send.push_back({to, ex.m_dataType, chunkBody(ex, nextUnsent)});
+        out.send.push_back({to, ex.m_dataType, c.body});
         ++nextUnsent;
     }
 }
@@ -319,6 +321,7 @@ void ReliableExchange::onAck(Time now, NodeAddr from, QByteArrayView body, Resul
     if (c.state != Pending::ChunkState::InFlight)
         return; // duplicate ack, or an ack for a chunk never sent
     c.state = Pending::ChunkState::Acked;
+    c.body = QByteArray();
     --t.inFlight;
     ++t.acked;
     while (t.firstUnacked < t.chunks.size() && t.chunks[t.firstUnacked].state == Pending::ChunkState::Acked)
@@ -347,7 +350,7 @@ void ReliableExchange::onTick(Time now, Result &out)
             ++c.retransmits;
             c.deadline = now + backoff(m_timers, c.retransmits);
             ++out.retransmits;
-            out.send.push_back({t.to, m_dataType, t.chunkBody(*this, i)});
+            out.send.push_back({t.to, m_dataType, c.body}); // shared, not encoded again
         }
         if (failed) {
             out.failed.push_back(t.id);

@@ -356,8 +356,11 @@ void TestReliable::silentPeerFailsAfterMaxRetransmits()
     ReliableExchange::Result r;
     const quint64 id = a.send(Time(0), kNobody, 1, payloadOf(int(kChunk) * 3, 5), true, r);
     std::map<quint16, int> sentPerChunk;
-    for (const auto &o : r.send)
+    std::map<quint16, QByteArray> firstBody; // every retransmission repeats it byte for byte
+    for (const auto &o : r.send) {
         ++sentPerChunk[chunkIndexOf(o.body)];
+        firstBody[chunkIndexOf(o.body)] = o.body;
+    }
     QCOMPARE(a.nextDeadline(), timers.retransmit);
     std::vector<quint64> failed;
     quint64 retransmits = 0;
@@ -371,8 +374,10 @@ void TestReliable::silentPeerFailsAfterMaxRetransmits()
         QVERIFY(early.send.empty() && early.failed.empty());
         ReliableExchange::Result t;
         a.onTick(deadline, t);
-        for (const auto &o : t.send)
+        for (const auto &o : t.send) {
             ++sentPerChunk[chunkIndexOf(o.body)];
+            QCOMPARE(o.body, firstBody[chunkIndexOf(o.body)]);
+        }
         retransmits += t.retransmits;
         failed = t.failed;
         failedAt = deadline;
