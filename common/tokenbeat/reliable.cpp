@@ -92,6 +92,7 @@ struct ReliableExchange::Pending {
         ChunkState state = ChunkState::Unsent;
         int retransmits = 0; // retransmissions so far (the first transmission not counted)
         Time deadline{0};    // when InFlight: retransmit (or give up) at this time
+        QByteArray body;     // when InFlight: the encoded OobData body, shared by every transmission
     };
     quint64 id = 0;
     NodeAddr to = kNoNode;
@@ -112,9 +113,10 @@ struct ReliableExchange::Incoming {
     quint8 channel = 0;
     quint16 count = 0;
     quint32 totalLength = 0;
-    std::vector<QByteArray> chunks;
-    std::vector<bool> have;
-    std::size_t received = 0;      // chunks present
+    // The chunks present, by index. Sparse: a first chunk announcing 65,535 chunks costs nothing
+    // for the ones that have not arrived (a slot per announced chunk cost 1.5 MiB of zeroed
+    // memory up front, outside the bound on totalLength).
+    std::map<quint16, QByteArray> chunks;
     std::size_t receivedBytes = 0; // sum of their sizes, never above totalLength
     Time lastActivity{0};
 };
@@ -227,8 +229,9 @@ void ReliableExchange::Pending::fillWindow(const ReliableExchange &ex, Time now,
         auto &c = chunks[nextUnsent];
         c.state = ChunkState::InFlight;
         c.deadline = now + backoff(ex.m_timers, 0);
+        c.body = chunkBody(ex, nextUnsent);
         ++inFlight;
-        out.send.push_back({to, ex.m_dataType, chunkBody(ex, nextUnsent)});
+        out.send.push_back({to, ex.m_dataType, c.body});
         ++nextUnsent;
     }
 }
@@ -264,8 +267,6 @@ void ReliableExchange::onData(Time now, NodeAddr from, QByteArrayView body, Resu
         in->channel = h->channel;
         in->count = h->count;
         in->totalLength = h->totalLength;
-        in->chunks.resize(h->count);
-        in->have.resize(h->count, false);
         it = m_incoming.emplace(key, std::move(in)).first;
     }
     Incoming &in = *it->second;
@@ -273,19 +274,17 @@ void ReliableExchange::onData(Time now, NodeAddr from, QByteArrayView body, Resu
         out.malformed = true; // disagrees with the transfer's first chunk
         return;
     }
-    if (!in.have[h->index]) {
+    if (!in.chunks.contains(h->index)) {
         if (in.receivedBytes + data.size() > in.totalLength) {
             out.malformed = true;
             return;
         }
-        in.chunks[h->index] = data.toByteArray();
-        in.have[h->index] = true;
-        ++in.received;
+        in.chunks.emplace(h->index, data.toByteArray());
         in.receivedBytes += data.size();
     }
     in.lastActivity = now;
     out.send.push_back({from, m_ackType, encodeAck(h->transferId, h->index)});
-    if (in.received < in.count)
+    if (in.chunks.size() < in.count)
         return;
     if (in.receivedBytes != in.totalLength) {
         out.malformed = true; // chunks do not add up to the announced length
@@ -294,7 +293,7 @@ void ReliableExchange::onData(Time now, NodeAddr from, QByteArrayView body, Resu
     }
     QByteArray payload;
     payload.reserve(in.totalLength);
-    for (const auto &c : in.chunks)
+    for (const auto &[index, c] : in.chunks) // in index order
         payload.append(c);
     out.delivered.push_back({from, in.channel, std::move(payload)});
     m_incoming.erase(it);
@@ -322,6 +321,7 @@ void ReliableExchange::onAck(Time now, NodeAddr from, QByteArrayView body, Resul
     if (c.state != Pending::ChunkState::InFlight)
         return; // duplicate ack, or an ack for a chunk never sent
     c.state = Pending::ChunkState::Acked;
+    c.body = QByteArray();
     --t.inFlight;
     ++t.acked;
     while (t.firstUnacked < t.chunks.size() && t.chunks[t.firstUnacked].state == Pending::ChunkState::Acked)
@@ -350,7 +350,7 @@ void ReliableExchange::onTick(Time now, Result &out)
             ++c.retransmits;
             c.deadline = now + backoff(m_timers, c.retransmits);
             ++out.retransmits;
-            out.send.push_back({t.to, m_dataType, t.chunkBody(*this, i)});
+            out.send.push_back({t.to, m_dataType, c.body}); // shared, not encoded again
         }
         if (failed) {
             out.failed.push_back(t.id);

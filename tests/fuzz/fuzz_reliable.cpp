@@ -17,9 +17,9 @@
 
 #include <QtEndian>
 
-#include <deque>
 #include <map>
 #include <set>
+#include <vector>
 
 using namespace std::chrono_literals;
 using namespace sasha::tb;
@@ -44,6 +44,34 @@ struct InFlight {
     ReliableExchange::Out out;
 };
 
+// The datagrams in flight one way, oldest first: a vector and a read position, emptied for
+// each input but keeping its capacity (see Scratch).
+class Queue {
+public:
+    bool empty() const { return m_head == m_items.size(); }
+    const InFlight &front() const { return m_items[m_head]; }
+    void pop_front() { m_items[m_head++].out.body = QByteArray(); }
+    void push_back(InFlight d) { m_items.push_back(std::move(d)); }
+    void clear()
+    {
+        m_items.clear();
+        m_head = 0;
+    }
+
+private:
+    std::vector<InFlight> m_items;
+    std::size_t m_head = 0;
+};
+
+// The harness's buffers, kept from one input to the next so that they keep their capacity: an
+// input can queue thousands of datagrams, and under AddressSanitizer growing the buffers from
+// nothing for every input (std::deque blocks, vector reallocations) cost more than the exchange's
+// own work. Only storage is kept; the harness empties them before its first step and after its last.
+struct Scratch {
+    Queue toA, toB;
+    ReliableExchange::Result result;
+};
+
 struct Sent {
     QByteArray payload;
     bool reliable = false;
@@ -52,6 +80,23 @@ struct Sent {
 
 class Harness {
 public:
+    explicit Harness(Scratch &scratch) : m_toA(scratch.toA), m_toB(scratch.toB), m_result(scratch.result)
+    {
+        m_toA.clear();
+        m_toB.clear();
+        fresh();
+    }
+    // Releases what the buffers hold (not their capacity): libFuzzer takes an input that ends
+    // with more mallocs than frees for a leak and checks it again with LeakSanitizer.
+    ~Harness()
+    {
+        m_toA.clear();
+        m_toB.clear();
+        fresh();
+    }
+    Harness(const Harness &) = delete;
+    Harness &operator=(const Harness &) = delete;
+
     void run(FuzzInput &in)
     {
         for (int step = 0; step < kMaxSteps && !in.done(); ++step) {
@@ -65,7 +110,7 @@ public:
             case 6: inject(m_a, in); break;
             case 7: inject(m_b, in); break;
             case 8: {
-                ReliableExchange::Result r;
+                ReliableExchange::Result &r = fresh();
                 m_a.forgetPeer(kB, r);
                 absorb(r, false);
                 break;
@@ -82,7 +127,7 @@ private:
         const quint32 serial = m_nextSerial++;
         QByteArray payload(4 + length, char(flags));
         qToBigEndian<quint32>(serial, payload.data());
-        ReliableExchange::Result r;
+        ReliableExchange::Result &r = fresh();
         const quint64 id = m_a.send(m_now, kB, flags >> 4, payload, reliable, r);
         const bool fits = std::size_t(payload.size()) <= kChunk;
         FUZZ_CHECK((id != 0) == (reliable || fits));
@@ -94,7 +139,7 @@ private:
         absorb(r, false);
     }
 
-    void deliver(std::deque<InFlight> &queue, bool toB, bool duplicate)
+    void deliver(Queue &queue, bool toB, bool duplicate)
     {
         while (!queue.empty() && m_now - queue.front().sentAt > kMaxDelay)
             queue.pop_front();
@@ -105,7 +150,7 @@ private:
             queue.pop_front();
         ReliableExchange &to = toB ? m_b : m_a;
         const NodeAddr from = toB ? kA : kB;
-        ReliableExchange::Result r;
+        ReliableExchange::Result &r = fresh();
         if (d.out.type == kData)
             to.onData(m_now, from, d.out.body, r);
         else
@@ -114,7 +159,7 @@ private:
         absorb(r, toB);
     }
 
-    static void drop(std::deque<InFlight> &queue)
+    static void drop(Queue &queue)
     {
         if (!queue.empty())
             queue.pop_front();
@@ -131,7 +176,7 @@ private:
                 break;
             m_now = std::max(m_now, next + late);
             for (ReliableExchange *x : {&m_a, &m_b}) {
-                ReliableExchange::Result r;
+                ReliableExchange::Result &r = fresh();
                 x->onTick(m_now, r);
                 absorb(r, x == &m_b);
                 FUZZ_CHECK(x->nextDeadline() > m_now);
@@ -144,7 +189,7 @@ private:
     {
         const quint8 kind = in.u8();
         const QByteArrayView body = in.bytes(kind % 48);
-        ReliableExchange::Result r;
+        ReliableExchange::Result &r = fresh();
         if (kind & 0x80)
             x.onAck(m_now, kStranger, body, r);
         else
@@ -155,6 +200,20 @@ private:
         FUZZ_CHECK(r.completed.empty() && r.failed.empty());
         for (const auto &d : r.delivered)
             FUZZ_CHECK(d.from == kStranger && std::size_t(d.payload.size()) <= kMaxOobPayload);
+    }
+
+    // An empty Result for the next call, reusing the last one's vectors (fewer allocations; each
+    // call's outputs are absorbed before the next call).
+    ReliableExchange::Result &fresh()
+    {
+        auto send = std::move(m_result.send);
+        auto delivered = std::move(m_result.delivered);
+        send.clear();
+        delivered.clear();
+        m_result = ReliableExchange::Result{};
+        m_result.send = std::move(send);
+        m_result.delivered = std::move(delivered);
+        return m_result;
     }
 
     // The outputs of one call on A (fromB false) or B (fromB true).
@@ -192,7 +251,8 @@ private:
     ReliableExchange m_a{Timers{}, kChunk, kData, kAck};
     ReliableExchange m_b{Timers{}, kChunk, kData, kAck};
     Time m_now{1'000'000};
-    std::deque<InFlight> m_toA, m_toB;
+    Queue &m_toA, &m_toB;
+    ReliableExchange::Result &m_result; // see fresh()
     quint32 m_nextSerial = 1;
     std::map<quint32, Sent> m_sent;    // by serial (the payload's first 4 bytes)
     std::map<quint64, quint32> m_open; // A's reliable transfers not completed or failed yet
@@ -202,8 +262,9 @@ private:
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size)
 {
+    static Scratch scratch;
     FuzzInput in(data, size);
-    Harness h;
+    Harness h(scratch);
     h.run(in);
     return 0;
 }

@@ -4,11 +4,16 @@
 
 #include "tokenbeat/reliable.h"
 
+#include <QFile>
 #include <QRandomGenerator>
 #include <QtEndian>
 #include <QTest>
 
+#include <algorithm>
 #include <map>
+#include <numeric>
+
+#include <unistd.h>
 
 using namespace sasha::tb;
 
@@ -50,6 +55,18 @@ QByteArray ackBody(quint64 id, quint16 index)
     qToBigEndian<quint64>(id, b.data());
     qToBigEndian<quint16>(index, b.data() + 8);
     return b;
+}
+
+// This process's resident memory in bytes (Linux /proc), or -1 when it cannot be read.
+qint64 residentBytes()
+{
+    QFile f(QStringLiteral("/proc/self/statm"));
+    if (!f.open(QIODevice::ReadOnly))
+        return -1;
+    const QList<QByteArray> fields = f.readAll().split(' ');
+    bool ok = false;
+    const qint64 pages = fields.size() > 1 ? fields[1].toLongLong(&ok) : 0;
+    return ok ? pages * sysconf(_SC_PAGESIZE) : -1;
 }
 
 quint16 chunkIndexOf(const QByteArray &dataBodyBytes)
@@ -212,6 +229,8 @@ private Q_SLOTS:
     void inconsistentChunksFlaggedMalformed();
     void randomBodiesNeverCrash();
     void receptionsBoundedAndExpire();
+    void maximumChunkCountReassembled();
+    void announcedChunksCostNothingBeforeArrival();
 };
 
 void TestReliable::transferCompletes_data()
@@ -337,8 +356,11 @@ void TestReliable::silentPeerFailsAfterMaxRetransmits()
     ReliableExchange::Result r;
     const quint64 id = a.send(Time(0), kNobody, 1, payloadOf(int(kChunk) * 3, 5), true, r);
     std::map<quint16, int> sentPerChunk;
-    for (const auto &o : r.send)
+    std::map<quint16, QByteArray> firstBody; // every retransmission repeats it byte for byte
+    for (const auto &o : r.send) {
         ++sentPerChunk[chunkIndexOf(o.body)];
+        firstBody[chunkIndexOf(o.body)] = o.body;
+    }
     QCOMPARE(a.nextDeadline(), timers.retransmit);
     std::vector<quint64> failed;
     quint64 retransmits = 0;
@@ -352,8 +374,10 @@ void TestReliable::silentPeerFailsAfterMaxRetransmits()
         QVERIFY(early.send.empty() && early.failed.empty());
         ReliableExchange::Result t;
         a.onTick(deadline, t);
-        for (const auto &o : t.send)
+        for (const auto &o : t.send) {
             ++sentPerChunk[chunkIndexOf(o.body)];
+            QCOMPARE(o.body, firstBody[chunkIndexOf(o.body)]);
+        }
         retransmits += t.retransmits;
         failed = t.failed;
         failedAt = deadline;
@@ -567,6 +591,66 @@ void TestReliable::receptionsBoundedAndExpire()
     QCOMPARE(b.nextDeadline(), Time::max());
     QVERIFY(firstChunk(Time(10s), kA, 10, 10));
     QCOMPARE(b.nextDeadline(), Time(20s));
+}
+
+void TestReliable::maximumChunkCountReassembled()
+{
+    // 65,535 one-byte chunks (the most a transfer can have), in a seeded shuffled order with
+    // every tenth one repeated: delivered once, in index order, when the last one arrives.
+    constexpr quint32 kSeed = 7;
+    constexpr int kCount = 65535;
+    const QByteArray payload = payloadOf(kCount, kSeed);
+    std::vector<int> order(kCount);
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), QRandomGenerator(kSeed));
+    ReliableExchange b(Timers{}, kChunk, kDataType, kAckType);
+    int acks = 0;
+    for (int i = 0; i < kCount; ++i) {
+        const int index = order[std::size_t(i)];
+        const QByteArray body = dataBody(5, 3, 1, quint16(index), quint16(kCount), quint32(kCount),
+                                         payload.mid(index, 1));
+        for (int copy = 0; copy < (i % 10 == 0 ? 2 : 1); ++copy) {
+            ReliableExchange::Result r;
+            b.onData(Time(i), kA, body, r);
+            QVERIFY(!r.malformed);
+            acks += int(r.send.size());
+            if (i < kCount - 1) {
+                QVERIFY2(r.delivered.empty(), qPrintable(QString("seed %1: delivered at %2").arg(kSeed).arg(i)));
+            } else if (copy == 0) {
+                QCOMPARE(r.delivered.size(), std::size_t(1));
+                QCOMPARE(r.delivered[0].channel, quint8(3));
+                QVERIFY2(r.delivered[0].payload == payload, qPrintable(QString("seed %1").arg(kSeed)));
+            } else {
+                QVERIFY(r.delivered.empty()); // a late copy of the last chunk: re-acked only
+            }
+        }
+    }
+    QCOMPARE(acks, kCount + (kCount + 9) / 10);
+}
+
+void TestReliable::announcedChunksCostNothingBeforeArrival()
+{
+    // 64 first chunks (the most partial receptions admitted), each announcing 65,535 chunks:
+    // the receiver holds what arrived, not a slot per announced chunk (that was 1.5 MiB each,
+    // ~96 MiB here, outside the 16 MiB bound on announced bytes).
+    const qint64 before = residentBytes();
+    if (before < 0)
+        QSKIP("no /proc/self/statm");
+    ReliableExchange b(Timers{}, kChunk, kDataType, kAckType);
+    constexpr quint32 kTotal = 4 * 65535; // 64 of them stay within 16 MiB
+    int admitted = 0;
+    for (NodeAddr peer = 1; peer <= 8; ++peer) {
+        for (quint64 id = 1; id <= 8; ++id) {
+            ReliableExchange::Result r;
+            b.onData(Time(0), peer, dataBody(id, 0, 1, 0, 65535, kTotal, "x"), r);
+            QVERIFY(!r.malformed);
+            admitted += int(r.send.size());
+        }
+    }
+    QCOMPARE(admitted, 64);
+    const qint64 grown = residentBytes() - before;
+    QVERIFY2(grown < 8 * 1024 * 1024, qPrintable(QString("resident memory grew by %1 bytes").arg(grown)));
+    QCOMPARE(b.nextDeadline(), Time(10s)); // they expire as usual
 }
 
 QTEST_GUILESS_MAIN(TestReliable)
