@@ -24,14 +24,28 @@ ControlServer::AnswerFn answerLater(QLocalSocket *s)
     };
 }
 
+// A long answer (connections: 100k flows are 18 MB) is written a slice at a time, the next slice
+// once the socket has taken the last: written in one go it held the thread that relays the token
+// 50-90 ms (lab_bigtables, the ring purged), however the client read it.
+constexpr qsizetype kAnswerSlice = 256 * 1024;
+
+void writeSlices(const QPointer<QLocalSocket> &client, const QByteArray &line, qsizetype offset)
+{
+    while (client && client->state() == QLocalSocket::ConnectedState && offset < line.size()) {
+        if (client->bytesToWrite() >= kAnswerSlice) {
+            QObject::connect(client, &QLocalSocket::bytesWritten, client,
+                             [client, line, offset] { writeSlices(client, line, offset); }, Qt::SingleShotConnection);
+            return;
+        }
+        const qsizetype n = std::min(kAnswerSlice, line.size() - offset);
+        client->write(line.constData() + offset, n);
+        offset += n;
+    }
+}
+
 ControlServer::LineAnswerFn lineLater(QLocalSocket *s)
 {
-    return [client = QPointer<QLocalSocket>(s)](const QByteArray &line) {
-        if (client && client->state() == QLocalSocket::ConnectedState) {
-            client->write(line);
-            client->flush();
-        }
-    };
+    return [client = QPointer<QLocalSocket>(s)](const QByteArray &line) { writeSlices(client, line, 0); };
 }
 
 // A watcher that does not read is cut off rather than buffered without bound.

@@ -74,7 +74,7 @@ void DispatcherService::sendFlowTransfer(tb::NodeAddr successor)
     since.start();
     const quint32 vip = m_settings.dispatcher.vip;
     // On the worker: the copy's entries become the transfer's parts (100k flows: 1.4 MB).
-    snapshotOnWorker(kMaxTransferFlows, kTransferSnapshotWait, [this, successor, since, vip](
+    snapshotOnWorker("handover: the flow table sent", kMaxTransferFlows, kTransferSnapshotWait, [this, successor, since, vip](
                          const std::optional<FlowMapProcessor::Snapshot> &snap,
                          const std::map<std::uint16_t, tb::NodeAddr> &owner) -> std::function<void()> {
         if (!snap) {
@@ -123,7 +123,7 @@ void DispatcherService::sendClosedSince(tb::NodeAddr successor, std::function<vo
     // Without the first copy's time every flow goes (as if all were touched since).
     const std::uint32_t copiedMs = m_transferCopyMs.value_or(0);
     const bool sinceCopy = m_transferCopyMs.has_value();
-    snapshotOnWorker(kMaxTransferFlows, kTransferSnapshotWait, [this, successor, vip, sent, copiedMs, sinceCopy](
+    snapshotOnWorker("handover: the closed-since list sent", kMaxTransferFlows, kTransferSnapshotWait, [this, successor, vip, sent, copiedMs, sinceCopy](
                          const std::optional<FlowMapProcessor::Snapshot> &snap,
                          const std::map<std::uint16_t, tb::NodeAddr> &owner) -> std::function<void()> {
         // Closing flows, and every flow a packet touched after the first copy: a FIN it forwarded,

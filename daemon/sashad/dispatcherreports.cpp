@@ -4,9 +4,11 @@
 
 #include "dispatcherrunning.h"
 
+#include "config/logcategories.h"
 #include "control/controlprotocol.h"
 #include "transport/ringdriver.h"
 
+#include <QElapsedTimer>
 #include <QJsonArray>
 
 namespace sasha {
@@ -265,14 +267,14 @@ void DispatcherService::connections(int limit, const ControlServer::LineAnswerFn
         return;
     }
     // Built and serialised on the worker: only the finished line reaches this thread.
-    snapshotOnWorker(std::size_t(std::max(limit, 1)), kSnapshotWait,
+    snapshotOnWorker("connections: the answer written", std::size_t(std::max(limit, 1)), kSnapshotWait,
                      [answer](const std::optional<FlowMapProcessor::Snapshot> &snap,
                               const std::map<std::uint16_t, tb::NodeAddr> &owner) -> std::function<void()> {
                          return [answer, line = controlLine(connectionsJson(snap, owner))] { answer(line); };
                      });
 }
 
-void DispatcherService::snapshotOnWorker(std::size_t limit, std::chrono::milliseconds wait, SnapshotWork work)
+void DispatcherService::snapshotOnWorker(const char *label, std::size_t limit, std::chrono::milliseconds wait, SnapshotWork work)
 {
     std::map<std::uint16_t, tb::NodeAddr> owner;
     for (const ServerRow &row : m_published)
@@ -280,10 +282,17 @@ void DispatcherService::snapshotOnWorker(std::size_t limit, std::chrono::millise
     // Shared: the worker may outlive this run (stop() does not wait for it). snapshot() reads only
     // the processor's own buffer, never the FastPath that goes with the run.
     std::shared_ptr<FlowMapProcessor> processor = m_run->processor;
-    m_background.run([this, processor = std::move(processor), owner = std::move(owner), limit, wait,
+    m_background.run([this, processor = std::move(processor), owner = std::move(owner), limit, wait, label,
                       work = std::move(work)] {
         std::function<void()> then = work(processor->snapshot(limit, wait), owner);
-        QMetaObject::invokeMethod(this, std::move(then), Qt::QueuedConnection);
+        // Timed: what comes back here runs on the thread that relays the token (issue 8 item 6).
+        QMetaObject::invokeMethod(this, [then = std::move(then), label] {
+            QElapsedTimer held;
+            held.start();
+            then();
+            if (const qint64 ms = held.elapsed(); ms >= 20)
+                qCInfo(lcRing, "%s: held the ring's thread %lld ms", label, static_cast<long long>(ms));
+        }, Qt::QueuedConnection);
     });
 }
 

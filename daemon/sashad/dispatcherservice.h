@@ -179,7 +179,8 @@ private:
     // does not wait for the worker).
     using SnapshotWork = std::function<std::function<void()>(const std::optional<FlowMapProcessor::Snapshot> &,
                                                              const std::map<std::uint16_t, tb::NodeAddr> &owner)>;
-    void snapshotOnWorker(std::size_t limit, std::chrono::milliseconds wait, SnapshotWork work);
+    // label names the work in the log line of a result that held the ring's thread >= 20 ms.
+    void snapshotOnWorker(const char *label, std::size_t limit, std::chrono::milliseconds wait, SnapshotWork work);
     void keepNeighboursResolved();
     std::optional<QString> start();
     void publish();

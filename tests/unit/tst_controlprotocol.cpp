@@ -414,6 +414,33 @@ private Q_SLOTS:
         QVERIFY(!QFile::exists(path));
     }
 
+    // A long "connections" answer (100k flows: 18 MB) is written a slice at a time (the next once
+    // the socket took the last) and arrives whole and in order, 12 slices here.
+    void longAnswerArrivesWholeInSlices()
+    {
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        const QString path = dir.filePath(QStringLiteral("ctl.sock"));
+        ControlServer server([] { return sampleStatus(); }, nullptr);
+        QCOMPARE(server.listen(path), std::optional<QString>());
+        QByteArray line;
+        for (int i = 0; line.size() < 3 * 1024 * 1024; ++i)
+            line += QByteArray::number(i) + ',';
+        line.back() = '\n';
+        server.setConnectionsFn([line](int, const ControlServer::LineAnswerFn &answer) { answer(line); });
+        QLocalSocket sock;
+        sock.connectToServer(path);
+        QVERIFY(sock.waitForConnected(1000));
+        sock.write(R"({"cmd":"connections","limit":100000})" "\n");
+        QByteArray got;
+        for (int i = 0; i < 1000 && !got.endsWith('\n'); ++i) {
+            QTest::qWait(2);
+            got += sock.readAll();
+        }
+        QCOMPARE(got.size(), line.size());
+        QVERIFY(got == line);
+    }
+
     void staleSocketIsReplaced()
     {
         QTemporaryDir dir;
