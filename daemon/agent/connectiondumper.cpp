@@ -180,6 +180,14 @@ void ConnectionDumper::dumpProtocol(int protocol, const std::vector<std::pair<st
         return;
     }
 
+    // How long ago the dispatcher was lost, as of this dump (the silences are read now too).
+    std::optional<std::uint32_t> sinceLossMs;
+    if (m_dispatcherLostAt) {
+        const auto ago = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - *m_dispatcherLostAt);
+        if (ago.count() >= 0 && ago.count() < 3'600'000)
+            sinceLossMs = std::uint32_t(ago.count());
+    }
+
     std::vector<char> buffer(kRecvBuffer);
     bool done = false;
     for (int calls = 0; !done && calls < kMaxRecvCalls; ++calls) {
@@ -249,9 +257,19 @@ void ConnectionDumper::dumpProtocol(int protocol, const std::vector<std::pair<st
                 c.tcp.probes = info.tcpi_probes;
             }
             c.idleMs = std::min(c.tcp.lastDataRecvMs, c.tcp.lastAckRecvMs);
-            if (clientGoneReason(c.tcp, m_filter)) {
-                ++result.skippedDead;
-                continue;
+            if (const std::optional<QString> why = clientGoneReason(c.tcp, m_filter)) {
+                const bool spared = sinceLossMs && silenceFromOutage(c.idleMs, *sinceLossMs);
+                if (result.deadSamples.size() < ConnectionDump::kMaxDeadSamples)
+                    result.deadSamples.push_back(QStringLiteral("%1:%2: %3%4")
+                                                     .arg(QHostAddress(c.clientIp).toString()).arg(c.clientPort).arg(*why)
+                                                     .arg(spared ? QStringLiteral(", silent since the dispatcher was lost %1 ms ago: reported")
+                                                                       .arg(*sinceLossMs)
+                                                                 : QString()));
+                if (!spared) {
+                    ++result.skippedDead;
+                    continue;
+                }
+                ++result.sparedOutage;
             }
             result.live.push_back(c);
         }

@@ -18,6 +18,7 @@
 
 #include <QString>
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -53,6 +54,23 @@ struct DeadClientFilter {
 // The first rule that holds, or nullopt when the client looks alive.
 std::optional<QString> clientGoneReason(const TcpSocketState &s, const DeadClientFilter &f);
 
+// Every client frame reaches a server through the dispatcher, so when the dispatcher dies every
+// server hears nothing from any client until a new one forwards: the silence of a download then
+// looks like a vanished client (no ACK, RTO backoff, unanswered zero-window probes), although it
+// is the outage's. A silence that began within this window of the moment this node saw the
+// dispatcher lost (before it: the ring takes up to a token timeout, or a purge, to notice;
+// kOutageAfterMs after it: this node may notice later than the servers' last frame) is the
+// outage's, and the connection is reported (docs/agent.md "The dead-client filter").
+inline constexpr std::uint32_t kOutageLeadMs = 2000;
+inline constexpr std::uint32_t kOutageAfterMs = 100;
+// silenceMs: the client's last sign of life (min of last data, last ACK received), ms ago;
+// sinceLossMs: ms since this node saw the dispatcher lost.
+constexpr bool silenceFromOutage(std::uint32_t silenceMs, std::uint32_t sinceLossMs)
+{
+    return std::uint64_t(silenceMs) + kOutageAfterMs >= sinceLossMs
+        && std::uint64_t(silenceMs) <= std::uint64_t(sinceLossMs) + kOutageLeadMs;
+}
+
 struct ConnectionInfo {
     std::uint32_t clientIp = 0; // host byte order
     std::uint16_t clientPort = 0;
@@ -69,6 +87,12 @@ struct ConnectionInfo {
 struct ConnectionDump {
     std::vector<ConnectionInfo> live; // sorted by (udp, vport, clientIp, clientPort)
     std::uint32_t skippedDead = 0;
+    // Of the live ones: a dead-client rule held, but the silence began when the dispatcher was
+    // lost (silenceFromOutage), so they are reported.
+    std::uint32_t sparedOutage = 0;
+    // Why the first few were left out or spared, for the log: "client:port: reason".
+    std::vector<QString> deadSamples;
+    static constexpr std::size_t kMaxDeadSamples = 4;
     std::uint32_t scanned = 0;        // sockets the kernel listed (established, on a service port)
     std::optional<QString> error;     // netlink failure: live is empty, the message names the cause
 };
@@ -89,6 +113,10 @@ public:
         friend bool operator==(const LocalAlias &, const LocalAlias &) = default;
     };
     void setLocalAliases(std::vector<LocalAlias> aliases) { m_aliases = std::move(aliases); }
+    // When this node last saw the ring's dispatcher lost (it left the view, or another took its
+    // place without a handover): silences that began then are spared (silenceFromOutage).
+    // nullopt: never, or too long ago to matter.
+    void setDispatcherLostAt(std::optional<std::chrono::steady_clock::time_point> at) { m_dispatcherLostAt = at; }
 
     // Established connections to vip (host byte order) on any of ports.
     ConnectionDump dump(std::uint32_t vip, const std::vector<std::uint16_t> &ports) const;
@@ -109,6 +137,7 @@ private:
                       ConnectionDump &result) const;
     DeadClientFilter m_filter;
     std::vector<LocalAlias> m_aliases;
+    std::optional<std::chrono::steady_clock::time_point> m_dispatcherLostAt;
 };
 
 } // namespace sasha

@@ -75,6 +75,9 @@ void ConnectionReporter::startNext()
             const std::vector<ConnEntry> entries = ConnectionDumper::toEntries(dump.live);
             r.connections = int(entries.size());
             r.skippedDead = int(dump.skippedDead);
+            r.spared = int(dump.sparedOutage);
+            for (const QString &line : dump.deadSamples)
+                r.deadSamples.push_back(line);
             r.parts = encodeConnReports(job.query, self, mac, entries, dump.skippedDead);
         }
         QMetaObject::invokeMethod(this, [this, job, r] { finish(job, r); }, Qt::QueuedConnection);
@@ -92,6 +95,9 @@ void ConnectionReporter::finish(const Pending &job, const Result &r)
         for (const QByteArray &p : r.parts)
             m_send(job.from, kConnReportChannel, p);
         ++m_answered;
+        m_spared += quint64(r.spared);
+        if (!r.deadSamples.isEmpty())
+            Q_EMIT deadClientsFiltered(job.from, job.query.queryId, r.spared, r.deadSamples);
         Q_EMIT answered(job.from, job.query.queryId, r.connections, r.skippedDead, int(r.parts.size()), r.dumpMicros);
     }
     startNext();

@@ -17,8 +17,10 @@
 #include "transport/backgroundwork.h"
 
 #include <QObject>
+#include <QStringList>
 
 #include <array>
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <optional>
@@ -43,6 +45,10 @@ public:
     void setFilter(const DeadClientFilter &f) { m_dumper.setFilter(f); }
     // NAT services' connections to this node's own address (ConnectionDumper::setLocalAliases).
     void setLocalAliases(std::vector<ConnectionDumper::LocalAlias> aliases) { m_dumper.setLocalAliases(std::move(aliases)); }
+    // This node saw the ring's dispatcher lost now (ConnectionDumper::setDispatcherLostAt): the
+    // dumps from now on spare connections whose silence began then.
+    void dispatcherLost() { m_dumper.setDispatcherLostAt(std::chrono::steady_clock::now()); }
+    quint64 connectionsSpared() const { return m_spared; }
 
     quint64 queriesAnswered() const { return m_answered; }
     quint64 queriesRejected() const { return m_rejected; }
@@ -57,6 +63,10 @@ Q_SIGNALS:
     // One answer sent: connections reported, dead ones left out, parts, dump time in µs.
     void answered(sasha::tb::NodeAddr to, quint32 queryId, int connections, int skippedDead, int parts,
                   qint64 dumpMicros);
+    // Emitted before answered() when a dead-client rule held for some connections: how many of
+    // them were reported all the same (silent since the dispatcher was lost), and the first few
+    // "client:port: reason" lines.
+    void deadClientsFiltered(sasha::tb::NodeAddr to, quint32 queryId, int spared, const QStringList &samples);
     // A query that did not decode, or a dump that failed; error names the cause.
     void queryFailed(sasha::tb::NodeAddr from, const QString &error);
 
@@ -68,7 +78,8 @@ private:
     struct Result {
         std::optional<QString> error;
         std::vector<QByteArray> parts;
-        int connections = 0, skippedDead = 0;
+        int connections = 0, skippedDead = 0, spared = 0;
+        QStringList deadSamples;
         qint64 dumpMicros = 0;
     };
     void startNext();
@@ -78,7 +89,7 @@ private:
     SendFn m_send;
     tb::NodeAddr m_self = tb::kNoNode;
     std::array<quint8, 6> m_mac{};
-    quint64 m_answered = 0, m_rejected = 0, m_coalesced = 0;
+    quint64 m_answered = 0, m_rejected = 0, m_coalesced = 0, m_spared = 0;
     std::deque<Pending> m_queue; // decoded queries waiting for the worker
     bool m_busy = false;         // a dump in progress (finish() comes back)
     Pending m_running;           // the query it answers, while m_busy

@@ -77,6 +77,27 @@ AgentService::AgentService(const NodeSettings &settings, RingDriver &driver, Oob
                 qCInfo(lcRing, "connections reported: %s", qPrintable(detail));
                 Q_EMIT logEvent(QStringLiteral("connections-reported"), detail);
             });
+    connect(&m_reporter, &ConnectionReporter::deadClientsFiltered, this,
+            [this](tb::NodeAddr to, quint32 queryId, int spared, const QStringList &samples) {
+                const QString detail = QStringLiteral("query %1 from %2: %3 reported although silent (the dispatcher's outage); first: %4")
+                                           .arg(queryId).arg(ipv4ToString(to)).arg(spared).arg(samples.join(QStringLiteral("; ")));
+                qCInfo(lcRing, "dead-client filter: %s", qPrintable(detail));
+                Q_EMIT logEvent(QStringLiteral("dead-clients"), detail);
+            });
+    // Every client frame reaches this server through the dispatcher: once it is lost, every
+    // client is silent until a new one forwards, and the dead-client filter must not take that
+    // silence for vanished clients (ConnectionDumper::setDispatcherLostAt).
+    connect(&driver, &RingDriver::viewChanged, this, [this] {
+        // D -> none -> E counts once, at the first step: the outage began there. A planned
+        // handover counts too; its old dispatcher forwards until the new one does, so nothing
+        // is silent and nothing is spared.
+        const tb::NodeAddr d = m_driver.isRunning() ? m_driver.node().view().dispatcher : tb::kNoNode;
+        if (d == m_lastDispatcher)
+            return;
+        if (m_lastDispatcher != tb::kNoNode)
+            m_reporter.dispatcherLost();
+        m_lastDispatcher = d;
+    });
     connect(&m_reporter, &ConnectionReporter::queryFailed, this, [this](tb::NodeAddr from, const QString &error) {
         qCWarning(lcRing, "reconstruction query from %s failed: %s", qPrintable(ipv4ToString(from)), qPrintable(error));
         Q_EMIT logEvent(QStringLiteral("query-failed"), QStringLiteral("from %1: %2").arg(ipv4ToString(from), error));

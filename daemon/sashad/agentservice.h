@@ -68,6 +68,7 @@ private:
 
     QTimer m_statsExpiry; // the dispatcher's figures go stale when it stops sending them
     quint32 m_openFlows = 0;
+    tb::NodeAddr m_lastDispatcher = tb::kNoNode; // the view's last dispatcher (none: never one)
     quint8 m_drainReasons = 0; // bit per DrainReason
 };
 

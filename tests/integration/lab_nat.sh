@@ -109,6 +109,17 @@ for ((i = 1; i <= n; i++)); do
     got=$(sha256sum "$dl/big$i" 2>/dev/null | awk '{print $1}')
     if [[ $got == "$want" ]]; then okd=$((okd + 1)); else note "download $i: $(cat "$tmp/curl$i.err") $(stat -c %s "$dl/big$i" 2>/dev/null) bytes"; fi
 done
+# The downloads fell silent while no dispatcher forwarded; an agent that took that silence for
+# vanished clients left them out of its report (docs/agent.md "The dead-client filter"). What the
+# filters said, for the record (a download left out fails the check above).
+for k in 1 2 3 4 5; do
+    [[ $k == "$dk" ]] && continue
+    nodeCtl "$k" --json events --limit 2000 2>/dev/null | python3 -c '
+import json, sys
+for e in json.load(sys.stdin).get("events", []):
+    if e.get("kind") in ("dead-clients", "connections-reported"):
+        print(e.get("kind"), e.get("detail", ""))' 2>/dev/null | while read -r line; do note "node$k: $line"; done
+done
 if [[ $okd == "$n" ]]; then pass "$n of $n downloads survived the dispatcher kill, sha256 matches"; else fail "$okd of $n downloads intact after the dispatcher kill"; fi
 wait "$loader"
 report=$(cat "$tmp/load.json")

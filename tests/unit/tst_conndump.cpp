@@ -170,6 +170,8 @@ class TestConnDump : public QObject {
 private Q_SLOTS:
     void clientGone_data();
     void clientGone();
+    void outageSilence_data();
+    void outageSilence();
     void loopbackListenerFoundExactly();
     void noConnectionsIsEmptyNotError();
     void udpConnectedSocketsOnly();
@@ -225,6 +227,34 @@ void TestConnDump::clientGone()
         QVERIFY(!why->isEmpty());
     // Every rule off: nobody is ever gone.
     QVERIFY(!clientGoneReason(s, DeadClientFilter{0, 0, 0, 0}));
+}
+
+// The dead-client rules must not take the dispatcher's outage for vanished clients: a silence
+// that began when the dispatcher was lost (up to kOutageLeadMs before this node saw it, up to
+// kOutageAfterMs after) is the outage's.
+void TestConnDump::outageSilence_data()
+{
+    QTest::addColumn<quint32>("silenceMs");
+    QTest::addColumn<quint32>("sinceLossMs");
+    QTest::addColumn<bool>("outage");
+    QTest::newRow("silent since the loss") << 3200u << 3200u << true;
+    QTest::newRow("silent from a token timeout before the loss was seen") << 3340u << 3200u << true;
+    QTest::newRow("silent from the lead's limit") << 5200u << 3200u << true;
+    QTest::newRow("silent from before the lead") << 5201u << 3200u << false;
+    QTest::newRow("heard 100 ms after the loss was seen") << 3100u << 3200u << true;
+    QTest::newRow("heard 101 ms after the loss was seen") << 3099u << 3200u << false;
+    QTest::newRow("heard long after the loss: its own silence") << 3000u << 20000u << false;
+    QTest::newRow("loss just seen, silent 1 s") << 1000u << 0u << true;
+    QTest::newRow("loss just seen, silent 3 s") << 3000u << 0u << false;
+    QTest::newRow("no overflow at the top") << 0xffffffffu << 0xffffffffu << true;
+}
+
+void TestConnDump::outageSilence()
+{
+    QFETCH(quint32, silenceMs);
+    QFETCH(quint32, sinceLossMs);
+    QFETCH(bool, outage);
+    QCOMPARE(silenceFromOutage(silenceMs, sinceLossMs), outage);
 }
 
 void TestConnDump::loopbackListenerFoundExactly()
@@ -456,6 +486,36 @@ void TestConnDump::vanishedClientIsFiltered()
     const ConnectionDump unfiltered = ConnectionDumper(DeadClientFilter{0, 0, 0, 0}).dump(vip, {port});
     ns.leave();
     QCOMPARE(unfiltered.live.size(), std::size_t(2));
+
+    // The same silence, had it begun when this node saw the dispatcher lost, is the outage's:
+    // reported, and named in the samples. Had the client been heard 400 ms after the loss, it is
+    // its own: left out.
+    std::uint32_t silence = 0;
+    for (const ConnectionInfo &c : unfiltered.live)
+        if (c.clientPort == doomedPort)
+            silence = c.idleMs;
+    QVERIFY2(silence >= 500, qPrintable(QStringLiteral("silence %1 ms").arg(silence)));
+    ConnectionDumper sparing(filter);
+    sparing.setDispatcherLostAt(std::chrono::steady_clock::now() - std::chrono::milliseconds(silence));
+    QVERIFY(ns.enter(srv).isEmpty());
+    const ConnectionDump spared = sparing.dump(vip, {port});
+    ns.leave();
+    QCOMPARE(spared.skippedDead, 0u);
+    QCOMPARE(spared.sparedOutage, 1u);
+    QCOMPARE(spared.live.size(), std::size_t(2));
+    QCOMPARE(spared.deadSamples.size(), std::size_t(1));
+    QVERIFY2(spared.deadSamples.front().contains(QStringLiteral(":%1: ").arg(doomedPort))
+                 && spared.deadSamples.front().contains(QStringLiteral("dispatcher was lost")),
+             qPrintable(spared.deadSamples.front()));
+    sparing.setDispatcherLostAt(std::chrono::steady_clock::now() - std::chrono::milliseconds(silence + 400));
+    QVERIFY(ns.enter(srv).isEmpty());
+    const ConnectionDump own = sparing.dump(vip, {port});
+    ns.leave();
+    QCOMPARE(own.skippedDead, 1u);
+    QCOMPARE(own.sparedOutage, 0u);
+    QCOMPARE(clientPorts(own), std::vector<quint16>{alivePort});
+    QVERIFY2(own.deadSamples.size() == 1 && !own.deadSamples.front().contains(QStringLiteral("dispatcher")),
+             qPrintable(own.deadSamples.empty() ? QString() : own.deadSamples.front()));
 }
 
 QTEST_GUILESS_MAIN(TestConnDump)
