@@ -115,8 +115,12 @@ public:
     void start();
     // Returns within about pollTimeout plus one batch. Idempotent.
     void stop();
+    // From any thread: the thread ends at its next turn (finished() says when); stop() then
+    // joins at once. For an owner that must not wait (the ring's thread).
+    void requestStop() noexcept { m_stop.store(true, std::memory_order_relaxed); }
     bool running() const noexcept { return m_running.load(std::memory_order_acquire); }
-    // True once the source failed or a recorded capture ended; error() says which.
+    // True once the thread's loop ended: the source failed or a recorded capture ended (error()
+    // says which), or a stop was asked.
     bool finished() const noexcept { return m_finished.load(std::memory_order_acquire); }
     std::string error() const;
 

@@ -705,7 +705,11 @@ void DispatcherService::stop(const QString &why)
     // The "connections" workers are not waited for: each holds the run's processor (a 100k-flow
     // answer is built in seconds on a busy machine, and this thread relays the token: waiting
     // here made the ring purge in lab_bigtables). A copy asked of a stopped thread times out.
+    QElapsedTimer joining;
+    joining.start();
     m_run->thread->stop();
+    if (const qint64 ms = joining.elapsed(); ms >= 10)
+        qCInfo(lcRing, "dispatcher: the packet thread took %lld ms to stop (on the ring's thread)", ms);
     const DispatcherCounters &c = m_run->thread->counters();
     const QString detail = QStringLiteral("%1; %2 frame(s) captured, %3 injected, %4 delivered locally")
                                .arg(why).arg(read(c.captured)).arg(read(c.injected)).arg(read(c.deliveredLocal));
@@ -722,6 +726,17 @@ void DispatcherService::stop(const QString &why)
     qCInfo(lcRing, "dispatcher stopped: %s", qPrintable(detail));
     Q_EMIT runStopped();
     Q_EMIT logEvent(QStringLiteral("dispatcher-stopped"), QString(), detail);
+}
+
+void DispatcherService::requestStop()
+{
+    if (m_run)
+        m_run->thread->requestStop();
+}
+
+bool DispatcherService::packetThreadEnded() const
+{
+    return !m_run || m_run->thread->finished();
 }
 
 void DispatcherService::setOperatorWeight(tb::NodeAddr server, quint32 weight)

@@ -56,8 +56,12 @@ public:
 
     // Follows the ring: starts, republishes or stops as the view says.
     void onViewChanged();
-    // Stops the thread (abdication, leave, shutdown). Idempotent.
+    // Stops the thread (abdication, leave, shutdown). Idempotent. Joins the packet thread, which
+    // notices within its poll timeout, or much later on a starved machine: a caller that can wait
+    // asks requestStop() first and calls stop() once packetThreadEnded().
     void stop(const QString &why);
+    void requestStop();
+    bool packetThreadEnded() const;
     bool isRunning() const { return m_run != nullptr; }
     // Why this node cannot dispatch now (its data path failed), empty when it can.
     const QString &unableReason() const { return m_unable; }

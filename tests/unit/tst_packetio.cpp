@@ -256,6 +256,7 @@ private Q_SLOTS:
     void fastPathThroughTheThread();
     void dispatcherThreadCountsSinkFailures();
     void dispatcherThreadStopsPromptly();
+    void dispatcherThreadEndsOnRequest();
     void dispatcherThreadPinnedToCpu_data();
     void dispatcherThreadPinnedToCpu();
     void dispatcherThreadBatchWait_data();
@@ -656,6 +657,27 @@ void TestPacketIo::dispatcherThreadStopsPromptly()
                  std::chrono::duration_cast<std::chrono::milliseconds>(took).count())));
     QVERIFY(processor.idleCalls.load() >= 1);
     thread.stop(); // idempotent
+}
+
+// requestStop() returns at once; the thread ends by itself (finished()), and stop() then only
+// joins: how a planned handover stops the data path without waiting on the ring's thread.
+void TestPacketIo::dispatcherThreadEndsOnRequest()
+{
+    IdleSource source;
+    MacRewriteProcessor processor(kServerMac);
+    RecordingSink network;
+    DispatcherThread thread(source, processor, network, nullptr, nullptr, nullptr);
+    thread.start();
+    QVERIFY(waitUntil([&] { return processor.idleCalls.load() >= 1; }, 2000));
+    QVERIFY(!thread.finished());
+    thread.requestStop();
+    QVERIFY(thread.running()); // asked, not joined
+    QVERIFY(waitUntil([&] { return thread.finished(); }, 2000));
+    const int idleCalls = processor.idleCalls.load();
+    QTest::qWait(60); // three poll timeouts: an ended loop makes no more turns
+    QCOMPARE(processor.idleCalls.load(), idleCalls);
+    thread.stop();
+    QVERIFY(!thread.running());
 }
 
 void TestPacketIo::dispatcherThreadPinnedToCpu_data()
