@@ -10,6 +10,7 @@
 
 #include <QCommandLineParser>
 #include "timedapplication.h"
+#include "transport/threadpriority.h"
 
 #include <QCoreApplication>
 #include <QDateTime>
@@ -101,6 +102,16 @@ int main(int argc, char *argv[])
     if (errno == 0 && currentNice != settings.nice && setpriority(PRIO_PROCESS, 0, settings.nice) != 0)
         qCWarning(lcConfig, "cannot set [node] nice = %d (%s): needs CAP_SYS_NICE (the packaged unit grants it); running at nice %d",
                   settings.nice, std::strerror(errno), currentNice);
+    // And the session's (autogroups, threadpriority.h): else the scheduler shares the CPU equally
+    // between this session and every other (nginx, a load generator) whatever the threads' nice.
+    if (const std::optional<int> session = sessionNice(); session && *session != settings.nice) {
+        if (const std::string why = setSessionNice(settings.nice); why.empty())
+            qCInfo(lcConfig, "session (autogroup) nice %d -> %d ([node] nice)", *session, settings.nice);
+        else
+            qCWarning(lcConfig, "cannot set the session's (autogroup) nice to [node] nice = %d (%s); it stays %d, and this "
+                                "session gets no more CPU than any other",
+                      settings.nice, why.c_str(), *session);
+    }
 
     SashaDaemon daemon(settings, quint64(QDateTime::currentMSecsSinceEpoch()));
     daemon.setJournal(journal.get());
