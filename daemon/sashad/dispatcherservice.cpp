@@ -312,7 +312,7 @@ void DispatcherService::onViewChanged()
         if (const auto err = start())
             startFailed(*err);
         else
-            announceAfterLoss(); // remembers the members it announces to
+            announceAfterLoss(true); // a takeover: the series; remembers the members it announces to
         return;
     }
     if (!ringSettled(m_driver))

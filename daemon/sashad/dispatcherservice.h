@@ -168,7 +168,11 @@ private:
     // This node dispatches and counts as established in the election rule: it has forwarded for
     // kEstablishedUs, or since before its ring last formed.
     bool established() const;
-    void announceAfterLoss();
+    // A dispatcher whose ring lost members, or one that has just taken over (takeover = true,
+    // whatever the cause: the one it replaces may still forward across a ring partition, and the
+    // elections on the way may have named others): the VMAC announced every kLossAnnounceStepMs
+    // for a second. A handover's successor stays silent until it announces (setAnnouncing).
+    void announceAfterLoss(bool takeover = false);
     void judgeAnnouncements();
     void onAnnouncement(const MacAddress &announcer, bool fresh);
     void expireConflict();
