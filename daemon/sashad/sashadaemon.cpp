@@ -464,9 +464,10 @@ void SashaDaemon::finishHandover()
         if (!*stopAsked) {
             if (quietSince->elapsed() < kHandoverQuietMs && since->elapsed() < kHandoverMaxMs)
                 return;
-            // The packet thread ends at its next turn; joining it here waited 136.6 ms once in
-            // lab_bigtables on a starved machine, and this thread relays the token. So ask, and
-            // join once it has ended (bounded: a thread that does not end is joined anyway).
+            // The packet thread ends at its next turn, which on a starved machine can be long
+            // after (a 136.6 ms wait in one of the handover's timers once purged lab_bigtables'
+            // ring), and this thread relays the token. So ask, and join once it has ended
+            // (bounded: a thread that does not end is joined anyway).
             m_dispatcher.requestStop();
             *stopAsked = true;
             askedAt->start();
