@@ -95,7 +95,6 @@ void ConnectionReporter::finish(const Pending &job, const Result &r)
         for (const QByteArray &p : r.parts)
             m_send(job.from, kConnReportChannel, p);
         ++m_answered;
-        m_spared += quint64(r.spared);
         if (!r.deadSamples.isEmpty())
             Q_EMIT deadClientsFiltered(job.from, job.query.queryId, r.spared, r.deadSamples);
         Q_EMIT answered(job.from, job.query.queryId, r.connections, r.skippedDead, int(r.parts.size()), r.dumpMicros);

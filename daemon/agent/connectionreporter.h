@@ -48,7 +48,6 @@ public:
     // This node saw the ring's dispatcher lost now (ConnectionDumper::setDispatcherLostAt): the
     // dumps from now on spare connections whose silence began then.
     void dispatcherLost() { m_dumper.setDispatcherLostAt(std::chrono::steady_clock::now()); }
-    quint64 connectionsSpared() const { return m_spared; }
 
     quint64 queriesAnswered() const { return m_answered; }
     quint64 queriesRejected() const { return m_rejected; }
@@ -89,7 +88,7 @@ private:
     SendFn m_send;
     tb::NodeAddr m_self = tb::kNoNode;
     std::array<quint8, 6> m_mac{};
-    quint64 m_answered = 0, m_rejected = 0, m_coalesced = 0, m_spared = 0;
+    quint64 m_answered = 0, m_rejected = 0, m_coalesced = 0;
     std::deque<Pending> m_queue; // decoded queries waiting for the worker
     bool m_busy = false;         // a dump in progress (finish() comes back)
     Pending m_running;           // the query it answers, while m_busy
