@@ -109,6 +109,12 @@ void ringMetrics(Page &p, const MetricsInput &in)
     p.counter("sasha_ring_thread_late_total",
               "Times the thread that relays the token was 50 ms or more behind (datagrams waiting, or its timer late).",
               s.transport.value(QLatin1String("lateDeliveries")).toDouble());
+    p.gauge("sasha_ring_receive_wait_max_seconds",
+            "Longest wait of ring datagrams between their arrival on the interface and the receive thread's read, since start.",
+            s.transport.value(QLatin1String("receiveWaitMaxMs")).toDouble() / 1000.0);
+    p.counter("sasha_ring_receive_wait_late_total",
+              "Batches of ring datagrams that waited 20 ms or more between their arrival and the receive thread's read.",
+              s.transport.value(QLatin1String("receiveWaitLate")).toDouble());
 
     p.counter("sasha_dispatcher_starts_total", "Times this node started the dispatcher role.",
               double(in.daemon.dispatcherStarts));

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <utility>
 #include <cstring>
+#include <ctime>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -29,6 +30,9 @@ constexpr qint64 kNoticeEveryMs = 1000; // datagramsRejected, per reason
 // spent waiting for our own thread is worth an operator's attention.
 constexpr qint64 kLateUs = 50'000;
 constexpr qint64 kLagLogEveryMs = 5000;
+// A batch whose datagrams waited this long between their arrival on the interface and the
+// receive thread's read is counted (receiveWaitLate) and worth a warning (rate-limited as above).
+constexpr qint64 kLateReceiveUs = 20'000;
 
 qint64 steadyMicros()
 {
@@ -66,6 +70,9 @@ std::optional<TransportError> UdpTransport::bind(const tb::Endpoint &endpoint)
     const int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
     ::setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
+    // Each datagram's arrival time (taken when the interface queued it, before the softirq that
+    // delivers it to the socket), so the wait in the kernel and for this receive thread shows.
+    ::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
     // The kernel doubles what it is given (bookkeeping) and caps SO_RCVBUF at net.core.rmem_max;
     // SO_RCVBUFFORCE (CAP_NET_ADMIN) is not capped.
     const int want = std::max(m_receiveBufferBytes / 2, 1024);
@@ -172,8 +179,8 @@ void UdpTransport::receiveLoop()
     std::array<mmsghdr, kBatch> msgs{};
     std::array<iovec, kBatch> iov{};
     std::array<sockaddr_in, kBatch> from{};
-    // Room for the SO_RXQ_OVFL control message of each datagram.
-    std::array<std::array<char, CMSG_SPACE(sizeof(quint32))>, kBatch> control{};
+    // Room for the SO_RXQ_OVFL and SO_TIMESTAMPNS control messages of each datagram.
+    std::array<std::array<char, CMSG_SPACE(sizeof(quint32)) + CMSG_SPACE(sizeof(timespec))>, kBatch> control{};
     pollfd fds[2] = {{m_fd, POLLIN, 0}, {m_wakeFd, POLLIN, 0}};
     while (!m_stopping.load(std::memory_order_relaxed)) {
         if (::poll(fds, 2, -1) < 0 && errno != EINTR)
@@ -195,12 +202,21 @@ void UdpTransport::receiveLoop()
             if (n <= 0)
                 break; // EAGAIN: drained (or an error: poll again)
             m_datagramsIn.fetch_add(quint64(n), std::memory_order_relaxed);
+            timespec readAt{};
+            ::clock_gettime(CLOCK_REALTIME, &readAt);
+            qint64 batchWaitUs = 0;
             for (int i = 0; i < n; ++i) {
                 for (cmsghdr *c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
                     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
                         quint32 drops = 0;
                         std::memcpy(&drops, CMSG_DATA(c), sizeof drops);
                         m_kernelDrops.store(drops, std::memory_order_relaxed);
+                    } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+                        timespec arrived{};
+                        std::memcpy(&arrived, CMSG_DATA(c), sizeof arrived);
+                        const qint64 us = (qint64(readAt.tv_sec) - arrived.tv_sec) * 1000000
+                                          + (qint64(readAt.tv_nsec) - arrived.tv_nsec) / 1000;
+                        batchWaitUs = std::max(batchWaitUs, us); // < 0: the clock stepped; ignored
                     }
                 }
                 const tb::Endpoint source{ntohl(from[i].sin_addr.s_addr), ntohs(from[i].sin_port)};
@@ -210,10 +226,38 @@ void UdpTransport::receiveLoop()
                 }
                 admit(source, QByteArrayView(static_cast<const char *>(iov[i].iov_base), qsizetype(msgs[i].msg_len)));
             }
+            noteReceiveWait(batchWaitUs);
             if (n < kBatch)
                 break;
         }
     }
+}
+
+// Receive thread: the longest wait of one batch's datagrams between their arrival on the
+// interface and this thread's read (the softirq that delivers them, the socket's queue, this
+// thread waiting for a CPU). The ring thread's own lag (noteOwnerLag) comes after it.
+void UdpTransport::noteReceiveWait(qint64 waitUs)
+{
+    if (waitUs > m_receiveWaitMaxUs.load(std::memory_order_relaxed))
+        m_receiveWaitMaxUs.store(waitUs, std::memory_order_relaxed);
+    if (waitUs < kLateReceiveUs)
+        return;
+    m_lateReceives.fetch_add(1, std::memory_order_relaxed);
+    ++m_lateReceivesSinceLog;
+    m_receiveWaitSinceLogMaxUs = std::max(m_receiveWaitSinceLogMaxUs, waitUs);
+    const qint64 nowMs = steadyMicros() / 1000;
+    if (m_lastReceiveWaitLogMs != 0 && nowMs - m_lastReceiveWaitLogMs < kLagLogEveryMs
+        && waitUs < 2 * m_lastLoggedReceiveWaitUs)
+        return;
+    m_lastLoggedReceiveWaitUs = m_receiveWaitSinceLogMaxUs;
+    qCWarning(lcTransport, "ring datagrams waited up to %.1f ms between their arrival and this node's read "
+                           "(%llu batch(es) >= %lld ms since %s): the kernel's delivery (softirq) or this node's "
+                           "receive thread was short of CPU",
+              double(m_receiveWaitSinceLogMaxUs) / 1000.0, static_cast<unsigned long long>(m_lateReceivesSinceLog),
+              kLateReceiveUs / 1000, m_lastReceiveWaitLogMs ? "the last such warning" : "start");
+    m_lastReceiveWaitLogMs = nowMs;
+    m_lateReceivesSinceLog = 0;
+    m_receiveWaitSinceLogMaxUs = 0;
 }
 
 // Receive thread.
@@ -348,6 +392,8 @@ QJsonObject UdpTransport::stats() const
         {QStringLiteral("kernelQueueDrops"), qint64(m_kernelDrops.load(std::memory_order_relaxed))},
         {QStringLiteral("deliveryLagMaxMs"), double(m_lagMaxUs.load(std::memory_order_relaxed)) / 1000.0},
         {QStringLiteral("lateDeliveries"), qint64(m_lateBatches.load(std::memory_order_relaxed))},
+        {QStringLiteral("receiveWaitMaxMs"), double(m_receiveWaitMaxUs.load(std::memory_order_relaxed)) / 1000.0},
+        {QStringLiteral("receiveWaitLate"), qint64(m_lateReceives.load(std::memory_order_relaxed))},
     };
 }
 

@@ -12,7 +12,9 @@
 // when it turns non-empty). Junk therefore never reaches the ring's thread, and the socket is
 // emptied as fast as one core can authenticate (~1 µs a datagram), not as fast as the event
 // loop turns. The receive buffer is sized (SO_RCVBUFFORCE when permitted, else SO_RCVBUF,
-// capped by net.core.rmem_max) and the kernel's overflow count is read with SO_RXQ_OVFL.
+// capped by net.core.rmem_max) and the kernel's overflow count is read with SO_RXQ_OVFL. Each
+// datagram's arrival time (SO_TIMESTAMPNS) measures how long it waited before the receive thread
+// read it (receiveWaitMaxMs, receiveWaitLate): a host short of CPU for its network shows there.
 
 #include "tokenbeat/node.h" // DropReason
 #include "tokenbeat/types.h"
@@ -101,6 +103,7 @@ private:
     void reject(const tb::Endpoint &from, tb::DropReason why);
     void deliverInbox();
     void stopReceiving();
+    void noteReceiveWait(qint64 waitUs);
 
     int m_fd = -1;
     int m_wakeFd = -1; // eventfd: stopReceiving() wakes the receive thread's poll()
@@ -132,6 +135,15 @@ private:
     // thread that relays the token shows here first). Written by the owner, read anywhere.
     std::atomic<qint64> m_lagMaxUs{0};
     std::atomic<quint64> m_lateBatches{0}; // batches that waited >= kLateUs
+    // Arrival on the interface (SO_TIMESTAMPNS) to the receive thread's read: the longest wait
+    // of a batch, and the batches that waited >= kLateReceiveUs. Written by the receive thread.
+    std::atomic<qint64> m_receiveWaitMaxUs{0};
+    std::atomic<quint64> m_lateReceives{0};
+    // Receive thread only.
+    qint64 m_receiveWaitSinceLogMaxUs = 0;
+    quint64 m_lateReceivesSinceLog = 0;
+    qint64 m_lastReceiveWaitLogMs = 0;
+    qint64 m_lastLoggedReceiveWaitUs = 0;
     // Owner's thread only.
     qint64 m_lagSinceLogMaxUs = 0;
     quint64 m_lateSinceLog = 0;

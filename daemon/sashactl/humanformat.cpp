@@ -66,6 +66,10 @@ QString formatStatus(const ControlStatus &s)
         t.addRow({"ring thread", QStringLiteral("%1 ms behind at worst, %2 time(s) 50 ms or more")
                                      .arg(s.transport.value(QLatin1String("deliveryLagMaxMs")).toDouble(), 0, 'f', 1)
                                      .arg(s.transport.value(QLatin1String("lateDeliveries")).toInteger())});
+    if (s.transport.contains(QLatin1String("receiveWaitMaxMs")))
+        t.addRow({"ring receive", QStringLiteral("datagrams waited %1 ms at worst between arrival and read, %2 time(s) 20 ms or more")
+                                      .arg(s.transport.value(QLatin1String("receiveWaitMaxMs")).toDouble(), 0, 'f', 1)
+                                      .arg(s.transport.value(QLatin1String("receiveWaitLate")).toInteger())});
     if (!s.metrics.isEmpty())
         t.addRow({"metrics", QStringLiteral("http://%1/metrics (%2 scrapes, %3 refused)")
                                  .arg(s.metrics.value(QLatin1String("listen")).toString())

@@ -222,8 +222,8 @@ import json, sys
 t = json.load(sys.stdin).get("transport", {})
 h = sorted(t.get("oobHandling", {}).items(), key=lambda kv: -kv[1]["maxMs"])[:3]
 e = t.get("slowestEvent", {})
-print("late by %.1f ms at most (%d late deliveries); slowest messages: %s; slowest event %.1f ms, %.1f on the CPU (%s; %d >= 20 ms)" % (
-      t.get("deliveryLagMaxMs", 0), t.get("lateDeliveries", 0),
+print("datagrams read %.1f ms after arrival at most (%d batches >= 20 ms); late by %.1f ms at most (%d late deliveries); slowest messages: %s; slowest event %.1f ms, %.1f on the CPU (%s; %d >= 20 ms)" % (
+      t.get("receiveWaitMaxMs", 0), t.get("receiveWaitLate", 0), t.get("deliveryLagMaxMs", 0), t.get("lateDeliveries", 0),
       ", ".join("%s %.1f ms (%d of %d >= 20 ms)" % (n, v["maxMs"], v["slow"], v["handled"]) for n, v in h),
       e.get("maxMs", 0), e.get("maxCpuMs", 0), e.get("what", "?"), e.get("slow", 0)))')"
 done

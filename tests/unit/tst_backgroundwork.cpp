@@ -124,6 +124,35 @@ private Q_SLOTS:
         QVERIFY2(s.value(QLatin1String("deliveryLagMaxMs")).toDouble() >= 100.0,
                  qPrintable(QString::number(s.value(QLatin1String("deliveryLagMaxMs")).toDouble())));
     }
+
+    // UdpTransport measures how long datagrams waited between their arrival (the kernel's
+    // timestamp) and the receive thread's read: here the receive thread is held 60 ms in the
+    // admission check of the first datagram while the second waits in the socket.
+    void transportMeasuresTheReceiveWait()
+    {
+        UdpTransport transport;
+        std::atomic<int> admitted{0};
+        transport.setAdmission([&admitted](QByteArrayView) -> std::optional<tb::DropReason> {
+            if (admitted.fetch_add(1) == 0)
+                std::this_thread::sleep_for(std::chrono::milliseconds(60));
+            return std::nullopt;
+        });
+        QVERIFY(!transport.bind({QHostAddress(QHostAddress::LocalHost).toIPv4Address(), 0}));
+        QSignalSpy received(&transport, &UdpTransport::datagramReceived);
+        QUdpSocket sender;
+        const auto to = transport.localEndpoint();
+        sender.writeDatagram(QByteArray("first"), QHostAddress(to.ip), to.port);
+        for (int i = 0; i < 200 && admitted.load() == 0; ++i) // bounded: 2 s
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        QCOMPARE(admitted.load(), 1);
+        QCOMPARE(transport.stats().value(QLatin1String("receiveWaitLate")).toInteger(), 0);
+        sender.writeDatagram(QByteArray("second"), QHostAddress(to.ip), to.port);
+        QTRY_COMPARE_WITH_TIMEOUT(received.count(), 2, 2000);
+        const QJsonObject s = transport.stats();
+        QCOMPARE(s.value(QLatin1String("receiveWaitLate")).toInteger(), 1);
+        const double waitMs = s.value(QLatin1String("receiveWaitMaxMs")).toDouble();
+        QVERIFY2(waitMs >= 30.0 && waitMs < 2000.0, qPrintable(QString::number(waitMs)));
+    }
 };
 
 QTEST_GUILESS_MAIN(TestBackgroundWork)
