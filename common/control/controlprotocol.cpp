@@ -301,6 +301,7 @@ ControlCounters ControlCounters::fromCore(const tb::Counters &c)
     out.ringsFormed = c.ringsFormed;
     out.rotations = c.rotations;
     out.tokensRelayed = c.tokensRelayed;
+    out.lateTokens = c.lateTokens;
     out.oobSent = c.oobSent;
     out.oobReceived = c.oobReceived;
     out.retransmits = c.retransmits;
@@ -330,6 +331,7 @@ QJsonObject ControlCounters::toJson() const
         {QStringLiteral("ringsFormed"), qint64(ringsFormed)},
         {QStringLiteral("rotations"), qint64(rotations)},
         {QStringLiteral("tokensRelayed"), qint64(tokensRelayed)},
+        {QStringLiteral("lateTokens"), qint64(lateTokens)},
         {QStringLiteral("oobSent"), qint64(oobSent)},
         {QStringLiteral("oobReceived"), qint64(oobReceived)},
         {QStringLiteral("retransmits"), qint64(retransmits)},
@@ -358,6 +360,7 @@ ControlCounters ControlCounters::fromJson(const QJsonObject &o)
     c.ringsFormed = u64(o, "ringsFormed");
     c.rotations = u64(o, "rotations");
     c.tokensRelayed = u64(o, "tokensRelayed");
+    c.lateTokens = u64(o, "lateTokens");
     c.oobSent = u64(o, "oobSent");
     c.oobReceived = u64(o, "oobReceived");
     c.retransmits = u64(o, "retransmits");

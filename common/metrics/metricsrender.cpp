@@ -90,6 +90,9 @@ void ringMetrics(Page &p, const MetricsInput &in)
     p.counter("sasha_token_timeouts_total", "Times this node's own token timeout fired (it declared the purge).",
               double(in.daemon.tokenTimeouts));
     p.counter("sasha_tokens_relayed_total", "Tokens this node relayed.", double(c.tokensRelayed));
+    p.counter("sasha_ring_late_tokens_total",
+              "Master: tokens of its own earlier rotation that came back after it had regenerated them (a slow ring).",
+              double(c.lateTokens));
     p.counter("sasha_token_rotations_total", "Token rotations this node completed as ring master.", double(c.rotations));
     p.counter("sasha_ring_datagrams_received_total", "TokenBeat datagrams received on the ring socket.",
               double(c.datagramsIn));

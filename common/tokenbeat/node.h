@@ -93,6 +93,9 @@ struct Counters {
     quint64 datagramsIn = 0, datagramsOut = 0, bytesIn = 0, bytesOut = 0;
     quint64 dropped[static_cast<int>(DropReason::Count_)] = {};
     quint64 tokensRelayed = 0, rotations = 0, purges = 0, ringsFormed = 0;
+    // Master: tokens of its own earlier rotation back after it had regenerated them (a slow
+    // ring, not a broken one): taken as the token for the timeout, not relayed.
+    quint64 lateTokens = 0;
     quint64 oobSent = 0, oobReceived = 0, retransmits = 0;
     quint64 droppedTotal() const;
 };

@@ -106,6 +106,11 @@ struct TokenBeatNode::Impl {
     Time rotationStartedAt{0};
     Time nextRotationAt = kNever;
     std::vector<StatusUpdate> tokenUpdates; // updates on the token when it last returned
+    // The highest rotation of ours that came back (in time, or late: after it was regenerated),
+    // and the status updates of the latest late one, for the in-flight rotation's return: that
+    // one passed their senders after they had reported, so it does not carry them.
+    quint32 lastReturned = 0;
+    std::vector<StatusUpdate> lateUpdates;
     std::map<NodeAddr, PendingAck> pendingAcks;
     std::map<NodeAddr, Role> claims;        // dispatcher claims from Joins
     std::map<NodeAddr, Endpoint> finalViewTo; // leavers told once the new view is acked
@@ -199,6 +204,7 @@ struct TokenBeatNode::Impl {
     void handleViewRequest(const Endpoint &from, const EpochMsg &r);
     void handleToken(const Envelope &env, const Endpoint &from, const TokenMsg &t);
     void processToken(TokenMsg t);
+    bool applyStatusUpdates(const std::vector<StatusUpdate> &updates); // true: a member's caps changed
     void startRotation();
     void piggyback(TokenMsg &t);
     void relay(const TokenMsg &t);

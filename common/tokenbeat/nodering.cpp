@@ -43,6 +43,8 @@ void TokenBeatNode::Impl::enterRing(const RingView &v)
     tokenDeadline = v.members.size() > 1 ? now + cfg.timers.tokenTimeout : kNever;
     lastRotation = 0;
     rotation = 0;
+    lastReturned = 0;
+    lateUpdates.clear();
     prevMaster = kNoNode;
     lastReported.reset();
     tokenUpdates.clear();
@@ -92,6 +94,8 @@ void TokenBeatNode::Impl::becomeMaster()
 {
     rotation = lastRotation;
     rotationInFlight = false;
+    lastReturned = 0;
+    lateUpdates.clear();
     nextRotationAt = view.members.size() > 1 ? now : kNever;
     nextBeaconAt = now;
     pendingAcks.clear();
@@ -555,6 +559,24 @@ void TokenBeatNode::Impl::handleToken(const Envelope &env, const Endpoint &from,
         return;
     }
     const bool ownReturn = isMaster() && t.master == cfg.self && t.rotation == rotation && rotationInFlight;
+    // Our own earlier rotation, back after startRotation() regenerated it (tokenTimeout/2 without
+    // its return): the ring is slow, not broken. Every member of this view relayed it, so it
+    // stands for a returned token in the timeout (without this, a ring whose round trip stays
+    // above tokenTimeout/2 purged itself although every token came back). Not relayed: the
+    // regenerated one is in flight. Its status updates are applied and go on the next rotation
+    // (in a ring that stays slow no rotation returns in time: they would reach only the master).
+    if (isMaster() && t.master == cfg.self && sameEpoch && rotationInFlight && t.rotation < rotation
+        && t.rotation > lastReturned && t.viewVersion == view.viewVersion) {
+        lastReturned = t.rotation;
+        ++counters.lateTokens;
+        tokenDeadline = now + cfg.timers.tokenTimeout;
+        const bool capsChanged = applyStatusUpdates(t.updates) | std::exchange(ownCapsChanged, false);
+        tokenUpdates = t.updates;
+        lateUpdates = std::move(t.updates);
+        if (capsChanged && elect() != view.dispatcher)
+            publishView(QStringLiteral("capabilities changed"));
+        return;
+    }
     if (t.rotation <= lastRotation && !ownReturn) {
         drop(DropReason::NotForUs, from, QStringLiteral("duplicate token rotation %1").arg(t.rotation));
         return;
@@ -595,12 +617,10 @@ void TokenBeatNode::Impl::piggyback(TokenMsg &t)
     }
 }
 
-void TokenBeatNode::Impl::processToken(TokenMsg t)
+bool TokenBeatNode::Impl::applyStatusUpdates(const std::vector<StatusUpdate> &updates)
 {
-    lastRotation = std::max(lastRotation, t.rotation);
-    tokenDeadline = view.members.size() > 1 ? now + cfg.timers.tokenTimeout : kNever;
     bool capsChanged = false;
-    for (const StatusUpdate &u : t.updates) {
+    for (const StatusUpdate &u : updates) {
         if (u.addr == cfg.self)
             continue;
         if (Member *m = findMember(view, u.addr)) {
@@ -612,10 +632,27 @@ void TokenBeatNode::Impl::processToken(TokenMsg t)
             observersDirty = true;
         }
     }
+    return capsChanged;
+}
+
+void TokenBeatNode::Impl::processToken(TokenMsg t)
+{
+    lastRotation = std::max(lastRotation, t.rotation);
+    tokenDeadline = view.members.size() > 1 ? now + cfg.timers.tokenTimeout : kNever;
+    bool capsChanged = applyStatusUpdates(t.updates);
     if (isMaster()) {
         ++counters.rotations;
         if (view.dispatcher != kNoNode && view.members.size() > 1)
             claims[view.dispatcher] = Role::Dispatcher; // it dispatches for several now
+        if (t.rotation == rotation) {
+            lastReturned = t.rotation;
+            // Updates of a late token (above) this one did not carry: round once more.
+            for (StatusUpdate &u : lateUpdates)
+                if (u.addr != cfg.self && hasMember(view, u.addr) && t.updates.size() < std::size_t(kMaxMembers)
+                    && std::none_of(t.updates.begin(), t.updates.end(), [&](const StatusUpdate &n) { return n.addr == u.addr; }))
+                    t.updates.push_back(std::move(u));
+            lateUpdates.clear();
+        }
         tokenUpdates = std::move(t.updates);
         if (t.rotation == rotation) {
             rotationInFlight = false;

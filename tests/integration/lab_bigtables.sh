@@ -219,7 +219,11 @@ fi
 for k in 1 2 3; do # what held each node's ring thread (docs/dispatcher.md "The ring's thread")
     note "node$k ring thread: $(nodeCtl "$k" --json status | python3 -c '
 import json, sys
-t = json.load(sys.stdin).get("transport", {})
+s = json.load(sys.stdin)
+t = s.get("transport", {})
+late = s.get("counters", {}).get("lateTokens", 0)
+if late:
+    print("%d late token(s) back to this master (a slow round trip, not a purge); " % late, end="")
 h = sorted(t.get("oobHandling", {}).items(), key=lambda kv: -kv[1]["maxMs"])[:3]
 e = t.get("slowestEvent", {})
 print("datagrams read %.1f ms after arrival at most (%d batches >= 20 ms); late by %.1f ms at most (%d late deliveries); slowest messages: %s; slowest event %.1f ms, %.1f on the CPU (%s; %d >= 20 ms)" % (

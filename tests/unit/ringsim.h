@@ -134,6 +134,12 @@ public:
             n.group = 0;
         markFault(true);
     }
+    // Per-datagram delay from now on (a slower or faster network; not a fault).
+    void setDelay(Time minDelay, Time maxDelay)
+    {
+        m_opt.minDelay = minDelay;
+        m_opt.maxDelay = maxDelay;
+    }
     void setLoss(double loss, double dup)
     {
         m_loss = loss;

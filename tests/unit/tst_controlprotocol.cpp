@@ -68,6 +68,7 @@ ControlStatus sampleStatus()
     c.ringsFormed = 2;
     c.rotations = 300;
     c.tokensRelayed = 299;
+    c.lateTokens = 3;
     s.counters = ControlCounters::fromCore(c);
     return s;
 }
@@ -92,8 +93,9 @@ private Q_SLOTS:
         QCOMPARE(m.value("caps").toString(), QStringLiteral("dispatch,serve"));
         const QJsonObject c = o.value("counters").toObject();
         for (const char *k : {"datagramsIn", "datagramsOut", "bytesIn", "bytesOut", "dropped", "purges",
-                                 "ringsFormed", "rotations", "tokensRelayed"})
+                                 "ringsFormed", "rotations", "tokensRelayed", "lateTokens"})
             QVERIFY2(c.contains(QLatin1String(k)), k);
+        QCOMPARE(c.value("lateTokens").toInteger(), 3);
         QCOMPARE(c.value("dropped").toObject().value("bad-mac").toInteger(), 4);
         QCOMPARE(c.value("dropped").toObject().size(), int(tb::DropReason::Count_));
     }

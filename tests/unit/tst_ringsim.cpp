@@ -139,6 +139,7 @@ private Q_SLOTS:
     void dispatcherKillRestartRegressions_data();
     void dispatcherKillRestartRegressions();
     void loneNodeAfterPurge();
+    void slowRingNeverPurges();
 };
 
 // N = 3..50 nodes starting within 60 ms form exactly one ring with one dispatcher, and no
@@ -581,6 +582,45 @@ void TestRingSim::loneNodeAfterPurge()
         SIM_VERIFY(c.sim.converged(&why), QStringLiteral("diverged after merging: ") + why);
     }
     qInfo("lone node after purge -> one ring: %s", qPrintable(st.summary()));
+}
+
+// A healthy ring whose round trip stays between half the token timeout and the timeout less a
+// rotation interval (every hop slow, nothing lost): the master regenerates each rotation at tokenTimeout/2, and the late
+// original must count as the ring being alive (it did purge, every ~140 ms, before). A status
+// set meanwhile reaches every member although the token that first carried it came back late.
+void TestRingSim::slowRingNeverPurges()
+{
+    const char *scenario = "slowRingNeverPurges";
+    const Timers tm = defaultTimers();
+    for (quint64 seed : seedsFor(13000, 20)) {
+        Cluster c(seed);
+        c.sim.setQuietWindow(300ms);
+        const int n = c.pick(3, 6);
+        c.startNodes(n, 20ms);
+        c.sim.runUntil(20ms);
+        QString why;
+        SIM_VERIFY(c.settle(1s, &why).has_value(), QStringLiteral("no initial ring: ") + why);
+        // A round trip of n hops between tokenTimeout/2 (the regeneration) and tokenTimeout -
+        // rotationInterval (the gap between two returns when the ring turns slow: the rotation
+        // after the last fast return starts rotationInterval later): 77-95 ms by default.
+        const qint64 lo = tm.tokenTimeout.count() * 55 / 100, hi = (tm.tokenTimeout - tm.rotationInterval).count() * 95 / 100;
+        c.sim.setDelay(Time(lo / n), Time(hi / n));
+        const Time slowFrom = c.sim.now();
+        SIM_VERIFY(c.sim.runUntil(slowFrom + 1s), QStringLiteral("slow ring"));
+        const int reporter = n - 1;
+        c.sim.nodes()[reporter].node->setLocalStatus(NodeStatus{Role::None, Health::Draining, 4242, 7});
+        SIM_VERIFY(c.sim.runUntil(c.sim.now() + 2s), QStringLiteral("slow ring"));
+        SIM_VERIFY(c.sim.purgesSince(slowFrom) == 0,
+                   QStringLiteral("%1 purge(s) in a slow ring of %2").arg(c.sim.purgesSince(slowFrom)).arg(n));
+        SIM_VERIFY(c.sim.converged(&why), QStringLiteral("slow ring diverged: ") + why);
+        const quint64 late = c.sim.nodes()[0].node->counters().lateTokens;
+        SIM_VERIFY(late > 0, QStringLiteral("the master counted no late token"));
+        for (int i = 0; i < n; ++i) {
+            const Member *m = c.sim.nodes()[i].node->view().find(c.sim.nodes()[reporter].addr);
+            SIM_VERIFY(m && m->status.activeConnections == 4242,
+                       QStringLiteral("node %1 did not see node %2's status").arg(i).arg(reporter));
+        }
+    }
 }
 
 QTEST_GUILESS_MAIN(TestRingSim)
