@@ -72,6 +72,9 @@ FlowEntry *FlowTable::insert(const FlowKey &key, std::uint64_t hash, std::uint16
     e.dstPort = key.dstPort;
     e.proto = key.proto;
     e.stateBits = std::uint8_t(std::uint8_t(state) | (std::uint8_t(origin) << 4));
+    // A flow first seen here by its FIN (adopted by hash) was closed here.
+    if (state == FlowState::Closing && (origin == FlowOrigin::Hashed || origin == FlowOrigin::Scheduled))
+        e.stateBits |= FlowEntry::kClosedHereBit;
     e.slot = slot;
     e.lastSeenMs = toMs(now);
     ++m_size;
@@ -113,6 +116,8 @@ void FlowTable::setState(FlowEntry &e, FlowState s) noexcept
     if (s == FlowState::SynSeen)
         adjustSynSeen(+1);
     e.stateBits = std::uint8_t((e.stateBits & 0xF0) | std::uint8_t(s));
+    if (s != FlowState::Closing)
+        e.stateBits &= std::uint8_t(~FlowEntry::kClosedHereBit);
     if (was != is)
         adjustActive(e.slot, is ? +1 : -1);
 }
@@ -122,9 +127,10 @@ void FlowTable::touch(FlowEntry &e, std::uint8_t tcpFlags, FastTime now) noexcep
     e.lastSeenMs = toMs(now);
     if (e.proto != kIpProtoTcp)
         return;
-    if (tcpFlags & (kTcpFin | kTcpRst))
+    if (tcpFlags & (kTcpFin | kTcpRst)) {
         setState(e, FlowState::Closing);
-    else if (e.state() == FlowState::SynSeen && (tcpFlags & kTcpAck))
+        e.stateBits |= FlowEntry::kClosedHereBit;
+    } else if (e.state() == FlowState::SynSeen && (tcpFlags & kTcpAck))
         setState(e, FlowState::Established);
 }
 
@@ -138,7 +144,7 @@ FlowTable::ReconstructResult FlowTable::insertReconstructed(const FlowKey &key, 
             return ReconstructResult::AlreadyKnown;
         // The agent holds the socket, so it is right. Move the flow's count with it.
         moveToSlot(*e, slot);
-        e->stateBits = std::uint8_t((e->stateBits & 0x0F) | (std::uint8_t(FlowOrigin::Reconstructed) << 4));
+        e->stateBits = std::uint8_t((e->stateBits & 0x8F) | (std::uint8_t(FlowOrigin::Reconstructed) << 4));
         return ReconstructResult::Corrected;
     }
     const FlowState s = key.proto == kIpProtoTcp ? FlowState::Established : FlowState::Udp;
@@ -168,6 +174,11 @@ FlowTable::ReconstructResult FlowTable::adoptPrevious(const FlowKey &key, std::u
     // anything the previous dispatcher knew: kept.
     if (e->origin() == FlowOrigin::Scheduled)
         return ReconstructResult::AlreadyKnown;
+    // Its FIN or RST passed here, after the VMAC moved: the previous dispatcher's "open" is older
+    // (it forwarded the flow's last data before the client switched). Opened again there, the
+    // flow counted active here until the 300 s idle timeout (lab_membership's 0-1 stale flows).
+    if (e->closedHere() && state != FlowState::Closing)
+        return ReconstructResult::AlreadyKnown;
     e->lastSeenMs = toMs(now);
     bool changed = false;
     if (e->slot != slot) {
@@ -179,7 +190,7 @@ FlowTable::ReconstructResult FlowTable::adoptPrevious(const FlowKey &key, std::u
         changed = true;
     }
     if (changed)
-        e->stateBits = std::uint8_t((e->stateBits & 0x0F) | (std::uint8_t(FlowOrigin::Transferred) << 4));
+        e->stateBits = std::uint8_t((e->stateBits & 0x8F) | (std::uint8_t(FlowOrigin::Transferred) << 4));
     return changed ? ReconstructResult::Corrected : ReconstructResult::AlreadyKnown;
 }
 

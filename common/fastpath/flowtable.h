@@ -46,12 +46,16 @@ struct FlowEntry {
     std::uint16_t srcPort;
     std::uint16_t dstPort;
     std::uint8_t proto;
-    std::uint8_t stateBits; // bits 0-3 FlowState, bits 4-5 FlowOrigin
+    // bits 0-3 FlowState, bits 4-5 FlowOrigin, bit 7 kClosedHereBit: the FIN or RST that made it
+    // Closing passed this table (cleared when it leaves Closing).
+    std::uint8_t stateBits;
     std::uint16_t slot;     // server slot (ServerInfo::slot)
     std::uint32_t lastSeenMs;
 
     FlowState state() const noexcept { return FlowState(stateBits & 0x0F); }
     FlowOrigin origin() const noexcept { return FlowOrigin((stateBits >> 4) & 0x03); }
+    static constexpr std::uint8_t kClosedHereBit = 0x80;
+    bool closedHere() const noexcept { return stateBits & kClosedHereBit; }
     FlowKey key() const noexcept { return {srcIp, dstIp, srcPort, dstPort, proto}; }
 };
 static_assert(sizeof(FlowEntry) == 20, "flow entry layout changed: re-measure bytes per flow");
@@ -145,7 +149,8 @@ public:
     // forwarded with until the VMAC moved (a SYN reusing a closing flow's port was scheduled
     // afresh there; a FIN closed it). Inserted when unknown (a connection it made after the
     // copy), Corrected when the server or state changed, AlreadyKnown otherwise (also for a flow
-    // this table scheduled itself: a SYN seen here is newer).
+    // this table scheduled itself: a SYN seen here is newer; and for a flow whose FIN or RST
+    // passed here: the client closed it after the VMAC moved, so "open" there is older).
     ReconstructResult adoptPrevious(const FlowKey &key, std::uint16_t slot, FlowState state, FastTime now) noexcept;
 
     // Examines at most maxSlots slots from where the previous call stopped and retires expired

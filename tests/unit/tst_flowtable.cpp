@@ -323,6 +323,27 @@ void TestFlowTable::previousDispatcherWordWinsExceptOverOwnScheduling()
     QCOMPARE(t.adoptPrevious(mine, 4, FlowState::Closing, 3s), FlowTable::ReconstructResult::AlreadyKnown);
     QCOMPARE(int(t.find(mine)->slot), 7);
     QCOMPARE(int(t.find(mine)->state()), int(FlowState::Established));
+    // A transferred flow whose FIN passed here after the VMAC moved stays closed: the previous
+    // dispatcher touched it after its copy (its last data) and still holds it open.
+    const FlowKey finHere = tcpKey(5), rstHere = tcpKey(6);
+    QCOMPARE(t.insertTransferred(finHere, 4, FlowState::Established, 1s), FlowTable::ReconstructResult::Inserted);
+    QCOMPARE(t.insertTransferred(rstHere, 4, FlowState::Established, 1s), FlowTable::ReconstructResult::Inserted);
+    t.touch(*t.find(finHere), kTcpFin | kTcpAck, 2s);
+    t.touch(*t.find(rstHere), kTcpRst, 2s);
+    QVERIFY(t.find(finHere)->closedHere());
+    const std::uint32_t active = t.activeFlows(4);
+    QCOMPARE(t.adoptPrevious(finHere, 4, FlowState::Established, 3s), FlowTable::ReconstructResult::AlreadyKnown);
+    QCOMPARE(t.adoptPrevious(rstHere, 6, FlowState::Established, 3s), FlowTable::ReconstructResult::AlreadyKnown);
+    QCOMPARE(int(t.find(finHere)->state()), int(FlowState::Closing));
+    QCOMPARE(int(t.find(rstHere)->slot), 4);
+    QCOMPARE(t.activeFlows(4), active);
+    // Reopened here by a SYN (port reuse): no longer closed here, so the previous word counts again.
+    t.reopen(*t.find(finHere), 4s);
+    QVERIFY(!t.find(finHere)->closedHere());
+    QCOMPARE(t.adoptPrevious(finHere, 6, FlowState::Established, 5s), FlowTable::ReconstructResult::Corrected);
+    QCOMPARE(int(t.find(finHere)->slot), 6);
+    // The closing the copy brought (not seen here) is still overruled, as above for `reused`.
+    QVERIFY(!t.find(reused)->closedHere());
 }
 
 void TestFlowTable::randomInsertEraseMatchesAModel()
