@@ -142,8 +142,13 @@ void RingDriver::onTimer()
 {
     if (!m_node)
         return;
-    if (m_timerDueUs) // how late this thread came to its deadline (a busy or starved thread)
-        m_transport.noteOwnerLag(steadyNow().count() - m_timerDueUs);
+    if (m_timerDueUs) { // how late this thread came to its deadline (a busy or starved thread)
+        const qint64 lateUs = steadyNow().count() - m_timerDueUs;
+        if (lateUs >= 50'000)
+            qCWarning(lcRing, "the ring's timer fired %.1f ms late (armed for %lld ms)", double(lateUs) / 1000.0,
+                      static_cast<long long>(m_timerArmedMs));
+        m_transport.noteOwnerLag(lateUs);
+    }
     // Datagrams that arrived while this thread was busy come before the deadline's verdict (a
     // token waiting in the socket is not a token timeout). Handling them may stop the node.
     m_transport.readQueued();
@@ -209,6 +214,7 @@ void RingDriver::rearm()
     const qint64 ms = std::clamp<qint64>((delta.count() + 999) / 1000, 0, maxMs);
     m_timer.start(int(ms));
     m_timerDueUs = steadyNow().count() + ms * 1000;
+    m_timerArmedMs = ms;
 }
 
 } // namespace sasha

@@ -96,6 +96,7 @@ private:
     UdpTransport m_transport;
     std::unique_ptr<tb::TokenBeatNode> m_node;
     qint64 m_timerDueUs = 0; // steady µs at which m_timer is due (0: not armed)
+    qint64 m_timerArmedMs = 0; // the interval it was last armed with
     QTimer m_timer;
     tb::NodeState m_lastState = tb::NodeState::Stopped;
     quint32 m_lastEpoch = 0;

@@ -10,12 +10,14 @@
 #include <cerrno>
 #include <chrono>
 #include <utility>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 namespace sasha {
@@ -56,6 +58,8 @@ UdpTransport::UdpTransport(QObject *parent) : QObject(parent) {}
 UdpTransport::~UdpTransport()
 {
     close();
+    if (m_schedstatFd >= 0)
+        ::close(m_schedstatFd);
 }
 
 std::optional<TransportError> UdpTransport::bind(const tb::Endpoint &endpoint)
@@ -227,6 +231,11 @@ void UdpTransport::receiveLoop()
                 admit(source, QByteArrayView(static_cast<const char *>(iov[i].iov_base), qsizetype(msgs[i].msg_len)));
             }
             noteReceiveWait(batchWaitUs);
+            timespec doneAt{};
+            ::clock_gettime(CLOCK_REALTIME, &doneAt);
+            const qint64 batchUs = (qint64(doneAt.tv_sec) - readAt.tv_sec) * 1000000 + (qint64(doneAt.tv_nsec) - readAt.tv_nsec) / 1000;
+            if (batchUs > m_receiveBatchMaxUs.load(std::memory_order_relaxed))
+                m_receiveBatchMaxUs.store(batchUs, std::memory_order_relaxed);
             if (n < kBatch)
                 break;
         }
@@ -321,19 +330,47 @@ void UdpTransport::deliverInbox()
         since = m_inboxSinceUs;
     }
     if (!batch.empty())
-        noteOwnerLag(steadyMicros() - since);
+        noteOwnerLag(steadyMicros() - since, false);
     for (const Received &r : batch)
         Q_EMIT datagramReceived(r.from, r.datagram);
 }
 
 // Owner's thread: one batch waited `lagUs` between its first datagram's arrival and now, or a
 // timer of the owner fired `lagUs` late.
-void UdpTransport::noteOwnerLag(qint64 lagUs)
+void UdpTransport::noteOwnerLag(qint64 lagUs, bool timer)
 {
+    // What the thread did since its previous turn (/proc/thread-self/schedstat: time on a CPU,
+    // time runnable in a run queue): a late turn with the run-queue time near the lag was CPU
+    // contention in this host; with the CPU time near it (and no slow event), the virtual CPU
+    // itself was not running (preempted by the hypervisor, counted as ours); with neither, the
+    // thread slept (not woken).
+    if (m_schedstatFd == -2)
+        m_schedstatFd = ::open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+    qint64 cpuNs = -1, queuedNs = -1;
+    if (m_schedstatFd >= 0) {
+        char buf[128];
+        const ssize_t n = ::pread(m_schedstatFd, buf, sizeof buf - 1, 0);
+        long long a = 0, b = 0;
+        if (n > 0 && (buf[n] = '\0', std::sscanf(buf, "%lld %lld", &a, &b) == 2)) {
+            cpuNs = a;
+            queuedNs = b;
+        }
+    }
+    const bool known = cpuNs >= 0 && m_lastCpuNs >= 0;
+    const qint64 cpuUs = known ? (cpuNs - m_lastCpuNs) / 1000 : -1;
+    const qint64 queuedUs = known ? (queuedNs - m_lastQueuedNs) / 1000 : -1;
+    m_lastCpuNs = cpuNs;
+    m_lastQueuedNs = queuedNs;
     if (lagUs > m_lagMaxUs.load(std::memory_order_relaxed))
         m_lagMaxUs.store(lagUs, std::memory_order_relaxed);
     if (lagUs < kLateUs)
         return;
+    if (lagUs > m_worstLate.lagUs.load(std::memory_order_relaxed)) {
+        m_worstLate.lagUs.store(lagUs, std::memory_order_relaxed);
+        m_worstLate.queuedUs.store(queuedUs, std::memory_order_relaxed);
+        m_worstLate.cpuUs.store(cpuUs, std::memory_order_relaxed);
+        m_worstLate.timer.store(timer, std::memory_order_relaxed);
+    }
     m_lateBatches.fetch_add(1, std::memory_order_relaxed);
     ++m_lateSinceLog;
     m_lagSinceLogMaxUs = std::max(m_lagSinceLogMaxUs, lagUs);
@@ -344,9 +381,12 @@ void UdpTransport::noteOwnerLag(qint64 lagUs)
         return;
     m_lastLoggedLagUs = m_lagSinceLogMaxUs;
     qCWarning(lcTransport, "this node's ring thread was late: up to %.1f ms behind (datagrams waiting for it, or "
-                           "its timers firing late; %llu time(s) >= %lld ms since %s); busy, or starved of CPU",
+                           "its timers firing late; %llu time(s) >= %lld ms since %s); busy, or starved of CPU. "
+                           "This time %.1f ms (%s); since its previous turn %.1f ms runnable waiting for a CPU, %.1f ms on a CPU",
               double(m_lagSinceLogMaxUs) / 1000.0, static_cast<unsigned long long>(m_lateSinceLog), kLateUs / 1000,
-              m_lastLagLogMs ? "the last such warning" : "start");
+              m_lastLagLogMs ? "the last such warning" : "start", double(lagUs) / 1000.0,
+              timer ? "its timer fired late" : "datagrams waited", double(queuedUs) / 1000.0,
+              double(cpuUs) / 1000.0);
     m_lastLagLogMs = nowMs;
     m_lateSinceLog = 0;
     m_lagSinceLogMaxUs = 0;
@@ -392,6 +432,13 @@ QJsonObject UdpTransport::stats() const
         {QStringLiteral("kernelQueueDrops"), qint64(m_kernelDrops.load(std::memory_order_relaxed))},
         {QStringLiteral("deliveryLagMaxMs"), double(m_lagMaxUs.load(std::memory_order_relaxed)) / 1000.0},
         {QStringLiteral("lateDeliveries"), qint64(m_lateBatches.load(std::memory_order_relaxed))},
+        {QStringLiteral("lateWorst"),
+         QJsonObject{{QStringLiteral("ms"), double(m_worstLate.lagUs.load(std::memory_order_relaxed)) / 1000.0},
+                     {QStringLiteral("runQueueMs"), double(m_worstLate.queuedUs.load(std::memory_order_relaxed)) / 1000.0},
+                     {QStringLiteral("cpuMs"), double(m_worstLate.cpuUs.load(std::memory_order_relaxed)) / 1000.0},
+                     {QStringLiteral("what"), m_worstLate.timer.load(std::memory_order_relaxed) ? QStringLiteral("timer")
+                                                                                             : QStringLiteral("datagrams")}}},
+        {QStringLiteral("receiveBatchMaxMs"), double(m_receiveBatchMaxUs.load(std::memory_order_relaxed)) / 1000.0},
         {QStringLiteral("receiveWaitMaxMs"), double(m_receiveWaitMaxUs.load(std::memory_order_relaxed)) / 1000.0},
         {QStringLiteral("receiveWaitLate"), qint64(m_lateReceives.load(std::memory_order_relaxed))},
     };

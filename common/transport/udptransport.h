@@ -71,7 +71,7 @@ public:
     void readQueued() { deliverInbox(); }
     // The owner's thread ran `lagUs` later than it should have (RingDriver: a timer that fired
     // late); counted with the datagrams' waits in deliveryLagMaxMs / lateDeliveries.
-    void noteOwnerLag(qint64 lagUs);
+    void noteOwnerLag(qint64 lagUs, bool timer = true);
 
     quint64 sendErrors() const { return m_sendErrors; }
 
@@ -144,7 +144,18 @@ private:
     quint64 m_lateReceivesSinceLog = 0;
     qint64 m_lastReceiveWaitLogMs = 0;
     qint64 m_lastLoggedReceiveWaitUs = 0;
+    // The worst late turn of the owner's thread: its lag, and since its previous turn the time it
+    // spent runnable in a run queue and on a CPU (schedstat; -1 when unknown). Read anywhere.
+    struct {
+        std::atomic<qint64> lagUs{0}, queuedUs{0}, cpuUs{0};
+        std::atomic<bool> timer{false}; // a timer fired late (else: datagrams waited)
+    } m_worstLate;
+    // The receive thread's longest batch: from its read to the last datagram handed over (the
+    // admission checks, and the thread itself kept off the CPU meanwhile). Written by it.
+    std::atomic<qint64> m_receiveBatchMaxUs{0};
     // Owner's thread only.
+    int m_schedstatFd = -2; // /proc/thread-self/schedstat of the owner's thread (-2: not opened yet)
+    qint64 m_lastCpuNs = -1, m_lastQueuedNs = -1;
     qint64 m_lagSinceLogMaxUs = 0;
     quint64 m_lateSinceLog = 0;
     qint64 m_lastLagLogMs = 0;

@@ -226,6 +226,9 @@ if late:
     print("%d late token(s) back to this master (a slow round trip, not a purge); " % late, end="")
 h = sorted(t.get("oobHandling", {}).items(), key=lambda kv: -kv[1]["maxMs"])[:3]
 e = t.get("slowestEvent", {})
+w = t.get("lateWorst", {})
+if w.get("ms", 0) >= 50:
+    print("worst late turn %.1f ms (%s; %.1f runnable waiting for a CPU, %.1f on a CPU; receive batches up to %.1f ms); " % (w["ms"], w.get("what", "?"), w.get("runQueueMs", -1), w.get("cpuMs", -1), t.get("receiveBatchMaxMs", -1)), end="")
 print("datagrams read %.1f ms after arrival at most (%d batches >= 20 ms); late by %.1f ms at most (%d late deliveries); slowest messages: %s; slowest event %.1f ms, %.1f on the CPU (%s; %d >= 20 ms)" % (
       t.get("receiveWaitMaxMs", 0), t.get("receiveWaitLate", 0), t.get("deliveryLagMaxMs", 0), t.get("lateDeliveries", 0),
       ", ".join("%s %.1f ms (%d of %d >= 20 ms)" % (n, v["maxMs"], v["slow"], v["handled"]) for n, v in h),

@@ -6,6 +6,8 @@
 
 #include <QElapsedTimer>
 #include <QHostAddress>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QSignalSpy>
 #include <QTest>
 #include <QTimer>
@@ -123,6 +125,27 @@ private Q_SLOTS:
         QCOMPARE(s.value(QLatin1String("lateDeliveries")).toInteger(), 1);
         QVERIFY2(s.value(QLatin1String("deliveryLagMaxMs")).toDouble() >= 100.0,
                  qPrintable(QString::number(s.value(QLatin1String("deliveryLagMaxMs")).toDouble())));
+        // The owner slept: the lag is neither run-queue time nor CPU time (schedstat).
+        QJsonObject worst = s.value(QLatin1String("lateWorst")).toObject();
+        const auto text = [](const QJsonObject &o) { return QString::fromUtf8(QJsonDocument(o).toJson(QJsonDocument::Compact)); };
+        QVERIFY2(worst.value(QLatin1String("runQueueMs")).toDouble() >= 0 && worst.value(QLatin1String("cpuMs")).toDouble() >= 0,
+                 qPrintable(text(worst)));
+        QVERIFY2(worst.value(QLatin1String("runQueueMs")).toDouble() + worst.value(QLatin1String("cpuMs")).toDouble()
+                     < worst.value(QLatin1String("ms")).toDouble() - 50.0,
+                 qPrintable(text(worst)));
+        // The owner busy on the CPU for 250 ms: the lag is the thread's own CPU time (or, on a
+        // loaded machine, partly its wait for one).
+        sender.writeDatagram(QByteArray("busy"), QHostAddress(to.ip), to.port);
+        QElapsedTimer spin;
+        spin.start();
+        volatile quint64 sink = 0;
+        while (spin.elapsed() < 250)
+            sink = sink + 1;
+        QTRY_COMPARE_WITH_TIMEOUT(received.count(), 3, 2000);
+        worst = transport.stats().value(QLatin1String("lateWorst")).toObject();
+        QVERIFY2(worst.value(QLatin1String("ms")).toDouble() >= 200.0, qPrintable(text(worst)));
+        QVERIFY2(worst.value(QLatin1String("runQueueMs")).toDouble() + worst.value(QLatin1String("cpuMs")).toDouble() >= 200.0,
+                 qPrintable(text(worst)));
     }
 
     // UdpTransport measures how long datagrams waited between their arrival (the kernel's
