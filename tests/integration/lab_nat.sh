@@ -14,7 +14,7 @@ lab=${SASHA_LAB:-$here/../../lab/sasha-lab}
 readonly lab
 failures=0
 readonly kVip=10.77.0.200 kGateway=10.77.0.253 kVmac=02:5a:5a:00:00:01
-readonly kRate=${SASHA_NAT_RATE:-400} kLoadSeconds=16 kKillAfter=5
+readonly kRate=${SASHA_NAT_RATE:-500} kLoadSeconds=16 kKillAfter=5
 
 # shellcheck source-path=SCRIPTDIR source=lab_test_lib.sh
 source "$here/lab_test_lib.sh"
