@@ -37,14 +37,6 @@ int fail(const QString &message)
 
 int main(int argc, char *argv[])
 {
-    // Qt's own event dispatcher, not its GLib one, for the thread that relays the token. With
-    // GLib, once a timer has fired the next ones run from an idle-priority source until posted
-    // events are processed, and in lab_bigtables the master's ring thread slept up to 109 ms past
-    // its rotation timer (0.1-1.1 ms on a CPU, no event of 20 ms: late turns in 6 of 27 runs,
-    // purges in 3); with QT_NO_GLIB none of 10 runs had a turn 50 ms late (docs/dispatcher.md "The
-    // ring's thread"). Set but empty (QT_NO_GLIB=), the GLib dispatcher is used again.
-    if (!qEnvironmentVariableIsSet("QT_NO_GLIB"))
-        qputenv("QT_NO_GLIB", "1");
     TimedApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("sashad"));
     QCoreApplication::setApplicationVersion(QStringLiteral(SASHA_VERSION));
