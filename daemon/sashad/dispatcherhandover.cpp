@@ -113,20 +113,24 @@ void DispatcherService::sendFlowTransfer(tb::NodeAddr successor)
     });
 }
 
-void DispatcherService::sendClosedSince(tb::NodeAddr successor, std::function<void(std::vector<quint64>)> sent)
+void DispatcherService::sendClosedSince(tb::NodeAddr successor, bool last, std::function<void(std::vector<quint64>)> sent)
 {
     if (!m_run) {
         sent({});
         return;
     }
     const quint32 vip = m_settings.dispatcher.vip;
-    // Without the first copy's time every flow goes (as if all were touched since).
-    const std::uint32_t copiedMs = m_transferCopyMs.value_or(0);
-    const bool sinceCopy = m_transferCopyMs.has_value();
-    snapshotOnWorker("handover: the closed-since list sent", kMaxTransferFlows, kTransferSnapshotWait, [this, successor, vip, sent, copiedMs, sinceCopy](
+    // The first list: closing flows and flows touched since the table's copy. The last: flows
+    // touched since the first list's copy. Without the copy's time every flow goes (as if all
+    // were touched since).
+    const std::optional<std::uint32_t> since = last && m_closedSinceCopyMs ? m_closedSinceCopyMs : m_transferCopyMs;
+    const std::uint32_t copiedMs = since.value_or(0);
+    const bool sinceCopy = since.has_value();
+    const char *what = last ? "handover: the last closed-since list sent" : "handover: the closed-since list sent";
+    snapshotOnWorker(what, kMaxTransferFlows, kTransferSnapshotWait, [this, successor, vip, sent, copiedMs, sinceCopy, last](
                          const std::optional<FlowMapProcessor::Snapshot> &snap,
                          const std::map<std::uint16_t, tb::NodeAddr> &owner) -> std::function<void()> {
-        // Closing flows, and every flow a packet touched after the first copy: a FIN it forwarded,
+        // Closing flows, and every flow a packet touched after the copy: a FIN it forwarded,
         // a SYN that reused a closing flow's port and was scheduled afresh, a connection made
         // after the copy. The successor takes this node's server and state for each.
         std::vector<FlowTransferEntry> closed;
@@ -136,7 +140,7 @@ void DispatcherService::sendClosedSince(tb::NodeAddr successor, std::function<vo
                 if (o == owner.end() || e.state() == FlowState::Empty)
                     continue;
                 const bool touched = !sinceCopy || std::int32_t(e.lastSeenMs - copiedMs) >= 0;
-                if (e.state() != FlowState::Closing && !touched)
+                if (!touched && (last || e.state() != FlowState::Closing))
                     continue;
                 closed.push_back({e.srcIp, e.srcPort, e.dstPort, o->second, e.proto, transferState(e.state()), e.dstIp});
             }
@@ -145,17 +149,21 @@ void DispatcherService::sendClosedSince(tb::NodeAddr successor, std::function<vo
         auto parts = std::make_shared<std::vector<QByteArray>>(
             closed.empty() ? std::vector<QByteArray>{}
                            : encodeFlowTransferTable(id, vip, closed, kMaxEntriesPerTransferPart, true));
-        const bool copied = snap.has_value();
+        const std::optional<std::uint32_t> copiedAt = snap ? std::optional<std::uint32_t>(snap->nowMs) : std::nullopt;
         const std::size_t count = closed.size();
-        return [this, successor, parts, sent, copied, count] {
+        return [this, successor, parts, sent, copiedAt, count, last] {
             std::vector<quint64> ids;
             for (const QByteArray &part : *parts)
                 ids.push_back(m_oob.send(successor, kFlowTransferChannel, part, true));
-            if (!copied)
-                qCWarning(lcRing, "handover: the dispatcher thread did not copy its flow table in time; no closed-since list sent");
-            else
-                qCInfo(lcRing, "handover: %zu flow(s) closing or touched since the table was copied sent to %s",
-                       count, qPrintable(ipv4ToString(successor)));
+            if (!copiedAt) {
+                qCWarning(lcRing, "handover: the dispatcher thread did not copy its flow table in time; no %sclosed-since list sent",
+                          last ? "last " : "");
+            } else {
+                m_closedSinceCopyMs = copiedAt;
+                qCInfo(lcRing, "handover: %zu flow(s) %s sent to %s", count,
+                       last ? "touched since the closed-since list (the last list)" : "closing or touched since the table was copied",
+                       qPrintable(ipv4ToString(successor)));
+            }
             sent(ids);
         };
     });

@@ -694,6 +694,7 @@ void DispatcherService::stop(const QString &why)
     m_transferComplete = false;
     m_transferParts.clear();
     m_transferCopyMs.reset();
+    m_closedSinceCopyMs.reset();
     if (!m_run)
         return;
     m_statsTimer.stop();

@@ -76,9 +76,11 @@ public:
     void sendFlowTransfer(tb::NodeAddr successor);
     // Handing over, once the successor has announced: send it the flows this node saw close
     // since it copied its table (FINs it still forwarded meanwhile), so the successor does not
-    // count them open until their idle timeout. `sent` runs on this thread with the reliable
-    // transfers' ids once they are queued (empty when there was nothing to send).
-    void sendClosedSince(tb::NodeAddr successor, std::function<void(std::vector<quint64>)> sent);
+    // count them open until their idle timeout. `last`: the final list, once no frame reaches
+    // this node any more: only the flows touched since the previous list's copy (FINs forwarded
+    // while the switch moved the VMAC). `sent` runs on this thread with the reliable transfers'
+    // ids once they are queued (empty when there was nothing to send).
+    void sendClosedSince(tb::NodeAddr successor, bool last, std::function<void(std::vector<quint64>)> sent);
     // Frames the data path has handed to a server (over the wire or locally) since it started
     // (0 when not dispatching). Not every captured frame: a successor's VMAC announcements are
     // captured too, and must not keep a handing-over dispatcher from seeing its traffic end.
@@ -242,6 +244,8 @@ private:
     // Handing over: the fast path's clock (ms) when the table sent to the successor was copied;
     // flows touched since then go in the closed-since list. Unset until that copy is taken.
     std::optional<std::uint32_t> m_transferCopyMs;
+    // ... and when the latest closed-since list was copied: the last list holds what came after.
+    std::optional<std::uint32_t> m_closedSinceCopyMs;
     bool m_announcePending = false;
     QTimer m_announceDeadline; // announce anyway after kHandoverAnnounceMaxMs
     QTimer m_completionGrace;  // after a handover's announcement: continuity hash a little longer

@@ -16,10 +16,10 @@
 namespace sasha {
 namespace {
 constexpr int kLeaveBudgetMs = 1000;
-// Planned handover: after the ring let us go, keep forwarding what still arrives until the switch
-// has moved the VMAC to the successor (no frame forwarded for kHandoverQuietMs: the successor's
-// own announcements, captured too, do not count), at most
-// kHandoverMaxMs.
+// Planned handover: once the successor has our flows, keep forwarding what still arrives until the
+// switch has moved the VMAC to the successor (no frame forwarded for kHandoverQuietMs: the
+// successor's own announcements, captured too, do not count), at most kHandoverMaxMs; a stopping
+// node leaves the ring after that.
 constexpr int kHandoverPollMs = 20;
 // Before leaving: how long to wait for the ring to elect the successor once this node gave up the
 // dispatch capability, and then for the successor to say it has announced the VMAC (it has our
@@ -31,7 +31,8 @@ constexpr int kHandoverMaxMs = 2000;
 // Then the packet thread is asked to end, and joined once it has (polled every kHandoverPollMs),
 // or after this long anyway.
 constexpr int kPacketThreadEndMaxMs = 1000;
-// The closed-since list, copied, sent and acknowledged (a few ms; bounded for a busy machine).
+// Each closed-since list (the first and the last), copied, sent and acknowledged (a few ms;
+// bounded for a busy machine).
 constexpr int kClosedSinceMaxMs = 500;
 // `sashactl handover NODE`: how long the other capable members stand aside at most, and how long
 // the dispatcher waits for the view to show them without the capability.
@@ -247,8 +248,9 @@ void SashaDaemon::shutdown()
     // The dispatcher hands over instead of going dark when another member can take the role
     // (docs/dispatcher.md "Membership changes"): it gives up the dispatch capability but stays in
     // the ring, so the ring elects the successor while this node's agent can still report the
-    // connections it serves itself; it leaves once the successor has asked for them, and forwards
-    // until the successor has the VMAC. Alone, or the only capable node, it simply stops.
+    // connections it serves itself; it forwards until the VMAC's frames stop coming here, sends
+    // the successor the flows that closed meanwhile, and then leaves. Alone, or the only capable
+    // node, it simply stops.
     bool successor = false;
     if (m_driver.isRunning() && m_driver.node().state() == tb::NodeState::Member) {
         for (const tb::Member &m : m_driver.node().view().members)
@@ -377,18 +379,27 @@ void SashaDaemon::onStandAside(tb::NodeAddr from, tb::NodeAddr successor, quint3
                    : QStringLiteral("the handover of %1 is over").arg(ipv4ToString(from)));
 }
 
-// The successor has our flow table and the VMAC (or did not say so in time): a stop leaves the
-// ring now; `sashactl handover` stays. Both forward until the switch has moved the VMAC.
+// The successor has our flow table and the VMAC (or did not say so in time): send it the flows
+// that closed meanwhile, then forward until the VMAC's frames stop coming here (finishHandover).
+// A stop leaves the ring after that; `sashactl handover` stays.
 void SashaDaemon::successorHasOurFlows()
 {
     m_handoverStep.stop();
-    if (m_closedSincePending)
+    if (m_closedSincePending || m_handoverFinishing)
         return;
     // First the flows that closed while the successor took over (their FINs came here), so it
     // does not count them open for the idle timeout (drain --wait, least-connections).
+    sendClosedSinceList(false, [this] { finishHandover(); });
+}
+
+// Sends a closed-since list and runs `then` once it is delivered, or after kClosedSinceMaxMs.
+void SashaDaemon::sendClosedSinceList(bool last, std::function<void()> then)
+{
     m_closedSincePending = true;
+    m_closedSinceThen = std::move(then);
+    m_closedSinceIds.clear();
     m_closedSinceWait.start(kClosedSinceMaxMs);
-    m_dispatcher.sendClosedSince(m_successor, [this](std::vector<quint64> ids) {
+    m_dispatcher.sendClosedSince(m_successor, last, [this](std::vector<quint64> ids) {
         if (!m_closedSincePending)
             return; // too late: the handover went on without it
         m_closedSinceIds.insert(ids.begin(), ids.end());
@@ -405,10 +416,8 @@ void SashaDaemon::afterClosedSince()
     m_closedSincePending = false;
     m_closedSinceWait.stop();
     m_closedSinceIds.clear();
-    if (m_shuttingDown)
-        leaveRing();
-    else
-        finishHandover();
+    if (auto then = std::exchange(m_closedSinceThen, nullptr))
+        then();
 }
 
 // The handover's successor is known when the ring's view names another dispatcher; then this
@@ -440,36 +449,49 @@ void SashaDaemon::leaveRing()
     m_driver.leave();
 }
 
-// The successor has our flows (and a stopping node has left the ring): forward until the VMAC's
-// frames stop coming here.
+// The successor has our flows and the closed-since list: forward until the VMAC's frames stop
+// coming here, send the last closed-since list (FINs forwarded meanwhile), stop the data path,
+// and then leave the ring when stopping.
 void SashaDaemon::finishHandover()
 {
     if (m_handoverFinishing)
         return;
     m_handoverFinishing = true;
+    enum class Step { Forwarding, LastList, Stopping };
     auto *poll = new QTimer(this);
     auto quietSince = std::make_shared<QElapsedTimer>();
     auto since = std::make_shared<QElapsedTimer>();
     auto lastForwarded = std::make_shared<quint64>(m_dispatcher.framesForwarded());
-    auto stopAsked = std::make_shared<bool>(false);
+    auto step = std::make_shared<Step>(Step::Forwarding);
     auto askedAt = std::make_shared<QElapsedTimer>();
     quietSince->start();
     since->start();
-    connect(poll, &QTimer::timeout, this, [this, poll, quietSince, since, lastForwarded, stopAsked, askedAt] {
+    connect(poll, &QTimer::timeout, this, [this, poll, quietSince, since, lastForwarded, step, askedAt] {
         const quint64 forwarded = m_dispatcher.framesForwarded();
         if (forwarded != *lastForwarded) {
             *lastForwarded = forwarded;
             quietSince->start();
         }
-        if (!*stopAsked) {
+        if (*step == Step::Forwarding) {
             if (quietSince->elapsed() < kHandoverQuietMs && since->elapsed() < kHandoverMaxMs)
                 return;
+            // No frame comes here any more: what this node forwarded since the closed-since
+            // list (a FIN that was in flight while the switch moved the VMAC) goes to the
+            // successor too, or it counts those flows open until their idle timeout.
+            *step = Step::LastList;
+            sendClosedSinceList(true, [step] {
+                if (*step == Step::LastList)
+                    *step = Step::Stopping;
+            });
+        }
+        if (*step == Step::LastList)
+            return; // bounded by kClosedSinceMaxMs
+        if (!askedAt->isValid()) {
             // The packet thread ends at its next turn, which on a starved machine can be long
             // after (a 136.6 ms wait in one of the handover's timers once purged lab_bigtables'
             // ring), and this thread relays the token. So ask, and join once it has ended
             // (bounded: a thread that does not end is joined anyway).
             m_dispatcher.requestStop();
-            *stopAsked = true;
             askedAt->start();
         }
         if (!m_dispatcher.packetThreadEnded() && askedAt->elapsed() < kPacketThreadEndMaxMs)
@@ -479,13 +501,13 @@ void SashaDaemon::finishHandover()
         m_dispatcher.stop(QStringLiteral("handed over to %1 (%2 ms after the successor had our connections)")
                               .arg(m_successor ? ipv4ToString(m_successor) : QStringLiteral("?"))
                               .arg(since->elapsed()));
+        m_handoverFinishing = false;
         if (m_shuttingDown) {
-            Q_EMIT finished(0);
+            leaveRing();
             return;
         }
         // Dispatch-capable again: the successor keeps the role (a working dispatcher's claim wins).
         m_driver.withdrawCapabilities(QStringLiteral("handover"), tb::kCanDispatch, false);
-        m_handoverFinishing = false;
         releaseHeld();
         if (m_handoverAnswer) {
             m_handoverAnswer(QJsonObject{{QStringLiteral("result"), QStringLiteral("handed-over")},

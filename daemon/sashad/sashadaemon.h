@@ -33,6 +33,7 @@
 #include <QTimer>
 
 #include <array>
+#include <functional>
 #include <optional>
 #include <set>
 #include <thread>
@@ -77,6 +78,7 @@ private:
     void releaseHeld();
     void onStandAside(tb::NodeAddr from, tb::NodeAddr successor, quint32 holdMs);
     void successorHasOurFlows();
+    void sendClosedSinceList(bool last, std::function<void()> then);
     void afterClosedSince();
     void onHandoverView();
     void leaveRing();
@@ -118,11 +120,12 @@ private:
     bool m_shuttingDown = false;
     bool m_handoverFinishing = false;
     QTimer m_handoverStep;                 // handover: bounds each wait before leaving the ring
-    // Handover: the closed-since list (DispatcherService::sendClosedSince) is on its way; the
-    // node goes on (leaves, or waits for quiet) once its transfers are delivered or the timer ends.
+    // Handover: a closed-since list (DispatcherService::sendClosedSince) is on its way; the node
+    // goes on (m_closedSinceThen) once its transfers are delivered or the timer ends.
     bool m_closedSincePending = false;
     std::set<quint64> m_closedSinceIds;
     QTimer m_closedSinceWait;
+    std::function<void()> m_closedSinceThen;
     QString m_conflictReason; // DispatcherService::dataNetworkConflict's, while it holds
     tb::NodeAddr m_successor = tb::kNoNode; // handover: the dispatcher elected in our place
     ControlServer::AnswerFn m_handoverAnswer; // `sashactl handover` waiting for its answer
