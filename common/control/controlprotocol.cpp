@@ -302,6 +302,7 @@ ControlCounters ControlCounters::fromCore(const tb::Counters &c)
     out.rotations = c.rotations;
     out.tokensRelayed = c.tokensRelayed;
     out.lateTokens = c.lateTokens;
+    out.selfStalls = c.selfStalls;
     out.oobSent = c.oobSent;
     out.oobReceived = c.oobReceived;
     out.retransmits = c.retransmits;
@@ -332,6 +333,7 @@ QJsonObject ControlCounters::toJson() const
         {QStringLiteral("rotations"), qint64(rotations)},
         {QStringLiteral("tokensRelayed"), qint64(tokensRelayed)},
         {QStringLiteral("lateTokens"), qint64(lateTokens)},
+        {QStringLiteral("selfStalls"), qint64(selfStalls)},
         {QStringLiteral("oobSent"), qint64(oobSent)},
         {QStringLiteral("oobReceived"), qint64(oobReceived)},
         {QStringLiteral("retransmits"), qint64(retransmits)},
@@ -361,6 +363,7 @@ ControlCounters ControlCounters::fromJson(const QJsonObject &o)
     c.rotations = u64(o, "rotations");
     c.tokensRelayed = u64(o, "tokensRelayed");
     c.lateTokens = u64(o, "lateTokens");
+    c.selfStalls = u64(o, "selfStalls");
     c.oobSent = u64(o, "oobSent");
     c.oobReceived = u64(o, "oobReceived");
     c.retransmits = u64(o, "retransmits");

@@ -90,7 +90,7 @@ struct ControlMember {
 struct ControlCounters {
     quint64 datagramsIn = 0, datagramsOut = 0, bytesIn = 0, bytesOut = 0;
     std::vector<std::pair<QString, quint64>> dropped; // every reason, in DropReason order
-    quint64 purges = 0, ringsFormed = 0, rotations = 0, tokensRelayed = 0, lateTokens = 0;
+    quint64 purges = 0, ringsFormed = 0, rotations = 0, tokensRelayed = 0, lateTokens = 0, selfStalls = 0;
     quint64 oobSent = 0, oobReceived = 0, retransmits = 0;
     static ControlCounters fromCore(const tb::Counters &c);
     QJsonObject toJson() const;

@@ -93,6 +93,9 @@ void ringMetrics(Page &p, const MetricsInput &in)
     p.counter("sasha_ring_late_tokens_total",
               "Master: tokens of its own earlier rotation that came back after it had regenerated them (a slow ring).",
               double(c.lateTokens));
+    p.counter("sasha_ring_self_stalls_total",
+              "Token timeouts this node postponed once because it had not run itself for a quarter of the token timeout or more (its process or machine stalled).",
+              double(c.selfStalls));
     p.counter("sasha_token_rotations_total", "Token rotations this node completed as ring master.", double(c.rotations));
     p.counter("sasha_ring_datagrams_received_total", "TokenBeat datagrams received on the ring socket.",
               double(c.datagramsIn));

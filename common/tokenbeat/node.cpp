@@ -498,6 +498,12 @@ void TokenBeatNode::Impl::tick()
     applyOobResult(r);
 }
 
+void TokenBeatNode::Impl::endCall()
+{
+    stallCheckAt = state == NodeState::Member ? now + cfg.timers.tokenTimeout / 8 : kNever;
+    promisedWake = std::max(nextDeadline(), now);
+}
+
 Time TokenBeatNode::Impl::nextDeadline() const
 {
     // Mirrors tick(): only the timers the current state acts on, so a stale timer of another
@@ -521,6 +527,7 @@ Time TokenBeatNode::Impl::nextDeadline() const
         break;
     case NodeState::Member:
         at(tokenDeadline);
+        at(stallCheckAt);
         at(holdDeadline);
         at(nextViewRequestAt);
         for (const auto &[addr, p] : pendingAcks)
@@ -563,6 +570,7 @@ Actions TokenBeatNode::start(Time now)
     Actions acts;
     d->out = &acts;
     d->now = now;
+    d->promisedWake = kNever; // a node started again: its time stopped is no stall
     if (d->cfg.key.size() < kMinKeySize) {
         d->emitEvent(Event::Kind::StateChanged, d->cfg.self,
                      QStringLiteral("cluster key shorter than %1 bytes: not starting (generate one with "
@@ -576,6 +584,7 @@ Actions TokenBeatNode::start(Time now)
         d->enterJoining();
     }
     d->out = nullptr;
+    d->endCall();
     return acts;
 }
 
@@ -584,8 +593,10 @@ Actions TokenBeatNode::onDatagram(Time now, const Endpoint &from, QByteArrayView
     Actions acts;
     d->out = &acts;
     d->now = now;
+    d->noteCall();
     d->handleDatagram(from, datagram);
     d->out = nullptr;
+    d->endCall();
     return acts;
 }
 
@@ -594,8 +605,10 @@ Actions TokenBeatNode::onTick(Time now)
     Actions acts;
     d->out = &acts;
     d->now = now;
+    d->noteCall();
     d->tick();
     d->out = nullptr;
+    d->endCall();
     return acts;
 }
 
@@ -606,8 +619,10 @@ Actions TokenBeatNode::leave(Time now)
     Actions acts;
     d->out = &acts;
     d->now = now;
+    d->noteCall();
     d->beginLeave();
     d->out = nullptr;
+    d->endCall();
     return acts;
 }
 
@@ -617,6 +632,7 @@ Actions TokenBeatNode::sendOob(Time now, NodeAddr to, quint8 channel, const QByt
     Actions acts;
     d->out = &acts;
     d->now = now;
+    d->noteCall();
     ReliableExchange::Result r;
     const quint64 id = d->oob.send(now, to, channel, payload, reliable, r);
     if (id != 0)
@@ -625,6 +641,7 @@ Actions TokenBeatNode::sendOob(Time now, NodeAddr to, quint8 channel, const QByt
         *transferId = id;
     d->applyOobResult(r);
     d->out = nullptr;
+    d->endCall();
     return acts;
 }
 

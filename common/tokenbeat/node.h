@@ -96,6 +96,9 @@ struct Counters {
     // Master: tokens of its own earlier rotation back after it had regenerated them (a slow
     // ring, not a broken one): taken as the token for the timeout, not relayed.
     quint64 lateTokens = 0;
+    // Token timeouts this node postponed because it had not run itself (called long after the
+    // deadline it had given): it was stalled, not the ring.
+    quint64 selfStalls = 0;
     quint64 oobSent = 0, oobReceived = 0, retransmits = 0;
     quint64 droppedTotal() const;
 };

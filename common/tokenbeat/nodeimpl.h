@@ -84,6 +84,23 @@ struct TokenBeatNode::Impl {
 
     // Member.
     Time tokenDeadline = kNever;
+    // This node's own stall (docs/tokenbeat.md "A node that did not run"): a member asks to be
+    // called every tokenTimeout/8 (stallCheckAt), so that a stall of its process or machine shows
+    // as a late call; the earliest deadline it gave its caller at the end of its latest call
+    // (onTick no later than that), the latest call that came a quarter of the token timeout or
+    // more after it (when, and how late), and the token deadline it postponed once because of
+    // such a stall.
+    Time stallCheckAt = kNever;
+    Time promisedWake = kNever;
+    Time stallSeenAt = kNever, stallLength{0};
+    Time stallPostponed = kNever;
+    void noteCall()
+    {
+        if (promisedWake != kNever && now - promisedWake >= cfg.timers.tokenTimeout / 4) {
+            stallSeenAt = now;
+            stallLength = now - promisedWake;
+        }
+    }
     quint32 lastRotation = 0; // highest rotation relayed in this ring epoch (drops duplicates)
     // Every View of the current ring epoch this node has held: (viewVersion, viewDigest). A ring
     // is named by (epoch, master) on the wire, and two rings formed at once share an epoch; when
@@ -168,6 +185,7 @@ struct TokenBeatNode::Impl {
     void declarePurge(const QString &why);
     void tick();
     Time nextDeadline() const;
+    void endCall(); // after every call from outside: the stall check's next call, promisedWake
     void stop();
 
     // nodering.cpp, nodeoutside.cpp

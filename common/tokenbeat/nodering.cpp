@@ -868,11 +868,22 @@ void TokenBeatNode::Impl::tickRing()
         nextViewRequestAt = now + cfg.timers.retransmit;
     }
     if (now >= tokenDeadline) {
-
-        emitEvent(Event::Kind::TokenTimeout, cfg.self, QStringLiteral("no token of ring %1 for %2")
-                                                           .arg(view.ringEpoch).arg(ms(cfg.timers.tokenTimeout)));
-        declarePurge(QStringLiteral("token timeout in ring %1").arg(view.ringEpoch));
-        return;
+        // Called long after the deadline this node gave its caller: it did not run itself (its
+        // process, or its machine, was stalled), and a token that came meanwhile may not have
+        // been read, or may still be on its way from a peer that stalled with it. So the
+        // deadline is postponed once, by that stall (at most tokenTimeout); a ring that is
+        // really broken is purged then.
+        // (The call that showed the stall may have been a datagram read just before this tick.)
+        const bool stalled = stallSeenAt != kNever && now - stallSeenAt <= cfg.timers.tokenTimeout / 4;
+        if (stalled && tokenDeadline != stallPostponed) {
+            ++counters.selfStalls;
+            tokenDeadline = stallPostponed = now + std::min(stallLength, cfg.timers.tokenTimeout);
+        } else {
+            emitEvent(Event::Kind::TokenTimeout, cfg.self, QStringLiteral("no token of ring %1 for %2")
+                                                               .arg(view.ringEpoch).arg(ms(cfg.timers.tokenTimeout)));
+            declarePurge(QStringLiteral("token timeout in ring %1").arg(view.ringEpoch));
+            return;
+        }
     }
     if (!isMaster()) {
         if (!pendingAcks.empty())

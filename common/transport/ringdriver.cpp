@@ -142,8 +142,9 @@ void RingDriver::onTimer()
 {
     if (!m_node)
         return;
-    if (m_timerDueUs) { // how late this thread came to its deadline (a busy or starved thread)
-        const qint64 lateUs = steadyNow().count() - m_timerDueUs;
+    // How late this thread came to its deadline (a busy or starved thread, or a stalled machine).
+    const qint64 lateUs = m_timerDueUs ? steadyNow().count() - m_timerDueUs : 0;
+    if (m_timerDueUs) {
         if (lateUs >= 50'000)
             qCWarning(lcRing, "the ring's timer fired %.1f ms late (armed for %lld ms)", double(lateUs) / 1000.0,
                       static_cast<long long>(m_timerArmedMs));
@@ -154,7 +155,13 @@ void RingDriver::onTimer()
     m_transport.readQueued();
     if (!m_node)
         return;
+    const quint64 stalls = m_node->counters().selfStalls;
     apply(m_node->onTick(m_clock()));
+    if (m_node && m_node->counters().selfStalls != stalls) {
+        qCWarning(lcRing, "this node did not run for %.1f ms past its ring deadline (its process or its machine "
+                          "stalled): its token timeout waits that long again before it purges the ring",
+                  double(lateUs) / 1000.0);
+    }
     beat();
 }
 

@@ -69,6 +69,7 @@ ControlStatus sampleStatus()
     c.rotations = 300;
     c.tokensRelayed = 299;
     c.lateTokens = 3;
+    c.selfStalls = 2;
     s.counters = ControlCounters::fromCore(c);
     return s;
 }
@@ -93,9 +94,10 @@ private Q_SLOTS:
         QCOMPARE(m.value("caps").toString(), QStringLiteral("dispatch,serve"));
         const QJsonObject c = o.value("counters").toObject();
         for (const char *k : {"datagramsIn", "datagramsOut", "bytesIn", "bytesOut", "dropped", "purges",
-                                 "ringsFormed", "rotations", "tokensRelayed", "lateTokens"})
+                                 "ringsFormed", "rotations", "tokensRelayed", "lateTokens", "selfStalls"})
             QVERIFY2(c.contains(QLatin1String(k)), k);
         QCOMPARE(c.value("lateTokens").toInteger(), 3);
+        QCOMPARE(c.value("selfStalls").toInteger(), 2);
         QCOMPARE(c.value("dropped").toObject().value("bad-mac").toInteger(), 4);
         QCOMPARE(c.value("dropped").toObject().size(), int(tb::DropReason::Count_));
     }
