@@ -224,6 +224,9 @@ t = s.get("transport", {})
 late = s.get("counters", {}).get("lateTokens", 0)
 if late:
     print("%d late token(s) back to this master (a slow round trip, not a purge); " % late, end="")
+stalls = s.get("counters", {}).get("selfStalls", 0)
+if stalls:
+    print("%d token timeout(s) postponed: this node had not run itself (its process or the machine stalled); " % stalls, end="")
 h = sorted(t.get("oobHandling", {}).items(), key=lambda kv: -kv[1]["maxMs"])[:3]
 e = t.get("slowestEvent", {})
 w = t.get("lateWorst", {})
