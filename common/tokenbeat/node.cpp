@@ -500,7 +500,8 @@ void TokenBeatNode::Impl::tick()
 
 void TokenBeatNode::Impl::endCall()
 {
-    stallCheckAt = state == NodeState::Member ? now + cfg.timers.tokenTimeout / 8 : kNever;
+    // Only while a token deadline runs: a Standalone node (no token) is not woken for nothing.
+    stallCheckAt = state == NodeState::Member && tokenDeadline != kNever ? now + cfg.timers.tokenTimeout / 8 : kNever;
     promisedWake = std::max(nextDeadline(), now);
 }
 
