@@ -85,11 +85,11 @@ struct TokenBeatNode::Impl {
     // Member.
     Time tokenDeadline = kNever;
     // This node's own stall (docs/tokenbeat.md "A node that did not run"): a member of a ring of
-    // two or more asks to be called every tokenTimeout/8 (stallCheckAt), so that a stall of its process or machine shows
-    // as a late call; the earliest deadline it gave its caller at the end of its latest call
-    // (onTick no later than that), the latest call that came a quarter of the token timeout or
-    // more after it (when, and how late), and the token deadline it postponed once because of
-    // such a stall.
+    // two or more asks to be called every tokenTimeout/8 (stallCheckAt), so that a stall of its
+    // process or machine shows as a late call; the earliest deadline it gave its caller at the
+    // end of its latest call (onTick no later than that), the latest call that came a quarter of
+    // the token timeout or more after it (when, and how late), and the token deadline it
+    // postponed once because of such a stall.
     Time stallCheckAt = kNever;
     Time promisedWake = kNever;
     Time stallSeenAt = kNever, stallLength{0};
