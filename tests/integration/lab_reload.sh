@@ -8,6 +8,9 @@
 #     reload to about 4/5 after it (above kMinShareAfter; below kMaxShareBefore before);
 #   - an address change is refused by `sashactl reload` and leaves the node running in its ring;
 #   - 0 httperf errors across all of it, and no ring purge.
+# Two loads: the first spans the "before" window and the reloads, the second (started after the
+# reloads) spans the "after" window, so a slow step cannot leave a window without load; each
+# window must count at least kMinFlows new flows.
 # Needs root; exit 77 = skipped. Removes the lab it made, also when it fails.
 set -uo pipefail
 
@@ -17,6 +20,7 @@ readonly lab
 readonly kRate=${SASHA_RELOAD_RATE:-300}  # connections/s from httperf
 readonly kMaxShareBefore=0.65             # weights 1:1 -> about 0.5
 readonly kMinShareAfter=0.70              # weights 1:4 -> about 0.8
+readonly kMinFlows=$((kRate * 3))         # new flows a window must count (each spans >= 4 s of load)
 failures=0
 
 source "$here/lab_test_lib.sh"
@@ -65,15 +69,21 @@ weight3Is() { [[ $(flowsAndWeight | awk '{print $3}') == "$1" ]]; }
 purgesOf() { nodeCtl "$1" --json status | jsonField '["counters"]["purges"]'; }
 reloadsOf() { nodeCtl "$1" --json status | jsonField '["reload"]["'"$2"'"]'; }
 
+since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
+
 purges1=$(purgesOf 1)
+load1At=$EPOCHREALTIME
 "$lab" load --rate "$kRate" --duration 16 --json >"$tmp/load.json" 2>/dev/null &
 loadPid=$!
 sleep 2
 read -r a2 a3 w <<<"$(flowsAndWeight)"
+aAt=$(since "$load1At")
 sleep 4
 read -r b2 b3 w <<<"$(flowsAndWeight)"
+bAt=$(since "$load1At")
 before=$(share "$a2" "$a3" "$b2" "$b3")
-note "before the reload: weight of node3 $w, node3's share of $((b2 - a2 + b3 - a3)) new flows $before"
+beforeFlows=$((b2 - a2 + b3 - a3))
+note "before the reload: weight of node3 $w, node3's share of $beforeFlows new flows $before (read $aAt s and $bAt s into the first 16 s load)"
 
 # Edit every node's file (any node may dispatch later); reload node1 by SIGHUP, node2 by sashactl.
 for k in 1 2 3; do
@@ -86,12 +96,22 @@ if waitFor 2 weight3Is 4; then pass "the dispatcher's table has weight 4 for nod
 [[ $(reloadsOf 1 ok) == 1 ]] && pass "node1 counts 1 reload" || fail "node1 reload status: $(nodeCtl 1 --json status | jsonField '["reload"]')"
 [[ $(reloadsOf 2 ok) == 1 ]] && pass "node2 counts 1 reload" || fail "node2 reload status: $(nodeCtl 2 --json status | jsonField '["reload"]')"
 
+reloadedAt=$(since "$load1At")
+load2At=$EPOCHREALTIME
+"$lab" load --rate "$kRate" --duration 14 --json >"$tmp/load2.json" 2>/dev/null &
+load2Pid=$!
+sleep 2
 read -r c2 c3 w <<<"$(flowsAndWeight)"
-sleep 6
+cAt=$(since "$load2At")
+sleep 4
 read -r d2 d3 w <<<"$(flowsAndWeight)"
+dAt=$(since "$load2At")
 after=$(share "$c2" "$c3" "$d2" "$d3")
-note "after the reload: weight of node3 $w, node3's share of $((d2 - c2 + d3 - c3)) new flows $after"
-if python3 -c "import sys; sys.exit(0 if $before < $kMaxShareBefore and $after > $kMinShareAfter else 1)"; then
+afterFlows=$((d2 - c2 + d3 - c3))
+note "after the reload: weight of node3 $w, node3's share of $afterFlows new flows $after (reloads done $reloadedAt s into the first load; read $cAt s and $dAt s into the second, 14 s)"
+if ((beforeFlows < kMinFlows || afterFlows < kMinFlows)); then
+    fail "too few new flows to compare shares: $beforeFlows before, $afterFlows after (want >= $kMinFlows each at $kRate cps)"
+elif python3 -c "import sys; sys.exit(0 if $before < $kMaxShareBefore and $after > $kMinShareAfter else 1)"; then
     pass "node3's share of new flows: $before before (weights 1:1), $after after (1:4)"
 else
     fail "node3's share of new flows: $before before (want < $kMaxShareBefore), $after after (want > $kMinShareAfter)"
@@ -109,10 +129,18 @@ fi
 sed -i 's/^address = "127.0.0.1"/address = "10.77.0.3"/' /run/sasha-lab/node3/sashad.toml
 
 wait "$loadPid"
-report=$(cat "$tmp/load.json")
-errors=$(jsonField '["errors"]["total"]' <<<"$report")
-note "load: $(jsonField '["connections"]' <<<"$report") connections at $(jsonField '["cps"]' <<<"$report") cps, $errors errors"
-if [[ $errors == 0 ]]; then pass "0 httperf errors across the reloads"; else fail "$errors httperf errors: $report"; fi
+wait "$load2Pid"
+loadsClean=1
+for f in load load2; do
+    report=$(cat "$tmp/$f.json")
+    e=$(jsonField '["errors"]["total"]' <<<"$report")
+    note "$f: $(jsonField '["connections"]' <<<"$report") connections at $(jsonField '["cps"]' <<<"$report") cps, $e errors"
+    if [[ $e != 0 ]]; then
+        loadsClean=0
+        fail "$f: httperf errors '$e': $report"
+    fi
+done
+((loadsClean)) && pass "0 httperf errors across the reloads (both loads)"
 if ringOf 3 3; then pass "node3 still in the ring of 3"; else fail "node3 is not in a ring of 3"; fi
 # On a purge, say when it came relative to the reloads (a purge the reload caused would follow
 # its config-reloaded event at once).
