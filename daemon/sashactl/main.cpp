@@ -280,9 +280,10 @@ int main(int argc, char *argv[])
         "                     forwards until then, then serves. A SIGTERM of the dispatcher's\n"
         "                     sashad (systemctl stop) hands over the same way.\n"
         "  reload             re-read sashad's config file (as SIGHUP does): weights, [health],\n"
-        "                     [log], [notify], [faults] and [node] name apply at once; a bad file,\n"
-        "                     or a change to a key that needs a restart (address, port, key, VIP,\n"
-        "                     ...), is refused naming the key, and the running config stays.\n"
+        "                     [log] rules, [notify], [faults] and [node] name apply at once; a\n"
+        "                     bad file, or a change to a key that needs a restart (address, port,\n"
+        "                     key, VIP, [log] target, ...), is refused naming the key, and the\n"
+        "                     running config stays.\n"
         "                     Prints what changed, or \"no change\"; exit 1 when refused.\n"
         "  keygen [--output FILE] [--force]  new cluster key (stdout without --output)"));
     parser.addHelpOption();
